@@ -1,0 +1,139 @@
+#include "tessera/core/file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace tessera {
+
+namespace {
+std::string os_reason() { return std::strerror(errno); }
+
+Status write_all(int fd, std::string_view bytes, const std::string& path) {
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return io_error("cannot write '{}': {}", path, os_reason());
+    }
+    written += static_cast<size_t>(n);
+  }
+  return Status();
+}
+}  // namespace
+
+StatusOr<std::string> read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return not_found_error("cannot open '{}': no such file", path);
+    return io_error("cannot open '{}': {}", path, os_reason());
+  }
+  std::string bytes;
+  char buffer[1 << 16];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string reason = os_reason();
+      ::close(fd);
+      return io_error("cannot read '{}': {}", path, reason);
+    }
+    if (n == 0) break;
+    bytes.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return bytes;
+}
+
+Status fsync_directory(const std::string& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open directory '{}': {}", dir, os_reason());
+  const int rc = ::fsync(fd);
+  const std::string reason = rc != 0 ? os_reason() : "";
+  ::close(fd);
+  if (rc != 0) return io_error("cannot fsync directory '{}': {}", dir, reason);
+  return Status();
+}
+
+Status write_file_atomic(const std::string& path, std::string_view bytes) {
+  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("cannot create '{}': {}", tmp, os_reason());
+  Status status = write_all(fd, bytes, tmp);
+  if (status.ok() && ::fsync(fd) != 0) status = io_error("cannot fsync '{}': {}", tmp, os_reason());
+  ::close(fd);
+  if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    status = io_error("cannot rename '{}' to '{}': {}", tmp, path, os_reason());
+  }
+  if (!status.ok()) {
+    ::unlink(tmp.c_str());
+    return status;
+  }
+  return fsync_directory(std::filesystem::path(path).parent_path().string());
+}
+
+bool path_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Status make_directories(const std::string& path) {
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) return io_error("cannot create directory '{}': {}", path, error.message());
+  return Status();
+}
+
+StatusOr<MappedFile> MappedFile::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return not_found_error("cannot open '{}': no such file", path);
+    return io_error("cannot open '{}': {}", path, os_reason());
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const std::string reason = os_reason();
+    ::close(fd);
+    return io_error("cannot stat '{}': {}", path, reason);
+  }
+  MappedFile file;
+  file.path_ = path;
+  file.size_ = static_cast<size_t>(st.st_size);
+  if (file.size_ > 0) {
+    void* addr = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (addr == MAP_FAILED) {
+      const std::string reason = os_reason();
+      ::close(fd);
+      return io_error("cannot mmap '{}': {}", path, reason);
+    }
+    file.data_ = static_cast<const uint8_t*>(addr);
+  }
+  ::close(fd);  // the mapping keeps the file alive
+  return file;
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)),
+      path_(std::move(other.path_)) {}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+}  // namespace tessera

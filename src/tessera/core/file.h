@@ -1,0 +1,47 @@
+// The file-system seam: every read, durable write and mmap of Tessera goes through here, so that
+// errors carry the path and the OS reason, and writes are all-or-nothing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "tessera/core/status.h"
+
+namespace tessera {
+
+StatusOr<std::string> read_file(const std::string& path);
+
+// Writes `bytes` to `path` atomically and durably: write to "path.tmp.<pid>", fsync, rename over
+// `path`, fsync the directory. A crash leaves either the old file or the new one, never a torn one.
+Status write_file_atomic(const std::string& path, std::string_view bytes);
+
+// fsync a directory so that renames and creations inside it survive a crash.
+Status fsync_directory(const std::string& dir);
+
+bool path_exists(const std::string& path);
+Status make_directories(const std::string& path);
+
+// A read-only memory map of a whole file. Move-only owner; unmaps on destruction.
+class MappedFile {
+ public:
+  static StatusOr<MappedFile> open(const std::string& path);
+  MappedFile() = default;
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile();
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  std::string path_;
+};
+
+}  // namespace tessera

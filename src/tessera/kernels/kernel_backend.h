@@ -1,0 +1,100 @@
+// KernelBackend: the forward/backward kernels of a GPT-2 training step, behind one small interface
+// with two implementations (docs/architecture.md, "Backends behind small interfaces"):
+//   "ref"  plain loops, single-threaded, written for clarity: the oracle every other backend is tested
+//          against (and itself tested against finite differences);
+//   "fast" oneDNN sgemm for matmuls, vectorised OpenMP-parallel elementwise/attention/softmax kernels.
+//
+// Shape letters: B batch, T time, C channels, OC output channels, NH heads, HS = C/NH head size,
+// V vocabulary, N = B·T rows. All tensors are dense row-major float32 unless stated.
+//
+// Gradient conventions (the model relies on them):
+//   - parameter gradients (dweight, dbias, dwte, dwpe) are ACCUMULATED (+=): gradient accumulation
+//     over micro-batches needs nothing else;
+//   - activation gradients are OVERWRITTEN (=), except layernorm_backward's dinp, which is
+//     ACCUMULATED (+=) because it adds into the residual stream's gradient.
+// Pointers documented "may be null" skip that output. Buffers do not alias unless stated.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "tessera/core/status.h"
+
+namespace tessera {
+
+class KernelBackend {
+ public:
+  virtual ~KernelBackend() = default;
+  virtual const char* name() const = 0;
+
+  // out[B,T,C] = wte[tokens[b,t], :] + wpe[t, :]
+  virtual void encoder_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
+                               int64_t B, int64_t T, int64_t C) = 0;
+  // dwte[tokens[b,t], :] += dout[b,t,:];  dwpe[t,:] += Σ_b dout[b,t,:]
+  virtual void encoder_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
+                                int64_t B, int64_t T, int64_t C) = 0;
+
+  // y = (x - mean) · rstd · weight + bias over the last dim, rstd = 1/sqrt(var + 1e-5) (biased var).
+  // out[N,C]; mean[N], rstd[N] saved for backward.
+  virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                                 const float* bias, int64_t N, int64_t C) = 0;
+  // dinp[N,C] += ...; dweight[C] += Σ_n dout·x̂; dbias[C] += Σ_n dout.
+  virtual void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout,
+                                  const float* inp, const float* weight, const float* mean, const float* rstd,
+                                  int64_t N, int64_t C) = 0;
+
+  // out[N,OC] = inp[N,C] · weight[OC,C]^T + bias[OC]   (bias may be null)
+  virtual void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N,
+                              int64_t C, int64_t OC) = 0;
+  // dinp[N,C] = dout[N,OC] · weight[OC,C]  (may be null);  dweight[OC,C] += dout^T · inp;
+  // dbias[OC] += Σ_n dout[n,:]  (may be null)
+  virtual void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                               const float* weight, int64_t N, int64_t C, int64_t OC) = 0;
+
+  // Causal multi-head self-attention. qkv[B,T,3C] holds q | k | v, each [NH, HS] per token.
+  // att[B,NH,T,T] = softmax(q·k^T / sqrt(HS) with j > i masked) (saved; entries j > i are 0);
+  // out[B,T,C] = att · v, heads concatenated.
+  virtual void attention_forward(float* out, float* att, const float* qkv, int64_t B, int64_t T, int64_t C,
+                                 int64_t NH) = 0;
+  // dqkv[B,T,3C] = gradient of out w.r.t. qkv (overwritten).
+  virtual void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int64_t B,
+                                  int64_t T, int64_t C, int64_t NH) = 0;
+
+  // GELU, tanh approximation: 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))).
+  virtual void gelu_forward(float* out, const float* inp, int64_t n) = 0;
+  // dinp = dout · gelu'(inp)  (overwritten; dinp may alias dout)
+  virtual void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) = 0;
+
+  // out = a + b (out may alias a)
+  virtual void residual_forward(float* out, const float* a, const float* b, int64_t n) = 0;
+
+  // Softmax cross-entropy over logits[N,V] with targets[N] in [0, V).
+  // losses[N] = logsumexp(logits[n]) - logits[n, targets[n]];  lse[N] = logsumexp(logits[n]) saved.
+  virtual void crossentropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets,
+                                    int64_t N, int64_t V) = 0;
+  // dlogits[n,v] = dloss · (softmax(logits[n])[v] - [v == targets[n]]). dlogits MAY ALIAS logits
+  // (in place: the fast path never keeps a second N×V buffer).
+  virtual void crossentropy_backward(float* dlogits, const float* logits, const float* lse,
+                                     const int32_t* targets, float dloss, int64_t N, int64_t V) = 0;
+
+  // AdamW (decoupled weight decay, bias-corrected moments; PyTorch's torch.optim.AdamW):
+  //   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²;  m̂ = m/(1-β1^t);  v̂ = v/(1-β2^t)
+  //   p = p - lr·(m̂/(sqrt(v̂) + eps) + weight_decay·p)      (t ≥ 1 is the step number)
+  virtual void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr,
+                            float beta1, float beta2, float eps, float weight_decay, int64_t t) = 0;
+
+  // Σ x², accumulated in double (for the global gradient norm).
+  virtual double sum_squares(const float* x, int64_t n) = 0;
+  // x *= scale
+  virtual void scale(float* x, float scale, int64_t n) = 0;
+};
+
+// "ref" or "fast"; an unknown name is an InvalidArgument naming the known ones.
+StatusOr<std::unique_ptr<KernelBackend>> make_kernel_backend(const std::string& name);
+
+// Threads the fast kernels (OpenMP and oneDNN) may use; 0 = all cores. The ref backend is single-threaded.
+void set_kernel_threads(int threads);
+int kernel_threads();
+
+}  // namespace tessera

@@ -1,0 +1,48 @@
+// ModelSpec: the shape of a GPT-2-style decoder, shared by the runtime (model/) and the planner (plan/).
+//
+// Shape letters used across Tessera:
+//   L  = n_layer     transformer blocks
+//   NH = n_head      attention heads; HS = C / NH head size
+//   C  = n_embd      model width; the MLP is 4C wide (ffn_hidden, GPT convention)
+//   T  = seq_len     context length (learned positions: wpe has T rows)
+//   V  = vocab_size  vocabulary (tied: the LM head is wte^T)
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "tessera/core/status.h"
+
+namespace tessera {
+
+class ConfigReader;
+
+struct ModelSpec {
+  int64_t n_layer = 4;       // L: transformer blocks
+  int64_t n_head = 4;        // NH: attention heads, must divide n_embd
+  int64_t n_embd = 256;      // C: model width
+  int64_t seq_len = 256;     // T: context length (positions)
+  int64_t vocab_size = 8192; // V: vocabulary size
+  int64_t ffn_hidden = 0;    // MLP width; 0 means 4*C
+
+  int64_t ffn() const { return ffn_hidden > 0 ? ffn_hidden : 4 * n_embd; }
+  int64_t head_size() const { return n_embd / n_head; }
+
+  // Total parameters: wte V·C + wpe T·C + per layer (2 LN 4C, qkv 3C²+3C, proj C²+C,
+  // fc1 C·F+F, fc2 F·C+C) + final LN 2C.
+  int64_t num_params() const;
+  // Weights used in matmuls per token (the planner's and MFU's N): 12·L·C² (F=4C) + V·C (tied head).
+  int64_t matmul_params() const;
+  // Model FLOPs per trained token at context length `t` (PaLM convention, no recomputation, causal
+  // attention not halved): 6·N_mm + 12·L·t·C. docs/training.md derives it.
+  double train_flops_per_token(int64_t t) const;
+
+  // Checks every field; the message names the field, expected and found, e.g.
+  // "model.n_head: expected a divisor of model.n_embd (384), found 5".
+  Status validate() const;
+};
+
+// Reads [model] from a config (keys n_layer, n_head, n_embd, seq_len, vocab_size, ffn_hidden).
+ModelSpec read_model_spec(ConfigReader& reader);
+
+}  // namespace tessera

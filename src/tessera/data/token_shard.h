@@ -1,0 +1,79 @@
+// The on-disk token shard (docs/data_format.md): a fixed 64-byte little-endian header followed by the
+// token ids, u16 when the vocabulary fits in 16 bits, else u32.
+//
+//   offset size  field
+//        0    8  magic "TSRTOKS\0"
+//        8    4  format version (kTokenShardVersion)
+//       12    4  dtype code: 2 = u16, 3 = u32 (the DType values of core/tensor.h)
+//       16    8  vocab size V (every token id is < V)
+//       24    8  token count N
+//       32    8  payload checksum: XXH3-64 (seed 0) of the N·dtype_size payload bytes
+//       40   16  reserved, zero
+//       56    8  header checksum: XXH3-64 (seed 0) of header bytes [0, 56)
+//       64  ...  payload
+//
+// TokenShard::open validates all of it before handing the shard out, so a reader never sees a
+// truncated, corrupt or out-of-vocabulary token.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessera/core/file.h"
+#include "tessera/core/status.h"
+#include "tessera/core/tensor.h"
+
+namespace tessera {
+
+inline constexpr std::string_view kTokenShardMagic{"TSRTOKS\0", 8};
+inline constexpr uint32_t kTokenShardVersion = 1;
+inline constexpr size_t kTokenShardHeaderSize = 64;
+inline constexpr size_t kTokenShardHeaderChecksumOffset = 56;
+
+// u16 when every id < vocab_size fits in 16 bits, else u32.
+DType token_dtype_for_vocab(int64_t vocab_size);
+
+// The shard file bytes (header + payload) for `tokens`; errors if vocab_size is not in [1, 2^31) or a
+// token is outside [0, vocab_size).
+StatusOr<std::string> encode_token_shard(const std::vector<int32_t>& tokens, int64_t vocab_size);
+
+// encode_token_shard, written to `path` atomically (write_file_atomic). Errors name the path.
+Status write_token_shard(const std::string& path, const std::vector<int32_t>& tokens, int64_t vocab_size);
+
+// A validated, read-only, memory-mapped token shard. Move-only owner of the mapping. All const
+// methods are safe to call from several threads at once.
+class TokenShard {
+ public:
+  // Maps `path` and checks, in this order: header present, magic, version, header checksum, dtype,
+  // vocab size, file size = header + count·dtype size, payload checksum, every token < vocab size.
+  // Each failure is one line naming the file, the expected and the found value.
+  static StatusOr<TokenShard> open(const std::string& path);
+
+  TokenShard(TokenShard&&) noexcept = default;
+  TokenShard& operator=(TokenShard&&) noexcept = default;
+  TokenShard(const TokenShard&) = delete;
+  TokenShard& operator=(const TokenShard&) = delete;
+
+  const std::string& path() const { return file_.path(); }
+  int64_t size() const { return size_; }  // number of tokens
+  int64_t vocab_size() const { return vocab_size_; }
+  DType dtype() const { return dtype_; }
+  uint64_t checksum() const { return checksum_; }  // payload checksum from the header
+  int32_t token(int64_t i) const;
+  // out[0, count) = tokens [start, start + count); the range must lie inside the shard (CHECKed).
+  void copy_tokens(int64_t start, int64_t count, int32_t* out) const;
+
+ private:
+  TokenShard() = default;
+
+  MappedFile file_;
+  const uint8_t* payload_ = nullptr;  // points into file_
+  int64_t size_ = 0;
+  int64_t vocab_size_ = 0;
+  DType dtype_ = DType::kU16;
+  uint64_t checksum_ = 0;
+};
+
+}  // namespace tessera

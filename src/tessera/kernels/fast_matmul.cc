@@ -1,0 +1,67 @@
+// Fast matmuls: oneDNN sgemm, row-major. Shapes: N = B·T rows, C input channels, OC output channels.
+//   forward:  out[N,OC]   = inp[N,C] · W[OC,C]ᵀ (+ bias)        sgemm('N','T'), beta 0 (1 over the bias)
+//   dinp:     dinp[N,C]   = dout[N,OC] · W[OC,C]                  sgemm('N','N'), beta 0
+//   dweight:  dW[OC,C]   += dout[N,OC]ᵀ · inp[N,C]                sgemm('T','N'), beta 1 (accumulates)
+//   dbias:    dbias[OC]  += Σ_n dout[n,:]                         column sums, columns split over threads
+// dnnl_sgemm called outside a parallel region uses omp_get_max_threads() threads.
+#include <dnnl.h>
+#include <omp.h>
+
+#include <cstring>
+#include <vector>
+
+#include "tessera/core/check.h"
+#include "tessera/kernels/fast_backend.h"
+#include "tessera/kernels/fast_math.h"
+
+namespace tessera {
+namespace {
+
+void sgemm(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const dnnl_status_t status = dnnl_sgemm(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  TESSERA_CHECK(status == dnnl_success, "dnnl_sgemm({}{}, M={} N={} K={}) failed with status {}", transa, transb,
+                M, N, K, static_cast<int>(status));
+}
+
+// dbias[OC] += Σ_n dout[n, :]. Each thread owns a contiguous block of columns and streams every row's
+// slice of it, so no reduction across threads is needed and the result does not depend on threads.
+void column_sum_accumulate(float* dbias, const float* dout, int64_t N, int64_t OC) {
+#pragma omp parallel
+  {
+    int64_t begin = 0;
+    int64_t end = 0;
+    fast_math::split_range(OC, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
+    const int64_t width = end - begin;
+    std::vector<float> acc(static_cast<size_t>(width), 0.0f);
+    float* a = acc.data();
+    for (int64_t n = 0; n < N; ++n) {
+      const float* row = dout + n * OC + begin;
+#pragma omp simd
+      for (int64_t c = 0; c < width; ++c) a[c] += row[c];
+    }
+    for (int64_t c = 0; c < width; ++c) dbias[begin + c] += a[c];
+  }
+}
+
+}  // namespace
+
+void FastBackend::matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N,
+                                 int64_t C, int64_t OC) {
+  float beta = 0.0f;
+  if (bias != nullptr) {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; ++n) std::memcpy(out + n * OC, bias, static_cast<size_t>(OC) * sizeof(float));
+    beta = 1.0f;
+  }
+  sgemm('N', 'T', N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
+}
+
+void FastBackend::matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                  const float* weight, int64_t N, int64_t C, int64_t OC) {
+  if (dinp != nullptr) sgemm('N', 'N', N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
+  sgemm('T', 'N', OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+  if (dbias != nullptr) column_sum_accumulate(dbias, dout, N, OC);
+}
+
+}  // namespace tessera

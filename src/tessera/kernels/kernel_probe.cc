@@ -1,0 +1,147 @@
+// Machine probe: timing loops for matmul, memory bandwidth and FMA peak (see kernel_probe.h).
+#include "tessera/kernels/kernel_probe.h"
+
+#include <omp.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "tessera/core/check.h"
+
+namespace tessera {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Runs `body` once to warm up, then repeatedly until `seconds` have passed (at least once); returns the
+// mean seconds per call.
+template <typename Body>
+double time_per_call(double seconds, Body&& body) {
+  body();
+  int64_t calls = 0;
+  const Clock::time_point start = Clock::now();
+  double elapsed = 0.0;
+  do {
+    body();
+    ++calls;
+    elapsed = seconds_since(start);
+  } while (elapsed < seconds);
+  return elapsed / static_cast<double>(calls);
+}
+
+double probe_matmul(KernelBackend& backend, MatmulProbe shape, double seconds) {
+  std::vector<float> inp(static_cast<size_t>(shape.m * shape.k));
+  std::vector<float> weight(static_cast<size_t>(shape.n * shape.k));
+  std::vector<float> out(static_cast<size_t>(shape.m * shape.n));
+  for (size_t i = 0; i < inp.size(); ++i) inp[i] = static_cast<float>(i % 17) * 0.01f;
+  for (size_t i = 0; i < weight.size(); ++i) weight[i] = static_cast<float>(i % 13) * 0.01f;
+  const double per_call = time_per_call(seconds, [&] {
+    backend.matmul_forward(out.data(), inp.data(), weight.data(), nullptr, shape.m, shape.k, shape.n);
+  });
+  return 2.0 * static_cast<double>(shape.m) * static_cast<double>(shape.n) * static_cast<double>(shape.k) /
+         per_call / 1e9;
+}
+
+// STREAM triad over three 64 MB arrays (far past any cache), first-touched by the threads that use them.
+double probe_bandwidth(double seconds) {
+  constexpr int64_t kElements = int64_t{16} << 20;
+  std::vector<float> a(kElements);
+  std::vector<float> b(kElements);
+  std::vector<float> c(kElements);
+  float* pa = a.data();
+  float* pb = b.data();
+  float* pc = c.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < kElements; ++i) {
+    pa[i] = 0.0f;
+    pb[i] = 1.0f;
+    pc[i] = 2.0f;
+  }
+  const float s = 0.5f;
+  const double per_call = time_per_call(seconds, [&] {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < kElements; ++i) pa[i] = pb[i] + s * pc[i];
+  });
+  return 3.0 * sizeof(float) * static_cast<double>(kElements) / per_call / 1e9;
+}
+
+// kChains independent 16-lane FMA chains per thread: enough in flight to cover FMA latency × the FMA
+// ports of current x86 cores, all in registers. 2 flops per lane per FMA.
+double probe_fma_peak(double seconds) {
+  constexpr int kChains = 12;
+  constexpr int kLanes = 16;
+  constexpr int64_t kIterations = 1 << 20;
+  double total_flops_per_call = 0.0;
+  const double per_call = time_per_call(seconds, [&] {
+    int threads = 1;
+#pragma omp parallel
+    {
+#pragma omp single
+      threads = omp_get_num_threads();
+      float acc[kChains][kLanes];
+      for (int c = 0; c < kChains; ++c)
+        for (int l = 0; l < kLanes; ++l) acc[c][l] = static_cast<float>(c + l) * 1e-3f;
+      const float mul = 0.999999f;
+      const float add = 1e-7f;
+      for (int64_t it = 0; it < kIterations; ++it) {
+        for (int c = 0; c < kChains; ++c) {
+#pragma omp simd
+          for (int l = 0; l < kLanes; ++l) acc[c][l] = acc[c][l] * mul + add;
+        }
+      }
+      float sink = 0.0f;
+      for (int c = 0; c < kChains; ++c)
+        for (int l = 0; l < kLanes; ++l) sink += acc[c][l];
+      // Keeps the loop from being optimised away without a global.
+      asm volatile("" : : "x"(sink));
+    }
+    total_flops_per_call = 2.0 * kChains * kLanes * static_cast<double>(kIterations) * threads;
+  });
+  return total_flops_per_call / per_call / 1e9;
+}
+
+}  // namespace
+
+std::vector<MatmulProbe> matmul_probe_shapes() {
+  return {
+      {2048, 1152, 384, 0.0},   // qkv
+      {2048, 384, 384, 0.0},    // attention projection
+      {2048, 1536, 384, 0.0},   // MLP up
+      {2048, 384, 1536, 0.0},   // MLP down
+      {2048, 50257, 384, 0.0},  // LM head
+      {512, 384, 384, 0.0},     // smaller batch
+      {2048, 2304, 768, 0.0},   // GPT-2 124M qkv
+      {4096, 3072, 768, 0.0},   // GPT-2 124M MLP up, larger batch
+  };
+}
+
+MachineProbe probe_machine(KernelBackend& backend, int threads, double seconds_per_point) {
+  TESSERA_CHECK(seconds_per_point >= 0.0, "seconds_per_point={} must be >= 0", seconds_per_point);
+  set_kernel_threads(threads);
+  MachineProbe probe;
+  probe.threads = kernel_threads();
+  probe.matmul = matmul_probe_shapes();
+  for (MatmulProbe& shape : probe.matmul) shape.gflops = probe_matmul(backend, shape, seconds_per_point);
+  probe.memory_bandwidth_gbs = probe_bandwidth(seconds_per_point);
+  probe.fp32_peak_gflops_estimate = probe_fma_peak(seconds_per_point);
+  return probe;
+}
+
+std::string machine_probe_to_json(const MachineProbe& probe) {
+  nlohmann::ordered_json json;
+  json["threads"] = probe.threads;
+  json["matmul"] = nlohmann::ordered_json::array();
+  for (const MatmulProbe& shape : probe.matmul) {
+    json["matmul"].push_back({{"m", shape.m}, {"n", shape.n}, {"k", shape.k}, {"gflops", shape.gflops}});
+  }
+  json["memory_bandwidth_gbs"] = probe.memory_bandwidth_gbs;
+  json["fp32_peak_gflops_estimate"] = probe.fp32_peak_gflops_estimate;
+  return json.dump();
+}
+
+}  // namespace tessera

@@ -1,0 +1,43 @@
+// Machine probe for the planner's calibration (`tessera bench kernels`, `tessera plan --calibrate`):
+// measured matmul throughput on transformer shapes, STREAM-triad memory bandwidth and an fp32 FMA peak
+// estimate, all at a given thread count.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tessera/kernels/kernel_backend.h"
+
+namespace tessera {
+
+// One timed matmul_forward: out[m,n] = inp[m,k]·W[n,k]ᵀ (no bias); gflops = 2·m·n·k / seconds / 1e9.
+struct MatmulProbe {
+  int64_t m = 0;
+  int64_t n = 0;
+  int64_t k = 0;
+  double gflops = 0.0;
+};
+
+struct MachineProbe {
+  int threads = 0;                         // kernel threads used for every figure below
+  std::vector<MatmulProbe> matmul;         // transformer shapes, in the order of matmul_probe_shapes()
+  double memory_bandwidth_gbs = 0.0;       // triad a = b + s·c, 12 bytes per element, 1e9 bytes/s
+  double fp32_peak_gflops_estimate = 0.0;  // register-resident FMA loop, all threads
+};
+
+// The (m, n, k) shapes probe_machine times: N = 2048 rows of GPT-2 small-ish layers (C = 384):
+// qkv, attention projection, MLP up/down, LM head, plus smaller and larger neighbours.
+std::vector<MatmulProbe> matmul_probe_shapes();
+
+// Times `backend.matmul_forward` on every probe shape for about `seconds_per_point` each (at least one
+// warm-up and one timed call), then the bandwidth and FMA loops. Sets the kernel thread count to
+// `threads` (0 = all cores) and leaves it there. Takes ~(shapes + 2)·seconds_per_point plus the
+// allocation of the largest shape (the LM head's 411 MB output).
+MachineProbe probe_machine(KernelBackend& backend, int threads, double seconds_per_point);
+
+// {"threads":2,"matmul":[{"m":..,"n":..,"k":..,"gflops":..},..],"memory_bandwidth_gbs":..,
+//  "fp32_peak_gflops_estimate":..}
+std::string machine_probe_to_json(const MachineProbe& probe);
+
+}  // namespace tessera

@@ -1,0 +1,35 @@
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "tessera/comm/communicator.h"
+#include "tessera/comm/process_grid.h"
+
+namespace tessera {
+namespace {
+
+TEST(ProcessGrid, RankOrderIsTpFastestThenPpThenDp) {
+  // dp=2, pp=2, tp=2: rank 5 = (1·2 + 0)·2 + 1.
+  const GridCoord c = ProcessGrid::coord_of(5, 2, 2, 2);
+  EXPECT_EQ(c.dp, 1);
+  EXPECT_EQ(c.pp, 0);
+  EXPECT_EQ(c.tp, 1);
+  for (int rank = 0; rank < 24; ++rank) {
+    EXPECT_EQ(ProcessGrid::rank_of(ProcessGrid::coord_of(rank, 2, 3, 4), 2, 3, 4), rank);
+  }
+}
+
+TEST(SelfCommunicator, CollectivesAreIdentities) {
+  ProcessGrid grid = ProcessGrid::single_process();
+  EXPECT_EQ(grid.world_size(), 1);
+  EXPECT_EQ(grid.axis_size(GridAxis::kDp), 1);
+  std::vector<float> data{1, 2, 3}, out(3);
+  ASSERT_TRUE(grid.world().all_reduce(data.data(), 3, ReduceOp::kSum).ok());
+  EXPECT_EQ(data, (std::vector<float>{1, 2, 3}));
+  ASSERT_TRUE(grid.group(GridAxis::kDp).all_gather(data.data(), out.data(), 3).ok());
+  EXPECT_EQ(out, data);
+  EXPECT_FALSE(grid.world().broadcast(data.data(), 12, 1).ok());
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,0 +1,47 @@
+// ProcessGrid: the world's ranks arranged as a dp × pp × tp grid with named axes (docs/parallelism.md).
+//
+// Rank order is tp fastest, then pp, then dp (Megatron's convention): tensor-parallel peers are adjacent
+// ranks, so they land on the same host and use the fastest links.
+//   rank = (dp_index · pp + pp_index) · tp + tp_index
+// Each axis has a Communicator over the ranks that differ only along that axis.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+
+#include "tessera/comm/communicator.h"
+#include "tessera/core/status.h"
+
+namespace tessera {
+
+enum class GridAxis { kDp = 0, kPp = 1, kTp = 2 };
+
+struct GridCoord {
+  int dp = 0, pp = 0, tp = 0;
+};
+
+class ProcessGrid {
+ public:
+  // The grid of one process (dp = pp = tp = 1) over the self communicator.
+  static ProcessGrid single_process();
+
+  // Coordinates of `rank` in a dp×pp×tp grid (pure arithmetic; used by the planner and the launcher too).
+  static GridCoord coord_of(int rank, int dp, int pp, int tp);
+  static int rank_of(GridCoord coord, int dp, int pp, int tp);
+
+  int world_size() const { return dp_ * pp_ * tp_; }
+  int rank() const { return rank_; }
+  GridCoord coord() const { return coord_of(rank_, dp_, pp_, tp_); }
+  int axis_size(GridAxis axis) const;
+  Communicator& group(GridAxis axis) { return *groups_[static_cast<int>(axis)]; }
+  Communicator& world() { return *world_; }
+
+ private:
+  ProcessGrid() = default;
+  int dp_ = 1, pp_ = 1, tp_ = 1, rank_ = 0;
+  std::unique_ptr<Communicator> world_;
+  std::array<std::unique_ptr<Communicator>, 3> groups_;
+};
+
+}  // namespace tessera

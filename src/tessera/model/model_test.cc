@@ -1,0 +1,161 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "tessera/core/rng.h"
+#include "tessera/model/gpt_decoder.h"
+#include "tessera/model/gpt_model.h"
+#include "tessera/model/sampling.h"
+
+namespace tessera {
+namespace {
+
+ModelSpec tiny_spec() {
+  return ModelSpec{.n_layer = 2, .n_head = 2, .n_embd = 8, .seq_len = 6, .vocab_size = 11};
+}
+
+std::vector<int32_t> random_tokens(int64_t n, int64_t V, uint64_t index) {
+  RngStream rng(5, RngPurpose::kTest, index);
+  std::vector<int32_t> tokens(static_cast<size_t>(n));
+  for (auto& t : tokens) t = static_cast<int32_t>(rng.below(static_cast<uint64_t>(V)));
+  return tokens;
+}
+
+std::unique_ptr<KernelBackend> backend(const char* name) {
+  auto kernels = make_kernel_backend(name);
+  EXPECT_TRUE(kernels.ok()) << kernels.status().message();
+  return std::move(kernels).value();
+}
+
+TEST(ParameterLayout, CountMatchesModelSpecAndTensorsTile) {
+  const ModelSpec spec{.n_layer = 3, .n_head = 4, .n_embd = 32, .seq_len = 16, .vocab_size = 100};
+  ParameterLayout layout(spec);
+  EXPECT_EQ(layout.total_numel(), spec.num_params());
+  int64_t next = 0;
+  for (const ParamTensor& t : layout.tensors()) {
+    EXPECT_EQ(t.offset, next) << t.name;
+    next += t.numel;
+  }
+  EXPECT_EQ(layout.tensors().front().name, "wte");
+  EXPECT_EQ(layout.tensors().back().name, "lnf.bias");
+}
+
+TEST(GptModel, InitialLossIsNearLnV) {
+  auto kernels = backend("ref");
+  const ModelSpec spec{.n_layer = 2, .n_head = 2, .n_embd = 32, .seq_len = 16, .vocab_size = 500};
+  GptModel model(spec, *kernels, 2, 16);
+  model.init_parameters(1);
+  const auto inputs = random_tokens(32, 500, 1), targets = random_tokens(32, 500, 2);
+  const float loss = model.forward(inputs.data(), targets.data());
+  // With 0.02-std weights the logits are within ~0.1 of each other: loss = ln V ± 2%.
+  EXPECT_NEAR(loss, std::log(500.0), 0.02 * std::log(500.0));
+}
+
+// Whole-model gradient check: backward vs central differences of the mean loss, on every parameter of
+// a tiny model (ref kernels, float32; eps and tolerance sized for float rounding of a ~2.4 loss).
+TEST(GptModel, BackwardMatchesFiniteDifferences) {
+  auto kernels = backend("ref");
+  const ModelSpec spec = tiny_spec();
+  GptModel model(spec, *kernels, 2, 6);
+  model.init_parameters(3);
+  // Larger weights than GPT-2 init so that every path carries a visible gradient.
+  for (int64_t i = 0; i < model.num_params(); ++i) model.params()[i] *= 10.0f;
+  const auto inputs = random_tokens(12, 11, 3), targets = random_tokens(12, 11, 4);
+  model.zero_grad();
+  model.forward(inputs.data(), targets.data());
+  model.backward(1.0f);
+  std::vector<float> analytic(model.grads(), model.grads() + model.num_params());
+  const float eps = 1e-2f;
+  int checked = 0;
+  double worst = 0.0;
+  for (int64_t i = 0; i < model.num_params(); ++i) {
+    float& w = model.params()[i];
+    const float saved = w;
+    w = saved + eps;
+    const double up = model.forward(inputs.data(), targets.data());
+    w = saved - eps;
+    const double down = model.forward(inputs.data(), targets.data());
+    w = saved;
+    const double numeric = (up - down) / (2.0 * eps);
+    const double error = std::abs(numeric - analytic[i]) / std::max(1e-2, std::abs(numeric) + std::abs(analytic[i]));
+    worst = std::max(worst, error);
+    EXPECT_LT(error, 0.03) << "param " << i << " numeric " << numeric << " analytic " << analytic[i];
+    ++checked;
+  }
+  EXPECT_EQ(checked, spec.num_params());
+  RecordProperty("worst_relative_error", std::to_string(worst));
+}
+
+TEST(GptModel, GradientsAccumulateAndLossScaleScales) {
+  auto kernels = backend("ref");
+  GptModel model(tiny_spec(), *kernels, 2, 6);
+  model.init_parameters(4);
+  const auto inputs = random_tokens(12, 11, 5), targets = random_tokens(12, 11, 6);
+  model.zero_grad();
+  model.forward(inputs.data(), targets.data());
+  model.backward(1.0f);
+  std::vector<float> once(model.grads(), model.grads() + model.num_params());
+  model.zero_grad();
+  for (int i = 0; i < 2; ++i) {
+    model.forward(inputs.data(), targets.data());
+    model.backward(0.5f);
+  }
+  for (int64_t i = 0; i < model.num_params(); ++i) EXPECT_NEAR(model.grads()[i], once[i], 1e-6 + 1e-5 * std::abs(once[i]));
+}
+
+TEST(GptModel, FastBackendMatchesRef) {
+  auto ref = backend("ref"), fast = backend("fast");
+  const ModelSpec spec{.n_layer = 2, .n_head = 4, .n_embd = 64, .seq_len = 32, .vocab_size = 301};
+  GptModel a(spec, *ref, 3, 32), b(spec, *fast, 3, 32);
+  a.init_parameters(9);
+  b.init_parameters(9);
+  const auto inputs = random_tokens(96, 301, 7), targets = random_tokens(96, 301, 8);
+  a.zero_grad();
+  b.zero_grad();
+  EXPECT_NEAR(a.forward(inputs.data(), targets.data()), b.forward(inputs.data(), targets.data()), 1e-4);
+  a.backward(1.0f);
+  b.backward(1.0f);
+  double max_grad = 0, max_diff = 0;
+  for (int64_t i = 0; i < a.num_params(); ++i) {
+    max_grad = std::max(max_grad, static_cast<double>(std::abs(a.grads()[i])));
+    max_diff = std::max(max_diff, static_cast<double>(std::abs(a.grads()[i] - b.grads()[i])));
+  }
+  EXPECT_LT(max_diff, 1e-3 * max_grad);
+}
+
+// The KV-cache decoder must produce, token by token, the logits of the full causal forward.
+TEST(GptDecoder, MatchesFullForwardLogits) {
+  auto kernels = backend("ref");
+  const ModelSpec spec{.n_layer = 2, .n_head = 2, .n_embd = 16, .seq_len = 8, .vocab_size = 37};
+  GptModel model(spec, *kernels, 1, 8);
+  model.init_parameters(11);
+  for (int64_t i = 0; i < model.num_params(); ++i) model.params()[i] *= 5.0f;
+  const auto tokens = random_tokens(8, 37, 9);
+  model.forward(tokens.data(), tokens.data());
+  GptDecoder decoder(spec, model.params(), *kernels);
+  for (int64_t t = 0; t < 8; ++t) {
+    auto logits = decoder.feed(tokens[t]);
+    ASSERT_TRUE(logits.ok());
+    for (int64_t v = 0; v < 37; ++v) {
+      EXPECT_NEAR((*logits)[v], model.logits()[t * 37 + v], 1e-4) << "t=" << t << " v=" << v;
+    }
+  }
+  EXPECT_FALSE(decoder.feed(1).ok());  // the context is full
+}
+
+TEST(Sampling, GreedyTopKAndDeterminism) {
+  const float logits[5] = {0.1f, 3.0f, 0.2f, 2.9f, -1.0f};
+  RngStream rng(1, RngPurpose::kSampling, 0);
+  EXPECT_EQ(sample_token(logits, 5, {.temperature = 0.0f}, rng), 1);
+  int counts[5] = {};
+  for (int i = 0; i < 2000; ++i) ++counts[sample_token(logits, 5, {.temperature = 1.0f, .top_k = 2}, rng)];
+  EXPECT_EQ(counts[0] + counts[2] + counts[4], 0);  // top-2 keeps only tokens 1 and 3
+  EXPECT_GT(counts[1], 800);
+  EXPECT_GT(counts[3], 800);
+  RngStream a(7, RngPurpose::kSampling, 3), b(7, RngPurpose::kSampling, 3);
+  EXPECT_EQ(sample_token(logits, 5, {}, a), sample_token(logits, 5, {}, b));
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,0 +1,53 @@
+#include "tessera/train/metrics.h"
+
+#include <nlohmann/json.hpp>
+
+#include <utility>
+
+namespace tessera {
+
+std::string step_metrics_to_json(const StepMetrics& m) {
+  nlohmann::json j = {{"step", m.step},
+                      {"loss", m.loss},
+                      {"lr", m.lr},
+                      {"grad_norm", m.grad_norm},
+                      {"step_seconds", m.step_seconds},
+                      {"tokens_per_s", m.tokens_per_s},
+                      {"mfu", m.mfu}};
+  if (m.val_loss) j["val_loss"] = *m.val_loss;
+  return j.dump();
+}
+
+StatusOr<MetricsLog> MetricsLog::open_append(const std::string& path) {
+  MetricsLog log;
+  log.file_ = std::fopen(path.c_str(), "a");
+  if (log.file_ == nullptr) return io_error("cannot open metrics log '{}' for appending", path);
+  log.path_ = path;
+  return log;
+}
+
+MetricsLog::MetricsLog(MetricsLog&& other) noexcept
+    : file_(std::exchange(other.file_, nullptr)), path_(std::move(other.path_)) {}
+
+MetricsLog& MetricsLog::operator=(MetricsLog&& other) noexcept {
+  if (this != &other) {
+    if (file_ != nullptr) std::fclose(file_);
+    file_ = std::exchange(other.file_, nullptr);
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
+
+MetricsLog::~MetricsLog() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+Status MetricsLog::write(const StepMetrics& metrics) {
+  const std::string line = step_metrics_to_json(metrics) + "\n";
+  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_) != 0) {
+    return io_error("cannot write metrics log '{}'", path_);
+  }
+  return Status();
+}
+
+}  // namespace tessera

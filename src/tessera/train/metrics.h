@@ -1,0 +1,48 @@
+// Per-step training metrics and the run's metrics.jsonl (one JSON object per line, flushed per step so a
+// crash loses at most the line being written).
+//
+// MFU = model FLOP/s / peak FLOP/s, with model FLOPs per token = 6·N_mm + 12·L·T·C (ModelSpec::
+// train_flops_per_token; docs/training.md) and peak = threads × train.peak_gflops_per_thread.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include "tessera/core/status.h"
+
+namespace tessera {
+
+struct StepMetrics {
+  int64_t step = 0;         // optimizer steps completed (1 after the first step)
+  double loss = 0.0;        // mean training loss of the step's global batch
+  double lr = 0.0;          // learning rate used by the step
+  double grad_norm = 0.0;   // global gradient norm before clipping
+  double step_seconds = 0.0;
+  double tokens_per_s = 0.0;
+  double mfu = 0.0;         // fraction of peak, 0..1
+  std::optional<double> val_loss;
+};
+
+std::string step_metrics_to_json(const StepMetrics& m);
+
+// Append-only metrics.jsonl writer. Move-only owner of the FILE.
+class MetricsLog {
+ public:
+  static StatusOr<MetricsLog> open_append(const std::string& path);
+  MetricsLog(MetricsLog&& other) noexcept;
+  MetricsLog& operator=(MetricsLog&& other) noexcept;
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
+  ~MetricsLog();
+
+  Status write(const StepMetrics& metrics);
+
+ private:
+  MetricsLog() = default;
+  std::FILE* file_ = nullptr;
+  std::string path_;
+};
+
+}  // namespace tessera

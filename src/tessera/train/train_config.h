@@ -1,0 +1,54 @@
+// TrainConfig: everything `tessera train` needs, read once from a TOML file plus --set overrides,
+// validated once, and written back resolved (every key, its value and its doc) as RUN_DIR/config.toml.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tessera/core/status.h"
+#include "tessera/spec/model_spec.h"
+#include "tessera/spec/parallel_plan.h"
+
+namespace tessera {
+
+class ConfigReader;
+
+struct TrainConfig {
+  ModelSpec model;        // [model]
+  ParallelPlan parallel;  // [parallel] + train.micro_batch / train.global_batch
+
+  // [train]
+  int64_t steps = 100;            // optimizer steps in the whole run
+  double lr = 6e-4;               // peak learning rate
+  double min_lr = 6e-5;           // floor of the cosine decay
+  int64_t warmup_steps = 10;      // linear warmup steps
+  double weight_decay = 0.1;      // AdamW decoupled weight decay
+  bool decay_all = false;         // decay biases and norm gains too (PyTorch-peer style)
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double grad_clip = 1.0;         // max global gradient norm; 0 = off
+  int64_t seed = 1337;            // parameter init and data order
+  int64_t eval_every = 50;        // steps between validation passes; 0 = only at the end
+  int64_t eval_batches = 8;       // micro-batches per validation pass
+  int64_t ckpt_every = 50;        // steps between checkpoints; 0 = only at the end
+  int64_t keep_checkpoints = 3;   // committed checkpoints kept; 0 = all
+  int64_t log_every = 10;         // steps between plain log lines (not on a terminal)
+  std::string backend = "fast";   // kernel backend: fast | ref
+  int64_t threads = 0;            // kernel threads; 0 = all cores
+  double peak_gflops_per_thread = 116.0;  // fp32 FMA peak per core for MFU (DESIGN.md: ~116 measured)
+
+  // [data]
+  std::string data_dir;           // a directory made by `tessera data prepare`
+
+  // Resolved TOML (every key with its final value and doc).
+  std::string resolved_toml;
+
+  int64_t tokens_per_step() const { return parallel.resolved_global_batch() * model.seq_len; }
+};
+
+// Reads CONFIG.toml, applies "key=value" overrides, validates every field and rejects unknown keys.
+StatusOr<TrainConfig> load_train_config(const std::string& path, const std::vector<std::string>& overrides);
+// The same from a ConfigReader (tests, or configs that do not come from a file).
+StatusOr<TrainConfig> read_train_config(ConfigReader& reader);
+
+}  // namespace tessera

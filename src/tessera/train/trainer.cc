@@ -1,0 +1,175 @@
+#include "tessera/train/trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "tessera/ckpt/checkpoint_dir.h"
+#include "tessera/ckpt/checkpoint_reader.h"
+#include "tessera/core/clock.h"
+#include "tessera/core/file.h"
+#include "tessera/core/log.h"
+#include "tessera/optim/grad_clip.h"
+#include "tessera/train/dataset_source.h"
+
+namespace tessera {
+
+Trainer::Trainer(TrainConfig config, TrainerOptions options)
+    : config_(std::move(config)), options_(std::move(options)), grid_(ProcessGrid::single_process()) {}
+
+Trainer::~Trainer() {
+  if (checkpointer_) {
+    const Status status = checkpointer_->wait();
+    if (!status.ok()) log_error("checkpoint: {}", status.message());
+  }
+}
+
+StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOptions options) {
+  TESSERA_RETURN_IF_ERROR(config.parallel.validate(config.model, 1).with_context(
+      "train: this trainer runs one rank (dp = tp = pp = cp = 1)"));
+  std::unique_ptr<Trainer> t(new Trainer(std::move(config), std::move(options)));
+  const TrainConfig& c = t->config_;
+  set_kernel_threads(static_cast<int>(c.threads));
+  TESSERA_ASSIGN_OR_RETURN(t->kernels_, make_kernel_backend(c.backend));
+
+  const int64_t B = c.parallel.micro_batch, T = c.model.seq_len;
+  t->model_ = std::make_unique<GptModel>(c.model, *t->kernels_, B, T);
+  t->model_->init_parameters(static_cast<uint64_t>(c.seed));
+  std::vector<OptimizedTensor> tensors;
+  for (const ParamTensor& p : t->model_->layout().tensors()) {
+    tensors.push_back({.name = p.name, .shape = p.shape, .offset = p.offset, .numel = p.numel,
+                       .decay = c.decay_all || p.is_matrix()});
+  }
+  const AdamWConfig adamw{.beta1 = static_cast<float>(c.beta1), .beta2 = static_cast<float>(c.beta2),
+                          .eps = static_cast<float>(c.eps), .weight_decay = static_cast<float>(c.weight_decay)};
+  t->optimizer_ = std::make_unique<AdamW>(adamw, std::move(tensors), *t->kernels_);
+  t->schedule_ = LrSchedule{.max_lr = c.lr, .min_lr = c.min_lr, .warmup_steps = c.warmup_steps, .total_steps = c.steps};
+  t->inputs_.resize(static_cast<size_t>(B * T));
+  t->targets_.resize(static_cast<size_t>(B * T));
+
+  if (t->options_.random_data) {
+    t->train_data_ = make_random_token_source(T, c.model.vocab_size, static_cast<uint64_t>(c.seed), "loader.train");
+    t->val_data_ = make_random_token_source(T, c.model.vocab_size, static_cast<uint64_t>(c.seed) + 1, "loader.val");
+  } else {
+    if (c.data_dir.empty()) {
+      return invalid_argument_error("train: no data; hint: pass --data DIR (made by `tessera data prepare`)");
+    }
+    TESSERA_ASSIGN_OR_RETURN(t->train_data_, open_dataset_source(c.data_dir, "train", c.model, c.seed, true));
+    TESSERA_ASSIGN_OR_RETURN(t->val_data_, open_dataset_source(c.data_dir, "val", c.model, c.seed, false));
+  }
+  if (!t->options_.run_dir.empty()) TESSERA_RETURN_IF_ERROR(t->open_run_dir());
+  return t;
+}
+
+Status Trainer::open_run_dir() {
+  const std::string& dir = options_.run_dir;
+  const std::string checkpoints = dir + "/checkpoints";
+  TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
+  if (options_.resume) {
+    TESSERA_RETURN_IF_ERROR(resume_from_latest());
+  } else if (!list_checkpoints(checkpoints).empty()) {
+    return failed_precondition_error(
+        "train: run directory '{}' already has checkpoints; hint: pass --resume to continue it, or --out NEW_DIR",
+        dir);
+  } else {
+    std::error_code ignored;
+    std::filesystem::remove(dir + "/metrics.jsonl", ignored);  // a fresh run starts a fresh log
+  }
+  TESSERA_RETURN_IF_ERROR(write_file_atomic(dir + "/config.toml", config_.resolved_toml));
+  TESSERA_ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::open_append(dir + "/metrics.jsonl"));
+  metrics_log_.emplace(std::move(log));
+  checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, static_cast<int>(config_.keep_checkpoints));
+  return Status();
+}
+
+Status Trainer::resume_from_latest() {
+  auto latest = find_latest_checkpoint(options_.run_dir + "/checkpoints");
+  if (!latest.ok()) {
+    if (latest.status().code() != StatusCode::kNotFound) return latest.status();
+    log_info("resume: no committed checkpoint in '{}/checkpoints'; starting from step 0", options_.run_dir);
+    return Status();
+  }
+  TESSERA_ASSIGN_OR_RETURN(CheckpointReader reader, CheckpointReader::open(*latest));
+  const auto context = "resume from '" + *latest + "'";
+  TESSERA_RETURN_IF_ERROR(model_->load_state(reader).with_context(context));
+  TESSERA_RETURN_IF_ERROR(optimizer_->load_state(reader).with_context(context));
+  TESSERA_RETURN_IF_ERROR(train_data_->load_state(reader).with_context(context));
+  TESSERA_ASSIGN_OR_RETURN(step_, reader.read_int("train.step"));
+  log_info("resumed from '{}' at step {}", *latest, step_);
+  return Status();
+}
+
+Status Trainer::save_checkpoint() {
+  return checkpointer_->save(step_, [this](StateWriter& writer) {
+    writer.write_int("train.step", step_);
+    writer.write_string("train.config", config_.resolved_toml);
+    model_->save_state(writer);
+    optimizer_->save_state(writer);
+    train_data_->save_state(writer);
+  });
+}
+
+double Trainer::mfu(double tokens_per_s) const {
+  const double peak = config_.peak_gflops_per_thread * 1e9 * kernel_threads();
+  return tokens_per_s * config_.model.train_flops_per_token(config_.model.seq_len) / peak;
+}
+
+StatusOr<StepMetrics> Trainer::step() {
+  const Stopwatch watch;
+  const int64_t micro_batches = config_.parallel.num_micro_batches();
+  const int64_t B = config_.parallel.micro_batch;
+  model_->zero_grad();
+  double loss = 0.0;
+  for (int64_t micro = 0; micro < micro_batches; ++micro) {
+    train_data_->next_batch(B, inputs_.data(), targets_.data());
+    loss += model_->forward(inputs_.data(), targets_.data()) / static_cast<double>(micro_batches);
+    model_->backward(1.0f / static_cast<float>(micro_batches));
+  }
+  // Data-parallel mean of the gradients (the identity on one rank).
+  Communicator& dp = grid_.group(GridAxis::kDp);
+  TESSERA_RETURN_IF_ERROR(dp.all_reduce(model_->grads(), model_->num_params(), ReduceOp::kSum));
+  if (dp.size() > 1) kernels_->scale(model_->grads(), 1.0f / static_cast<float>(dp.size()), model_->num_params());
+  const double grad_norm = clip_grad_norm(model_->grads(), model_->num_params(), config_.grad_clip, *kernels_);
+  const double lr = schedule_.lr(step_);
+  optimizer_->update(model_->params(), model_->grads(), static_cast<float>(lr));
+  ++step_;
+
+  StepMetrics m{.step = step_, .loss = loss, .lr = lr, .grad_norm = grad_norm};
+  m.step_seconds = watch.elapsed_seconds();
+  m.tokens_per_s = static_cast<double>(config_.tokens_per_step()) / m.step_seconds;
+  m.mfu = mfu(m.tokens_per_s);
+  return m;
+}
+
+double Trainer::evaluate() {
+  const int64_t B = config_.parallel.micro_batch;
+  double total = 0.0;
+  for (int64_t i = 0; i < config_.eval_batches; ++i) {
+    val_data_->read_samples(i * B, B, inputs_.data(), targets_.data());
+    total += model_->forward(inputs_.data(), targets_.data());
+  }
+  return total / static_cast<double>(config_.eval_batches);
+}
+
+Status Trainer::run() {
+  ProgressReporter progress(config_.steps, config_.log_every, options_.show_progress && ::isatty(2));
+  const int64_t first_step = step_;
+  const Stopwatch run_watch;
+  while (step_ < config_.steps) {
+    TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
+    const bool last = step_ == config_.steps;
+    if (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0)) m.val_loss = evaluate();
+    if (metrics_log_) TESSERA_RETURN_IF_ERROR(metrics_log_->write(m));
+    const double per_step = run_watch.elapsed_seconds() / static_cast<double>(step_ - first_step);
+    if (options_.show_progress) progress.update(m, per_step * static_cast<double>(config_.steps - step_));
+    if (checkpointer_ && (last || (config_.ckpt_every > 0 && step_ % config_.ckpt_every == 0))) {
+      TESSERA_RETURN_IF_ERROR(save_checkpoint());
+    }
+  }
+  progress.finish();
+  if (checkpointer_) TESSERA_RETURN_IF_ERROR(checkpointer_->wait());
+  return Status();
+}
+
+}  // namespace tessera

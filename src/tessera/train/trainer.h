@@ -1,0 +1,72 @@
+// Trainer: one rank's training loop — data, forward/backward over micro-batches, gradient reduction over
+// the data-parallel group, clipping, AdamW, evaluation, metrics and asynchronous checkpoints.
+//
+// Trainer::step reads top to bottom as the path of one step in docs/architecture.md. Everything the
+// trainer owns is created in create(); a Trainer without a run directory (benchmarks) writes no files.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/ckpt/async_checkpointer.h"
+#include "tessera/comm/process_grid.h"
+#include "tessera/kernels/kernel_backend.h"
+#include "tessera/model/gpt_model.h"
+#include "tessera/optim/adamw.h"
+#include "tessera/optim/lr_schedule.h"
+#include "tessera/train/batch_source.h"
+#include "tessera/train/metrics.h"
+#include "tessera/train/progress.h"
+#include "tessera/train/train_config.h"
+
+namespace tessera {
+
+struct TrainerOptions {
+  std::string run_dir;       // config.toml, metrics.jsonl, checkpoints/; empty = write nothing
+  bool resume = false;       // continue from the newest committed checkpoint in run_dir
+  bool random_data = false;  // random token ids instead of config.data_dir (benchmarks)
+  bool show_progress = true;
+};
+
+class Trainer {
+ public:
+  static StatusOr<std::unique_ptr<Trainer>> create(TrainConfig config, TrainerOptions options);
+  ~Trainer();
+
+  // Trains until config.steps, evaluating, logging and checkpointing on schedule; the final checkpoint is
+  // committed before run() returns.
+  Status run();
+  // One optimizer step over the global batch.
+  StatusOr<StepMetrics> step();
+  // Mean validation loss over config.eval_batches micro-batches, always the same samples.
+  double evaluate();
+
+  int64_t current_step() const { return step_; }
+  const GptModel& model() const { return *model_; }
+  const TrainConfig& config() const { return config_; }
+
+ private:
+  Trainer(TrainConfig config, TrainerOptions options);
+  Status open_run_dir();
+  Status resume_from_latest();
+  Status save_checkpoint();
+  double mfu(double tokens_per_s) const;
+
+  TrainConfig config_;
+  TrainerOptions options_;
+  ProcessGrid grid_;
+  std::unique_ptr<KernelBackend> kernels_;
+  std::unique_ptr<GptModel> model_;
+  std::unique_ptr<AdamW> optimizer_;
+  LrSchedule schedule_;
+  std::unique_ptr<BatchSource> train_data_, val_data_;
+  std::optional<MetricsLog> metrics_log_;
+  std::unique_ptr<AsyncCheckpointer> checkpointer_;
+  int64_t step_ = 0;
+  std::vector<int32_t> inputs_, targets_;  // one micro-batch [B, T]
+};
+
+}  // namespace tessera

@@ -53,22 +53,29 @@ void FastBackend::encoder_backward(float* dwte, float* dwpe, const float* dout, 
   }
 }
 
+// With e = exp(2u), u = √(2/π)(x + 0.044715x³): 1 + tanh u = 2e/(e + 1) and 1 - tanh u = 2/(e + 1).
+// Using these instead of 1 ± tanh avoids cancellation in the tails (x ≲ -4), where gelu and gelu' are
+// tiny and a tanh with 1e-7 absolute error would leave only a few correct digits.
 void FastBackend::gelu_forward(float* out, const float* inp, int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const float x = inp[i];
-    out[i] = 0.5f * x * (1.0f + fast_math::tanh(kGeluScale * (x + kGeluCubic * x * x * x)));
+    const float e = fast_math::exp(2.0f * kGeluScale * (x + kGeluCubic * x * x * x));
+    out[i] = x * (e / (e + 1.0f));
   }
 }
 
-// gelu'(x) = ½(1 + tanh u) + ½·x·(1 - tanh² u)·u',  u = √(2/π)(x + 0.044715x³),  u' = √(2/π)(1 + 3·0.044715x²).
+// gelu'(x) = ½(1 + tanh u) + ½·x·(1 - tanh² u)·u',  u' = √(2/π)(1 + 3·0.044715x²).
 void FastBackend::gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const float x = inp[i];
-    const float th = fast_math::tanh(kGeluScale * (x + kGeluCubic * x * x * x));
+    const float e = fast_math::exp(2.0f * kGeluScale * (x + kGeluCubic * x * x * x));
+    const float inv = 1.0f / (e + 1.0f);
+    const float one_plus = 2.0f * (e * inv);
+    const float one_minus = 2.0f * inv;
     const float du = kGeluScale * (1.0f + 3.0f * kGeluCubic * x * x);
-    const float grad = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+    const float grad = 0.5f * one_plus + 0.5f * x * one_plus * one_minus * du;
     dinp[i] = grad * dout[i];
   }
 }

@@ -31,9 +31,6 @@ inline float exp(float x) {
   return p * std::bit_cast<float>(bits);
 }
 
-// tanh(u) = 1 - 2/(e^{2u} + 1): saturates cleanly to ±1, absolute error ~2e-7.
-inline float tanh(float u) { return 1.0f - 2.0f / (exp(2.0f * u) + 1.0f); }
-
 // [begin, end) of part `part` when `count` items are split into `parts` contiguous near-equal ranges.
 inline void split_range(int64_t count, int parts, int part, int64_t* begin, int64_t* end) {
   const int64_t base = count / parts;

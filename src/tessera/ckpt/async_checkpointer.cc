@@ -1,0 +1,84 @@
+#include "tessera/ckpt/async_checkpointer.h"
+
+#include "tessera/ckpt/checkpoint_dir.h"
+#include "tessera/core/clock.h"
+#include "tessera/core/log.h"
+
+namespace tessera {
+
+namespace {
+
+// The background half of a save: the commit protocol, then retention. Retention runs only after a
+// successful commit, so a failing disk never deletes the last good checkpoints.
+Status write_and_retain(const SnapshotWriter& snapshot, int64_t step, const std::string& checkpoints_dir,
+                        int keep_last, const CheckpointWriteOptions& options) {
+  TESSERA_RETURN_IF_ERROR(write_checkpoint(snapshot, step, checkpoints_dir, options).status());
+  TESSERA_RETURN_IF_ERROR(remove_old_checkpoints(checkpoints_dir, keep_last, step));
+  return remove_stale_tmp_dirs(checkpoints_dir);
+}
+
+}  // namespace
+
+AsyncCheckpointer::AsyncCheckpointer(std::string checkpoints_dir, int keep_last, CheckpointWriteOptions options)
+    : checkpoints_dir_(std::move(checkpoints_dir)), keep_last_(keep_last), options_(std::move(options)) {}
+
+AsyncCheckpointer::AsyncCheckpointer(AsyncCheckpointer&& other) noexcept
+    : checkpoints_dir_(std::move(other.checkpoints_dir_)),
+      keep_last_(other.keep_last_),
+      options_(std::move(other.options_)),
+      metadata_(std::move(other.metadata_)),
+      in_flight_(std::move(other.in_flight_)),
+      last_stats_(other.last_stats_) {}
+
+AsyncCheckpointer& AsyncCheckpointer::operator=(AsyncCheckpointer&& other) noexcept {
+  if (this != &other) {
+    Status status = wait();
+    if (!status.ok()) log_error("checkpoint write dropped by move-assignment failed: {}", status.message());
+    checkpoints_dir_ = std::move(other.checkpoints_dir_);
+    keep_last_ = other.keep_last_;
+    options_ = std::move(other.options_);
+    metadata_ = std::move(other.metadata_);
+    in_flight_ = std::move(other.in_flight_);
+    last_stats_ = other.last_stats_;
+  }
+  return *this;
+}
+
+AsyncCheckpointer::~AsyncCheckpointer() {
+  Status status = wait();
+  if (!status.ok()) log_error("last checkpoint write failed: {}", status.message());
+}
+
+Status AsyncCheckpointer::wait() {
+  if (in_flight_ == nullptr) return Status();
+  in_flight_->thread.join();
+  Status status = std::move(in_flight_->status);
+  if (status.ok()) last_stats_ = in_flight_->stats;
+  in_flight_.reset();
+  return status;
+}
+
+Status AsyncCheckpointer::save(int64_t step, const std::function<void(StateWriter&)>& snapshot) {
+  TESSERA_RETURN_IF_ERROR(wait());
+  Stopwatch stopwatch;
+  auto writer = std::make_unique<SnapshotWriter>();
+  for (const auto& [key, value] : metadata_) writer->set_metadata(key, value);
+  snapshot(*writer);
+  TESSERA_RETURN_IF_ERROR(writer->finish().with_context(fmt::format("checkpoint step {}", step)));
+
+  in_flight_ = std::make_unique<InFlight>();
+  InFlight* in_flight = in_flight_.get();
+  in_flight->stats = CheckpointSaveStats{step, stopwatch.elapsed_seconds(), 0, writer->tensor_bytes()};
+  // The thread owns the snapshot and writes only into *in_flight, which stays put (heap) until wait()
+  // has joined the thread; the checkpointer reads it only after the join.
+  in_flight->thread = std::thread(
+      [in_flight, step, dir = checkpoints_dir_, keep_last = keep_last_, options = options_,
+       snapshot_owned = std::move(writer)] {
+        Stopwatch write_clock;
+        in_flight->status = write_and_retain(*snapshot_owned, step, dir, keep_last, options);
+        in_flight->stats.write_seconds = write_clock.elapsed_seconds();
+      });
+  return Status();
+}
+
+}  // namespace tessera

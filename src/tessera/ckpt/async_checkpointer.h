@@ -1,0 +1,80 @@
+// AsyncCheckpointer: saves training state without stalling training for the disk. save() copies the
+// state into host memory (SnapshotWriter) synchronously, then a background std::thread runs the
+// commit protocol (write_checkpoint, checkpoint_writer.h) and retention, while training goes on.
+// At most one write is in flight: the next save() first waits for the previous one.
+//
+//   AsyncCheckpointer checkpointer(run_dir + "/checkpoints", /*keep_last=*/3);
+//   checkpointer.set_metadata("config", resolved_toml);
+//   TESSERA_RETURN_IF_ERROR(checkpointer.save(step, [&](StateWriter& w) { model.save_state(w); ... }));
+//   ...
+//   TESSERA_RETURN_IF_ERROR(checkpointer.wait());  // before exit: the last write's result
+//
+// Ownership: move-only; owns the snapshot of the write in flight and the thread writing it; the
+// destructor joins that thread (a failure then is only logged: call wait() to see it).
+// Thread safety: save/wait/set_metadata from one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "tessera/ckpt/checkpoint_writer.h"
+#include "tessera/core/stateful.h"
+
+namespace tessera {
+
+// Figures of the last finished save, for metrics (goodput: the snapshot stalls training, the write not).
+struct CheckpointSaveStats {
+  int64_t step = -1;
+  double snapshot_seconds = 0;  // inside save(): copying the state to host memory
+  double write_seconds = 0;     // on the background thread: files, fsyncs, rename, retention
+  uint64_t bytes = 0;           // tensor bytes written
+};
+
+class AsyncCheckpointer {
+ public:
+  // keep_last: committed checkpoints to keep (0 = keep all).
+  AsyncCheckpointer(std::string checkpoints_dir, int keep_last, CheckpointWriteOptions options = {});
+  AsyncCheckpointer(AsyncCheckpointer&& other) noexcept;
+  AsyncCheckpointer& operator=(AsyncCheckpointer&& other) noexcept;
+  AsyncCheckpointer(const AsyncCheckpointer&) = delete;
+  AsyncCheckpointer& operator=(const AsyncCheckpointer&) = delete;
+  ~AsyncCheckpointer();
+
+  // Waits for the previous write; if it failed, returns its error and saves nothing this time (the
+  // error is then consumed: the next save() tries again). Otherwise calls `snapshot` with a
+  // SnapshotWriter, returns any misuse it recorded, and starts writing step_<step> in the background.
+  // The state may change as soon as save() returns.
+  Status save(int64_t step, const std::function<void(StateWriter&)>& snapshot);
+  // Joins the write in flight (if any) and returns its status; OK if none.
+  Status wait();
+  // True while a write has been started and not yet collected by wait()/save().
+  bool pending() const { return in_flight_ != nullptr; }
+  // Stored with every later save (e.g. "config" → the resolved config text).
+  void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+
+  const std::string& checkpoints_dir() const { return checkpoints_dir_; }
+  // The last save collected by wait()/save() that succeeded.
+  const CheckpointSaveStats& last_stats() const { return last_stats_; }
+
+ private:
+  // What the background thread owns and fills; heap-held so that moving the checkpointer does not
+  // move it under the thread.
+  struct InFlight {
+    std::thread thread;
+    Status status;
+    CheckpointSaveStats stats;
+  };
+
+  std::string checkpoints_dir_;
+  int keep_last_ = 0;
+  CheckpointWriteOptions options_;
+  std::map<std::string, std::string> metadata_;
+  std::unique_ptr<InFlight> in_flight_;
+  CheckpointSaveStats last_stats_;
+};
+
+}  // namespace tessera

@@ -1,0 +1,168 @@
+#include "tessera/ckpt/checkpoint_writer.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "tessera/core/file.h"
+#include "tessera/core/hash.h"
+
+namespace tessera {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string os_reason() { return std::strerror(errno); }
+
+// A file opened for writing; closes on destruction. Move-only.
+class OutputFile {
+ public:
+  static StatusOr<OutputFile> create(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return io_error("cannot create '{}': {}", path, os_reason());
+    return OutputFile(fd, path);
+  }
+  OutputFile(OutputFile&& other) noexcept : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+  OutputFile& operator=(OutputFile&&) = delete;
+  ~OutputFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status write(const void* data, size_t size) {
+    const auto* bytes = static_cast<const char*>(data);
+    while (size > 0) {
+      const ssize_t n = ::write(fd_, bytes, size);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return io_error("cannot write '{}': {}", path_, os_reason());
+      }
+      bytes += n;
+      size -= static_cast<size_t>(n);
+      written_ += static_cast<uint64_t>(n);
+    }
+    return Status();
+  }
+  // fsync then close: the bytes are durable once this returns OK.
+  Status sync_and_close() {
+    const bool synced = ::fsync(fd_) == 0;
+    const std::string reason = synced ? "" : os_reason();
+    const bool closed = ::close(std::exchange(fd_, -1)) == 0;
+    if (!synced) return io_error("cannot fsync '{}': {}", path_, reason);
+    if (!closed) return io_error("cannot close '{}': {}", path_, os_reason());
+    return Status();
+  }
+  uint64_t written() const { return written_; }
+
+ private:
+  OutputFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_ = -1;
+  std::string path_;
+  uint64_t written_ = 0;
+};
+
+Status write_durable(const std::string& path, std::string_view bytes) {
+  TESSERA_ASSIGN_OR_RETURN(OutputFile file, OutputFile::create(path));
+  TESSERA_RETURN_IF_ERROR(file.write(bytes.data(), bytes.size()));
+  return file.sync_and_close();
+}
+
+// Writes every chunk into one data file and fills the manifest's tensors and data_files.
+Status write_data_file(const SnapshotWriter& snapshot, const std::string& dir, const std::string& file_name,
+                       Manifest* manifest) {
+  TESSERA_ASSIGN_OR_RETURN(OutputFile file, OutputFile::create(dir + "/" + file_name));
+  static constexpr char kZeros[kChunkAlignment] = {};
+  for (const SnapshotWriter::Tensor& tensor : snapshot.tensors()) {
+    TensorEntry entry{tensor.name, tensor.dtype, tensor.shape, {}};
+    for (const SnapshotWriter::Chunk& chunk : tensor.chunks) {
+      const uint64_t padding = (kChunkAlignment - file.written() % kChunkAlignment) % kChunkAlignment;
+      TESSERA_RETURN_IF_ERROR(file.write(kZeros, padding));
+      entry.chunks.push_back(ChunkEntry{chunk.offset, chunk.shape, file_name, file.written(), chunk.nbytes,
+                                        hash_bytes(chunk.bytes.get(), chunk.nbytes)});
+      TESSERA_RETURN_IF_ERROR(file.write(chunk.bytes.get(), chunk.nbytes));
+    }
+    manifest->tensors.push_back(std::move(entry));
+  }
+  manifest->data_files.push_back(DataFileEntry{file_name, file.written()});
+  return file.sync_and_close();
+}
+
+// Moves the finished tmp directory to its committed name and makes that durable. If a checkpoint of
+// the same step exists (a run resumed from an older step saves this step again), the two are exchanged
+// atomically (renameat2 RENAME_EXCHANGE) so that a crash leaves one of the two complete; the old one,
+// now under the tmp name that readers ignore, is removed only after the exchange is durable.
+Status commit_rename(const std::string& tmp_dir, const std::string& final_dir, const std::string& parent) {
+  if (::rename(tmp_dir.c_str(), final_dir.c_str()) == 0) return fsync_directory(parent);
+  if (errno != ENOTEMPTY && errno != EEXIST) {
+    return io_error("cannot rename '{}' to '{}': {}", tmp_dir, final_dir, os_reason());
+  }
+  if (::renameat2(AT_FDCWD, tmp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) != 0) {
+    return io_error("cannot replace the existing '{}' with '{}': {}; hint: remove the old checkpoint", final_dir,
+                    tmp_dir, os_reason());
+  }
+  TESSERA_RETURN_IF_ERROR(fsync_directory(parent));
+  std::error_code error;
+  fs::remove_all(tmp_dir, error);
+  if (error) return io_error("cannot remove the replaced checkpoint '{}': {}", tmp_dir, error.message());
+  return Status();
+}
+
+// The protocol after the tmp directory exists. *crashed is set when a stop_after hook stopped it.
+Status write_steps(const SnapshotWriter& snapshot, int64_t step, const std::string& tmp_dir,
+                   const std::string& final_dir, const std::string& checkpoints_dir,
+                   const CheckpointWriteOptions& options, bool* crashed) {
+  auto stop_point = [&](CommitPoint point) {
+    Status status = options.stop_after ? options.stop_after(point) : Status();
+    *crashed = !status.ok();
+    return status;
+  };
+  Manifest manifest;
+  manifest.step = step;
+  manifest.created_unix_s = snapshot.created_unix_s();
+  manifest.metadata = snapshot.metadata();
+  manifest.scalars = snapshot.scalars();
+  TESSERA_RETURN_IF_ERROR(write_data_file(snapshot, tmp_dir, data_file_name(options.rank), &manifest));
+  TESSERA_RETURN_IF_ERROR(stop_point(CommitPoint::kDataWritten));
+
+  const std::string manifest_text = manifest_to_json(manifest);
+  TESSERA_RETURN_IF_ERROR(write_durable(tmp_dir + "/" + std::string(kManifestFileName), manifest_text));
+  TESSERA_RETURN_IF_ERROR(stop_point(CommitPoint::kManifestWritten));
+
+  TESSERA_RETURN_IF_ERROR(write_durable(tmp_dir + "/" + std::string(kCommitFileName),
+                                        commit_marker_text(hash_bytes(manifest_text))));
+  TESSERA_RETURN_IF_ERROR(fsync_directory(tmp_dir));
+  TESSERA_RETURN_IF_ERROR(stop_point(CommitPoint::kCommitWritten));
+
+  TESSERA_RETURN_IF_ERROR(commit_rename(tmp_dir, final_dir, checkpoints_dir));
+  return stop_point(CommitPoint::kRenamed);
+}
+
+}  // namespace
+
+StatusOr<std::string> write_checkpoint(const SnapshotWriter& snapshot, int64_t step,
+                                       const std::string& checkpoints_dir, const CheckpointWriteOptions& options) {
+  TESSERA_RETURN_IF_ERROR(snapshot.finish());
+  const std::string final_dir = checkpoints_dir + "/" + step_dir_name(step);
+  const std::string tmp_dir = final_dir + std::string(kTmpDirSuffix);
+  TESSERA_RETURN_IF_ERROR(make_directories(checkpoints_dir));
+  std::error_code error;
+  fs::remove_all(tmp_dir, error);  // left by a crashed attempt at this step
+  if (error) return io_error("cannot remove stale '{}': {}", tmp_dir, error.message());
+  if (!fs::create_directory(tmp_dir, error) || error) {
+    return io_error("cannot create '{}': {}", tmp_dir, error ? error.message() : "it exists");
+  }
+  bool crashed = false;
+  Status status = write_steps(snapshot, step, tmp_dir, final_dir, checkpoints_dir, options, &crashed);
+  if (!status.ok()) {
+    // A failed write (disk full, ...) removes its partial directory; a simulated crash cannot.
+    if (!crashed) fs::remove_all(tmp_dir, error);
+    return status.with_context(fmt::format("checkpoint step {}", step));
+  }
+  return final_dir;
+}
+
+}  // namespace tessera

@@ -1,0 +1,39 @@
+// write_checkpoint: the commit protocol that turns a SnapshotWriter into a committed step directory.
+//
+//   1. checkpoints_dir/step_N.tmp/ (removed first if a crashed attempt left one)
+//   2. rank_00000.bin: every chunk, 64-byte aligned, checksummed while written; fsync
+//   3. manifest.json; fsync
+//   4. COMMIT (names the manifest's XXH3); fsync; fsync step_N.tmp/
+//   5. rename step_N.tmp → step_N (an atomic exchange if step_N exists); fsync checkpoints_dir
+// A crash before 5 leaves only a *.tmp directory, which readers ignore and the next save removes; a
+// crash after 5 leaves a complete checkpoint. docs/checkpoint_format.md has the full table.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "tessera/ckpt/snapshot_writer.h"
+#include "tessera/core/status.h"
+
+namespace tessera {
+
+// The points of the protocol after which a crash is simulated in tests (fault injection).
+enum class CommitPoint { kDataWritten, kManifestWritten, kCommitWritten, kRenamed };
+
+struct CheckpointWriteOptions {
+  int rank = 0;  // names the data file (rank_<5 digits>.bin)
+  // Called after each CommitPoint; a non-OK status stops the protocol right there without any
+  // cleanup, as a crash would, and is returned. Tests only; empty in production.
+  std::function<Status(CommitPoint)> stop_after;
+};
+
+// Writes `snapshot` (whose finish() must be OK) as checkpoints_dir/step_<8 digits>, creating
+// checkpoints_dir if needed. Returns the committed directory's path. Blocking; safe to call from a
+// background thread while no other thread mutates `snapshot`.
+StatusOr<std::string> write_checkpoint(const SnapshotWriter& snapshot, int64_t step,
+                                       const std::string& checkpoints_dir,
+                                       const CheckpointWriteOptions& options = {});
+
+}  // namespace tessera

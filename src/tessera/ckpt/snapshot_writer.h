@@ -1,0 +1,81 @@
+// SnapshotWriter: the StateWriter that copies every tensor (or shard) and scalar into host memory it
+// owns, so that training may go on mutating its buffers while a background thread writes the copy
+// (AsyncCheckpointer). It holds no files; write_checkpoint (checkpoint_writer.h) turns it into one.
+//
+// StateWriter's methods return nothing, so a misuse by a component (a name written twice, a shard
+// outside its global shape, shards of one name that disagree on dtype or global shape) is recorded and
+// reported by status() / finish() instead of aborting a training run over a checkpoint.
+//
+// Thread safety: not thread-safe; filled by one thread, then only read (by the writer thread).
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tessera/ckpt/checkpoint_format.h"
+#include "tessera/core/stateful.h"
+
+namespace tessera {
+
+class SnapshotWriter : public StateWriter {
+ public:
+  // One box [offset, offset + shape) of a tensor, bytes row-major over `shape`, owned.
+  struct Chunk {
+    std::vector<int64_t> offset;
+    std::vector<int64_t> shape;
+    std::unique_ptr<std::byte[]> bytes;
+    size_t nbytes = 0;
+  };
+  struct Tensor {
+    std::string name;
+    DType dtype = DType::kF32;
+    std::vector<int64_t> shape;  // global
+    std::vector<Chunk> chunks;   // in the order written
+  };
+
+  SnapshotWriter();  // records the creation time (the checkpoint's created_unix_s)
+  SnapshotWriter(SnapshotWriter&&) noexcept = default;
+  SnapshotWriter& operator=(SnapshotWriter&&) noexcept = default;
+  SnapshotWriter(const SnapshotWriter&) = delete;
+  SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+
+  void write_tensor(const TensorView& tensor) override;
+  void write_tensor_shard(const TensorView& shard, const std::vector<int64_t>& global_shape,
+                          const std::vector<int64_t>& offset) override;
+  void write_int(const std::string& name, int64_t value) override;
+  void write_double(const std::string& name, double value) override;
+  void write_string(const std::string& name, const std::string& value) override;
+  // Free-form text stored in the manifest (e.g. "config" → the resolved TOML). Last value wins.
+  void set_metadata(const std::string& key, const std::string& value);
+
+  // The first misuse recorded by a write, or OK.
+  const Status& status() const { return status_; }
+  // Call after the last write: status(), then checks that the shards of every tensor tile it.
+  Status finish() const;
+
+  const std::vector<Tensor>& tensors() const { return tensors_; }
+  const std::vector<ScalarEntry>& scalars() const { return scalars_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  double created_unix_s() const { return created_unix_s_; }
+  size_t tensor_bytes() const { return tensor_bytes_; }  // sum of all chunk bytes
+
+ private:
+  void add_chunk(const TensorView& view, const std::vector<int64_t>& global_shape,
+                 const std::vector<int64_t>& offset, bool whole);
+  void add_scalar(const std::string& name, ScalarValue value);
+  void record_error(Status status);
+
+  std::vector<Tensor> tensors_;
+  std::map<std::string, size_t> tensor_index_;  // name → index into tensors_
+  std::map<std::string, bool> written_whole_;   // name → written by write_tensor (not as shards)
+  std::vector<ScalarEntry> scalars_;
+  std::map<std::string, std::string> metadata_;
+  double created_unix_s_ = 0;
+  size_t tensor_bytes_ = 0;
+  Status status_;
+};
+
+}  // namespace tessera

@@ -57,27 +57,31 @@ void FastBackend::encoder_backward(float* dwte, float* dwpe, const float* dout, 
 // Using these instead of 1 ± tanh avoids cancellation in the tails (x ≲ -4), where gelu and gelu' are
 // tiny and a tanh with 1e-7 absolute error would leave only a few correct digits.
 void FastBackend::gelu_forward(float* out, const float* inp, int64_t n) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    const float x = inp[i];
-    const float e = fast_math::exp(2.0f * kGeluScale * (x + kGeluCubic * x * x * x));
-    out[i] = x * (e / (e + 1.0f));
-  }
+  fast_math::parallel_ranges(n, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const float x = inp[i];
+      const float e = fast_math::exp(2.0f * kGeluScale * (x + kGeluCubic * x * x * x));
+      out[i] = x * (e / (e + 1.0f));
+    }
+  });
 }
 
 // gelu'(x) = ½(1 + tanh u) + ½·x·(1 - tanh² u)·u',  u' = √(2/π)(1 + 3·0.044715x²).
 void FastBackend::gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) {
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    const float x = inp[i];
-    const float e = fast_math::exp(2.0f * kGeluScale * (x + kGeluCubic * x * x * x));
-    const float inv = 1.0f / (e + 1.0f);
-    const float one_plus = 2.0f * (e * inv);
-    const float one_minus = 2.0f * inv;
-    const float du = kGeluScale * (1.0f + 3.0f * kGeluCubic * x * x);
-    const float grad = 0.5f * one_plus + 0.5f * x * one_plus * one_minus * du;
-    dinp[i] = grad * dout[i];
-  }
+  fast_math::parallel_ranges(n, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const float x = inp[i];
+      const float e = fast_math::exp(2.0f * kGeluScale * (x + kGeluCubic * x * x * x));
+      const float inv = 1.0f / (e + 1.0f);
+      const float one_plus = 2.0f * (e * inv);
+      const float one_minus = 2.0f * inv;
+      const float du = kGeluScale * (1.0f + 3.0f * kGeluCubic * x * x);
+      const float grad = 0.5f * one_plus + 0.5f * x * one_plus * one_minus * du;
+      dinp[i] = grad * dout[i];
+    }
+  });
 }
 
 void FastBackend::residual_forward(float* out, const float* a, const float* b, int64_t n) {
@@ -93,16 +97,18 @@ void FastBackend::adamw_update(float* params, const float* grads, float* m, floa
   const float inv_c2 = static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t))));
   const float one_minus_b1 = 1.0f - beta1;
   const float one_minus_b2 = 1.0f - beta2;
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = grads[i];
-    const float mi = beta1 * m[i] + one_minus_b1 * g;
-    const float vi = beta2 * v[i] + one_minus_b2 * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    const float p = params[i];
-    params[i] = p - lr * ((mi * inv_c1) / (std::sqrt(vi * inv_c2) + eps) + weight_decay * p);
-  }
+  fast_math::parallel_ranges(n, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const float g = grads[i];
+      const float mi = beta1 * m[i] + one_minus_b1 * g;
+      const float vi = beta2 * v[i] + one_minus_b2 * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      const float p = params[i];
+      params[i] = p - lr * ((mi * inv_c1) / (std::sqrt(vi * inv_c2) + eps) + weight_decay * p);
+    }
+  });
 }
 
 // Per-thread double partials over a static split, added in thread order: deterministic for a fixed

@@ -75,6 +75,25 @@ Status write_token_shard(const std::string& path, const std::vector<int32_t>& to
   return write_file_atomic(path, *bytes);
 }
 
+StatusOr<TokenShardHeader> read_token_shard_header(const std::string& path) {
+  TESSERA_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
+  if (file.size() < kTokenShardHeaderSize) {
+    return data_loss_error("shard '{}': file is {} bytes, shorter than the {}-byte header", path, file.size(),
+                           kTokenShardHeaderSize);
+  }
+  const uint8_t* p = file.data();
+  TokenShardHeader header;
+  header.magic.assign(reinterpret_cast<const char*>(p), kTokenShardMagic.size());
+  header.version = get_u32(p + 8);
+  header.dtype_code = get_u32(p + 12);
+  header.vocab_size = get_u64(p + 16);
+  header.token_count = get_u64(p + 24);
+  header.payload_checksum = get_u64(p + 32);
+  header.header_checksum = get_u64(p + kTokenShardHeaderChecksumOffset);
+  header.file_size = file.size();
+  return header;
+}
+
 StatusOr<TokenShard> TokenShard::open(const std::string& path) {
   TESSERA_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
   const uint8_t* p = file.data();

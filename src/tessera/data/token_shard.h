@@ -32,6 +32,20 @@ inline constexpr uint32_t kTokenShardVersion = 1;
 inline constexpr size_t kTokenShardHeaderSize = 64;
 inline constexpr size_t kTokenShardHeaderChecksumOffset = 56;
 
+// The header fields as stored, before any validation (for `tessera data inspect`).
+struct TokenShardHeader {
+  std::string magic;  // the 8 magic bytes
+  uint32_t version = 0;
+  uint32_t dtype_code = 0;
+  uint64_t vocab_size = 0;
+  uint64_t token_count = 0;
+  uint64_t payload_checksum = 0;
+  uint64_t header_checksum = 0;
+  uint64_t file_size = 0;
+};
+// Errors only if the file cannot be read or is shorter than the header.
+StatusOr<TokenShardHeader> read_token_shard_header(const std::string& path);
+
 // u16 when every id < vocab_size fits in 16 bits, else u32.
 DType token_dtype_for_vocab(int64_t vocab_size);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
 #include <functional>
 
 #include "tessera/core/hash.h"
@@ -19,12 +20,19 @@ std::vector<int32_t> ramp(int64_t n, int64_t vocab) {
   return tokens;
 }
 
+// A plain (not fsynced) overwrite: the corruption tests rewrite files many times.
+void overwrite(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
 // Reads a shard, lets `mutate` change its bytes, writes it back.
 void corrupt(const std::string& path, const std::function<void(std::string&)>& mutate) {
   auto bytes = read_file(path);
   ASSERT_TRUE(bytes.ok());
   mutate(*bytes);
-  ASSERT_TRUE(write_file_atomic(path, *bytes).ok());
+  overwrite(path, *bytes);
 }
 
 // Re-seals the header checksum after a deliberate header edit (docs/data_format.md: XXH3-64 of [0, 56)).
@@ -83,6 +91,24 @@ TEST(TokenShard, HeaderIsLittleEndianAsDocumented) {
   for (int i = 40; i < 56; ++i) EXPECT_EQ(b[i], 0) << "reserved byte " << i;
   EXPECT_EQ(b[64 + 4], 2);  // 258 = 0x0102, low byte first
   EXPECT_EQ(b[64 + 5], 1);
+}
+
+TEST(TokenShard, RawHeaderReadsWithoutValidation) {
+  const ScopedTempDir temp;
+  const std::string path = temp.path() + "/s.bin";
+  ASSERT_TRUE(write_token_shard(path, {5, 6, 7}, 100000).ok());
+  corrupt(path, [](std::string& b) { b += "junk"; });
+  auto header = read_token_shard_header(path);
+  ASSERT_TRUE(header.ok()) << header.status().message();
+  EXPECT_EQ(header->magic, kTokenShardMagic);
+  EXPECT_EQ(header->version, 1u);
+  EXPECT_EQ(header->dtype_code, 3u);
+  EXPECT_EQ(header->vocab_size, 100000u);
+  EXPECT_EQ(header->token_count, 3u);
+  EXPECT_EQ(header->file_size, 64u + 12u + 4u);
+  EXPECT_FALSE(TokenShard::open(path).ok());
+  corrupt(path, [](std::string& b) { b.resize(63); });
+  EXPECT_FALSE(read_token_shard_header(path).ok());
 }
 
 TEST(TokenShard, EmptyShardIsValid) {
@@ -189,7 +215,7 @@ TEST_F(TokenShardCorruption, EveryTruncationIsAnErrorNotACrash) {
   auto bytes = read_file(path_);
   ASSERT_TRUE(bytes.ok());
   for (size_t keep = 0; keep < bytes->size(); keep += 37) {
-    ASSERT_TRUE(write_file_atomic(path_, bytes->substr(0, keep)).ok());
+    overwrite(path_, bytes->substr(0, keep));
     EXPECT_FALSE(TokenShard::open(path_).ok()) << "kept " << keep << " bytes";
   }
 }

@@ -145,22 +145,28 @@ Status write_steps(const SnapshotWriter& snapshot, int64_t step, const std::stri
 
 StatusOr<std::string> write_checkpoint(const SnapshotWriter& snapshot, int64_t step,
                                        const std::string& checkpoints_dir, const CheckpointWriteOptions& options) {
-  TESSERA_RETURN_IF_ERROR(snapshot.finish());
   const std::string final_dir = checkpoints_dir + "/" + step_dir_name(step);
   const std::string tmp_dir = final_dir + std::string(kTmpDirSuffix);
-  TESSERA_RETURN_IF_ERROR(make_directories(checkpoints_dir));
-  std::error_code error;
-  fs::remove_all(tmp_dir, error);  // left by a crashed attempt at this step
-  if (error) return io_error("cannot remove stale '{}': {}", tmp_dir, error.message());
-  if (!fs::create_directory(tmp_dir, error) || error) {
-    return io_error("cannot create '{}': {}", tmp_dir, error ? error.message() : "it exists");
-  }
+  auto prepare = [&]() -> Status {
+    TESSERA_RETURN_IF_ERROR(snapshot.finish());
+    TESSERA_RETURN_IF_ERROR(make_directories(checkpoints_dir));
+    std::error_code error;
+    fs::remove_all(tmp_dir, error);  // left by a crashed attempt at this step
+    if (error) return io_error("cannot remove stale '{}': {}", tmp_dir, error.message());
+    if (!fs::create_directory(tmp_dir, error) || error) {
+      return io_error("cannot create '{}': {}", tmp_dir, error ? error.message() : "it exists");
+    }
+    return Status();
+  };
+  const std::string context = fmt::format("checkpoint step {}", step);
+  TESSERA_RETURN_IF_ERROR(prepare().with_context(context));
   bool crashed = false;
   Status status = write_steps(snapshot, step, tmp_dir, final_dir, checkpoints_dir, options, &crashed);
   if (!status.ok()) {
     // A failed write (disk full, ...) removes its partial directory; a simulated crash cannot.
+    std::error_code error;
     if (!crashed) fs::remove_all(tmp_dir, error);
-    return status.with_context(fmt::format("checkpoint step {}", step));
+    return status.with_context(context);
   }
   return final_dir;
 }

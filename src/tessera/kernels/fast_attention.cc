@@ -37,9 +37,7 @@ void sgemm(char transa, char transb, int64_t M, int64_t N, int64_t K, float alph
 
 // In place: row[0..i] = softmax(row[0..i]); row[i+1..T) = 0.
 void causal_softmax_row(float* row, int64_t i, int64_t T) {
-  float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-  for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, row[j]);
+  const float mx = fast_math::max_value(row, i + 1);
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j <= i; ++j) {

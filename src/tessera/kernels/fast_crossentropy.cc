@@ -14,13 +14,8 @@ void FastBackend::crossentropy_forward(float* losses, float* lse, const float* l
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     const float* x = logits + n * V;
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t v = 0; v < V; ++v) mx = std::max(mx, x[v]);
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t v = 0; v < V; ++v) sum += fast_math::exp(x[v] - mx);
-    const float l = mx + std::log(sum);
+    const float mx = fast_math::max_value(x, V);
+    const float l = mx + std::log(fast_math::sum_exp_shifted(x, V, mx));
     lse[n] = l;
     losses[n] = l - x[targets[n]];
   }

@@ -36,6 +36,38 @@ inline float exp(float x) {
   return p * std::bit_cast<float>(bits);
 }
 
+// max_i x[i] (-inf for n = 0). Written as 16 independent lane maxima: GCC keeps a `reduction(max:)` over
+// std::max scalar (NaN ordering), but vectorises this element-wise form.
+inline float max_value(const float* x, int64_t n) {
+  constexpr int kLanes = 16;
+  float lanes[kLanes];
+  for (float& lane : lanes) lane = -INFINITY;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], x[i + l]);
+  }
+  float result = -INFINITY;
+  for (float lane : lanes) result = std::max(result, lane);
+  for (; i < n; ++i) result = std::max(result, x[i]);
+  return result;
+}
+
+// Σ_i e^{x[i] - shift}, with 16 lane partial sums (vectorised like max_value).
+inline float sum_exp_shifted(const float* x, int64_t n, float shift) {
+  constexpr int kLanes = 16;
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) lanes[l] += exp(x[i + l] - shift);
+  }
+  float result = 0.0f;
+  for (float lane : lanes) result += lane;
+  for (; i < n; ++i) result += exp(x[i] - shift);
+  return result;
+}
+
 // [begin, end) of part `part` when `count` items are split into `parts` contiguous near-equal ranges.
 inline void split_range(int64_t count, int parts, int part, int64_t* begin, int64_t* end) {
   const int64_t base = count / parts;

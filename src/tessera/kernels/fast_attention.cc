@@ -2,8 +2,9 @@
 // q | k | v per token, head h at columns h·HS of each third; att[B,NH,T,T]; out[B,T,C].
 //
 // Work is split over the B·NH (batch, head) pairs across OpenMP threads; inside, each pair runs small
-// single-threaded dnnl_sgemm calls on strided views (oneDNN runs a gemm called from inside an OpenMP
-// parallel region on the calling thread only, so there is no nested oversubscription).
+// single-threaded dnnl_sgemm calls on strided views. oneDNN does not nest parallelism: inside an OpenMP
+// parallel region its threading layer sees one available thread, so each gemm runs on its caller
+// (checked with oneDNN 2.6 + libgomp: no extra threads appear, even with OMP_MAX_ACTIVE_LEVELS > 1).
 //
 // Causality: rows are processed in blocks of kBlock; a row block [i0, i1) only ever needs key columns
 // [0, i1), so the masked upper triangle is skipped except inside the diagonal block (~1/(2·T/kBlock) of

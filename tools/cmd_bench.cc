@@ -1,8 +1,137 @@
-// tessera bench: not yet built (placeholder until its module lands).
+// tessera bench train CONFIG.toml [--steps N] [--warmup N] [--threads N] [--set k=v]... [--json]
+//   Trains the config's model shape on random token ids (no data needed) through the real Trainer step and
+//   prints median tokens/s, model FLOP/s, MFU and peak RSS.
+// tessera bench kernels [--threads N] [--json]
+//   Probes this machine: the fast backend's matmul rate on transformer shapes and memory bandwidth (the
+//   input of `tessera plan calibrate`).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
+#include "tessera/kernels/kernel_probe.h"
+#include "tessera/train/trainer.h"
 
 namespace tessera::tools {
-void register_bench_command(CLI::App& app, CommandResult& result) {
-  app.add_subcommand("bench", "(not yet built)")->callback([&result] { result.exit_code = report_error("bench", "not yet built"); });
+
+namespace {
+
+struct BenchTrainArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  int64_t steps = 5;
+  int64_t warmup = 1;
+  int64_t threads = 0;
+  bool json = false;
+};
+
+double peak_rss_mib() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+Status bench_train(const BenchTrainArgs& args) {
+  std::vector<std::string> overrides = args.overrides;
+  overrides.push_back("train.steps=" + std::to_string(args.steps + args.warmup));
+  if (args.threads > 0) overrides.push_back("train.threads=" + std::to_string(args.threads));
+  TESSERA_ASSIGN_OR_RETURN(TrainConfig config, load_train_config(args.config, overrides));
+  TESSERA_ASSIGN_OR_RETURN(auto trainer, Trainer::create(config, {.random_data = true, .show_progress = false}));
+  std::vector<double> seconds;
+  double mfu_sum = 0;
+  for (int64_t i = 0; i < args.warmup + args.steps; ++i) {
+    TESSERA_ASSIGN_OR_RETURN(StepMetrics m, trainer->step());
+    if (i < args.warmup) continue;
+    seconds.push_back(m.step_seconds);
+    mfu_sum += m.mfu;
+    if (!args.json) std::fprintf(stderr, "  step %ld: %.3f s, loss %.4f\n", long(m.step), m.step_seconds, m.loss);
+  }
+  const double step_time = median(seconds);
+  const double tokens_per_s = static_cast<double>(config.tokens_per_step()) / step_time;
+  const double flops_per_s = tokens_per_s * config.model.train_flops_per_token(config.model.seq_len);
+  const int threads = kernel_threads();
+  const double peak = config.peak_gflops_per_thread * 1e9 * threads;
+  const ModelSpec& s = config.model;
+  nlohmann::json out = {{"config", args.config},
+                        {"backend", config.backend},
+                        {"threads", threads},
+                        {"n_layer", s.n_layer}, {"n_head", s.n_head}, {"n_embd", s.n_embd},
+                        {"seq_len", s.seq_len}, {"vocab_size", s.vocab_size},
+                        {"batch_size", config.parallel.resolved_global_batch()},
+                        {"world_size", 1},
+                        {"params", trainer->model().num_params()},
+                        {"steps", args.steps}, {"warmup", args.warmup},
+                        {"step_time_s", step_time},
+                        {"step_times_s", seconds},
+                        {"tokens_per_s", tokens_per_s},
+                        {"tokens_per_s_min", static_cast<double>(config.tokens_per_step()) / *std::max_element(seconds.begin(), seconds.end())},
+                        {"tokens_per_s_max", static_cast<double>(config.tokens_per_step()) / *std::min_element(seconds.begin(), seconds.end())},
+                        {"model_flops_per_s", flops_per_s},
+                        {"flops_per_token", s.train_flops_per_token(s.seq_len)},
+                        {"peak_flops_per_s", peak},
+                        {"mfu", flops_per_s / peak},
+                        {"peak_rss_mib", peak_rss_mib()}};
+  if (args.json) {
+    std::printf("%s\n", out.dump().c_str());
+  } else {
+    std::printf("bench train %s: %.1f tok/s median (min %.1f, max %.1f) over %ld steps, step %.3f s\n",
+                args.config.c_str(), tokens_per_s, out["tokens_per_s_min"].get<double>(),
+                out["tokens_per_s_max"].get<double>(), long(args.steps), step_time);
+    std::printf("  model %.1f GFLOP/s = MFU %.1f%% of %.0f GFLOP/s (%d threads x %.0f); peak RSS %.0f MiB\n",
+                flops_per_s / 1e9, 100.0 * flops_per_s / peak, peak / 1e9, threads, config.peak_gflops_per_thread,
+                peak_rss_mib());
+  }
+  return Status();
+}
+
+}  // namespace
+
+void register_bench_command(CLI::App& app, CommandResult& result) {
+  CLI::App* bench = app.add_subcommand("bench", "micro and end-to-end benchmarks");
+  bench->require_subcommand(1);
+
+  auto train = std::make_shared<BenchTrainArgs>();
+  CLI::App* cmd = bench->add_subcommand("train", "train the config's shape on random tokens; report tokens/s, MFU, RSS");
+  cmd->add_option("config", train->config, "config file (e.g. configs/small.toml)")->required();
+  cmd->add_option("--steps", train->steps, "timed steps")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", train->warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", train->threads, "kernel threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--set", train->overrides, "override a config key (repeatable)");
+  cmd->add_flag("--json", train->json, "print one JSON object");
+  cmd->callback([train, &result] {
+    const Status status = bench_train(*train);
+    result.exit_code = status.ok() ? 0 : report_error("bench train", status.message());
+  });
+
+  struct KernelArgs {
+    int64_t threads = 0;
+    double seconds = 0.3;
+    bool json = false;
+  };
+  auto kernels = std::make_shared<KernelArgs>();
+  CLI::App* probe = bench->add_subcommand("kernels", "probe matmul rates and memory bandwidth of this machine");
+  probe->add_option("--threads", kernels->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  probe->add_option("--seconds", kernels->seconds, "seconds per measured point")->check(CLI::PositiveNumber);
+  probe->add_flag("--json", kernels->json, "print one JSON object");
+  probe->callback([kernels, &result] {
+    set_kernel_threads(static_cast<int>(kernels->threads));
+    auto backend = make_kernel_backend("fast");
+    if (!backend.ok()) {
+      result.exit_code = report_error("bench kernels", backend.status().message());
+      return;
+    }
+    const MachineProbe probe_result = probe_machine(**backend, kernel_threads(), kernels->seconds);
+    std::printf("%s\n", machine_probe_to_json(probe_result).c_str());
+    result.exit_code = 0;
+  });
+}
+
 }  // namespace tessera::tools

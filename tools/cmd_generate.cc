@@ -1,8 +1,105 @@
-// tessera generate: not yet built (placeholder until its module lands).
+// tessera generate RUN_DIR_OR_CKPT --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--seed S]
+//   Loads the newest checkpoint of a run (or the given step directory), its config and tokenizer, and samples
+//   a continuation of the prompt with a KV cache.
+#include <cstdio>
+#include <filesystem>
+
 #include "commands.h"
+#include "tessera/ckpt/checkpoint_dir.h"
+#include "tessera/ckpt/checkpoint_reader.h"
+#include "tessera/core/rng.h"
+#include "tessera/data/tokenizer.h"
+#include "tessera/model/gpt_decoder.h"
+#include "tessera/model/gpt_model.h"
+#include "tessera/model/sampling.h"
+#include "tessera/spec/config_reader.h"
+#include "tessera/train/train_config.h"
 
 namespace tessera::tools {
-void register_generate_command(CLI::App& app, CommandResult& result) {
-  app.add_subcommand("generate", "(not yet built)")->callback([&result] { result.exit_code = report_error("generate", "not yet built"); });
+
+namespace {
+
+struct GenerateArgs {
+  std::string path;
+  std::string prompt;
+  std::string tokenizer;
+  int64_t max_tokens = 64;
+  double temperature = 0.8;
+  int64_t top_k = 40;
+  int64_t seed = 0;
+};
+
+// A run directory, its checkpoints/ directory, or a step directory → the step directory to load.
+StatusOr<std::string> resolve_checkpoint(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (fs::exists(fs::path(path) / "manifest.json")) return path;
+  if (fs::exists(fs::path(path) / "checkpoints")) return find_latest_checkpoint(path + "/checkpoints");
+  return find_latest_checkpoint(path);
 }
+
+Status generate(const GenerateArgs& args) {
+  TESSERA_ASSIGN_OR_RETURN(std::string step_dir, resolve_checkpoint(args.path));
+  TESSERA_ASSIGN_OR_RETURN(CheckpointReader checkpoint, CheckpointReader::open(step_dir));
+  TESSERA_ASSIGN_OR_RETURN(std::string config_text, checkpoint.read_string("train.config"));
+  TESSERA_ASSIGN_OR_RETURN(ConfigReader reader, ConfigReader::from_string(config_text, step_dir + " (train.config)"));
+  TESSERA_ASSIGN_OR_RETURN(TrainConfig config, read_train_config(reader));
+  const std::string tokenizer_path =
+      !args.tokenizer.empty() ? args.tokenizer : config.data_dir + "/tokenizer.model";
+  TESSERA_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::load(tokenizer_path));
+  TESSERA_ASSIGN_OR_RETURN(auto kernels, make_kernel_backend(config.backend));
+  GptModel model(config.model, *kernels, 1, 1);
+  TESSERA_RETURN_IF_ERROR(model.load_state(checkpoint).with_context("checkpoint '" + step_dir + "'"));
+
+  std::vector<int32_t> tokens = tokenizer.encode(args.prompt);
+  if (tokens.empty()) tokens.push_back(tokenizer.eos_id());
+  if (static_cast<int64_t>(tokens.size()) >= config.model.seq_len) {
+    return invalid_argument_error("generate: the prompt has {} tokens; the context holds {}", tokens.size(),
+                                  config.model.seq_len);
+  }
+  GptDecoder decoder(config.model, model.params(), *kernels);
+  const SamplingOptions options{.temperature = static_cast<float>(args.temperature), .top_k = args.top_k};
+  const float* logits = nullptr;
+  for (int32_t token : tokens) {
+    TESSERA_ASSIGN_OR_RETURN(logits, decoder.feed(token));
+  }
+  std::fputs(args.prompt.c_str(), stdout);
+  std::vector<int32_t> generated;
+  std::string printed;
+  for (int64_t i = 0; i < args.max_tokens && decoder.position() < config.model.seq_len; ++i) {
+    RngStream rng(static_cast<uint64_t>(args.seed), RngPurpose::kSampling, static_cast<uint64_t>(decoder.position()));
+    const int32_t next = sample_token(logits, config.model.vocab_size, options, rng);
+    if (next == tokenizer.eos_id() || next >= tokenizer.vocab_size()) break;
+    generated.push_back(next);
+    // Print what the new token adds to the decoded text (pieces may join across tokens).
+    const std::string text = tokenizer.decode(generated);
+    if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
+      std::fputs(text.c_str() + printed.size(), stdout);
+      std::fflush(stdout);
+      printed = text;
+    }
+    if (decoder.position() >= config.model.seq_len) break;
+    TESSERA_ASSIGN_OR_RETURN(logits, decoder.feed(next));
+  }
+  std::fputs("\n", stdout);
+  return Status();
+}
+
+}  // namespace
+
+void register_generate_command(CLI::App& app, CommandResult& result) {
+  auto args = std::make_shared<GenerateArgs>();
+  CLI::App* cmd = app.add_subcommand("generate", "sample text from a trained checkpoint (KV cache)");
+  cmd->add_option("path", args->path, "run directory, its checkpoints/ directory, or a step directory")->required();
+  cmd->add_option("--prompt", args->prompt, "text to continue (empty: start from a document boundary)");
+  cmd->add_option("--max-tokens", args->max_tokens, "tokens to generate")->check(CLI::PositiveNumber);
+  cmd->add_option("--temperature", args->temperature, "softmax temperature; 0 = greedy")->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--top-k", args->top_k, "sample among the k most likely tokens; 0 = all")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", args->seed, "sampling seed")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--tokenizer", args->tokenizer, "tokenizer model (default: data.dir/tokenizer.model of the run)");
+  cmd->callback([args, &result] {
+    const Status status = generate(*args);
+    result.exit_code = status.ok() ? 0 : report_error("generate", status.message());
+  });
+}
+
 }  // namespace tessera::tools

@@ -1,8 +1,63 @@
-// tessera train: not yet built (placeholder until its module lands).
+// tessera train CONFIG.toml [--data DIR] [--set key=value]... [--out DIR] [--steps N] [--resume]
+#include <filesystem>
+
 #include "commands.h"
+#include "tessera/core/log.h"
+#include "tessera/train/trainer.h"
 
 namespace tessera::tools {
-void register_train_command(CLI::App& app, CommandResult& result) {
-  app.add_subcommand("train", "(not yet built)")->callback([&result] { result.exit_code = report_error("train", "not yet built"); });
+
+namespace {
+
+struct TrainArgs {
+  std::string config;
+  std::string data;
+  std::vector<std::string> overrides;
+  std::string out;
+  int64_t steps = 0;
+  int64_t stop_at_step = 0;
+  bool resume = false;
+  bool quiet = false;
+};
+
+int run_train(const TrainArgs& args) {
+  std::vector<std::string> overrides = args.overrides;
+  if (!args.data.empty()) overrides.push_back("data.dir=\"" + args.data + "\"");
+  if (args.steps > 0) overrides.push_back("train.steps=" + std::to_string(args.steps));
+  auto config = load_train_config(args.config, overrides);
+  if (!config.ok()) return report_error("train", config.status().message());
+  const std::string run_dir =
+      args.out.empty() ? "runs/" + std::filesystem::path(args.config).stem().string() : args.out;
+  auto trainer = Trainer::create(std::move(*config), {.run_dir = run_dir, .resume = args.resume,
+                                                      .show_progress = !args.quiet,
+                                                      .stop_at_step = args.stop_at_step});
+  if (!trainer.ok()) return report_error("train", trainer.status().message());
+  const TrainConfig& c = (*trainer)->config();
+  log_info("train: {} params (L={} NH={} C={} T={} V={}), batch {}x{} tokens, {} steps, backend {}, run dir {}",
+           (*trainer)->model().num_params(), c.model.n_layer, c.model.n_head, c.model.n_embd, c.model.seq_len,
+           c.model.vocab_size, c.parallel.resolved_global_batch(), c.model.seq_len, c.steps, c.backend, run_dir);
+  const Status status = (*trainer)->run();
+  if (!status.ok()) return report_error("train", status.message());
+  log_info("train: done at step {}; checkpoints in {}/checkpoints", (*trainer)->current_step(), run_dir);
+  return 0;
 }
+
+}  // namespace
+
+void register_train_command(CLI::App& app, CommandResult& result) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "train a GPT model from a TOML config");
+  cmd->add_option("config", args->config, "config file (e.g. configs/tiny.toml)")->required();
+  cmd->add_option("--data", args->data, "directory made by `tessera data prepare` (sets data.dir)");
+  cmd->add_option("--set", args->overrides, "override a config key, e.g. --set train.lr=1e-3 (repeatable)");
+  cmd->add_option("--out", args->out, "run directory (default runs/<config name>)");
+  cmd->add_option("--steps", args->steps, "total optimizer steps (sets train.steps)")->check(CLI::PositiveNumber);
+  cmd->add_option("--stop-at-step", args->stop_at_step,
+                  "stop with a checkpoint at this step; the LR schedule still spans --steps (resume later)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--resume", args->resume, "continue from the newest committed checkpoint in the run directory");
+  cmd->add_flag("--quiet", args->quiet, "no progress output");
+  cmd->callback([args, &result] { result.exit_code = run_train(*args); });
+}
+
 }  // namespace tessera::tools

@@ -60,13 +60,13 @@ TEST(GptModel, BackwardMatchesFiniteDifferences) {
   GptModel model(spec, *kernels, 2, 6);
   model.init_parameters(3);
   // Larger weights than GPT-2 init so that every path carries a visible gradient.
-  for (int64_t i = 0; i < model.num_params(); ++i) model.params()[i] *= 10.0f;
+  for (int64_t i = 0; i < model.num_params(); ++i) model.params()[i] *= 3.0f;
   const auto inputs = random_tokens(12, 11, 3), targets = random_tokens(12, 11, 4);
   model.zero_grad();
   model.forward(inputs.data(), targets.data());
   model.backward(1.0f);
   std::vector<float> analytic(model.grads(), model.grads() + model.num_params());
-  const float eps = 1e-2f;
+  const float eps = 1e-3f;
   int checked = 0;
   double worst = 0.0;
   for (int64_t i = 0; i < model.num_params(); ++i) {

@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "tessera/core/file.h"
+
 namespace tessera {
 
 std::string step_metrics_to_json(const StepMetrics& m) {
@@ -16,6 +18,25 @@ std::string step_metrics_to_json(const StepMetrics& m) {
                       {"mfu", m.mfu}};
   if (m.val_loss) j["val_loss"] = *m.val_loss;
   return j.dump();
+}
+
+Status truncate_metrics_log(const std::string& path, int64_t step) {
+  auto text = read_file(path);
+  if (!text.ok()) return text.status().code() == StatusCode::kNotFound ? Status() : text.status();
+  std::string kept;
+  size_t start = 0;
+  while (start < text->size()) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) break;  // a torn last line (crash mid-write) is dropped
+    const std::string line = text->substr(start, end - start);
+    start = end + 1;
+    const nlohmann::json row = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (row.is_object() && row.contains("step") && row["step"].is_number_integer() &&
+        row["step"].get<int64_t>() <= step) {
+      kept += line + "\n";
+    }
+  }
+  return write_file_atomic(path, kept);
 }
 
 StatusOr<MetricsLog> MetricsLog::open_append(const std::string& path) {

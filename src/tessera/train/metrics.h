@@ -27,6 +27,10 @@ struct StepMetrics {
 
 std::string step_metrics_to_json(const StepMetrics& m);
 
+// On resume from `step`, drops the lines of steps after it (logged by the interrupted run after its last
+// checkpoint), so the log holds each step once, as the resumed run computes it. A missing file is fine.
+Status truncate_metrics_log(const std::string& path, int64_t step);
+
 // Append-only metrics.jsonl writer. Move-only owner of the FILE.
 class MetricsLog {
  public:

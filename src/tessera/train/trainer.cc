@@ -68,6 +68,7 @@ Status Trainer::open_run_dir() {
   TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
   if (options_.resume) {
     TESSERA_RETURN_IF_ERROR(resume_from_latest());
+    TESSERA_RETURN_IF_ERROR(truncate_metrics_log(dir + "/metrics.jsonl", step_));
   } else if (!list_checkpoints(checkpoints).empty()) {
     return failed_precondition_error(
         "train: run directory '{}' already has checkpoints; hint: pass --resume to continue it, or --out NEW_DIR",
@@ -155,10 +156,11 @@ double Trainer::evaluate() {
 Status Trainer::run() {
   ProgressReporter progress(config_.steps, config_.log_every, options_.show_progress && ::isatty(2));
   const int64_t first_step = step_;
+  const int64_t end_step = options_.stop_at_step > 0 ? std::min(options_.stop_at_step, config_.steps) : config_.steps;
   const Stopwatch run_watch;
-  while (step_ < config_.steps) {
+  while (step_ < end_step) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
-    const bool last = step_ == config_.steps;
+    const bool last = step_ == end_step;
     if (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0)) m.val_loss = evaluate();
     if (metrics_log_) TESSERA_RETURN_IF_ERROR(metrics_log_->write(m));
     const double per_step = run_watch.elapsed_seconds() / static_cast<double>(step_ - first_step);

@@ -29,6 +29,9 @@ struct TrainerOptions {
   bool resume = false;       // continue from the newest committed checkpoint in run_dir
   bool random_data = false;  // random token ids instead of config.data_dir (benchmarks)
   bool show_progress = true;
+  // Stop (with a committed checkpoint) once this step is reached, without changing the LR schedule,
+  // which still spans config.steps: how a run is split into resumable pieces. 0 = run to config.steps.
+  int64_t stop_at_step = 0;
 };
 
 class Trainer {

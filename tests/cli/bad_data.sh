@@ -1,0 +1,18 @@
+# Bad data directories: vocab mismatch, truncated shard, flipped byte — one line naming the file; exit 1.
+source "$(dirname "$0")/lib.sh"
+cfg="$SRC/tests/configs/test_tiny.toml"
+expect_error "vocab size 2048 > model.vocab_size 1000" "$TESSERA" train "$cfg" --data "$FORTUNES" --set model.vocab_size=1000 --out "$WORK/r"
+expect_error "no such" "$TESSERA" train "$cfg" --data "$WORK/nothing" --out "$WORK/r"
+cp -r "$FORTUNES" "$WORK/trunc"
+size=$(stat -c %s "$WORK/trunc/train_000.bin")
+truncate -s $((size - 100)) "$WORK/trunc/train_000.bin"
+expect_error "train_000.bin" "$TESSERA" train "$cfg" --data "$WORK/trunc" --out "$WORK/r1"
+cp -r "$FORTUNES" "$WORK/flip"
+python3 - "$WORK/flip/train_000.bin" <<'PY'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, 'rb').read())
+data[len(data) // 2] ^= 0x5A
+open(path, 'wb').write(bytes(data))
+PY
+expect_error "checksum" "$TESSERA" train "$cfg" --data "$WORK/flip" --out "$WORK/r2"

@@ -13,7 +13,7 @@ namespace tessera {
 namespace {
 
 using ::testing::HasSubstr;
-using testing_util::fresh_temp_dir;
+using testing_util::TempDir;
 
 // A stand-in for a training component: one tensor and a counter, saved through Stateful.
 class FakeComponent : public Stateful {
@@ -49,7 +49,8 @@ std::vector<int64_t> steps_of(const std::vector<std::string>& paths) {
 }
 
 TEST(AsyncCheckpointer, StateMutatedRightAfterSaveDoesNotLeakIntoTheCheckpoint) {
-  const std::string dir = fresh_temp_dir() + "/checkpoints";
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
   FakeComponent component(1 << 20);  // 4 MiB: the write takes long enough to overlap the mutation
   component.fill(1.0f, 11);
   AsyncCheckpointer checkpointer(dir, 0);
@@ -72,7 +73,8 @@ TEST(AsyncCheckpointer, StateMutatedRightAfterSaveDoesNotLeakIntoTheCheckpoint) 
 }
 
 TEST(AsyncCheckpointer, KeepLastRetainsTheNewestAndRemovesTmpDirs) {
-  const std::string dir = fresh_temp_dir() + "/checkpoints";
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
   FakeComponent component(16);
   AsyncCheckpointer checkpointer(dir, 2);
   std::filesystem::create_directories(dir + "/step_00000099.tmp");  // a crashed earlier save
@@ -88,7 +90,8 @@ TEST(AsyncCheckpointer, KeepLastRetainsTheNewestAndRemovesTmpDirs) {
 }
 
 TEST(AsyncCheckpointer, KeepLastNeverRemovesTheCheckpointJustWritten) {
-  const std::string dir = fresh_temp_dir() + "/checkpoints";
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
   FakeComponent component(4);
   AsyncCheckpointer checkpointer(dir, 1);
   ASSERT_TRUE(checkpointer.save(30, [&](StateWriter& w) { component.save_state(w); }).ok());
@@ -99,7 +102,8 @@ TEST(AsyncCheckpointer, KeepLastNeverRemovesTheCheckpointJustWritten) {
 }
 
 TEST(AsyncCheckpointer, ZeroKeepsEveryCheckpoint) {
-  const std::string dir = fresh_temp_dir() + "/checkpoints";
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
   FakeComponent component(4);
   AsyncCheckpointer checkpointer(dir, 0);
   for (int64_t step : {3, 1, 2}) {
@@ -110,7 +114,8 @@ TEST(AsyncCheckpointer, ZeroKeepsEveryCheckpoint) {
 }
 
 TEST(AsyncCheckpointer, SavingAnExistingStepReplacesIt) {
-  const std::string dir = fresh_temp_dir() + "/checkpoints";
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
   FakeComponent component(8);
   AsyncCheckpointer checkpointer(dir, 0);
   component.fill(1.0f, 1);
@@ -125,7 +130,8 @@ TEST(AsyncCheckpointer, SavingAnExistingStepReplacesIt) {
 }
 
 TEST(AsyncCheckpointer, UnwritableDirectoryErrorSurfacesFromWaitAndTheNextSave) {
-  const std::string root = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string root = temp_dir.path();
   ASSERT_TRUE(write_file_atomic(root + "/not_a_dir", "x").ok());
   const std::string dir = root + "/not_a_dir/checkpoints";  // a file in the way: even root cannot write
   FakeComponent component(4);
@@ -146,7 +152,8 @@ TEST(AsyncCheckpointer, UnwritableDirectoryErrorSurfacesFromWaitAndTheNextSave) 
 }
 
 TEST(AsyncCheckpointer, SnapshotMisuseIsReturnedBySaveItself) {
-  const std::string dir = fresh_temp_dir() + "/checkpoints";
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
   AsyncCheckpointer checkpointer(dir, 0);
   std::vector<float> data(8, 1.0f);
   Status status = checkpointer.save(7, [&](StateWriter& w) {
@@ -159,7 +166,8 @@ TEST(AsyncCheckpointer, SnapshotMisuseIsReturnedBySaveItself) {
 }
 
 TEST(AsyncCheckpointer, MovingWhileAWriteIsInFlightKeepsIt) {
-  const std::string dir = fresh_temp_dir() + "/checkpoints";
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
   FakeComponent component(1 << 18);
   AsyncCheckpointer first(dir, 0);
   ASSERT_TRUE(first.save(1, [&](StateWriter& w) { component.save_state(w); }).ok());

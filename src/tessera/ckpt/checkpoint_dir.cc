@@ -64,9 +64,11 @@ StatusOr<std::string> find_latest_checkpoint(const std::string& checkpoints_dir)
     if (reader.ok()) return it->second;
     log_warning("checkpoints: skipping {}", reader.status().message());
   }
-  return not_found_error("no committed checkpoint in '{}' ({} candidates failed to open); hint: start without "
-                         "resuming, or point at a run that has saved one",
-                         checkpoints_dir, steps.size());
+  const std::string failed =
+      steps.empty() ? "" : fmt::format(" ({} committed ones failed to open, see warnings)", steps.size());
+  return not_found_error("no committed checkpoint in '{}'{}; hint: start without resuming, or point at a run "
+                         "that has saved one",
+                         checkpoints_dir, failed);
 }
 
 StatusOr<std::string> resolve_checkpoint_path(const std::string& path) {

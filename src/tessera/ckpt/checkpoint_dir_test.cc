@@ -13,7 +13,7 @@ namespace tessera {
 namespace {
 
 using ::testing::HasSubstr;
-using testing_util::fresh_temp_dir;
+using testing_util::TempDir;
 
 namespace fs = std::filesystem;
 
@@ -25,7 +25,8 @@ Status save_step(const std::string& dir, int64_t step, const CheckpointWriteOpti
 }
 
 TEST(CheckpointDir, ListsCommittedStepsInNumericOrder) {
-  const std::string dir = fresh_temp_dir() + "/checkpoints";
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
   for (int64_t step : {100000000, 9, 10}) ASSERT_TRUE(save_step(dir, step).ok());
   fs::create_directories(dir + "/step_00000011");  // uncommitted
   const auto paths = list_checkpoints(dir);
@@ -37,7 +38,8 @@ TEST(CheckpointDir, ListsCommittedStepsInNumericOrder) {
 }
 
 TEST(CheckpointDir, FindLatestIgnoresTmpUncommittedUnparsableAndCorrupt) {
-  const std::string dir = fresh_temp_dir() + "/checkpoints";
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
   ASSERT_TRUE(save_step(dir, 10).ok());
   ASSERT_TRUE(save_step(dir, 20).ok());
   ASSERT_TRUE(save_step(dir, 30).ok());
@@ -53,7 +55,8 @@ TEST(CheckpointDir, FindLatestIgnoresTmpUncommittedUnparsableAndCorrupt) {
 }
 
 TEST(CheckpointDir, FindLatestSaysNotFoundWithAHint) {
-  const std::string root = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string root = temp_dir.path();
   auto missing = find_latest_checkpoint(root + "/nope");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
@@ -70,7 +73,8 @@ TEST(CheckpointDir, FindLatestSaysNotFoundWithAHint) {
 TEST(CheckpointDir, ACrashAtAnyPointLeavesThePreviousCheckpointIntact) {
   for (CommitPoint point : {CommitPoint::kDataWritten, CommitPoint::kManifestWritten, CommitPoint::kCommitWritten,
                             CommitPoint::kRenamed}) {
-    const std::string dir = fresh_temp_dir() + "/checkpoints" + std::to_string(static_cast<int>(point));
+    const TempDir temp_dir;
+    const std::string dir = temp_dir.path() + "/checkpoints" + std::to_string(static_cast<int>(point));
     ASSERT_TRUE(save_step(dir, 10).ok());
     CheckpointWriteOptions crash;
     crash.stop_after = [point](CommitPoint at) {
@@ -93,7 +97,8 @@ TEST(CheckpointDir, ACrashAtAnyPointLeavesThePreviousCheckpointIntact) {
 }
 
 TEST(CheckpointDir, ResolvesStepRunAndCheckpointsDirectories) {
-  const std::string run = fresh_temp_dir() + "/run";
+  const TempDir temp_dir;
+  const std::string run = temp_dir.path() + "/run";
   ASSERT_TRUE(save_step(run + "/checkpoints", 3).ok());
   ASSERT_TRUE(save_step(run + "/checkpoints", 7).ok());
   const std::string newest = run + "/checkpoints/step_00000007";
@@ -104,7 +109,8 @@ TEST(CheckpointDir, ResolvesStepRunAndCheckpointsDirectories) {
 }
 
 TEST(CheckpointDir, RemoveOldKeepsTheNewestAndTheProtectedStep) {
-  const std::string dir = fresh_temp_dir() + "/checkpoints";
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
   for (int64_t step : {1, 2, 3, 4}) ASSERT_TRUE(save_step(dir, step).ok());
   ASSERT_TRUE(remove_old_checkpoints(dir, 2, /*keep_step=*/1).ok());
   std::vector<std::string> names;

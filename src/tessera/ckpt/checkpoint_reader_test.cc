@@ -20,7 +20,7 @@ namespace {
 using ::testing::HasSubstr;
 using testing_util::extract_box;
 using testing_util::flip_byte;
-using testing_util::fresh_temp_dir;
+using testing_util::TempDir;
 using testing_util::iota_values;
 
 TensorView view(const std::string& name, DType dtype, std::vector<int64_t> shape, void* data) {
@@ -38,7 +38,8 @@ CheckpointReader open_or_die(const std::string& path) {
 }
 
 TEST(CheckpointReader, RoundTripsEveryDtypeAndScalarBitExactly) {
-  const std::string dir = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path();
   std::vector<float> f32 = iota_values(12);
   f32[3] = std::numeric_limits<float>::quiet_NaN();
   f32[4] = -0.0f;
@@ -118,7 +119,8 @@ TEST(CheckpointReader, RoundTripsEveryDtypeAndScalarBitExactly) {
 }
 
 TEST(CheckpointReader, ReportsMissingNamesAndMismatchesByName) {
-  const std::string dir = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path();
   std::vector<float> wte(8 * 4, 1.0f);
   SnapshotWriter writer;
   writer.write_tensor(view("model.wte", DType::kF32, {8, 4}, wte.data()));
@@ -159,7 +161,8 @@ TEST(CheckpointReader, ReportsMissingNamesAndMismatchesByName) {
 void check_reshard(const std::vector<int64_t>& global, const std::vector<std::vector<int64_t>>& shard_offsets,
                    const std::vector<std::vector<int64_t>>& shard_shapes,
                    const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>& regions) {
-  const std::string dir = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path();
   const std::vector<float> whole = iota_values(shape_numel(global));
   SnapshotWriter writer;
   for (size_t s = 0; s < shard_offsets.size(); ++s) {
@@ -205,7 +208,8 @@ TEST(CheckpointReader, UnevenShardsOfAVector) {
 }
 
 TEST(SnapshotWriter, RecordsMisuseInsteadOfWritingABadCheckpoint) {
-  const std::string dir = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path();
   std::vector<float> data(16, 1.0f);
   {
     SnapshotWriter writer;  // overlapping shards
@@ -262,7 +266,8 @@ std::string save_two_tensors(const std::string& dir, std::vector<float>* a, std:
 }
 
 TEST(CheckpointCorruption, FlippedByteInAChunkFailsItsChecksumAndLeavesTheBufferUntouched) {
-  const std::string dir = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path();
   std::vector<float> a, b;
   const std::string path = save_two_tensors(dir, &a, &b);
   const uint64_t b_offset = open_or_die(path).manifest().tensors[1].chunks[0].byte_offset;
@@ -285,7 +290,8 @@ TEST(CheckpointCorruption, FlippedByteInAChunkFailsItsChecksumAndLeavesTheBuffer
 }
 
 TEST(CheckpointCorruption, TruncatedDataFileIsRejectedAtOpen) {
-  const std::string dir = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path();
   std::vector<float> a, b;
   const std::string path = save_two_tensors(dir, &a, &b);
   const std::string data = path + "/rank_00000.bin";
@@ -302,7 +308,8 @@ TEST(CheckpointCorruption, TruncatedDataFileIsRejectedAtOpen) {
 }
 
 TEST(CheckpointCorruption, FlippedByteInTheManifestBreaksTheCommitMatch) {
-  const std::string dir = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path();
   std::vector<float> a, b;
   const std::string path = save_two_tensors(dir, &a, &b);
   flip_byte(path + "/manifest.json", 40);
@@ -313,7 +320,8 @@ TEST(CheckpointCorruption, FlippedByteInTheManifestBreaksTheCommitMatch) {
 }
 
 TEST(CheckpointCorruption, MissingOrMismatchedCommitIsRejected) {
-  const std::string dir = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path();
   std::vector<float> a, b;
   const std::string path = save_two_tensors(dir, &a, &b);
   ASSERT_TRUE(write_file_atomic(path + "/COMMIT", commit_marker_text(0x1234)).ok());
@@ -334,7 +342,8 @@ TEST(CheckpointCorruption, MissingOrMismatchedCommitIsRejected) {
 }
 
 TEST(CheckpointCorruption, ARecommittedButInvalidManifestIsRejectedByTheSchema) {
-  const std::string dir = fresh_temp_dir();
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path();
   std::vector<float> a, b;
   const std::string path = save_two_tensors(dir, &a, &b);
   auto text = read_file(path + "/manifest.json");

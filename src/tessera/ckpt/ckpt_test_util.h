@@ -16,16 +16,29 @@
 
 namespace tessera::testing_util {
 
-// An empty directory unique to the running test; removed and recreated on each call.
-inline std::string fresh_temp_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  auto dir = std::filesystem::temp_directory_path() /
+// An empty directory unique to the running test, removed again when this goes out of scope.
+class TempDir {
+ public:
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = (std::filesystem::temp_directory_path() /
              (std::string("tessera_ckpt_") + info->test_suite_name() + "_" + info->name() + "_" +
-              std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
-}
+              std::to_string(::getpid())))
+                .string();
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 // Row-major f32 values v[i] = 1000 * i + 0.25 (exact in f32 for small i): distinct per element.
 inline std::vector<float> iota_values(int64_t numel, float base = 0.25f) {

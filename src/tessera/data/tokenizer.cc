@@ -149,6 +149,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  const int64_t vocab = vocab_size();
+  for (const int32_t id : ids) {
+    TESSERA_CHECK(id >= 0 && id < vocab, "tokenizer '{}': token {} outside the vocab [0, {})", path_, id, vocab);
+  }
   std::string text;
   const std::vector<int> pieces(ids.begin(), ids.end());
   const auto status = processor_->Decode(pieces, &text);

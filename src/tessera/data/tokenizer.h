@@ -39,7 +39,8 @@ class Tokenizer {
 
   // Thread-safe (SentencePieceProcessor's encode/decode are const).
   std::vector<int32_t> encode(std::string_view text) const;
-  // Control tokens (eos, bos) decode to nothing.
+  // Control tokens (eos, bos) decode to nothing. Every id must be in [0, vocab_size()) (CHECKed: a
+  // model whose vocab is padded beyond the tokenizer's must not sample the padding ids).
   std::string decode(const std::vector<int32_t>& ids) const;
   // The text of one piece, e.g. "▁the", "<0x0A>", "</s>" (for inspection output).
   std::string piece(int32_t id) const;

@@ -1,8 +1,346 @@
-// tessera plan: not yet built (placeholder until its module lands).
+// tessera plan: predict a training job on a cluster (step time, memory, MFU, power, cost, reliability),
+// search layouts, validate against published runs and calibrate against this machine's measurements.
+// The model lives in src/tessera/plan; this file only parses the command line and prints.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
 #include "commands.h"
+#include "tessera/plan/calibrate.h"
+#include "tessera/plan/catalog.h"
+#include "tessera/plan/pipeline_sim.h"
+#include "tessera/plan/report.h"
+#include "tessera/plan/search.h"
+#include "tessera/plan/validate.h"
+#include "tessera/spec/config_reader.h"
 
 namespace tessera::tools {
-void register_plan_command(CLI::App& app, CommandResult& result) {
-  app.add_subcommand("plan", "(not yet built)")->callback([&result] { result.exit_code = report_error("plan", "not yet built"); });
+
+namespace {
+
+using namespace tessera::plan;
+
+struct PlanArgs {
+  std::string catalog_dir;
+  std::string model = "gpt3-175b";
+  std::string cluster = "dgx-h100-superpod";
+  int64_t gpus = 0;
+  int64_t tp = 0, pp = 0, dp = 0, cp = 0, vpp = 0, micro_batch = 0, global_batch = 0, zero = -1, seq_len = 0;
+  std::string recompute, precision, schedule;
+  bool json = false;
+  double tokens = 0;
+  double checkpoint_write_s = 60;
+  double restart_s = 600;
+  std::string trace_path;
+};
+
+struct Resolved {
+  Catalog catalog;
+  std::string model_name;
+  Job job;
+  AcceleratorSpec accelerator;
+  ClusterSpec cluster;
+};
+
+// The job the flags describe: a catalog model or a training config, then the layout flags on top.
+StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
+  TESSERA_ASSIGN_OR_RETURN(Catalog catalog, Catalog::load(a.catalog_dir.empty() ? Catalog::default_dir() : a.catalog_dir));
+  Resolved r{std::move(catalog), a.model, {}, {}, {}};
+  ParallelPlan& p = r.job.plan;
+  const bool is_config = a.model.size() > 5 && a.model.substr(a.model.size() - 5) == ".toml";
+  if (is_config) {
+    TESSERA_ASSIGN_OR_RETURN(ConfigReader reader, ConfigReader::from_file(a.model));
+    r.job.model = read_model_spec(reader);
+    p = read_parallel_plan(reader);
+    TESSERA_RETURN_IF_ERROR(reader.status());
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(r.job.model, r.catalog.model(a.model));
+    p.micro_batch = 1;
+    p.precision = Precision::kBf16;
+  }
+  if (a.seq_len > 0) r.job.model.seq_len = a.seq_len;
+  auto cluster = r.catalog.cluster(a.cluster);
+  if (cluster.ok()) {
+    r.cluster = *cluster;
+  } else {
+    auto acc = r.catalog.accelerator(a.cluster);
+    if (!acc.ok()) return cluster.status();
+    r.cluster = Catalog::cluster_for(*acc);
+  }
+  TESSERA_ASSIGN_OR_RETURN(r.accelerator, r.catalog.accelerator(r.cluster.accelerator));
+  if (a.tp > 0) p.tp = a.tp;
+  if (a.pp > 0) p.pp = a.pp;
+  if (a.cp > 0) p.cp = a.cp;
+  if (a.vpp > 0) p.vpp = a.vpp;
+  if (a.micro_batch > 0) p.micro_batch = a.micro_batch;
+  if (a.global_batch > 0) p.global_batch = a.global_batch;
+  if (a.zero >= 0) p.zero_stage = a.zero;
+  if (!a.recompute.empty() && !parse_recompute(a.recompute, &p.recompute)) {
+    return invalid_argument_error("--recompute: expected none, selective or full, found '{}'", a.recompute);
+  }
+  std::string precision = a.precision;
+  r.job.gemm_format = gemm_format_for(p.precision);
+  if (precision == "fp4") {
+    p.precision = Precision::kFp8;
+    r.job.gemm_format = GemmFormat::kFp4;
+  } else if (!precision.empty()) {
+    if (!parse_precision(precision, &p.precision)) {
+      return invalid_argument_error("--precision: expected fp32, bf16, fp8 or fp4, found '{}'", precision);
+    }
+    r.job.gemm_format = gemm_format_for(p.precision);
+  }
+  if (!a.schedule.empty() && !parse_pipeline_schedule(a.schedule, &p.schedule)) {
+    return invalid_argument_error("--schedule: expected gpipe, 1f1b or interleaved, found '{}'", a.schedule);
+  }
+  if (p.vpp > 1 && a.schedule.empty()) p.schedule = PipelineSchedule::kInterleaved;
+  if (!need_layout) return r;
+  const int64_t gpus = a.gpus > 0 ? a.gpus : p.world_size();
+  if (a.dp > 0) {
+    p.dp = a.dp;
+  } else if (gpus % (p.tp * p.pp * p.cp) == 0) {
+    p.dp = gpus / (p.tp * p.pp * p.cp);
+  }
+  if (a.global_batch <= 0 && p.global_batch <= 0) p.global_batch = p.micro_batch * p.dp;
+  TESSERA_RETURN_IF_ERROR(validate_job(r.job, gpus));
+  if (r.cluster.max_accelerators > 0 && gpus > r.cluster.max_accelerators) {
+    return invalid_argument_error("--gpus: cluster '{}' has at most {} accelerators, found {}", r.cluster.name,
+                                  r.cluster.max_accelerators, gpus);
+  }
+  return r;
 }
+
+int run_plan(const PlanArgs& a) {
+  auto resolved = resolve(a, true);
+  if (!resolved.ok()) return report_error("plan", resolved.status().message());
+  Resolved& r = *resolved;
+  const ClusterLinks links = cluster_links(r.cluster, r.accelerator);
+  const AcceleratorDevice device(r.accelerator, r.job.gemm_format, r.job.plan.precision == Precision::kFp32);
+  PlanReport report{r.model_name, r.cluster.name, r.job, r.accelerator, r.cluster, {}, {}, {}, 0, a.checkpoint_write_s};
+  report.step = predict_step(r.job, r.accelerator, links, device);
+  report.token_budget = a.tokens;
+  if (a.tokens > 0) {
+    const int64_t n = r.job.plan.world_size();
+    report.power = estimate_power_cost(r.cluster, r.accelerator, n, report.step.tokens_per_s, a.tokens);
+    report.reliability = estimate_reliability(r.accelerator.hours_per_failure, n, report.power.train_hours,
+                                              a.checkpoint_write_s, a.restart_s);
+  }
+  if (!a.trace_path.empty()) {
+    PipelineSimInput sim{r.job.plan.schedule, r.job.plan.pp, r.job.plan.vpp, r.job.plan.num_micro_batches(),
+                         report.step.forward_s, report.step.backward_s, 0};
+    auto timeline = simulate_pipeline(sim);
+    if (!timeline.ok()) return report_error("plan", timeline.status().message());
+    std::ofstream out(a.trace_path);
+    out << pipeline_chrome_trace(*timeline);
+    if (!out) return report_error("plan", "cannot write the trace to '" + a.trace_path + "'");
+    if (!a.json) {
+      std::printf("  trace     %s: %zu events, simulated bubble %.1f%%\n", a.trace_path.c_str(), timeline->ops.size(),
+                  100 * timeline->bubble_fraction);
+    }
+  }
+  if (a.json) {
+    std::cout << plan_report_json(report).dump(2) << "\n";
+  } else {
+    std::cout << format_plan_report(report);
+  }
+  return 0;
+}
+
+struct SearchArgs {
+  int64_t top = 10;
+  bool benchmark = false;
+};
+
+int run_search(const PlanArgs& a, const SearchArgs& s) {
+  auto resolved = resolve(a, false);
+  if (!resolved.ok()) return report_error("plan search", resolved.status().message());
+  Resolved& r = *resolved;
+  if (a.gpus <= 0) return report_error("plan search", "--gpus: expected a positive accelerator count");
+  SearchSpace space;
+  space.gpus = a.gpus;
+  space.global_batch = a.global_batch > 0 ? a.global_batch : 0;
+  space.gemm_format = r.job.gemm_format;
+  space.precision = r.job.plan.precision;
+  const auto start = std::chrono::steady_clock::now();
+  auto result = search_layouts(r.job.model, r.accelerator, r.cluster, space, s.top);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!result.ok()) return report_error("plan search", result.status().message());
+  const double rate = static_cast<double>(result->candidates) / seconds;
+  if (a.json) {
+    nlohmann::json j;
+    j["candidates"] = result->candidates;
+    j["valid"] = result->valid;
+    j["fit"] = result->fit;
+    j["seconds"] = seconds;
+    j["candidates_per_s"] = rate;
+    j["top"] = nlohmann::json::array();
+    for (const auto& c : result->top) {
+      PlanReport report{r.model_name, r.cluster.name, c.job, r.accelerator, r.cluster, c.step, {}, {}, 0, 0};
+      j["top"].push_back(plan_report_json(report));
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("tessera plan search: %s on %lld × %s (%s), global batch %lld\n", r.model_name.c_str(),
+              static_cast<long long>(a.gpus), r.accelerator.name.c_str(), r.cluster.name.c_str(),
+              static_cast<long long>(result->global_batch));
+  std::printf("%4s %4s %4s %4s %4s %4s %5s %4s %-9s %-11s %10s %12s %8s %7s %8s\n", "rank", "dp", "tp", "pp", "cp",
+              "vpp", "mbs", "zero", "recompute", "schedule", "step (s)", "tokens/s", "TFLOP/s", "MFU", "mem GiB");
+  int rank = 1;
+  for (const auto& c : result->top) {
+    const ParallelPlan& p = c.job.plan;
+    std::printf("%4d %4lld %4lld %4lld %4lld %4lld %5lld %4lld %-9s %-11s %10.3f %12.0f %8.0f %6.1f%% %8.1f\n", rank++,
+                static_cast<long long>(p.dp), static_cast<long long>(p.tp), static_cast<long long>(p.pp),
+                static_cast<long long>(p.cp), static_cast<long long>(p.vpp), static_cast<long long>(p.micro_batch),
+                static_cast<long long>(p.zero_stage), recompute_name(p.recompute), pipeline_schedule_name(p.schedule),
+                c.step.step_time_s, c.step.tokens_per_s, c.step.tflops_per_gpu, 100 * c.step.mfu,
+                c.step.memory.total_gib());
+  }
+  if (result->top.empty()) std::printf("no layout fits in memory; try more accelerators or a larger batch\n");
+  std::printf("%lld candidates (%lld valid, %lld fit in memory) in %.3f s: %.0f candidates/s\n",
+              static_cast<long long>(result->candidates), static_cast<long long>(result->valid),
+              static_cast<long long>(result->fit), seconds, rate);
+  (void)s.benchmark;
+  return 0;
+}
+
+struct ValidateArgs {
+  std::string csv;
+  bool json = false;
+  bool fit = false;
+};
+
+int run_validate(const PlanArgs& a, const ValidateArgs& v) {
+  auto catalog = Catalog::load(a.catalog_dir.empty() ? Catalog::default_dir() : a.catalog_dir);
+  if (!catalog.ok()) return report_error("plan validate", catalog.status().message());
+  auto table = read_csv_file(v.csv);
+  if (!table.ok()) return report_error("plan validate", table.status().message());
+  auto runs = load_published_runs(*table, *catalog);
+  if (!runs.ok()) return report_error("plan validate", runs.status().message());
+  EfficiencyTable overrides;
+  if (v.fit) {
+    overrides = fit_efficiencies(*runs);
+    if (!v.json) {
+      std::printf("efficiency constants fitted on the fit half (generation/format = fraction of dense peak):\n");
+      for (const auto& [key, value] : overrides) std::printf("  %-32s %.3f\n", key.c_str(), value);
+      std::printf("\n");
+    }
+  }
+  const auto predictions = predict_runs(*runs, overrides);
+  const ValidationSummary summary = summarize(predictions);
+  if (v.json) {
+    for (const auto& p : predictions) std::cout << validation_row_json(p).dump() << "\n";
+    return 0;
+  }
+  std::cout << format_validation(predictions, summary);
+  return 0;
+}
+
+struct CalibrateArgs {
+  std::string probe, config, measured;
+  int64_t ranks = 1;
+  bool json = false;
+};
+
+int run_calibrate(const CalibrateArgs& c) {
+  auto probe = read_kernel_probe(c.probe);
+  if (!probe.ok()) return report_error("plan calibrate", probe.status().message());
+  auto reader = ConfigReader::from_file(c.config);
+  if (!reader.ok()) return report_error("plan calibrate", reader.status().message());
+  CalibrationInput in;
+  in.model = read_model_spec(*reader);
+  ParallelPlan plan = read_parallel_plan(*reader);
+  if (!reader->status().ok()) return report_error("plan calibrate", reader->status().message());
+  in.micro_batch = plan.micro_batch;
+  in.ranks = c.ranks;
+  std::optional<TrainMeasurement> measured;
+  if (!c.measured.empty()) {
+    auto m = read_train_measurement(c.measured);
+    if (!m.ok()) return report_error("plan calibrate", m.status().message());
+    measured = *m;
+    if (measured->world_size > 0 && c.ranks == 1) in.ranks = measured->world_size;
+  }
+  auto result = calibrate_and_predict(*probe, in);
+  if (!result.ok()) return report_error("plan calibrate", result.status().message());
+  if (c.json) {
+    nlohmann::json j = calibration_json(*result);
+    if (measured) {
+      j["measured_step_time_s"] = measured->step_time_s;
+      j["error_percent"] = 100 * (result->step_time_s - measured->step_time_s) / measured->step_time_s;
+    }
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << format_calibration(*result);
+  if (measured) {
+    std::printf("  measured  %.4f s/step (%.0f tokens/s); predicted %.4f s: error %+.1f%%\n", measured->step_time_s,
+                measured->tokens_per_s, result->step_time_s,
+                100 * (result->step_time_s - measured->step_time_s) / measured->step_time_s);
+  }
+  return 0;
+}
+
+void add_layout_options(CLI::App* app, PlanArgs& a) {
+  app->add_option("--catalog", a.catalog_dir, "catalog directory (default: $TESSERA_CATALOG or the source tree's catalog/)");
+  app->add_option("--model", a.model, "catalog model name or a training config .toml")->capture_default_str();
+  app->add_option("--cluster", a.cluster, "catalog cluster (or accelerator) name")->capture_default_str();
+  app->add_option("--gpus", a.gpus, "accelerators in the job");
+  app->add_option("--tp", a.tp, "tensor-parallel degree");
+  app->add_option("--pp", a.pp, "pipeline stages");
+  app->add_option("--dp", a.dp, "data-parallel replicas (default gpus/(tp*pp*cp))");
+  app->add_option("--cp", a.cp, "context-parallel degree");
+  app->add_option("--vpp", a.vpp, "virtual stages per pipeline rank (interleaved)");
+  app->add_option("--micro-batch", a.micro_batch, "sequences per micro-batch");
+  app->add_option("--global-batch", a.global_batch, "sequences per optimizer step");
+  app->add_option("--seq-len", a.seq_len, "override the model's sequence length");
+  app->add_option("--zero", a.zero, "ZeRO stage 0-3 (3 = FSDP)");
+  app->add_option("--recompute", a.recompute, "none | selective | full");
+  app->add_option("--precision", a.precision, "fp32 | bf16 | fp8 | fp4 (GEMMs)");
+  app->add_option("--schedule", a.schedule, "gpipe | 1f1b | interleaved");
+  app->add_flag("--json", a.json, "print JSON");
+}
+
+}  // namespace
+
+void register_plan_command(CLI::App& app, CommandResult& result) {
+  auto args = std::make_shared<PlanArgs>();
+  CLI::App* plan = app.add_subcommand("plan", "predict, search, validate and calibrate training jobs on clusters");
+  add_layout_options(plan, *args);
+  plan->add_option("--tokens", args->tokens, "token budget: prints time, energy, cost, failures");
+  plan->add_option("--checkpoint-write-s", args->checkpoint_write_s, "seconds to write one checkpoint")->capture_default_str();
+  plan->add_option("--restart-s", args->restart_s, "seconds to restart after a failure")->capture_default_str();
+  plan->add_option("--trace", args->trace_path, "write the simulated pipeline schedule as a Chrome/Perfetto trace");
+
+  auto search_args = std::make_shared<SearchArgs>();
+  auto search_plan = std::make_shared<PlanArgs>();
+  CLI::App* search = plan->add_subcommand("search", "enumerate layouts, drop those that do not fit, rank by throughput");
+  add_layout_options(search, *search_plan);
+  search->add_option("--top", search_args->top, "layouts to print")->capture_default_str();
+  search->add_flag("--benchmark", search_args->benchmark, "print the candidates/s figure (always printed)");
+  search->callback([&result, search_plan, search_args] { result.exit_code = run_search(*search_plan, *search_args); });
+
+  auto validate_args = std::make_shared<ValidateArgs>();
+  CLI::App* validate = plan->add_subcommand("validate", "predict the runs of a published-runs CSV and report the error");
+  validate->add_option("csv", validate_args->csv, "CSV with the columns of published_runs.csv")->required();
+  validate->add_flag("--json", validate_args->json, "one JSON object per row");
+  validate->add_flag("--fit", validate_args->fit, "refit the efficiency constants on the fit half first");
+  validate->add_option("--catalog", args->catalog_dir, "catalog directory");
+  validate->callback([&result, args, validate_args] { result.exit_code = run_validate(*args, *validate_args); });
+
+  auto calibrate_args = std::make_shared<CalibrateArgs>();
+  CLI::App* calibrate = plan->add_subcommand("calibrate", "fit this machine from tessera bench and predict a local run");
+  calibrate->add_option("--probe", calibrate_args->probe, "tessera bench kernels --json output")->required();
+  calibrate->add_option("--config", calibrate_args->config, "training config .toml")->required();
+  calibrate->add_option("--measured", calibrate_args->measured, "tessera bench train --json output");
+  calibrate->add_option("--ranks", calibrate_args->ranks, "ranks on this machine (1 or 2)")->capture_default_str();
+  calibrate->add_flag("--json", calibrate_args->json, "print JSON");
+  calibrate->callback([&result, calibrate_args] { result.exit_code = run_calibrate(*calibrate_args); });
+
+  plan->callback([&result, args, plan] {
+    if (plan->get_subcommands().empty()) result.exit_code = run_plan(*args);
+  });
+}
+
 }  // namespace tessera::tools

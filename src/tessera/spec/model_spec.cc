@@ -6,13 +6,15 @@ namespace tessera {
 
 int64_t ModelSpec::num_params() const {
   const int64_t C = n_embd, F = ffn(), V = vocab_size, T = seq_len;
-  const int64_t per_layer = 4 * C + (3 * C * C + 3 * C) + (C * C + C) + (C * F + F) + (F * C + C);
+  const int64_t KV = kv_heads() * head_size();
+  const int64_t mlp = gated_mlp ? (3 * C * F + 2 * F + C) : (C * F + F) + (F * C + C);
+  const int64_t per_layer = 4 * C + (C * C + 2 * C * KV + C + 2 * KV) + (C * C + C) + mlp;
   return V * C + T * C + n_layer * per_layer + 2 * C;
 }
 
 int64_t ModelSpec::matmul_params() const {
-  const int64_t C = n_embd, F = ffn();
-  return n_layer * (4 * C * C + 2 * C * F) + vocab_size * C;
+  const int64_t C = n_embd, F = ffn(), KV = kv_heads() * head_size();
+  return n_layer * (2 * C * C + 2 * C * KV + (gated_mlp ? 3 : 2) * C * F) + vocab_size * C;
 }
 
 double ModelSpec::train_flops_per_token(int64_t t) const {
@@ -33,6 +35,10 @@ Status ModelSpec::validate() const {
     return invalid_argument_error("model.n_head: expected a divisor of model.n_embd ({}), found {}", n_embd, n_head);
   }
   if (ffn_hidden < 0) return invalid_argument_error("model.ffn_hidden: expected >= 0 (0 = 4*n_embd), found {}", ffn_hidden);
+  if (n_kv_head < 0 || n_head % kv_heads() != 0) {
+    return invalid_argument_error("model.n_kv_head: expected a divisor of model.n_head ({}) or 0, found {}", n_head,
+                                  n_kv_head);
+  }
   if (vocab_size > (int64_t{1} << 31)) {
     return invalid_argument_error("model.vocab_size: expected at most 2^31, found {}", vocab_size);
   }

@@ -24,14 +24,21 @@ struct ModelSpec {
   int64_t seq_len = 256;     // T: context length (positions)
   int64_t vocab_size = 8192; // V: vocabulary size
   int64_t ffn_hidden = 0;    // MLP width; 0 means 4*C
+  // Planner-only shape extensions (the runtime trains GPT-2 shapes; these keep GPT-2 behaviour at their
+  // defaults). n_kv_head: key/value heads for grouped-query attention, 0 means n_head (plain MHA).
+  // gated_mlp: SwiGLU-style MLP with three C×F matrices (gate, up, down) instead of two.
+  int64_t n_kv_head = 0;
+  bool gated_mlp = false;
 
   int64_t ffn() const { return ffn_hidden > 0 ? ffn_hidden : 4 * n_embd; }
   int64_t head_size() const { return n_embd / n_head; }
+  int64_t kv_heads() const { return n_kv_head > 0 ? n_kv_head : n_head; }
 
   // Total parameters: wte V·C + wpe T·C + per layer (2 LN 4C, qkv 3C²+3C, proj C²+C,
   // fc1 C·F+F, fc2 F·C+C) + final LN 2C.
   int64_t num_params() const;
   // Weights used in matmuls per token (the planner's and MFU's N): 12·L·C² (F=4C) + V·C (tied head).
+  // With GQA the k,v projections are C×(kv_heads·HS); a gated MLP has 3·C·F weights.
   int64_t matmul_params() const;
   // Model FLOPs per trained token at context length `t` (PaLM convention, no recomputation, causal
   // attention not halved): 6·N_mm + 12·L·t·C. docs/training.md derives it.

@@ -1,0 +1,156 @@
+#include "tessera/plan/calibrate.h"
+
+#include <cmath>
+#include <fmt/format.h>
+#include <fstream>
+#include <sstream>
+
+#include "tessera/plan/step_model.h"
+
+namespace tessera::plan {
+
+namespace {
+StatusOr<nlohmann::json> read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("'{}': cannot open the file", path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  try {
+    return nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::exception& e) {
+    return invalid_argument_error("'{}': not valid JSON: {}", path, e.what());
+  }
+}
+// Shared-memory all-reduce between ranks: each byte is written and read once by each side.
+constexpr double kShmLatencyS = 5e-6;
+}  // namespace
+
+StatusOr<KernelProbe> parse_kernel_probe(const std::string& json_text, const std::string& origin) {
+  KernelProbe probe;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(json_text);
+    probe.threads = j.value("threads", int64_t{1});
+    probe.memory_bandwidth_gbs = j.value("memory_bandwidth_gbs", 0.0);
+    probe.fp32_peak_gflops = j.value("fp32_peak_gflops_estimate", 0.0);
+    if (j.contains("matmul")) {
+      for (const auto& e : j.at("matmul")) {
+        probe.matmul.push_back({e.at("m").get<double>(), e.at("n").get<double>(), e.at("k").get<double>(),
+                                e.at("gflops").get<double>()});
+      }
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return invalid_argument_error("probe '{}': {}", origin, e.what());
+  }
+  if (probe.matmul.empty()) return invalid_argument_error("probe '{}': expected a non-empty \"matmul\" array", origin);
+  if (probe.memory_bandwidth_gbs <= 0) {
+    return invalid_argument_error("probe '{}': memory_bandwidth_gbs: expected > 0, found {}", origin,
+                                  probe.memory_bandwidth_gbs);
+  }
+  for (const auto& mm : probe.matmul) {
+    if (mm.m <= 0 || mm.n <= 0 || mm.k <= 0 || mm.gflops <= 0) {
+      return invalid_argument_error("probe '{}': matmul entries need positive m, n, k, gflops", origin);
+    }
+  }
+  return probe;
+}
+
+StatusOr<KernelProbe> read_kernel_probe(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("probe '{}': cannot open the file", path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_kernel_probe(text.str(), path);
+}
+
+StatusOr<TrainMeasurement> read_train_measurement(const std::string& path) {
+  TESSERA_ASSIGN_OR_RETURN(nlohmann::json j, read_json(path));
+  TrainMeasurement m;
+  m.tokens_per_s = j.value("tokens_per_s", 0.0);
+  m.step_time_s = j.value("step_time_s", 0.0);
+  m.world_size = j.value("world_size", int64_t{1});
+  m.batch_size = j.value("batch_size", int64_t{0});
+  if (m.step_time_s <= 0) return invalid_argument_error("measurement '{}': step_time_s: expected > 0", path);
+  return m;
+}
+
+double CpuDevice::probe_gflops(double m, double n, double k) const {
+  const MatmulProbe* best = nullptr;
+  double best_d = 0;
+  for (const auto& p : probe_.matmul) {
+    const double d = std::pow(std::log(m / p.m), 2) + std::pow(std::log(n / p.n), 2) + std::pow(std::log(k / p.k), 2);
+    if (best == nullptr || d < best_d) best = &p, best_d = d;
+  }
+  double rate = best->gflops;
+  // Far from every probed shape (e.g. an attention T×T×HS GEMM when only layer shapes were probed): small
+  // dimensions lose efficiency; scale by the same d/(d+64) factor the accelerator model uses.
+  auto size = [](double d) { return d / (d + 64); };
+  rate *= (size(m) * size(n) * size(k)) / (size(best->m) * size(best->n) * size(best->k));
+  return rate;
+}
+
+double CpuDevice::gemm_seconds(double m, double n, double k) const {
+  return 2 * m * n * k / (probe_gflops(m, n, k) * 1e9 / share_);
+}
+
+double CpuDevice::attention_seconds(double flops, double t, double hs) const {
+  return flops / (probe_gflops(t, t, hs) * 1e9 / share_);
+}
+
+double CpuDevice::memory_seconds(double bytes) const { return bytes / (probe_.memory_bandwidth_gbs * 1e9 / share_); }
+
+StatusOr<CalibrationResult> calibrate_and_predict(const KernelProbe& probe, const CalibrationInput& in) {
+  TESSERA_RETURN_IF_ERROR(in.model.validate());
+  if (in.ranks < 1) return invalid_argument_error("calibrate: --ranks: expected >= 1, found {}", in.ranks);
+  Job job;
+  job.model = in.model;
+  job.plan.dp = in.ranks;
+  job.plan.micro_batch = in.micro_batch;
+  job.plan.global_batch = in.micro_batch * in.ranks;
+  job.plan.precision = Precision::kFp32;
+  job.gemm_format = GemmFormat::kFp32;
+  job.flash_attention = true;  // the runtime's attention loops skip masked positions (causal FLOPs)
+  job.dp_overlap = 0;          // the same cores reduce and compute
+  TESSERA_RETURN_IF_ERROR(validate_job(job, in.ranks));
+  const CpuDevice device(probe, static_cast<double>(in.ranks));
+  AcceleratorSpec cpu;
+  cpu.name = "this-machine";
+  cpu.peak_fp32_tflops = probe.fp32_peak_gflops / 1000;
+  cpu.hbm_gib = 1e6;
+  cpu.hbm_tb_per_s = probe.memory_bandwidth_gbs / 1000;
+  ClusterLinks links;
+  // Shared memory: a rank copies its buffer in and the peer's out, at its half of the bandwidth.
+  links.scaleup = {probe.memory_bandwidth_gbs * 1e9 / 2 / static_cast<double>(in.ranks), kShmLatencyS};
+  links.scaleout = links.scaleup;
+  links.scaleup_domain = in.ranks;
+  const StepPrediction step = predict_step(job, cpu, links, device);
+  CalibrationResult r;
+  r.input = in;
+  r.step_time_s = step.step_time_s;
+  r.tokens_per_s = step.tokens_per_s;
+  r.compute_s = step.compute_s;
+  r.allreduce_s = step.dp_comm_s;
+  r.optimizer_s = step.optimizer_s;
+  const double M = static_cast<double>(in.micro_batch * in.model.seq_len);
+  r.matmul_gflops_used = device.probe_gflops(M, static_cast<double>(in.model.ffn()), static_cast<double>(in.model.n_embd));
+  r.memory_bandwidth_gbs = probe.memory_bandwidth_gbs;
+  return r;
+}
+
+std::string format_calibration(const CalibrationResult& r) {
+  const ModelSpec& m = r.input.model;
+  return fmt::format(
+      "tessera plan calibrate: L={} C={} heads={} T={} V={} B={} on {} rank(s) of this machine\n"
+      "  device    matmul {:.0f} GFLOP/s (probe, largest layer GEMM, whole machine), memory {:.1f} GB/s, shared by {} rank(s)\n"
+      "  predicted {:.4f} s/step ({:.0f} tokens/s): compute {:.4f} s, all-reduce {:.4f} s, optimizer {:.4f} s\n",
+      m.n_layer, m.n_embd, m.n_head, m.seq_len, m.vocab_size, r.input.micro_batch, r.input.ranks, r.matmul_gflops_used,
+      r.memory_bandwidth_gbs, r.input.ranks, r.step_time_s, r.tokens_per_s, r.compute_s, r.allreduce_s, r.optimizer_s);
+}
+
+nlohmann::json calibration_json(const CalibrationResult& r) {
+  return {{"ranks", r.input.ranks}, {"micro_batch", r.input.micro_batch}, {"step_time_s", r.step_time_s},
+          {"tokens_per_s", r.tokens_per_s}, {"compute_s", r.compute_s}, {"allreduce_s", r.allreduce_s},
+          {"optimizer_s", r.optimizer_s}, {"matmul_gflops", r.matmul_gflops_used},
+          {"memory_bandwidth_gbs", r.memory_bandwidth_gbs}};
+}
+
+}  // namespace tessera::plan

@@ -1,0 +1,85 @@
+// Calibration: this machine as a one-node "cluster" of CPU ranks, fitted from `tessera bench` output.
+//
+// `tessera bench kernels --json`:
+//   {"threads": 2, "matmul": [{"m": 2048, "n": 1152, "k": 384, "gflops": 180.5}, ...],
+//    "memory_bandwidth_gbs": 28.1, "fp32_peak_gflops_estimate": 230}
+// `tessera bench train CONFIG --json`:
+//   {"tokens_per_s", "step_time_s", "model_flops_per_s", "mfu", "peak_rss_mib", "threads", "n_layer", "n_head",
+//    "n_embd", "seq_len", "vocab_size", "batch_size", "world_size"}
+// The CPU device: a GEMM runs at the measured rate of the probe shape nearest in log(m), log(n), log(k)
+// (scaled by the FLOP ratio when the nearest shape is far), attention at the rate of its own T×T×HS shape,
+// memory-bound kernels at the measured bandwidth. With R ranks on the machine each rank gets 1/R of the
+// cores and of the bandwidth, and the gradients are all-reduced over shared memory (not overlapped:
+// the same cores do both). Nothing is fitted to the measured step time: it is only compared.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/plan/device_model.h"
+#include "tessera/spec/model_spec.h"
+
+namespace tessera::plan {
+
+struct MatmulProbe {
+  double m = 0, n = 0, k = 0, gflops = 0;
+};
+
+struct KernelProbe {
+  int64_t threads = 1;
+  std::vector<MatmulProbe> matmul;
+  double memory_bandwidth_gbs = 0;
+  double fp32_peak_gflops = 0;
+};
+
+struct TrainMeasurement {
+  double tokens_per_s = 0;
+  double step_time_s = 0;
+  int64_t world_size = 1;
+  int64_t batch_size = 0;
+};
+
+StatusOr<KernelProbe> parse_kernel_probe(const std::string& json_text, const std::string& origin);
+StatusOr<KernelProbe> read_kernel_probe(const std::string& path);
+StatusOr<TrainMeasurement> read_train_measurement(const std::string& path);
+
+// A CPU rank that owns 1/share of the probed machine.
+class CpuDevice final : public DeviceModel {
+ public:
+  CpuDevice(KernelProbe probe, double share) : probe_(std::move(probe)), share_(share) {}
+  double gemm_seconds(double m, double n, double k) const override;
+  double attention_seconds(double flops, double t, double hs) const override;
+  double memory_seconds(double bytes) const override;
+  double activation_bytes() const override { return 4; }
+  // The probe's GFLOP/s for the nearest measured shape (whole machine).
+  double probe_gflops(double m, double n, double k) const;
+
+ private:
+  KernelProbe probe_;
+  double share_;
+};
+
+struct CalibrationInput {
+  ModelSpec model;
+  int64_t micro_batch = 8;  // B per rank
+  int64_t ranks = 1;        // data-parallel ranks sharing this machine
+};
+
+struct CalibrationResult {
+  CalibrationInput input;
+  double step_time_s = 0;
+  double tokens_per_s = 0;
+  double compute_s = 0;
+  double allreduce_s = 0;
+  double optimizer_s = 0;
+  double matmul_gflops_used = 0;   // probe rate of the model's largest GEMM
+  double memory_bandwidth_gbs = 0;
+};
+
+StatusOr<CalibrationResult> calibrate_and_predict(const KernelProbe& probe, const CalibrationInput& input);
+std::string format_calibration(const CalibrationResult& r);
+nlohmann::json calibration_json(const CalibrationResult& r);
+
+}  // namespace tessera::plan

@@ -1,0 +1,49 @@
+// Alpha-beta cost of collectives on the links of a cluster.
+//
+// A link moves S bytes in α + S/β. Ring algorithms on a group of n ranks (NCCL's choice at large sizes):
+//   all-reduce       2(n−1)·α + 2(n−1)/n · S/β
+//   reduce-scatter   (n−1)·α  + (n−1)/n · S/β      (S = the full, unsharded buffer)
+//   all-gather       (n−1)·α  + (n−1)/n · S/β
+//   send/recv        α + S/β
+// Which link a group uses: ranks are laid out tp fastest, then cp, dp, pp (Megatron's order), so a group
+// of n ranks with stride s spans n·s consecutive ranks; it stays on the scale-up link (NVLink, ICI) when
+// that span fits in one scale-up domain. A group spanning domains runs two-level (NCCL's hierarchical
+// rings/trees): g_in = max(1, domain/s) members per domain, g_out = n/g_in domains;
+//   reduce-scatter = RS_in(S) on scale-up + RS_out(S/g_in) on scale-out (all-gather mirrored),
+//   all-reduce     = RS_in(S) + AR_out(S/g_in) + AG_in(S).
+#pragma once
+
+#include <cstdint>
+
+#include "tessera/spec/cluster_spec.h"
+
+namespace tessera::plan {
+
+struct Link {
+  double bytes_per_s = 1;  // achieved β (line rate × efficiency)
+  double latency_s = 0;    // α
+};
+
+struct ClusterLinks {
+  Link scaleup;
+  Link scaleout;
+  int64_t scaleup_domain = 1;
+  // The link a group of `size` ranks, consecutive ranks `stride` apart, runs on.
+  const Link& link_for(int64_t size, int64_t stride) const {
+    return size * stride <= scaleup_domain ? scaleup : scaleout;
+  }
+};
+
+ClusterLinks cluster_links(const ClusterSpec& cluster, const AcceleratorSpec& accelerator);
+
+// Group-aware collectives: a group of n ranks, consecutive members `stride` ranks apart.
+double group_all_reduce_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes);
+double group_reduce_scatter_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes);
+double group_all_gather_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes);
+
+double all_reduce_seconds(const Link& link, int64_t n, double bytes);
+double reduce_scatter_seconds(const Link& link, int64_t n, double bytes);
+double all_gather_seconds(const Link& link, int64_t n, double bytes);
+double send_recv_seconds(const Link& link, double bytes);
+
+}  // namespace tessera::plan

@@ -1,0 +1,24 @@
+#include "tessera/plan/device_model.h"
+
+namespace tessera::plan {
+
+AcceleratorDevice::AcceleratorDevice(const AcceleratorSpec& spec, GemmFormat format, bool fp32_activations)
+    : gemm_flops_per_s_(spec.peak_tflops(format) * 1e12 * spec.efficiency(format)),
+      attention_flops_per_s_(spec.peak_tflops(format == GemmFormat::kFp32 ? GemmFormat::kFp32 : GemmFormat::kBf16) *
+                             1e12 * spec.efficiency(format == GemmFormat::kFp32 ? GemmFormat::kFp32 : GemmFormat::kBf16)),
+      bytes_per_s_(spec.hbm_tb_per_s * 1e12 * kMemoryEfficiency),
+      fp32_activations_(fp32_activations) {}
+
+double AcceleratorDevice::gemm_seconds(double m, double n, double k) const {
+  const double size = (m / (m + kGemmHalfDim)) * (n / (n + kGemmHalfDim)) * (k / (k + kGemmHalfDim));
+  return 2.0 * m * n * k / (gemm_flops_per_s_ * size);
+}
+
+double AcceleratorDevice::attention_seconds(double flops, double t, double hs) const {
+  const double size = (t / (t + kGemmHalfDim)) * (hs / (hs + kGemmHalfDim / 2));
+  return flops / (attention_flops_per_s_ * size);
+}
+
+double AcceleratorDevice::memory_seconds(double bytes) const { return bytes / bytes_per_s_; }
+
+}  // namespace tessera::plan

@@ -1,0 +1,45 @@
+// DeviceModel: how fast one accelerator runs the three kinds of work in a training step — GEMMs, the
+// attention core and memory-bound kernels (norms, activations, residuals, softmax, optimizer). The step
+// model only asks these three questions, so a GPU from the catalog and this machine's CPU fitted from
+// `tessera bench` (calibrate.h) plug in the same way.
+#pragma once
+
+#include "tessera/spec/cluster_spec.h"
+
+namespace tessera::plan {
+
+class DeviceModel {
+ public:
+  virtual ~DeviceModel() = default;
+  // Seconds for C[m×n] = A[m×k]·B[k×n] (2·m·n·k FLOPs).
+  virtual double gemm_seconds(double m, double n, double k) const = 0;
+  // Seconds for `flops` of attention core (QKᵀ, softmax, A·V) at sequence length t per head of size hs.
+  virtual double attention_seconds(double flops, double t, double hs) const = 0;
+  // Seconds to stream `bytes` through memory (read + write counted).
+  virtual double memory_seconds(double bytes) const = 0;
+  // Bytes per activation element in memory-bound kernels (2 for bf16 runs, 4 for fp32).
+  virtual double activation_bytes() const = 0;
+};
+
+// A catalog accelerator: rate = peak(format) · efficiency(format) · size(m)·size(n)·size(k), with
+// size(d) = d / (d + kGemmHalfDim): small GEMM dimensions fill fewer tiles and waves. Attention runs at the
+// bf16 rate; memory-bound kernels at kMemoryEfficiency of the HBM bandwidth.
+class AcceleratorDevice final : public DeviceModel {
+ public:
+  static constexpr double kGemmHalfDim = 64;
+  static constexpr double kMemoryEfficiency = 0.7;
+
+  AcceleratorDevice(const AcceleratorSpec& spec, GemmFormat format, bool fp32_activations = false);
+  double gemm_seconds(double m, double n, double k) const override;
+  double attention_seconds(double flops, double t, double hs) const override;
+  double memory_seconds(double bytes) const override;
+  double activation_bytes() const override { return fp32_activations_ ? 4 : 2; }
+
+ private:
+  double gemm_flops_per_s_;
+  double attention_flops_per_s_;
+  double bytes_per_s_;
+  bool fp32_activations_;
+};
+
+}  // namespace tessera::plan

@@ -1,0 +1,157 @@
+#include "tessera/plan/report.h"
+
+#include <fmt/format.h>
+
+namespace tessera::plan {
+
+namespace {
+std::string percent_or_dash(double fraction) { return fraction < 0 ? "   -  " : fmt::format("{:5.1f}%", 100 * fraction); }
+std::string stats_line(const char* what, const ErrorStats& s) {
+  return fmt::format("  {:<24} n={:<4} median {:5.1f}%   p90 {:5.1f}%\n", what, s.count, 100 * s.median, 100 * s.p90);
+}
+nlohmann::json stats_json(const ErrorStats& s) {
+  return {{"count", s.count}, {"median_percent", 100 * s.median}, {"p90_percent", 100 * s.p90}};
+}
+}  // namespace
+
+std::string format_plan_report(const PlanReport& r) {
+  const ParallelPlan& p = r.job.plan;
+  const StepPrediction& s = r.step;
+  const MemoryBreakdown& m = s.memory;
+  std::string out;
+  out += fmt::format("tessera plan: {} on {} × {} ({})\n", r.model_name, p.world_size(), r.accelerator.name,
+                     r.cluster_name);
+  out += fmt::format("  model     L={} C={} heads={} kv={} F={}{} T={} V={}: {:.2f}B params, {:.3g} model FLOP/token\n",
+                     r.job.model.n_layer, r.job.model.n_embd, r.job.model.n_head, r.job.model.kv_heads(),
+                     r.job.model.ffn(), r.job.model.gated_mlp ? " (gated)" : "", r.job.model.seq_len,
+                     r.job.model.vocab_size, static_cast<double>(r.job.model.num_params()) / 1e9,
+                     r.job.model.train_flops_per_token(r.job.model.seq_len));
+  out += fmt::format("  layout    dp={} tp={} pp={} cp={} vpp={} micro_batch={} global_batch={} ({} micro-batches) "
+                     "zero={} recompute={} {} gemm={}\n",
+                     p.dp, p.tp, p.pp, p.cp, p.vpp, p.micro_batch, p.resolved_global_batch(), p.num_micro_batches(),
+                     p.zero_stage, recompute_name(p.recompute), pipeline_schedule_name(p.schedule),
+                     gemm_format_name(r.job.gemm_format));
+  out += fmt::format("  step      {:.3f} s   {:.0f} tokens/s   {:.0f} TFLOP/s/GPU (model)   MFU {:.1f}%   HFU {:.1f}%\n",
+                     s.step_time_s, s.tokens_per_s, s.tflops_per_gpu, 100 * s.mfu, 100 * s.hfu);
+  out += fmt::format("  breakdown compute {:.3f} s, tp comm {:.3f} s{}, cp comm {:.3f} s, pp comm {:.3f} s, bubble {:.3f} s "
+                     "({:.1f}%), dp comm exposed {:.3f} s of {:.3f} s{}, optimizer {:.3f} s\n",
+                     s.compute_s, s.tp_comm_s, s.tp_crosses_scaleout ? " (crosses scale-out!)" : "", s.cp_comm_s,
+                     s.pp_comm_s, s.bubble_s, 100 * s.bubble_fraction, s.dp_comm_s, s.dp_comm_total_s,
+                     s.dp_crosses_scaleout ? " (scale-out)" : " (scale-up)", s.optimizer_s);
+  out += fmt::format("  memory    {}\n", m.verdict());
+  if (r.token_budget > 0) {
+    out += fmt::format("  budget    {:.3g} tokens: {:.1f} days, {:.0f} GPU-hours, IT {:.0f} kW, facility {:.0f} kW (PUE {:.2f}), "
+                       "{:.1f} MWh, ${:.3g} rental + ${:.3g} energy\n",
+                       r.token_budget, r.power.train_hours / 24, r.power.accelerator_hours, r.power.it_power_kw,
+                       r.power.facility_power_kw, r.cluster.pue, r.power.energy_mwh, r.power.rental_cost_usd,
+                       r.power.energy_cost_usd);
+    out += fmt::format("  failures  MTBF {:.2f} h for {} accelerators, {:.1f} expected interruptions; checkpoint write {:.0f} s "
+                       "→ Young/Daly interval {:.0f} s; goodput {:.1f}%\n",
+                       r.reliability.mtbf_hours, p.world_size(), r.reliability.expected_interruptions,
+                       r.checkpoint_write_s, r.reliability.checkpoint_interval_s, 100 * r.reliability.goodput);
+  }
+  return out;
+}
+
+nlohmann::json plan_report_json(const PlanReport& r) {
+  const ParallelPlan& p = r.job.plan;
+  const StepPrediction& s = r.step;
+  const MemoryBreakdown& m = s.memory;
+  nlohmann::json j;
+  j["model"] = r.model_name;
+  j["cluster"] = r.cluster_name;
+  j["accelerator"] = r.accelerator.name;
+  j["gpus"] = p.world_size();
+  j["layout"] = {{"dp", p.dp}, {"tp", p.tp}, {"pp", p.pp}, {"cp", p.cp}, {"vpp", p.vpp},
+                 {"micro_batch", p.micro_batch}, {"global_batch", p.resolved_global_batch()},
+                 {"micro_batches", p.num_micro_batches()}, {"zero_stage", p.zero_stage},
+                 {"recompute", recompute_name(p.recompute)}, {"schedule", pipeline_schedule_name(p.schedule)},
+                 {"gemm_format", gemm_format_name(r.job.gemm_format)}};
+  j["step_time_s"] = s.step_time_s;
+  j["tokens_per_sec"] = s.tokens_per_s;
+  j["tflops_per_gpu"] = s.tflops_per_gpu;
+  j["mfu_percent"] = 100 * s.mfu;
+  j["hfu_percent"] = 100 * s.hfu;
+  j["breakdown_s"] = {{"compute", s.compute_s}, {"tp_comm", s.tp_comm_s}, {"cp_comm", s.cp_comm_s},
+                      {"pp_comm", s.pp_comm_s}, {"bubble", s.bubble_s}, {"dp_comm_exposed", s.dp_comm_s},
+                      {"dp_comm_total", s.dp_comm_total_s}, {"optimizer", s.optimizer_s}};
+  j["bubble_fraction"] = s.bubble_fraction;
+  j["memory_gib"] = {{"weights", m.weights_gib}, {"gradients", m.gradients_gib}, {"optimizer", m.optimizer_gib},
+                     {"activations", m.activations_gib}, {"logits", m.logits_gib}, {"buffers", m.buffers_gib},
+                     {"total", m.total_gib()}, {"capacity", m.capacity_gib}, {"fits", m.fits()}};
+  if (r.token_budget > 0) {
+    j["budget"] = {{"tokens", r.token_budget}, {"train_hours", r.power.train_hours},
+                   {"accelerator_hours", r.power.accelerator_hours}, {"it_power_kw", r.power.it_power_kw},
+                   {"facility_power_kw", r.power.facility_power_kw}, {"energy_mwh", r.power.energy_mwh},
+                   {"rental_cost_usd", r.power.rental_cost_usd}, {"energy_cost_usd", r.power.energy_cost_usd}};
+    j["reliability"] = {{"mtbf_hours", r.reliability.mtbf_hours},
+                        {"expected_interruptions", r.reliability.expected_interruptions},
+                        {"checkpoint_write_s", r.checkpoint_write_s},
+                        {"checkpoint_interval_s", r.reliability.checkpoint_interval_s},
+                        {"goodput", r.reliability.goodput}};
+  }
+  return j;
+}
+
+std::string format_validation(const std::vector<RunPrediction>& predictions, const ValidationSummary& s) {
+  std::string out;
+  for (const auto& p : predictions) {
+    const PublishedRun& r = p.run;
+    if (!r.skip_reason.empty()) {
+      out += fmt::format("row {:3d}  {:<24.24} skipped: {}\n", r.row, r.model_name, r.skip_reason);
+      continue;
+    }
+    const double pub_time = r.step_time_s > 0 ? r.step_time_s
+                            : r.tokens_per_s > 0 ? r.job.plan.resolved_global_batch() * r.job.model.seq_len / r.tokens_per_s
+                                                 : 0;
+    out += fmt::format("row {:3d}  {:<24.24} {:<8.8} {:5d} gpus {:<4} | step {:8.3f} s (pub {:8.3f}) err {} | "
+                       "TFLOP/s {:6.0f} (pub {:6.0f}) MFU {:5.1f}% (pub {:5.1f}) err {} | {:5.1f} GiB [{}{}]\n",
+                       r.row, r.model_name, r.accelerator.name, r.gpus, gemm_format_name(r.job.gemm_format),
+                       p.step.step_time_s, pub_time, percent_or_dash(p.time_error), p.tflops_per_gpu, r.tflops_per_gpu,
+                       p.mfu_percent, r.mfu_percent, percent_or_dash(p.tflops_error), p.step.memory.total_gib(),
+                       flop_convention_name(r.convention), r.fit_half ? ", fit" : ", held-out");
+  }
+  out += fmt::format("\n{} rows: {} predicted, {} skipped. Absolute % error (time = step time or tokens/s; "
+                     "TFLOP/s = per GPU or MFU in the row's FLOP convention):\n",
+                     s.rows, s.predicted, s.skipped);
+  out += stats_line("step time, all", s.time_all);
+  out += stats_line("TFLOP/s/GPU, all", s.tflops_all);
+  out += stats_line("step time, fit half", s.time_fit);
+  out += stats_line("TFLOP/s/GPU, fit half", s.tflops_fit);
+  out += stats_line("step time, held-out", s.time_held_out);
+  out += stats_line("TFLOP/s/GPU, held-out", s.tflops_held_out);
+  return out;
+}
+
+nlohmann::json validation_row_json(const RunPrediction& p) {
+  nlohmann::json j;
+  j["row"] = p.run.row;
+  j["model"] = p.run.model_name;
+  if (!p.run.skip_reason.empty()) {
+    j["skipped"] = p.run.skip_reason;
+    for (const char* k : {"step_time_s", "tflops_per_gpu", "mfu_percent", "tokens_per_sec", "memory_gib_per_gpu"}) {
+      j[k] = nullptr;
+    }
+    return j;
+  }
+  j["step_time_s"] = p.step.step_time_s;
+  j["tflops_per_gpu"] = p.tflops_per_gpu;
+  j["mfu_percent"] = p.mfu_percent;
+  j["tokens_per_sec"] = p.step.tokens_per_s;
+  j["memory_gib_per_gpu"] = p.step.memory.total_gib();
+  j["flop_convention"] = flop_convention_name(p.run.convention);
+  j["accelerator"] = p.run.accelerator.name;
+  j["split"] = p.run.fit_half ? "fit" : "held-out";
+  j["time_error_percent"] = p.time_error < 0 ? nlohmann::json(nullptr) : nlohmann::json(100 * p.time_error);
+  j["tflops_error_percent"] = p.tflops_error < 0 ? nlohmann::json(nullptr) : nlohmann::json(100 * p.tflops_error);
+  return j;
+}
+
+nlohmann::json validation_summary_json(const ValidationSummary& s) {
+  return {{"rows", s.rows}, {"predicted", s.predicted}, {"skipped", s.skipped},
+          {"step_time", stats_json(s.time_all)}, {"tflops_per_gpu", stats_json(s.tflops_all)},
+          {"step_time_fit", stats_json(s.time_fit)}, {"tflops_per_gpu_fit", stats_json(s.tflops_fit)},
+          {"step_time_held_out", stats_json(s.time_held_out)}, {"tflops_per_gpu_held_out", stats_json(s.tflops_held_out)}};
+}
+
+}  // namespace tessera::plan

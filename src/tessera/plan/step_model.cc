@@ -1,0 +1,168 @@
+#include "tessera/plan/step_model.h"
+
+#include <algorithm>
+
+namespace tessera::plan {
+
+namespace {
+
+// Fraction of tensor-parallel collective time not hidden behind GEMMs (Megatron runs them on the critical
+// path; TE's userbuffer overlap hides part of it).
+constexpr double kTpExposed = 0.6;
+// Bytes moved per local parameter by the optimizer step (fp32 master, m, v read+write, grads, bf16 copy).
+constexpr double kOptimizerBytesPerParam = 30;
+// Element accesses per token per layer, forward, in memory-bound kernels: C-sized (norms, residuals,
+// dropout, rotary, bias) and F-sized (activation function, gating).
+constexpr double kElementwiseCPerToken = 16;
+constexpr double kElementwiseFPerToken = 4;
+constexpr double kUnfusedScoreBytes = 10;
+
+struct LayerTimes {
+  double fwd_compute = 0;   // GEMMs + attention + elementwise, forward
+  double attention_fwd = 0;
+  double tp_comm_fwd = 0;   // one forward's tp collectives (exposed share)
+  double cp_comm_fwd = 0;
+};
+
+LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLinks& links) {
+  const ModelSpec& m = job.model;
+  const ParallelPlan& p = job.plan;
+  const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
+  const double KV = static_cast<double>(m.kv_heads() * m.head_size());
+  const double tp = static_cast<double>(p.tp), cp = static_cast<double>(p.cp);
+  const double t = static_cast<double>(m.seq_len);
+  const double M = static_cast<double>(p.micro_batch) * t / cp;
+  LayerTimes lt;
+  double gemm = dev.gemm_seconds(M, (C + 2 * KV) / tp, C) + dev.gemm_seconds(M, C, C / tp) +
+                dev.gemm_seconds(M, (m.gated_mlp ? 2 : 1) * F / tp, C) + dev.gemm_seconds(M, C, F / tp);
+  const ForwardFlops ff = forward_flops(m, m.seq_len, job.flash_attention);
+  lt.attention_fwd = dev.attention_seconds(ff.layer_attention * static_cast<double>(p.micro_batch) / (tp * cp), t,
+                                           static_cast<double>(m.head_size()));
+  const bool sp = job.sequence_parallel && p.tp > 1;
+  const double elem = M * dev.activation_bytes() *
+                      (kElementwiseCPerToken * C / (sp ? tp : 1) + kElementwiseFPerToken * F / tp *
+                                                                        (m.gated_mlp ? 1.5 : 1.0));
+  if (!job.flash_attention) {
+    // Unfused attention streams the t×t scores through memory: write QKᵀ, softmax read+write, dropout
+    // mask and output, A·V read — ~10 bytes per score per head forward (2-byte scores).
+    lt.attention_fwd += dev.memory_seconds(kUnfusedScoreBytes * static_cast<double>(m.n_head) / tp * t / cp * t *
+                                           static_cast<double>(p.micro_batch));
+  }
+  lt.fwd_compute = gemm + lt.attention_fwd + dev.memory_seconds(elem);
+  if (p.tp > 1) {
+    lt.tp_comm_fwd = kTpExposed * 2 * group_all_reduce_seconds(links, p.tp, 1, M * C * dev.activation_bytes());
+  }
+  if (p.cp > 1) {
+    const Link& link = links.link_for(p.cp, p.tp);
+    const double kv_bytes = M * 2 * KV / tp * dev.activation_bytes();
+    lt.cp_comm_fwd = (cp - 1) * send_recv_seconds(link, kv_bytes);
+  }
+  return lt;
+}
+
+}  // namespace
+
+Status validate_job(const Job& job, int64_t world_size) {
+  TESSERA_RETURN_IF_ERROR(job.model.validate());
+  TESSERA_RETURN_IF_ERROR(job.plan.validate(job.model, world_size));
+  if (job.model.kv_heads() % job.plan.tp != 0 && job.plan.tp % job.model.kv_heads() != 0) {
+    return invalid_argument_error("parallel.tp: expected a divisor or multiple of the kv heads ({}), found {}",
+                                  job.model.kv_heads(), job.plan.tp);
+  }
+  return Status();
+}
+
+StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const ClusterLinks& links,
+                            const DeviceModel& dev) {
+  const ModelSpec& m = job.model;
+  const ParallelPlan& p = job.plan;
+  StepPrediction out;
+  const double L = static_cast<double>(m.n_layer), pp = static_cast<double>(p.pp);
+  const double tp = static_cast<double>(p.tp), cp = static_cast<double>(p.cp);
+  const double vpp = static_cast<double>(p.vpp);
+  const double mb = static_cast<double>(p.num_micro_batches());
+  const double C = static_cast<double>(m.n_embd), V = static_cast<double>(m.vocab_size);
+  const double M = static_cast<double>(p.micro_batch) * static_cast<double>(m.seq_len) / cp;
+
+  const LayerTimes lt = layer_times(job, dev, links);
+  // Recompute re-runs forward work during backward.
+  double recompute = 0, recompute_comm = 0;
+  if (p.recompute == Recompute::kFull) recompute = lt.fwd_compute, recompute_comm = lt.tp_comm_fwd;
+  if (p.recompute == Recompute::kSelective) recompute = lt.attention_fwd;
+  const double cp_fwd_exposed = std::max(0.0, lt.cp_comm_fwd - lt.attention_fwd);
+  const double cp_bwd_exposed = std::max(0.0, 2 * lt.cp_comm_fwd - 2 * lt.attention_fwd);
+  // LM head + loss (memory-bound softmax over fp32 logits), spread over the stages.
+  const double head_fwd = dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2);
+  const double head_bwd = 2 * dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2);
+  const double layers_per_stage = L / pp;
+  double pp_send = 0;
+  if (p.pp > 1) {
+    const Link& link = links.link_for(p.pp, p.tp * p.cp * p.dp);
+    const bool sp = job.sequence_parallel && p.tp > 1;
+    pp_send = vpp * send_recv_seconds(link, M * C * dev.activation_bytes() / (sp ? tp : 1));
+  }
+  const double fwd_compute = layers_per_stage * lt.fwd_compute + head_fwd / pp;
+  const double bwd_compute = layers_per_stage * (2 * lt.fwd_compute + recompute) + head_bwd / pp;
+  const double tp_fwd = layers_per_stage * lt.tp_comm_fwd;
+  const double tp_bwd = layers_per_stage * (lt.tp_comm_fwd + recompute_comm);
+  out.forward_s = fwd_compute + tp_fwd + layers_per_stage * cp_fwd_exposed + pp_send;
+  out.backward_s = bwd_compute + tp_bwd + layers_per_stage * cp_bwd_exposed + pp_send;
+  const double t_mb = out.forward_s + out.backward_s;
+
+  // Pipeline: (m + (pp−1)/vpp) micro-batch slots; the bubble is the (pp−1)/vpp fill/drain share.
+  const double slots = p.pp > 1 ? mb + (pp - 1) / (p.schedule == PipelineSchedule::kInterleaved ? vpp : 1.0) : mb;
+  const double pipeline = slots * t_mb;
+  out.compute_s = mb * (fwd_compute + bwd_compute);
+  out.tp_comm_s = mb * (tp_fwd + tp_bwd);
+  out.cp_comm_s = mb * layers_per_stage * (cp_fwd_exposed + cp_bwd_exposed);
+  out.pp_comm_s = mb * 2 * pp_send;
+  out.bubble_s = pipeline - mb * t_mb;
+  out.bubble_fraction = pipeline > 0 ? out.bubble_s / pipeline : 0;
+
+  // Data parallel: the dp group has stride tp·cp; its gradients are bf16 (2 bytes per parameter).
+  const double P = params_per_rank(job);
+  if (p.dp > 1) {
+    const int64_t stride = p.tp * p.cp;
+    out.dp_crosses_scaleout = &links.link_for(p.dp, stride) == &links.scaleout;
+    const double grad_bytes = P * (p.precision == Precision::kFp32 ? 4 : 2);
+    if (p.zero_stage >= 3) {
+      // Gather weights for forward and backward, reduce-scatter gradients.
+      const double gathers = group_all_gather_seconds(links, p.dp, stride, grad_bytes);
+      const double rs = group_reduce_scatter_seconds(links, p.dp, stride, grad_bytes);
+      const double per_mb = job.reshard_per_micro_batch ? 2 * gathers + rs : 0;
+      const double once = job.reshard_per_micro_batch ? 0 : gathers + rs;
+      out.dp_comm_total_s = mb * per_mb + once;
+      const double hidden_per_mb = job.dp_overlap * (fwd_compute + bwd_compute);
+      out.dp_comm_s = mb * std::max(0.0, per_mb - hidden_per_mb) +
+                      std::max(0.0, once - job.dp_overlap * (fwd_compute + bwd_compute));
+    } else {
+      const double reduce = group_reduce_scatter_seconds(links, p.dp, stride, grad_bytes);
+      const double gather = p.zero_stage >= 1 ? group_all_gather_seconds(links, p.dp, stride, grad_bytes) : 0;
+      // Without ZeRO the reduction is a full all-reduce (reduce-scatter + all-gather of gradients).
+      const double reduce_all = p.zero_stage >= 1 ? reduce : group_all_reduce_seconds(links, p.dp, stride, grad_bytes);
+      out.dp_comm_total_s = reduce_all + gather;
+      out.dp_comm_s = std::max(0.0, reduce_all - job.dp_overlap * bwd_compute) +
+                      std::max(0.0, gather - job.dp_overlap * fwd_compute);
+    }
+  }
+  out.tp_crosses_scaleout = p.tp > 1 && &links.link_for(p.tp, 1) == &links.scaleout;
+  const double opt_params = P / (p.zero_stage >= 1 ? static_cast<double>(p.dp) : 1.0);
+  out.optimizer_s = dev.memory_seconds(opt_params * kOptimizerBytesPerParam);
+  out.step_time_s = pipeline + out.dp_comm_s + out.optimizer_s;
+
+  const double world = static_cast<double>(p.world_size());
+  const double seqs = static_cast<double>(p.resolved_global_batch());
+  out.tokens_per_step = seqs * static_cast<double>(m.seq_len);
+  out.tokens_per_s = out.tokens_per_step / out.step_time_s;
+  out.model_flops = step_flops(m, m.seq_len, p.resolved_global_batch(), FlopConvention::kModelFull, Recompute::kNone);
+  out.executed_flops = seqs * executed_flops_per_sequence(m, m.seq_len, p.recompute, job.flash_attention);
+  out.tflops_per_gpu = out.model_flops / out.step_time_s / world / 1e12;
+  const double bf16_peak = acc.peak_tflops(GemmFormat::kBf16);
+  out.mfu = bf16_peak > 0 ? out.tflops_per_gpu / bf16_peak : 0;
+  const double fmt_peak = acc.peak_tflops(job.gemm_format);
+  out.hfu = fmt_peak > 0 ? out.executed_flops / out.step_time_s / world / 1e12 / fmt_peak : 0;
+  out.memory = estimate_memory(job, acc.hbm_gib);
+  return out;
+}
+
+}  // namespace tessera::plan

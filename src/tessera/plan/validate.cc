@@ -1,0 +1,301 @@
+#include "tessera/plan/validate.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+
+namespace tessera::plan {
+
+namespace {
+
+std::string lower(const std::string& s) {
+  std::string out;
+  for (char c : s) out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+bool has(const std::string& haystack_lower, const char* needle) { return haystack_lower.find(needle) != std::string::npos; }
+
+// A leading number of a field ("8", "1.5", "430 (est)"); 0 when blank or not numeric.
+double number(const std::string& text) {
+  if (text.empty()) return 0;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  return end == text.c_str() ? 0 : v;
+}
+int64_t integer(const std::string& text) { return static_cast<int64_t>(std::llround(number(text))); }
+
+bool is_mixture_of_experts(const std::string& name_lower) {
+  for (const char* moe : {"deepseek", "qwen3_30b", "qwen3_235b", "gpt oss", "kimi", "nemotron_3", "mixtral"}) {
+    if (has(name_lower, moe)) return true;
+  }
+  return false;
+}
+
+FlopConvention convention_for(const std::string& source_lower) {
+  if (has(source_lower, "narayanan")) return FlopConvention::kHardware;
+  if (has(source_lower, "nemo")) return FlopConvention::kModelCausal;  // NeMo and Megatron-Bridge
+  return FlopConvention::kModelFull;
+}
+
+bool in_fit_half(const std::string& source) {
+  for (const char* fit : {"Narayanan", "Llama Team", "llama3_h100_202412", "NVIDIA/NeMo ", "(26.02.01 NeMo",
+                          "(25.11 NeMo"}) {
+    if (source.find(fit) != std::string::npos) return true;
+  }
+  return false;
+}
+
+double relative_error(double predicted, double published) { return std::fabs(predicted - published) / published; }
+
+}  // namespace
+
+std::string PublishedRun::efficiency_key() const {
+  return accelerator.generation + "/" + gemm_format_name(job.gemm_format);
+}
+
+StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const Catalog& catalog) {
+  for (const char* column : {"source", "model", "layers", "hidden", "heads", "seq_len", "global_batch_seqs",
+                             "gpu_type", "num_gpus", "tp", "pp"}) {
+    if (t.index.find(column) == t.index.end()) {
+      return invalid_argument_error("published runs: expected a column '{}' (columns of published_runs.csv)", column);
+    }
+  }
+  std::vector<PublishedRun> runs;
+  for (size_t r = 0; r < t.rows.size(); ++r) {
+    PublishedRun run;
+    run.row = r;
+    run.source = t.field(r, "source");
+    run.model_name = t.field(r, "model");
+    run.fit_half = in_fit_half(run.source);
+    const std::string source_l = lower(run.source);
+    run.convention = convention_for(source_l);
+    run.step_time_s = number(t.field(r, "step_time_s"));
+    run.tokens_per_s = number(t.field(r, "tokens_per_sec"));
+    run.tflops_per_gpu = number(t.field(r, "achieved_tflops_per_gpu"));
+    run.mfu_percent = number(t.field(r, "mfu_percent"));
+    auto skip = [&](std::string reason) {
+      run.skip_reason = std::move(reason);
+      runs.push_back(run);
+    };
+
+    // Model shape: the catalog entry the name matches, overridden by the row's own columns.
+    ModelSpec& m = run.job.model;
+    const CatalogModel* known = catalog.match_model(run.model_name);
+    if (known != nullptr) m = known->spec;
+    if (is_mixture_of_experts(lower(run.model_name))) {
+      skip("mixture-of-experts/hybrid model: not modelled");
+      continue;
+    }
+    if (known == nullptr && (t.field(r, "layers").empty() || t.field(r, "hidden").empty() || t.field(r, "heads").empty())) {
+      skip("model shape not given and '" + run.model_name + "' is not in the catalog");
+      continue;
+    }
+    if (!t.field(r, "layers").empty()) m.n_layer = integer(t.field(r, "layers"));
+    if (!t.field(r, "hidden").empty()) m.n_embd = integer(t.field(r, "hidden"));
+    if (!t.field(r, "heads").empty()) m.n_head = integer(t.field(r, "heads"));
+    if (!t.field(r, "ffn_hidden").empty()) m.ffn_hidden = integer(t.field(r, "ffn_hidden"));
+    if (!t.field(r, "seq_len").empty()) m.seq_len = integer(t.field(r, "seq_len"));
+    if (!t.field(r, "vocab").empty()) m.vocab_size = integer(t.field(r, "vocab"));
+    if (known == nullptr) m.n_kv_head = 0, m.gated_mlp = false;
+    if (Status s = m.validate(); !s.ok()) {
+      skip("model shape: " + s.message());
+      continue;
+    }
+
+    const AcceleratorSpec* acc = catalog.match_accelerator(t.field(r, "gpu_type"));
+    if (acc == nullptr) {
+      skip("unknown accelerator '" + t.field(r, "gpu_type") + "'");
+      continue;
+    }
+    run.accelerator = *acc;
+
+    ParallelPlan& p = run.job.plan;
+    run.gpus = integer(t.field(r, "num_gpus"));
+    p.tp = std::max<int64_t>(1, integer(t.field(r, "tp")));
+    p.pp = std::max<int64_t>(1, integer(t.field(r, "pp")));
+    p.cp = std::max<int64_t>(1, integer(t.field(r, "cp")));
+    p.vpp = std::max<int64_t>(1, integer(t.field(r, "virtual_pp")));
+    p.dp = integer(t.field(r, "dp"));
+    if (run.gpus <= 0) {
+      skip("num_gpus not given");
+      continue;
+    }
+    if (p.dp <= 0 || p.dp * p.tp * p.pp * p.cp != run.gpus) p.dp = run.gpus / (p.tp * p.pp * p.cp);
+    if (p.dp * p.tp * p.pp * p.cp != run.gpus) {
+      skip("tp·pp·cp does not divide num_gpus");
+      continue;
+    }
+    const std::string notes_l = lower(t.field(r, "notes"));
+    if (t.field(r, "virtual_pp").empty() && p.pp > 1 && has(notes_l, "interleaved")) {
+      // Interleaved 1F1B with V not stated: the largest V <= 4 that divides the layers per stage (4 when
+      // stages are uneven) — an assumption, documented in docs/planner.md.
+      p.vpp = 4;
+      if (m.n_layer % p.pp == 0) {
+        for (int64_t v = 4; v >= 1; --v) {
+          if ((m.n_layer / p.pp) % v == 0) {
+            p.vpp = v;
+            break;
+          }
+        }
+      }
+    }
+    p.schedule = p.vpp > 1 ? PipelineSchedule::kInterleaved : PipelineSchedule::kOneFOneB;
+    p.global_batch = integer(t.field(r, "global_batch_seqs"));
+    if (p.global_batch <= 0) {
+      skip("global batch not given");
+      continue;
+    }
+    // Micro-batch not stated: 1 with a pipeline (Megatron's choice for large models), else the whole
+    // per-replica batch (no accumulation).
+    p.micro_batch = integer(t.field(r, "micro_batch"));
+    if (p.micro_batch <= 0) p.micro_batch = p.pp > 1 ? 1 : std::max<int64_t>(1, p.global_batch / p.dp);
+    if (p.global_batch % (p.micro_batch * p.dp) != 0) p.micro_batch = 1;
+    if (p.global_batch % p.dp != 0) {
+      skip("global batch does not divide over dp");
+      continue;
+    }
+
+    const std::string zero_l = lower(t.field(r, "zero_or_fsdp"));
+    p.zero_stage = has(source_l, "nemo") ? 1 : 0;  // Megatron's distributed optimizer is the Bridge/NeMo default
+    if ((has(zero_l, "fsdp") && !has(zero_l, "fsdp=0")) || has(zero_l, "full_shard") || has(zero_l, "fully sharded")) {
+      p.zero_stage = 3;
+    }
+    run.job.reshard_per_micro_batch = !(has(zero_l, "not resharded") || has(zero_l, "zero-2"));
+    const std::string rc_l = lower(t.field(r, "recompute"));
+    p.recompute = Recompute::kNone;
+    if (has(rc_l, "full") || has(rc_l, "rematerialization")) p.recompute = Recompute::kFull;
+    if (has(rc_l, "selective")) p.recompute = Recompute::kSelective;
+    const std::string prec_l = lower(t.field(r, "precision"));
+    p.precision = Precision::kBf16;
+    run.job.gemm_format = GemmFormat::kBf16;
+    if (has(prec_l, "fp8") || has(prec_l, "float8")) p.precision = Precision::kFp8, run.job.gemm_format = GemmFormat::kFp8;
+    if (has(prec_l, "fp4")) p.precision = Precision::kFp8, run.job.gemm_format = GemmFormat::kFp4;
+    // Pre-2022 Megatron had no fused (flash) attention: full t×t scores, stored unless recomputed.
+    run.job.flash_attention = !(has(source_l, "narayanan") || has(source_l, "korthikanti"));
+    run.job.sequence_parallel = !has(source_l, "narayanan");
+    if (p.tp > m.n_head || m.n_head % p.tp != 0) {
+      skip("tp does not divide the heads");
+      continue;
+    }
+    runs.push_back(run);
+  }
+  return runs;
+}
+
+RunPrediction predict_run(const PublishedRun& run, const EfficiencyTable& overrides) {
+  RunPrediction out;
+  out.run = run;
+  if (!run.skip_reason.empty()) return out;
+  AcceleratorSpec acc = run.accelerator;
+  auto apply = [&](GemmFormat f, double* field) {
+    auto it = overrides.find(acc.generation + "/" + gemm_format_name(f));
+    if (it != overrides.end()) *field = it->second;
+  };
+  apply(GemmFormat::kBf16, &acc.efficiency_bf16);
+  apply(GemmFormat::kFp8, &acc.efficiency_fp8);
+  apply(GemmFormat::kFp4, &acc.efficiency_fp4);
+  const ClusterLinks links = cluster_links(Catalog::cluster_for(acc), acc);
+  const AcceleratorDevice device(acc, run.job.gemm_format);
+  out.step = predict_step(run.job, acc, links, device);
+  const double flops = step_flops(run.job.model, run.job.model.seq_len, run.job.plan.resolved_global_batch(),
+                                  run.convention, run.job.plan.recompute);
+  out.tflops_per_gpu = flops / out.step.step_time_s / static_cast<double>(run.gpus) / 1e12;
+  out.mfu_percent = 100 * out.tflops_per_gpu / acc.peak_tflops(GemmFormat::kBf16);
+  if (run.step_time_s > 0) {
+    out.time_error = relative_error(out.step.step_time_s, run.step_time_s);
+  } else if (run.tokens_per_s > 0) {
+    out.time_error = relative_error(out.step.tokens_per_s, run.tokens_per_s);
+  }
+  if (run.tflops_per_gpu > 0) {
+    out.tflops_error = relative_error(out.tflops_per_gpu, run.tflops_per_gpu);
+  } else if (run.mfu_percent > 0) {
+    out.tflops_error = relative_error(out.mfu_percent, run.mfu_percent);
+  }
+  return out;
+}
+
+std::vector<RunPrediction> predict_runs(const std::vector<PublishedRun>& runs, const EfficiencyTable& overrides) {
+  std::vector<RunPrediction> out;
+  out.reserve(runs.size());
+  for (const auto& run : runs) out.push_back(predict_run(run, overrides));
+  return out;
+}
+
+ErrorStats error_stats(std::vector<double> errors) {
+  ErrorStats s;
+  s.count = errors.size();
+  if (errors.empty()) return s;
+  std::sort(errors.begin(), errors.end());
+  auto quantile = [&](double q) {  // linear interpolation between closest ranks
+    const double pos = q * static_cast<double>(errors.size() - 1);
+    const size_t lo = static_cast<size_t>(pos);
+    const size_t hi = std::min(lo + 1, errors.size() - 1);
+    return errors[lo] + (pos - static_cast<double>(lo)) * (errors[hi] - errors[lo]);
+  };
+  s.median = quantile(0.5);
+  s.p90 = quantile(0.9);
+  return s;
+}
+
+ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
+  ValidationSummary s;
+  std::vector<double> time_all, tflops_all, time_fit, tflops_fit, time_held, tflops_held;
+  for (const auto& p : predictions) {
+    ++s.rows;
+    if (!p.run.skip_reason.empty()) {
+      ++s.skipped;
+      continue;
+    }
+    ++s.predicted;
+    if (p.time_error >= 0) {
+      time_all.push_back(p.time_error);
+      (p.run.fit_half ? time_fit : time_held).push_back(p.time_error);
+    }
+    if (p.tflops_error >= 0) {
+      tflops_all.push_back(p.tflops_error);
+      (p.run.fit_half ? tflops_fit : tflops_held).push_back(p.tflops_error);
+    }
+  }
+  s.time_all = error_stats(time_all);
+  s.tflops_all = error_stats(tflops_all);
+  s.time_fit = error_stats(time_fit);
+  s.tflops_fit = error_stats(tflops_fit);
+  s.time_held_out = error_stats(time_held);
+  s.tflops_held_out = error_stats(tflops_held);
+  return s;
+}
+
+EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iterations) {
+  EfficiencyTable table;
+  for (const auto& run : runs) {
+    if (!run.skip_reason.empty() || !run.fit_half) continue;
+    table.emplace(run.efficiency_key(), run.accelerator.efficiency(run.job.gemm_format));
+  }
+  for (int it = 0; it < iterations; ++it) {
+    std::map<std::string, std::vector<double>> ratios;  // measured / predicted throughput
+    for (const auto& run : runs) {
+      if (!run.skip_reason.empty() || !run.fit_half) continue;
+      const RunPrediction p = predict_run(run, table);
+      double ratio = 0;
+      if (run.step_time_s > 0) {
+        ratio = p.step.step_time_s / run.step_time_s;
+      } else if (run.tokens_per_s > 0) {
+        ratio = run.tokens_per_s / p.step.tokens_per_s;
+      } else if (run.tflops_per_gpu > 0) {
+        ratio = run.tflops_per_gpu / p.tflops_per_gpu;
+      } else if (run.mfu_percent > 0) {
+        ratio = run.mfu_percent / p.mfu_percent;
+      }
+      if (ratio > 0) ratios[run.efficiency_key()].push_back(ratio);
+    }
+    for (auto& [key, values] : ratios) {
+      std::sort(values.begin(), values.end());
+      const double median = values[values.size() / 2];
+      table[key] = std::clamp(table[key] * median, 0.05, 1.0);
+    }
+  }
+  return table;
+}
+
+}  // namespace tessera::plan

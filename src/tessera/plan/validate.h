@@ -1,0 +1,79 @@
+// Validation against published training runs (a CSV with the columns of shared/planner/published_runs.csv).
+//
+// Each data row becomes a Job on a catalog accelerator: the model shape from the row's columns, completed
+// from the catalog model its name matches (GQA kv heads, gated MLP, vocab); the layout and batch from the
+// parallel columns (dp = gpus / (tp·pp·cp) when blank, micro-batch 1 when blank); ZeRO stage, recompute,
+// GEMM format from the free-text columns. Rows that cannot be modelled are kept with a skip reason (MoE
+// models, missing global batch or shape, unknown accelerator).
+// FLOP conventions per source (see flops.h): Megatron SC21 (Narayanan et al.) counts recompute (kHardware);
+// NeMo / Megatron-Bridge count causal model FLOPs (kModelCausal); Korthikanti, PaLM, llm-foundry and the
+// Llama 3 paper count full-attention model FLOPs (kModelFull).
+// The split for honest validation is by source: "fit" sources set the efficiency constants
+// (fit_efficiencies), "held-out" sources never touch them.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tessera/plan/catalog.h"
+#include "tessera/plan/csv.h"
+#include "tessera/plan/step_model.h"
+
+namespace tessera::plan {
+
+struct PublishedRun {
+  size_t row = 0;               // 0-based data row index
+  std::string source;
+  std::string model_name;
+  std::string skip_reason;      // non-empty: not predicted
+  Job job;
+  AcceleratorSpec accelerator;
+  int64_t gpus = 0;
+  FlopConvention convention = FlopConvention::kModelCausal;
+  bool fit_half = false;        // true: the source belongs to the fit half
+  // Published figures; <= 0 when not given.
+  double step_time_s = 0;
+  double tokens_per_s = 0;
+  double tflops_per_gpu = 0;
+  double mfu_percent = 0;
+
+  // "hopper/fp8": the efficiency constant this row exercises.
+  std::string efficiency_key() const;
+};
+
+struct RunPrediction {
+  PublishedRun run;
+  StepPrediction step;
+  double tflops_per_gpu = 0;   // in the row's convention
+  double mfu_percent = 0;      // row-convention FLOPs / dense bf16 peak
+  double time_error = -1;      // |pred − pub| / pub of step time (or tokens/s); < 0: nothing to compare
+  double tflops_error = -1;    // |pred − pub| / pub of TFLOP/s per GPU (or MFU); < 0: nothing to compare
+};
+
+struct ErrorStats {
+  size_t count = 0;
+  double median = 0;  // fractions, 0.1 = 10%
+  double p90 = 0;
+};
+
+struct ValidationSummary {
+  size_t rows = 0, predicted = 0, skipped = 0;
+  ErrorStats time_all, tflops_all, time_fit, tflops_fit, time_held_out, tflops_held_out;
+};
+
+// Efficiency constants by efficiency_key(); they override the catalog's values.
+using EfficiencyTable = std::map<std::string, double>;
+
+StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& table, const Catalog& catalog);
+
+RunPrediction predict_run(const PublishedRun& run, const EfficiencyTable& overrides);
+std::vector<RunPrediction> predict_runs(const std::vector<PublishedRun>& runs, const EfficiencyTable& overrides);
+ValidationSummary summarize(const std::vector<RunPrediction>& predictions);
+ErrorStats error_stats(std::vector<double> errors);
+
+// Fits one constant per efficiency key on the fit-half rows (medians of measured/predicted throughput,
+// iterated because exposed communication does not scale with the constant). Starts from the catalog values.
+EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iterations = 4);
+
+}  // namespace tessera::plan

@@ -28,6 +28,7 @@ AsyncCheckpointer::AsyncCheckpointer(AsyncCheckpointer&& other) noexcept
       options_(std::move(other.options_)),
       metadata_(std::move(other.metadata_)),
       in_flight_(std::move(other.in_flight_)),
+      buffer_pool_(std::move(other.buffer_pool_)),
       last_stats_(other.last_stats_) {}
 
 AsyncCheckpointer& AsyncCheckpointer::operator=(AsyncCheckpointer&& other) noexcept {
@@ -39,6 +40,7 @@ AsyncCheckpointer& AsyncCheckpointer::operator=(AsyncCheckpointer&& other) noexc
     options_ = std::move(other.options_);
     metadata_ = std::move(other.metadata_);
     in_flight_ = std::move(other.in_flight_);
+    buffer_pool_ = std::move(other.buffer_pool_);
     last_stats_ = other.last_stats_;
   }
   return *this;
@@ -54,6 +56,8 @@ Status AsyncCheckpointer::wait() {
   in_flight_->thread.join();
   Status status = std::move(in_flight_->status);
   if (status.ok()) last_stats_ = in_flight_->stats;
+  buffer_pool_.clear();  // only the latest snapshot's sizes are worth keeping
+  in_flight_->snapshot->release_buffers(buffer_pool_);
   in_flight_.reset();
   return status;
 }
@@ -61,7 +65,7 @@ Status AsyncCheckpointer::wait() {
 Status AsyncCheckpointer::save(int64_t step, const std::function<void(StateWriter&)>& snapshot) {
   TESSERA_RETURN_IF_ERROR(wait());
   Stopwatch stopwatch;
-  auto writer = std::make_unique<SnapshotWriter>();
+  auto writer = std::make_unique<SnapshotWriter>(&buffer_pool_);
   for (const auto& [key, value] : metadata_) writer->set_metadata(key, value);
   snapshot(*writer);
   TESSERA_RETURN_IF_ERROR(writer->finish().with_context(fmt::format("checkpoint step {}", step)));
@@ -69,15 +73,14 @@ Status AsyncCheckpointer::save(int64_t step, const std::function<void(StateWrite
   in_flight_ = std::make_unique<InFlight>();
   InFlight* in_flight = in_flight_.get();
   in_flight->stats = CheckpointSaveStats{step, stopwatch.elapsed_seconds(), 0, writer->tensor_bytes()};
-  // The thread owns the snapshot and writes only into *in_flight, which stays put (heap) until wait()
-  // has joined the thread; the checkpointer reads it only after the join.
-  in_flight->thread = std::thread(
-      [in_flight, step, dir = checkpoints_dir_, keep_last = keep_last_, options = options_,
-       snapshot_owned = std::move(writer)] {
-        Stopwatch write_clock;
-        in_flight->status = write_and_retain(*snapshot_owned, step, dir, keep_last, options);
-        in_flight->stats.write_seconds = write_clock.elapsed_seconds();
-      });
+  in_flight->snapshot = std::move(writer);
+  // The thread reads the snapshot and writes only into *in_flight, which stays put (heap) until
+  // wait() has joined the thread; the checkpointer touches it only after the join.
+  in_flight->thread = std::thread([in_flight, step, dir = checkpoints_dir_, keep_last = keep_last_, options = options_] {
+    Stopwatch write_clock;
+    in_flight->status = write_and_retain(*in_flight->snapshot, step, dir, keep_last, options);
+    in_flight->stats.write_seconds = write_clock.elapsed_seconds();
+  });
   return Status();
 }
 

@@ -10,7 +10,8 @@
 //   TESSERA_RETURN_IF_ERROR(checkpointer.wait());  // before exit: the last write's result
 //
 // Ownership: move-only; owns the snapshot of the write in flight and the thread writing it; the
-// destructor joins that thread (a failure then is only logged: call wait() to see it).
+// destructor joins that thread (a failure then is only logged: call wait() to see it). Between saves
+// it keeps the last snapshot's host buffers for reuse (memory: one copy of the saved state).
 // Thread safety: save/wait/set_metadata from one thread at a time.
 #pragma once
 
@@ -64,6 +65,7 @@ class AsyncCheckpointer {
   // What the background thread owns and fills; heap-held so that moving the checkpointer does not
   // move it under the thread.
   struct InFlight {
+    std::unique_ptr<SnapshotWriter> snapshot;  // read by the thread only until it is joined
     std::thread thread;
     Status status;
     CheckpointSaveStats stats;
@@ -74,6 +76,8 @@ class AsyncCheckpointer {
   CheckpointWriteOptions options_;
   std::map<std::string, std::string> metadata_;
   std::unique_ptr<InFlight> in_flight_;
+  // Buffers of the last written snapshot, reused by the next (same state → same sizes).
+  SnapshotBufferPool buffer_pool_;
   CheckpointSaveStats last_stats_;
 };
 

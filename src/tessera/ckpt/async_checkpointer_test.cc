@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "tessera/ckpt/checkpoint_dir.h"
@@ -111,6 +112,46 @@ TEST(AsyncCheckpointer, ZeroKeepsEveryCheckpoint) {
   }
   ASSERT_TRUE(checkpointer.wait().ok());
   EXPECT_EQ(steps_of(list_checkpoints(dir)), (std::vector<int64_t>{1, 2, 3}));
+}
+
+TEST(AsyncCheckpointer, ReusedSnapshotBuffersHoldEachSavesOwnValues) {
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
+  FakeComponent component(1000);
+  AsyncCheckpointer checkpointer(dir, 0);
+  for (int64_t step = 1; step <= 3; ++step) {
+    component.fill(static_cast<float>(step), step);
+    ASSERT_TRUE(checkpointer.save(step, [&](StateWriter& w) { component.save_state(w); }).ok());
+  }
+  ASSERT_TRUE(checkpointer.wait().ok());
+  for (int64_t step = 1; step <= 3; ++step) {
+    auto reader = CheckpointReader::open(dir + "/" + step_dir_name(step));
+    ASSERT_TRUE(reader.ok());
+    FakeComponent loaded(1000);
+    ASSERT_TRUE(loaded.load_state(*reader).ok());
+    EXPECT_EQ(loaded.weights(), std::vector<float>(1000, static_cast<float>(step)));
+    EXPECT_EQ(loaded.counter(), step);
+  }
+}
+
+TEST(SnapshotWriter, TakesBuffersOfTheRightSizeFromThePool) {
+  SnapshotBufferPool pool;
+  std::vector<float> a(64, 1.0f), b(32, 2.0f);
+  SnapshotWriter first(&pool);
+  first.write_tensor(TensorView{"a", DType::kF32, {64}, a.data()});
+  first.write_tensor(TensorView{"b", DType::kF32, {32}, b.data()});
+  const std::byte* a_buffer = first.tensors()[0].chunks[0].bytes.get();
+  first.release_buffers(pool);
+  EXPECT_TRUE(first.tensors().empty());
+  ASSERT_EQ(pool.size(), 2u);
+  a.assign(64, 3.0f);
+  SnapshotWriter second(&pool);
+  second.write_tensor(TensorView{"a", DType::kF32, {64}, a.data()});
+  EXPECT_EQ(second.tensors()[0].chunks[0].bytes.get(), a_buffer);  // reused, not allocated
+  EXPECT_EQ(pool.size(), 1u);
+  float first_value = 0;
+  std::memcpy(&first_value, second.tensors()[0].chunks[0].bytes.get(), sizeof(float));
+  EXPECT_EQ(first_value, 3.0f);
 }
 
 TEST(AsyncCheckpointer, SavingAnExistingStepReplacesIt) {

@@ -27,7 +27,7 @@ std::vector<std::pair<int64_t, std::string>> committed_steps(const std::string& 
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(checkpoints_dir, error)) {
     const auto step = parse_step_dir_name(entry.path().filename().string());
-    if (step && entry.is_directory() && has_commit(entry.path())) steps.emplace_back(*step, entry.path().string());
+    if (step && entry.is_directory(error) && has_commit(entry.path())) steps.emplace_back(*step, entry.path().string());
   }
   std::sort(steps.begin(), steps.end());
   return steps;
@@ -54,7 +54,7 @@ StatusOr<std::string> find_latest_checkpoint(const std::string& checkpoints_dir)
       log_warning("checkpoints: ignoring '{}': an unfinished save or deletion", entry.path().string());
     } else if (name.rfind(kStepDirPrefix, 0) == 0 && !parse_step_dir_name(name)) {
       log_warning("checkpoints: ignoring '{}': not named step_<digits>", entry.path().string());
-    } else if (parse_step_dir_name(name) && entry.is_directory() && !has_commit(entry.path())) {
+    } else if (parse_step_dir_name(name) && entry.is_directory(error) && !has_commit(entry.path())) {
       log_warning("checkpoints: ignoring '{}': no {} marker (not committed)", entry.path().string(), kCommitFileName);
     }
   }
@@ -107,7 +107,7 @@ Status remove_stale_tmp_dirs(const std::string& checkpoints_dir) {
   std::error_code error;
   std::vector<fs::path> stale;
   for (const auto& entry : fs::directory_iterator(checkpoints_dir, error)) {
-    if (entry.is_directory() && ends_with(entry.path().filename().string(), kTmpDirSuffix)) {
+    if (entry.is_directory(error) && ends_with(entry.path().filename().string(), kTmpDirSuffix)) {
       stale.push_back(entry.path());
     }
   }

@@ -64,7 +64,8 @@ StatusOr<CheckpointReader> CheckpointReader::open(const std::string& step_dir) {
   CheckpointReader reader;
   reader.path_ = step_dir;
   auto fail = [&](Status status) { return reader.error_context(std::move(status)); };
-  if (!std::filesystem::is_directory(step_dir)) {
+  std::error_code not_a_directory;
+  if (!std::filesystem::is_directory(step_dir, not_a_directory)) {
     return fail(not_found_error("not a directory; hint: pass a step directory such as "
                                 "runs/NAME/checkpoints/step_00000020, or a run directory"));
   }

@@ -7,8 +7,9 @@
 
 namespace tessera {
 
-SnapshotWriter::SnapshotWriter()
-    : created_unix_s_(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()) {}
+SnapshotWriter::SnapshotWriter(SnapshotBufferPool* pool)
+    : pool_(pool),
+      created_unix_s_(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()) {}
 
 void SnapshotWriter::record_error(Status status) {
   if (status_.ok()) status_ = std::move(status);
@@ -57,8 +58,14 @@ void SnapshotWriter::add_chunk(const TensorView& view, const std::vector<int64_t
     }
   }
   Chunk chunk{offset, view.shape, nullptr, view.nbytes()};
-  // make_unique_for_overwrite: no zero fill, the copy below writes every byte.
-  chunk.bytes = std::make_unique_for_overwrite<std::byte[]>(chunk.nbytes);
+  auto reusable = pool_ != nullptr ? pool_->find(chunk.nbytes) : SnapshotBufferPool::iterator();
+  if (pool_ != nullptr && reusable != pool_->end()) {
+    chunk.bytes = std::move(reusable->second);
+    pool_->erase(reusable);
+  } else {
+    // make_unique_for_overwrite: no zero fill, the copy below writes every byte.
+    chunk.bytes = std::make_unique_for_overwrite<std::byte[]>(chunk.nbytes);
+  }
   if (chunk.nbytes > 0) std::memcpy(chunk.bytes.get(), view.data, chunk.nbytes);
   tensor_bytes_ += chunk.nbytes;
   tensors_[it->second].chunks.push_back(std::move(chunk));
@@ -77,6 +84,18 @@ void SnapshotWriter::write_double(const std::string& name, double value) { add_s
 void SnapshotWriter::write_string(const std::string& name, const std::string& value) { add_scalar(name, value); }
 
 void SnapshotWriter::set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
+
+void SnapshotWriter::release_buffers(SnapshotBufferPool& pool) {
+  for (Tensor& tensor : tensors_) {
+    for (Chunk& chunk : tensor.chunks) {
+      if (chunk.nbytes > 0) pool.emplace(chunk.nbytes, std::move(chunk.bytes));
+    }
+  }
+  tensors_.clear();
+  tensor_index_.clear();
+  written_whole_.clear();
+  tensor_bytes_ = 0;
+}
 
 Status SnapshotWriter::finish() const {
   TESSERA_RETURN_IF_ERROR(status_);

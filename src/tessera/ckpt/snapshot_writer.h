@@ -20,6 +20,12 @@
 
 namespace tessera {
 
+// Chunk buffers kept from a finished snapshot for the next one, by size in bytes. Reusing them
+// avoids the first-touch page faults of fresh allocations (measured: a 256 MiB snapshot copies at
+// ~1 GB/s into fresh memory and ~5 GB/s into reused memory), which is the part of a save that
+// stalls training.
+using SnapshotBufferPool = std::multimap<size_t, std::unique_ptr<std::byte[]>>;
+
 class SnapshotWriter : public StateWriter {
  public:
   // One box [offset, offset + shape) of a tensor, bytes row-major over `shape`, owned.
@@ -36,7 +42,9 @@ class SnapshotWriter : public StateWriter {
     std::vector<Chunk> chunks;   // in the order written
   };
 
-  SnapshotWriter();  // records the creation time (the checkpoint's created_unix_s)
+  // Records the creation time (the checkpoint's created_unix_s). If `pool` is given, buffers of the
+  // right size are taken from it instead of allocated; the pool must outlive the writes.
+  explicit SnapshotWriter(SnapshotBufferPool* pool = nullptr);
   SnapshotWriter(SnapshotWriter&&) noexcept = default;
   SnapshotWriter& operator=(SnapshotWriter&&) noexcept = default;
   SnapshotWriter(const SnapshotWriter&) = delete;
@@ -62,6 +70,9 @@ class SnapshotWriter : public StateWriter {
   double created_unix_s() const { return created_unix_s_; }
   size_t tensor_bytes() const { return tensor_bytes_; }  // sum of all chunk bytes
 
+  // Moves every chunk buffer into `pool` for a later snapshot; this writer is empty afterwards.
+  void release_buffers(SnapshotBufferPool& pool);
+
  private:
   void add_chunk(const TensorView& view, const std::vector<int64_t>& global_shape,
                  const std::vector<int64_t>& offset, bool whole);
@@ -73,6 +84,7 @@ class SnapshotWriter : public StateWriter {
   std::map<std::string, bool> written_whole_;   // name → written by write_tensor (not as shards)
   std::vector<ScalarEntry> scalars_;
   std::map<std::string, std::string> metadata_;
+  SnapshotBufferPool* pool_ = nullptr;  // not owned
   double created_unix_s_ = 0;
   size_t tensor_bytes_ = 0;
   Status status_;

@@ -348,32 +348,39 @@ std::string_view scalar_type_name(const ScalarValue& value) {
 }
 
 std::string manifest_to_json(const Manifest& manifest) {
-  Json json;
-  json["format"] = kCheckpointFormatName;
-  json["format_version"] = manifest.format_version;
-  json["step"] = manifest.step;
-  json["created_unix_s"] = manifest.created_unix_s;
+  // Written by hand around compact per-item dumps so that the file reads (and greps) one tensor header
+  // or chunk per line even for thousands of chunks; any JSON parser reads it.
+  auto compact = [](const Json& value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); };
   Json metadata = Json::object();
   for (const auto& [key, value] : manifest.metadata) metadata[key] = text_to_json(value);
-  json["metadata"] = std::move(metadata);
-  Json files = Json::array();
-  for (const DataFileEntry& file : manifest.data_files) files.push_back({{"name", file.name}, {"bytes", file.bytes}});
-  json["data_files"] = std::move(files);
-  Json tensors = Json::array();
-  for (const TensorEntry& tensor : manifest.tensors) {
-    Json chunks = Json::array();
-    for (const ChunkEntry& chunk : tensor.chunks) chunks.push_back(chunk_to_json(chunk));
-    tensors.push_back({{"name", tensor.name},
-                       {"dtype", dtype_name(tensor.dtype)},
-                       {"shape", tensor.shape},
-                       {"chunks", std::move(chunks)}});
+  std::string out = "{\n";
+  out += fmt::format(" \"format\": {},\n", compact(kCheckpointFormatName));
+  out += fmt::format(" \"format_version\": {},\n", manifest.format_version);
+  out += fmt::format(" \"step\": {},\n", manifest.step);
+  out += fmt::format(" \"created_unix_s\": {},\n", compact(manifest.created_unix_s));
+  out += fmt::format(" \"metadata\": {},\n", compact(metadata));
+  out += " \"data_files\": [";
+  for (size_t i = 0; i < manifest.data_files.size(); ++i) {
+    const DataFileEntry& file = manifest.data_files[i];
+    out += fmt::format("{}\n  {}", i == 0 ? "" : ",", compact({{"name", file.name}, {"bytes", file.bytes}}));
   }
-  json["tensors"] = std::move(tensors);
-  Json scalars = Json::array();
-  for (const ScalarEntry& scalar : manifest.scalars) scalars.push_back(scalar_to_json(scalar));
-  json["scalars"] = std::move(scalars);
-  // Tensor and metadata keys are names chosen by Tessera code; replace keeps dump() total for them.
-  return json.dump(1, ' ', false, Json::error_handler_t::replace) + "\n";
+  out += "\n ],\n \"tensors\": [";
+  for (size_t t = 0; t < manifest.tensors.size(); ++t) {
+    const TensorEntry& tensor = manifest.tensors[t];
+    const Json head{{"name", tensor.name}, {"dtype", dtype_name(tensor.dtype)}, {"shape", tensor.shape}};
+    const std::string head_text = compact(head);  // {"name":...,"shape":[...]}: reopen it for "chunks"
+    out += fmt::format("{}\n  {},\"chunks\":[", t == 0 ? "" : ",", head_text.substr(0, head_text.size() - 1));
+    for (size_t c = 0; c < tensor.chunks.size(); ++c) {
+      out += fmt::format("{}\n   {}", c == 0 ? "" : ",", compact(chunk_to_json(tensor.chunks[c])));
+    }
+    out += "]}";
+  }
+  out += "\n ],\n \"scalars\": [";
+  for (size_t i = 0; i < manifest.scalars.size(); ++i) {
+    out += fmt::format("{}\n  {}", i == 0 ? "" : ",", compact(scalar_to_json(manifest.scalars[i])));
+  }
+  out += "\n ]\n}\n";
+  return out;
 }
 
 StatusOr<Manifest> manifest_from_json(std::string_view text) {

@@ -348,7 +348,9 @@ TEST(CheckpointCorruption, ARecommittedButInvalidManifestIsRejectedByTheSchema) 
   const std::string path = save_two_tensors(dir, &a, &b);
   auto text = read_file(path + "/manifest.json");
   ASSERT_TRUE(text.ok());
-  const std::string edited = std::string(*text).replace(text->find("\"shape\": ["), 10, "\"shapes\": [");
+  const size_t at = text->find("\"shape\":[");
+  ASSERT_NE(at, std::string::npos);
+  const std::string edited = std::string(*text).replace(at, 9, "\"shapes\":[");
   ASSERT_TRUE(write_file_atomic(path + "/manifest.json", edited).ok());
   ASSERT_TRUE(write_file_atomic(path + "/COMMIT", commit_marker_text(hash_bytes(edited))).ok());
   auto reader = CheckpointReader::open(path);

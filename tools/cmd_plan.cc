@@ -165,9 +165,17 @@ int run_search(const PlanArgs& a, const SearchArgs& s) {
   space.precision = r.job.plan.precision;
   const auto start = std::chrono::steady_clock::now();
   auto result = search_layouts(r.job.model, r.accelerator, r.cluster, space, s.top);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!result.ok()) return report_error("plan search", result.status().message());
-  const double rate = static_cast<double>(result->candidates) / seconds;
+  int64_t candidates = result->candidates, predicted = result->fit;
+  // --benchmark: repeat the search for at least a second so the rate is a stable figure.
+  while (s.benchmark && seconds < 1.0) {
+    auto again = search_layouts(r.job.model, r.accelerator, r.cluster, space, s.top);
+    candidates += again->candidates;
+    predicted += again->fit;
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  const double rate = static_cast<double>(candidates) / seconds;
   if (a.json) {
     nlohmann::json j;
     j["candidates"] = result->candidates;
@@ -199,10 +207,11 @@ int run_search(const PlanArgs& a, const SearchArgs& s) {
                 c.step.memory.total_gib());
   }
   if (result->top.empty()) std::printf("no layout fits in memory; try more accelerators or a larger batch\n");
-  std::printf("%lld candidates (%lld valid, %lld fit in memory) in %.3f s: %.0f candidates/s\n",
+  std::printf("%lld candidates (%lld valid, %lld fit in memory and were fully predicted) per search\n",
               static_cast<long long>(result->candidates), static_cast<long long>(result->valid),
-              static_cast<long long>(result->fit), seconds, rate);
-  (void)s.benchmark;
+              static_cast<long long>(result->fit));
+  std::printf("%.0f candidates/s (%.0f full step predictions/s) over %.3f s\n", rate,
+              static_cast<double>(predicted) / seconds, seconds);
   return 0;
 }
 

@@ -19,6 +19,7 @@ constexpr double kUnfusedScoreBytes = 10;
 
 struct LayerTimes {
   double fwd_compute = 0;   // GEMMs + attention + elementwise, forward
+  double bwd_compute = 0;   // the same, backward: dX = dY·Wᵀ and dW = Xᵀ·dY GEMMs, 2× attention and traffic
   double attention_fwd = 0;
   double tp_comm_fwd = 0;   // one forward's tp collectives (exposed share)
   double cp_comm_fwd = 0;
@@ -33,8 +34,13 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   const double t = static_cast<double>(m.seq_len);
   const double M = static_cast<double>(p.micro_batch) * t / cp;
   LayerTimes lt;
-  double gemm = dev.gemm_seconds(M, (C + 2 * KV) / tp, C) + dev.gemm_seconds(M, C, C / tp) +
-                dev.gemm_seconds(M, (m.gated_mlp ? 2 : 1) * F / tp, C) + dev.gemm_seconds(M, C, F / tp);
+  // Forward Y[M×n] = X[M×k]·W[k×n] per projection; backward dX[M×k] = dY·Wᵀ and dW[k×n] = Xᵀ·dY.
+  const double shapes[4][2] = {{(C + 2 * KV) / tp, C}, {C, C / tp}, {(m.gated_mlp ? 2 : 1) * F / tp, C}, {C, F / tp}};
+  double gemm = 0, gemm_bwd = 0;
+  for (const auto& [n, k] : shapes) {
+    gemm += dev.gemm_seconds(M, n, k);
+    gemm_bwd += dev.gemm_seconds(M, k, n) + dev.gemm_seconds(k, n, M);
+  }
   const ForwardFlops ff = forward_flops(m, m.seq_len, job.flash_attention);
   lt.attention_fwd = dev.attention_seconds(ff.layer_attention * static_cast<double>(p.micro_batch) / (tp * cp), t,
                                            static_cast<double>(m.head_size()));
@@ -49,6 +55,7 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
                                            static_cast<double>(p.micro_batch));
   }
   lt.fwd_compute = gemm + lt.attention_fwd + dev.memory_seconds(elem);
+  lt.bwd_compute = gemm_bwd + 2 * lt.attention_fwd + 2 * dev.memory_seconds(elem);
   if (p.tp > 1) {
     lt.tp_comm_fwd = kTpExposed * 2 * group_all_reduce_seconds(links, p.tp, 1, M * C * dev.activation_bytes());
   }
@@ -93,7 +100,8 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   const double cp_bwd_exposed = std::max(0.0, 2 * lt.cp_comm_fwd - 2 * lt.attention_fwd);
   // LM head + loss (memory-bound softmax over fp32 logits), spread over the stages.
   const double head_fwd = dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2);
-  const double head_bwd = 2 * dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2);
+  const double head_bwd = dev.gemm_seconds(M, C, V / tp) + dev.gemm_seconds(C, V / tp, M) +
+                          dev.memory_seconds(M * V / tp * 4 * 2);
   const double layers_per_stage = L / pp;
   double pp_send = 0;
   if (p.pp > 1) {
@@ -102,7 +110,7 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
     pp_send = vpp * send_recv_seconds(link, M * C * dev.activation_bytes() / (sp ? tp : 1));
   }
   const double fwd_compute = layers_per_stage * lt.fwd_compute + head_fwd / pp;
-  const double bwd_compute = layers_per_stage * (2 * lt.fwd_compute + recompute) + head_bwd / pp;
+  const double bwd_compute = layers_per_stage * (lt.bwd_compute + recompute) + head_bwd / pp;
   const double tp_fwd = layers_per_stage * lt.tp_comm_fwd;
   const double tp_bwd = layers_per_stage * (lt.tp_comm_fwd + recompute_comm);
   out.forward_s = fwd_compute + tp_fwd + layers_per_stage * cp_fwd_exposed + pp_send;

@@ -1,0 +1,53 @@
+#include "tessera/plan/calibrate.h"
+
+#include <gtest/gtest.h>
+
+#include "tessera/plan/plan_test_util.h"
+
+namespace tessera::plan {
+namespace {
+
+std::string fixture(const char* name) { return testing::source_dir() + "/src/tessera/plan/testdata/" + name; }
+
+ModelSpec small() {
+  ModelSpec m;
+  m.n_layer = 6, m.n_head = 6, m.n_embd = 384, m.seq_len = 256, m.vocab_size = 50257;
+  return m;
+}
+
+TEST(Calibrate, PredictionFollowsThePhysicsOfTheProbe) {
+  auto probe = read_kernel_probe(fixture("bench_kernels_2threads.json"));
+  ASSERT_TRUE(probe.ok()) << probe.status().to_string();
+  auto one = calibrate_and_predict(*probe, {small(), 8, 1});
+  ASSERT_TRUE(one.ok());
+  // Model FLOPs per step / step time cannot exceed the fastest probed GEMM rate.
+  const double flops = small().train_flops_per_token(256) * 8 * 256;
+  EXPECT_LT(flops / one->step_time_s, 205e9);
+  EXPECT_GT(flops / one->step_time_s, 80e9);
+  // Twice the GEMM rate: compute time halves (memory-bound parts stay).
+  KernelProbe fast = *probe;
+  for (auto& mm : fast.matmul) mm.gflops *= 2;
+  auto quick = calibrate_and_predict(fast, {small(), 8, 1});
+  EXPECT_LT(quick->step_time_s, 0.6 * one->step_time_s);
+  // Two ranks share the machine: each does a full batch at half the rate, plus an all-reduce.
+  auto two = calibrate_and_predict(*probe, {small(), 8, 2});
+  ASSERT_TRUE(two.ok());
+  EXPECT_GT(two->step_time_s, 2 * one->step_time_s);
+  EXPECT_GT(two->allreduce_s, 0);
+  EXPECT_NEAR(two->tokens_per_s, one->tokens_per_s, 0.1 * one->tokens_per_s);
+}
+
+TEST(Calibrate, ReadsTheTrainMeasurementAndRejectsBadProbes) {
+  auto m = read_train_measurement(fixture("bench_train_small_peer.json"));
+  ASSERT_TRUE(m.ok());
+  EXPECT_NEAR(m->tokens_per_s, 665, 1e-9);
+  EXPECT_FALSE(parse_kernel_probe("{\"matmul\": []}", "<t>").ok());
+  EXPECT_FALSE(parse_kernel_probe("not json", "<t>").ok());
+  auto no_bw = parse_kernel_probe("{\"matmul\": [{\"m\":1,\"n\":1,\"k\":1,\"gflops\":1}]}", "<t>");
+  ASSERT_FALSE(no_bw.ok());
+  EXPECT_NE(no_bw.status().message().find("memory_bandwidth_gbs"), std::string::npos);
+  EXPECT_FALSE(read_kernel_probe("/nonexistent.json").ok());
+}
+
+}  // namespace
+}  // namespace tessera::plan

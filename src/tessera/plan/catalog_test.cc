@@ -1,0 +1,69 @@
+#include "tessera/plan/catalog.h"
+
+#include <gtest/gtest.h>
+
+#include "tessera/plan/plan_test_util.h"
+#include "tessera/plan/step_model.h"
+
+namespace tessera::plan {
+namespace {
+
+TEST(Catalog, HasTheIssueAcceleratorsClustersAndModels) {
+  const Catalog c = testing::load_test_catalog();
+  for (const char* a : {"v100-sxm2-32gb", "a100-sxm-40gb", "a100-sxm-80gb", "h100-sxm-80gb", "h200-sxm-141gb", "b200",
+                        "gb200", "mi250x", "mi300x", "mi325x", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "trainium1",
+                        "trainium2", "gaudi2", "gaudi3"}) {
+    EXPECT_TRUE(c.accelerator(a).ok()) << a;
+  }
+  for (const char* m : {"gpt3-175b", "llama3-8b", "llama3-70b", "llama3-405b", "llama2-70b", "nemotron4-15b",
+                        "nemotron4-340b", "tiny", "small", "gpt2-124m"}) {
+    EXPECT_TRUE(c.model(m).ok()) << m;
+  }
+  for (const char* k : {"dgx-h100-superpod", "grand-teton-roce", "tpu-v5p-pod", "aws-trn2-ultracluster",
+                        "aws-p5-ultracluster", "gb200-nvl72", "mi300x-cluster"}) {
+    EXPECT_TRUE(c.cluster(k).ok()) << k;
+  }
+  EXPECT_EQ(c.accelerator("h100-sxm-80gb")->peak_bf16_tflops, 989);
+  EXPECT_EQ(c.model("gpt2-124m")->num_params(), 124439808);
+  EXPECT_EQ(c.model("LLAMA3.1_405B")->n_layer, 126);  // aliases are normalized
+}
+
+TEST(Catalog, MatchesFreeTextAcceleratorNamesByLongestSubstring) {
+  const Catalog c = testing::load_test_catalog();
+  EXPECT_EQ(c.match_accelerator("DGX-GB200")->name, "gb200");
+  EXPECT_EQ(c.match_accelerator("DGX-B200")->name, "b200");
+  EXPECT_EQ(c.match_accelerator("H100 96GB HBM2e SXM-variant @500W (Grand Teton)")->name, "h100-96gb-500w");
+  EXPECT_EQ(c.match_accelerator("A100-40GB")->name, "a100-sxm-40gb");
+  EXPECT_EQ(c.match_accelerator("Z80"), nullptr);
+}
+
+TEST(Catalog, UnknownNamesListTheKnownOnes) {
+  const Catalog c = testing::load_test_catalog();
+  auto acc = c.accelerator("h900");
+  ASSERT_FALSE(acc.ok());
+  EXPECT_EQ(acc.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(acc.status().message().find("unknown accelerator 'h900'; known: "), std::string::npos);
+  EXPECT_NE(acc.status().message().find("h100-sxm-80gb"), std::string::npos);
+  EXPECT_NE(c.model("gpt5").status().message().find("llama3-405b"), std::string::npos);
+  EXPECT_NE(c.cluster("moon").status().message().find("dgx-h100-superpod"), std::string::npos);
+  EXPECT_FALSE(Catalog::load("/nonexistent").ok());
+}
+
+TEST(Catalog, ImpossibleLayoutsAreRejectedNamingTheFactors) {
+  const Catalog c = testing::load_test_catalog();
+  Job job;
+  job.model = *c.model("gpt3-175b");
+  job.plan.tp = 8, job.plan.dp = 12;
+  auto world = validate_job(job, 100);
+  ASSERT_FALSE(world.ok());
+  EXPECT_NE(world.message().find("!= world_size(100)"), std::string::npos);
+  job.plan.tp = 7, job.plan.dp = 1;
+  auto heads = validate_job(job, 7);
+  ASSERT_FALSE(heads.ok());
+  EXPECT_NE(heads.message().find("divisor of model.n_head (96), found 7"), std::string::npos);
+  job.plan.tp = 1, job.plan.pp = 5;
+  EXPECT_NE(validate_job(job, 5).message().find("must divide model.n_layer (96)"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tessera::plan

@@ -1,0 +1,90 @@
+#include "tessera/plan/validate.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tessera/plan/plan_test_util.h"
+
+namespace tessera::plan {
+namespace {
+
+// The shared reference CSV when present (../shared next to the repo), else the copy shipped in tests/data.
+std::string published_runs_path() {
+  const std::string shared = testing::source_dir() + "/../shared/planner/published_runs.csv";
+  if (std::filesystem::exists(shared)) return shared;
+  return testing::source_dir() + "/tests/data/published_runs.csv";
+}
+
+class PublishedRuns : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(published_runs_path())) GTEST_SKIP() << "no published_runs.csv";
+    catalog_ = std::make_unique<Catalog>(testing::load_test_catalog());
+    auto table = read_csv_file(published_runs_path());
+    ASSERT_TRUE(table.ok()) << table.status().to_string();
+    auto runs = load_published_runs(*table, *catalog_);
+    ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+    runs_ = std::move(runs).value();
+  }
+  std::unique_ptr<Catalog> catalog_;
+  std::vector<PublishedRun> runs_;
+};
+
+TEST_F(PublishedRuns, CatalogConstantsMeetTheTargetsOnAllAndHeldOutRows) {
+  const ValidationSummary s = summarize(predict_runs(runs_, {}));
+  EXPECT_GE(s.predicted, 100u);
+  EXPECT_GE(s.time_all.count, 90u);
+  EXPECT_LE(s.time_all.median, 0.10);
+  EXPECT_LE(s.tflops_all.median, 0.10);
+  EXPECT_LE(s.time_all.p90, 0.25);
+  EXPECT_LE(s.tflops_all.p90, 0.25);
+  // Rows whose sources never touched the constants.
+  EXPECT_GE(s.time_held_out.count, 40u);
+  EXPECT_LE(s.time_held_out.median, 0.10);
+  EXPECT_LE(s.tflops_held_out.median, 0.10);
+  EXPECT_LE(s.time_held_out.p90, 0.25);
+  EXPECT_LE(s.tflops_held_out.p90, 0.25);
+}
+
+TEST_F(PublishedRuns, RefittingOnTheFitHalfReproducesTheHeldOutAccuracy) {
+  const EfficiencyTable fitted = fit_efficiencies(runs_);
+  EXPECT_LE(fitted.size(), 12u);  // a handful of constants, one per generation and format
+  const ValidationSummary s = summarize(predict_runs(runs_, fitted));
+  EXPECT_LE(s.time_held_out.median, 0.10);
+  EXPECT_LE(s.time_held_out.p90, 0.25);
+}
+
+TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
+  ASSERT_GT(runs_.size(), 20u);
+  EXPECT_EQ(runs_[0].convention, FlopConvention::kHardware);    // Megatron SC21 counts recompute
+  EXPECT_EQ(runs_[0].job.plan.recompute, Recompute::kFull);
+  EXPECT_EQ(runs_[10].convention, FlopConvention::kModelFull);  // Korthikanti MFU
+  for (const auto& r : runs_) {
+    if (r.source.find("Megatron-Bridge") != std::string::npos && r.skip_reason.empty()) {
+      EXPECT_EQ(r.convention, FlopConvention::kModelCausal);
+    }
+    if (r.model_name.find("DeepSeek") != std::string::npos) EXPECT_NE(r.skip_reason.find("mixture"), std::string::npos);
+  }
+  // Llama rows take GQA and SwiGLU from the catalog.
+  EXPECT_EQ(runs_[19].job.model.kv_heads(), 8);
+  EXPECT_TRUE(runs_[19].job.model.gated_mlp);
+}
+
+TEST(Csv, QuotedFieldsAndBadInput) {
+  auto t = parse_csv("a,b,c\n1,\"x, \"\"y\"\"\",3\n", "<test>");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->field(0, "b"), "x, \"y\"");
+  EXPECT_EQ(t->field(0, "missing"), "");
+  auto ragged = parse_csv("a,b\n1,2,3\n", "<test>");
+  ASSERT_FALSE(ragged.ok());
+  EXPECT_NE(ragged.status().message().find("3 fields, expected 2"), std::string::npos);
+  EXPECT_FALSE(parse_csv("a\n\"open\n", "<test>").ok());
+  const Catalog catalog = testing::load_test_catalog();
+  auto wrong_columns = load_published_runs(*parse_csv("x,y\n1,2\n", "<test>"), catalog);
+  ASSERT_FALSE(wrong_columns.ok());
+  EXPECT_NE(wrong_columns.status().message().find("'source'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tessera::plan

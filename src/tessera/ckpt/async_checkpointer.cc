@@ -68,6 +68,7 @@ Status AsyncCheckpointer::save(int64_t step, const std::function<void(StateWrite
   auto writer = std::make_unique<SnapshotWriter>(&buffer_pool_);
   for (const auto& [key, value] : metadata_) writer->set_metadata(key, value);
   snapshot(*writer);
+  buffer_pool_.clear();  // buffers the state no longer needs (sizes changed) are not kept
   TESSERA_RETURN_IF_ERROR(writer->finish().with_context(fmt::format("checkpoint step {}", step)));
 
   in_flight_ = std::make_unique<InFlight>();

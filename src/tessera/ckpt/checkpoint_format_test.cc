@@ -144,7 +144,7 @@ TEST(CheckpointFormat, CommitMarkerRoundTripsAndRejectsGarbage) {
   auto hash = parse_commit_marker(text);
   ASSERT_TRUE(hash.ok());
   EXPECT_EQ(*hash, 0xabcdef0123456789ULL);
-  for (const std::string bad : {std::string(""), text.substr(0, text.size() - 1), text + "x",
+  for (const std::string& bad : {std::string(""), text.substr(0, text.size() - 1), text + "x",
                                 std::string("tessera-checkpoint-commit 1\nmanifest.json xxh3 0xabcdef012345678g\n")}) {
     auto parsed = parse_commit_marker(bad);
     ASSERT_FALSE(parsed.ok()) << bad;

@@ -39,12 +39,16 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
-Status bench_train(const BenchTrainArgs& args) {
+Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
   std::vector<std::string> overrides = args.overrides;
   overrides.push_back("train.steps=" + std::to_string(args.steps + args.warmup));
   if (args.threads > 0) overrides.push_back("train.threads=" + std::to_string(args.threads));
   TESSERA_ASSIGN_OR_RETURN(TrainConfig config, load_train_config(args.config, overrides));
-  TESSERA_ASSIGN_OR_RETURN(auto trainer, Trainer::create(config, {.random_data = true, .show_progress = false}));
+  TESSERA_ASSIGN_OR_RETURN(ProcessGrid grid, make_process_grid(result, config.parallel));
+  const int world = grid.world_size();
+  const bool rank0 = grid.rank() == 0;
+  TESSERA_ASSIGN_OR_RETURN(auto trainer,
+                           Trainer::create(config, {.random_data = true, .show_progress = false}, std::move(grid)));
   std::vector<double> seconds;
   double mfu_sum = 0;
   for (int64_t i = 0; i < args.warmup + args.steps; ++i) {
@@ -52,13 +56,13 @@ Status bench_train(const BenchTrainArgs& args) {
     if (i < args.warmup) continue;
     seconds.push_back(m.step_seconds);
     mfu_sum += m.mfu;
-    if (!args.json) std::fprintf(stderr, "  step %ld: %.3f s, loss %.4f\n", long(m.step), m.step_seconds, m.loss);
+    if (!args.json && rank0) std::fprintf(stderr, "  step %ld: %.3f s, loss %.4f\n", long(m.step), m.step_seconds, m.loss);
   }
   const double step_time = median(seconds);
   const double tokens_per_s = static_cast<double>(config.tokens_per_step()) / step_time;
   const double flops_per_s = tokens_per_s * config.model.train_flops_per_token(config.model.seq_len);
   const int threads = kernel_threads();
-  const double peak = config.peak_gflops_per_thread * 1e9 * threads;
+  const double peak = config.peak_gflops_per_thread * 1e9 * threads * world;
   const ModelSpec& s = config.model;
   nlohmann::json out = {{"config", args.config},
                         {"backend", config.backend},
@@ -66,7 +70,7 @@ Status bench_train(const BenchTrainArgs& args) {
                         {"n_layer", s.n_layer}, {"n_head", s.n_head}, {"n_embd", s.n_embd},
                         {"seq_len", s.seq_len}, {"vocab_size", s.vocab_size},
                         {"batch_size", config.parallel.resolved_global_batch()},
-                        {"world_size", 1},
+                        {"world_size", world},
                         {"params", trainer->model().num_params()},
                         {"steps", args.steps}, {"warmup", args.warmup},
                         {"step_time_s", step_time},
@@ -79,15 +83,16 @@ Status bench_train(const BenchTrainArgs& args) {
                         {"peak_flops_per_s", peak},
                         {"mfu", flops_per_s / peak},
                         {"peak_rss_mib", peak_rss_mib()}};
+  if (!rank0) return Status();
   if (args.json) {
     std::printf("%s\n", out.dump().c_str());
   } else {
     std::printf("bench train %s: %.1f tok/s median (min %.1f, max %.1f) over %ld steps, step %.3f s\n",
                 args.config.c_str(), tokens_per_s, out["tokens_per_s_min"].get<double>(),
                 out["tokens_per_s_max"].get<double>(), long(args.steps), step_time);
-    std::printf("  model %.1f GFLOP/s = MFU %.1f%% of %.0f GFLOP/s (%d threads x %.0f); peak RSS %.0f MiB\n",
-                flops_per_s / 1e9, 100.0 * flops_per_s / peak, peak / 1e9, threads, config.peak_gflops_per_thread,
-                peak_rss_mib());
+    std::printf("  model %.1f GFLOP/s = MFU %.1f%% of %.0f GFLOP/s (%d ranks x %d threads x %.0f); peak RSS %.0f MiB\n",
+                flops_per_s / 1e9, 100.0 * flops_per_s / peak, peak / 1e9, world, threads,
+                config.peak_gflops_per_thread, peak_rss_mib());
   }
   return Status();
 }
@@ -107,7 +112,7 @@ void register_bench_command(CLI::App& app, CommandResult& result) {
   cmd->add_option("--set", train->overrides, "override a config key (repeatable)");
   cmd->add_flag("--json", train->json, "print one JSON object");
   cmd->callback([train, &result] {
-    const Status status = bench_train(*train);
+    const Status status = bench_train(*train, result);
     result.exit_code = status.ok() ? 0 : report_error("bench train", status.message());
   });
 

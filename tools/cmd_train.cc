@@ -20,7 +20,7 @@ struct TrainArgs {
   bool quiet = false;
 };
 
-int run_train(const TrainArgs& args) {
+int run_train(const TrainArgs& args, CommandResult& result) {
   std::vector<std::string> overrides = args.overrides;
   if (!args.data.empty()) overrides.push_back("data.dir=\"" + args.data + "\"");
   if (args.steps > 0) overrides.push_back("train.steps=" + std::to_string(args.steps));
@@ -28,17 +28,21 @@ int run_train(const TrainArgs& args) {
   if (!config.ok()) return report_error("train", config.status().message());
   const std::string run_dir =
       args.out.empty() ? "runs/" + std::filesystem::path(args.config).stem().string() : args.out;
-  auto trainer = Trainer::create(std::move(*config), {.run_dir = run_dir, .resume = args.resume,
-                                                      .show_progress = !args.quiet,
-                                                      .stop_at_step = args.stop_at_step});
+  auto grid = make_process_grid(result, config->parallel);
+  if (!grid.ok()) return report_error("train", grid.status().message());
+  const bool rank0 = grid->rank() == 0;
+  auto trainer = Trainer::create(std::move(*config),
+                                 {.run_dir = run_dir, .resume = args.resume, .show_progress = !args.quiet,
+                                  .stop_at_step = args.stop_at_step},
+                                 std::move(*grid));
   if (!trainer.ok()) return report_error("train", trainer.status().message());
   const TrainConfig& c = (*trainer)->config();
-  log_info("train: {} params (L={} NH={} C={} T={} V={}), batch {}x{} tokens, {} steps, backend {}, run dir {}",
+  if (rank0) log_info("train: {} params (L={} NH={} C={} T={} V={}), batch {}x{} tokens, {} steps, backend {}, run dir {}",
            (*trainer)->model().num_params(), c.model.n_layer, c.model.n_head, c.model.n_embd, c.model.seq_len,
            c.model.vocab_size, c.parallel.resolved_global_batch(), c.model.seq_len, c.steps, c.backend, run_dir);
   const Status status = (*trainer)->run();
   if (!status.ok()) return report_error("train", status.message());
-  log_info("train: done at step {}; checkpoints in {}/checkpoints", (*trainer)->current_step(), run_dir);
+  if (rank0) log_info("train: done at step {}; checkpoints in {}/checkpoints", (*trainer)->current_step(), run_dir);
   return 0;
 }
 
@@ -57,7 +61,7 @@ void register_train_command(CLI::App& app, CommandResult& result) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--resume", args->resume, "continue from the newest committed checkpoint in the run directory");
   cmd->add_flag("--quiet", args->quiet, "no progress output");
-  cmd->callback([args, &result] { result.exit_code = run_train(*args); });
+  cmd->callback([args, &result] { result.exit_code = run_train(*args, result); });
 }
 
 }  // namespace tessera::tools

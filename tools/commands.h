@@ -4,13 +4,24 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <memory>
+
+#include "tessera/comm/process_grid.h"
+#include "tessera/spec/parallel_plan.h"
 
 namespace tessera::tools {
 
-// The exit code of the subcommand that ran; set by its callback.
+// What main() hands a subcommand and gets back from it.
 struct CommandResult {
-  int exit_code = 0;
+  int exit_code = 0;  // set by the subcommand's callback
+  // Under mpirun/srun, main() initialises MPI and puts the world communicator here; a command that runs
+  // on every rank (train, bench train) takes it. Null when not launched by MPI (then: one rank).
+  std::unique_ptr<Communicator> world;
 };
+
+// The process grid for `plan` over the world of `result` (or one process): every command that trains
+// goes through here so that a layout error is the same message everywhere.
+StatusOr<ProcessGrid> make_process_grid(CommandResult& result, const ParallelPlan& plan);
 
 void register_data_command(CLI::App& app, CommandResult& result);
 void register_train_command(CLI::App& app, CommandResult& result);

@@ -34,6 +34,9 @@ class Communicator {
   // out[count] = the rank-th count-sized block of op over ranks of in[count·size].
   virtual Status reduce_scatter(const float* in, float* out, int64_t count, ReduceOp op) = 0;
   virtual Status barrier() = 0;
+  // A new communicator over the ranks that pass the same `color`, ordered by `key` (MPI_Comm_split).
+  // Collective over this communicator.
+  virtual StatusOr<std::unique_ptr<Communicator>> split(int color, int key) = 0;
 };
 
 // The one-rank communicator: every collective is the identity (all_gather/reduce_scatter copy).

@@ -9,6 +9,26 @@ ProcessGrid ProcessGrid::single_process() {
   return grid;
 }
 
+StatusOr<ProcessGrid> ProcessGrid::create(std::unique_ptr<Communicator> world, int dp, int pp, int tp) {
+  if (dp * pp * tp != world->size()) {
+    return invalid_argument_error("process grid: dp({})*pp({})*tp({})={} != world_size({})", dp, pp, tp, dp * pp * tp,
+                                  world->size());
+  }
+  ProcessGrid grid;
+  grid.dp_ = dp;
+  grid.pp_ = pp;
+  grid.tp_ = tp;
+  grid.rank_ = world->rank();
+  const GridCoord c = coord_of(grid.rank_, dp, pp, tp);
+  // An axis group holds the ranks that agree on the other two coordinates: color = those coordinates,
+  // key = the coordinate along the axis (so group rank = axis index).
+  TESSERA_ASSIGN_OR_RETURN(grid.groups_[static_cast<int>(GridAxis::kDp)], world->split(c.pp * tp + c.tp, c.dp));
+  TESSERA_ASSIGN_OR_RETURN(grid.groups_[static_cast<int>(GridAxis::kPp)], world->split(c.dp * tp + c.tp, c.pp));
+  TESSERA_ASSIGN_OR_RETURN(grid.groups_[static_cast<int>(GridAxis::kTp)], world->split(c.dp * pp + c.pp, c.tp));
+  grid.world_ = std::move(world);
+  return grid;
+}
+
 GridCoord ProcessGrid::coord_of(int rank, int dp, int pp, int tp) {
   (void)dp;
   return GridCoord{.dp = rank / (pp * tp), .pp = (rank / tp) % pp, .tp = rank % tp};

@@ -25,6 +25,8 @@ class ProcessGrid {
  public:
   // The grid of one process (dp = pp = tp = 1) over the self communicator.
   static ProcessGrid single_process();
+  // The grid over `world` (size must be dp·pp·tp): splits one communicator per axis. Collective.
+  static StatusOr<ProcessGrid> create(std::unique_ptr<Communicator> world, int dp, int pp, int tp);
 
   // Coordinates of `rank` in a dp×pp×tp grid (pure arithmetic; used by the planner and the launcher too).
   static GridCoord coord_of(int rank, int dp, int pp, int tp);

@@ -27,6 +27,7 @@ class SelfCommunicator final : public Communicator {
     return Status();
   }
   Status barrier() override { return Status(); }
+  StatusOr<std::unique_ptr<Communicator>> split(int, int) override { return make_self_communicator(); }
 };
 
 }  // namespace

@@ -17,6 +17,8 @@ class BatchSource : public Stateful {
   virtual void next_batch(int64_t count, int32_t* inputs, int32_t* targets) = 0;
   // Fills the same arrays with samples [first, first + count) without moving the position.
   virtual void read_samples(int64_t first, int64_t count, int32_t* inputs, int32_t* targets) const = 0;
+  // Sets the position (the next sample index), as saved in checkpoints.
+  virtual void seek(int64_t next_sample) = 0;
 };
 
 // Uniform random token ids in [0, V): a pure function of (seed, sample index), for benchmarks that need no

@@ -16,6 +16,7 @@ class DatasetSource final : public BatchSource {
   void read_samples(int64_t first, int64_t count, int32_t* inputs, int32_t* targets) const override {
     loader_.read_samples(first, count, inputs, targets);
   }
+  void seek(int64_t next_sample) override { loader_.set_next_sample(next_sample); }
   void save_state(StateWriter& writer) const override { loader_.save_state(writer); }
   Status load_state(StateReader& reader) override { return loader_.load_state(reader); }
 

@@ -28,6 +28,8 @@ class RandomTokenSource final : public BatchSource {
     }
   }
 
+  void seek(int64_t next_sample) override { next_sample_ = next_sample; }
+
   void save_state(StateWriter& writer) const override { writer.write_int(name_ + ".next_sample", next_sample_); }
   Status load_state(StateReader& reader) override {
     TESSERA_ASSIGN_OR_RETURN(next_sample_, reader.read_int(name_ + ".next_sample"));

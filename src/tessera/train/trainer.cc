@@ -15,8 +15,8 @@
 
 namespace tessera {
 
-Trainer::Trainer(TrainConfig config, TrainerOptions options)
-    : config_(std::move(config)), options_(std::move(options)), grid_(ProcessGrid::single_process()) {}
+Trainer::Trainer(TrainConfig config, TrainerOptions options, ProcessGrid grid)
+    : config_(std::move(config)), options_(std::move(options)), grid_(std::move(grid)) {}
 
 Trainer::~Trainer() {
   if (checkpointer_) {
@@ -25,10 +25,16 @@ Trainer::~Trainer() {
   }
 }
 
-StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOptions options) {
-  TESSERA_RETURN_IF_ERROR(config.parallel.validate(config.model, 1).with_context(
-      "train: this trainer runs one rank (dp = tp = pp = cp = 1)"));
-  std::unique_ptr<Trainer> t(new Trainer(std::move(config), std::move(options)));
+StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOptions options, ProcessGrid grid) {
+  TESSERA_RETURN_IF_ERROR(config.parallel.validate(config.model, grid.world_size()).with_context("train"));
+  const ParallelPlan& plan = config.parallel;
+  if (plan.tp > 1 || plan.pp > 1 || plan.cp > 1 || plan.zero_stage > 0) {
+    return invalid_argument_error(
+        "train: parallel.tp={} pp={} cp={} zero_stage={}: only data parallelism is built so far; hint: set "
+        "parallel.dp = world size and leave tp = pp = cp = 1, zero_stage = 0",
+        plan.tp, plan.pp, plan.cp, plan.zero_stage);
+  }
+  std::unique_ptr<Trainer> t(new Trainer(std::move(config), std::move(options), std::move(grid)));
   const TrainConfig& c = t->config_;
   set_kernel_threads(static_cast<int>(c.threads));
   TESSERA_ASSIGN_OR_RETURN(t->kernels_, make_kernel_backend(c.backend));
@@ -62,17 +68,21 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   return t;
 }
 
+// Every rank checks the run directory and loads the checkpoint; only the writer (rank 0) changes files.
 Status Trainer::open_run_dir() {
   const std::string& dir = options_.run_dir;
   const std::string checkpoints = dir + "/checkpoints";
-  TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
   if (options_.resume) {
     TESSERA_RETURN_IF_ERROR(resume_from_latest());
-    TESSERA_RETURN_IF_ERROR(truncate_metrics_log(dir + "/metrics.jsonl", step_));
   } else if (!list_checkpoints(checkpoints).empty()) {
     return failed_precondition_error(
         "train: run directory '{}' already has checkpoints; hint: pass --resume to continue it, or --out NEW_DIR",
         dir);
+  }
+  if (!is_writer()) return Status();
+  TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
+  if (options_.resume) {
+    TESSERA_RETURN_IF_ERROR(truncate_metrics_log(dir + "/metrics.jsonl", step_));
   } else {
     std::error_code ignored;
     std::filesystem::remove(dir + "/metrics.jsonl", ignored);  // a fresh run starts a fresh log
@@ -97,6 +107,14 @@ Status Trainer::resume_from_latest() {
   TESSERA_RETURN_IF_ERROR(optimizer_->load_state(reader).with_context(context));
   TESSERA_RETURN_IF_ERROR(train_data_->load_state(reader).with_context(context));
   TESSERA_ASSIGN_OR_RETURN(step_, reader.read_int("train.step"));
+  const int64_t expected_sample = step_ * config_.parallel.resolved_global_batch();
+  TESSERA_ASSIGN_OR_RETURN(const int64_t next_sample, reader.read_int("loader.train.next_sample"));
+  if (next_sample != expected_sample) {
+    return invalid_argument_error(
+        "resume from '{}': the loader is at sample {} but step {} x global batch {} = {}; hint: keep "
+        "train.global_batch as in the checkpointed run",
+        *latest, next_sample, step_, config_.parallel.resolved_global_batch(), expected_sample);
+  }
   log_info("resumed from '{}' at step {}", *latest, step_);
   return Status();
 }
@@ -112,30 +130,42 @@ Status Trainer::save_checkpoint() {
 }
 
 double Trainer::mfu(double tokens_per_s) const {
-  const double peak = config_.peak_gflops_per_thread * 1e9 * kernel_threads();
+  // tokens_per_s counts the whole global batch, so the peak is every rank's.
+  const double peak = config_.peak_gflops_per_thread * 1e9 * kernel_threads() * grid_.world_size();
   return tokens_per_s * config_.model.train_flops_per_token(config_.model.seq_len) / peak;
+}
+
+StatusOr<double> Trainer::dp_mean(double value) {
+  Communicator& dp = grid_.group(GridAxis::kDp);
+  TESSERA_RETURN_IF_ERROR(dp.all_reduce(&value, 1, ReduceOp::kSum));
+  return value / dp.size();
 }
 
 StatusOr<StepMetrics> Trainer::step() {
   const Stopwatch watch;
   const int64_t micro_batches = config_.parallel.num_micro_batches();
   const int64_t B = config_.parallel.micro_batch;
+  Communicator& dp = grid_.group(GridAxis::kDp);
   model_->zero_grad();
   double loss = 0.0;
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
-    train_data_->next_batch(B, inputs_.data(), targets_.data());
+    // Global sample order: step, micro-batch, dp rank. Any layout of the same global batch reads the
+    // same samples in the same steps.
+    const int64_t first_sample = (step_ * micro_batches + micro) * B * dp.size() + dp.rank() * B;
+    train_data_->read_samples(first_sample, B, inputs_.data(), targets_.data());
     loss += model_->forward(inputs_.data(), targets_.data()) / static_cast<double>(micro_batches);
     model_->backward(1.0f / static_cast<float>(micro_batches));
   }
   // Data-parallel mean of the gradients (the identity on one rank).
-  Communicator& dp = grid_.group(GridAxis::kDp);
   TESSERA_RETURN_IF_ERROR(dp.all_reduce(model_->grads(), model_->num_params(), ReduceOp::kSum));
   if (dp.size() > 1) kernels_->scale(model_->grads(), 1.0f / static_cast<float>(dp.size()), model_->num_params());
   const double grad_norm = clip_grad_norm(model_->grads(), model_->num_params(), config_.grad_clip, *kernels_);
   const double lr = schedule_.lr(step_);
   optimizer_->update(model_->params(), model_->grads(), static_cast<float>(lr));
   ++step_;
+  train_data_->seek(step_ * config_.parallel.resolved_global_batch());
 
+  TESSERA_ASSIGN_OR_RETURN(loss, dp_mean(loss));
   StepMetrics m{.step = step_, .loss = loss, .lr = lr, .grad_norm = grad_norm};
   m.step_seconds = watch.elapsed_seconds();
   m.tokens_per_s = static_cast<double>(config_.tokens_per_step()) / m.step_seconds;
@@ -143,28 +173,33 @@ StatusOr<StepMetrics> Trainer::step() {
   return m;
 }
 
-double Trainer::evaluate() {
+StatusOr<double> Trainer::evaluate() {
   const int64_t B = config_.parallel.micro_batch;
+  Communicator& dp = grid_.group(GridAxis::kDp);
   double total = 0.0;
-  for (int64_t i = 0; i < config_.eval_batches; ++i) {
+  for (int64_t i = dp.rank(); i < config_.eval_batches; i += dp.size()) {
     val_data_->read_samples(i * B, B, inputs_.data(), targets_.data());
     total += model_->forward(inputs_.data(), targets_.data());
   }
+  TESSERA_RETURN_IF_ERROR(dp.all_reduce(&total, 1, ReduceOp::kSum));
   return total / static_cast<double>(config_.eval_batches);
 }
 
 Status Trainer::run() {
-  ProgressReporter progress(config_.steps, config_.log_every, options_.show_progress && ::isatty(2));
+  const bool show_progress = options_.show_progress && is_writer();
+  ProgressReporter progress(config_.steps, config_.log_every, show_progress && ::isatty(2));
   const int64_t first_step = step_;
   const int64_t end_step = options_.stop_at_step > 0 ? std::min(options_.stop_at_step, config_.steps) : config_.steps;
   const Stopwatch run_watch;
   while (step_ < end_step) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
     const bool last = step_ == end_step;
-    if (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0)) m.val_loss = evaluate();
+    if (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0)) {
+      TESSERA_ASSIGN_OR_RETURN(m.val_loss, evaluate());
+    }
     if (metrics_log_) TESSERA_RETURN_IF_ERROR(metrics_log_->write(m));
     const double per_step = run_watch.elapsed_seconds() / static_cast<double>(step_ - first_step);
-    if (options_.show_progress) progress.update(m, per_step * static_cast<double>(config_.steps - step_));
+    if (show_progress) progress.update(m, per_step * static_cast<double>(config_.steps - step_));
     if (checkpointer_ && (last || (config_.ckpt_every > 0 && step_ % config_.ckpt_every == 0))) {
       TESSERA_RETURN_IF_ERROR(save_checkpoint());
     }

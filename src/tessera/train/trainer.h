@@ -36,23 +36,29 @@ struct TrainerOptions {
 
 class Trainer {
  public:
-  static StatusOr<std::unique_ptr<Trainer>> create(TrainConfig config, TrainerOptions options);
+  // `grid` is this rank's place in the process grid; its shape must match config.parallel (only data
+  // parallelism is built: tp = pp = cp = 1). Rank 0 of the grid writes the run directory and checkpoints.
+  static StatusOr<std::unique_ptr<Trainer>> create(TrainConfig config, TrainerOptions options,
+                                                   ProcessGrid grid = ProcessGrid::single_process());
   ~Trainer();
 
   // Trains until config.steps, evaluating, logging and checkpointing on schedule; the final checkpoint is
   // committed before run() returns.
   Status run();
-  // One optimizer step over the global batch.
+  // One optimizer step over the global batch (this rank's share of it, gradients averaged over dp).
   StatusOr<StepMetrics> step();
-  // Mean validation loss over config.eval_batches micro-batches, always the same samples.
-  double evaluate();
+  // Mean validation loss over config.eval_batches micro-batches, always the same samples (split over dp).
+  StatusOr<double> evaluate();
 
   int64_t current_step() const { return step_; }
   const GptModel& model() const { return *model_; }
   const TrainConfig& config() const { return config_; }
 
  private:
-  Trainer(TrainConfig config, TrainerOptions options);
+  Trainer(TrainConfig config, TrainerOptions options, ProcessGrid grid);
+  bool is_writer() const { return grid_.rank() == 0; }
+  // Mean over the data-parallel group of `value` (the identity on one rank).
+  StatusOr<double> dp_mean(double value);
   Status open_run_dir();
   Status resume_from_latest();
   Status save_checkpoint();

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/kernels/kernel_probe.h"
@@ -64,6 +65,25 @@ TEST(KernelProbeTest, ProbeMeasuresEveryShape) {
   for (const MatmulProbe& shape : probe.matmul) EXPECT_GT(shape.gflops, 0.0) << shape.m << "x" << shape.n;
   EXPECT_GT(probe.memory_bandwidth_gbs, 0.0);
   EXPECT_GT(probe.fp32_peak_gflops_estimate, 0.0);
+}
+
+}  // namespace
+}  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// Programmer errors abort with a message naming the bad values (TESSERA_CHECK), in both backends.
+TEST(KernelsDeathTest, BadShapesAndStepsAbortWithTheValues) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // OpenMP threads exist by now
+  for (const char* name : {"ref", "fast"}) {
+    std::unique_ptr<KernelBackend> backend = std::move(make_kernel_backend(name).value());
+    std::vector<float> qkv(3 * 10), out(10), att(1);
+    EXPECT_DEATH(backend->attention_forward(out.data(), att.data(), qkv.data(), 1, 1, 10, 3), "C=10.*NH=3")
+        << name;
+    float p = 0.0f, g = 0.0f, m = 0.0f, v = 0.0f;
+    EXPECT_DEATH(backend->adamw_update(&p, &g, &m, &v, 1, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, 0), "t=0") << name;
+  }
 }
 
 }  // namespace

@@ -270,6 +270,15 @@ int run_calibrate(const CalibrateArgs& c) {
     if (!m.ok()) return report_error("plan calibrate", m.status().message());
     measured = *m;
     if (measured->world_size > 0 && c.ranks == 1) in.ranks = measured->world_size;
+    // Predict the run that was measured: its per-rank micro-batch (a 2-rank run of the same global batch
+    // has half the config's micro-batch).
+    if (measured->batch_size > 0 && measured->world_size > 0) {
+      if (measured->batch_size % measured->world_size != 0) {
+        return report_error("plan calibrate", fmt::format("'{}': batch_size {} is not a multiple of world_size {}",
+                                                          c.measured, measured->batch_size, measured->world_size));
+      }
+      in.micro_batch = measured->batch_size / measured->world_size;
+    }
   }
   auto result = calibrate_and_predict(*probe, in);
   if (!result.ok()) return report_error("plan calibrate", result.status().message());

@@ -30,8 +30,9 @@ struct MachineProbe {
 // qkv, attention projection, MLP up/down, LM head, plus smaller and larger neighbours.
 std::vector<MatmulProbe> matmul_probe_shapes();
 
-// Times `backend.matmul_forward` on every probe shape for about `seconds_per_point` each (at least one
-// warm-up and one timed call), then the bandwidth and FMA loops. Sets the kernel thread count to
+// Times `backend.matmul_forward` on every probe shape, then the bandwidth and FMA loops, in two sweeps of
+// about seconds_per_point/2 each per figure, and reports each figure's fastest call over both sweeps
+// (noise on a shared machine only slows calls down). Sets the kernel thread count to
 // `threads` (0 = all cores) and leaves it there. Takes ~(shapes + 2)·seconds_per_point plus the
 // allocation of the largest shape (the LM head's 411 MB output).
 MachineProbe probe_machine(KernelBackend& backend, int threads, double seconds_per_point);

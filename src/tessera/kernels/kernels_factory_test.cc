@@ -23,7 +23,7 @@ TEST(KernelFactoryTest, UnknownNameIsInvalidArgumentNamingTheKnownOnes) {
     StatusOr<std::unique_ptr<KernelBackend>> backend = make_kernel_backend(name);
     ASSERT_FALSE(backend.ok()) << name;
     EXPECT_EQ(backend.status().code(), StatusCode::kInvalidArgument);
-    const std::string& message = backend.status().message();
+    const std::string message = backend.status().message();
     EXPECT_NE(message.find("'" + std::string(name) + "'"), std::string::npos) << message;
     EXPECT_NE(message.find("ref"), std::string::npos) << message;
     EXPECT_NE(message.find("fast"), std::string::npos) << message;

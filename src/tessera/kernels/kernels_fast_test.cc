@@ -56,7 +56,9 @@ void check_matmul(KernelBackend& ref, KernelBackend& fast, int64_t N, int64_t C,
   EXPECT_TRUE(all_close(dinp_fast, dinp_ref, 1e-4, 1e-4)) << "dinp";
   EXPECT_TRUE(all_close(dweight_fast, dweight_ref, 1e-4, 1e-4)) << "dweight";
   EXPECT_TRUE(all_close(dbias_fast, dbias_ref, 1e-4, 1e-4)) << "dbias";
-  if (!with_bias) EXPECT_EQ(dbias_fast, dbias_start) << "null dbias must leave the buffer alone";
+  if (!with_bias) {
+    EXPECT_EQ(dbias_fast, dbias_start) << "null dbias must leave the buffer alone";
+  }
 }
 
 TEST_F(FastKernelsTest, MatmulMatchesRef) {

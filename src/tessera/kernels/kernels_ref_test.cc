@@ -158,7 +158,9 @@ TEST(RefKernelsTest, AttentionForwardIsCausalAndNormalised) {
       double sum = 0.0;
       for (int64_t j = 0; j < T; ++j) {
         const float a = att[(h * T + i) * T + j];
-        if (j > i) EXPECT_EQ(a, 0.0f);
+        if (j > i) {
+          EXPECT_EQ(a, 0.0f);
+        }
         sum += a;
       }
       EXPECT_NEAR(sum, 1.0, 1e-6);

@@ -64,7 +64,9 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
     if (r.source.find("Megatron-Bridge") != std::string::npos && r.skip_reason.empty()) {
       EXPECT_EQ(r.convention, FlopConvention::kModelCausal);
     }
-    if (r.model_name.find("DeepSeek") != std::string::npos) EXPECT_NE(r.skip_reason.find("mixture"), std::string::npos);
+    if (r.model_name.find("DeepSeek") != std::string::npos) {
+      EXPECT_NE(r.skip_reason.find("mixture"), std::string::npos);
+    }
   }
   // Llama rows take GQA and SwiGLU from the catalog.
   EXPECT_EQ(runs_[19].job.model.kv_heads(), 8);

@@ -40,6 +40,17 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   TESSERA_ASSIGN_OR_RETURN(t->kernels_, make_kernel_backend(c.backend));
 
   const int64_t B = c.parallel.micro_batch, T = c.model.seq_len;
+  // Data first: a bad data directory fails before gigabytes of model state are allocated.
+  if (t->options_.random_data) {
+    t->train_data_ = make_random_token_source(T, c.model.vocab_size, static_cast<uint64_t>(c.seed), "loader.train");
+    t->val_data_ = make_random_token_source(T, c.model.vocab_size, static_cast<uint64_t>(c.seed) + 1, "loader.val");
+  } else {
+    if (c.data_dir.empty()) {
+      return invalid_argument_error("train: no data; hint: pass --data DIR (made by `tessera data prepare`)");
+    }
+    TESSERA_ASSIGN_OR_RETURN(t->train_data_, open_dataset_source(c.data_dir, "train", c.model, c.seed, true));
+    TESSERA_ASSIGN_OR_RETURN(t->val_data_, open_dataset_source(c.data_dir, "val", c.model, c.seed, false));
+  }
   t->model_ = std::make_unique<GptModel>(c.model, *t->kernels_, B, T);
   t->model_->init_parameters(static_cast<uint64_t>(c.seed));
   std::vector<OptimizedTensor> tensors;
@@ -54,16 +65,6 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   t->inputs_.resize(static_cast<size_t>(B * T));
   t->targets_.resize(static_cast<size_t>(B * T));
 
-  if (t->options_.random_data) {
-    t->train_data_ = make_random_token_source(T, c.model.vocab_size, static_cast<uint64_t>(c.seed), "loader.train");
-    t->val_data_ = make_random_token_source(T, c.model.vocab_size, static_cast<uint64_t>(c.seed) + 1, "loader.val");
-  } else {
-    if (c.data_dir.empty()) {
-      return invalid_argument_error("train: no data; hint: pass --data DIR (made by `tessera data prepare`)");
-    }
-    TESSERA_ASSIGN_OR_RETURN(t->train_data_, open_dataset_source(c.data_dir, "train", c.model, c.seed, true));
-    TESSERA_ASSIGN_OR_RETURN(t->val_data_, open_dataset_source(c.data_dir, "val", c.model, c.seed, false));
-  }
   if (!t->options_.run_dir.empty()) TESSERA_RETURN_IF_ERROR(t->open_run_dir());
   return t;
 }

@@ -20,7 +20,7 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
   c.grad_clip = r.get_double("train.grad_clip", c.grad_clip, "max global gradient norm; 0 = off");
   c.seed = r.get_int("train.seed", c.seed, "parameter init and data order");
   c.eval_every = r.get_int("train.eval_every", c.eval_every, "steps between validation passes; 0 = at the end");
-  c.eval_batches = r.get_int("train.eval_batches", c.eval_batches, "micro-batches per validation pass");
+  c.eval_batches = r.get_int("train.eval_batches", c.eval_batches, "global batches per validation pass");
   c.ckpt_every = r.get_int("train.ckpt_every", c.ckpt_every, "steps between checkpoints; 0 = at the end");
   c.keep_checkpoints = r.get_int("train.keep_checkpoints", c.keep_checkpoints, "committed checkpoints kept; 0 = all");
   c.log_every = r.get_int("train.log_every", c.log_every, "steps between log lines when not on a terminal");

@@ -29,7 +29,7 @@ struct TrainConfig {
   double grad_clip = 1.0;         // max global gradient norm; 0 = off
   int64_t seed = 1337;            // parameter init and data order
   int64_t eval_every = 50;        // steps between validation passes; 0 = only at the end
-  int64_t eval_batches = 8;       // micro-batches per validation pass
+  int64_t eval_batches = 8;       // global batches per validation pass (the first ones of the val split)
   int64_t ckpt_every = 50;        // steps between checkpoints; 0 = only at the end
   int64_t keep_checkpoints = 3;   // committed checkpoints kept; 0 = all
   int64_t log_every = 10;         // steps between plain log lines (not on a terminal)

@@ -175,15 +175,18 @@ StatusOr<StepMetrics> Trainer::step() {
 }
 
 StatusOr<double> Trainer::evaluate() {
+  // The validation set is the first eval_batches global batches of the val split, whatever the layout:
+  // its micro-batch-sized chunks are dealt round-robin to the dp ranks.
   const int64_t B = config_.parallel.micro_batch;
+  const int64_t chunks = config_.eval_batches * config_.parallel.resolved_global_batch() / B;
   Communicator& dp = grid_.group(GridAxis::kDp);
   double total = 0.0;
-  for (int64_t i = dp.rank(); i < config_.eval_batches; i += dp.size()) {
+  for (int64_t i = dp.rank(); i < chunks; i += dp.size()) {
     val_data_->read_samples(i * B, B, inputs_.data(), targets_.data());
     total += model_->forward(inputs_.data(), targets_.data());
   }
   TESSERA_RETURN_IF_ERROR(dp.all_reduce(&total, 1, ReduceOp::kSum));
-  return total / static_cast<double>(config_.eval_batches);
+  return total / static_cast<double>(chunks);
 }
 
 Status Trainer::run() {

@@ -47,7 +47,8 @@ class Trainer {
   Status run();
   // One optimizer step over the global batch (this rank's share of it, gradients averaged over dp).
   StatusOr<StepMetrics> step();
-  // Mean validation loss over config.eval_batches micro-batches, always the same samples (split over dp).
+  // Mean validation loss over the first config.eval_batches global batches of the val split: the same
+  // samples whatever the dp layout or micro-batch (chunks dealt to the dp ranks).
   StatusOr<double> evaluate();
 
   int64_t current_step() const { return step_; }

@@ -11,4 +11,7 @@ if [ ! -f "$data/dataset.json" ]; then
 fi
 rm -rf runs/demo
 build/tessera train configs/tiny.toml --data "$data" --out runs/demo "$@"
-build/tessera generate runs/demo --prompt "The meaning of life is" --max-tokens 60 --seed 1
+for seed in 1 2 3; do
+  echo "--- sample $seed"
+  build/tessera generate runs/demo --prompt "The meaning of life is" --max-tokens 60 --seed "$seed"
+done

@@ -4,6 +4,11 @@
 //   dweight:  dW[OC,C]   += dout[N,OC]ᵀ · inp[N,C]                sgemm('T','N'), beta 1 (accumulates)
 //   dbias:    dbias[OC]  += Σ_n dout[n,:]                         column sums, columns split over threads
 // dnnl_sgemm called outside a parallel region uses omp_get_max_threads() threads.
+// With a Bf16Gemm (MatmulPrecision::kBf16) the same three products run on bf16 copies of their operands with
+// fp32 accumulation and fp32 outputs (bf16_gemm.h); dbias stays an fp32 sum of the fp32 dout. Each operand
+// is converted once per call: dout feeds both dinp and dweight. Weights are converted on every call (they
+// change every optimizer step; the conversion streams 6 bytes per element, a few % of the GEMM's time
+// except at very small N).
 #include <dnnl.h>
 #include <omp.h>
 
@@ -46,6 +51,12 @@ void column_sum_accumulate(float* dbias, const float* dout, int64_t N, int64_t O
 
 }  // namespace
 
+FastBackend::FastBackend() = default;
+FastBackend::FastBackend(std::unique_ptr<Bf16Gemm> bf16_gemm) : bf16_gemm_(std::move(bf16_gemm)) {
+  TESSERA_CHECK(bf16_gemm_ != nullptr, "FastBackend: null Bf16Gemm");
+}
+FastBackend::~FastBackend() = default;
+
 void FastBackend::matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N,
                                  int64_t C, int64_t OC) {
   float beta = 0.0f;
@@ -54,13 +65,29 @@ void FastBackend::matmul_forward(float* out, const float* inp, const float* weig
     for (int64_t n = 0; n < N; ++n) std::memcpy(out + n * OC, bias, static_cast<size_t>(OC) * sizeof(float));
     beta = 1.0f;
   }
+  if (bf16_gemm_ != nullptr) {
+    const uint16_t* a = bf16_gemm_->convert(Bf16Gemm::kSlotA, inp, N * C);
+    const uint16_t* w = bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
+    bf16_gemm_->gemm(false, true, N, OC, C, a, C, w, C, beta, out, OC);
+    return;
+  }
   sgemm('N', 'T', N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 void FastBackend::matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                   const float* weight, int64_t N, int64_t C, int64_t OC) {
-  if (dinp != nullptr) sgemm('N', 'N', N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
-  sgemm('T', 'N', OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+  if (bf16_gemm_ != nullptr) {
+    const uint16_t* d = bf16_gemm_->convert(Bf16Gemm::kSlotA, dout, N * OC);
+    if (dinp != nullptr) {
+      const uint16_t* w = bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
+      bf16_gemm_->gemm(false, false, N, C, OC, d, OC, w, C, 0.0f, dinp, C);
+    }
+    const uint16_t* x = bf16_gemm_->convert(Bf16Gemm::kSlotC, inp, N * C);
+    bf16_gemm_->gemm(true, false, OC, C, N, d, OC, x, C, 1.0f, dweight, C);
+  } else {
+    if (dinp != nullptr) sgemm('N', 'N', N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
+    sgemm('T', 'N', OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+  }
   if (dbias != nullptr) column_sum_accumulate(dbias, dout, N, OC);
 }
 

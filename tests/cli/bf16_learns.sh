@@ -8,7 +8,7 @@ for precision in fp32 bf16; do
   "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/$precision" --steps 300 \
     --set train.eval_every=100 --set train.ckpt_every=0 --set parallel.precision=$precision --quiet
 done
-grep -q 'precision = "bf16"' "$WORK/bf16/config.toml" || fail "resolved config does not record precision = bf16"
+grep -q "precision = 'bf16'" "$WORK/bf16/config.toml" || fail "resolved config does not record precision = bf16"
 /usr/bin/python3 - "$WORK/fp32/metrics.jsonl" "$WORK/bf16/metrics.jsonl" <<'PY'
 import json, math, sys
 fp32, bf16 = ([json.loads(line) for line in open(path)] for path in sys.argv[1:3])

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "tessera/kernels/bf16_gemm.h"
 #include "tessera/kernels/kernel_backend.h"
@@ -58,8 +59,12 @@ class FastBackend final : public KernelBackend {
   double sum_squares(const float* x, int64_t n) override;
   void scale(float* x, float scale, int64_t n) override;
 
+  // bf16 dweight of outputs at least this wide is computed transposed (fast_matmul.cc).
+  static constexpr int64_t kWideOutputChannels = 8192;
+
  private:
-  std::unique_ptr<Bf16Gemm> bf16_gemm_;  // null: fp32 matmuls
+  std::unique_ptr<Bf16Gemm> bf16_gemm_;    // null: fp32 matmuls
+  std::vector<float> transposed_dweight_;  // bf16 wide-output dWᵀ scratch, grow-only (C·OC floats)
 };
 
 }  // namespace tessera

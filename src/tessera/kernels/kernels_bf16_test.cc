@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tessera/kernels/bf16.h"
+#include "tessera/kernels/fast_backend.h"
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/kernels/kernels_test_util.h"
 #include "tessera/kernels/ref_backend.h"
@@ -128,10 +129,12 @@ void check_bf16_matmul(KernelBackend& fast, KernelBackend& emulated, KernelBacke
   }
 }
 
+// The last shape takes the wide-output (transposed dweight) path.
 TEST_F(Bf16MatmulTest, MatchesEmulationAndFp32BoundOnAwkwardShapes) {
   const struct {
     int64_t N, C, OC;
-  } shapes[] = {{1, 1, 1}, {3, 5, 7}, {17, 33, 65}, {64, 48, 96}, {130, 100, 31}, {40, 256, 513}};
+  } shapes[] = {{1, 1, 1},     {3, 5, 7},      {17, 33, 65}, {64, 48, 96},
+                {130, 100, 31}, {40, 256, 513}, {7, 19, FastBackend::kWideOutputChannels + 1}};
   uint32_t seed = 100;
   for (int threads : {1, 3}) {
     set_kernel_threads(threads);

@@ -62,10 +62,11 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
   const double tokens_per_s = static_cast<double>(config.tokens_per_step()) / step_time;
   const double flops_per_s = tokens_per_s * config.model.train_flops_per_token(config.model.seq_len);
   const int threads = kernel_threads();
-  const double peak = config.peak_gflops_per_thread * 1e9 * threads * world;
+  const double peak = config.mfu_peak_gflops_per_thread() * 1e9 * threads * world;
   const ModelSpec& s = config.model;
   nlohmann::json out = {{"config", args.config},
                         {"backend", config.backend},
+                        {"precision", precision_name(config.parallel.precision)},
                         {"threads", threads},
                         {"n_layer", s.n_layer}, {"n_head", s.n_head}, {"n_embd", s.n_embd},
                         {"seq_len", s.seq_len}, {"vocab_size", s.vocab_size},
@@ -87,12 +88,12 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
   if (args.json) {
     std::printf("%s\n", out.dump().c_str());
   } else {
-    std::printf("bench train %s: %.1f tok/s median (min %.1f, max %.1f) over %ld steps, step %.3f s\n",
-                args.config.c_str(), tokens_per_s, out["tokens_per_s_min"].get<double>(),
+    std::printf("bench train %s (%s): %.1f tok/s median (min %.1f, max %.1f) over %ld steps, step %.3f s\n",
+                args.config.c_str(), precision_name(config.parallel.precision), tokens_per_s, out["tokens_per_s_min"].get<double>(),
                 out["tokens_per_s_max"].get<double>(), long(args.steps), step_time);
     std::printf("  model %.1f GFLOP/s = MFU %.1f%% of %.0f GFLOP/s (%d ranks x %d threads x %.0f); peak RSS %.0f MiB\n",
                 flops_per_s / 1e9, 100.0 * flops_per_s / peak, peak / 1e9, world, threads,
-                config.peak_gflops_per_thread, peak_rss_mib());
+                config.mfu_peak_gflops_per_thread(), peak_rss_mib());
   }
   return Status();
 }

@@ -37,9 +37,10 @@ int run_train(const TrainArgs& args, CommandResult& result) {
                                  std::move(*grid));
   if (!trainer.ok()) return report_error("train", trainer.status().message());
   const TrainConfig& c = (*trainer)->config();
-  if (rank0) log_info("train: {} params (L={} NH={} C={} T={} V={}), batch {}x{} tokens, {} steps, backend {}, run dir {}",
+  if (rank0) log_info("train: {} params (L={} NH={} C={} T={} V={}), batch {}x{} tokens, {} steps, backend {} ({}), run dir {}",
            (*trainer)->model().num_params(), c.model.n_layer, c.model.n_head, c.model.n_embd, c.model.seq_len,
-           c.model.vocab_size, c.parallel.resolved_global_batch(), c.model.seq_len, c.steps, c.backend, run_dir);
+           c.model.vocab_size, c.parallel.resolved_global_batch(), c.model.seq_len, c.steps, c.backend,
+           precision_name(c.parallel.precision), run_dir);
   const Status status = (*trainer)->run();
   if (!status.ok()) return report_error("train", status.message());
   if (rank0) log_info("train: done at step {}; checkpoints in {}/checkpoints", (*trainer)->current_step(), run_dir);

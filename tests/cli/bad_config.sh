@@ -6,6 +6,9 @@ expect_error "train.lr: expected a number, found 'fast' (a string)" "$TESSERA" t
 expect_error "model.n_head: expected a divisor of model.n_embd (64), found 3" "$TESSERA" train "$cfg" --set model.n_head=3 --out "$WORK/r"
 expect_error "model.n_layer: expected a positive integer, found 0" "$TESSERA" train "$cfg" --set model.n_layer=0 --out "$WORK/r"
 expect_error "train.backend: expected \"fast\" or \"ref\", found \"gpu\"" "$TESSERA" train "$cfg" --set train.backend=gpu --out "$WORK/r"
+expect_error "parallel.precision: expected \"fp32\" or \"bf16\" for training (fp8 is for \`tessera plan\` only), found \"fp8\"" "$TESSERA" train "$cfg" --set parallel.precision=fp8 --out "$WORK/r"
+# A CPU without a oneDNN bf16 matmul (simulated by capping oneDNN at AVX2) refuses bf16 at startup.
+expect_error "kernels: this CPU has no oneDNN bf16 matmul" env ONEDNN_MAX_CPU_ISA=AVX2 "$TESSERA" train "$cfg" --set parallel.precision=bf16 --data "$WORK/none" --out "$WORK/r"
 expect_error "cannot open the file" "$TESSERA" train "$WORK/missing.toml"
 printf '[model]\nn_layer = = 2\n' >"$WORK/syntax.toml"
 expect_error "syntax.toml': line 2" "$TESSERA" train "$WORK/syntax.toml"

@@ -6,16 +6,28 @@
 //
 // Threads: every kernel uses omp_get_max_threads() of the calling thread (set_kernel_threads). Results
 // are deterministic for a fixed thread count: reductions combine per-thread partials in thread order.
-// Thread safety: stateless; do not call it from inside another OpenMP parallel region (it would run
+// Matmul precision: fp32 (default) or, when constructed with a Bf16Gemm, bf16 operands with fp32
+// accumulation (fast_matmul.cc); the other kernels are fp32 either way.
+// Thread safety: the fp32 backend is stateless; the bf16 one owns conversion scratch, so one caller at a
+// time. Do not call it from inside another OpenMP parallel region (it would run
 // single-threaded there, which is correct but slow).
 #pragma once
 
+#include <memory>
+#include <vector>
+
+#include "tessera/kernels/bf16_gemm.h"
 #include "tessera/kernels/kernel_backend.h"
 
 namespace tessera {
 
 class FastBackend final : public KernelBackend {
  public:
+  FastBackend();
+  // bf16 matmuls through `bf16_gemm` (non-null).
+  explicit FastBackend(std::unique_ptr<Bf16Gemm> bf16_gemm);
+  ~FastBackend() override;
+
   const char* name() const override { return "fast"; }
 
   void encoder_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B,
@@ -46,6 +58,13 @@ class FastBackend final : public KernelBackend {
                     float beta2, float eps, float weight_decay, int64_t t) override;
   double sum_squares(const float* x, int64_t n) override;
   void scale(float* x, float scale, int64_t n) override;
+
+  // bf16 dweight of outputs at least this wide is computed transposed (fast_matmul.cc).
+  static constexpr int64_t kWideOutputChannels = 8192;
+
+ private:
+  std::unique_ptr<Bf16Gemm> bf16_gemm_;    // null: fp32 matmuls
+  std::vector<float> transposed_dweight_;  // bf16 wide-output dWᵀ scratch, grow-only (C·OC floats)
 };
 
 }  // namespace tessera

@@ -4,9 +4,19 @@
 //   dweight:  dW[OC,C]   += dout[N,OC]ᵀ · inp[N,C]                sgemm('T','N'), beta 1 (accumulates)
 //   dbias:    dbias[OC]  += Σ_n dout[n,:]                         column sums, columns split over threads
 // dnnl_sgemm called outside a parallel region uses omp_get_max_threads() threads.
+// With a Bf16Gemm (MatmulPrecision::kBf16) the same three products run on bf16 copies of their operands with
+// fp32 accumulation and fp32 outputs (bf16_gemm.h); dbias stays an fp32 sum of the fp32 dout. Each operand
+// is converted once per call: dout feeds both dinp and dweight. Weights are converted on every call (they
+// change every optimizer step; the conversion streams 6 bytes per element, a few % of the GEMM's time
+// except at very small N). For vocabulary-wide outputs (OC ≥ kWideOutputChannels, the LM head) dweight is
+// computed transposed, dWᵀ[C,OC] = inpᵀ·dout, into an fp32 scratch and added back transposed: oneDNN's
+// bf16 matmul with a transposed 2048×50257 source ran at ~260–290 GFLOP/s, the transposed product at
+// ~340–370 plus ~15 ms for the add (measured on configs/small.toml's head; the layers' TN shapes, OC ≤
+// 1536, already run at ~350).
 #include <dnnl.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -44,7 +54,28 @@ void column_sum_accumulate(float* dbias, const float* dout, int64_t N, int64_t O
   }
 }
 
+// dweight[OC,C] += transposed[C,OC]ᵀ, in 32×32 tiles; tiles of output rows are split over threads.
+void transpose_accumulate(float* dweight, const float* transposed, int64_t OC, int64_t C) {
+  constexpr int64_t kTile = 32;
+#pragma omp parallel for schedule(static)
+  for (int64_t o0 = 0; o0 < OC; o0 += kTile) {
+    const int64_t o1 = std::min(OC, o0 + kTile);
+    for (int64_t c0 = 0; c0 < C; c0 += kTile) {
+      const int64_t c1 = std::min(C, c0 + kTile);
+      for (int64_t o = o0; o < o1; ++o) {
+        for (int64_t c = c0; c < c1; ++c) dweight[o * C + c] += transposed[c * OC + o];
+      }
+    }
+  }
+}
+
 }  // namespace
+
+FastBackend::FastBackend() = default;
+FastBackend::FastBackend(std::unique_ptr<Bf16Gemm> bf16_gemm) : bf16_gemm_(std::move(bf16_gemm)) {
+  TESSERA_CHECK(bf16_gemm_ != nullptr, "FastBackend: null Bf16Gemm");
+}
+FastBackend::~FastBackend() = default;
 
 void FastBackend::matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N,
                                  int64_t C, int64_t OC) {
@@ -54,13 +85,37 @@ void FastBackend::matmul_forward(float* out, const float* inp, const float* weig
     for (int64_t n = 0; n < N; ++n) std::memcpy(out + n * OC, bias, static_cast<size_t>(OC) * sizeof(float));
     beta = 1.0f;
   }
+  if (bf16_gemm_ != nullptr) {
+    const uint16_t* a = bf16_gemm_->convert(Bf16Gemm::kSlotA, inp, N * C);
+    const uint16_t* w = bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
+    bf16_gemm_->gemm(false, true, N, OC, C, a, C, w, C, beta, out, OC);
+    return;
+  }
   sgemm('N', 'T', N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
 void FastBackend::matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                   const float* weight, int64_t N, int64_t C, int64_t OC) {
-  if (dinp != nullptr) sgemm('N', 'N', N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
-  sgemm('T', 'N', OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+  if (bf16_gemm_ != nullptr) {
+    const uint16_t* d = bf16_gemm_->convert(Bf16Gemm::kSlotA, dout, N * OC);
+    if (dinp != nullptr) {
+      const uint16_t* w = bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
+      bf16_gemm_->gemm(false, false, N, C, OC, d, OC, w, C, 0.0f, dinp, C);
+    }
+    const uint16_t* x = bf16_gemm_->convert(Bf16Gemm::kSlotC, inp, N * C);
+    if (OC >= kWideOutputChannels) {
+      if (static_cast<int64_t>(transposed_dweight_.size()) < C * OC) {
+        transposed_dweight_.resize(static_cast<size_t>(C * OC));
+      }
+      bf16_gemm_->gemm(true, false, C, OC, N, x, C, d, OC, 0.0f, transposed_dweight_.data(), OC);
+      transpose_accumulate(dweight, transposed_dweight_.data(), OC, C);
+    } else {
+      bf16_gemm_->gemm(true, false, OC, C, N, d, OC, x, C, 1.0f, dweight, C);
+    }
+  } else {
+    if (dinp != nullptr) sgemm('N', 'N', N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
+    sgemm('T', 'N', OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+  }
   if (dbias != nullptr) column_sum_accumulate(dbias, dout, N, OC);
 }
 

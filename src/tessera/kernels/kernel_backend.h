@@ -90,8 +90,23 @@ class KernelBackend {
   virtual void scale(float* x, float scale, int64_t n) = 0;
 };
 
-// "ref" or "fast"; an unknown name is an InvalidArgument naming the known ones.
-StatusOr<std::unique_ptr<KernelBackend>> make_kernel_backend(const std::string& name);
+// What a matmul multiplies (docs/training.md, "Mixed precision").
+enum class MatmulPrecision {
+  kFp32,  // fp32 operands, fp32 accumulation
+  kBf16,  // operands rounded to bfloat16 (nearest even), products summed in fp32, fp32 outputs; only the
+          // matmuls change: every other kernel, every gradient and parameter buffer stays fp32
+};
+
+struct KernelOptions {
+  // fast: oneDNN's bf16 matmul on bf16 copies of the operands. ref: the same rounding emulated (operands
+  // rounded to bf16, products summed in double), the oracle of the fast bf16 path.
+  MatmulPrecision matmul_precision = MatmulPrecision::kFp32;
+};
+
+// "ref" or "fast"; an unknown name is an InvalidArgument naming the known ones. kBf16 on a CPU without a
+// oneDNN bf16 matmul is a FailedPrecondition with a hint.
+StatusOr<std::unique_ptr<KernelBackend>> make_kernel_backend(const std::string& name,
+                                                             const KernelOptions& options = {});
 
 // Threads the fast kernels (OpenMP and oneDNN) may use; 0 = all cores. The ref backend is single-threaded.
 void set_kernel_threads(int threads);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tessera/core/check.h"
+#include "tessera/kernels/bf16.h"
 
 namespace tessera {
 namespace {
@@ -90,12 +91,14 @@ void RefBackend::layernorm_backward(float* dinp, float* dweight, float* dbias, c
   }
 }
 
+double RefBackend::operand(float x) const { return bf16_matmul_ ? bf16::round(x) : x; }
+
 void RefBackend::matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N,
                                 int64_t C, int64_t OC) {
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t o = 0; o < OC; ++o) {
       double acc = bias != nullptr ? bias[o] : 0.0;
-      for (int64_t c = 0; c < C; ++c) acc += static_cast<double>(inp[n * C + c]) * weight[o * C + c];
+      for (int64_t c = 0; c < C; ++c) acc += operand(inp[n * C + c]) * operand(weight[o * C + c]);
       out[n * OC + o] = static_cast<float>(acc);
     }
   }
@@ -107,7 +110,7 @@ void RefBackend::matmul_backward(float* dinp, float* dweight, float* dbias, cons
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t c = 0; c < C; ++c) {
         double acc = 0.0;
-        for (int64_t o = 0; o < OC; ++o) acc += static_cast<double>(dout[n * OC + o]) * weight[o * C + c];
+        for (int64_t o = 0; o < OC; ++o) acc += operand(dout[n * OC + o]) * operand(weight[o * C + c]);
         dinp[n * C + c] = static_cast<float>(acc);
       }
     }
@@ -115,7 +118,7 @@ void RefBackend::matmul_backward(float* dinp, float* dweight, float* dbias, cons
   for (int64_t o = 0; o < OC; ++o) {
     for (int64_t c = 0; c < C; ++c) {
       double acc = 0.0;
-      for (int64_t n = 0; n < N; ++n) acc += static_cast<double>(dout[n * OC + o]) * inp[n * C + c];
+      for (int64_t n = 0; n < N; ++n) acc += operand(dout[n * OC + o]) * operand(inp[n * C + c]);
       dweight[o * C + c] += static_cast<float>(acc);
     }
     if (dbias != nullptr) {

@@ -1,6 +1,8 @@
 // RefBackend: the oracle. Plain single-threaded loops that follow the math of kernel_backend.h line by
 // line, with reductions accumulated in double so that its own rounding is far below the tolerances of
 // the fast-vs-ref tests. It is itself checked against finite differences (kernels_ref_test.cc).
+// With MatmulPrecision::kBf16 its matmuls round every operand element to bf16 first (bf16.h) and keep the
+// double sums: the exact result a bf16 matmul with fp32 accumulation approximates.
 // Thread safety: stateless; calls on different buffers may run concurrently.
 #pragma once
 
@@ -10,6 +12,8 @@ namespace tessera {
 
 class RefBackend final : public KernelBackend {
  public:
+  explicit RefBackend(MatmulPrecision matmul_precision = MatmulPrecision::kFp32)
+      : bf16_matmul_(matmul_precision == MatmulPrecision::kBf16) {}
   const char* name() const override { return "ref"; }
 
   void encoder_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int64_t B,
@@ -40,6 +44,11 @@ class RefBackend final : public KernelBackend {
                     float beta2, float eps, float weight_decay, int64_t t) override;
   double sum_squares(const float* x, int64_t n) override;
   void scale(float* x, float scale, int64_t n) override;
+
+ private:
+  // A matmul operand as the matmul sees it: x itself, or x rounded to bf16.
+  double operand(float x) const;
+  bool bf16_matmul_ = false;
 };
 
 }  // namespace tessera

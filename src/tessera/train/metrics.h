@@ -2,7 +2,8 @@
 // crash loses at most the line being written).
 //
 // MFU = model FLOP/s / peak FLOP/s, with model FLOPs per token = 6·N_mm + 12·L·T·C (ModelSpec::
-// train_flops_per_token; docs/training.md) and peak = threads × train.peak_gflops_per_thread.
+// train_flops_per_token; docs/training.md) and peak = threads × train.peak_gflops_per_thread
+// (train.peak_gflops_per_thread_bf16 when parallel.precision = bf16).
 #pragma once
 
 #include <cstdint>

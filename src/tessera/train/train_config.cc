@@ -28,6 +28,8 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
   c.threads = r.get_int("train.threads", c.threads, "kernel threads; 0 = all cores");
   c.peak_gflops_per_thread =
       r.get_double("train.peak_gflops_per_thread", c.peak_gflops_per_thread, "fp32 peak per core, for MFU");
+  c.peak_gflops_per_thread_bf16 = r.get_double("train.peak_gflops_per_thread_bf16", c.peak_gflops_per_thread_bf16,
+                                               "bf16 matmul peak per core, for MFU when parallel.precision = bf16");
   c.data_dir = r.get_string("data.dir", c.data_dir, "directory made by `tessera data prepare`");
 
   r.require_positive("train.steps", c.steps);
@@ -51,6 +53,13 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
   if (!(c.grad_clip >= 0)) r.fail("train.grad_clip", "a non-negative number (0 = off)", std::to_string(c.grad_clip));
   if (!(c.peak_gflops_per_thread > 0)) {
     r.fail("train.peak_gflops_per_thread", "a positive number", std::to_string(c.peak_gflops_per_thread));
+  }
+  if (!(c.peak_gflops_per_thread_bf16 > 0)) {
+    r.fail("train.peak_gflops_per_thread_bf16", "a positive number", std::to_string(c.peak_gflops_per_thread_bf16));
+  }
+  // fp8 is a layout the planner can predict; the trainer's kernels multiply in fp32 or bf16 only.
+  if (c.parallel.precision == Precision::kFp8) {
+    r.fail("parallel.precision", "\"fp32\" or \"bf16\" for training (fp8 is for `tessera plan` only)", "\"fp8\"");
   }
   if (c.backend != "fast" && c.backend != "ref") r.fail("train.backend", "\"fast\" or \"ref\"", "\"" + c.backend + "\"");
 

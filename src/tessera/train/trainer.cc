@@ -37,7 +37,11 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   std::unique_ptr<Trainer> t(new Trainer(std::move(config), std::move(options), std::move(grid)));
   const TrainConfig& c = t->config_;
   set_kernel_threads(static_cast<int>(c.threads));
-  TESSERA_ASSIGN_OR_RETURN(t->kernels_, make_kernel_backend(c.backend));
+  // parallel.precision = bf16: the matmuls take bf16 operands; everything else stays fp32 (docs/training.md).
+  const KernelOptions kernel_options{.matmul_precision = c.parallel.precision == Precision::kBf16
+                                                             ? MatmulPrecision::kBf16
+                                                             : MatmulPrecision::kFp32};
+  TESSERA_ASSIGN_OR_RETURN(t->kernels_, make_kernel_backend(c.backend, kernel_options));
 
   const int64_t B = c.parallel.micro_batch, T = c.model.seq_len;
   // Data first: a bad data directory fails before gigabytes of model state are allocated.
@@ -132,7 +136,7 @@ Status Trainer::save_checkpoint() {
 
 double Trainer::mfu(double tokens_per_s) const {
   // tokens_per_s counts the whole global batch, so the peak is every rank's.
-  const double peak = config_.peak_gflops_per_thread * 1e9 * kernel_threads() * grid_.world_size();
+  const double peak = config_.mfu_peak_gflops_per_thread() * 1e9 * kernel_threads() * grid_.world_size();
   return tokens_per_s * config_.model.train_flops_per_token(config_.model.seq_len) / peak;
 }
 

@@ -1,0 +1,131 @@
+// Bf16Gemm on oneDNN's matmul primitive. Mapping of C = beta·C + op(A)·op(B) (row-major) to the primitive's
+// dst[M,N] = src[M,K] · weights[K,N]: src is A with strides {lda, 1} (or {1, lda} when transposed), weights
+// is B with strides {ldb, 1} (or {1, ldb}), dst is C with strides {ldc, 1}; beta = 1 is a sum post-op
+// (dst += result). oneDNN keeps created primitives in its own cache keyed by the descriptor, so building
+// the descriptor per call costs microseconds against the milliseconds of a GEMM.
+#include "tessera/kernels/bf16_gemm.h"
+
+#include <dnnl.h>
+
+#include <tuple>
+
+#include "tessera/core/check.h"
+#include "tessera/kernels/bf16.h"
+
+namespace tessera {
+
+struct Bf16Gemm::Dnnl {
+  dnnl_engine_t engine = nullptr;
+  dnnl_stream_t stream = nullptr;
+  ~Dnnl() {
+    if (stream != nullptr) dnnl_stream_destroy(stream);
+    if (engine != nullptr) dnnl_engine_destroy(engine);
+  }
+};
+
+namespace {
+
+// Owners of the per-call oneDNN objects (destroyed in reverse order of creation).
+struct CallHandles {
+  dnnl_primitive_attr_t attr = nullptr;
+  dnnl_post_ops_t post_ops = nullptr;
+  dnnl_primitive_desc_t pd = nullptr;
+  dnnl_primitive_t primitive = nullptr;
+  dnnl_memory_t src = nullptr, weights = nullptr, dst = nullptr;
+  ~CallHandles() {
+    for (dnnl_memory_t m : {dst, weights, src}) {
+      if (m != nullptr) dnnl_memory_destroy(m);
+    }
+    if (primitive != nullptr) dnnl_primitive_destroy(primitive);
+    if (pd != nullptr) dnnl_primitive_desc_destroy(pd);
+    if (post_ops != nullptr) dnnl_post_ops_destroy(post_ops);
+    if (attr != nullptr) dnnl_primitive_attr_destroy(attr);
+  }
+};
+
+#define TESSERA_DNNL_RETURN_IF_ERROR(call)                                                              \
+  do {                                                                                                  \
+    const dnnl_status_t dnnl_status_ = (call);                                                          \
+    if (dnnl_status_ != dnnl_success) {                                                                 \
+      return failed_precondition_error("oneDNN: {} returned status {}", #call, static_cast<int>(dnnl_status_)); \
+    }                                                                                                   \
+  } while (0)
+
+}  // namespace
+
+Bf16Gemm::Bf16Gemm(std::unique_ptr<Dnnl> dnnl) : dnnl_(std::move(dnnl)) {}
+Bf16Gemm::~Bf16Gemm() = default;
+
+StatusOr<std::unique_ptr<Bf16Gemm>> Bf16Gemm::create() {
+  auto dnnl = std::make_unique<Dnnl>();
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_engine_create(&dnnl->engine, dnnl_cpu, 0));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_stream_create(&dnnl->stream, dnnl->engine, dnnl_stream_default_flags));
+  std::unique_ptr<Bf16Gemm> gemm(new Bf16Gemm(std::move(dnnl)));
+  // Probe the three layouts the backend uses (NT, NN, TN with accumulation) on a small problem.
+  const uint16_t one = bf16::from_float(1.0f);
+  const std::vector<uint16_t> a(16 * 16, one), b(16 * 16, one);
+  std::vector<float> c(16 * 16, 0.0f);
+  for (const auto& [ta, tb, beta] : {std::tuple{false, true, 0.0f}, {false, false, 0.0f}, {true, false, 1.0f}}) {
+    const Status status = gemm->try_gemm(ta, tb, 16, 16, 16, a.data(), 16, b.data(), 16, beta, c.data(), 16);
+    if (!status.ok()) {
+      return failed_precondition_error(
+          "kernels: this CPU has no oneDNN bf16 matmul ({}); bf16 needs AVX-512 (AVX-512-BF16 for speed); "
+          "hint: set parallel.precision = \"fp32\"",
+          status.message());
+    }
+  }
+  if (c[0] != 32.0f) return internal_error("kernels: bf16 matmul probe computed {} != expected 32", c[0]);
+  return gemm;
+}
+
+const uint16_t* Bf16Gemm::convert(Slot slot, const float* x, int64_t n) {
+  std::vector<uint16_t>& buffer = scratch_[slot];
+  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
+  uint16_t* out = buffer.data();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16::from_float(x[i]);
+  return out;
+}
+
+void Bf16Gemm::gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+                    const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  const Status status = try_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  TESSERA_CHECK(status.ok(), "bf16 gemm(trans_a={} trans_b={} M={} N={} K={}): {}", trans_a, trans_b, M, N, K,
+                status.message());
+}
+
+Status Bf16Gemm::try_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A,
+                          int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  TESSERA_CHECK(beta == 0.0f || beta == 1.0f, "bf16 gemm: beta {} must be 0 or 1", beta);
+  const dnnl_dims_t src_dims = {M, K}, weights_dims = {K, N}, dst_dims = {M, N};
+  const dnnl_dims_t src_strides = {trans_a ? 1 : lda, trans_a ? lda : 1};
+  const dnnl_dims_t weights_strides = {trans_b ? 1 : ldb, trans_b ? ldb : 1};
+  const dnnl_dims_t dst_strides = {ldc, 1};
+  dnnl_memory_desc_t src_md, weights_md, dst_md;
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_desc_init_by_strides(&src_md, 2, src_dims, dnnl_bf16, src_strides));
+  TESSERA_DNNL_RETURN_IF_ERROR(
+      dnnl_memory_desc_init_by_strides(&weights_md, 2, weights_dims, dnnl_bf16, weights_strides));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_desc_init_by_strides(&dst_md, 2, dst_dims, dnnl_f32, dst_strides));
+  dnnl_matmul_desc_t desc;
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_matmul_desc_init(&desc, &src_md, &weights_md, nullptr, &dst_md));
+
+  CallHandles h;
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_attr_create(&h.attr));
+  if (beta == 1.0f) {
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_post_ops_create(&h.post_ops));
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_post_ops_append_sum(h.post_ops, 1.0f));
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_attr_set_post_ops(h.attr, h.post_ops));
+  }
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_desc_create(&h.pd, &desc, h.attr, dnnl_->engine, nullptr));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_create(&h.primitive, h.pd));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_create(&h.src, &src_md, dnnl_->engine, const_cast<uint16_t*>(A)));
+  TESSERA_DNNL_RETURN_IF_ERROR(
+      dnnl_memory_create(&h.weights, &weights_md, dnnl_->engine, const_cast<uint16_t*>(B)));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_create(&h.dst, &dst_md, dnnl_->engine, C));
+  const dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, h.src}, {DNNL_ARG_WEIGHTS, h.weights}, {DNNL_ARG_DST, h.dst}};
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_execute(h.primitive, dnnl_->stream, 3, args));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_stream_wait(dnnl_->stream));
+  return Status();
+}
+
+}  // namespace tessera

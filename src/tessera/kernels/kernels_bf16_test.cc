@@ -1,0 +1,184 @@
+// bf16 matmuls (MatmulPrecision::kBf16): the rounding itself, the fast backend against the ref backend's
+// explicit bf16 emulation, and both against fp32 within the error bf16 rounding allows.
+//
+// Error bound. Rounding to nearest bf16 (8 significant bits) changes x by at most u|x|, u = 2^-8. A product
+// of two rounded operands is then within (2u + u²)|a·b| of the exact one, and is itself exact in fp32
+// (8 + 8 significant bits), so
+//   |bf16 matmul - fp32 matmul| ≤ (2u + u²) · Σ_k |a_k·b_k| + fp32 accumulation noise,
+// checked element by element with Σ|a·b| computed by the fp32 oracle on |A|, |B|. Against the emulation
+// (same rounded operands, double sums) only the summation order differs: checked at 1e-4 as for fp32.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "tessera/kernels/bf16.h"
+#include "tessera/kernels/fast_backend.h"
+#include "tessera/kernels/kernel_backend.h"
+#include "tessera/kernels/kernels_test_util.h"
+#include "tessera/kernels/ref_backend.h"
+
+namespace tessera {
+namespace {
+
+using kernels_test::all_close;
+using kernels_test::random_floats;
+
+constexpr double kBf16Unit = 1.0 / 256.0;                                  // u = 2^-8
+constexpr double kBf16ProductBound = 2 * kBf16Unit + kBf16Unit * kBf16Unit;  // 2u + u²
+
+TEST(Bf16Rounding, NearestEvenAndSpecialValues) {
+  EXPECT_EQ(bf16::from_float(1.0f), 0x3f80);
+  EXPECT_EQ(bf16::from_float(-2.0f), 0xc000);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even significand (1).
+  EXPECT_EQ(bf16::from_float(1.0f + 0x1p-8f), 0x3f80);
+  // 1 + 3·2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6 (even): rounds up.
+  EXPECT_EQ(bf16::from_float(1.0f + 3 * 0x1p-8f), 0x3f82);
+  EXPECT_EQ(bf16::from_float(1.0f + 0x1p-8f + 0x1p-20f), 0x3f81);  // above the tie: up
+  EXPECT_EQ(bf16::round(1.0f + 0x1p-10f), 1.0f);
+  EXPECT_EQ(bf16::from_float(std::numeric_limits<float>::infinity()), 0x7f80);
+  EXPECT_EQ(bf16::from_float(std::numeric_limits<float>::max()), 0x7f80);  // overflows to inf, as IEEE
+  EXPECT_TRUE(std::isnan(bf16::round(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_TRUE(std::isnan(bf16::to_float(bf16::from_float(std::bit_cast<float>(0x7f800001u)))));  // signalling NaN
+  EXPECT_EQ(bf16::to_float(0x4049), 3.140625f);
+  // The relative error bound u = 2^-8 over a sweep of values, and it is nearly reached (not 2^-9).
+  double worst = 0;
+  for (float x : random_floats(10000, 7, -1e3f, 1e3f)) {
+    EXPECT_LE(std::abs(bf16::round(x) - x), kBf16Unit * std::abs(x)) << x;
+    worst = std::max(worst, std::abs(static_cast<double>(bf16::round(x)) - x) / std::abs(x));
+  }
+  EXPECT_GT(worst, 0.9 * kBf16Unit);
+}
+
+std::unique_ptr<KernelBackend> backend(const char* name, MatmulPrecision precision) {
+  auto made = make_kernel_backend(name, {.matmul_precision = precision});
+  EXPECT_TRUE(made.ok()) << made.status().message();
+  return std::move(made).value();
+}
+
+std::vector<float> absolute(std::vector<float> x) {
+  for (float& v : x) v = std::abs(v);
+  return x;
+}
+
+// |actual - fp32| ≤ (2u + u²)·magnitude + 1e-5 element-wise, magnitude = Σ|a·b| of that element.
+::testing::AssertionResult within_bf16_bound(const std::vector<float>& actual, const std::vector<float>& fp32,
+                                             const std::vector<float>& magnitude) {
+  for (size_t i = 0; i < actual.size(); ++i) {
+    const double allowed = kBf16ProductBound * magnitude[i] + 1e-5;
+    if (!(std::abs(static_cast<double>(actual[i]) - fp32[i]) <= allowed)) {
+      return ::testing::AssertionFailure() << "element " << i << ": " << actual[i] << " vs fp32 " << fp32[i]
+                                           << ", allowed ±" << allowed;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+class Bf16MatmulTest : public ::testing::Test {
+ protected:
+  void TearDown() override { set_kernel_threads(2); }
+  std::unique_ptr<KernelBackend> fast_ = backend("fast", MatmulPrecision::kBf16);
+  std::unique_ptr<KernelBackend> emulated_ = backend("ref", MatmulPrecision::kBf16);
+  RefBackend fp32_;
+};
+
+// Forward and backward (two accumulating calls) of the fast bf16 matmul vs the bf16 emulation and vs fp32.
+void check_bf16_matmul(KernelBackend& fast, KernelBackend& emulated, KernelBackend& fp32, int64_t N, int64_t C,
+                       int64_t OC, bool with_bias, uint32_t seed) {
+  SCOPED_TRACE(testing::Message() << "N=" << N << " C=" << C << " OC=" << OC << " bias=" << with_bias);
+  const std::vector<float> inp = random_floats(N * C, seed), weight = random_floats(OC * C, seed + 1),
+                           bias = random_floats(OC, seed + 2), dout = random_floats(N * OC, seed + 3);
+  const float* b = with_bias ? bias.data() : nullptr;
+  std::vector<float> out_fast(N * OC, 7.0f), out_emul(N * OC), out_fp32(N * OC), out_mag(N * OC);
+  fast.matmul_forward(out_fast.data(), inp.data(), weight.data(), b, N, C, OC);
+  emulated.matmul_forward(out_emul.data(), inp.data(), weight.data(), b, N, C, OC);
+  fp32.matmul_forward(out_fp32.data(), inp.data(), weight.data(), b, N, C, OC);
+  fp32.matmul_forward(out_mag.data(), absolute(inp).data(), absolute(weight).data(), nullptr, N, C, OC);
+  EXPECT_TRUE(all_close(out_fast, out_emul, 1e-4, 1e-4)) << "forward vs emulation";
+  EXPECT_TRUE(within_bf16_bound(out_fast, out_fp32, out_mag)) << "forward vs fp32";
+
+  // Parameter gradients start non-zero and accumulate over two calls: start + 2·grad.
+  const std::vector<float> dweight_start = random_floats(OC * C, seed + 4), dbias_start = random_floats(OC, seed + 5);
+  std::vector<float> dinp_fast(N * C, 7.0f), dinp_emul(N * C), dinp_fp32(N * C), dinp_mag(N * C);
+  std::vector<float> dweight_fast = dweight_start, dweight_emul = dweight_start, dweight_fp32 = dweight_start;
+  std::vector<float> dweight_mag(OC * C, 0.0f);
+  std::vector<float> dbias_fast = dbias_start, dbias_fp32 = dbias_start;
+  for (int call = 0; call < 2; ++call) {
+    fast.matmul_backward(dinp_fast.data(), dweight_fast.data(), with_bias ? dbias_fast.data() : nullptr,
+                         dout.data(), inp.data(), weight.data(), N, C, OC);
+    emulated.matmul_backward(dinp_emul.data(), dweight_emul.data(), nullptr, dout.data(), inp.data(),
+                             weight.data(), N, C, OC);
+    fp32.matmul_backward(dinp_fp32.data(), dweight_fp32.data(), with_bias ? dbias_fp32.data() : nullptr,
+                         dout.data(), inp.data(), weight.data(), N, C, OC);
+    fp32.matmul_backward(dinp_mag.data(), dweight_mag.data(), nullptr, absolute(dout).data(),
+                         absolute(inp).data(), absolute(weight).data(), N, C, OC);
+  }
+  EXPECT_TRUE(all_close(dinp_fast, dinp_emul, 1e-4, 1e-4)) << "dinp vs emulation";
+  EXPECT_TRUE(all_close(dweight_fast, dweight_emul, 1e-4, 1e-4)) << "dweight vs emulation";
+  EXPECT_TRUE(within_bf16_bound(dinp_fast, dinp_fp32, dinp_mag)) << "dinp vs fp32";
+  // dweight_mag holds 2·Σ|dout·inp| (two calls), the bound of the two accumulated products.
+  EXPECT_TRUE(within_bf16_bound(dweight_fast, dweight_fp32, dweight_mag)) << "dweight vs fp32";
+  // dbias sums the fp32 dout in fp32 in either precision.
+  EXPECT_TRUE(all_close(dbias_fast, dbias_fp32, 1e-5, 1e-5)) << "dbias";
+  if (!with_bias) {
+    EXPECT_EQ(dbias_fast, dbias_start);
+  }
+}
+
+// The last shape takes the wide-output (transposed dweight) path.
+TEST_F(Bf16MatmulTest, MatchesEmulationAndFp32BoundOnAwkwardShapes) {
+  const struct {
+    int64_t N, C, OC;
+  } shapes[] = {{1, 1, 1},     {3, 5, 7},      {17, 33, 65}, {64, 48, 96},
+                {130, 100, 31}, {40, 256, 513}, {7, 19, FastBackend::kWideOutputChannels + 1}};
+  uint32_t seed = 100;
+  for (int threads : {1, 3}) {
+    set_kernel_threads(threads);
+    for (const auto& s : shapes) {
+      for (bool with_bias : {false, true}) {
+        check_bf16_matmul(*fast_, *emulated_, fp32_, s.N, s.C, s.OC, with_bias, seed);
+        seed += 10;
+      }
+    }
+  }
+}
+
+// Operands 1 + 2^-10 are not bf16 values: bf16 rounds them to exactly 1, fp32 keeps them. The bf16 results
+// are exact sums of ones and the fp32 ones differ from them by K·2^-10 ≫ fp32 rounding, so a bf16 path
+// that silently ran in fp32 fails here.
+TEST_F(Bf16MatmulTest, RoundsOperandsToBf16) {
+  const int64_t N = 5, C = 24, OC = 40;
+  const float off_grid = 1.0f + 0x1p-10f;
+  const std::vector<float> inp(N * C, off_grid), weight(OC * C, off_grid), dout(N * OC, off_grid);
+  std::vector<float> out(N * OC), dinp(N * C), dweight(OC * C, 0.0f);
+  fast_->matmul_forward(out.data(), inp.data(), weight.data(), nullptr, N, C, OC);
+  fast_->matmul_backward(dinp.data(), dweight.data(), nullptr, dout.data(), inp.data(), weight.data(), N, C, OC);
+  EXPECT_EQ(out, std::vector<float>(N * OC, static_cast<float>(C)));
+  EXPECT_EQ(dinp, std::vector<float>(N * C, static_cast<float>(OC)));
+  EXPECT_EQ(dweight, std::vector<float>(OC * C, static_cast<float>(N)));
+
+  std::vector<float> out_fp32(N * OC);
+  fp32_.matmul_forward(out_fp32.data(), inp.data(), weight.data(), nullptr, N, C, OC);
+  EXPECT_NEAR(out_fp32[0], C * off_grid * off_grid, 1e-5);
+  EXPECT_GT(out_fp32[0] - out[0], C * 0x1p-10f);
+}
+
+TEST(Bf16MatmulFactory, FastBf16IsAvailableAndRefStaysFp32ByDefault) {
+  auto fast = make_kernel_backend("fast", {.matmul_precision = MatmulPrecision::kBf16});
+  ASSERT_TRUE(fast.ok()) << fast.status().message();  // the development machine has AVX-512(-BF16)
+  EXPECT_STREQ((*fast)->name(), "fast");
+  // The default ref backend multiplies in fp32: 1 + 2^-10 survives.
+  auto ref = make_kernel_backend("ref");
+  ASSERT_TRUE(ref.ok());
+  const float x = 1.0f + 0x1p-10f, one = 1.0f;
+  float out = 0.0f;
+  (*ref)->matmul_forward(&out, &x, &one, nullptr, 1, 1, 1);
+  EXPECT_EQ(out, x);
+}
+
+}  // namespace
+}  // namespace tessera

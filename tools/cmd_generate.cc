@@ -56,6 +56,11 @@ Status generate(const GenerateArgs& args) {
     return invalid_argument_error("generate: the prompt has {} tokens; the context holds {}", tokens.size(),
                                   config.model.seq_len);
   }
+  if (tokenizer.vocab_size() > config.model.vocab_size) {
+    return invalid_argument_error("generate: tokenizer '{}' has {} tokens, more than the model's vocab_size {}",
+                                  tokenizer_path, tokenizer.vocab_size(), config.model.vocab_size);
+  }
+  const int64_t sampled_vocab = tokenizer.vocab_size();
   GptDecoder decoder(config.model, model.params(), *kernels);
   const SamplingOptions options{.temperature = static_cast<float>(args.temperature), .top_k = args.top_k};
   const float* logits = nullptr;
@@ -67,8 +72,9 @@ Status generate(const GenerateArgs& args) {
   std::string printed;
   for (int64_t i = 0; i < args.max_tokens && decoder.position() < config.model.seq_len; ++i) {
     RngStream rng(static_cast<uint64_t>(args.seed), RngPurpose::kSampling, static_cast<uint64_t>(decoder.position()));
-    const int32_t next = sample_token(logits, config.model.vocab_size, options, rng);
-    if (next == tokenizer.eos_id() || next >= tokenizer.vocab_size()) break;
+    // Sample among the ids the tokenizer can decode (a model may pad its vocabulary beyond them).
+    const int32_t next = sample_token(logits, sampled_vocab, options, rng);
+    if (next == tokenizer.eos_id()) break;
     generated.push_back(next);
     // Print what the new token adds to the decoded text (pieces may join across tokens).
     const std::string text = tokenizer.decode(generated);

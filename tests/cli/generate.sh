@@ -14,3 +14,7 @@ grep -q "^The" "$WORK/a.txt" || fail "output does not start with the prompt: $(c
 [ "$(wc -c <"$WORK/d.txt")" -gt 10 ] || fail "greedy generated nothing"
 expect_error "no checkpoint directory" "$TESSERA" generate "$WORK/nowhere" --prompt "x"
 echo "ok: $(head -c 200 "$WORK/a.txt")"
+# A model whose vocabulary is padded beyond the tokenizer's trains and samples (only decodable ids).
+"$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/padded" --steps 5 --set model.vocab_size=2112 --quiet
+"$TESSERA" generate "$WORK/padded" --prompt "The" --max-tokens 20 --seed 3 --temperature 2 --top-k 0 >"$WORK/e.txt"
+grep -q "^The" "$WORK/e.txt" || fail "padded-vocabulary model did not generate: $(cat "$WORK/e.txt")"

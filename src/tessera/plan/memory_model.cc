@@ -56,7 +56,9 @@ double activation_bytes_per_layer(const Job& job) {
 MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
   const ParallelPlan& p = job.plan;
   const double P = params_per_rank(job);
-  const double dp = static_cast<double>(p.dp);
+  // Ranks of a cp group hold the same weights, so ZeRO/FSDP shards over dp·cp (Megatron's dp-cp group,
+  // torchtitan's dp_shard_cp mesh).
+  const double dp = static_cast<double>(p.dp * p.cp);
   const bool fp32 = p.precision == Precision::kFp32;
   MemoryBreakdown mem;
   mem.capacity_gib = capacity_gib;

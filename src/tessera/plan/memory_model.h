@@ -2,7 +2,8 @@
 //
 // Parameters per rank P = L/pp · layer_params / tp + V·C / tp (vocab-parallel embedding).
 // Mixed precision (bf16/fp8): weights 2 B, gradients 4 B (fp32 accumulation), optimizer 12 B (fp32 master,
-// Adam m, v); fp32: 4 + 4 + 8 B. ZeRO-1 shards the optimizer over dp, ZeRO-2 also gradients, ZeRO-3/FSDP
+// Adam m, v); fp32: 4 + 4 + 8 B. ZeRO-1 shards the optimizer over dp·cp (cp ranks hold
+// the same weights: Megatron's dp-cp group, torchtitan's dp_shard_cp), ZeRO-2 also gradients, ZeRO-3/FSDP
 // also weights.
 // Activations per layer per micro-batch, 2-byte tensors (Korthikanti et al. 2022, generalised to F and GQA),
 // with sbh = b·(t/cp)·C:

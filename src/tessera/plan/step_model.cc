@@ -127,16 +127,20 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   out.bubble_s = pipeline - mb * t_mb;
   out.bubble_fraction = pipeline > 0 ? out.bubble_s / pipeline : 0;
 
-  // Data parallel: the dp group has stride tp·cp; its gradients are bf16 (2 bytes per parameter).
+  // Data parallel: gradients are reduced (and ZeRO/FSDP state sharded) over the dp·cp ranks that hold the
+  // same weights — cp ranks see different tokens of the same sequences (Megatron's dp-cp group, torchtitan's
+  // dp_shard_cp). With ranks laid out tp fastest, then cp, dp, that group has n = dp·cp members, stride tp.
+  // Gradients are bf16 (2 bytes per parameter).
   const double P = params_per_rank(job);
-  if (p.dp > 1) {
-    const int64_t stride = p.tp * p.cp;
-    out.dp_crosses_scaleout = &links.link_for(p.dp, stride) == &links.scaleout;
+  const int64_t n_dp = p.dp * p.cp;
+  if (n_dp > 1) {
+    const int64_t stride = p.tp;
+    out.dp_crosses_scaleout = &links.link_for(n_dp, stride) == &links.scaleout;
     const double grad_bytes = P * (p.precision == Precision::kFp32 ? 4 : 2);
     if (p.zero_stage >= 3) {
       // Gather weights for forward and backward, reduce-scatter gradients.
-      const double gathers = group_all_gather_seconds(links, p.dp, stride, grad_bytes);
-      const double rs = group_reduce_scatter_seconds(links, p.dp, stride, grad_bytes);
+      const double gathers = group_all_gather_seconds(links, n_dp, stride, grad_bytes);
+      const double rs = group_reduce_scatter_seconds(links, n_dp, stride, grad_bytes);
       const double per_mb = job.reshard_per_micro_batch ? 2 * gathers + rs : 0;
       const double once = job.reshard_per_micro_batch ? 0 : gathers + rs;
       out.dp_comm_total_s = mb * per_mb + once;
@@ -144,17 +148,17 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
       out.dp_comm_s = mb * std::max(0.0, per_mb - hidden_per_mb) +
                       std::max(0.0, once - job.dp_overlap * (fwd_compute + bwd_compute));
     } else {
-      const double reduce = group_reduce_scatter_seconds(links, p.dp, stride, grad_bytes);
-      const double gather = p.zero_stage >= 1 ? group_all_gather_seconds(links, p.dp, stride, grad_bytes) : 0;
+      const double reduce = group_reduce_scatter_seconds(links, n_dp, stride, grad_bytes);
+      const double gather = p.zero_stage >= 1 ? group_all_gather_seconds(links, n_dp, stride, grad_bytes) : 0;
       // Without ZeRO the reduction is a full all-reduce (reduce-scatter + all-gather of gradients).
-      const double reduce_all = p.zero_stage >= 1 ? reduce : group_all_reduce_seconds(links, p.dp, stride, grad_bytes);
+      const double reduce_all = p.zero_stage >= 1 ? reduce : group_all_reduce_seconds(links, n_dp, stride, grad_bytes);
       out.dp_comm_total_s = reduce_all + gather;
       out.dp_comm_s = std::max(0.0, reduce_all - job.dp_overlap * bwd_compute) +
                       std::max(0.0, gather - job.dp_overlap * fwd_compute);
     }
   }
   out.tp_crosses_scaleout = p.tp > 1 && &links.link_for(p.tp, 1) == &links.scaleout;
-  const double opt_params = P / (p.zero_stage >= 1 ? static_cast<double>(p.dp) : 1.0);
+  const double opt_params = P / (p.zero_stage >= 1 ? static_cast<double>(n_dp) : 1.0);
   out.optimizer_s = dev.memory_seconds(opt_params * kOptimizerBytesPerParam);
   out.step_time_s = pipeline + out.dp_comm_s + out.optimizer_s;
 

@@ -1,5 +1,7 @@
 #include "tessera/plan/comm_model.h"
 
+#include <algorithm>
+
 namespace tessera::plan {
 
 ClusterLinks cluster_links(const ClusterSpec& cluster, const AcceleratorSpec& accelerator) {
@@ -28,26 +30,37 @@ double reduce_scatter_seconds(const Link& link, int64_t n, double bytes) {
 }
 double all_gather_seconds(const Link& link, int64_t n, double bytes) { return reduce_scatter_seconds(link, n, bytes); }
 namespace {
-// Members of a group that share one scale-up domain (1 when the stride already exceeds the domain).
-int64_t members_per_domain(const ClusterLinks& links, int64_t n, int64_t stride) {
-  if (n * stride <= links.scaleup_domain) return n;
-  const int64_t inner = std::max<int64_t>(1, links.scaleup_domain / std::max<int64_t>(stride, 1));
-  return std::min(n, inner);
+// Two-level split of a group of n ranks, consecutive members `stride` apart (module comment): `inner`
+// members per scale-up domain, `domains` domains the group touches = ceil(n·stride / domain), capped at n.
+// (n / inner would drop the partial domain: dp = 16 of tp = 8 on NVL72 touches 2 domains, not 16/9 → 1.)
+struct Split {
+  int64_t inner = 1;
+  int64_t domains = 1;
+};
+Split split_group(const ClusterLinks& links, int64_t n, int64_t stride) {
+  stride = std::max<int64_t>(stride, 1);
+  const int64_t domain = links.scaleup_domain;
+  if (links.fits_scaleup(n, stride)) return {n, 1};
+  if (n * stride <= domain) return {(n + 1) / 2, 2};  // fits in size but straddles a domain boundary
+  if (stride >= domain) return {1, n};
+  const int64_t inner = std::min(n, domain / stride);
+  const int64_t domains = std::min(n, (n * stride + domain - 1) / domain);
+  return {inner, std::max<int64_t>(domains, 2)};
 }
 }  // namespace
 
 double group_reduce_scatter_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes) {
-  const int64_t inner = members_per_domain(links, n, stride), outer = n / inner;
-  return reduce_scatter_seconds(links.scaleup, inner, bytes) +
-         reduce_scatter_seconds(links.scaleout, outer, bytes / static_cast<double>(inner));
+  const Split g = split_group(links, n, stride);
+  return reduce_scatter_seconds(links.scaleup, g.inner, bytes) +
+         reduce_scatter_seconds(links.scaleout, g.domains, bytes / static_cast<double>(g.inner));
 }
 double group_all_gather_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes) {
   return group_reduce_scatter_seconds(links, n, stride, bytes);
 }
 double group_all_reduce_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes) {
-  const int64_t inner = members_per_domain(links, n, stride), outer = n / inner;
-  return 2 * reduce_scatter_seconds(links.scaleup, inner, bytes) +
-         all_reduce_seconds(links.scaleout, outer, bytes / static_cast<double>(inner));
+  const Split g = split_group(links, n, stride);
+  return 2 * reduce_scatter_seconds(links.scaleup, g.inner, bytes) +
+         all_reduce_seconds(links.scaleout, g.domains, bytes / static_cast<double>(g.inner));
 }
 
 double send_recv_seconds(const Link& link, double bytes) { return link.latency_s + bytes / link.bytes_per_s; }

@@ -7,12 +7,15 @@
 //   send/recv        α + S/β
 // Which link a group uses: ranks are laid out tp fastest, then cp, dp, pp (Megatron's order), so a group
 // of n ranks with stride s spans n·s consecutive ranks; it stays on the scale-up link (NVLink, ICI) when
-// that span fits in one scale-up domain. A group spanning domains runs two-level (NCCL's hierarchical
-// rings/trees): g_in = max(1, domain/s) members per domain, g_out = n/g_in domains;
+// that span fits in one aligned scale-up domain (span ≤ domain and divides it). A group spanning domains
+// runs two-level (NCCL's hierarchical rings/trees): g_in = min(n, domain/s) members per domain (1 when
+// s ≥ domain), g_out = min(n, ceil(n·s/domain)) domains the group touches (at least 2; a group that fits in
+// size but straddles a boundary: g_in = ceil(n/2), g_out = 2);
 //   reduce-scatter = RS_in(S) on scale-up + RS_out(S/g_in) on scale-out (all-gather mirrored),
 //   all-reduce     = RS_in(S) + AR_out(S/g_in) + AG_in(S).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "tessera/spec/cluster_spec.h"
@@ -30,7 +33,13 @@ struct ClusterLinks {
   int64_t scaleup_domain = 1;
   // The link a group of `size` ranks, consecutive ranks `stride` apart, runs on.
   const Link& link_for(int64_t size, int64_t stride) const {
-    return size * stride <= scaleup_domain ? scaleup : scaleout;
+    return fits_scaleup(size, stride) ? scaleup : scaleout;
+  }
+  // Whether every such group lies inside one aligned scale-up domain: groups occupy aligned blocks of
+  // size·stride ranks, so the span must fit and divide the domain (dp 3 of tp 8 = 24 ranks fits NVL72).
+  bool fits_scaleup(int64_t size, int64_t stride) const {
+    const int64_t span = size * std::max<int64_t>(stride, 1);
+    return size <= 1 || (span <= scaleup_domain && scaleup_domain % span == 0);
   }
 };
 

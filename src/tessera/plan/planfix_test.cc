@@ -38,5 +38,28 @@ TEST(PlanFix, ZeroShardsAndReducesOverDpTimesCp) {
   EXPECT_GT(step.dp_comm_total_s, 0);
 }
 
+TEST(PlanFix, GroupsThatDoNotFillWholeDomainsPayForTheScaleOutHop) {
+  ClusterLinks links;
+  links.scaleup = {900e9, 1e-6};
+  links.scaleout = {50e9, 5e-6};
+  links.scaleup_domain = 72;  // NVL72
+  const double S = 1e9;
+  // dp = 9 of tp = 8 fills one domain exactly: scale-up only.
+  EXPECT_NEAR(group_all_reduce_seconds(links, 9, 8, S), 2 * 8 * 1e-6 + 2 * 8.0 / 9 * S / 900e9, 1e-12);
+  // dp = 16 of tp = 8 spans 128 ranks = 2 domains: 9 members per domain, then a 2-domain scale-out ring.
+  const double dp16 = group_all_reduce_seconds(links, 16, 8, S);
+  const double expected = 2 * reduce_scatter_seconds(links.scaleup, 9, S) + all_reduce_seconds(links.scaleout, 2, S / 9);
+  EXPECT_NEAR(dp16, expected, 1e-12);
+  EXPECT_GT(dp16, group_all_reduce_seconds(links, 9, 8, S) * 2);
+  EXPECT_GT(group_reduce_scatter_seconds(links, 16, 8, S), reduce_scatter_seconds(links.scaleup, 9, S));
+  // A group that fits in size but not in an aligned domain (5 × stride 8 = 40 ranks; 72 % 40 != 0) crosses.
+  EXPECT_FALSE(links.fits_scaleup(5, 8));
+  EXPECT_TRUE(links.fits_scaleup(3, 8));
+  EXPECT_GT(group_all_reduce_seconds(links, 5, 8, S), 2 * reduce_scatter_seconds(links.scaleup, 5, S));
+  // Stride beyond the domain: every member in its own domain.
+  EXPECT_NEAR(group_all_gather_seconds(links, 4, 72, S), reduce_scatter_seconds(links.scaleout, 4, S), 1e-12);
+  EXPECT_EQ(group_all_reduce_seconds(links, 1, 8, S), 0);
+}
+
 }  // namespace
 }  // namespace tessera::plan

@@ -69,6 +69,9 @@ StatusOr<CatalogModel> parse_model(const toml::table& t, const std::string& orig
   s.seq_len = t["seq_len"].value_or(int64_t{0});
   s.vocab_size = t["vocab_size"].value_or(int64_t{0});
   s.gated_mlp = t["gated_mlp"].value_or(false);
+  s.tied_embeddings = t["tied_embeddings"].value_or(true);
+  s.learned_positions = t["learned_positions"].value_or(true);
+  s.head_dim = t["head_dim"].value_or(int64_t{0});
   TESSERA_RETURN_IF_ERROR(s.validate().with_context(origin + " '" + m.name + "'"));
   return m;
 }

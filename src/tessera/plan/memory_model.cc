@@ -18,17 +18,21 @@ double layer_params(const ModelSpec& m) {
 
 std::string MemoryBreakdown::verdict() const {
   return fmt::format("{}: needs {:.1f} GiB {} {:.0f} GiB (weights {:.1f}, grads {:.1f}, optimizer {:.1f}, "
-                     "activations {:.1f}, logits {:.1f}, buffers {:.1f})",
+                     "activations {:.1f}, logits {:.1f}, buffers {:.1f}){}",
                      fits() ? "fits" : "OOM", total_gib(), fits() ? "<=" : ">", capacity_gib, weights_gib,
-                     gradients_gib, optimizer_gib, activations_gib, logits_gib, buffers_gib);
+                     gradients_gib, optimizer_gib, activations_gib, logits_gib, buffers_gib,
+                     stage.empty() ? "" : ", " + stage + " pipeline stage");
 }
 
 double params_per_rank(const Job& job) {
   const ModelSpec& m = job.model;
   const ParallelPlan& p = job.plan;
   const double layers = static_cast<double>(m.n_layer) / static_cast<double>(p.pp);
+  // Vocab-parallel V·C on the first stage (embedding) and the last (LM head); one stage holds both when
+  // pp = 1, twice the matrix when the head is untied.
+  const double vocab_matrices = (p.pp == 1 && !m.tied_embeddings) ? 2.0 : 1.0;
   return layers * layer_params(m) / static_cast<double>(p.tp) +
-         static_cast<double>(m.vocab_size * m.n_embd) / static_cast<double>(p.tp);
+         vocab_matrices * static_cast<double>(m.vocab_size * m.n_embd) / static_cast<double>(p.tp);
 }
 
 double activation_bytes_per_layer(const Job& job) {
@@ -62,7 +66,10 @@ MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
   const bool fp32 = p.precision == Precision::kFp32;
   MemoryBreakdown mem;
   mem.capacity_gib = capacity_gib;
-  mem.weights_gib = P * (fp32 ? 4 : 2) / (p.zero_stage >= 3 ? dp : 1) / kGiB;
+  // FSDP without resharding (Llama 3's "not resharded after forward") keeps the gathered weights for the
+  // whole step: ZeRO-2-like during compute, so the weights are not divided by dp.
+  const bool weights_sharded = p.zero_stage >= 3 && job.reshard_per_micro_batch;
+  mem.weights_gib = P * (fp32 ? 4 : 2) / (weights_sharded ? dp : 1) / kGiB;
   mem.gradients_gib = P * 4 / (p.zero_stage >= 2 ? dp : 1) / kGiB;
   mem.optimizer_gib = P * (fp32 ? 8 : 12) / (p.zero_stage >= 1 ? dp : 1) / kGiB;
   const double m = static_cast<double>(p.num_micro_batches());
@@ -78,11 +85,26 @@ MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
     }
   }
   const double layers = static_cast<double>(job.model.n_layer) / pp;
-  mem.activations_gib = activation_bytes_per_layer(job) * layers * in_flight / kGiB;
-  mem.logits_gib = static_cast<double>(p.micro_batch) * static_cast<double>(job.model.seq_len) /
-                   static_cast<double>(p.cp) * static_cast<double>(job.model.vocab_size) / static_cast<double>(p.tp) *
-                   4 / kGiB;
+  const double layer_act_gib = activation_bytes_per_layer(job) * layers / kGiB;
+  const double logits_gib = static_cast<double>(p.micro_batch) * static_cast<double>(job.model.seq_len) /
+                            static_cast<double>(p.cp) * static_cast<double>(job.model.vocab_size) /
+                            static_cast<double>(p.tp) * 4 / kGiB;
+  mem.activations_gib = layer_act_gib * in_flight;
+  mem.logits_gib = logits_gib;
   mem.buffers_gib = kBufferGiB;
+  if (p.pp > 1) {
+    // The first stage holds the most micro-batches in flight, the last the fp32 logits: report the stage
+    // that needs more (both hold one V·C matrix). The last stage keeps one micro-batch (GPipe: all m).
+    const double last_in_flight = p.schedule == PipelineSchedule::kGPipe ? m : 1.0;
+    const double first_act = mem.activations_gib, last_act = layer_act_gib * last_in_flight;
+    if (last_act + logits_gib > first_act) {
+      mem.activations_gib = last_act;
+      mem.stage = "last";
+    } else {
+      mem.logits_gib = 0;
+      mem.stage = "first";
+    }
+  }
   return mem;
 }
 

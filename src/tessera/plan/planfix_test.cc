@@ -5,9 +5,16 @@
 #include "tessera/plan/memory_model.h"
 #include "tessera/plan/plan_test_util.h"
 #include "tessera/plan/step_model.h"
+#include "tessera/plan/validate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <cstdio>
 
 namespace tessera::plan {
 namespace {
+
 
 Job llama8b_job(const Catalog& c) {
   Job job;
@@ -59,6 +66,89 @@ TEST(PlanFix, GroupsThatDoNotFillWholeDomainsPayForTheScaleOutHop) {
   // Stride beyond the domain: every member in its own domain.
   EXPECT_NEAR(group_all_gather_seconds(links, 4, 72, S), reduce_scatter_seconds(links.scaleout, 4, S), 1e-12);
   EXPECT_EQ(group_all_reduce_seconds(links, 1, 8, S), 0);
+}
+
+TEST(PlanFix, UntiedHeadCountsTwiceInParamsAndMemoryNotFlops) {
+  const Catalog c = testing::load_test_catalog();
+  const ModelSpec llama = *c.model("llama3-8b");
+  EXPECT_FALSE(llama.tied_embeddings);
+  EXPECT_NEAR(static_cast<double>(llama.num_params()) / 1e9, 8.03, 0.02);
+  ModelSpec tied = llama;
+  tied.tied_embeddings = true;
+  EXPECT_EQ(llama.num_params() - tied.num_params(), llama.vocab_size * llama.n_embd);
+  EXPECT_EQ(llama.matmul_params(), tied.matmul_params());
+  Job job = llama8b_job(c);
+  const double untied_p = params_per_rank(job);
+  job.model = tied;
+  EXPECT_NEAR(untied_p - params_per_rank(job), static_cast<double>(llama.vocab_size * llama.n_embd), 1);
+  // GPT-2 stays tied (the runtime's shape).
+  EXPECT_TRUE(c.model("gpt2-124m")->tied_embeddings);
+}
+
+TEST(PlanFix, FsdpWithoutReshardingKeepsTheGatheredWeights) {
+  const Catalog c = testing::load_test_catalog();
+  Job job = llama8b_job(c);
+  job.plan.zero_stage = 3, job.plan.dp = 8, job.plan.global_batch = 8;
+  const double sharded = estimate_memory(job, 80).weights_gib;
+  job.reshard_per_micro_batch = false;
+  const MemoryBreakdown kept = estimate_memory(job, 80);
+  EXPECT_NEAR(kept.weights_gib, 8 * sharded, 1e-9);
+  EXPECT_NEAR(kept.gradients_gib * 8, params_per_rank(job) * 4 / (1 << 30), 1e-6);
+}
+
+TEST(PlanFix, PipelineMemoryIsOneStageNotFirstPlusLast) {
+  const Catalog c = testing::load_test_catalog();
+  Job job = llama8b_job(c);
+  job.plan.pp = 4, job.plan.global_batch = 8;
+  const MemoryBreakdown mem = estimate_memory(job, 80);
+  ASSERT_FALSE(mem.stage.empty());
+  if (mem.stage == "first") {
+    EXPECT_EQ(mem.logits_gib, 0);
+  } else {
+    EXPECT_GT(mem.logits_gib, 0);
+  }
+  EXPECT_NE(mem.verdict().find("pipeline stage"), std::string::npos);
+  job.plan.pp = 1;
+  EXPECT_TRUE(estimate_memory(job, 80).stage.empty());
+}
+
+// All published rows ran: few may be predicted OOM, and the predicted memory is close to the measured peak
+// where the source states one (torchtitan).
+TEST(PlanFix, PublishedRowsThatRanFitAndMemoryTracksMeasuredPeaks) {
+  std::string path = testing::source_dir() + "/tests/data/published_runs.csv";
+  ASSERT_TRUE(std::filesystem::exists(path));
+  const Catalog catalog = testing::load_test_catalog();
+  auto table = read_csv_file(path);
+  ASSERT_TRUE(table.ok());
+  auto runs = load_published_runs(*table, catalog);
+  ASSERT_TRUE(runs.ok());
+  int predicted = 0, oom = 0, measured = 0;
+  std::vector<double> errors;
+  for (const auto& p : predict_runs(*runs, {})) {
+    if (!p.run.skip_reason.empty()) continue;
+    ++predicted;
+    if (!p.step.memory.fits()) ++oom;
+    if (p.run.peak_memory_gib > 0) {
+      ++measured;
+      const double err = std::fabs(p.step.memory.total_gib() - p.run.peak_memory_gib) / p.run.peak_memory_gib;
+      errors.push_back(err);
+      std::printf("row %zu %s: predicted %.1f GiB, measured %.1f GiB (%+.0f%%)\n", p.run.row, p.run.model_name.c_str(),
+                  p.step.memory.total_gib(), p.run.peak_memory_gib,
+                  100 * (p.step.memory.total_gib() / p.run.peak_memory_gib - 1));
+    }
+  }
+  std::sort(errors.begin(), errors.end());
+  std::printf("%d predicted rows, %d predicted OOM; %d with a measured peak, median error %.0f%%, max %.0f%%\n",
+              predicted, oom, measured, errors.empty() ? 0 : 100 * errors[errors.size() / 2],
+              errors.empty() ? 0 : 100 * errors.back());
+  // Guards, not targets: the activation model still over-predicts rows whose CSV lacks recompute/micro-batch
+  // (mostly Megatron-Bridge Llama rows) and misses the full-recompute working set and allocator slack
+  // (torchtitan long-context rows measure ~84 GiB, predicted ~42). Before the dp·cp / untied-head / pipeline
+  // stage fixes: see docs/planner.md.
+  EXPECT_LE(oom, 41);
+  ASSERT_GE(measured, 14);
+  EXPECT_LE(errors[errors.size() / 2], 0.50);
+  EXPECT_LE(errors.back(), 0.80);
 }
 
 }  // namespace

@@ -74,6 +74,17 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     run.tokens_per_s = number(t.field(r, "tokens_per_sec"));
     run.tflops_per_gpu = number(t.field(r, "achieved_tflops_per_gpu"));
     run.mfu_percent = number(t.field(r, "mfu_percent"));
+    {
+      // Measured peak memory stated in the notes: "peak memory 82.4 GiB", "memory 47.96 GiB".
+      const std::string notes = lower(t.field(r, "notes"));
+      const size_t at = notes.find("memory ");
+      if (at != std::string::npos) {
+        const std::string rest = notes.substr(at + 7);
+        char* end = nullptr;
+        const double v = std::strtod(rest.c_str(), &end);
+        if (end != rest.c_str() && std::string(end).rfind(" gib", 0) == 0) run.peak_memory_gib = v;
+      }
+    }
     auto skip = [&](std::string reason) {
       run.skip_reason = std::move(reason);
       runs.push_back(run);

@@ -37,6 +37,7 @@ struct PublishedRun {
   double tokens_per_s = 0;
   double tflops_per_gpu = 0;
   double mfu_percent = 0;
+  double peak_memory_gib = 0;   // measured peak memory per GPU from the notes ("peak memory 82.4 GiB")
 
   // "hopper/fp8": the efficiency constant this row exercises.
   std::string efficiency_key() const;

@@ -6,15 +6,15 @@ namespace tessera {
 
 int64_t ModelSpec::num_params() const {
   const int64_t C = n_embd, F = ffn(), V = vocab_size, T = seq_len;
-  const int64_t KV = kv_heads() * head_size();
+  const int64_t KV = kv_heads() * head_size(), Q = q_dim();
   const int64_t mlp = gated_mlp ? (3 * C * F + 2 * F + C) : (C * F + F) + (F * C + C);
-  const int64_t per_layer = 4 * C + (C * C + 2 * C * KV + C + 2 * KV) + (C * C + C) + mlp;
-  return V * C + T * C + n_layer * per_layer + 2 * C;
+  const int64_t per_layer = 4 * C + (C * Q + 2 * C * KV + Q + 2 * KV) + (Q * C + C) + mlp;
+  return V * C * (tied_embeddings ? 1 : 2) + (learned_positions ? T * C : 0) + n_layer * per_layer + 2 * C;
 }
 
 int64_t ModelSpec::matmul_params() const {
-  const int64_t C = n_embd, F = ffn(), KV = kv_heads() * head_size();
-  return n_layer * (2 * C * C + 2 * C * KV + (gated_mlp ? 3 : 2) * C * F) + vocab_size * C;
+  const int64_t C = n_embd, F = ffn(), KV = kv_heads() * head_size(), Q = q_dim();
+  return n_layer * (2 * C * Q + 2 * C * KV + (gated_mlp ? 3 : 2) * C * F) + vocab_size * C;
 }
 
 double ModelSpec::train_flops_per_token(int64_t t) const {
@@ -31,7 +31,8 @@ Status ModelSpec::validate() const {
   for (const auto& field : positives) {
     if (field.value <= 0) return invalid_argument_error("{}: expected a positive integer, found {}", field.key, field.value);
   }
-  if (n_embd % n_head != 0) {
+  if (head_dim < 0) return invalid_argument_error("model.head_dim: expected >= 0 (0 = n_embd/n_head), found {}", head_dim);
+  if (head_dim == 0 && n_embd % n_head != 0) {
     return invalid_argument_error("model.n_head: expected a divisor of model.n_embd ({}), found {}", n_embd, n_head);
   }
   if (ffn_hidden < 0) return invalid_argument_error("model.ffn_hidden: expected >= 0 (0 = 4*n_embd), found {}", ffn_hidden);

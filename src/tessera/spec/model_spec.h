@@ -29,13 +29,22 @@ struct ModelSpec {
   // gated_mlp: SwiGLU-style MLP with three C×F matrices (gate, up, down) instead of two.
   int64_t n_kv_head = 0;
   bool gated_mlp = false;
+  // tied_embeddings: the LM head is wte^T (GPT-2); false = a separate V×C output matrix (Llama, Nemotron),
+  // counted in the parameters and memory, not in the FLOPs (the embedding is a lookup).
+  // head_dim: attention head size when not C/NH (PaLM 540B: 48 heads × 256 = 12288 ≠ 18432); 0 = C/NH.
+  // learned_positions: a T×C position table (GPT-2's wpe); false for rotary/ALiBi models.
+  bool tied_embeddings = true;
+  int64_t head_dim = 0;
+  bool learned_positions = true;
 
   int64_t ffn() const { return ffn_hidden > 0 ? ffn_hidden : 4 * n_embd; }
-  int64_t head_size() const { return n_embd / n_head; }
+  int64_t head_size() const { return head_dim > 0 ? head_dim : n_embd / n_head; }
+  // Width of the query (and attention output) projection: NH·HS (= C unless head_dim is set).
+  int64_t q_dim() const { return n_head * head_size(); }
   int64_t kv_heads() const { return n_kv_head > 0 ? n_kv_head : n_head; }
 
   // Total parameters: wte V·C + wpe T·C + per layer (2 LN 4C, qkv 3C²+3C, proj C²+C,
-  // fc1 C·F+F, fc2 F·C+C) + final LN 2C.
+  // fc1 C·F+F, fc2 F·C+C) + final LN 2C; + V·C for an untied head. Q = NH·HS replaces C in q and proj.
   int64_t num_params() const;
   // Weights used in matmuls per token (the planner's and MFU's N): 12·L·C² (F=4C) + V·C (tied head).
   // With GQA the k,v projections are C×(kv_heads·HS); a gated MLP has 3·C·F weights.

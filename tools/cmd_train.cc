@@ -22,7 +22,16 @@ struct TrainArgs {
 
 int run_train(const TrainArgs& args, CommandResult& result) {
   std::vector<std::string> overrides = args.overrides;
-  if (!args.data.empty()) overrides.push_back("data.dir=\"" + args.data + "\"");
+  if (!args.data.empty()) {
+    // Absolute, so that `tessera generate` finds the tokenizer from any working directory; quoted as a TOML
+    // basic string so that backslashes and quotes in the path stay themselves.
+    std::string quoted;
+    for (const char ch : std::filesystem::absolute(args.data).lexically_normal().string()) {
+      if (ch == '\\' || ch == '"') quoted += '\\';
+      quoted += ch;
+    }
+    overrides.push_back("data.dir=\"" + quoted + "\"");
+  }
   if (args.steps > 0) overrides.push_back("train.steps=" + std::to_string(args.steps));
   auto config = load_train_config(args.config, overrides);
   if (!config.ok()) return report_error("train", config.status().message());

@@ -9,7 +9,11 @@
 
 namespace tessera::tools {
 int report_error(const std::string& command, const std::string& message) {
-  std::fprintf(stderr, "tessera %s: %s\n", command.c_str(), message.c_str());
+  // Library messages often start with their module's name; "tessera train: train: ..." says it twice.
+  std::string_view text = message;
+  const std::string prefix = command + ": ";
+  if (text.substr(0, prefix.size()) == prefix) text.remove_prefix(prefix.size());
+  std::fprintf(stderr, "tessera %s: %.*s\n", command.c_str(), static_cast<int>(text.size()), text.data());
   return 1;
 }
 
@@ -50,6 +54,11 @@ int main(int argc, char** argv) {
   register_plan_command(app, result);
   try {
     app.parse(argc, argv);
+  } catch (const std::bad_alloc&) {
+    // Sizes are checked before large allocations; this is the backstop for what slips through.
+    const int code = report_error("", "out of memory; hint: a smaller model, micro-batch or dataset");
+    if (multi_rank) MpiRuntime::abort_job(code);
+    return code;
   } catch (const CLI::ParseError& error) {
     // CLI11 prints the message (or --help); a bad command line exits with 2, whatever CLI11's own code.
     const int code = app.exit(error) == 0 ? 0 : 2;

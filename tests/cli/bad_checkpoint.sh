@@ -17,6 +17,15 @@ expect_error "checksum" "$TESSERA" ckpt verify "$WORK/flip/checkpoints/step_0000
 cp -r "$WORK/run" "$WORK/trunc"
 truncate -s 5000 "$WORK/trunc/checkpoints/step_00000010/rank_00000.bin"
 expect_error "step_00000010" "$TESSERA" generate "$WORK/trunc/checkpoints/step_00000010" --prompt "x"
+# A committed checkpoint whose COMMIT is garbage is refused by name (not silently passed over, which would
+# let the resumed run overwrite it); moved aside as the hint says, resume uses the previous one.
+cp -r "$WORK/run" "$WORK/badcommit"
+echo "garbage" >"$WORK/badcommit/checkpoints/step_00000010/COMMIT"
+expect_error "newest committed checkpoint is unreadable" "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/badcommit" --steps 12 --resume
+[ "$(wc -l <"$WORK/badcommit/metrics.jsonl")" -eq 10 ] || fail "a refused resume changed metrics.jsonl"
+mv "$WORK/badcommit/checkpoints/step_00000010" "$WORK/step_00000010.bad"
+"$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/badcommit" --steps 12 --resume --quiet 2>"$WORK/log2.txt"
+grep -q "at step 5" "$WORK/log2.txt" || fail "resume did not use step 5 after the bad one was moved aside"
 # An uncommitted newest checkpoint (a crash mid-save) is skipped: resume continues from step 5.
 cp -r "$WORK/run" "$WORK/nocommit"
 rm "$WORK/nocommit/checkpoints/step_00000010/COMMIT"

@@ -1,5 +1,5 @@
-# Resume is bit-exact: 20 steps straight == 10 steps, stop, resume, 10 more — byte for byte, for the
-# parameters, the AdamW moments and the loader position (the whole checkpoint data file).
+# Resume is bit-exact: 20 steps straight == 10 steps, stop, resume, 10 more — byte for byte for the
+# parameters and the AdamW moments (the whole checkpoint data file), and equal scalars (step, loader position).
 source "$(dirname "$0")/lib.sh"
 cfg="$SRC/tests/configs/test_tiny.toml"
 "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/straight" --steps 20 --quiet
@@ -13,6 +13,10 @@ a="$WORK/straight/checkpoints/step_00000020/rank_00000.bin"
 b="$WORK/split/checkpoints/step_00000020/rank_00000.bin"
 [ -s "$a" ] && [ -s "$b" ] || fail "missing final checkpoints"
 cmp "$a" "$b" || fail "resumed run differs from the straight run"
+# The scalars (step, loader position, config) live in the manifest: they must agree too.
+scalars() { "$TESSERA" ckpt inspect "$1" | sed -n '/^scalars/,$p' | grep -v "^  \(model\|optim\)\."; }
+diff <(scalars "$WORK/straight") <(scalars "$WORK/split") || fail "checkpoint scalars differ"
+scalars "$WORK/split" | grep -q "loader.train.next_sample  i64     160" || fail "loader position is not 20 steps x 8 samples"
 # And the loss curves agree step by step after the resume point (timings aside).
 python3 - "$WORK/straight/metrics.jsonl" "$WORK/split/metrics.jsonl" <<'PY'
 import json, sys

@@ -58,17 +58,23 @@ StatusOr<std::string> find_latest_checkpoint(const std::string& checkpoints_dir)
       log_warning("checkpoints: ignoring '{}': no {} marker (not committed)", entry.path().string(), kCommitFileName);
     }
   }
+  // An uncommitted directory is a save a crash interrupted: skipped above. A committed one that does not
+  // open is corruption: never trusted, and never silently passed over either (a resumed run would then
+  // overwrite it, and lose the history after the older checkpoint). The user decides.
   const auto steps = committed_steps(checkpoints_dir);
-  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
-    auto reader = CheckpointReader::open(it->second);
-    if (reader.ok()) return it->second;
-    log_warning("checkpoints: skipping {}", reader.status().message());
+  if (steps.empty()) {
+    return not_found_error("no committed checkpoint in '{}'; hint: start without resuming, or point at a run "
+                           "that has saved one",
+                           checkpoints_dir);
   }
-  const std::string failed =
-      steps.empty() ? "" : fmt::format(" ({} committed ones failed to open, see warnings)", steps.size());
-  return not_found_error("no committed checkpoint in '{}'{}; hint: start without resuming, or point at a run "
-                         "that has saved one",
-                         checkpoints_dir, failed);
+  const std::string& newest = steps.back().second;
+  auto reader = CheckpointReader::open(newest);
+  if (!reader.ok()) {
+    return data_loss_error("newest committed checkpoint is unreadable: {}; hint: move '{}' aside to use the one "
+                           "before it",
+                           reader.status().message(), newest);
+  }
+  return newest;
 }
 
 StatusOr<std::string> resolve_checkpoint_path(const std::string& path) {

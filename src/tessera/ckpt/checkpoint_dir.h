@@ -15,9 +15,11 @@ namespace tessera {
 // (ascending). Does not validate them (see find_latest_checkpoint). Empty if the directory is missing.
 std::vector<std::string> list_checkpoints(const std::string& checkpoints_dir);
 
-// The newest checkpoint that opens cleanly (COMMIT matches the manifest, manifest valid, data files
-// long enough; chunk checksums are checked when read). Logs a warning for every entry it skips: *.tmp,
-// uncommitted, unparsable, or failing to open. NotFound with a hint if there is none.
+// The newest committed checkpoint, checked to open cleanly (COMMIT matches the manifest, manifest valid,
+// data files long enough; chunk checksums are checked when read). Skips, with a warning each, what a crash
+// or a stray file leaves: *.tmp, uncommitted, unparsable names. NotFound with a hint if no committed
+// checkpoint exists; DataLoss naming it if the newest committed one does not open (corruption is never
+// passed over silently: a hint says to move it aside to use the previous one).
 StatusOr<std::string> find_latest_checkpoint(const std::string& checkpoints_dir);
 
 // What a user may point at: a step directory (has COMMIT or manifest.json) → itself; a run directory

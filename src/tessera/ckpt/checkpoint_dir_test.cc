@@ -37,7 +37,7 @@ TEST(CheckpointDir, ListsCommittedStepsInNumericOrder) {
   EXPECT_TRUE(list_checkpoints(dir + "/missing").empty());
 }
 
-TEST(CheckpointDir, FindLatestIgnoresTmpUncommittedUnparsableAndCorrupt) {
+TEST(CheckpointDir, FindLatestIgnoresTmpUncommittedAndUnparsableButRefusesCorrupt) {
   const TempDir temp_dir;
   const std::string dir = temp_dir.path() + "/checkpoints";
   ASSERT_TRUE(save_step(dir, 10).ok());
@@ -46,12 +46,21 @@ TEST(CheckpointDir, FindLatestIgnoresTmpUncommittedUnparsableAndCorrupt) {
   fs::rename(dir + "/step_00000030", dir + "/step_00000040.tmp");         // an unfinished save
   ASSERT_TRUE(save_step(dir, 50).ok());
   fs::remove(dir + "/step_00000050/COMMIT");                               // uncommitted
-  ASSERT_TRUE(save_step(dir, 60).ok());
-  ASSERT_TRUE(write_file_atomic(dir + "/step_00000060/COMMIT", commit_marker_text(1)).ok());  // corrupt
   fs::create_directories(dir + "/step_latest");                           // unparsable
   auto latest = find_latest_checkpoint(dir);
   ASSERT_TRUE(latest.ok()) << latest.status().to_string();
   EXPECT_EQ(*latest, dir + "/step_00000020");
+  // A committed checkpoint whose COMMIT does not match its manifest: refused by name, not skipped.
+  ASSERT_TRUE(save_step(dir, 60).ok());
+  ASSERT_TRUE(write_file_atomic(dir + "/step_00000060/COMMIT", commit_marker_text(1)).ok());
+  auto corrupt = find_latest_checkpoint(dir);
+  ASSERT_FALSE(corrupt.ok());
+  EXPECT_EQ(corrupt.status().code(), StatusCode::kDataLoss);
+  EXPECT_THAT(corrupt.status().message(), HasSubstr("step_00000060"));
+  EXPECT_THAT(corrupt.status().message(), HasSubstr("hint: move"));
+  // Moved aside (as the hint says), the previous committed checkpoint is used.
+  fs::rename(dir + "/step_00000060", temp_dir.path() + "/step_00000060.bad");
+  EXPECT_EQ(*find_latest_checkpoint(dir), dir + "/step_00000020");
 }
 
 TEST(CheckpointDir, FindLatestSaysNotFoundWithAHint) {

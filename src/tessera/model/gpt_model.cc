@@ -59,6 +59,19 @@ int64_t GptModel::activation_bytes() const {
   return floats * static_cast<int64_t>(sizeof(float));
 }
 
+double GptModel::estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t seq) {
+  const double N = static_cast<double>(batch) * static_cast<double>(seq), C = static_cast<double>(spec.n_embd);
+  const double F = static_cast<double>(spec.ffn()), V = static_cast<double>(spec.vocab_size);
+  const double L = static_cast<double>(spec.n_layer), NH = static_cast<double>(spec.n_head);
+  const double T = static_cast<double>(seq), B = static_cast<double>(batch);
+  // Parameters: the layout's count in double (ModelSpec::num_params is int64).
+  const double params = V * C + static_cast<double>(spec.seq_len) * C + L * (4 * C + 4 * C * C + 4 * C + 2 * C * F + F + C) + 2 * C;
+  // Per block as in BlockActivations; then encoded, lnf, logits, losses and the backward scratch.
+  const double per_block = N * (8 * C + 2 * F + 4) + B * NH * T * T;
+  const double rest = N * (8 * C + V + 4 + F);
+  return 4.0 * (2 * params + L * per_block + rest);
+}
+
 void GptModel::init_parameters(uint64_t seed) {
   const float residual_std = 0.02f / std::sqrt(2.0f * static_cast<float>(spec_.n_layer));
   const auto& tensors = layout_.tensors();

@@ -53,6 +53,9 @@ class GptModel final : public Stateful {
   const float* losses() const { return losses_.data(); }
   // Bytes held by activations and scratch (for memory reports).
   int64_t activation_bytes() const;
+  // Bytes a GptModel(spec, batch, seq) would allocate, parameters + gradients + activations, computed in
+  // double so that absurd shapes give a huge number instead of overflowing (checked before allocating).
+  static double estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t seq);
 
   // "model.<tensor name>" for every parameter, full shape.
   void save_state(StateWriter& writer) const override;

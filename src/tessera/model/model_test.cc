@@ -201,3 +201,22 @@ TEST(Sampling, GreedyTopKAndDeterminism) {
 
 }  // namespace
 }  // namespace tessera
+
+namespace tessera {
+namespace {
+
+// The pre-allocation estimate matches what a GptModel really allocates (parameters, gradients, activations).
+TEST(GptModel, EstimateBytesMatchesAllocation) {
+  auto kernels = backend("ref");
+  const ModelSpec spec{.n_layer = 3, .n_head = 4, .n_embd = 32, .seq_len = 24, .vocab_size = 97};
+  GptModel model(spec, *kernels, 2, 16);
+  const double allocated = 8.0 * static_cast<double>(model.num_params()) + static_cast<double>(model.activation_bytes());
+  EXPECT_NEAR(GptModel::estimate_bytes(spec, 2, 16), allocated, 1e-3 * allocated);
+  EXPECT_GT(GptModel::estimate_bytes({.n_layer = 100000, .n_head = 1, .n_embd = 1 << 20, .seq_len = 1 << 20,
+                                      .vocab_size = 1 << 30},
+                                     1 << 20, 1 << 20),
+            1e20);  // no overflow into small or negative numbers
+}
+
+}  // namespace
+}  // namespace tessera

@@ -85,6 +85,9 @@ Status ParallelPlan::validate(const ModelSpec& model, int64_t world) const {
     return invalid_argument_error("parallel.vpp: {} needs parallel.schedule = \"interleaved\", found \"{}\"", vpp,
                                   pipeline_schedule_name(schedule));
   }
+  if (global_batch < 0) {
+    return invalid_argument_error("train.global_batch: expected >= 0 (0 = micro_batch*dp), found {}", global_batch);
+  }
   const int64_t global = resolved_global_batch();
   if (global % (micro_batch * dp) != 0) {
     return invalid_argument_error(

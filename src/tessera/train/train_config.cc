@@ -1,5 +1,8 @@
 #include "tessera/train/train_config.h"
 
+#include <cmath>
+#include <utility>
+
 #include "tessera/spec/config_reader.h"
 
 namespace tessera {
@@ -43,6 +46,14 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
                       {"train.threads", c.threads},           {"train.seed", c.seed}};
   for (const auto& field : non_negative) {
     if (field.value < 0) r.fail(field.key, "a non-negative integer", std::to_string(field.value));
+  }
+  if (c.threads > 1024) r.fail("train.threads", "at most 1024 (0 = all cores)", std::to_string(c.threads));
+  if (c.eval_batches > 100000) r.fail("train.eval_batches", "at most 100000", std::to_string(c.eval_batches));
+  for (const auto& [key, value] : {std::pair{"train.lr", c.lr}, {"train.min_lr", c.min_lr},
+                                   {"train.weight_decay", c.weight_decay}, {"train.eps", c.eps},
+                                   {"train.grad_clip", c.grad_clip}, {"train.beta1", c.beta1},
+                                   {"train.beta2", c.beta2}}) {
+    if (!std::isfinite(value)) r.fail(key, "a finite number", std::to_string(value));
   }
   if (!(c.lr > 0)) r.fail("train.lr", "a positive number", std::to_string(c.lr));
   if (!(c.min_lr >= 0 && c.min_lr <= c.lr)) r.fail("train.min_lr", "a number in [0, train.lr]", std::to_string(c.min_lr));

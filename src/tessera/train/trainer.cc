@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "tessera/ckpt/checkpoint_dir.h"
@@ -44,6 +45,20 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   TESSERA_ASSIGN_OR_RETURN(t->kernels_, make_kernel_backend(c.backend, kernel_options));
 
   const int64_t B = c.parallel.micro_batch, T = c.model.seq_len;
+  // Refuse a model that cannot fit before trying to allocate it: parameters, gradients and activations
+  // (GptModel) plus the AdamW moments.
+  // The size limits keep ModelSpec's int64 parameter count from overflowing.
+  const bool sizes_in_range = c.model.n_layer <= 65536 && c.model.n_embd <= (1 << 20) && c.model.seq_len <= (1 << 24);
+  const double needed = GptModel::estimate_bytes(c.model, B, T) +
+                        (sizes_in_range ? 8.0 * static_cast<double>(c.model.num_params()) : 0.0);
+  const double available = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
+  if (!sizes_in_range || needed > available) {
+    return invalid_argument_error(
+        "train: the model (L={} C={} T={} V={}) with micro_batch {} needs ~{:.3g} GiB for parameters, gradients, "
+        "AdamW state and activations; this machine has {:.3g} GiB; hint: a smaller model or train.micro_batch",
+        c.model.n_layer, c.model.n_embd, c.model.seq_len, c.model.vocab_size, B, needed / (1 << 30),
+        available / (1 << 30));
+  }
   // Data first: a bad data directory fails before gigabytes of model state are allocated.
   if (t->options_.random_data) {
     t->train_data_ = make_random_token_source(T, c.model.vocab_size, static_cast<uint64_t>(c.seed), "loader.train");
@@ -53,7 +68,15 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
       return invalid_argument_error("train: no data; hint: pass --data DIR (made by `tessera data prepare`)");
     }
     TESSERA_ASSIGN_OR_RETURN(t->train_data_, open_dataset_source(c.data_dir, "train", c.model, c.seed, true));
-    TESSERA_ASSIGN_OR_RETURN(t->val_data_, open_dataset_source(c.data_dir, "val", c.model, c.seed, false));
+    auto val = open_dataset_source(c.data_dir, "val", c.model, c.seed, false);
+    if (val.ok()) {
+      t->val_data_ = std::move(*val);
+    } else if (val.status().code() == StatusCode::kNotFound) {
+      // A dataset prepared with --val-fraction 0 has no val split: train without validation.
+      log_warning("train: {}; training without validation", val.status().message());
+    } else {
+      return val.status();
+    }
   }
   t->model_ = std::make_unique<GptModel>(c.model, *t->kernels_, B, T);
   t->model_->init_parameters(static_cast<uint64_t>(c.seed));
@@ -165,12 +188,19 @@ StatusOr<StepMetrics> Trainer::step() {
   TESSERA_RETURN_IF_ERROR(dp.all_reduce(model_->grads(), model_->num_params(), ReduceOp::kSum));
   if (dp.size() > 1) kernels_->scale(model_->grads(), 1.0f / static_cast<float>(dp.size()), model_->num_params());
   const double grad_norm = clip_grad_norm(model_->grads(), model_->num_params(), config_.grad_clip, *kernels_);
+  TESSERA_ASSIGN_OR_RETURN(loss, dp_mean(loss));
+  if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+    // Stop before the update: the parameters and the checkpoints on disk stay finite.
+    return failed_precondition_error(
+        "train: step {}: the run diverged (loss {}, gradient norm {}); parameters were not updated; hint: lower "
+        "train.lr or set train.grad_clip, and resume from the last checkpoint",
+        step_ + 1, loss, grad_norm);
+  }
   const double lr = schedule_.lr(step_);
   optimizer_->update(model_->params(), model_->grads(), static_cast<float>(lr));
   ++step_;
   train_data_->seek(step_ * config_.parallel.resolved_global_batch());
 
-  TESSERA_ASSIGN_OR_RETURN(loss, dp_mean(loss));
   StepMetrics m{.step = step_, .loss = loss, .lr = lr, .grad_norm = grad_norm};
   m.step_seconds = watch.elapsed_seconds();
   m.tokens_per_s = static_cast<double>(config_.tokens_per_step()) / m.step_seconds;
@@ -202,7 +232,7 @@ Status Trainer::run() {
   while (step_ < end_step) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
     const bool last = step_ == end_step;
-    if (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0)) {
+    if (val_data_ && (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0))) {
       TESSERA_ASSIGN_OR_RETURN(m.val_loss, evaluate());
     }
     if (metrics_log_) TESSERA_RETURN_IF_ERROR(metrics_log_->write(m));

@@ -1,9 +1,15 @@
 #include "tessera/ckpt/safetensors_export.h"
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+
+#include "tessera/core/file.h"
 
 namespace tessera {
 
@@ -63,13 +69,21 @@ StatusOr<SafetensorsExportSummary> export_safetensors(CheckpointReader& reader, 
   }
   out.close();
   if (!out) {
+    const std::string reason = std::strerror(errno);
     std::remove(tmp_path.c_str());
-    return io_error("export: cannot write '{}'", tmp_path);
+    return io_error("export: cannot write '{}': {}", tmp_path, reason);
+  }
+  // Durable like every other write (core/file.h): the bytes reach the disk before the name does.
+  if (Status synced = fsync_file(tmp_path); !synced.ok()) {
+    std::remove(tmp_path.c_str());
+    return synced.with_context("export");
   }
   if (std::rename(tmp_path.c_str(), out_path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
     std::remove(tmp_path.c_str());
-    return io_error("export: cannot rename '{}' to '{}'", tmp_path, out_path);
+    return io_error("export: cannot rename '{}' to '{}': {}", tmp_path, out_path, reason);
   }
+  TESSERA_RETURN_IF_ERROR(fsync_directory(std::filesystem::path(out_path).parent_path().string()).with_context("export"));
   return SafetensorsExportSummary{selected.size(), offset};
 }
 

@@ -51,6 +51,16 @@ StatusOr<std::string> read_file(const std::string& path) {
   return bytes;
 }
 
+Status fsync_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open '{}' to fsync: {}", path, os_reason());
+  const int rc = ::fsync(fd);
+  const std::string reason = rc != 0 ? os_reason() : "";
+  ::close(fd);
+  if (rc != 0) return io_error("cannot fsync '{}': {}", path, reason);
+  return Status();
+}
+
 Status fsync_directory(const std::string& dir) {
   const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return io_error("cannot open directory '{}': {}", dir, os_reason());

@@ -17,6 +17,9 @@ StatusOr<std::string> read_file(const std::string& path);
 // `path`, fsync the directory. A crash leaves either the old file or the new one, never a torn one.
 Status write_file_atomic(const std::string& path, std::string_view bytes);
 
+// fsync a file written by other means (a stream), before it is renamed into place.
+Status fsync_file(const std::string& path);
+
 // fsync a directory so that renames and creations inside it survive a crash.
 Status fsync_directory(const std::string& dir);
 

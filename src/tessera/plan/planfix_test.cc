@@ -151,5 +151,37 @@ TEST(PlanFix, PublishedRowsThatRanFitAndMemoryTracksMeasuredPeaks) {
   EXPECT_LE(errors.back(), 0.80);
 }
 
+TEST(PlanFix, FitUsesATrueMedianAndEnoughSupportAndHeldOutDropsFitDuplicates) {
+  EXPECT_DOUBLE_EQ(median_of({1.0, 3.0}), 2.0);  // was values[size/2] = 3
+  EXPECT_DOUBLE_EQ(median_of({5.0, 1.0, 3.0}), 3.0);
+  EXPECT_DOUBLE_EQ(median_of({4.0, 1.0, 3.0, 2.0}), 2.5);
+  const std::string path = testing::source_dir() + "/tests/data/published_runs.csv";
+  const Catalog catalog = testing::load_test_catalog();
+  auto table = read_csv_file(path);
+  ASSERT_TRUE(table.ok());
+  auto runs = load_published_runs(*table, catalog);
+  ASSERT_TRUE(runs.ok());
+  // Only keys with >= 3 fit-half rows from >= 2 publications are fitted: the 500 W torchtitan H100 (one
+  // publication) keeps its catalog value.
+  const EfficiencyTable fitted = fit_efficiencies(*runs);
+  EXPECT_EQ(fitted.count("hopper-500w/bf16"), 0u);
+  EXPECT_EQ(fitted.count("hopper/fp8"), 1u);
+  // A held-out row with the configuration of a fit-half row is left out of the held-out statistics.
+  std::vector<PublishedRun> two;
+  for (const auto& r : *runs) {
+    if (r.skip_reason.empty() && r.fit_half && r.step_time_s > 0) {
+      two.push_back(r);
+      break;
+    }
+  }
+  ASSERT_EQ(two.size(), 1u);
+  two.push_back(two[0]);
+  two[1].fit_half = false;
+  const ValidationSummary s = summarize(predict_runs(two, {}));
+  EXPECT_EQ(s.held_out_duplicates, 1u);
+  EXPECT_EQ(s.time_held_out.count, 0u);
+  EXPECT_EQ(s.time_all.count, 2u);
+}
+
 }  // namespace
 }  // namespace tessera::plan

@@ -4,6 +4,9 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <set>
+
+#include <fmt/format.h>
 
 namespace tessera::plan {
 
@@ -38,12 +41,22 @@ FlopConvention convention_for(const std::string& source_lower) {
   return FlopConvention::kModelFull;
 }
 
+constexpr const char* kFitSources[] = {"Narayanan", "Llama Team", "llama3_h100_202412", "NVIDIA/NeMo ",
+                                       "(26.02.01 NeMo", "(25.11 NeMo"};
+
 bool in_fit_half(const std::string& source) {
-  for (const char* fit : {"Narayanan", "Llama Team", "llama3_h100_202412", "NVIDIA/NeMo ", "(26.02.01 NeMo",
-                          "(25.11 NeMo"}) {
+  for (const char* fit : kFitSources) {
     if (source.find(fit) != std::string::npos) return true;
   }
   return false;
+}
+
+// The publication a fit-half row comes from (its rows from several tables count as one source).
+std::string fit_source(const std::string& source) {
+  for (const char* fit : kFitSources) {
+    if (source.find(fit) != std::string::npos) return fit;
+  }
+  return source;
 }
 
 double relative_error(double predicted, double published) { return std::fabs(predicted - published) / published; }
@@ -249,9 +262,23 @@ ErrorStats error_stats(std::vector<double> errors) {
   return s;
 }
 
+std::string PublishedRun::config_key() const {
+  const ModelSpec& m = job.model;
+  const ParallelPlan& p = job.plan;
+  return fmt::format("{}/{}/{}/{}/{}/{}|{}|{}|{}x{}x{}x{}x{}|{}/{}|{}|{}", m.n_layer, m.n_embd, m.n_head, m.kv_heads(),
+                     m.ffn(), m.seq_len, accelerator.name, gpus, p.tp, p.pp, p.dp, p.cp, p.vpp, p.micro_batch,
+                     p.global_batch, gemm_format_name(job.gemm_format), static_cast<int>(p.recompute));
+}
+
 ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
   ValidationSummary s;
   std::vector<double> time_all, tflops_all, time_fit, tflops_fit, time_held, tflops_held;
+  // Held-out rows that repeat a fit-half configuration exactly (same model, GPUs, layout, batch) are not
+  // independent evidence: they stay in "all" but leave the held-out statistics.
+  std::set<std::string> fit_configs;
+  for (const auto& p : predictions) {
+    if (p.run.skip_reason.empty() && p.run.fit_half) fit_configs.insert(p.run.config_key());
+  }
   for (const auto& p : predictions) {
     ++s.rows;
     if (!p.run.skip_reason.empty()) {
@@ -259,13 +286,17 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
       continue;
     }
     ++s.predicted;
+    const bool duplicate = !p.run.fit_half && fit_configs.count(p.run.config_key()) > 0;
+    if (duplicate) ++s.held_out_duplicates;
     if (p.time_error >= 0) {
       time_all.push_back(p.time_error);
-      (p.run.fit_half ? time_fit : time_held).push_back(p.time_error);
+      if (p.run.fit_half) time_fit.push_back(p.time_error);
+      if (!p.run.fit_half && !duplicate) time_held.push_back(p.time_error);
     }
     if (p.tflops_error >= 0) {
       tflops_all.push_back(p.tflops_error);
-      (p.run.fit_half ? tflops_fit : tflops_held).push_back(p.tflops_error);
+      if (p.run.fit_half) tflops_fit.push_back(p.tflops_error);
+      if (!p.run.fit_half && !duplicate) tflops_held.push_back(p.tflops_error);
     }
   }
   s.time_all = error_stats(time_all);
@@ -277,16 +308,38 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
   return s;
 }
 
+double median_of(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
 EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iterations) {
+  // A (generation, format) constant is fitted only where the fit half has >= kMinFitRows measured rows from
+  // >= kMinFitSources publications; other keys keep the catalog's value (one publication's rows are one
+  // configuration's quirks, not a generation's).
+  auto measured = [](const PublishedRun& run) {
+    return run.skip_reason.empty() && run.fit_half &&
+           (run.step_time_s > 0 || run.tokens_per_s > 0 || run.tflops_per_gpu > 0 || run.mfu_percent > 0);
+  };
+  std::map<std::string, std::set<std::string>> sources;
+  std::map<std::string, size_t> rows;
+  for (const auto& run : runs) {
+    if (!measured(run)) continue;
+    sources[run.efficiency_key()].insert(fit_source(run.source));
+    ++rows[run.efficiency_key()];
+  }
   EfficiencyTable table;
   for (const auto& run : runs) {
-    if (!run.skip_reason.empty() || !run.fit_half) continue;
-    table.emplace(run.efficiency_key(), run.accelerator.efficiency(run.job.gemm_format));
+    const std::string key = run.efficiency_key();
+    if (!measured(run) || rows[key] < kMinFitRows || sources[key].size() < kMinFitSources) continue;
+    table.emplace(key, run.accelerator.efficiency(run.job.gemm_format));
   }
   for (int it = 0; it < iterations; ++it) {
     std::map<std::string, std::vector<double>> ratios;  // measured / predicted throughput
     for (const auto& run : runs) {
-      if (!run.skip_reason.empty() || !run.fit_half) continue;
+      if (!measured(run) || table.count(run.efficiency_key()) == 0) continue;
       const RunPrediction p = predict_run(run, table);
       double ratio = 0;
       if (run.step_time_s > 0) {
@@ -300,11 +353,7 @@ EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iter
       }
       if (ratio > 0) ratios[run.efficiency_key()].push_back(ratio);
     }
-    for (auto& [key, values] : ratios) {
-      std::sort(values.begin(), values.end());
-      const double median = values[values.size() / 2];
-      table[key] = std::clamp(table[key] * median, 0.05, 1.0);
-    }
+    for (auto& [key, values] : ratios) table[key] = std::clamp(table[key] * median_of(values), 0.05, 1.0);
   }
   return table;
 }

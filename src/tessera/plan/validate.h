@@ -41,6 +41,8 @@ struct PublishedRun {
 
   // "hopper/fp8": the efficiency constant this row exercises.
   std::string efficiency_key() const;
+  // Model shape, accelerator, GPUs, layout, batch and format: equal keys are the same configuration.
+  std::string config_key() const;
 };
 
 struct RunPrediction {
@@ -60,6 +62,7 @@ struct ErrorStats {
 
 struct ValidationSummary {
   size_t rows = 0, predicted = 0, skipped = 0;
+  size_t held_out_duplicates = 0;  // held-out rows repeating a fit-half configuration (left out of held-out)
   ErrorStats time_all, tflops_all, time_fit, tflops_fit, time_held_out, tflops_held_out;
 };
 
@@ -75,6 +78,11 @@ ErrorStats error_stats(std::vector<double> errors);
 
 // Fits one constant per efficiency key on the fit-half rows (medians of measured/predicted throughput,
 // iterated because exposed communication does not scale with the constant). Starts from the catalog values.
+// Keys with fewer than kMinFitRows rows or kMinFitSources sources in the fit half are not fitted (the
+// catalog default stays); each iteration scales a constant by the true median of measured/predicted.
+inline constexpr size_t kMinFitRows = 3;
+inline constexpr size_t kMinFitSources = 2;
+double median_of(std::vector<double> values);
 EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iterations = 4);
 
 }  // namespace tessera::plan

@@ -39,8 +39,8 @@ TEST_F(PublishedRuns, CatalogConstantsMeetTheTargetsOnAllAndHeldOutRows) {
   EXPECT_LE(s.tflops_all.median, 0.10);
   EXPECT_LE(s.time_all.p90, 0.25);
   EXPECT_LE(s.tflops_all.p90, 0.25);
-  // Rows whose sources never touched the constants.
-  EXPECT_GE(s.time_held_out.count, 40u);
+  // Rows whose sources never touched the constants, less those repeating a fit-half configuration.
+  EXPECT_GE(s.time_held_out.count, 25u);
   EXPECT_LE(s.time_held_out.median, 0.10);
   EXPECT_LE(s.tflops_held_out.median, 0.10);
   EXPECT_LE(s.time_held_out.p90, 0.25);

@@ -183,5 +183,19 @@ TEST(PlanFix, FitUsesATrueMedianAndEnoughSupportAndHeldOutDropsFitDuplicates) {
   EXPECT_EQ(s.time_all.count, 2u);
 }
 
+TEST(PlanFix, InterleavedNeedsMicroBatchesInGroupsOfPp) {
+  const Catalog c = testing::load_test_catalog();
+  Job job = llama8b_job(c);
+  job.plan.pp = 4, job.plan.vpp = 2, job.plan.schedule = PipelineSchedule::kInterleaved;
+  job.plan.global_batch = 6;  // 6 micro-batches, not a multiple of 4
+  const Status bad = validate_job(job, 4);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("multiple of pp"), std::string::npos);
+  job.plan.global_batch = 8;
+  EXPECT_TRUE(validate_job(job, 4).ok());
+  job.plan.schedule = PipelineSchedule::kOneFOneB, job.plan.vpp = 1, job.plan.global_batch = 6;
+  EXPECT_TRUE(validate_job(job, 4).ok());
+}
+
 }  // namespace
 }  // namespace tessera::plan

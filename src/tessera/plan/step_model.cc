@@ -76,6 +76,14 @@ Status validate_job(const Job& job, int64_t world_size) {
     return invalid_argument_error("parallel.tp: expected a divisor or multiple of the kv heads ({}), found {}",
                                   job.model.kv_heads(), job.plan.tp);
   }
+  // The interleaved schedule runs micro-batches in groups of pp (Megatron requires it); the step model's
+  // bubble and the pipeline simulator (--trace) only agree then.
+  if (job.plan.pp > 1 && job.plan.schedule == PipelineSchedule::kInterleaved &&
+      job.plan.num_micro_batches() % job.plan.pp != 0) {
+    return invalid_argument_error("parallel: the interleaved schedule needs micro-batches ({}) to be a multiple of pp "
+                                  "({}); change --global-batch or --micro-batch",
+                                  job.plan.num_micro_batches(), job.plan.pp);
+  }
   return Status();
 }
 

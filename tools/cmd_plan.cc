@@ -1,12 +1,17 @@
 // tessera plan: predict a training job on a cluster (step time, memory, MFU, power, cost, reliability),
 // search layouts, validate against published runs and calibrate against this machine's measurements.
 // The model lives in src/tessera/plan; this file only parses the command line and prints.
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+
+#include <fmt/format.h>
 
 #include "commands.h"
 #include "tessera/plan/calibrate.h"
@@ -36,6 +41,11 @@ struct PlanArgs {
   double restart_s = 600;
   std::string trace_path;
 };
+
+// Upper bounds of the flags: beyond these, products of factors could overflow int64.
+constexpr int64_t kMaxGpus = int64_t{1} << 24;   // 16.7M accelerators
+constexpr int64_t kMaxBatch = int64_t{1} << 30;  // sequences
+constexpr double kMaxTraceEvents = 1e6;
 
 struct Resolved {
   Catalog catalog;
@@ -97,11 +107,18 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
   }
   if (p.vpp > 1 && a.schedule.empty()) p.schedule = PipelineSchedule::kInterleaved;
   if (!need_layout) return r;
-  const int64_t gpus = a.gpus > 0 ? a.gpus : p.world_size();
-  if (a.dp > 0) {
-    p.dp = a.dp;
-  } else if (gpus % (p.tp * p.pp * p.cp) == 0) {
-    p.dp = gpus / (p.tp * p.pp * p.cp);
+  if (a.dp > 0) p.dp = a.dp;  // before defaulting --gpus to dp·tp·pp·cp
+  int64_t model_parallel = 0, world = 0;
+  if (__builtin_mul_overflow(p.tp, p.pp, &model_parallel) ||
+      __builtin_mul_overflow(model_parallel, p.cp, &model_parallel) ||
+      __builtin_mul_overflow(model_parallel, std::max<int64_t>(p.dp, 1), &world) || world > kMaxGpus) {
+    return invalid_argument_error("layout: tp·pp·cp·dp exceeds {} accelerators", kMaxGpus);
+  }
+  const int64_t gpus = a.gpus > 0 ? a.gpus : world;
+  if (a.dp <= 0 && gpus % model_parallel == 0) p.dp = gpus / model_parallel;
+  int64_t replica_batch = 0;
+  if (__builtin_mul_overflow(p.micro_batch, p.dp, &replica_batch) || replica_batch > kMaxBatch) {
+    return invalid_argument_error("layout: micro-batch·dp exceeds {} sequences", kMaxBatch);
   }
   if (a.global_batch <= 0 && p.global_batch <= 0) p.global_batch = p.micro_batch * p.dp;
   TESSERA_RETURN_IF_ERROR(validate_job(r.job, gpus));
@@ -128,6 +145,13 @@ int run_plan(const PlanArgs& a) {
                                               a.checkpoint_write_s, a.restart_s);
   }
   if (!a.trace_path.empty()) {
+    const double events = 2.0 * static_cast<double>(r.job.plan.num_micro_batches()) *
+                          static_cast<double>(r.job.plan.pp) * static_cast<double>(r.job.plan.vpp);
+    if (events > kMaxTraceEvents) {
+      return report_error("plan", fmt::format("--trace: {:.3g} events (2·micro-batches·pp·vpp) exceed {:.0g}; use a "
+                                              "smaller --global-batch or a larger --micro-batch",
+                                              events, kMaxTraceEvents));
+    }
     PipelineSimInput sim{r.job.plan.schedule, r.job.plan.pp, r.job.plan.vpp, r.job.plan.num_micro_batches(),
                          report.step.forward_s, report.step.backward_s, 0};
     auto timeline = simulate_pipeline(sim);
@@ -158,6 +182,15 @@ int run_search(const PlanArgs& a, const SearchArgs& s) {
   if (!resolved.ok()) return report_error("plan search", resolved.status().message());
   Resolved& r = *resolved;
   if (a.gpus <= 0) return report_error("plan search", "--gpus: expected a positive accelerator count");
+  if (a.tp > 0 || a.pp > 0 || a.dp > 0 || a.cp > 0 || a.vpp > 0 || a.micro_batch > 0 || a.zero >= 0 ||
+      !a.recompute.empty() || !a.schedule.empty()) {
+    return report_error("plan search", "--tp/--pp/--dp/--cp/--vpp/--micro-batch/--zero/--recompute/--schedule fix "
+                                       "a layout; search enumerates them (use `tessera plan` to predict one layout)");
+  }
+  if (r.cluster.max_accelerators > 0 && a.gpus > r.cluster.max_accelerators) {
+    return report_error("plan search", fmt::format("--gpus: cluster '{}' has at most {} accelerators, found {}",
+                                                   r.cluster.name, r.cluster.max_accelerators, a.gpus));
+  }
   SearchSpace space;
   space.gpus = a.gpus;
   space.global_batch = a.global_batch > 0 ? a.global_batch : 0;
@@ -206,7 +239,14 @@ int run_search(const PlanArgs& a, const SearchArgs& s) {
                 c.step.step_time_s, c.step.tokens_per_s, c.step.tflops_per_gpu, 100 * c.step.mfu,
                 c.step.memory.total_gib());
   }
-  if (result->top.empty()) std::printf("no layout fits in memory; try more accelerators or a larger batch\n");
+  if (result->top.empty() && result->valid == 0) {
+    std::printf("no valid layout: no tp·cp·pp·dp = %lld with tp dividing the heads, cp the sequence and dp·micro-batch "
+                "the global batch %lld; try a GPU count with more factors of 2 or another --global-batch\n",
+                static_cast<long long>(a.gpus), static_cast<long long>(result->global_batch));
+  } else if (result->top.empty()) {
+    std::printf("no layout fits in memory (%lld valid layouts); try more accelerators or a larger batch\n",
+                static_cast<long long>(result->valid));
+  }
   std::printf("%lld candidates (%lld valid, %lld fit in memory and were fully predicted) per search\n",
               static_cast<long long>(result->candidates), static_cast<long long>(result->valid),
               static_cast<long long>(result->fit));
@@ -300,20 +340,35 @@ int run_calibrate(const CalibrateArgs& c) {
   return 0;
 }
 
+// "--tokens: expected a positive number, found -5" (CLI11's PositiveNumber prints the whole double range).
+CLI::Validator number_above(double low, bool inclusive) {
+  return CLI::Validator(
+      [low, inclusive](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        const bool ok = end != text.c_str() && *end == '\0' && std::isfinite(v) && (inclusive ? v >= low : v > low);
+        if (ok) return {};
+        return fmt::format("expected a {} number, found '{}'", inclusive ? "non-negative" : "positive", text);
+      },
+      inclusive ? "NONNEGATIVE" : "POSITIVE");
+}
+
 void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_option("--catalog", a.catalog_dir, "catalog directory (default: $TESSERA_CATALOG or the source tree's catalog/)");
   app->add_option("--model", a.model, "catalog model name or a training config .toml")->capture_default_str();
   app->add_option("--cluster", a.cluster, "catalog cluster (or accelerator) name")->capture_default_str();
-  app->add_option("--gpus", a.gpus, "accelerators in the job");
-  app->add_option("--tp", a.tp, "tensor-parallel degree");
-  app->add_option("--pp", a.pp, "pipeline stages");
-  app->add_option("--dp", a.dp, "data-parallel replicas (default gpus/(tp*pp*cp))");
-  app->add_option("--cp", a.cp, "context-parallel degree");
-  app->add_option("--vpp", a.vpp, "virtual stages per pipeline rank (interleaved)");
-  app->add_option("--micro-batch", a.micro_batch, "sequences per micro-batch");
-  app->add_option("--global-batch", a.global_batch, "sequences per optimizer step");
-  app->add_option("--seq-len", a.seq_len, "override the model's sequence length");
-  app->add_option("--zero", a.zero, "ZeRO stage 0-3 (3 = FSDP)");
+  const auto gpus = CLI::Range(int64_t{1}, kMaxGpus);
+  const auto batch = CLI::Range(int64_t{1}, kMaxBatch);
+  app->add_option("--gpus", a.gpus, "accelerators in the job")->check(gpus);
+  app->add_option("--tp", a.tp, "tensor-parallel degree")->check(gpus);
+  app->add_option("--pp", a.pp, "pipeline stages")->check(gpus);
+  app->add_option("--dp", a.dp, "data-parallel replicas (default gpus/(tp*pp*cp))")->check(gpus);
+  app->add_option("--cp", a.cp, "context-parallel degree")->check(gpus);
+  app->add_option("--vpp", a.vpp, "virtual stages per pipeline rank (interleaved)")->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  app->add_option("--micro-batch", a.micro_batch, "sequences per micro-batch")->check(batch);
+  app->add_option("--global-batch", a.global_batch, "sequences per optimizer step")->check(batch);
+  app->add_option("--seq-len", a.seq_len, "override the model's sequence length")->check(CLI::Range(int64_t{1}, int64_t{1} << 26));
+  app->add_option("--zero", a.zero, "ZeRO stage 0-3 (3 = FSDP)")->check(CLI::Range(0, 3));
   app->add_option("--recompute", a.recompute, "none | selective | full");
   app->add_option("--precision", a.precision, "fp32 | bf16 | fp8 | fp4 (GEMMs)");
   app->add_option("--schedule", a.schedule, "gpipe | 1f1b | interleaved");
@@ -326,16 +381,20 @@ void register_plan_command(CLI::App& app, CommandResult& result) {
   auto args = std::make_shared<PlanArgs>();
   CLI::App* plan = app.add_subcommand("plan", "predict, search, validate and calibrate training jobs on clusters");
   add_layout_options(plan, *args);
-  plan->add_option("--tokens", args->tokens, "token budget: prints time, energy, cost, failures");
-  plan->add_option("--checkpoint-write-s", args->checkpoint_write_s, "seconds to write one checkpoint")->capture_default_str();
-  plan->add_option("--restart-s", args->restart_s, "seconds to restart after a failure")->capture_default_str();
+  plan->add_option("--tokens", args->tokens, "token budget: prints time, energy, cost, failures")->check(number_above(0, false));
+  plan->add_option("--checkpoint-write-s", args->checkpoint_write_s, "seconds to write one checkpoint")
+      ->capture_default_str()
+      ->check(number_above(0, false));
+  plan->add_option("--restart-s", args->restart_s, "seconds to restart after a failure")
+      ->capture_default_str()
+      ->check(number_above(0, true));
   plan->add_option("--trace", args->trace_path, "write the simulated pipeline schedule as a Chrome/Perfetto trace");
 
   auto search_args = std::make_shared<SearchArgs>();
   auto search_plan = std::make_shared<PlanArgs>();
   CLI::App* search = plan->add_subcommand("search", "enumerate layouts, drop those that do not fit, rank by throughput");
   add_layout_options(search, *search_plan);
-  search->add_option("--top", search_args->top, "layouts to print")->capture_default_str();
+  search->add_option("--top", search_args->top, "layouts to print")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{10000}));
   search->add_flag("--benchmark", search_args->benchmark, "print the candidates/s figure (always printed)");
   search->callback([&result, search_plan, search_args] { result.exit_code = run_search(*search_plan, *search_args); });
 

@@ -197,5 +197,22 @@ TEST(PlanFix, InterleavedNeedsMicroBatchesInGroupsOfPp) {
   EXPECT_TRUE(validate_job(job, 4).ok());
 }
 
+TEST(PlanFix, HfuUsesMfusAttentionConventionAndIsNeverBelowIt) {
+  const Catalog c = testing::load_test_catalog();
+  const AcceleratorSpec acc = *c.accelerator("h100-sxm-80gb");
+  const ClusterLinks links = cluster_links(*c.cluster("dgx-h100-superpod"), acc);
+  Job job = llama8b_job(c);
+  job.plan.dp = 8, job.plan.global_batch = 8;
+  for (GemmFormat f : {GemmFormat::kBf16, GemmFormat::kFp8}) {
+    for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+      job.gemm_format = f;
+      job.plan.recompute = r;
+      const StepPrediction s = predict_step(job, acc, links, AcceleratorDevice(acc, f));
+      EXPECT_GE(s.hfu, s.mfu * (1 - 1e-12));
+      if (r == Recompute::kNone) EXPECT_NEAR(s.hfu, s.mfu, 1e-12);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tessera::plan

@@ -175,12 +175,13 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   out.tokens_per_step = seqs * static_cast<double>(m.seq_len);
   out.tokens_per_s = out.tokens_per_step / out.step_time_s;
   out.model_flops = step_flops(m, m.seq_len, p.resolved_global_batch(), FlopConvention::kModelFull, Recompute::kNone);
-  out.executed_flops = seqs * executed_flops_per_sequence(m, m.seq_len, p.recompute, job.flash_attention);
+  // HFU counts what MFU counts (full t² attention, PaLM convention) plus recomputation, over the same dense
+  // bf16 peak, so HFU >= MFU always (counting the causal kernel's halved attention here made HFU < MFU).
+  out.executed_flops = seqs * executed_flops_per_sequence(m, m.seq_len, p.recompute, /*causal_kernel=*/false);
   out.tflops_per_gpu = out.model_flops / out.step_time_s / world / 1e12;
   const double bf16_peak = acc.peak_tflops(GemmFormat::kBf16);
   out.mfu = bf16_peak > 0 ? out.tflops_per_gpu / bf16_peak : 0;
-  const double fmt_peak = acc.peak_tflops(job.gemm_format);
-  out.hfu = fmt_peak > 0 ? out.executed_flops / out.step_time_s / world / 1e12 / fmt_peak : 0;
+  out.hfu = bf16_peak > 0 ? out.executed_flops / out.step_time_s / world / 1e12 / bf16_peak : 0;
   out.memory = estimate_memory(job, acc.hbm_gib);
   return out;
 }

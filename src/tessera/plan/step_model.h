@@ -45,10 +45,10 @@ struct StepPrediction {
   double tokens_per_step = 0;
   double tokens_per_s = 0;
   double model_flops = 0;      // kModelFull convention (6·N + 12·L·t·C per token)
-  double executed_flops = 0;   // with recompute, causal if flash attention
+  double executed_flops = 0;   // model FLOPs (same full-attention convention) + recomputed forward work
   double tflops_per_gpu = 0;   // model FLOPs / time / accelerators
   double mfu = 0;              // tflops_per_gpu / dense bf16 peak
-  double hfu = 0;              // executed FLOPs / time / accelerators / peak of the GEMM format
+  double hfu = 0;              // executed FLOPs / time / accelerators / dense bf16 peak (>= mfu)
   MemoryBreakdown memory;
 };
 

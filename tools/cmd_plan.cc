@@ -281,6 +281,7 @@ int run_validate(const PlanArgs& a, const ValidateArgs& v) {
   const ValidationSummary summary = summarize(predictions);
   if (v.json) {
     for (const auto& p : predictions) std::cout << validation_row_json(p).dump() << "\n";
+    std::cout << validation_summary_json(summary).dump() << "\n";  // last line: {"summary": true, ...}
     return 0;
   }
   std::cout << format_validation(predictions, summary);
@@ -401,7 +402,7 @@ void register_plan_command(CLI::App& app, CommandResult& result) {
   auto validate_args = std::make_shared<ValidateArgs>();
   CLI::App* validate = plan->add_subcommand("validate", "predict the runs of a published-runs CSV and report the error");
   validate->add_option("csv", validate_args->csv, "CSV with the columns of published_runs.csv")->required();
-  validate->add_flag("--json", validate_args->json, "one JSON object per row");
+  validate->add_flag("--json", validate_args->json, "one JSON object per row, then the summary object");
   validate->add_flag("--fit", validate_args->fit, "refit the efficiency constants on the fit half first");
   validate->add_option("--catalog", args->catalog_dir, "catalog directory");
   validate->callback([&result, args, validate_args] { result.exit_code = run_validate(*args, *validate_args); });

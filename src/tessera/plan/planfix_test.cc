@@ -4,6 +4,7 @@
 #include "tessera/plan/comm_model.h"
 #include "tessera/plan/memory_model.h"
 #include "tessera/plan/plan_test_util.h"
+#include "tessera/plan/report.h"
 #include "tessera/plan/step_model.h"
 #include "tessera/plan/validate.h"
 
@@ -212,6 +213,17 @@ TEST(PlanFix, HfuUsesMfusAttentionConventionAndIsNeverBelowIt) {
       if (r == Recompute::kNone) EXPECT_NEAR(s.hfu, s.mfu, 1e-12);
     }
   }
+}
+
+TEST(PlanFix, EmptyStatisticsPrintDashAndNull) {
+  ValidationSummary s;
+  s.rows = 1, s.skipped = 1;
+  const nlohmann::json j = validation_summary_json(s);
+  EXPECT_TRUE(j["step_time_held_out"]["median_percent"].is_null());
+  EXPECT_EQ(j["step_time_held_out"]["count"], 0);
+  const std::string text = format_validation({}, s);
+  EXPECT_EQ(text.find("0.0%"), std::string::npos) << text;
+  EXPECT_NE(text.find("median      -"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -7,9 +7,11 @@ namespace tessera::plan {
 namespace {
 std::string percent_or_dash(double fraction) { return fraction < 0 ? "   -  " : fmt::format("{:5.1f}%", 100 * fraction); }
 std::string stats_line(const char* what, const ErrorStats& s) {
+  if (s.count == 0) return fmt::format("  {:<24} n={:<4} median {:>6}   p90 {:>6}\n", what, s.count, "-", "-");
   return fmt::format("  {:<24} n={:<4} median {:5.1f}%   p90 {:5.1f}%\n", what, s.count, 100 * s.median, 100 * s.p90);
 }
 nlohmann::json stats_json(const ErrorStats& s) {
+  if (s.count == 0) return {{"count", 0}, {"median_percent", nullptr}, {"p90_percent", nullptr}};
   return {{"count", s.count}, {"median_percent", 100 * s.median}, {"p90_percent", 100 * s.p90}};
 }
 }  // namespace
@@ -148,7 +150,8 @@ nlohmann::json validation_row_json(const RunPrediction& p) {
 }
 
 nlohmann::json validation_summary_json(const ValidationSummary& s) {
-  return {{"rows", s.rows}, {"predicted", s.predicted}, {"skipped", s.skipped},
+  return {{"summary", true}, {"rows", s.rows}, {"predicted", s.predicted}, {"skipped", s.skipped},
+          {"held_out_duplicates", s.held_out_duplicates},
           {"step_time", stats_json(s.time_all)}, {"tflops_per_gpu", stats_json(s.tflops_all)},
           {"step_time_fit", stats_json(s.time_fit)}, {"tflops_per_gpu_fit", stats_json(s.tflops_fit)},
           {"step_time_held_out", stats_json(s.time_held_out)}, {"tflops_per_gpu_held_out", stats_json(s.tflops_held_out)}};

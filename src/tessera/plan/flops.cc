@@ -8,8 +8,9 @@ ForwardFlops forward_flops(const ModelSpec& model, int64_t t, bool causal) {
   const double F = static_cast<double>(model.ffn());
   const double T = static_cast<double>(t);
   ForwardFlops f;
-  f.layer_gemm = 2.0 * T * (2.0 * C * C + 2.0 * C * KV + (model.gated_mlp ? 3.0 : 2.0) * C * F);
-  f.layer_attention = (causal ? 2.0 : 4.0) * T * T * C;
+  const double Q = static_cast<double>(model.q_dim());  // NH·HS (= C unless head_dim is set)
+  f.layer_gemm = 2.0 * T * (2.0 * C * Q + 2.0 * C * KV + (model.gated_mlp ? 3.0 : 2.0) * C * F);
+  f.layer_attention = (causal ? 2.0 : 4.0) * T * T * Q;
   f.head = 2.0 * T * static_cast<double>(model.vocab_size) * C;
   return f;
 }

@@ -12,7 +12,8 @@ constexpr double kBufferGiB = 2.0;
 double layer_params(const ModelSpec& m) {
   const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
   const double KV = static_cast<double>(m.kv_heads() * m.head_size());
-  return 2 * C * C + 2 * C * KV + (m.gated_mlp ? 3 : 2) * C * F + 4 * C;
+  const double Q = static_cast<double>(m.q_dim());
+  return 2 * C * Q + 2 * C * KV + (m.gated_mlp ? 3 : 2) * C * F + 4 * C;
 }
 }  // namespace
 
@@ -48,7 +49,8 @@ double activation_bytes_per_layer(const Job& job) {
   // Tensors replicated across tp ranks without SP: LayerNorm inputs (4), attention/MLP block inputs (2+2),
   // dropout masks (1+1). The rest lives in tp-split matmul outputs.
   const double replicated = 4 + 2 + 2 + 1 + 1;
-  const double split = 2 * (C + 2 * KV) / C + 2 + 4 * F / C * (m.gated_mlp ? 1.5 : 1.0);
+  const double Q = static_cast<double>(m.q_dim());
+  const double split = 2 * (Q + 2 * KV) / C + 2 * Q / C + 4 * F / C * (m.gated_mlp ? 1.5 : 1.0);
   double bytes = sbh * (sp ? (replicated + split) / tp : replicated + split / tp);
   if (!job.flash_attention && p.recompute == Recompute::kNone) {
     bytes += 5.0 * static_cast<double>(m.n_head) * t_local * static_cast<double>(m.seq_len) *

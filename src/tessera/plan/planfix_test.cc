@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "tessera/plan/comm_model.h"
+#include "tessera/plan/flops.h"
 #include "tessera/plan/memory_model.h"
 #include "tessera/plan/plan_test_util.h"
 #include "tessera/plan/report.h"
@@ -224,6 +225,17 @@ TEST(PlanFix, EmptyStatisticsPrintDashAndNull) {
   const std::string text = format_validation({}, s);
   EXPECT_EQ(text.find("0.0%"), std::string::npos) << text;
   EXPECT_NE(text.find("median      -"), std::string::npos) << text;
+}
+
+TEST(PlanFix, PalmHeadDimOverrideGives540BParameters) {
+  const Catalog c = testing::load_test_catalog();
+  const ModelSpec palm = *c.model("palm-540b");
+  EXPECT_EQ(palm.head_size(), 256);
+  EXPECT_EQ(palm.q_dim(), 12288);  // 48 × 256, not C = 18432
+  EXPECT_NEAR(static_cast<double>(palm.num_params()) / 1e9, 540.35, 2.0);
+  // Attention FLOPs scale with NH·HS, not C.
+  const ForwardFlops f = forward_flops(palm, 2048, false);
+  EXPECT_NEAR(f.layer_attention, 4.0 * 2048 * 2048 * 12288, 1);
 }
 
 }  // namespace

@@ -35,7 +35,8 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   const double M = static_cast<double>(p.micro_batch) * t / cp;
   LayerTimes lt;
   // Forward Y[M×n] = X[M×k]·W[k×n] per projection; backward dX[M×k] = dY·Wᵀ and dW[k×n] = Xᵀ·dY.
-  const double shapes[4][2] = {{(C + 2 * KV) / tp, C}, {C, C / tp}, {(m.gated_mlp ? 2 : 1) * F / tp, C}, {C, F / tp}};
+  const double Q = static_cast<double>(m.q_dim());  // NH·HS (= C unless head_dim is set)
+  const double shapes[4][2] = {{(Q + 2 * KV) / tp, C}, {C, Q / tp}, {(m.gated_mlp ? 2 : 1) * F / tp, C}, {C, F / tp}};
   double gemm = 0, gemm_bwd = 0;
   for (const auto& [n, k] : shapes) {
     gemm += dev.gemm_seconds(M, n, k);

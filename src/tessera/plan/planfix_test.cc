@@ -238,5 +238,11 @@ TEST(PlanFix, PalmHeadDimOverrideGives540BParameters) {
   EXPECT_NEAR(f.layer_attention, 4.0 * 2048 * 2048 * 12288, 1);
 }
 
+TEST(PlanFix, CatalogLlama3VocabAndGb200Nic) {
+  const Catalog c = testing::load_test_catalog();
+  for (const char* name : {"llama3-8b", "llama3-70b", "llama3-405b"}) EXPECT_EQ(c.model(name)->vocab_size, 128256) << name;
+  EXPECT_EQ(c.accelerator("gb200")->scaleout_gbit_per_s, 400);  // one ConnectX-7 per GPU (comment agrees)
+}
+
 }  // namespace
 }  // namespace tessera::plan

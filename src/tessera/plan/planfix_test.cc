@@ -211,7 +211,9 @@ TEST(PlanFix, HfuUsesMfusAttentionConventionAndIsNeverBelowIt) {
       job.plan.recompute = r;
       const StepPrediction s = predict_step(job, acc, links, AcceleratorDevice(acc, f));
       EXPECT_GE(s.hfu, s.mfu * (1 - 1e-12));
-      if (r == Recompute::kNone) EXPECT_NEAR(s.hfu, s.mfu, 1e-12);
+      if (r == Recompute::kNone) {
+        EXPECT_NEAR(s.hfu, s.mfu, 1e-12);
+      }
     }
   }
 }

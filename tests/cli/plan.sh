@@ -1,0 +1,34 @@
+# `tessera plan` end to end: a report and its JSON agree, validate prints one JSON object per CSV row plus a
+# summary, search ranks layouts, and impossible inputs get one line naming the thing (exit 1 or 2, no crash).
+source "$(dirname "$0")/lib.sh"
+export TESSERA_CATALOG="$SRC/catalog"
+"$TESSERA" plan --model llama3-70b --cluster dgx-h100-superpod --gpus 1024 --tp 8 --pp 4 --global-batch 512 \
+  --recompute selective --precision bf16 --tokens 1e12 >"$WORK/report.txt"
+grep -q "fits: needs" "$WORK/report.txt" || fail "no memory verdict: $(cat "$WORK/report.txt")"
+"$TESSERA" plan --model llama3-70b --cluster dgx-h100-superpod --gpus 1024 --tp 8 --pp 4 --global-batch 512 \
+  --recompute selective --precision bf16 --json >"$WORK/report.json"
+"$TESSERA" plan validate "$SRC/tests/data/published_runs.csv" --json >"$WORK/validate.jsonl"
+"$TESSERA" plan search --model llama3-8b --cluster dgx-h100-superpod --gpus 64 --global-batch 256 --top 3 >"$WORK/search.txt"
+/usr/bin/python3 - "$WORK/report.json" "$WORK/validate.jsonl" "$SRC/tests/data/published_runs.csv" <<'PY'
+import csv, json, sys
+report = json.load(open(sys.argv[1]))
+text = json.dumps(report)
+for key in ("step_time_s", "tokens_per_s", "mfu_percent"):
+    assert key in text, key
+lines = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+rows = [l for l in lines if "row" in l]
+data_rows = sum(1 for _ in csv.DictReader(open(sys.argv[3])))
+assert len(rows) == data_rows, (len(rows), data_rows)
+assert [r["row"] for r in rows] == list(range(data_rows))
+predicted = [r for r in rows if r.get("step_time_s") is not None]
+for r in predicted:
+    for key in ("step_time_s", "tflops_per_gpu", "mfu_percent", "tokens_per_sec", "memory_gib_per_gpu"):
+        assert key in r and r[key] is not None and r[key] > 0, (r["row"], key)
+print("ok: %d rows, %d predicted" % (len(rows), len(predicted)))
+PY
+[ "$(grep -c . "$WORK/search.txt")" -ge 3 ] || fail "search printed nothing: $(cat "$WORK/search.txt")"
+expect_error "unknown model 'llama5'" "$TESSERA" plan --model llama5 --gpus 8
+expect_error "unknown cluster 'nope'" "$TESSERA" plan --model llama3-8b --cluster nope --gpus 8
+expect_error "tp*pp*cp=3 must divide the world size" "$TESSERA" plan --model llama3-8b --gpus 64 --tp 3
+expect_error "--gpus" "$TESSERA" plan --model llama3-8b --gpus 0
+expect_error "--top" "$TESSERA" plan search --model llama3-8b --gpus 64 --global-batch 64 --top -1

@@ -2,7 +2,6 @@
 //   Loads the newest checkpoint of a run (or the given step directory), its config and tokenizer, and samples
 //   a continuation of the prompt with a KV cache.
 #include <cstdio>
-#include <filesystem>
 
 #include "commands.h"
 #include "tessera/ckpt/checkpoint_dir.h"
@@ -29,16 +28,9 @@ struct GenerateArgs {
   int64_t seed = 0;
 };
 
-// A run directory, its checkpoints/ directory, or a step directory → the step directory to load.
-StatusOr<std::string> resolve_checkpoint(const std::string& path) {
-  namespace fs = std::filesystem;
-  if (fs::exists(fs::path(path) / "manifest.json")) return path;
-  if (fs::exists(fs::path(path) / "checkpoints")) return find_latest_checkpoint(path + "/checkpoints");
-  return find_latest_checkpoint(path);
-}
-
 Status generate(const GenerateArgs& args) {
-  TESSERA_ASSIGN_OR_RETURN(std::string step_dir, resolve_checkpoint(args.path));
+  // A step directory, a run directory or its checkpoints/ directory → the step directory to load.
+  TESSERA_ASSIGN_OR_RETURN(std::string step_dir, resolve_checkpoint_path(args.path));
   TESSERA_ASSIGN_OR_RETURN(CheckpointReader checkpoint, CheckpointReader::open(step_dir));
   TESSERA_ASSIGN_OR_RETURN(std::string config_text, checkpoint.read_string("train.config"));
   TESSERA_ASSIGN_OR_RETURN(ConfigReader reader, ConfigReader::from_string(config_text, step_dir + " (train.config)"));

@@ -12,7 +12,7 @@ cmp "$WORK/a.txt" "$WORK/b.txt" || fail "same seed gave different text"
 grep -q "^The" "$WORK/a.txt" || fail "output does not start with the prompt: $(cat "$WORK/a.txt")"
 [ "$(wc -c <"$WORK/a.txt")" -gt 10 ] || fail "nothing generated: $(cat "$WORK/a.txt")"
 [ "$(wc -c <"$WORK/d.txt")" -gt 10 ] || fail "greedy generated nothing"
-expect_error "no checkpoint directory" "$TESSERA" generate "$WORK/nowhere" --prompt "x"
+expect_error "is not a directory; hint: pass a step directory" "$TESSERA" generate "$WORK/nowhere" --prompt "x"
 echo "ok: $(head -c 200 "$WORK/a.txt")"
 # A model whose vocabulary is padded beyond the tokenizer's trains and samples (only decodable ids).
 "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/padded" --steps 5 --set model.vocab_size=2112 --quiet

@@ -19,6 +19,7 @@
 #include "tessera/plan/pipeline_sim.h"
 #include "tessera/plan/report.h"
 #include "tessera/plan/search.h"
+#include "tessera/plan/framework.h"
 #include "tessera/plan/validate.h"
 #include "tessera/spec/config_reader.h"
 
@@ -35,6 +36,8 @@ struct PlanArgs {
   int64_t gpus = 0;
   int64_t tp = 0, pp = 0, dp = 0, cp = 0, vpp = 0, micro_batch = 0, global_batch = 0, zero = -1, seq_len = 0;
   std::string recompute, precision, schedule;
+  std::string framework = "generic";
+  int64_t offload_layers = 0;
   bool json = false;
   double tokens = 0;
   double checkpoint_write_s = 60;
@@ -106,6 +109,13 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
     return invalid_argument_error("--schedule: expected gpipe, 1f1b or interleaved, found '{}'", a.schedule);
   }
   if (p.vpp > 1 && a.schedule.empty()) p.schedule = PipelineSchedule::kInterleaved;
+  TESSERA_ASSIGN_OR_RETURN(r.job.framework, parse_framework(a.framework));
+  r.job.memory.offload_layers = a.offload_layers;
+  if (a.offload_layers > 0 && r.accelerator.host_link_gb_per_s <= 0) {
+    return invalid_argument_error("--offload-layers: accelerator '{}' has no host link bandwidth in the catalog "
+                                  "(host_link_gb_per_s = 0), so offload cannot be costed",
+                                  r.accelerator.name);
+  }
   if (!need_layout) return r;
   if (a.dp > 0) p.dp = a.dp;  // before defaulting --gpus to dp·tp·pp·cp
   int64_t model_parallel = 0, world = 0;
@@ -121,6 +131,7 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
     return invalid_argument_error("layout: micro-batch·dp exceeds {} sequences", kMaxBatch);
   }
   if (a.global_batch <= 0 && p.global_batch <= 0) p.global_batch = p.micro_batch * p.dp;
+  apply_framework(r.job.framework, &r.job);  // after the layout: torchtitan's traits depend on pp and ZeRO
   TESSERA_RETURN_IF_ERROR(validate_job(r.job, gpus));
   if (r.cluster.max_accelerators > 0 && gpus > r.cluster.max_accelerators) {
     return invalid_argument_error("--gpus: cluster '{}' has at most {} accelerators, found {}", r.cluster.name,
@@ -196,6 +207,7 @@ int run_search(const PlanArgs& a, const SearchArgs& s) {
   space.global_batch = a.global_batch > 0 ? a.global_batch : 0;
   space.gemm_format = r.job.gemm_format;
   space.precision = r.job.plan.precision;
+  space.framework = r.job.framework;
   const auto start = std::chrono::steady_clock::now();
   auto result = search_layouts(r.job.model, r.accelerator, r.cluster, space, s.top);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -373,6 +385,10 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_option("--recompute", a.recompute, "none | selective | full");
   app->add_option("--precision", a.precision, "fp32 | bf16 | fp8 | fp4 (GEMMs)");
   app->add_option("--schedule", a.schedule, "gpipe | 1f1b | interleaved");
+  app->add_option("--framework", a.framework, "generic | megatron | nemo | torchtitan: memory traits (docs/planner.md)")
+      ->capture_default_str();
+  app->add_option("--offload-layers", a.offload_layers, "layers per pipeline stage whose activations go to host memory")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   app->add_flag("--json", a.json, "print JSON");
 }
 

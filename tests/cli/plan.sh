@@ -24,8 +24,31 @@ predicted = [r for r in rows if r.get("step_time_s") is not None]
 for r in predicted:
     for key in ("step_time_s", "tflops_per_gpu", "mfu_percent", "tokens_per_sec", "memory_gib_per_gpu"):
         assert key in r and r[key] is not None and r[key] > 0, (r["row"], key)
+    assert r["memory_band"] in ("fits", "tight", "OOM"), r
+summary = lines[-1]
+assert summary["summary"] and summary["memory"]["fits"] + summary["memory"]["tight"] + summary["memory"]["oom"] == len(predicted)
+assert summary["memory"]["error_vs_measured"]["count"] >= 14, summary["memory"]
 print("ok: %d rows, %d predicted" % (len(rows), len(predicted)))
 PY
+# Frameworks and offload: the report names them, offloading layers lowers the activation memory.
+"$TESSERA" plan --model llama3-70b --cluster gb200-nvl72 --gpus 64 --global-batch 256 --micro-batch 2 --zero 3 \
+  --precision fp8 --framework nemo --json >"$WORK/nemo.json"
+"$TESSERA" plan --model llama3-70b --cluster gb200-nvl72 --gpus 64 --global-batch 256 --micro-batch 2 --zero 3 \
+  --precision fp8 --framework nemo --offload-layers 40 --json >"$WORK/nemo_offload.json"
+/usr/bin/python3 - "$WORK/nemo.json" "$WORK/nemo_offload.json" <<'PY'
+import json, sys
+plain, offload = (json.load(open(f)) for f in sys.argv[1:3])
+assert plain["layout"]["framework"] == "nemo" and offload["layout"]["offload_layers"] == 40, offload["layout"]
+assert offload["memory_gib"]["activations"] < 0.6 * plain["memory_gib"]["activations"], (plain["memory_gib"], offload["memory_gib"])
+assert plain["memory_gib"]["band"] == "OOM" and offload["memory_gib"]["band"] != "OOM", (plain["memory_gib"], offload["memory_gib"])
+PY
+"$TESSERA" plan --model llama3-8b --cluster dgx-h100-superpod --gpus 8 --zero 3 --recompute selective \
+  --framework torchtitan >"$WORK/titan.txt"
+grep -q "framework=torchtitan" "$WORK/titan.txt" || fail "framework not reported: $(cat "$WORK/titan.txt")"
+expect_error "--framework: expected generic | megatron | nemo | torchtitan, found 'jax'" \
+  "$TESSERA" plan --model llama3-8b --gpus 8 --framework jax
+expect_error "has no host link bandwidth" "$TESSERA" plan --model llama3-8b --cluster tpu-v5p-pod --gpus 64 --offload-layers 2
+expect_error "offload layers: expected 0..20" "$TESSERA" plan --model llama3-70b --gpus 64 --pp 4 --offload-layers 21
 [ "$(grep -c . "$WORK/search.txt")" -ge 3 ] || fail "search printed nothing: $(cat "$WORK/search.txt")"
 expect_error "unknown model 'llama5'" "$TESSERA" plan --model llama5 --gpus 8
 expect_error "unknown cluster 'nope'" "$TESSERA" plan --model llama3-8b --cluster nope --gpus 8

@@ -62,6 +62,7 @@ TEST(Memory, KorthikantiActivationFormula) {
   Job job;
   job.model = gpt3();
   job.flash_attention = false;
+  job.memory.dropout = true;  // the paper's GPT trains with dropout: two 1-byte masks per layer
   job.plan.micro_batch = 1;
   const double s = 2048, b = 1, h = 12288, a = 96;
   EXPECT_NEAR(activation_bytes_per_layer(job), s * b * h * (34 + 5 * a * s / h), 1);
@@ -72,6 +73,9 @@ TEST(Memory, KorthikantiActivationFormula) {
   EXPECT_NEAR(activation_bytes_per_layer(job), s * b * h / 8 * 34, 1);
   job.plan.recompute = Recompute::kFull;
   EXPECT_NEAR(activation_bytes_per_layer(job), 2 * s * b * h / 8, 1);
+  job.plan.recompute = Recompute::kNone;
+  job.memory.dropout = false;  // Llama-style training: 32 instead of 34
+  EXPECT_NEAR(activation_bytes_per_layer(job), s * b * h / 8 * (32 + 5 * a * s / h), 1);
 }
 
 TEST(Memory, OomVerdictNamesTheBreakdown) {

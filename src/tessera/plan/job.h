@@ -9,6 +9,52 @@
 
 namespace tessera::plan {
 
+// What a selective-recompute policy keeps for backward.
+enum class SelectivePolicy {
+  // Megatron (Korthikanti et al. 2022): everything but the attention core's t×t internals (nothing extra
+  // to drop with flash attention), so it costs only the attention core's recompute.
+  kAttentionCore,
+  // torchtitan's per-op policy: keep the layer input, the attention output and the output of every other
+  // matmul (q, v, gate/fc1, down/fc2); recompute the rest (k, o, up/fc2 projections, norms, activations).
+  kEveryOtherMatmul,
+};
+
+// How a training framework holds state and activations. These change memory (and offload/recompute time),
+// not the model's FLOPs. `apply_framework` (framework.h) sets the documented defaults of the frameworks
+// the planner knows; `tessera plan --framework` and `plan validate` (by the row's source) pick one.
+struct MemoryTraits {
+  // Bytes per parameter of the gradient buffer: 4 = fp32 accumulation (PyTorch DDP/FSDP, DeepSpeed and
+  // Megatron's default), 2 = bf16 (Megatron-Bridge/NeMo performance recipes set grad_reduce_in_fp32 = false).
+  double gradient_bytes = 4;
+  // fp8 GEMMs keep the model's copy of the weights in fp8, 1 byte (Megatron's fp8_param_gather); the fp32
+  // master copy stays with the optimizer. NVFP4 recipes keep bf16 weights.
+  bool fp8_weights = false;
+  // Dropout masks (1 byte per element, two per layer) are stored: Megatron's GPT defaults (hidden and
+  // attention dropout 0.1). Llama, MPT and PaLM train without dropout.
+  bool dropout = false;
+  // Bytes per logit alive at the loss's peak on the last stage: 6 = bf16 logits + one fp32 working copy
+  // (Megatron's fused vocab-parallel cross-entropy); 10 = bf16 logits + the fp32 upcast + the fp32
+  // log-softmax kept for backward (PyTorch's F.cross_entropy on logits.float(), as torchtitan calls it).
+  double loss_bytes_per_logit = 6;
+  SelectivePolicy selective = SelectivePolicy::kAttentionCore;
+  // FSDP with weights kept gathered through the step (reshard_per_micro_batch = false) under a pipeline:
+  // gradients also stay unsharded (fp32) until the last micro-batch, because PyTorch's pipeline schedules
+  // turn gradient sync off for all but the last one.
+  bool unsharded_gradient_accumulation = false;
+  // Saved activations of this many layers per pipeline stage (per virtual stage, the first ones) go to host
+  // memory during forward and come back for backward (Megatron's cpu_offloading_num_layers). Free in memory
+  // terms, paid in time where the host link cannot keep up with the layers' compute.
+  int64_t offload_layers = 0;
+};
+
+// The training frameworks whose memory behaviour the planner knows (framework.h sets their traits).
+enum class Framework {
+  kGeneric,     // PyTorch DDP/FSDP, DeepSpeed, llm-foundry: fp32 gradients, unfused loss
+  kMegatron,    // Megatron-LM defaults: fp32 main gradients, fused vocab-parallel loss
+  kNemo,        // NeMo / Megatron-Bridge performance recipes: bf16 gradients, fp8 weights with fp8 GEMMs
+  kTorchtitan,  // torchtitan: per-op selective recompute, no FSDP resharding under a pipeline
+};
+
 struct Job {
   ModelSpec model;
   ParallelPlan plan;
@@ -21,6 +67,8 @@ struct Job {
   // Fraction of compute that data-parallel collectives can hide behind (bucketed, started as gradients are
   // ready). 0 where communication competes with compute for the same cores (CPU ranks sharing a machine).
   double dp_overlap = 0.9;
+  Framework framework = Framework::kGeneric;
+  MemoryTraits memory;  // as apply_framework(framework) sets them, plus offload_layers
 
   int64_t seq_len() const { return model.seq_len; }
 };

@@ -15,13 +15,114 @@ double layer_params(const ModelSpec& m) {
   const double Q = static_cast<double>(m.q_dim());
   return 2 * C * Q + 2 * C * KV + (m.gated_mlp ? 3 : 2) * C * F + 4 * C;
 }
+
+// Bytes one layer keeps for one micro-batch with nothing recomputed (the whole set backward needs).
+double all_activation_bytes(const Job& job) {
+  const ModelSpec& m = job.model;
+  const ParallelPlan& p = job.plan;
+  const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
+  const double KV = static_cast<double>(m.kv_heads() * m.head_size());
+  const double Q = static_cast<double>(m.q_dim());
+  const double tp = static_cast<double>(p.tp);
+  const double t_local = static_cast<double>(m.seq_len) / static_cast<double>(p.cp);
+  const double sbh = static_cast<double>(p.micro_batch) * t_local * C;
+  const bool sp = job.sequence_parallel && p.tp > 1;
+  // Replicated across tp ranks without SP: the two norm inputs (4), the QKV and MLP inputs (4) and the two
+  // dropout masks (2). The rest lives in tp-split matmul outputs.
+  const double replicated = 8 + (job.memory.dropout ? 2 : 0);
+  const double split = 2 * (Q + 2 * KV) / C + 2 * Q / C + 4 * F / C * (m.gated_mlp ? 1.5 : 1.0);
+  double bytes = sbh * (sp ? (replicated + split) / tp : replicated + split / tp);
+  if (!job.flash_attention) {
+    bytes += 5.0 * static_cast<double>(m.n_head) * t_local * static_cast<double>(m.seq_len) *
+             static_cast<double>(p.micro_batch) / tp;
+  }
+  return bytes;
+}
+
+struct Breakdown {
+  MemoryBreakdown mem;
+  double stored_per_layer_gib = 0;  // one micro-batch, one layer, as kept for backward
+  double in_flight = 1;             // micro-batches whose activations the reported stage holds
+};
+
+Breakdown breakdown(const Job& job, double capacity_gib) {
+  const ParallelPlan& p = job.plan;
+  const MemoryTraits& traits = job.memory;
+  const double P = params_per_rank(job);
+  // Ranks of a cp group hold the same weights, so ZeRO/FSDP shards over dp·cp.
+  const double dp = static_cast<double>(p.dp * p.cp);
+  const bool fp32 = p.precision == Precision::kFp32;
+  Breakdown out;
+  MemoryBreakdown& mem = out.mem;
+  mem.capacity_gib = capacity_gib;
+  // FSDP without resharding keeps the gathered weights for the whole step: not divided by dp.
+  const bool weights_sharded = p.zero_stage >= 3 && job.reshard_per_micro_batch;
+  const double weight_bytes = fp32 ? 4 : (traits.fp8_weights ? 1 : 2);
+  const double grad_bytes = fp32 ? 4 : traits.gradient_bytes;
+  const bool grads_sharded = p.zero_stage >= 2 && !traits.unsharded_gradient_accumulation;
+  mem.weights_gib = P * weight_bytes / (weights_sharded ? dp : 1) / kGiB;
+  mem.gradients_gib = P * (traits.unsharded_gradient_accumulation ? 4 : grad_bytes) / (grads_sharded ? dp : 1) / kGiB;
+  mem.optimizer_gib = P * (fp32 ? 8 : 12) / (p.zero_stage >= 1 ? dp : 1) / kGiB;
+
+  const double m = static_cast<double>(p.num_micro_batches());
+  const double pp = static_cast<double>(p.pp);
+  double in_flight = 1;
+  if (p.pp > 1) {
+    switch (p.schedule) {
+      case PipelineSchedule::kGPipe: in_flight = m; break;
+      case PipelineSchedule::kOneFOneB: in_flight = std::min(pp, m); break;
+      case PipelineSchedule::kInterleaved:
+        in_flight = std::min(pp, m) * (1 + (pp - 1) / (pp * static_cast<double>(p.vpp)));
+        break;
+    }
+  }
+  const double layers = static_cast<double>(job.model.n_layer) / pp;
+  const double kept_layers = std::max(0.0, layers - static_cast<double>(traits.offload_layers));
+  const double stored = activation_bytes_per_layer(job) / kGiB;
+  const double whole = all_activation_bytes(job) / kGiB;
+  // Backward of a recomputed or offloaded layer rebuilds its whole set first.
+  const double rebuilt = (whole > stored || traits.offload_layers > 0) ? whole : 0;
+  const double logits_gib = static_cast<double>(p.micro_batch) * static_cast<double>(job.model.seq_len) /
+                            static_cast<double>(p.cp) * static_cast<double>(job.model.vocab_size) /
+                            static_cast<double>(p.tp) * traits.loss_bytes_per_logit / kGiB;
+  mem.activations_gib = stored * kept_layers * in_flight + rebuilt;
+  mem.logits_gib = logits_gib;
+  out.stored_per_layer_gib = stored;
+  out.in_flight = in_flight;
+  if (p.pp > 1) {
+    // The first stage holds the most micro-batches in flight, the last the logits: report the stage that
+    // needs more (both hold one V·C matrix). The last stage keeps one micro-batch (GPipe: all m).
+    const double last_in_flight = p.schedule == PipelineSchedule::kGPipe ? m : 1.0;
+    const double first_act = mem.activations_gib, last_act = stored * kept_layers * last_in_flight + rebuilt;
+    if (last_act + logits_gib > first_act) {
+      mem.activations_gib = last_act;
+      out.in_flight = last_in_flight;
+      mem.stage = "last";
+    } else {
+      mem.logits_gib = 0;
+      mem.stage = "first";
+    }
+  }
+  mem.buffers_gib = kBufferGiB;
+  if (weights_sharded) {
+    // FSDP: the layer being computed and the prefetched one, gathered, plus one layer's unreduced gradients.
+    const double layer = layer_params(job.model) / static_cast<double>(p.tp);
+      mem.buffers_gib += layer * (2 * weight_bytes + grad_bytes) / kGiB;
+  }
+  return out;
+}
 }  // namespace
 
+const char* MemoryBreakdown::band() const {
+  if (total_gib() <= kFitsFraction * capacity_gib) return "fits";
+  return clearly_oom() ? "OOM" : "tight";
+}
+
 std::string MemoryBreakdown::verdict() const {
-  return fmt::format("{}: needs {:.1f} GiB {} {:.0f} GiB (weights {:.1f}, grads {:.1f}, optimizer {:.1f}, "
+  return fmt::format("{}: needs {:.1f} GiB of {:.0f} GiB ({:.0f}%; weights {:.1f}, grads {:.1f}, optimizer {:.1f}, "
                      "activations {:.1f}, logits {:.1f}, buffers {:.1f}){}",
-                     fits() ? "fits" : "OOM", total_gib(), fits() ? "<=" : ">", capacity_gib, weights_gib,
-                     gradients_gib, optimizer_gib, activations_gib, logits_gib, buffers_gib,
+                     band(), total_gib(), capacity_gib, capacity_gib > 0 ? 100 * total_gib() / capacity_gib : 0,
+                     weights_gib, gradients_gib, optimizer_gib, activations_gib, logits_gib, buffers_gib,
                      stage.empty() ? "" : ", " + stage + " pipeline stage");
 }
 
@@ -41,73 +142,44 @@ double activation_bytes_per_layer(const Job& job) {
   const ParallelPlan& p = job.plan;
   const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
   const double KV = static_cast<double>(m.kv_heads() * m.head_size());
+  const double Q = static_cast<double>(m.q_dim());
   const double tp = static_cast<double>(p.tp);
   const double t_local = static_cast<double>(m.seq_len) / static_cast<double>(p.cp);
   const double sbh = static_cast<double>(p.micro_batch) * t_local * C;
   const bool sp = job.sequence_parallel && p.tp > 1;
-  if (p.recompute == Recompute::kFull) return 2.0 * sbh / (sp ? tp : 1.0);
-  // Tensors replicated across tp ranks without SP: LayerNorm inputs (4), attention/MLP block inputs (2+2),
-  // dropout masks (1+1). The rest lives in tp-split matmul outputs.
-  const double replicated = 4 + 2 + 2 + 1 + 1;
-  const double Q = static_cast<double>(m.q_dim());
-  const double split = 2 * (Q + 2 * KV) / C + 2 * Q / C + 4 * F / C * (m.gated_mlp ? 1.5 : 1.0);
-  double bytes = sbh * (sp ? (replicated + split) / tp : replicated + split / tp);
-  if (!job.flash_attention && p.recompute == Recompute::kNone) {
-    bytes += 5.0 * static_cast<double>(m.n_head) * t_local * static_cast<double>(m.seq_len) *
-             static_cast<double>(p.micro_batch) / tp;
+  const double input = 2 * sbh / (sp ? tp : 1.0);  // the layer's input, bf16
+  switch (p.recompute) {
+    case Recompute::kFull:
+      return input;
+    case Recompute::kSelective:
+      if (job.memory.selective == SelectivePolicy::kEveryOtherMatmul) {
+        // Matmuls in order q, k, v, o, then gate, up, down (gated) or fc1, fc2: the 1st, 3rd, 5th and 7th
+        // outputs are kept (q, v, gate/fc1, down), plus the attention output.
+        const double kept = 2 * Q / C + 2 * KV / C + 2 * F / C + (m.gated_mlp ? 2 : 0) + 2 * Q / C;
+        return input + sbh * kept / tp;
+      }
+      // Megatron's selective recompute only drops the t×t attention internals.
+      {
+        Job without_scores = job;
+        without_scores.flash_attention = true;
+        return all_activation_bytes(without_scores);
+      }
+    case Recompute::kNone:
+      break;
   }
-  return bytes;
+  return all_activation_bytes(job);
 }
 
-MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
-  const ParallelPlan& p = job.plan;
-  const double P = params_per_rank(job);
-  // Ranks of a cp group hold the same weights, so ZeRO/FSDP shards over dp·cp (Megatron's dp-cp group,
-  // torchtitan's dp_shard_cp mesh).
-  const double dp = static_cast<double>(p.dp * p.cp);
-  const bool fp32 = p.precision == Precision::kFp32;
-  MemoryBreakdown mem;
-  mem.capacity_gib = capacity_gib;
-  // FSDP without resharding (Llama 3's "not resharded after forward") keeps the gathered weights for the
-  // whole step: ZeRO-2-like during compute, so the weights are not divided by dp.
-  const bool weights_sharded = p.zero_stage >= 3 && job.reshard_per_micro_batch;
-  mem.weights_gib = P * (fp32 ? 4 : 2) / (weights_sharded ? dp : 1) / kGiB;
-  mem.gradients_gib = P * 4 / (p.zero_stage >= 2 ? dp : 1) / kGiB;
-  mem.optimizer_gib = P * (fp32 ? 8 : 12) / (p.zero_stage >= 1 ? dp : 1) / kGiB;
-  const double m = static_cast<double>(p.num_micro_batches());
-  const double pp = static_cast<double>(p.pp);
-  double in_flight = 1;
-  if (p.pp > 1) {
-    switch (p.schedule) {
-      case PipelineSchedule::kGPipe: in_flight = m; break;
-      case PipelineSchedule::kOneFOneB: in_flight = std::min(pp, m); break;
-      case PipelineSchedule::kInterleaved:
-        in_flight = std::min(pp, m) * (1 + (pp - 1) / (pp * static_cast<double>(p.vpp)));
-        break;
-    }
+MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) { return breakdown(job, capacity_gib).mem; }
+
+int64_t min_offload_layers_to_fit(const Job& job, double capacity_gib) {
+  const int64_t layers = job.model.n_layer / job.plan.pp;
+  Job trial = job;
+  for (int64_t n = job.memory.offload_layers; n <= layers; ++n) {
+    trial.memory.offload_layers = n;
+    if (estimate_memory(trial, capacity_gib).fits()) return n;
   }
-  const double layers = static_cast<double>(job.model.n_layer) / pp;
-  const double layer_act_gib = activation_bytes_per_layer(job) * layers / kGiB;
-  const double logits_gib = static_cast<double>(p.micro_batch) * static_cast<double>(job.model.seq_len) /
-                            static_cast<double>(p.cp) * static_cast<double>(job.model.vocab_size) /
-                            static_cast<double>(p.tp) * 4 / kGiB;
-  mem.activations_gib = layer_act_gib * in_flight;
-  mem.logits_gib = logits_gib;
-  mem.buffers_gib = kBufferGiB;
-  if (p.pp > 1) {
-    // The first stage holds the most micro-batches in flight, the last the fp32 logits: report the stage
-    // that needs more (both hold one V·C matrix). The last stage keeps one micro-batch (GPipe: all m).
-    const double last_in_flight = p.schedule == PipelineSchedule::kGPipe ? m : 1.0;
-    const double first_act = mem.activations_gib, last_act = layer_act_gib * last_in_flight;
-    if (last_act + logits_gib > first_act) {
-      mem.activations_gib = last_act;
-      mem.stage = "last";
-    } else {
-      mem.logits_gib = 0;
-      mem.stage = "first";
-    }
-  }
-  return mem;
+  return -1;
 }
 
 }  // namespace tessera::plan

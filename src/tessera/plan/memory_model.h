@@ -2,23 +2,36 @@
 //
 // Parameters per rank P = L/pp · layer_params / tp + V·C / tp (vocab-parallel embedding; 2·V·C/tp with an
 // untied LM head and pp = 1, since the first stage holds the embedding and the last the head).
-// Mixed precision (bf16/fp8): weights 2 B, gradients 4 B (fp32 accumulation), optimizer 12 B (fp32 master,
-// Adam m, v); fp32: 4 + 4 + 8 B. FSDP without resharding (reshard_per_micro_batch = false) keeps the
-// gathered weights through the step, so only gradients and optimizer are sharded (ZeRO-2-like). ZeRO-1 shards the optimizer over dp·cp (cp ranks hold
-// the same weights: Megatron's dp-cp group, torchtitan's dp_shard_cp), ZeRO-2 also gradients, ZeRO-3/FSDP
-// also weights.
-// Activations per layer per micro-batch, 2-byte tensors (Korthikanti et al. 2022, generalised to F and GQA),
-// with sbh = b·(t/cp)·C:
-//   attention  sbh·(2 + 2·(C+2·KV)/C + 2 + 1)   + 5·NH·t²·b/cp (scores, softmax, dropout; 0 with flash)
-//   MLP        sbh·(2 + 4·F/C·(1.5 if gated) + 1)
-//   LayerNorms 4·sbh
-// = 34·sbh + 5·NH·t²·b for GPT (F = 4C). Tensor parallelism divides the matmul-side tensors by tp; with
-// sequence parallelism everything is divided by tp. Selective recompute drops the t² term, full recompute
-// keeps only the layer input (2·sbh/tp). In flight: 1F1B keeps min(pp, m) micro-batches on the first stage,
-// interleaved ×(1 + (pp−1)/(pp·vpp)), GPipe all m. The last stage holds one micro-batch (GPipe: m) plus the
-// fp32 logits b·t·V/tp·4 B; with pp > 1 the breakdown is the stage with the larger total (`stage`), never
-// the first stage's activations plus the last stage's logits.
-// Buffers: a fixed 2 GiB for the runtime context, library workspaces and communication buckets.
+// Training state per parameter (MemoryTraits in job.h says which framework does what):
+//   weights    2 B (bf16), 1 B with fp8 weight storage, 4 B for fp32 training
+//   gradients  MemoryTraits::gradient_bytes: 4 (fp32 accumulation) or 2 (bf16 buffer)
+//   optimizer  12 B: fp32 master copy, Adam m and v (8 B for fp32 training, whose weights are the master)
+// ZeRO-1 shards the optimizer over dp·cp (cp ranks hold the same weights: Megatron's dp-cp group,
+// torchtitan's dp_shard_cp), ZeRO-2 also the gradients, ZeRO-3/FSDP also the weights. FSDP without
+// resharding (reshard_per_micro_batch = false) keeps the gathered weights through the step (ZeRO-2-like);
+// with unsharded_gradient_accumulation the gradients also stay whole (fp32) until the last micro-batch.
+// FSDP's gathered layers in flight (the current and the prefetched one, plus one layer's unreduced
+// gradients) are counted in the buffers.
+//
+// Activations per layer per micro-batch, 2-byte tensors (Korthikanti et al. 2022, generalised to F, GQA and
+// gated MLPs), with sbh = b·(t/cp)·C:
+//   kept on every tp rank   sbh·(4 (two norm inputs) + 4 (QKV and MLP inputs) + 2 (two dropout masks, if any))
+//   split over tp           sbh·(2·(Q+2·KV)/C (q,k,v) + 2·Q/C (attention output) + 4·F/C·(1.5 if gated))
+//   attention scores        5·NH·t²·b/cp (scores, softmax, dropout; 0 with flash attention)
+// = 34·sbh + 5·NH·t²·b for GPT (F = 4C). Sequence parallelism divides all of it by tp. Selective recompute
+// (Megatron) drops the t² term; torchtitan's per-op policy keeps the layer input, the attention output and
+// every other matmul output; full recompute keeps only the layer input (2·sbh). Whenever anything is
+// recomputed (or offloaded), backward of one layer rebuilds that layer's whole set: one layer's worth on top.
+// Offloaded layers (MemoryTraits::offload_layers) keep nothing on the device.
+// In flight: 1F1B keeps min(pp, m) micro-batches on the first stage, interleaved ×(1 + (pp−1)/(pp·vpp)),
+// GPipe all m. The last stage holds one micro-batch (GPipe: m) plus the loss's logits,
+// b·(t/cp)·V/tp · MemoryTraits::loss_bytes_per_logit; with pp > 1 the breakdown is the stage with the
+// larger total (`stage`), never the first stage's activations plus the last stage's logits.
+// Buffers: 2 GiB for the runtime context, library workspaces and communication buckets, plus FSDP's.
+//
+// Not modelled: caching-allocator fragmentation and framework workspaces (fp8 casts, async-TP buffers,
+// compiled graphs). Measured peaks run above the estimate (docs/planner.md "Memory"), so the verdict keeps
+// a headroom: `fits` up to kFitsFraction of the capacity, `tight` up to kOomFraction, then `OOM`.
 #pragma once
 
 #include <string>
@@ -37,19 +50,33 @@ struct MemoryBreakdown {
   double capacity_gib = 0;
   std::string stage;  // with pp > 1: the pipeline stage reported ("first" or "last"), the one needing more
 
+  // Headroom bands of the verdict, as fractions of the capacity.
+  static constexpr double kFitsFraction = 0.9;
+  static constexpr double kOomFraction = 1.1;
+
   double total_gib() const {
     return weights_gib + gradients_gib + optimizer_gib + activations_gib + logits_gib + buffers_gib;
   }
+  // Within the capacity: what search accepts.
   bool fits() const { return total_gib() <= capacity_gib; }
-  // "OOM: needs 93.1 GiB > 80 GiB (weights 10.0, grads 20.0, optimizer 60.0, activations 1.1, ...)".
+  // More than kOomFraction of the capacity: beyond the model's error, the job does not fit.
+  bool clearly_oom() const { return total_gib() > kOomFraction * capacity_gib; }
+  // "fits" (<= 90% of the capacity), "tight" (90-110%: within the estimate's error) or "OOM".
+  const char* band() const;
+  // "OOM: needs 93.1 GiB of 80 GiB (116%; weights 10.0, grads 20.0, optimizer 60.0, activations 1.1, ...)".
   std::string verdict() const;
 };
 
-// Bytes of activations one layer keeps for one micro-batch on one rank (before pipeline in-flight count).
+// Bytes of activations one layer keeps for backward for one micro-batch on one rank (before the pipeline's
+// in-flight count and before offload), under the job's recompute policy.
 double activation_bytes_per_layer(const Job& job);
 // Parameters held by one rank of the first pipeline stage before ZeRO sharding.
 double params_per_rank(const Job& job);
 
 MemoryBreakdown estimate_memory(const Job& job, double capacity_gib);
+
+// The fewest layers per stage whose activations must be offloaded for the job to fit (0 if it fits as it
+// is); -1 if it does not fit even with every layer offloaded.
+int64_t min_offload_layers_to_fit(const Job& job, double capacity_gib);
 
 }  // namespace tessera::plan

@@ -29,17 +29,19 @@ std::string format_plan_report(const PlanReport& r) {
                      r.job.model.vocab_size, static_cast<double>(r.job.model.num_params()) / 1e9,
                      r.job.model.train_flops_per_token(r.job.model.seq_len));
   out += fmt::format("  layout    dp={} tp={} pp={} cp={} vpp={} micro_batch={} global_batch={} ({} micro-batches) "
-                     "zero={} recompute={} {} gemm={}\n",
+                     "zero={} recompute={} {} gemm={} framework={}{}\n",
                      p.dp, p.tp, p.pp, p.cp, p.vpp, p.micro_batch, p.resolved_global_batch(), p.num_micro_batches(),
                      p.zero_stage, recompute_name(p.recompute), pipeline_schedule_name(p.schedule),
-                     gemm_format_name(r.job.gemm_format));
+                     gemm_format_name(r.job.gemm_format), framework_name(r.job.framework),
+                     r.job.memory.offload_layers > 0 ? fmt::format(" offload={} layers", r.job.memory.offload_layers) : "");
   out += fmt::format("  step      {:.3f} s   {:.0f} tokens/s   {:.0f} TFLOP/s/GPU (model)   MFU {:.1f}%   HFU {:.1f}%\n",
                      s.step_time_s, s.tokens_per_s, s.tflops_per_gpu, 100 * s.mfu, 100 * s.hfu);
   out += fmt::format("  breakdown compute {:.3f} s, tp comm {:.3f} s{}, cp comm {:.3f} s, pp comm {:.3f} s, bubble {:.3f} s "
-                     "({:.1f}%), dp comm exposed {:.3f} s of {:.3f} s{}, optimizer {:.3f} s\n",
+                     "({:.1f}%), dp comm exposed {:.3f} s of {:.3f} s{}, optimizer {:.3f} s{}\n",
                      s.compute_s, s.tp_comm_s, s.tp_crosses_scaleout ? " (crosses scale-out!)" : "", s.cp_comm_s,
                      s.pp_comm_s, s.bubble_s, 100 * s.bubble_fraction, s.dp_comm_s, s.dp_comm_total_s,
-                     s.dp_crosses_scaleout ? " (scale-out)" : " (scale-up)", s.optimizer_s);
+                     s.dp_crosses_scaleout ? " (scale-out)" : " (scale-up)", s.optimizer_s,
+                     s.offload_s > 0 ? fmt::format(", offload exposed {:.3f} s per micro-batch", s.offload_s) : "");
   out += fmt::format("  memory    {}\n", m.verdict());
   if (r.token_budget > 0) {
     out += fmt::format("  budget    {:.3g} tokens: {:.1f} days, {:.0f} GPU-hours, IT {:.0f} kW, facility {:.0f} kW (PUE {:.2f}), "
@@ -68,7 +70,8 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                  {"micro_batch", p.micro_batch}, {"global_batch", p.resolved_global_batch()},
                  {"micro_batches", p.num_micro_batches()}, {"zero_stage", p.zero_stage},
                  {"recompute", recompute_name(p.recompute)}, {"schedule", pipeline_schedule_name(p.schedule)},
-                 {"gemm_format", gemm_format_name(r.job.gemm_format)}};
+                 {"gemm_format", gemm_format_name(r.job.gemm_format)},
+                 {"framework", framework_name(r.job.framework)}, {"offload_layers", r.job.memory.offload_layers}};
   j["step_time_s"] = s.step_time_s;
   j["tokens_per_sec"] = s.tokens_per_s;
   j["tflops_per_gpu"] = s.tflops_per_gpu;
@@ -76,11 +79,13 @@ nlohmann::json plan_report_json(const PlanReport& r) {
   j["hfu_percent"] = 100 * s.hfu;
   j["breakdown_s"] = {{"compute", s.compute_s}, {"tp_comm", s.tp_comm_s}, {"cp_comm", s.cp_comm_s},
                       {"pp_comm", s.pp_comm_s}, {"bubble", s.bubble_s}, {"dp_comm_exposed", s.dp_comm_s},
-                      {"dp_comm_total", s.dp_comm_total_s}, {"optimizer", s.optimizer_s}};
+                      {"dp_comm_total", s.dp_comm_total_s}, {"optimizer", s.optimizer_s},
+                      {"offload_per_micro_batch", s.offload_s}};
   j["bubble_fraction"] = s.bubble_fraction;
   j["memory_gib"] = {{"weights", m.weights_gib}, {"gradients", m.gradients_gib}, {"optimizer", m.optimizer_gib},
                      {"activations", m.activations_gib}, {"logits", m.logits_gib}, {"buffers", m.buffers_gib},
-                     {"total", m.total_gib()}, {"capacity", m.capacity_gib}, {"fits", m.fits()}};
+                     {"total", m.total_gib()}, {"capacity", m.capacity_gib}, {"fits", m.fits()},
+                     {"band", m.band()}};
   if (r.token_budget > 0) {
     j["budget"] = {{"tokens", r.token_budget}, {"train_hours", r.power.train_hours},
                    {"accelerator_hours", r.power.accelerator_hours}, {"it_power_kw", r.power.it_power_kw},
@@ -107,10 +112,13 @@ std::string format_validation(const std::vector<RunPrediction>& predictions, con
                             : r.tokens_per_s > 0 ? r.job.plan.resolved_global_batch() * r.job.model.seq_len / r.tokens_per_s
                                                  : 0;
     out += fmt::format("row {:3d}  {:<24.24} {:<8.8} {:5d} gpus {:<4} | step {:8.3f} s (pub {:8.3f}) err {} | "
-                       "TFLOP/s {:6.0f} (pub {:6.0f}) MFU {:5.1f}% (pub {:5.1f}) err {} | {:5.1f} GiB [{}{}]\n",
+                       "TFLOP/s {:6.0f} (pub {:6.0f}) MFU {:5.1f}% (pub {:5.1f}) err {} | {:5.1f} GiB {}{}{} [{}{}]\n",
                        r.row, r.model_name, r.accelerator.name, r.gpus, gemm_format_name(r.job.gemm_format),
                        p.step.step_time_s, pub_time, percent_or_dash(p.time_error), p.tflops_per_gpu, r.tflops_per_gpu,
                        p.mfu_percent, r.mfu_percent, percent_or_dash(p.tflops_error), p.step.memory.total_gib(),
+                       p.step.memory.band(),
+                       p.assumed_offload_layers > 0 ? fmt::format(" (offload {} layers assumed)", p.assumed_offload_layers) : "",
+                       r.peak_memory_gib > 0 ? fmt::format(" (measured {:.1f}, {:+.0f}%)", r.peak_memory_gib, 100 * p.memory_error) : "",
                        flop_convention_name(r.convention), r.fit_half ? ", fit" : ", held-out");
   }
   out += fmt::format("\n{} rows: {} predicted, {} skipped. Absolute % error (time = step time or tokens/s; "
@@ -122,6 +130,14 @@ std::string format_validation(const std::vector<RunPrediction>& predictions, con
   out += stats_line("TFLOP/s/GPU, fit half", s.tflops_fit);
   out += stats_line("step time, held-out", s.time_held_out);
   out += stats_line("TFLOP/s/GPU, held-out", s.tflops_held_out);
+  out += fmt::format("Memory (every predicted row ran): {} fit, {} tight (90-110% of capacity), {} OOM; {} fit only with "
+                     "offload the row does not state\n",
+                     s.memory_fits, s.memory_tight, s.memory_oom, s.memory_offload_assumed);
+  if (s.memory_error.count > 0) {
+    out += fmt::format("  memory vs measured peak  n={:<4} median {:5.1f}%   p90 {:5.1f}%   max {:5.1f}%\n",
+                       s.memory_error.count, 100 * s.memory_error.median, 100 * s.memory_error.p90,
+                       100 * s.memory_error_max);
+  }
   return out;
 }
 
@@ -141,6 +157,10 @@ nlohmann::json validation_row_json(const RunPrediction& p) {
   j["mfu_percent"] = p.mfu_percent;
   j["tokens_per_sec"] = p.step.tokens_per_s;
   j["memory_gib_per_gpu"] = p.step.memory.total_gib();
+  j["memory_band"] = p.step.memory.band();
+  j["assumed_offload_layers"] = p.assumed_offload_layers;
+  j["memory_error_percent"] = p.memory_error > -1 ? nlohmann::json(100 * p.memory_error) : nlohmann::json(nullptr);
+  j["framework"] = framework_name(p.run.job.framework);
   j["flop_convention"] = flop_convention_name(p.run.convention);
   j["accelerator"] = p.run.accelerator.name;
   j["split"] = p.run.fit_half ? "fit" : "held-out";
@@ -154,7 +174,10 @@ nlohmann::json validation_summary_json(const ValidationSummary& s) {
           {"held_out_duplicates", s.held_out_duplicates},
           {"step_time", stats_json(s.time_all)}, {"tflops_per_gpu", stats_json(s.tflops_all)},
           {"step_time_fit", stats_json(s.time_fit)}, {"tflops_per_gpu_fit", stats_json(s.tflops_fit)},
-          {"step_time_held_out", stats_json(s.time_held_out)}, {"tflops_per_gpu_held_out", stats_json(s.tflops_held_out)}};
+          {"step_time_held_out", stats_json(s.time_held_out)}, {"tflops_per_gpu_held_out", stats_json(s.tflops_held_out)},
+          {"memory", {{"fits", s.memory_fits}, {"tight", s.memory_tight}, {"oom", s.memory_oom},
+                      {"offload_assumed", s.memory_offload_assumed}, {"error_vs_measured", stats_json(s.memory_error)},
+                      {"error_vs_measured_max_percent", 100 * s.memory_error_max}}}};
 }
 
 }  // namespace tessera::plan

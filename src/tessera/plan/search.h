@@ -15,6 +15,7 @@ struct SearchSpace {
   int64_t global_batch = 0;  // sequences; 0 = the power of two nearest 4M tokens
   GemmFormat gemm_format = GemmFormat::kBf16;
   Precision precision = Precision::kBf16;
+  Framework framework = Framework::kGeneric;  // memory traits of every candidate (framework.h)
 };
 
 struct Candidate {

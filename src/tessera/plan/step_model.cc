@@ -21,6 +21,7 @@ struct LayerTimes {
   double fwd_compute = 0;   // GEMMs + attention + elementwise, forward
   double bwd_compute = 0;   // the same, backward: dX = dY·Wᵀ and dW = Xᵀ·dY GEMMs, 2× attention and traffic
   double attention_fwd = 0;
+  double selective_recompute = 0;  // what the selective policy re-runs in backward
   double tp_comm_fwd = 0;   // one forward's tp collectives (exposed share)
   double cp_comm_fwd = 0;
 };
@@ -56,6 +57,14 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
                                            static_cast<double>(p.micro_batch));
   }
   lt.fwd_compute = gemm + lt.attention_fwd + dev.memory_seconds(elem);
+  if (job.memory.selective == SelectivePolicy::kEveryOtherMatmul) {
+    // The k, o and up (gated) or fc2 projections and all memory-bound work; attention is kept.
+    lt.selective_recompute = dev.gemm_seconds(M, KV / tp, C) + dev.gemm_seconds(M, C, Q / tp) +
+                             (m.gated_mlp ? dev.gemm_seconds(M, F / tp, C) : dev.gemm_seconds(M, C, F / tp)) +
+                             dev.memory_seconds(elem);
+  } else {
+    lt.selective_recompute = lt.attention_fwd;
+  }
   lt.bwd_compute = gemm_bwd + 2 * lt.attention_fwd + 2 * dev.memory_seconds(elem);
   if (p.tp > 1) {
     lt.tp_comm_fwd = kTpExposed * 2 * group_all_reduce_seconds(links, p.tp, 1, M * C * dev.activation_bytes());
@@ -73,6 +82,11 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
 Status validate_job(const Job& job, int64_t world_size) {
   TESSERA_RETURN_IF_ERROR(job.model.validate());
   TESSERA_RETURN_IF_ERROR(job.plan.validate(job.model, world_size));
+  const int64_t layers_per_stage = job.model.n_layer / std::max<int64_t>(1, job.plan.pp);
+  if (job.memory.offload_layers < 0 || job.memory.offload_layers > layers_per_stage) {
+    return invalid_argument_error("offload layers: expected 0..{} (the layers of one pipeline stage), found {}",
+                                  layers_per_stage, job.memory.offload_layers);
+  }
   if (job.model.kv_heads() % job.plan.tp != 0 && job.plan.tp % job.model.kv_heads() != 0) {
     return invalid_argument_error("parallel.tp: expected a divisor or multiple of the kv heads ({}), found {}",
                                   job.model.kv_heads(), job.plan.tp);
@@ -104,7 +118,7 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   // Recompute re-runs forward work during backward.
   double recompute = 0, recompute_comm = 0;
   if (p.recompute == Recompute::kFull) recompute = lt.fwd_compute, recompute_comm = lt.tp_comm_fwd;
-  if (p.recompute == Recompute::kSelective) recompute = lt.attention_fwd;
+  if (p.recompute == Recompute::kSelective) recompute = lt.selective_recompute;
   const double cp_fwd_exposed = std::max(0.0, lt.cp_comm_fwd - lt.attention_fwd);
   const double cp_bwd_exposed = std::max(0.0, 2 * lt.cp_comm_fwd - 2 * lt.attention_fwd);
   // LM head + loss (memory-bound softmax over fp32 logits), spread over the stages.
@@ -122,8 +136,15 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   const double bwd_compute = layers_per_stage * (lt.bwd_compute + recompute) + head_bwd / pp;
   const double tp_fwd = layers_per_stage * lt.tp_comm_fwd;
   const double tp_bwd = layers_per_stage * (lt.tp_comm_fwd + recompute_comm);
+  // Activation offload: the offloaded layers' saved activations go to the host during forward and come back
+  // during backward, overlapped with the stage's compute; only what the host link cannot hide is paid.
+  if (job.memory.offload_layers > 0 && acc.host_link_gb_per_s > 0) {
+    const double layers = std::min(static_cast<double>(job.memory.offload_layers), layers_per_stage);
+    const double transfer = layers * activation_bytes_per_layer(job) / (acc.host_link_gb_per_s * 1e9);
+    out.offload_s = std::max(0.0, transfer - fwd_compute) + std::max(0.0, transfer - bwd_compute);
+  }
   out.forward_s = fwd_compute + tp_fwd + layers_per_stage * cp_fwd_exposed + pp_send;
-  out.backward_s = bwd_compute + tp_bwd + layers_per_stage * cp_bwd_exposed + pp_send;
+  out.backward_s = bwd_compute + tp_bwd + layers_per_stage * cp_bwd_exposed + pp_send + out.offload_s;
   const double t_mb = out.forward_s + out.backward_s;
 
   // Pipeline: (m + (pp−1)/vpp) micro-batch slots; the bubble is the (pp−1)/vpp fill/drain share.

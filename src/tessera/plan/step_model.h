@@ -8,6 +8,8 @@
 //              tp group (RS+AG under sequence parallelism: same bytes), kTpExposed of it not overlapped.
 //   cp comm  = ring attention: (cp−1) K,V chunk exchanges fwd, 2·(cp−1) bwd, hidden behind attention.
 //   pp comm  = one activation send and one gradient send per micro-batch and stage (×vpp interleaved).
+//   offload  = offloaded layers' activations to the host in forward and back in backward over the host
+//              link; only the part longer than the stage's forward (backward) compute is paid.
 // Step = (m + (pp−1)/vpp) · t_micro-batch (the pipeline; bubble = (pp−1)/vpp of it)
 //        + exposed dp traffic (gradient reduce-scatter/all-reduce hidden behind the last backward, parameter
 //          all-gather behind the first forward; FSDP/ZeRO-3 gathers per micro-batch behind its compute)
@@ -34,6 +36,7 @@ struct StepPrediction {
   double cp_comm_s = 0;            // exposed context-parallel exchange
   double pp_comm_s = 0;            // pipeline sends
   double bubble_s = 0;             // pipeline fill and drain
+  double offload_s = 0;            // per micro-batch: activation offload the host link cannot hide
   double dp_comm_s = 0;            // exposed data-parallel traffic
   double dp_comm_total_s = 0;      // data-parallel traffic before overlap
   double optimizer_s = 0;

@@ -41,6 +41,14 @@ FlopConvention convention_for(const std::string& source_lower) {
   return FlopConvention::kModelFull;
 }
 
+// The framework a source ran on, for its memory traits (framework.h).
+Framework framework_for(const std::string& source_lower) {
+  if (has(source_lower, "narayanan") || has(source_lower, "korthikanti")) return Framework::kMegatron;
+  if (has(source_lower, "nemo")) return Framework::kNemo;  // NeMo and Megatron-Bridge performance tables
+  if (has(source_lower, "torchtitan")) return Framework::kTorchtitan;
+  return Framework::kGeneric;
+}
+
 constexpr const char* kFitSources[] = {"Narayanan", "Llama Team", "llama3_h100_202412", "NVIDIA/NeMo ",
                                        "(26.02.01 NeMo", "(25.11 NeMo"};
 
@@ -187,6 +195,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     }
     run.job.reshard_per_micro_batch = !(has(zero_l, "not resharded") || has(zero_l, "zero-2"));
     const std::string rc_l = lower(t.field(r, "recompute"));
+    run.recompute_stated = !rc_l.empty();
     p.recompute = Recompute::kNone;
     if (has(rc_l, "full") || has(rc_l, "rematerialization")) p.recompute = Recompute::kFull;
     if (has(rc_l, "selective")) p.recompute = Recompute::kSelective;
@@ -202,6 +211,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       skip("tp does not divide the heads");
       continue;
     }
+    apply_framework(framework_for(source_l), &run.job);  // the memory traits of the framework it ran on
     runs.push_back(run);
   }
   return runs;
@@ -221,7 +231,15 @@ RunPrediction predict_run(const PublishedRun& run, const EfficiencyTable& overri
   apply(GemmFormat::kFp4, &acc.efficiency_fp4);
   const ClusterLinks links = cluster_links(Catalog::cluster_for(acc), acc);
   const AcceleratorDevice device(acc, run.job.gemm_format);
-  out.step = predict_step(run.job, acc, links, device);
+  if (!run.recompute_stated && acc.host_link_gb_per_s > 0 && !estimate_memory(run.job, acc.hbm_gib).fits()) {
+    const int64_t layers = min_offload_layers_to_fit(run.job, acc.hbm_gib);
+    if (layers > 0) {
+      out.run.job.memory.offload_layers = layers;
+      out.assumed_offload_layers = layers;
+    }
+  }
+  out.step = predict_step(out.run.job, acc, links, device);
+  if (run.peak_memory_gib > 0) out.memory_error = out.step.memory.total_gib() / run.peak_memory_gib - 1;
   const double flops = step_flops(run.job.model, run.job.model.seq_len, run.job.plan.resolved_global_batch(),
                                   run.convention, run.job.plan.recompute);
   out.tflops_per_gpu = flops / out.step.step_time_s / static_cast<double>(run.gpus) / 1e12;
@@ -272,7 +290,7 @@ std::string PublishedRun::config_key() const {
 
 ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
   ValidationSummary s;
-  std::vector<double> time_all, tflops_all, time_fit, tflops_fit, time_held, tflops_held;
+  std::vector<double> time_all, tflops_all, time_fit, tflops_fit, time_held, tflops_held, memory_errors;
   // Held-out rows that repeat a fit-half configuration exactly (same model, GPUs, layout, batch) are not
   // independent evidence: they stay in "all" but leave the held-out statistics.
   std::set<std::string> fit_configs;
@@ -286,6 +304,15 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
       continue;
     }
     ++s.predicted;
+    const std::string band = p.step.memory.band();
+    if (band == "fits") ++s.memory_fits;
+    if (band == "tight") ++s.memory_tight;
+    if (band == "OOM") ++s.memory_oom;
+    if (p.assumed_offload_layers > 0) ++s.memory_offload_assumed;
+    if (p.memory_error > -1) {
+      memory_errors.push_back(std::fabs(p.memory_error));
+      s.memory_error_max = std::max(s.memory_error_max, std::fabs(p.memory_error));
+    }
     const bool duplicate = !p.run.fit_half && fit_configs.count(p.run.config_key()) > 0;
     if (duplicate) ++s.held_out_duplicates;
     if (p.time_error >= 0) {
@@ -305,6 +332,7 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
   s.tflops_fit = error_stats(tflops_fit);
   s.time_held_out = error_stats(time_held);
   s.tflops_held_out = error_stats(tflops_held);
+  s.memory_error = error_stats(memory_errors);
   return s;
 }
 

@@ -18,6 +18,7 @@
 
 #include "tessera/plan/catalog.h"
 #include "tessera/plan/csv.h"
+#include "tessera/plan/framework.h"
 #include "tessera/plan/step_model.h"
 
 namespace tessera::plan {
@@ -32,6 +33,10 @@ struct PublishedRun {
   int64_t gpus = 0;
   FlopConvention convention = FlopConvention::kModelCausal;
   bool fit_half = false;        // true: the source belongs to the fit half
+  // The row names its activation recompute. When it does not and the job does not fit as stated, the
+  // prediction assumes the fewest offloaded layers that make it fit (RunPrediction::assumed_offload_layers):
+  // the run did save that memory somehow, and offload costs no FLOPs.
+  bool recompute_stated = false;
   // Published figures; <= 0 when not given.
   double step_time_s = 0;
   double tokens_per_s = 0;
@@ -52,6 +57,8 @@ struct RunPrediction {
   double mfu_percent = 0;      // row-convention FLOPs / dense bf16 peak
   double time_error = -1;      // |pred − pub| / pub of step time (or tokens/s); < 0: nothing to compare
   double tflops_error = -1;    // |pred − pub| / pub of TFLOP/s per GPU (or MFU); < 0: nothing to compare
+  double memory_error = -1;    // (pred − measured) / measured peak memory; only where the row states a peak
+  int64_t assumed_offload_layers = 0;  // > 0: layers per stage offloaded to fit (recompute not stated)
 };
 
 struct ErrorStats {
@@ -64,6 +71,11 @@ struct ValidationSummary {
   size_t rows = 0, predicted = 0, skipped = 0;
   size_t held_out_duplicates = 0;  // held-out rows repeating a fit-half configuration (left out of held-out)
   ErrorStats time_all, tflops_all, time_fit, tflops_fit, time_held_out, tflops_held_out;
+  // Memory verdicts of the predicted rows (every one of which ran): bands of MemoryBreakdown::band().
+  size_t memory_fits = 0, memory_tight = 0, memory_oom = 0;
+  size_t memory_offload_assumed = 0;  // rows that fit only with assumed offload (recompute not stated)
+  ErrorStats memory_error;            // |pred − measured| / measured, rows with a measured peak
+  double memory_error_max = 0;
 };
 
 // Efficiency constants by efficiency_key(); they override the catalog's values.

@@ -49,6 +49,10 @@ Status AcceleratorSpec::validate() const {
   if (scaleup_domain < 1) {
     return invalid_argument_error("accelerator '{}': scaleup_domain: expected >= 1, found {}", name, scaleup_domain);
   }
+  if (host_link_gb_per_s < 0) {
+    return invalid_argument_error("accelerator '{}': host_link_gb_per_s: expected >= 0, found {}", name,
+                                  host_link_gb_per_s);
+  }
   return Status();
 }
 
@@ -126,6 +130,7 @@ StatusOr<AcceleratorSpec> parse_accelerator_spec(const toml::table& table, const
   r.number("scaleup_gb_per_s", &a.scaleup_gb_per_s);
   r.integer("scaleup_domain", &a.scaleup_domain);
   r.number("scaleout_gbit_per_s", &a.scaleout_gbit_per_s);
+  r.number("host_link_gb_per_s", &a.host_link_gb_per_s);
   r.number("tdp_w", &a.tdp_w);
   r.number("efficiency_bf16", &a.efficiency_bf16);
   r.number("efficiency_fp8", &a.efficiency_fp8);

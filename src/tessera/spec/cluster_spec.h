@@ -40,6 +40,7 @@ struct AcceleratorSpec {
   double scaleup_gb_per_s = 0;    // unidirectional per accelerator (NVLink, xGMI, ICI)
   int64_t scaleup_domain = 1;     // accelerators in one scale-up domain
   double scaleout_gbit_per_s = 0; // NIC bandwidth per accelerator
+  double host_link_gb_per_s = 0;  // to host memory, unidirectional per accelerator (PCIe, NVLink-C2C); 0 = unknown
   double tdp_w = 0;
   // Efficiency constants: achieved fraction of the dense peak for the whole transformer step at large
   // GEMM sizes (kernels, launch gaps, framework overheads), per format. Fitted per generation.

@@ -16,10 +16,10 @@
 #include "commands.h"
 #include "tessera/plan/calibrate.h"
 #include "tessera/plan/catalog.h"
+#include "tessera/plan/framework.h"
 #include "tessera/plan/pipeline_sim.h"
 #include "tessera/plan/report.h"
 #include "tessera/plan/search.h"
-#include "tessera/plan/framework.h"
 #include "tessera/plan/validate.h"
 #include "tessera/spec/config_reader.h"
 
@@ -208,6 +208,7 @@ int run_search(const PlanArgs& a, const SearchArgs& s) {
   space.gemm_format = r.job.gemm_format;
   space.precision = r.job.plan.precision;
   space.framework = r.job.framework;
+  space.offload_layers = a.offload_layers;
   const auto start = std::chrono::steady_clock::now();
   auto result = search_layouts(r.job.model, r.accelerator, r.cluster, space, s.top);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -16,6 +16,7 @@ struct SearchSpace {
   GemmFormat gemm_format = GemmFormat::kBf16;
   Precision precision = Precision::kBf16;
   Framework framework = Framework::kGeneric;  // memory traits of every candidate (framework.h)
+  int64_t offload_layers = 0;  // layers per stage offloaded to host memory (capped at each candidate's stage)
 };
 
 struct Candidate {

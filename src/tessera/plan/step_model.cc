@@ -65,7 +65,10 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   } else {
     lt.selective_recompute = lt.attention_fwd;
   }
-  lt.bwd_compute = gemm_bwd + 2 * lt.attention_fwd + 2 * dev.memory_seconds(elem);
+  // Attention backward: dV = PᵀdO, dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀQ — twice the forward's two products — and
+  // flash attention first recomputes S = QKᵀ (it stores no scores): 2.5× the forward's FLOPs.
+  const double attention_bwd = (job.flash_attention ? 2.5 : 2.0) * lt.attention_fwd;
+  lt.bwd_compute = gemm_bwd + attention_bwd + 2 * dev.memory_seconds(elem);
   if (p.tp > 1) {
     lt.tp_comm_fwd = kTpExposed * 2 * group_all_reduce_seconds(links, p.tp, 1, M * C * dev.activation_bytes());
   }

@@ -174,6 +174,13 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     }
     p.schedule = p.vpp > 1 ? PipelineSchedule::kInterleaved : PipelineSchedule::kOneFOneB;
     p.global_batch = integer(t.field(r, "global_batch_seqs"));
+    const std::string notes_lower = lower(t.field(r, "notes"));
+    if (p.global_batch <= 0) {
+      // Not given, but the per-replica batch is: torchtitan's "local batch N" (sequences per data-parallel
+      // rank; cp ranks share them). A bare micro-batch is not enough: accumulation would multiply it.
+      const size_t local = notes_lower.find("local batch ");
+      if (local != std::string::npos) p.global_batch = integer(notes_lower.substr(local + 12)) * p.dp;
+    }
     if (p.global_batch <= 0) {
       skip("global batch not given");
       continue;

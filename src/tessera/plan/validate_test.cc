@@ -1,6 +1,7 @@
 #include "tessera/plan/validate.h"
 
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include <filesystem>
 
@@ -71,6 +72,40 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
   // Llama rows take GQA and SwiGLU from the catalog.
   EXPECT_EQ(runs_[19].job.model.kv_heads(), 8);
   EXPECT_TRUE(runs_[19].job.model.gated_mlp);
+}
+
+TEST(PublishedRunsMemory, OffloadIsAssumedOnlyWhereRecomputeIsUnstatedAndTheRowDoesNotFit) {
+  // Llama 3 70B, Megatron-FSDP on 64 GB200, micro-batch 2, no recompute stated (a Megatron-Bridge table row):
+  // it does not fit as stated, so validation assumes the fewest offloaded layers that fit. The same row
+  // stating "none" keeps its verdict; a row that fits as stated assumes nothing; "local batch" gives the batch.
+  const std::string header =
+      "source,model,layers,hidden,heads,ffn_hidden,seq_len,vocab,global_batch_seqs,micro_batch,gpu_type,num_gpus,"
+      "tp,pp,dp,cp,zero_or_fsdp,recompute,precision,tokens_per_sec,notes\n";
+  const std::string row = "Megatron-Bridge (25.11 NeMo container),LLAMA3_70B,80,8192,64,28672,8192,128256,256,2,"
+                          "DGX-GB200,64,1,1,64,1,Megatron-FSDP (64),{},FP8,300000,\n";
+  const std::string fits = "Megatron-Bridge (25.11 NeMo container),LLAMA3_70B,80,8192,64,28672,8192,128256,256,1,"
+                           "DGX-GB200,64,4,4,4,1,FSDP=0,,FP8,300000,\n";
+  const std::string local = "pytorch/torchtitan,Llama 3.1 8B,32,4096,32,14336,8192,128256,,,H100 96GB,8,1,1,8,1,"
+                            "FSDP2 (8),selective AC,bf16,40000,local batch 2\n";
+  auto csv = parse_csv(header + fmt::format(fmt::runtime(row), "") + fmt::format(fmt::runtime(row), "none") + fits + local,
+                       "<test>");
+  ASSERT_TRUE(csv.ok()) << csv.status().to_string();
+  auto runs = load_published_runs(*csv, testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  ASSERT_EQ(runs->size(), 4u);
+  const auto p = predict_runs(*runs, {});
+  EXPECT_EQ(p[0].run.job.framework, Framework::kNemo);
+  EXPECT_GT(p[0].assumed_offload_layers, 0);
+  EXPECT_TRUE(p[0].step.memory.fits()) << p[0].step.memory.verdict();
+  EXPECT_EQ(p[1].assumed_offload_layers, 0);  // "none" is a statement: the verdict stays OOM
+  EXPECT_TRUE(p[1].step.memory.clearly_oom()) << p[1].step.memory.verdict();
+  EXPECT_EQ(p[2].assumed_offload_layers, 0);
+  EXPECT_TRUE(p[2].step.memory.fits()) << p[2].step.memory.verdict();
+  EXPECT_EQ(p[3].run.job.framework, Framework::kTorchtitan);
+  EXPECT_EQ(p[3].run.job.plan.global_batch, 16);  // local batch 2 × dp 8
+  const ValidationSummary s = summarize(p);
+  EXPECT_EQ(s.memory_offload_assumed, 1u);
+  EXPECT_EQ(s.memory_oom, 1u);
 }
 
 TEST(Csv, QuotedFieldsAndBadInput) {

@@ -49,6 +49,7 @@ void apply_framework(Framework framework, Job* job) {
     case Framework::kTorchtitan:
       t.loss_bytes_per_logit = 10;
       t.selective = SelectivePolicy::kEveryOtherMatmul;
+      t.saves_gathered_sp_inputs = true;
       // torchtitan does not reshard FSDP weights after forward under a pipeline (one all-gather per step
       // instead of per micro-batch), and the pipeline schedule syncs gradients on the last micro-batch
       // only, so gradients accumulate unsharded.

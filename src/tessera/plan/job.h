@@ -37,6 +37,10 @@ struct MemoryTraits {
   // log-softmax kept for backward (PyTorch's F.cross_entropy on logits.float(), as torchtitan calls it).
   double loss_bytes_per_logit = 6;
   SelectivePolicy selective = SelectivePolicy::kAttentionCore;
+  // With sequence parallelism, the column-parallel matmuls (QKV, MLP up/gate) keep their all-gathered,
+  // full-sequence input for backward (PyTorch DTensor's ColwiseParallel: autograd saves the matmul's input),
+  // instead of the tp-sharded input that Megatron keeps and re-gathers in backward.
+  bool saves_gathered_sp_inputs = false;
   // FSDP with weights kept gathered through the step (reshard_per_micro_batch = false) under a pipeline:
   // gradients also stay unsharded (fp32) until the last micro-batch, because PyTorch's pipeline schedules
   // turn gradient sync off for all but the last one.

@@ -32,6 +32,8 @@ double all_activation_bytes(const Job& job) {
   const double replicated = 8 + (job.memory.dropout ? 2 : 0);
   const double split = 2 * (Q + 2 * KV) / C + 2 * Q / C + 4 * F / C * (m.gated_mlp ? 1.5 : 1.0);
   double bytes = sbh * (sp ? (replicated + split) / tp : replicated + split / tp);
+  // The QKV and MLP inputs (2 + 2 of `replicated`) kept whole rather than sequence-sharded.
+  if (sp && job.memory.saves_gathered_sp_inputs) bytes += sbh * 4 * (1 - 1 / tp);
   if (!job.flash_attention) {
     bytes += 5.0 * static_cast<double>(m.n_head) * t_local * static_cast<double>(m.seq_len) *
              static_cast<double>(p.micro_batch) / tp;

@@ -18,7 +18,8 @@
 //   kept on every tp rank   sbh·(4 (two norm inputs) + 4 (QKV and MLP inputs) + 2 (two dropout masks, if any))
 //   split over tp           sbh·(2·(Q+2·KV)/C (q,k,v) + 2·Q/C (attention output) + 4·F/C·(1.5 if gated))
 //   attention scores        5·NH·t²·b/cp (scores, softmax, dropout; 0 with flash attention)
-// = 34·sbh + 5·NH·t²·b for GPT (F = 4C). Sequence parallelism divides all of it by tp. Selective recompute
+// = 34·sbh + 5·NH·t²·b for GPT (F = 4C). Sequence parallelism divides all of it by tp (but the QKV and MLP
+// inputs, 4·sbh, where the framework saves them all-gathered: saves_gathered_sp_inputs). Selective recompute
 // (Megatron) drops the t² term; torchtitan's per-op policy keeps the layer input, the attention output and
 // every other matmul output; full recompute keeps only the layer input (2·sbh). Whenever anything is
 // recomputed (or offloaded), backward of one layer rebuilds that layer's whole set: one layer's worth on top.

@@ -82,6 +82,21 @@ TEST(MemoryModel, RecomputePoliciesKeepLessAndRebuildOneLayer) {
   EXPECT_NEAR(mem.activations_gib, (80 * full + none) / kGiB, 1e-9);
 }
 
+TEST(MemoryModel, TorchtitanKeepsTheAllGatheredMatmulInputsUnderSequenceParallelism) {
+  const Catalog c = testing::load_test_catalog();
+  Job job = llama70b_job(c);  // tp = 8 with sequence parallelism, no recompute
+  apply_framework(Framework::kMegatron, &job);
+  const double megatron = activation_bytes_per_layer(job);
+  apply_framework(Framework::kTorchtitan, &job);
+  const double sbh = static_cast<double>(job.model.seq_len * job.model.n_embd);
+  // QKV and MLP inputs, 2 + 2 bytes per element, whole instead of an eighth.
+  EXPECT_NEAR(activation_bytes_per_layer(job) - megatron, 4 * sbh * (1 - 1.0 / 8), 1);
+  job.plan.tp = 1, job.plan.dp = 64;  // nothing is sharded without tp
+  const double titan_tp1 = activation_bytes_per_layer(job);
+  apply_framework(Framework::kMegatron, &job);
+  EXPECT_EQ(titan_tp1, activation_bytes_per_layer(job));
+}
+
 TEST(MemoryModel, SelectivePolicyCostsItsRecomputeTime) {
   const Catalog c = testing::load_test_catalog();
   const AcceleratorSpec acc = *c.accelerator("h100-sxm-80gb");

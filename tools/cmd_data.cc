@@ -59,7 +59,7 @@ void print_tokens(const std::vector<int32_t>& ids, const Tokenizer* tokenizer) {
   for (const int32_t id : ids) std::printf(" %d", id);
   std::printf("\n");
   if (tokenizer == nullptr) {
-    std::printf("(no tokenizer.model beside it: ids only)\n");
+    std::printf("(no usable tokenizer.model beside it: ids only)\n");
     return;
   }
   // Decoded a document at a time (byte-fallback pieces of one character must decode together);
@@ -89,9 +89,15 @@ void print_tokens(const std::vector<int32_t>& ids, const Tokenizer* tokenizer) {
   std::printf("\"\n");
 }
 
+// The tokenizer of the data directory `dir`, only if dataset.json vouches for it (see
+// check_dataset_tokenizer); otherwise says why and returns null (ids only).
 std::unique_ptr<Tokenizer> tokenizer_beside(const std::filesystem::path& dir) {
-  const std::string path = (dir / "tokenizer.model").string();
+  const std::string path = (dir / kDatasetTokenizerFile).string();
   if (!path_exists(path)) return nullptr;
+  if (const Status checked = check_dataset_tokenizer(dir.string()); !checked.ok()) {
+    std::printf("tokenizer: %s\n", checked.message().c_str());
+    return nullptr;
+  }
   auto tokenizer = Tokenizer::load(path);
   if (!tokenizer.ok()) {
     std::printf("tokenizer: %s\n", tokenizer.status().message().c_str());

@@ -7,6 +7,7 @@
 #include "tessera/ckpt/checkpoint_dir.h"
 #include "tessera/ckpt/checkpoint_reader.h"
 #include "tessera/core/rng.h"
+#include "tessera/data/token_dataset.h"
 #include "tessera/data/tokenizer.h"
 #include "tessera/model/gpt_decoder.h"
 #include "tessera/model/gpt_model.h"
@@ -35,8 +36,11 @@ Status generate(const GenerateArgs& args) {
   TESSERA_ASSIGN_OR_RETURN(std::string config_text, checkpoint.read_string("train.config"));
   TESSERA_ASSIGN_OR_RETURN(ConfigReader reader, ConfigReader::from_string(config_text, step_dir + " (train.config)"));
   TESSERA_ASSIGN_OR_RETURN(TrainConfig config, read_train_config(reader));
+  // The run's data directory's tokenizer only while it is still the one its shards (and so this
+  // model) were made with; a --tokenizer given by hand is the user's call.
+  if (args.tokenizer.empty()) TESSERA_RETURN_IF_ERROR(check_dataset_tokenizer(config.data_dir));
   const std::string tokenizer_path =
-      !args.tokenizer.empty() ? args.tokenizer : config.data_dir + "/tokenizer.model";
+      !args.tokenizer.empty() ? args.tokenizer : config.data_dir + "/" + kDatasetTokenizerFile;
   TESSERA_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::load(tokenizer_path));
   TESSERA_ASSIGN_OR_RETURN(auto kernels, make_kernel_backend(config.backend));
   GptModel model(config.model, *kernels, 1, 1);

@@ -16,3 +16,16 @@ data[len(data) // 2] ^= 0x5A
 open(path, 'wb').write(bytes(data))
 PY
 expect_error "checksum" "$TESSERA" train "$cfg" --data "$WORK/flip" --out "$WORK/r2"
+# An interrupted re-prepare leaves no dataset.json (removed first, written last): shards without one
+# are refused, not trained on.
+cp -r "$FORTUNES" "$WORK/nomanifest"
+rm "$WORK/nomanifest/dataset.json"
+expect_error "dataset.json is missing, so the directory was not completely prepared (an interrupted tessera data prepare?); hint: run tessera data prepare --out $WORK/nomanifest again" \
+  "$TESSERA" train "$cfg" --data "$WORK/nomanifest" --out "$WORK/r3"
+expect_error "dataset.json is missing" "$TESSERA" data inspect "$WORK/nomanifest"
+# A tokenizer.model other than the one the shards were made with is refused by train and inspect.
+cp -r "$FORTUNES" "$WORK/newtok"
+printf 'x' >>"$WORK/newtok/tokenizer.model"
+expect_error "tokenizer.model does not match the tokenizer the shards were made with (dataset.json tokenizer_checksum " \
+  "$TESSERA" train "$cfg" --data "$WORK/newtok" --out "$WORK/r4"
+expect_error "tokenizer.model does not match" "$TESSERA" data inspect "$WORK/newtok"

@@ -18,3 +18,12 @@ echo "ok: $(head -c 200 "$WORK/a.txt")"
 "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/padded" --steps 5 --set model.vocab_size=2112 --quiet
 "$TESSERA" generate "$WORK/padded" --prompt "The" --max-tokens 20 --seed 3 --temperature 2 --top-k 0 >"$WORK/e.txt"
 grep -q "^The" "$WORK/e.txt" || fail "padded-vocabulary model did not generate: $(cat "$WORK/e.txt")"
+# The run's data directory got another tokenizer.model after training (an interrupted re-prepare):
+# generate refuses it rather than decoding with the wrong pieces; --tokenizer given by hand is used.
+cp -r "$FORTUNES" "$WORK/data"
+"$TESSERA" train "$cfg" --data "$WORK/data" --out "$WORK/moved" --steps 2 --quiet
+printf 'x' >>"$WORK/data/tokenizer.model"
+expect_error "tokenizer.model does not match the tokenizer the shards were made with" \
+  "$TESSERA" generate "$WORK/moved" --prompt "The" --max-tokens 5
+"$TESSERA" generate "$WORK/moved" --prompt "The" --max-tokens 5 --tokenizer "$FORTUNES/tokenizer.model" >"$WORK/f.txt"
+grep -q "^The" "$WORK/f.txt" || fail "generate with --tokenizer did not generate: $(cat "$WORK/f.txt")"

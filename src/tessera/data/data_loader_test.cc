@@ -49,6 +49,7 @@ class DataLoaderTest : public ::testing::Test {
       ASSERT_TRUE(write_token_shard(temp_.path() + "/" + token_shard_file_name("train", s), tokens, kVocab).ok());
     }
     num_tokens_ = next;
+    testing_util::write_manifest(temp_.path());
   }
   DataLoader loader(int64_t T, uint64_t seed, bool shuffle) {
     auto dataset = TokenDataset::open(temp_.path(), "train", kVocab);

@@ -1,5 +1,6 @@
-// Helpers shared by the data module's tests: a fresh temporary directory per test and a small,
-// deterministic pseudo-English corpus (a few KB) to train tiny tokenizers on quickly.
+// Helpers shared by the data module's tests: a fresh temporary directory per test, a small,
+// deterministic pseudo-English corpus (a few KB) to train tiny tokenizers on quickly, and the
+// manifest that makes a directory of hand-written shards openable.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,9 +8,13 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "tessera/core/file.h"
+#include "tessera/core/hash.h"
 #include "tessera/core/rng.h"
+#include "tessera/data/token_dataset.h"
 
 namespace tessera::testing_util {
 
@@ -67,6 +72,26 @@ inline std::string make_corpus(int documents, uint64_t seed = 1) {
     text += "%\n";
   }
   return text;
+}
+
+// Completes a directory of shards written by a test the way prepare does: writes
+// <dir>/tokenizer.model with `tokenizer_bytes` (only its checksum matters to TokenDataset::open) and
+// a dataset.json whose splits list the train_NNN.bin and val_NNN.bin files present, numbered from
+// 000, with the tokenizer's checksum.
+inline void write_manifest(const std::string& dir, const std::string& tokenizer_bytes = "stand-in tokenizer") {
+  ASSERT_TRUE(write_file_atomic(dir + "/" + kDatasetTokenizerFile, tokenizer_bytes).ok());
+  nlohmann::json splits = nlohmann::json::object();
+  for (const std::string split : {"train", "val"}) {
+    nlohmann::json shards = nlohmann::json::array();
+    for (int64_t index = 0; path_exists(dir + "/" + token_shard_file_name(split, index)); ++index) {
+      shards.push_back({{"file", token_shard_file_name(split, index)}});
+    }
+    splits[split] = {{"shards", shards}};
+  }
+  const nlohmann::json manifest = {{"tokenizer", kDatasetTokenizerFile},
+                                   {"tokenizer_checksum", hash_to_hex(hash_bytes(tokenizer_bytes))},
+                                   {"splits", splits}};
+  ASSERT_TRUE(write_file_atomic(dir + "/" + kDatasetManifestFile, manifest.dump(2)).ok());
 }
 
 }  // namespace tessera::testing_util

@@ -18,8 +18,6 @@ namespace tessera {
 namespace {
 
 constexpr uint64_t kSplitSeed = 0x7e55e7a5;  // keys the document → split hash
-constexpr const char* kTokenizerFile = "tokenizer.model";
-constexpr const char* kManifestFile = "dataset.json";
 
 Status check_options(const PrepareOptions& options) {
   if (options.out_dir.empty()) return invalid_argument_error("no output directory; hint: --out DIR");
@@ -39,6 +37,17 @@ Status check_writable(const std::string& dir) {
   std::filesystem::remove(probe, ignored);
   if (!written.ok()) return written.with_context(fmt::format("output directory '{}' is not writable", dir));
   return Status();
+}
+
+// Removes <dir>/dataset.json (if any) durably, so that a crash after this leaves no manifest.
+Status remove_manifest(const std::string& dir) {
+  const std::string path = dir + "/" + kDatasetManifestFile;
+  std::error_code error;
+  if (!std::filesystem::remove(path, error)) {
+    if (error) return io_error("cannot remove the old manifest '{}': {}", path, error.message());
+    return Status();  // there was none
+  }
+  return fsync_directory(dir);
 }
 
 // Appends tokens of one split and cuts them into shards of exactly shard_tokens (the last: the rest).
@@ -142,15 +151,23 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
                                   summary.input_files.size(), summary.input_bytes);
   }
 
+  // The manifest goes first, before anything else in the directory changes: at every instant of an
+  // interrupted re-prepare the directory then has no manifest (which TokenDataset::open refuses)
+  // rather than an old one beside a new tokenizer or new shards. It comes back last, after every
+  // shard it names and the tokenizer are durable.
+  if (!options.tokenizer.empty()) {
+    TESSERA_RETURN_IF_ERROR(Tokenizer::load(options.tokenizer).status());  // errors name the user's path
+  }
+  TESSERA_RETURN_IF_ERROR(remove_manifest(options.out_dir));
+
   // The tokenizer: trained on every document, or an existing model copied beside the shards so that
   // the directory is self-contained.
-  summary.tokenizer_path = options.out_dir + "/" + kTokenizerFile;
+  summary.tokenizer_path = options.out_dir + "/" + kDatasetTokenizerFile;
   if (options.tokenizer.empty()) {
     TESSERA_RETURN_IF_ERROR(
         Tokenizer::train_on_texts(documents, options.out_dir + "/tokenizer", options.vocab_size));
     summary.trained_tokenizer = true;
   } else {
-    TESSERA_RETURN_IF_ERROR(Tokenizer::load(options.tokenizer).status());  // errors name the user's path
     TESSERA_ASSIGN_OR_RETURN(std::string model, read_file(options.tokenizer));
     std::error_code error;
     if (!std::filesystem::equivalent(options.tokenizer, summary.tokenizer_path, error)) {
@@ -161,10 +178,6 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
   summary.vocab_size = tokenizer.vocab_size();
   summary.eos_id = tokenizer.eos_id();
 
-  // The manifest goes first (a reader then sees no manifest rather than a stale one) and comes back
-  // last, after every shard it names is durable.
-  std::error_code removed;
-  std::filesystem::remove(options.out_dir + "/" + kManifestFile, removed);
   nlohmann::json train_shards = nlohmann::json::array();
   nlohmann::json val_shards = nlohmann::json::array();
   ShardWriter train(options.out_dir, "train", summary.vocab_size, options.shard_tokens, summary.train, train_shards);
@@ -186,7 +199,7 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
       {"eos_id", summary.eos_id},
       {"dtype", std::string(dtype_name(token_dtype_for_vocab(summary.vocab_size)))},
       {"shard_format_version", kTokenShardVersion},
-      {"tokenizer", kTokenizerFile},
+      {"tokenizer", kDatasetTokenizerFile},
       {"tokenizer_checksum", hash_to_hex(hash_bytes(model_bytes))},
       {"val_fraction", options.val_fraction},
       {"shard_tokens", options.shard_tokens},
@@ -195,7 +208,7 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
        {{"train", {{"documents", summary.train.documents}, {"tokens", summary.train.tokens}, {"shards", train_shards}}},
         {"val", {{"documents", summary.val.documents}, {"tokens", summary.val.tokens}, {"shards", val_shards}}}}},
   };
-  TESSERA_RETURN_IF_ERROR(write_file_atomic(options.out_dir + "/" + kManifestFile, manifest.dump(2) + "\n"));
+  TESSERA_RETURN_IF_ERROR(write_file_atomic(options.out_dir + "/" + kDatasetManifestFile, manifest.dump(2) + "\n"));
   return summary;
 }
 

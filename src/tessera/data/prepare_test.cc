@@ -85,6 +85,7 @@ TEST(Prepare, EndToEndTinyCorpusIsReadableAndDeterministic) {
   EXPECT_EQ(manifest["splits"]["train"]["tokens"].get<int64_t>(), first->train.tokens);
   EXPECT_EQ(manifest["vocab_size"].get<int64_t>(), 400);
   EXPECT_EQ(manifest["inputs"].size(), 2u);
+  EXPECT_TRUE(check_dataset_tokenizer(temp.path() + "/a").ok());
 
   auto tokenizer = Tokenizer::load(temp.path() + "/a/tokenizer.model");
   ASSERT_TRUE(tokenizer.ok());
@@ -131,6 +132,53 @@ TEST(Prepare, ReusesATokenizerAndReplacesStaleShards) {
   auto dataset = TokenDataset::open(temp.path() + "/a", "train", 0);
   ASSERT_TRUE(dataset.ok()) << dataset.status().message();
   EXPECT_EQ(dataset->num_tokens(), trained->train.tokens);
+}
+
+// A re-prepare that stops after it started changing the directory (here: tokenizer training fails;
+// likewise Ctrl-C or a full disk) leaves no dataset.json, so the old shards beside a possibly new
+// tokenizer are refused rather than trained on; the next complete prepare makes it usable again.
+TEST(Prepare, InterruptedReprepareLeavesNoManifest) {
+  const ScopedTempDir temp;
+  const std::string corpus = write_corpus(temp.path());
+  const std::string dir = temp.path() + "/a";
+  ASSERT_TRUE(prepare_dataset(small_options(corpus, dir)).ok());
+  PrepareOptions failing = small_options(corpus, dir);
+  failing.vocab_size = 50;  // fails in tokenizer training, after the manifest is removed
+  ASSERT_FALSE(prepare_dataset(failing).ok());
+  EXPECT_FALSE(path_exists(dir + "/dataset.json"));
+  EXPECT_TRUE(path_exists(dir + "/train_000.bin"));
+  auto refused = TokenDataset::open(dir, "train", 0);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(contains(refused.status().message(), "dataset.json is missing, so the directory was not completely "
+                                                   "prepared"))
+      << refused.status().message();
+  EXPECT_FALSE(check_dataset_tokenizer(dir).ok());
+
+  ASSERT_TRUE(prepare_dataset(small_options(corpus, dir)).ok());
+  EXPECT_TRUE(TokenDataset::open(dir, "train", 0).ok());
+  EXPECT_TRUE(check_dataset_tokenizer(dir).ok());
+}
+
+// tokenizer.model with other bytes than the manifest's checksum (e.g. written by an interrupted
+// re-prepare, or copied over by hand) is refused, naming both files.
+TEST(Prepare, ReplacedTokenizerIsRefused) {
+  const ScopedTempDir temp;
+  const std::string corpus = write_corpus(temp.path());
+  const std::string dir = temp.path() + "/a";
+  ASSERT_TRUE(prepare_dataset(small_options(corpus, dir)).ok());
+  // Another valid tokenizer (a different vocab size) in place of the one the shards were made with.
+  PrepareOptions other = small_options(corpus, temp.path() + "/b");
+  other.vocab_size = 350;
+  ASSERT_TRUE(prepare_dataset(other).ok());
+  ASSERT_TRUE(write_file_atomic(dir + "/tokenizer.model", file_bytes(temp.path() + "/b/tokenizer.model")).ok());
+  auto refused = TokenDataset::open(dir, "train", 0);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(contains(refused.status().message(),
+                       "tokenizer.model does not match the tokenizer the shards were made with (dataset.json "
+                       "tokenizer_checksum "))
+      << refused.status().message();
+  const Status checked = check_dataset_tokenizer(dir);
+  EXPECT_EQ(checked.message(), refused.status().message());
 }
 
 TEST(Prepare, BothSplitsExistEvenForTinyCorpora) {

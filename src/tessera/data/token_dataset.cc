@@ -6,25 +6,48 @@
 
 #include "tessera/core/check.h"
 #include "tessera/core/file.h"
+#include "tessera/core/hash.h"
 
 namespace tessera {
 
 namespace {
 
-// The shard files named in <dir>/dataset.json for `split`, or nullopt without a dataset.json.
-StatusOr<std::optional<std::vector<std::string>>> listed_shards(const std::string& dir, const std::string& split) {
-  const std::string manifest_path = dir + "/dataset.json";
-  if (!path_exists(manifest_path)) return std::optional<std::vector<std::string>>();
+Status check_is_directory(const std::string& dir) {
+  std::error_code error;
+  if (!std::filesystem::is_directory(dir, error)) {
+    return not_found_error("data '{}': no such directory; hint: create it with tessera data prepare --out {}", dir,
+                           dir);
+  }
+  return Status();
+}
+
+// <dir>/dataset.json, parsed. Required: prepare writes it last, after every shard and the tokenizer,
+// and removes it first, so a directory without one was not completely prepared.
+StatusOr<nlohmann::json> read_manifest(const std::string& dir) {
+  const std::string manifest_path = dir + "/" + kDatasetManifestFile;
+  if (!path_exists(manifest_path)) {
+    return data_loss_error("data '{}': dataset.json is missing, so the directory was not completely prepared (an "
+                           "interrupted tessera data prepare?); hint: run tessera data prepare --out {} again",
+                           dir, dir);
+  }
   TESSERA_ASSIGN_OR_RETURN(std::string text, read_file(manifest_path));
-  const nlohmann::json manifest = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (manifest.is_discarded()) return data_loss_error("data '{}': dataset.json is not valid JSON", dir);
+  nlohmann::json manifest = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_discarded() || !manifest.is_object()) {
+    return data_loss_error("data '{}': dataset.json is not a valid JSON object", dir);
+  }
+  return manifest;
+}
+
+// The shard files named in the manifest for `split` (none when the split is absent).
+StatusOr<std::vector<std::string>> listed_shards(const nlohmann::json& manifest, const std::string& dir,
+                                                 const std::string& split) {
   std::vector<std::string> files;
   const auto splits = manifest.find("splits");
   if (splits == manifest.end() || !splits->is_object()) {
     return data_loss_error("data '{}': dataset.json has no \"splits\" object", dir);
   }
   const auto entry = splits->find(split);
-  if (entry == splits->end()) return std::optional<std::vector<std::string>>(files);
+  if (entry == splits->end()) return files;
   const auto shards = entry->find("shards");
   if (shards == entry->end() || !shards->is_array()) {
     return data_loss_error("data '{}': dataset.json split '{}' has no \"shards\" array", dir, split);
@@ -35,10 +58,40 @@ StatusOr<std::optional<std::vector<std::string>>> listed_shards(const std::strin
     }
     files.push_back(shard["file"].get<std::string>());
   }
-  return std::optional<std::vector<std::string>>(files);
+  return files;
+}
+
+Status check_tokenizer_against(const nlohmann::json& manifest, const std::string& dir) {
+  const auto listed = manifest.find("tokenizer_checksum");
+  if (listed == manifest.end() || !listed->is_string()) {
+    return data_loss_error("data '{}': dataset.json has no \"tokenizer_checksum\" string; hint: run tessera data "
+                           "prepare --out {} again",
+                           dir, dir);
+  }
+  const std::string tokenizer_path = dir + "/" + kDatasetTokenizerFile;
+  if (!path_exists(tokenizer_path)) {
+    return data_loss_error("data '{}': tokenizer.model is missing (dataset.json expects checksum {}); hint: run "
+                           "tessera data prepare --out {} again",
+                           dir, listed->get<std::string>(), dir);
+  }
+  TESSERA_ASSIGN_OR_RETURN(std::string model, read_file(tokenizer_path));
+  const std::string found = hash_to_hex(hash_bytes(model));
+  if (found != listed->get<std::string>()) {
+    return data_loss_error("data '{}': tokenizer.model does not match the tokenizer the shards were made with "
+                           "(dataset.json tokenizer_checksum {} expected, {} found); hint: run tessera data prepare "
+                           "--out {} again",
+                           dir, listed->get<std::string>(), found, dir);
+  }
+  return Status();
 }
 
 }  // namespace
+
+Status check_dataset_tokenizer(const std::string& dir) {
+  TESSERA_RETURN_IF_ERROR(check_is_directory(dir));
+  TESSERA_ASSIGN_OR_RETURN(nlohmann::json manifest, read_manifest(dir));
+  return check_tokenizer_against(manifest, dir);
+}
 
 std::string token_shard_file_name(const std::string& split, int64_t index) {
   return fmt::format("{}_{:03d}.bin", split, index);
@@ -49,11 +102,7 @@ StatusOr<TokenDataset> TokenDataset::open(const std::string& dir, const std::str
   if (split != "train" && split != "val") {
     return invalid_argument_error("data '{}': unknown split '{}' (expected \"train\" or \"val\")", dir, split);
   }
-  std::error_code error;
-  if (!std::filesystem::is_directory(dir, error)) {
-    return not_found_error("data '{}': no such directory; hint: create it with tessera data prepare --out {}", dir,
-                           dir);
-  }
+  TESSERA_RETURN_IF_ERROR(check_is_directory(dir));
   // Shards are numbered from 000 without gaps; the first missing number ends the split.
   std::vector<std::string> files;
   while (path_exists(dir + "/" + token_shard_file_name(split, static_cast<int64_t>(files.size())))) {
@@ -63,12 +112,14 @@ StatusOr<TokenDataset> TokenDataset::open(const std::string& dir, const std::str
     return not_found_error("data '{}': no {} shard (expected {}); hint: run tessera data prepare --out {}", dir,
                            split, token_shard_file_name(split, 0), dir);
   }
-  TESSERA_ASSIGN_OR_RETURN(auto listed, listed_shards(dir, split));
-  if (listed && *listed != files) {
+  TESSERA_ASSIGN_OR_RETURN(const nlohmann::json manifest, read_manifest(dir));
+  TESSERA_ASSIGN_OR_RETURN(const std::vector<std::string> listed, listed_shards(manifest, dir, split));
+  if (listed != files) {
     return data_loss_error("data '{}': dataset.json lists {} {} shard(s), the directory holds {} ({}..{}); hint: "
                            "a shard is missing or left over, run tessera data prepare again",
-                           dir, listed->size(), split, files.size(), files.front(), files.back());
+                           dir, listed.size(), split, files.size(), files.front(), files.back());
   }
+  TESSERA_RETURN_IF_ERROR(check_tokenizer_against(manifest, dir));
 
   TokenDataset dataset;
   dataset.dir_ = dir;

@@ -11,15 +11,26 @@
 
 namespace tessera {
 
+// The manifest and the tokenizer of a prepared data directory (docs/data_format.md).
+inline constexpr const char* kDatasetManifestFile = "dataset.json";
+inline constexpr const char* kDatasetTokenizerFile = "tokenizer.model";
+
 // "<split>_000.bin": the file name of shard `index` of a split.
 std::string token_shard_file_name(const std::string& split, int64_t index);
+
+// Checks that <dir>/tokenizer.model is the tokenizer the shards of <dir> were made with: its XXH3-64
+// equals "tokenizer_checksum" of <dir>/dataset.json. Errors (DataLoss) if dataset.json is missing
+// (an interrupted prepare), unreadable or without a checksum, or if tokenizer.model is missing or
+// differs. Call it before using <dir>/tokenizer.model with the dataset's tokens or a model trained on them.
+Status check_dataset_tokenizer(const std::string& dir);
 
 class TokenDataset {
  public:
   // Opens and validates <dir>/<split>_000.bin, _001.bin, ... (numbered without gaps). Errors if the
-  // split has no shard, a shard fails validation, the shards disagree on the vocab size, the
-  // vocab size differs from `expected_vocab` (0 = no check), or <dir>/dataset.json (when present)
-  // lists other shards than the directory holds.
+  // split has no shard, <dir>/dataset.json is missing (the directory was not completely prepared)
+  // or lists other shards than the directory holds, <dir>/tokenizer.model fails
+  // check_dataset_tokenizer, a shard fails validation, the shards disagree on the vocab size, or the
+  // vocab size differs from `expected_vocab` (0 = no check).
   static StatusOr<TokenDataset> open(const std::string& dir, const std::string& split, int64_t expected_vocab);
 
   TokenDataset(TokenDataset&&) noexcept = default;

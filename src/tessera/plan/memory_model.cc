@@ -175,7 +175,7 @@ double activation_bytes_per_layer(const Job& job) {
 MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) { return breakdown(job, capacity_gib).mem; }
 
 int64_t min_offload_layers_to_fit(const Job& job, double capacity_gib) {
-  const int64_t layers = job.model.n_layer / job.plan.pp;
+  const int64_t layers = (job.model.n_layer + job.plan.pp - 1) / job.plan.pp;  // the larger stages' count
   Job trial = job;
   for (int64_t n = job.memory.offload_layers; n <= layers; ++n) {
     trial.memory.offload_layers = n;

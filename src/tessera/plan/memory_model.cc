@@ -16,8 +16,9 @@ double layer_params(const ModelSpec& m) {
   return 2 * C * Q + 2 * C * KV + (m.gated_mlp ? 3 : 2) * C * F + 4 * C;
 }
 
-// Bytes one layer keeps for one micro-batch with nothing recomputed (the whole set backward needs).
-double all_activation_bytes(const Job& job) {
+// Bytes one layer keeps for one micro-batch with nothing recomputed (the whole set backward needs); the t×t
+// attention internals only when `scores` (unfused attention that is not recomputed).
+double all_activation_bytes(const Job& job, bool scores) {
   const ModelSpec& m = job.model;
   const ParallelPlan& p = job.plan;
   const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
@@ -34,28 +35,23 @@ double all_activation_bytes(const Job& job) {
   double bytes = sbh * (sp ? (replicated + split) / tp : replicated + split / tp);
   // The QKV and MLP inputs (2 + 2 of `replicated`) kept whole rather than sequence-sharded.
   if (sp && job.memory.saves_gathered_sp_inputs) bytes += sbh * 4 * (1 - 1 / tp);
-  if (!job.flash_attention) {
+  if (scores) {
     bytes += 5.0 * static_cast<double>(m.n_head) * t_local * static_cast<double>(m.seq_len) *
              static_cast<double>(p.micro_batch) / tp;
   }
   return bytes;
 }
 
-struct Breakdown {
-  MemoryBreakdown mem;
-  double stored_per_layer_gib = 0;  // one micro-batch, one layer, as kept for backward
-  double in_flight = 1;             // micro-batches whose activations the reported stage holds
-};
+}  // namespace
 
-Breakdown breakdown(const Job& job, double capacity_gib) {
+MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
   const ParallelPlan& p = job.plan;
   const MemoryTraits& traits = job.memory;
   const double P = params_per_rank(job);
   // Ranks of a cp group hold the same weights, so ZeRO/FSDP shards over dp·cp.
   const double dp = static_cast<double>(p.dp * p.cp);
   const bool fp32 = p.precision == Precision::kFp32;
-  Breakdown out;
-  MemoryBreakdown& mem = out.mem;
+  MemoryBreakdown mem;
   mem.capacity_gib = capacity_gib;
   // FSDP without resharding keeps the gathered weights for the whole step: not divided by dp.
   const bool weights_sharded = p.zero_stage >= 3 && job.reshard_per_micro_batch;
@@ -81,7 +77,7 @@ Breakdown breakdown(const Job& job, double capacity_gib) {
   const double layers = static_cast<double>(job.model.n_layer) / pp;
   const double kept_layers = std::max(0.0, layers - static_cast<double>(traits.offload_layers));
   const double stored = activation_bytes_per_layer(job) / kGiB;
-  const double whole = all_activation_bytes(job) / kGiB;
+  const double whole = all_activation_bytes(job, !job.flash_attention) / kGiB;
   // Backward of a recomputed or offloaded layer rebuilds its whole set first.
   const double rebuilt = (whole > stored || traits.offload_layers > 0) ? whole : 0;
   const double logits_gib = static_cast<double>(p.micro_batch) * static_cast<double>(job.model.seq_len) /
@@ -89,8 +85,6 @@ Breakdown breakdown(const Job& job, double capacity_gib) {
                             static_cast<double>(p.tp) * traits.loss_bytes_per_logit / kGiB;
   mem.activations_gib = stored * kept_layers * in_flight + rebuilt;
   mem.logits_gib = logits_gib;
-  out.stored_per_layer_gib = stored;
-  out.in_flight = in_flight;
   if (p.pp > 1) {
     // The first stage holds the most micro-batches in flight, the last the logits: report the stage that
     // needs more (both hold one V·C matrix). The last stage keeps one micro-batch (GPipe: all m).
@@ -98,7 +92,6 @@ Breakdown breakdown(const Job& job, double capacity_gib) {
     const double first_act = mem.activations_gib, last_act = stored * kept_layers * last_in_flight + rebuilt;
     if (last_act + logits_gib > first_act) {
       mem.activations_gib = last_act;
-      out.in_flight = last_in_flight;
       mem.stage = "last";
     } else {
       mem.logits_gib = 0;
@@ -109,11 +102,10 @@ Breakdown breakdown(const Job& job, double capacity_gib) {
   if (weights_sharded) {
     // FSDP: the layer being computed and the prefetched one, gathered, plus one layer's unreduced gradients.
     const double layer = layer_params(job.model) / static_cast<double>(p.tp);
-      mem.buffers_gib += layer * (2 * weight_bytes + grad_bytes) / kGiB;
+    mem.buffers_gib += layer * (2 * weight_bytes + grad_bytes) / kGiB;
   }
-  return out;
+  return mem;
 }
-}  // namespace
 
 const char* MemoryBreakdown::band() const {
   if (total_gib() <= kFitsFraction * capacity_gib) return "fits";
@@ -155,24 +147,18 @@ double activation_bytes_per_layer(const Job& job) {
       return input;
     case Recompute::kSelective:
       if (job.memory.selective == SelectivePolicy::kEveryOtherMatmul) {
-        // Matmuls in order q, k, v, o, then gate, up, down (gated) or fc1, fc2: the 1st, 3rd, 5th and 7th
-        // outputs are kept (q, v, gate/fc1, down), plus the attention output.
+        // Matmuls in order q, k, v, o, then gate, up, down (gated) or fc1, fc2: the odd-numbered outputs are
+        // kept (q, v, and gate + down or fc1), plus the attention output.
         const double kept = 2 * Q / C + 2 * KV / C + 2 * F / C + (m.gated_mlp ? 2 : 0) + 2 * Q / C;
         return input + sbh * kept / tp;
       }
       // Megatron's selective recompute only drops the t×t attention internals.
-      {
-        Job without_scores = job;
-        without_scores.flash_attention = true;
-        return all_activation_bytes(without_scores);
-      }
+      return all_activation_bytes(job, /*scores=*/false);
     case Recompute::kNone:
       break;
   }
-  return all_activation_bytes(job);
+  return all_activation_bytes(job, !job.flash_attention);
 }
-
-MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) { return breakdown(job, capacity_gib).mem; }
 
 int64_t min_offload_layers_to_fit(const Job& job, double capacity_gib) {
   const int64_t layers = (job.model.n_layer + job.plan.pp - 1) / job.plan.pp;  // the larger stages' count

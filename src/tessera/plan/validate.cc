@@ -180,6 +180,8 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       // rank; cp ranks share them). A bare micro-batch is not enough: accumulation would multiply it.
       const size_t local = notes_lower.find("local batch ");
       if (local != std::string::npos) p.global_batch = integer(notes_lower.substr(local + 12)) * p.dp;
+      // torchtitan accumulates no gradients unless told to: its micro-batch is the local batch.
+      if (local == std::string::npos && has(source_l, "torchtitan")) p.global_batch = integer(t.field(r, "micro_batch")) * p.dp;
     }
     if (p.global_batch <= 0) {
       skip("global batch not given");
@@ -204,6 +206,8 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     const std::string rc_l = lower(t.field(r, "recompute"));
     run.recompute_stated = !rc_l.empty();
     p.recompute = Recompute::kNone;
+    // torchtitan's Llama configs default to selective (per-op) activation checkpointing.
+    if (!run.recompute_stated && has(source_l, "torchtitan")) p.recompute = Recompute::kSelective;
     if (has(rc_l, "full") || has(rc_l, "rematerialization")) p.recompute = Recompute::kFull;
     if (has(rc_l, "selective")) p.recompute = Recompute::kSelective;
     const std::string prec_l = lower(t.field(r, "precision"));
@@ -238,7 +242,10 @@ RunPrediction predict_run(const PublishedRun& run, const EfficiencyTable& overri
   apply(GemmFormat::kFp4, &acc.efficiency_fp4);
   const ClusterLinks links = cluster_links(Catalog::cluster_for(acc), acc);
   const AcceleratorDevice device(acc, run.job.gemm_format);
-  if (!run.recompute_stated && acc.host_link_gb_per_s > 0 && !estimate_memory(run.job, acc.hbm_gib).fits()) {
+  // Megatron's activation offload (cpu_offloading_num_layers), where the row does not say how it fit.
+  const bool megatron = run.job.framework == Framework::kMegatron || run.job.framework == Framework::kNemo;
+  if (megatron && !run.recompute_stated && acc.host_link_gb_per_s > 0 &&
+      !estimate_memory(run.job, acc.hbm_gib).fits()) {
     const int64_t layers = min_offload_layers_to_fit(run.job, acc.hbm_gib);
     if (layers > 0) {
       out.run.job.memory.offload_layers = layers;

@@ -33,9 +33,10 @@ struct PublishedRun {
   int64_t gpus = 0;
   FlopConvention convention = FlopConvention::kModelCausal;
   bool fit_half = false;        // true: the source belongs to the fit half
-  // The row names its activation recompute. When it does not and the job does not fit as stated, the
-  // prediction assumes the fewest offloaded layers that make it fit (RunPrediction::assumed_offload_layers):
-  // the run did save that memory somehow, and offload costs no FLOPs.
+  // The row names its activation recompute. When it does not: torchtitan rows get torchtitan's default
+  // (selective, per op); Megatron/NeMo rows that do not fit as stated get the fewest offloaded layers that
+  // make them fit (RunPrediction::assumed_offload_layers, Megatron's cpu_offloading_num_layers): the run did
+  // save that memory somehow, and offload costs no FLOPs.
   bool recompute_stated = false;
   // Published figures; <= 0 when not given.
   double step_time_s = 0;

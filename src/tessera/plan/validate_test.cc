@@ -77,7 +77,8 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
 TEST(PublishedRunsMemory, OffloadIsAssumedOnlyWhereRecomputeIsUnstatedAndTheRowDoesNotFit) {
   // Llama 3 70B, Megatron-FSDP on 64 GB200, micro-batch 2, no recompute stated (a Megatron-Bridge table row):
   // it does not fit as stated, so validation assumes the fewest offloaded layers that fit. The same row
-  // stating "none" keeps its verdict; a row that fits as stated assumes nothing; "local batch" gives the batch.
+  // stating "none" keeps its verdict; a row that fits as stated assumes nothing; "local batch" gives the batch;
+  // a silent torchtitan row gets torchtitan's defaults.
   const std::string header =
       "source,model,layers,hidden,heads,ffn_hidden,seq_len,vocab,global_batch_seqs,micro_batch,gpu_type,num_gpus,"
       "tp,pp,dp,cp,zero_or_fsdp,recompute,precision,tokens_per_sec,notes\n";
@@ -86,13 +87,17 @@ TEST(PublishedRunsMemory, OffloadIsAssumedOnlyWhereRecomputeIsUnstatedAndTheRowD
   const std::string fits = "Megatron-Bridge (25.11 NeMo container),LLAMA3_70B,80,8192,64,28672,8192,128256,256,1,"
                            "DGX-GB200,64,4,4,4,1,FSDP=0,,FP8,300000,\n";
   const std::string local = "pytorch/torchtitan,Llama 3.1 8B,32,4096,32,14336,8192,128256,,,H100 96GB,8,1,1,8,1,"
-                            "FSDP2 (8),selective AC,bf16,40000,local batch 2\n";
-  auto csv = parse_csv(header + fmt::format(fmt::runtime(row), "") + fmt::format(fmt::runtime(row), "none") + fits + local,
+                            "FSDP2 (8),full AC,bf16,40000,local batch 2\n";
+  // torchtitan's defaults where the row is silent: no accumulation (global = micro-batch × dp) and
+  // selective per-op recompute.
+  const std::string silent = "pytorch/torchtitan,Llama 3.1 8B,32,4096,32,14336,8192,128256,,2,H200,32,1,1,32,1,"
+                             "FSDP2,,bf16,350000,\n";
+  auto csv = parse_csv(header + fmt::format(fmt::runtime(row), "") + fmt::format(fmt::runtime(row), "none") + fits + local + silent,
                        "<test>");
   ASSERT_TRUE(csv.ok()) << csv.status().to_string();
   auto runs = load_published_runs(*csv, testing::load_test_catalog());
   ASSERT_TRUE(runs.ok()) << runs.status().to_string();
-  ASSERT_EQ(runs->size(), 4u);
+  ASSERT_EQ(runs->size(), 5u);
   const auto p = predict_runs(*runs, {});
   EXPECT_EQ(p[0].run.job.framework, Framework::kNemo);
   EXPECT_GT(p[0].assumed_offload_layers, 0);
@@ -103,6 +108,11 @@ TEST(PublishedRunsMemory, OffloadIsAssumedOnlyWhereRecomputeIsUnstatedAndTheRowD
   EXPECT_TRUE(p[2].step.memory.fits()) << p[2].step.memory.verdict();
   EXPECT_EQ(p[3].run.job.framework, Framework::kTorchtitan);
   EXPECT_EQ(p[3].run.job.plan.global_batch, 16);  // local batch 2 × dp 8
+  EXPECT_EQ(p[3].run.job.plan.recompute, Recompute::kFull);
+  EXPECT_TRUE(p[4].run.skip_reason.empty()) << p[4].run.skip_reason;
+  EXPECT_EQ(p[4].run.job.plan.global_batch, 64);  // micro-batch 2 × dp 32
+  EXPECT_EQ(p[4].run.job.plan.recompute, Recompute::kSelective);
+  EXPECT_EQ(p[4].run.job.memory.selective, SelectivePolicy::kEveryOtherMatmul);
   const ValidationSummary s = summarize(p);
   EXPECT_EQ(s.memory_offload_assumed, 1u);
   EXPECT_EQ(s.memory_oom, 1u);

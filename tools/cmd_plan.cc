@@ -148,6 +148,9 @@ int run_plan(const PlanArgs& a) {
   const AcceleratorDevice device(r.accelerator, r.job.gemm_format, r.job.plan.precision == Precision::kFp32);
   PlanReport report{r.model_name, r.cluster.name, r.job, r.accelerator, r.cluster, {}, {}, {}, 0, a.checkpoint_write_s};
   report.step = predict_step(r.job, r.accelerator, links, device);
+  if (!report.step.memory.fits() && r.accelerator.host_link_gb_per_s > 0) {
+    report.offload_layers_to_fit = min_offload_layers_to_fit(r.job, r.accelerator.hbm_gib);
+  }
   report.token_budget = a.tokens;
   if (a.tokens > 0) {
     const int64_t n = r.job.plan.world_size();

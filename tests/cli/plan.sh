@@ -41,6 +41,18 @@ plain, offload = (json.load(open(f)) for f in sys.argv[1:3])
 assert plain["layout"]["framework"] == "nemo" and offload["layout"]["offload_layers"] == 40, offload["layout"]
 assert offload["memory_gib"]["activations"] < 0.6 * plain["memory_gib"]["activations"], (plain["memory_gib"], offload["memory_gib"])
 assert plain["memory_gib"]["band"] == "OOM" and offload["memory_gib"]["band"] != "OOM", (plain["memory_gib"], offload["memory_gib"])
+assert plain["memory_gib"]["offload_layers_to_fit"] > 0, plain["memory_gib"]
+PY
+# The suggested offload makes it fit, one layer fewer does not.
+suggested=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["memory_gib"]["offload_layers_to_fit"])' "$WORK/nemo.json")
+for n in "$suggested" "$((suggested - 1))"; do
+  "$TESSERA" plan --model llama3-70b --cluster gb200-nvl72 --gpus 64 --global-batch 256 --micro-batch 2 --zero 3 \
+    --precision fp8 --framework nemo --offload-layers "$n" --json >"$WORK/nemo_$n.json"
+done
+/usr/bin/python3 - "$WORK/nemo_$suggested.json" "$WORK/nemo_$((suggested - 1)).json" <<'PY'
+import json, sys
+enough, short = (json.load(open(f))["memory_gib"] for f in sys.argv[1:3])
+assert enough["fits"] and not short["fits"], (enough, short)
 PY
 "$TESSERA" plan --model llama3-8b --cluster dgx-h100-superpod --gpus 8 --zero 3 --recompute selective \
   --framework torchtitan >"$WORK/titan.txt"

@@ -43,6 +43,14 @@ std::string format_plan_report(const PlanReport& r) {
                      s.dp_crosses_scaleout ? " (scale-out)" : " (scale-up)", s.optimizer_s,
                      s.offload_s > 0 ? fmt::format(", offload exposed {:.3f} s per micro-batch", s.offload_s) : "");
   out += fmt::format("  memory    {}\n", m.verdict());
+  if (r.offload_layers_to_fit > 0) {
+    out += fmt::format("            fits with --offload-layers {} (activations of that many layers per stage in host "
+                       "memory); recompute or more tp/pp would also help\n",
+                       r.offload_layers_to_fit);
+  } else if (r.offload_layers_to_fit < 0) {
+    out += "            does not fit even with every layer's activations offloaded: shard the weights, gradients "
+           "and optimizer (ZeRO/FSDP, tp, pp) or use more accelerators\n";
+  }
   if (r.token_budget > 0) {
     out += fmt::format("  budget    {:.3g} tokens: {:.1f} days, {:.0f} GPU-hours, IT {:.0f} kW, facility {:.0f} kW (PUE {:.2f}), "
                        "{:.1f} MWh, ${:.3g} rental + ${:.3g} energy\n",
@@ -85,7 +93,7 @@ nlohmann::json plan_report_json(const PlanReport& r) {
   j["memory_gib"] = {{"weights", m.weights_gib}, {"gradients", m.gradients_gib}, {"optimizer", m.optimizer_gib},
                      {"activations", m.activations_gib}, {"logits", m.logits_gib}, {"buffers", m.buffers_gib},
                      {"total", m.total_gib()}, {"capacity", m.capacity_gib}, {"fits", m.fits()},
-                     {"band", m.band()}};
+                     {"band", m.band()}, {"offload_layers_to_fit", r.offload_layers_to_fit}};
   if (r.token_budget > 0) {
     j["budget"] = {{"tokens", r.token_budget}, {"train_hours", r.power.train_hours},
                    {"accelerator_hours", r.power.accelerator_hours}, {"it_power_kw", r.power.it_power_kw},

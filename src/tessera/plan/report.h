@@ -22,6 +22,9 @@ struct PlanReport {
   Reliability reliability;
   double token_budget = 0;
   double checkpoint_write_s = 0;
+  // When the job does not fit: the fewest layers per stage to offload so that it does (0 = fits already or
+  // offload cannot be costed here, -1 = offload alone cannot make it fit).
+  int64_t offload_layers_to_fit = 0;
 };
 
 std::string format_plan_report(const PlanReport& r);

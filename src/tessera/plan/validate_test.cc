@@ -48,6 +48,24 @@ TEST_F(PublishedRuns, CatalogConstantsMeetTheTargetsOnAllAndHeldOutRows) {
   EXPECT_LE(s.tflops_held_out.p90, 0.25);
 }
 
+// The constants the catalog marks "fitted" are what `plan validate --fit` gives today: a change to the step
+// model that moves them must refit the catalog (and say so), not leave stale values behind.
+TEST_F(PublishedRuns, CatalogHoldsTheFittedConstants) {
+  const EfficiencyTable fitted = fit_efficiencies(runs_);
+  ASSERT_FALSE(fitted.empty());
+  for (const auto& [key, value] : fitted) {
+    int checked = 0;
+    for (const CatalogAccelerator& a : catalog_->accelerators()) {
+      for (GemmFormat f : {GemmFormat::kBf16, GemmFormat::kFp8, GemmFormat::kFp4}) {
+        if (a.spec.generation + "/" + gemm_format_name(f) != key) continue;
+        EXPECT_NEAR(a.spec.efficiency(f), value, 0.002) << a.spec.name << " " << key;
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, 0) << key;
+  }
+}
+
 TEST_F(PublishedRuns, RefittingOnTheFitHalfReproducesTheHeldOutAccuracy) {
   const EfficiencyTable fitted = fit_efficiencies(runs_);
   EXPECT_LE(fitted.size(), 12u);  // a handful of constants, one per generation and format

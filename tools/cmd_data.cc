@@ -1,5 +1,5 @@
 // tessera data prepare --input PATH... --out DIR [--vocab-size N] [--tokenizer MODEL] [--val-fraction F]
-//                      [--shard-tokens N]
+//                      [--shard-tokens N] [--tokenizer-sample-mb MB]
 // tessera data inspect DIR_OR_SHARD [--tokens N]
 #include <algorithm>
 #include <chrono>
@@ -22,10 +22,19 @@ namespace {
 struct PrepareArgs {
   PrepareOptions options;
   bool vocab_given = false;
+  double tokenizer_sample_mb = 256;  // MiB of documents that train the tokenizer at most
 };
 
 int run_prepare(const PrepareArgs& args) {
-  const PrepareOptions& options = args.options;
+  PrepareOptions options = args.options;
+  // The comparison is written so that NaN fails it too.
+  if (!(args.tokenizer_sample_mb > 0) || args.tokenizer_sample_mb > 1e12) {
+    return report_error("data prepare", fmt::format("--tokenizer-sample-mb {} is not a positive size in MiB; hint: "
+                                                    "e.g. --tokenizer-sample-mb 256",
+                                                    args.tokenizer_sample_mb));
+  }
+  options.tokenizer_sample_bytes =
+      std::max<int64_t>(1, static_cast<int64_t>(args.tokenizer_sample_mb * static_cast<double>(1 << 20)));
   if (args.vocab_given && !options.tokenizer.empty()) {
     return report_error("data prepare", "--vocab-size and --tokenizer exclude each other; hint: the vocab size "
                                         "of a reused tokenizer is its own");
@@ -40,6 +49,13 @@ int run_prepare(const PrepareArgs& args) {
   std::printf("  tokenizer  %s (%s, vocab %lld, eos %d)\n", summary->tokenizer_path.c_str(),
               summary->trained_tokenizer ? "trained" : "reused", static_cast<long long>(summary->vocab_size),
               summary->eos_id);
+  if (summary->trained_tokenizer) {
+    std::printf("  sample     trained on %lld of %lld documents, %.2f of %.2f MB of document text\n",
+                static_cast<long long>(summary->tokenizer_sample_documents),
+                static_cast<long long>(summary->documents),
+                static_cast<double>(summary->tokenizer_sample_bytes) / 1e6,
+                static_cast<double>(summary->document_bytes) / 1e6);
+  }
   for (const auto& [name, split] : {std::pair<const char*, const SplitSummary*>{"train", &summary->train},
                                     std::pair<const char*, const SplitSummary*>{"val", &summary->val}}) {
     std::printf("  %-5s      %lld tokens, %lld documents, %zu shard(s)\n", name,
@@ -186,6 +202,10 @@ void register_data_command(CLI::App& app, CommandResult& result) {
       ->capture_default_str();
   prep->add_option("--shard-tokens", prepare->options.shard_tokens, "tokens per shard file")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  prep->add_option("--tokenizer-sample-mb", prepare->tokenizer_sample_mb,
+                   "MiB of documents the tokenizer trains on at most: all documents if they fit, else a "
+                   "deterministic sample (bounds memory; inputs are streamed, never held whole)")
       ->capture_default_str();
   prep->callback([prepare, &result] { result.exit_code = run_prepare(*prepare); });
 

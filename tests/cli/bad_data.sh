@@ -29,3 +29,8 @@ printf 'x' >>"$WORK/newtok/tokenizer.model"
 expect_error "tokenizer.model does not match the tokenizer the shards were made with (dataset.json tokenizer_checksum " \
   "$TESSERA" train "$cfg" --data "$WORK/newtok" --out "$WORK/r4"
 expect_error "tokenizer.model does not match" "$TESSERA" data inspect "$WORK/newtok"
+# The tokenizer sample budget must be a positive size.
+expect_error "--tokenizer-sample-mb 0 is not a positive size in MiB" \
+  "$TESSERA" data prepare --input /usr/share/games/fortunes --out "$WORK/budget" --tokenizer-sample-mb 0
+expect_error "--tokenizer-sample-mb -3 is not a positive size" \
+  "$TESSERA" data prepare --input /usr/share/games/fortunes --out "$WORK/budget" --tokenizer-sample-mb -3

@@ -7,3 +7,5 @@ mkdir -p "$TEST_DATA"
 for f in dataset.json tokenizer.model train_000.bin val_000.bin; do
   [ -s "$FORTUNES/$f" ] || fail "data prepare did not write $f"
 done
+# The whole fortunes corpus fits the default tokenizer sample budget, so the tokenizer saw every document.
+grep -q '"tokenizer_sample"' "$FORTUNES/dataset.json" || fail "dataset.json does not record the tokenizer sample"

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "tessera/core/file.h"
+#include "tessera/data/document_reader.h"
 
 namespace fs = std::filesystem;
 
@@ -23,13 +24,6 @@ StatusOr<std::string> read_head(const std::string& path) {
   TESSERA_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
   const size_t n = std::min<size_t>(file.size(), 8192);
   return std::string(reinterpret_cast<const char*>(file.data()), n);
-}
-
-bool is_separator(std::string_view line) {
-  const size_t first = line.find_first_not_of(" \t\r\f\v");
-  if (first == std::string_view::npos) return true;
-  const size_t last = line.find_last_not_of(" \t\r\f\v");
-  return line.substr(first, last - first + 1) == "%";
 }
 
 }  // namespace
@@ -84,23 +78,10 @@ StatusOr<std::vector<std::string>> list_corpus_files(const std::vector<std::stri
 
 std::vector<std::string> split_documents(std::string_view text) {
   std::vector<std::string> documents;
-  std::string current;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    pos = end + 1;
-    if (is_separator(line)) {
-      if (!current.empty()) documents.push_back(std::move(current));
-      current.clear();
-      continue;
-    }
-    if (!current.empty()) current += '\n';
-    current += line;
-  }
-  if (!current.empty()) documents.push_back(std::move(current));
+  DocumentReader reader(text);
+  std::string document;
+  // Text in memory cannot fail to read.
+  while (*reader.next(&document)) documents.push_back(std::move(document));
   return documents;
 }
 

@@ -22,7 +22,8 @@ bool looks_binary(std::string_view bytes);
 
 // Cuts text into documents: a line that is empty, only whitespace, or "%" (the separator of fortune
 // files) ends the current document. A document is its lines joined by '\n' (no trailing newline; a
-// '\r' before '\n' is dropped); empty documents are dropped.
+// '\r' before '\n' is dropped); empty documents are dropped. A loop over DocumentReader
+// (document_reader.h), which reads files in chunks with the same rule.
 std::vector<std::string> split_documents(std::string_view text);
 
 }  // namespace tessera

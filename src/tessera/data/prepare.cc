@@ -9,6 +9,7 @@
 #include "tessera/core/file.h"
 #include "tessera/core/hash.h"
 #include "tessera/data/corpus.h"
+#include "tessera/data/document_reader.h"
 #include "tessera/data/token_dataset.h"
 #include "tessera/data/token_shard.h"
 #include "tessera/data/tokenizer.h"
@@ -17,7 +18,8 @@ namespace tessera {
 
 namespace {
 
-constexpr uint64_t kSplitSeed = 0x7e55e7a5;  // keys the document → split hash
+constexpr uint64_t kSplitSeed = 0x7e55e7a5;   // keys the document → split hash
+constexpr uint64_t kSampleSeed = 0x5a3b1e0d;  // keys the document → tokenizer-sample hash
 
 Status check_options(const PrepareOptions& options) {
   if (options.out_dir.empty()) return invalid_argument_error("no output directory; hint: --out DIR");
@@ -25,6 +27,10 @@ Status check_options(const PrepareOptions& options) {
     return invalid_argument_error("val fraction {} is outside [0, 1)", options.val_fraction);
   }
   if (options.shard_tokens < 1) return invalid_argument_error("shard tokens {} < 1", options.shard_tokens);
+  if (options.tokenizer_sample_bytes < 1) {
+    return invalid_argument_error("tokenizer sample budget {} bytes < 1", options.tokenizer_sample_bytes);
+  }
+  if (options.read_chunk_bytes < 1) return invalid_argument_error("read chunk {} bytes < 1", options.read_chunk_bytes);
   return Status();
 }
 
@@ -109,25 +115,76 @@ Status remove_stale_shards(const std::string& dir, const std::string& split, siz
   }
 }
 
-// val membership of each document (see prepare.h for the rule).
-std::vector<bool> assign_val(const std::vector<std::string>& documents, double val_fraction) {
-  std::vector<bool> is_val(documents.size(), false);
-  if (val_fraction <= 0.0 || documents.empty()) return is_val;
-  std::vector<double> u(documents.size());
-  size_t val_count = 0;
-  for (size_t d = 0; d < documents.size(); ++d) {
-    // The top 53 bits as a double in [0, 1).
-    u[d] = static_cast<double>(hash_bytes(documents[d], kSplitSeed) >> 11) * 0x1.0p-53;
-    is_val[d] = u[d] < val_fraction;
-    val_count += is_val[d];
-  }
-  if (documents.size() >= 2 && val_count == 0) {
-    is_val[static_cast<size_t>(std::min_element(u.begin(), u.end()) - u.begin())] = true;
-  } else if (documents.size() >= 2 && val_count == documents.size()) {
-    is_val[static_cast<size_t>(std::max_element(u.begin(), u.end()) - u.begin())] = false;
-  }
-  return is_val;
+// The top 53 bits of XXH3-64(document, seed) as a double in [0, 1).
+double unit_hash(std::string_view document, uint64_t seed) {
+  return static_cast<double>(hash_bytes(document, seed) >> 11) * 0x1.0p-53;
 }
+
+struct InputRecord {
+  int64_t bytes = 0;
+  uint64_t checksum = 0;
+};
+
+// Calls visit(document, index) for every document of every file, in order (index counts across
+// files), reading each file in chunks. Records each file's size and checksum in *records when it is
+// empty (the first pass); otherwise checks the file still has the recorded ones.
+template <typename Visit>
+Status for_each_document(const std::vector<std::string>& files, size_t chunk_bytes,
+                         std::vector<InputRecord>* records, Visit&& visit) {
+  const bool record = records->empty();
+  std::string document;
+  int64_t index = 0;
+  for (size_t f = 0; f < files.size(); ++f) {
+    TESSERA_ASSIGN_OR_RETURN(DocumentReader reader, DocumentReader::open(files[f], chunk_bytes));
+    for (;;) {
+      TESSERA_ASSIGN_OR_RETURN(const bool more, reader.next(&document));
+      if (!more) break;
+      TESSERA_RETURN_IF_ERROR(visit(document, index));
+      ++index;
+    }
+    const InputRecord found{reader.bytes_read(), reader.checksum()};
+    if (record) {
+      records->push_back(found);
+    } else if (found.bytes != (*records)[f].bytes || found.checksum != (*records)[f].checksum) {
+      return failed_precondition_error(
+          "input '{}' changed while tessera data prepare was reading it ({} bytes, checksum {} at the first read; "
+          "{} bytes, checksum {} now); hint: prepare from files nothing writes to, e.g. a copy",
+          files[f], (*records)[f].bytes, hash_to_hex((*records)[f].checksum), found.bytes,
+          hash_to_hex(found.checksum));
+    }
+  }
+  return Status();
+}
+
+// What the first pass keeps of the documents: counts, and which one the val edge rule moves.
+struct CorpusScan {
+  int64_t documents = 0;
+  int64_t document_bytes = 0;
+  int64_t val_documents = 0;  // with u < val_fraction
+  int64_t min_index = -1;     // the first document with the smallest u
+  int64_t max_index = -1;     // the first document with the largest u
+  double min_u = 2.0;
+  double max_u = -1.0;
+};
+
+// val membership (see prepare.h for the rule): u < val_fraction, except the one document the edge
+// rule moves so that both splits exist.
+class ValRule {
+ public:
+  ValRule(const CorpusScan& scan, double val_fraction) : val_fraction_(val_fraction) {
+    if (val_fraction <= 0.0 || scan.documents < 2) return;
+    if (scan.val_documents == 0) moved_ = scan.min_index;
+    if (scan.val_documents == scan.documents) moved_ = scan.max_index;
+  }
+  bool is_val(std::string_view document, int64_t index) const {
+    const bool val = val_fraction_ > 0.0 && unit_hash(document, kSplitSeed) < val_fraction_;
+    return val != (index == moved_);
+  }
+
+ private:
+  double val_fraction_;
+  int64_t moved_ = -1;
+};
 
 }  // namespace
 
@@ -137,19 +194,46 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
   TESSERA_ASSIGN_OR_RETURN(summary.input_files, list_corpus_files(options.inputs));
   TESSERA_RETURN_IF_ERROR(check_writable(options.out_dir));
 
+  // Pass 1: each file's size and checksum, the document count and bytes, what the val edge rule
+  // needs, and -- while the documents seen so far fit the tokenizer sample budget -- the documents
+  // themselves, so that a small corpus is read only twice.
+  const bool train_tokenizer = options.tokenizer.empty();
+  const size_t chunk_bytes = static_cast<size_t>(options.read_chunk_bytes);
+  std::vector<InputRecord> records;
+  CorpusScan scan;
+  std::vector<std::string> sample;
+  bool sample_is_everything = train_tokenizer;
+  TESSERA_RETURN_IF_ERROR(for_each_document(
+      summary.input_files, chunk_bytes, &records, [&](const std::string& document, int64_t index) {
+        const double u = unit_hash(document, kSplitSeed);
+        scan.documents += 1;
+        scan.document_bytes += static_cast<int64_t>(document.size());
+        scan.val_documents += u < options.val_fraction;
+        if (u < scan.min_u) scan.min_u = u, scan.min_index = index;
+        if (u > scan.max_u) scan.max_u = u, scan.max_index = index;
+        if (sample_is_everything) {
+          if (scan.document_bytes <= options.tokenizer_sample_bytes) {
+            sample.push_back(document);
+          } else {
+            sample_is_everything = false;
+            std::vector<std::string>().swap(sample);
+          }
+        }
+        return Status();
+      }));
   nlohmann::json inputs_json = nlohmann::json::array();
-  std::vector<std::string> documents;
-  for (const std::string& path : summary.input_files) {
-    TESSERA_ASSIGN_OR_RETURN(std::string text, read_file(path));
-    summary.input_bytes += static_cast<int64_t>(text.size());
-    inputs_json.push_back({{"path", path}, {"bytes", text.size()}, {"checksum", hash_to_hex(hash_bytes(text))}});
-    std::vector<std::string> docs = split_documents(text);
-    documents.insert(documents.end(), std::make_move_iterator(docs.begin()), std::make_move_iterator(docs.end()));
+  for (size_t f = 0; f < records.size(); ++f) {
+    summary.input_bytes += records[f].bytes;
+    inputs_json.push_back(
+        {{"path", summary.input_files[f]}, {"bytes", records[f].bytes}, {"checksum", hash_to_hex(records[f].checksum)}});
   }
-  if (documents.empty()) {
+  summary.documents = scan.documents;
+  summary.document_bytes = scan.document_bytes;
+  if (scan.documents == 0) {
     return invalid_argument_error("empty corpus: {} input file(s), {} bytes, no document with text",
                                   summary.input_files.size(), summary.input_bytes);
   }
+  if (options.after_first_pass) options.after_first_pass();
 
   // The manifest goes first, before anything else in the directory changes: at every instant of an
   // interrupted re-prepare the directory then has no manifest (which TokenDataset::open refuses)
@@ -160,12 +244,29 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
   }
   TESSERA_RETURN_IF_ERROR(remove_manifest(options.out_dir));
 
-  // The tokenizer: trained on every document, or an existing model copied beside the shards so that
-  // the directory is self-contained.
+  // The tokenizer: trained on a sample of at most tokenizer_sample_bytes of documents, or an existing
+  // model copied beside the shards so that the directory is self-contained. The sample is every
+  // document when they all fit; otherwise a document is in it when XXH3-64(document, kSampleSeed) / 2^64
+  // < budget / document bytes and it still fits the budget (a function of the inputs alone).
   summary.tokenizer_path = options.out_dir + "/" + kDatasetTokenizerFile;
-  if (options.tokenizer.empty()) {
-    TESSERA_RETURN_IF_ERROR(
-        Tokenizer::train_on_texts(documents, options.out_dir + "/tokenizer", options.vocab_size));
+  if (train_tokenizer) {
+    if (!sample_is_everything) {
+      const double keep = static_cast<double>(options.tokenizer_sample_bytes) / static_cast<double>(scan.document_bytes);
+      int64_t sample_bytes = 0;
+      TESSERA_RETURN_IF_ERROR(for_each_document(
+          summary.input_files, chunk_bytes, &records, [&](const std::string& document, int64_t) {
+            const auto size = static_cast<int64_t>(document.size());
+            if (unit_hash(document, kSampleSeed) < keep && sample_bytes + size <= options.tokenizer_sample_bytes) {
+              sample.push_back(document);
+              sample_bytes += size;
+            }
+            return Status();
+          }));
+    }
+    summary.tokenizer_sample_documents = static_cast<int64_t>(sample.size());
+    for (const std::string& document : sample) summary.tokenizer_sample_bytes += static_cast<int64_t>(document.size());
+    TESSERA_RETURN_IF_ERROR(Tokenizer::train_on_texts(sample, options.out_dir + "/tokenizer", options.vocab_size));
+    std::vector<std::string>().swap(sample);
     summary.trained_tokenizer = true;
   } else {
     TESSERA_ASSIGN_OR_RETURN(std::string model, read_file(options.tokenizer));
@@ -182,17 +283,19 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
   nlohmann::json val_shards = nlohmann::json::array();
   ShardWriter train(options.out_dir, "train", summary.vocab_size, options.shard_tokens, summary.train, train_shards);
   ShardWriter val(options.out_dir, "val", summary.vocab_size, options.shard_tokens, summary.val, val_shards);
-  const std::vector<bool> is_val = assign_val(documents, options.val_fraction);
-  for (size_t d = 0; d < documents.size(); ++d) {
-    TESSERA_RETURN_IF_ERROR((is_val[d] ? val : train).append(tokenizer.encode(documents[d]), summary.eos_id));
-  }
+  // The last pass: every document encoded into its split's stream, in corpus order.
+  const ValRule rule(scan, options.val_fraction);
+  TESSERA_RETURN_IF_ERROR(for_each_document(
+      summary.input_files, chunk_bytes, &records, [&](const std::string& document, int64_t index) {
+        return (rule.is_val(document, index) ? val : train).append(tokenizer.encode(document), summary.eos_id);
+      }));
   TESSERA_RETURN_IF_ERROR(train.finish());
   TESSERA_RETURN_IF_ERROR(val.finish());
   TESSERA_RETURN_IF_ERROR(remove_stale_shards(options.out_dir, "train", summary.train.shards.size()));
   TESSERA_RETURN_IF_ERROR(remove_stale_shards(options.out_dir, "val", summary.val.shards.size()));
 
   TESSERA_ASSIGN_OR_RETURN(std::string model_bytes, read_file(summary.tokenizer_path));
-  const nlohmann::json manifest = {
+  nlohmann::json manifest = {
       {"format", "tessera.token_dataset"},
       {"version", 1},
       {"vocab_size", summary.vocab_size},
@@ -208,6 +311,11 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
        {{"train", {{"documents", summary.train.documents}, {"tokens", summary.train.tokens}, {"shards", train_shards}}},
         {"val", {{"documents", summary.val.documents}, {"tokens", summary.val.tokens}, {"shards", val_shards}}}}},
   };
+  if (summary.trained_tokenizer) {
+    manifest["tokenizer_sample"] = {{"documents", summary.tokenizer_sample_documents},
+                                    {"bytes", summary.tokenizer_sample_bytes},
+                                    {"budget_bytes", options.tokenizer_sample_bytes}};
+  }
   TESSERA_RETURN_IF_ERROR(write_file_atomic(options.out_dir + "/" + kDatasetManifestFile, manifest.dump(2) + "\n"));
   return summary;
 }

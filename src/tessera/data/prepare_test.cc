@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "tessera/core/file.h"
+#include "tessera/core/hash.h"
+#include "tessera/data/corpus.h"
 #include "tessera/data/data_loader.h"
 #include "tessera/data/data_test_util.h"
 #include "tessera/data/token_dataset.h"
@@ -234,6 +237,159 @@ TEST(Prepare, ClearErrors) {
   auto junk = prepare_dataset(bad_tokenizer);
   ASSERT_FALSE(junk.ok());
   EXPECT_TRUE(contains(junk.status().message(), temp.path() + "/file")) << junk.status().message();
+}
+
+// Every token of a split, shards concatenated.
+std::vector<int32_t> split_tokens(const std::string& dir, const std::string& split) {
+  auto dataset = TokenDataset::open(dir, split, 0);
+  EXPECT_TRUE(dataset.ok()) << dataset.status().message();
+  if (!dataset.ok()) return {};
+  std::vector<int32_t> tokens(static_cast<size_t>(dataset->num_tokens()));
+  dataset->copy_tokens(0, dataset->num_tokens(), tokens.data());
+  return tokens;
+}
+
+// Every file of a prepared directory, by name.
+std::map<std::string, std::string> directory_bytes(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    files[entry.path().filename().string()] = file_bytes(entry.path().string());
+  }
+  return files;
+}
+
+TEST(Prepare, TokenizerTrainsOnADeterministicSampleWhenTheCorpusExceedsTheBudget) {
+  const ScopedTempDir temp;
+  const std::string corpus = write_corpus(temp.path());
+  auto full = prepare_dataset(small_options(corpus, temp.path() + "/full"));
+  ASSERT_TRUE(full.ok()) << full.status().message();
+  EXPECT_EQ(full->documents, 200);
+  EXPECT_EQ(full->tokenizer_sample_documents, 200);  // everything fits the default budget
+  EXPECT_EQ(full->tokenizer_sample_bytes, full->document_bytes);
+
+  // A budget of exactly the document bytes still takes every document.
+  PrepareOptions exact = small_options(corpus, temp.path() + "/exact");
+  exact.tokenizer_sample_bytes = full->document_bytes;
+  auto all = prepare_dataset(exact);
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  EXPECT_EQ(all->tokenizer_sample_documents, 200);
+  auto exact_files = directory_bytes(temp.path() + "/exact");
+  auto full_files = directory_bytes(temp.path() + "/full");
+  auto exact_manifest = nlohmann::json::parse(exact_files["dataset.json"]);
+  auto full_manifest = nlohmann::json::parse(full_files["dataset.json"]);
+  exact_files.erase("dataset.json");
+  full_files.erase("dataset.json");
+  EXPECT_EQ(exact_files, full_files);  // the same tokenizer and shards
+  exact_manifest["tokenizer_sample"].erase("budget_bytes");
+  full_manifest["tokenizer_sample"].erase("budget_bytes");
+  EXPECT_EQ(exact_manifest.dump(), full_manifest.dump());
+
+  PrepareOptions sampled = small_options(corpus, temp.path() + "/a");
+  sampled.tokenizer_sample_bytes = full->document_bytes * 6 / 10;
+  auto first = prepare_dataset(sampled);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_GT(first->tokenizer_sample_documents, 0);
+  EXPECT_LT(first->tokenizer_sample_documents, 200);
+  EXPECT_GT(first->tokenizer_sample_bytes, 0);
+  EXPECT_LE(first->tokenizer_sample_bytes, sampled.tokenizer_sample_bytes);
+  EXPECT_EQ(first->document_bytes, full->document_bytes);
+  // Every document is still encoded, and the split is the same as with the full sample.
+  EXPECT_EQ(first->train.documents + first->val.documents, 200);
+  EXPECT_EQ(first->val.documents, full->val.documents);
+  const auto manifest = nlohmann::json::parse(file_bytes(temp.path() + "/a/dataset.json"));
+  EXPECT_EQ(manifest["tokenizer_sample"]["documents"].get<int64_t>(), first->tokenizer_sample_documents);
+  EXPECT_EQ(manifest["tokenizer_sample"]["bytes"].get<int64_t>(), first->tokenizer_sample_bytes);
+  EXPECT_EQ(manifest["tokenizer_sample"]["budget_bytes"].get<int64_t>(), sampled.tokenizer_sample_bytes);
+
+  // Deterministic: a second run (with another read chunk size) gives the same bytes.
+  sampled.out_dir = temp.path() + "/b";
+  sampled.read_chunk_bytes = 5;
+  auto second = prepare_dataset(sampled);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(second->tokenizer_sample_documents, first->tokenizer_sample_documents);
+  EXPECT_EQ(directory_bytes(temp.path() + "/a"), directory_bytes(temp.path() + "/b"));
+
+  PrepareOptions zero = small_options(corpus, temp.path() + "/z");
+  zero.tokenizer_sample_bytes = 0;
+  auto refused = prepare_dataset(zero);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(contains(refused.status().message(), "tokenizer sample budget")) << refused.status().message();
+}
+
+TEST(Prepare, ChunkedReadingGivesTheDatasetOfSplitDocuments) {
+  const ScopedTempDir temp;
+  const std::string corpus = temp.path() + "/corpus";
+  std::filesystem::create_directories(corpus);
+  // CRLF line ends, whitespace-only separators, documents far longer than the chunk, no final newline.
+  std::string crlf;
+  for (const char c : make_corpus(60, 5)) crlf += c == '\n' ? std::string("\r\n") : std::string(1, c);
+  std::string long_docs = make_corpus(40, 6);
+  long_docs += " \t \n" + make_corpus(3, 7) + make_corpus(3, 8) + "\n\n" + std::string(100, 'z') + " end";
+  for (size_t i = 0; i < long_docs.size(); i += 97) {
+    if (long_docs[i] == ' ') long_docs[i] = '\n';  // long multi-line documents
+  }
+  ASSERT_TRUE(write_file_atomic(corpus + "/a.txt", crlf).ok());
+  ASSERT_TRUE(write_file_atomic(corpus + "/b.txt", long_docs).ok());
+
+  PrepareOptions options = small_options(corpus, temp.path() + "/chunked");
+  options.val_fraction = 0.3;
+  options.read_chunk_bytes = 13;
+  auto chunked = prepare_dataset(options);
+  ASSERT_TRUE(chunked.ok()) << chunked.status().message();
+  options.out_dir = temp.path() + "/whole";
+  options.read_chunk_bytes = int64_t{1} << 20;  // each file in one chunk
+  auto whole = prepare_dataset(options);
+  ASSERT_TRUE(whole.ok()) << whole.status().message();
+  EXPECT_EQ(directory_bytes(temp.path() + "/chunked"), directory_bytes(temp.path() + "/whole"));
+
+  // The streams are split_documents of each file, in order, encoded with eos after each, each
+  // document in the split its hash picks.
+  auto tokenizer = Tokenizer::load(temp.path() + "/chunked/tokenizer.model");
+  ASSERT_TRUE(tokenizer.ok());
+  std::vector<int32_t> expected_train, expected_val;
+  int64_t documents = 0;
+  for (const std::string file : {"/a.txt", "/b.txt"}) {
+    for (const std::string& document : split_documents(file_bytes(corpus + file))) {
+      ++documents;
+      const double u = static_cast<double>(hash_bytes(document, 0x7e55e7a5) >> 11) * 0x1.0p-53;
+      std::vector<int32_t>& stream = u < options.val_fraction ? expected_val : expected_train;
+      const std::vector<int32_t> ids = tokenizer->encode(document);
+      stream.insert(stream.end(), ids.begin(), ids.end());
+      stream.push_back(tokenizer->eos_id());
+    }
+  }
+  EXPECT_EQ(chunked->documents, documents);
+  EXPECT_GT(chunked->train.shards.size(), 1u);
+  EXPECT_FALSE(expected_val.empty());
+  EXPECT_EQ(split_tokens(temp.path() + "/chunked", "train"), expected_train);
+  EXPECT_EQ(split_tokens(temp.path() + "/chunked", "val"), expected_val);
+}
+
+TEST(Prepare, InputChangedBetweenPassesIsRefusedAndLeavesNoManifest) {
+  const ScopedTempDir temp;
+  const std::string corpus = write_corpus(temp.path());
+  const std::string out = temp.path() + "/out";
+  ASSERT_TRUE(prepare_dataset(small_options(corpus, out)).ok());
+  ASSERT_TRUE(path_exists(out + "/dataset.json"));
+  // With the default budget the change is caught by the encoding pass; with a small one by the
+  // tokenizer sample pass.
+  for (const int64_t budget : {int64_t{256} << 20, int64_t{3000}}) {
+    ASSERT_TRUE(write_file_atomic(corpus + "/part2", make_corpus(80, 2)).ok());
+    PrepareOptions options = small_options(corpus, out);
+    options.tokenizer_sample_bytes = budget;
+    options.read_chunk_bytes = 100;
+    options.after_first_pass = [&] {
+      EXPECT_TRUE(write_file_atomic(corpus + "/part2", make_corpus(80, 2) + "appended\n").ok());
+    };
+    auto changed = prepare_dataset(options);
+    ASSERT_FALSE(changed.ok()) << "budget " << budget;
+    const std::string message = changed.status().message();
+    EXPECT_TRUE(contains(message, "input '" + corpus + "/part2' changed while tessera data prepare was reading it"))
+        << message;
+    EXPECT_TRUE(contains(message, "hint:")) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    EXPECT_FALSE(path_exists(out + "/dataset.json")) << "budget " << budget;
+  }
 }
 
 }  // namespace

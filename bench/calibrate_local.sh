@@ -16,6 +16,8 @@ build/tessera bench kernels --json --seconds 0.5 >"$out/probe.json"
 build/tessera bench train "$config" --steps "$steps" --warmup 1 --threads 2 --json >"$out/one.json"
 mpirun -n 2 --bind-to core build/tessera bench train "$config" --steps "$steps" --warmup 1 --json \
   --set parallel.dp=2 --set train.micro_batch=$((micro / 2)) >"$out/two.json"
+# Before anything is appended to bench/RESULTS.md, which would make the tree look modified.
+commit="$(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
 report=""
 for run in one two; do
   line=$(build/tessera plan calibrate --probe "$out/probe.json" --config "$config" --measured "$out/$run.json" --json |
@@ -27,7 +29,7 @@ done
   echo
   echo "## $(date -u +%Y-%m-%d) — planner calibration on this machine, $config"
   echo
-  echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)'); command: \`bench/calibrate_local.sh $config $steps\`"
+  echo "- commit: $commit; command: \`bench/calibrate_local.sh $config $steps\`"
   echo "- probe: $(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("matmul " + ", ".join("%dx%dx%d %.0f" % (m["m"], m["n"], m["k"], m["gflops"]) for m in r["matmul"]) + " GFLOP/s; bandwidth %.1f GB/s" % r["memory_bandwidth_gbs"])' "$out/probe.json")"
   echo
   echo "| ranks | micro-batch per rank | predicted s/step | measured s/step | error |"

@@ -16,28 +16,44 @@ double layer_params(const ModelSpec& m) {
   return 2 * C * Q + 2 * C * KV + (m.gated_mlp ? 3 : 2) * C * F + 4 * C;
 }
 
+// One layer's activation shapes on one rank for one micro-batch: widths, and sbh = b·(t/cp)·C elements.
+struct LayerActivations {
+  double C, F, KV, Q;  // model width, MLP width, K/V width (kv_heads·HS), query width (NH·HS)
+  double tp;
+  double t_local;      // t/cp
+  double sbh;
+  bool sp;             // sequence parallelism splits the non-matmul tensors over tp too
+};
+
+LayerActivations layer_activations(const Job& job) {
+  const ModelSpec& m = job.model;
+  const ParallelPlan& p = job.plan;
+  LayerActivations a;
+  a.C = static_cast<double>(m.n_embd);
+  a.F = static_cast<double>(m.ffn());
+  a.KV = static_cast<double>(m.kv_heads() * m.head_size());
+  a.Q = static_cast<double>(m.q_dim());
+  a.tp = static_cast<double>(p.tp);
+  a.t_local = static_cast<double>(m.seq_len) / static_cast<double>(p.cp);
+  a.sbh = static_cast<double>(p.micro_batch) * a.t_local * a.C;
+  a.sp = job.sequence_parallel && p.tp > 1;
+  return a;
+}
+
 // Bytes one layer keeps for one micro-batch with nothing recomputed (the whole set backward needs); the t×t
 // attention internals only when `scores` (unfused attention that is not recomputed).
 double all_activation_bytes(const Job& job, bool scores) {
-  const ModelSpec& m = job.model;
-  const ParallelPlan& p = job.plan;
-  const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
-  const double KV = static_cast<double>(m.kv_heads() * m.head_size());
-  const double Q = static_cast<double>(m.q_dim());
-  const double tp = static_cast<double>(p.tp);
-  const double t_local = static_cast<double>(m.seq_len) / static_cast<double>(p.cp);
-  const double sbh = static_cast<double>(p.micro_batch) * t_local * C;
-  const bool sp = job.sequence_parallel && p.tp > 1;
+  const LayerActivations a = layer_activations(job);
   // Replicated across tp ranks without SP: the two norm inputs (4), the QKV and MLP inputs (4) and the two
   // dropout masks (2). The rest lives in tp-split matmul outputs.
   const double replicated = 8 + (job.memory.dropout ? 2 : 0);
-  const double split = 2 * (Q + 2 * KV) / C + 2 * Q / C + 4 * F / C * (m.gated_mlp ? 1.5 : 1.0);
-  double bytes = sbh * (sp ? (replicated + split) / tp : replicated + split / tp);
+  const double split = 2 * (a.Q + 2 * a.KV) / a.C + 2 * a.Q / a.C + 4 * a.F / a.C * (job.model.gated_mlp ? 1.5 : 1.0);
+  double bytes = a.sbh * (a.sp ? (replicated + split) / a.tp : replicated + split / a.tp);
   // The QKV and MLP inputs (2 + 2 of `replicated`) kept whole rather than sequence-sharded.
-  if (sp && job.memory.saves_gathered_sp_inputs) bytes += sbh * 4 * (1 - 1 / tp);
+  if (a.sp && job.memory.saves_gathered_sp_inputs) bytes += a.sbh * 4 * (1 - 1 / a.tp);
   if (scores) {
-    bytes += 5.0 * static_cast<double>(m.n_head) * t_local * static_cast<double>(m.seq_len) *
-             static_cast<double>(p.micro_batch) / tp;
+    bytes += 5.0 * static_cast<double>(job.model.n_head) * a.t_local * static_cast<double>(job.model.seq_len) *
+             static_cast<double>(job.plan.micro_batch) / a.tp;
   }
   return bytes;
 }
@@ -132,25 +148,18 @@ double params_per_rank(const Job& job) {
 }
 
 double activation_bytes_per_layer(const Job& job) {
-  const ModelSpec& m = job.model;
-  const ParallelPlan& p = job.plan;
-  const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
-  const double KV = static_cast<double>(m.kv_heads() * m.head_size());
-  const double Q = static_cast<double>(m.q_dim());
-  const double tp = static_cast<double>(p.tp);
-  const double t_local = static_cast<double>(m.seq_len) / static_cast<double>(p.cp);
-  const double sbh = static_cast<double>(p.micro_batch) * t_local * C;
-  const bool sp = job.sequence_parallel && p.tp > 1;
-  const double input = 2 * sbh / (sp ? tp : 1.0);  // the layer's input, bf16
-  switch (p.recompute) {
+  const LayerActivations a = layer_activations(job);
+  const double input = 2 * a.sbh / (a.sp ? a.tp : 1.0);  // the layer's input, bf16
+  switch (job.plan.recompute) {
     case Recompute::kFull:
       return input;
     case Recompute::kSelective:
       if (job.memory.selective == SelectivePolicy::kEveryOtherMatmul) {
         // Matmuls in order q, k, v, o, then gate, up, down (gated) or fc1, fc2: the odd-numbered outputs are
         // kept (q, v, and gate + down or fc1), plus the attention output.
-        const double kept = 2 * Q / C + 2 * KV / C + 2 * F / C + (m.gated_mlp ? 2 : 0) + 2 * Q / C;
-        return input + sbh * kept / tp;
+        const double kept = 2 * a.Q / a.C + 2 * a.KV / a.C + 2 * a.F / a.C + (job.model.gated_mlp ? 2 : 0) +
+                            2 * a.Q / a.C;
+        return input + a.sbh * kept / a.tp;
       }
       // Megatron's selective recompute only drops the t×t attention internals.
       return all_activation_bytes(job, /*scores=*/false);

@@ -123,15 +123,24 @@ MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
   return mem;
 }
 
-const char* MemoryBreakdown::band() const {
-  if (total_gib() <= kFitsFraction * capacity_gib) return "fits";
-  return clearly_oom() ? "OOM" : "tight";
+const char* memory_band_name(MemoryBand band) {
+  switch (band) {
+    case MemoryBand::kFits: return "fits";
+    case MemoryBand::kTight: return "tight";
+    case MemoryBand::kOom: return "OOM";
+  }
+  return "OOM";
+}
+
+MemoryBand MemoryBreakdown::band() const {
+  if (total_gib() <= kFitsFraction * capacity_gib) return MemoryBand::kFits;
+  return clearly_oom() ? MemoryBand::kOom : MemoryBand::kTight;
 }
 
 std::string MemoryBreakdown::verdict() const {
   return fmt::format("{}: needs {:.1f} GiB of {:.0f} GiB ({:.0f}%; weights {:.1f}, grads {:.1f}, optimizer {:.1f}, "
                      "activations {:.1f}, logits {:.1f}, buffers {:.1f}){}",
-                     band(), total_gib(), capacity_gib, capacity_gib > 0 ? 100 * total_gib() / capacity_gib : 0,
+                     memory_band_name(band()), total_gib(), capacity_gib, capacity_gib > 0 ? 100 * total_gib() / capacity_gib : 0,
                      weights_gib, gradients_gib, optimizer_gib, activations_gib, logits_gib, buffers_gib,
                      stage.empty() ? "" : ", " + stage + " pipeline stage");
 }
@@ -170,9 +179,8 @@ double activation_bytes_per_layer(const Job& job) {
 }
 
 int64_t min_offload_layers_to_fit(const Job& job, double capacity_gib) {
-  const int64_t layers = (job.model.n_layer + job.plan.pp - 1) / job.plan.pp;  // the larger stages' count
   Job trial = job;
-  for (int64_t n = job.memory.offload_layers; n <= layers; ++n) {
+  for (int64_t n = job.memory.offload_layers; n <= max_layers_per_stage(job.model.n_layer, job.plan.pp); ++n) {
     trial.memory.offload_layers = n;
     if (estimate_memory(trial, capacity_gib).fits()) return n;
   }

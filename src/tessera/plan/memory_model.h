@@ -41,6 +41,10 @@
 
 namespace tessera::plan {
 
+// The verdict's bands: fits (<= 90% of the capacity), tight (90-110%: within the estimate's error), OOM.
+enum class MemoryBand { kFits, kTight, kOom };
+const char* memory_band_name(MemoryBand band);  // "fits" | "tight" | "OOM"
+
 struct MemoryBreakdown {
   double weights_gib = 0;
   double gradients_gib = 0;
@@ -62,8 +66,7 @@ struct MemoryBreakdown {
   bool fits() const { return total_gib() <= capacity_gib; }
   // More than kOomFraction of the capacity: beyond the model's error, the job does not fit.
   bool clearly_oom() const { return total_gib() > kOomFraction * capacity_gib; }
-  // "fits" (<= 90% of the capacity), "tight" (90-110%: within the estimate's error) or "OOM".
-  const char* band() const;
+  MemoryBand band() const;
   // "OOM: needs 93.1 GiB of 80 GiB (116%; weights 10.0, grads 20.0, optimizer 60.0, activations 1.1, ...)".
   std::string verdict() const;
 };
@@ -73,6 +76,8 @@ struct MemoryBreakdown {
 double activation_bytes_per_layer(const Job& job);
 // Parameters held by one rank of the first pipeline stage before ZeRO sharding.
 double params_per_rank(const Job& job);
+// Layers of the larger pipeline stages when pp does not divide L: ⌈L/pp⌉ (the bound on offloaded layers).
+inline int64_t max_layers_per_stage(int64_t n_layer, int64_t pp) { return (n_layer + pp - 1) / pp; }
 
 MemoryBreakdown estimate_memory(const Job& job, double capacity_gib);
 

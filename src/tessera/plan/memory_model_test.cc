@@ -180,16 +180,17 @@ TEST(MemoryModel, VerdictBandsLeaveHeadroomForWhatTheModelMisses) {
   MemoryBreakdown m;
   m.capacity_gib = 100;
   m.weights_gib = 89;
-  EXPECT_STREQ(m.band(), "fits");
+  EXPECT_EQ(m.band(), MemoryBand::kFits);
   m.weights_gib = 95;
-  EXPECT_STREQ(m.band(), "tight");
+  EXPECT_EQ(m.band(), MemoryBand::kTight);
   EXPECT_TRUE(m.fits());
   m.weights_gib = 105;
-  EXPECT_STREQ(m.band(), "tight");
+  EXPECT_EQ(m.band(), MemoryBand::kTight);
   EXPECT_FALSE(m.fits());
   EXPECT_FALSE(m.clearly_oom());
   m.weights_gib = 111;
-  EXPECT_STREQ(m.band(), "OOM");
+  EXPECT_EQ(m.band(), MemoryBand::kOom);
+  EXPECT_STREQ(memory_band_name(m.band()), "OOM");
   EXPECT_EQ(m.verdict().rfind("OOM: needs 111.0 GiB of 100 GiB (111%", 0), 0u) << m.verdict();
 }
 

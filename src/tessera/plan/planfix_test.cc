@@ -128,7 +128,7 @@ TEST(PlanFix, PublishedRowsThatRanFitAndMemoryTracksMeasuredPeaks) {
   const auto predictions = predict_runs(*runs, {});
   for (const auto& p : predictions) {
     if (!p.run.skip_reason.empty()) continue;
-    if (p.step.memory.band() != std::string("fits") || p.run.peak_memory_gib > 0) {
+    if (p.step.memory.band() != MemoryBand::kFits || p.run.peak_memory_gib > 0) {
       std::printf("row %zu %s (%s%s): %s%s\n", p.run.row, p.run.model_name.c_str(), framework_name(p.run.job.framework),
                   p.assumed_offload_layers > 0 ? fmt::format(", offload {} assumed", p.assumed_offload_layers).c_str() : "",
                   p.step.memory.verdict().c_str(),

@@ -93,7 +93,7 @@ nlohmann::json plan_report_json(const PlanReport& r) {
   j["memory_gib"] = {{"weights", m.weights_gib}, {"gradients", m.gradients_gib}, {"optimizer", m.optimizer_gib},
                      {"activations", m.activations_gib}, {"logits", m.logits_gib}, {"buffers", m.buffers_gib},
                      {"total", m.total_gib()}, {"capacity", m.capacity_gib}, {"fits", m.fits()},
-                     {"band", m.band()}, {"offload_layers_to_fit", r.offload_layers_to_fit}};
+                     {"band", memory_band_name(m.band())}, {"offload_layers_to_fit", r.offload_layers_to_fit}};
   if (r.token_budget > 0) {
     j["budget"] = {{"tokens", r.token_budget}, {"train_hours", r.power.train_hours},
                    {"accelerator_hours", r.power.accelerator_hours}, {"it_power_kw", r.power.it_power_kw},
@@ -124,7 +124,7 @@ std::string format_validation(const std::vector<RunPrediction>& predictions, con
                        r.row, r.model_name, r.accelerator.name, r.gpus, gemm_format_name(r.job.gemm_format),
                        p.step.step_time_s, pub_time, percent_or_dash(p.time_error), p.tflops_per_gpu, r.tflops_per_gpu,
                        p.mfu_percent, r.mfu_percent, percent_or_dash(p.tflops_error), p.step.memory.total_gib(),
-                       p.step.memory.band(),
+                       memory_band_name(p.step.memory.band()),
                        p.assumed_offload_layers > 0 ? fmt::format(" (offload {} layers assumed)", p.assumed_offload_layers) : "",
                        r.peak_memory_gib > 0 ? fmt::format(" (measured {:.1f}, {:+.0f}%)", r.peak_memory_gib, 100 * p.memory_error) : "",
                        flop_convention_name(r.convention), r.fit_half ? ", fit" : ", held-out");
@@ -165,7 +165,7 @@ nlohmann::json validation_row_json(const RunPrediction& p) {
   j["mfu_percent"] = p.mfu_percent;
   j["tokens_per_sec"] = p.step.tokens_per_s;
   j["memory_gib_per_gpu"] = p.step.memory.total_gib();
-  j["memory_band"] = p.step.memory.band();
+  j["memory_band"] = memory_band_name(p.step.memory.band());
   j["assumed_offload_layers"] = p.assumed_offload_layers;
   j["memory_error_percent"] = p.memory_error > -1 ? nlohmann::json(100 * p.memory_error) : nlohmann::json(nullptr);
   j["framework"] = framework_name(p.run.job.framework);

@@ -67,7 +67,7 @@ StatusOr<SearchResult> search_layouts(const ModelSpec& model, const AcceleratorS
                 p.tp = tp, p.cp = cp, p.pp = pp, p.vpp = vpp, p.micro_batch = mbs, p.zero_stage = zero, p.recompute = rc;
                 p.dp = space.gpus / (tp * cp * pp);
                 p.schedule = vpp > 1 ? PipelineSchedule::kInterleaved : PipelineSchedule::kOneFOneB;
-                job.memory.offload_layers = std::min(space.offload_layers, (model.n_layer + pp - 1) / pp);
+                job.memory.offload_layers = std::min(space.offload_layers, max_layers_per_stage(model.n_layer, pp));
                 apply_framework(space.framework, &job);
                 if (vpp > 1 && (result.global_batch / std::max<int64_t>(1, mbs * p.dp)) % pp != 0) {
                   ++result.candidates;  // interleaving needs micro-batches in multiples of pp

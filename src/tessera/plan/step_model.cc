@@ -85,8 +85,7 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
 Status validate_job(const Job& job, int64_t world_size) {
   TESSERA_RETURN_IF_ERROR(job.model.validate());
   TESSERA_RETURN_IF_ERROR(job.plan.validate(job.model, world_size));
-  const int64_t pp = std::max<int64_t>(1, job.plan.pp);
-  const int64_t layers_per_stage = (job.model.n_layer + pp - 1) / pp;  // uneven stages: the larger ones
+  const int64_t layers_per_stage = max_layers_per_stage(job.model.n_layer, std::max<int64_t>(1, job.plan.pp));
   if (job.memory.offload_layers < 0 || job.memory.offload_layers > layers_per_stage) {
     return invalid_argument_error("offload layers: expected 0..{} (the layers of one pipeline stage), found {}",
                                   layers_per_stage, job.memory.offload_layers);

@@ -174,6 +174,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     }
     p.schedule = p.vpp > 1 ? PipelineSchedule::kInterleaved : PipelineSchedule::kOneFOneB;
     p.global_batch = integer(t.field(r, "global_batch_seqs"));
+    const Framework framework = framework_for(source_l);
     const std::string notes_lower = lower(t.field(r, "notes"));
     if (p.global_batch <= 0) {
       // Not given, but the per-replica batch is: torchtitan's "local batch N" (sequences per data-parallel
@@ -181,7 +182,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       const size_t local = notes_lower.find("local batch ");
       if (local != std::string::npos) p.global_batch = integer(notes_lower.substr(local + 12)) * p.dp;
       // torchtitan accumulates no gradients unless told to: its micro-batch is the local batch.
-      if (local == std::string::npos && has(source_l, "torchtitan")) p.global_batch = integer(t.field(r, "micro_batch")) * p.dp;
+      if (local == std::string::npos && framework == Framework::kTorchtitan) p.global_batch = integer(t.field(r, "micro_batch")) * p.dp;
     }
     if (p.global_batch <= 0) {
       skip("global batch not given");
@@ -207,7 +208,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     run.recompute_stated = !rc_l.empty();
     p.recompute = Recompute::kNone;
     // torchtitan's Llama configs default to selective (per-op) activation checkpointing.
-    if (!run.recompute_stated && has(source_l, "torchtitan")) p.recompute = Recompute::kSelective;
+    if (!run.recompute_stated && framework == Framework::kTorchtitan) p.recompute = Recompute::kSelective;
     if (has(rc_l, "full") || has(rc_l, "rematerialization")) p.recompute = Recompute::kFull;
     if (has(rc_l, "selective")) p.recompute = Recompute::kSelective;
     const std::string prec_l = lower(t.field(r, "precision"));
@@ -222,7 +223,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       skip("tp does not divide the heads");
       continue;
     }
-    apply_framework(framework_for(source_l), &run.job);  // the memory traits of the framework it ran on
+    apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
     runs.push_back(run);
   }
   return runs;
@@ -244,9 +245,8 @@ RunPrediction predict_run(const PublishedRun& run, const EfficiencyTable& overri
   const AcceleratorDevice device(acc, run.job.gemm_format);
   // Megatron's activation offload (cpu_offloading_num_layers), where the row does not say how it fit.
   const bool megatron = run.job.framework == Framework::kMegatron || run.job.framework == Framework::kNemo;
-  if (megatron && !run.recompute_stated && acc.host_link_gb_per_s > 0 &&
-      !estimate_memory(run.job, acc.hbm_gib).fits()) {
-    const int64_t layers = min_offload_layers_to_fit(run.job, acc.hbm_gib);
+  if (megatron && !run.recompute_stated && acc.host_link_gb_per_s > 0) {
+    const int64_t layers = min_offload_layers_to_fit(run.job, acc.hbm_gib);  // 0: fits as stated
     if (layers > 0) {
       out.run.job.memory.offload_layers = layers;
       out.assumed_offload_layers = layers;
@@ -318,10 +318,11 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
       continue;
     }
     ++s.predicted;
-    const std::string band = p.step.memory.band();
-    if (band == "fits") ++s.memory_fits;
-    if (band == "tight") ++s.memory_tight;
-    if (band == "OOM") ++s.memory_oom;
+    switch (p.step.memory.band()) {
+      case MemoryBand::kFits: ++s.memory_fits; break;
+      case MemoryBand::kTight: ++s.memory_tight; break;
+      case MemoryBand::kOom: ++s.memory_oom; break;
+    }
     if (p.assumed_offload_layers > 0) ++s.memory_offload_assumed;
     if (p.memory_error > -1) {
       memory_errors.push_back(std::fabs(p.memory_error));

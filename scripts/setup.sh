@@ -7,7 +7,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 packages=(
   cmake ninja-build g++ pkg-config                    # toolchain
   libgtest-dev libgmock-dev libbenchmark-dev          # tests and micro-benchmarks
-  libdnnl-dev                                         # oneDNN: fp32/bf16 matmul
+  libdnnl-dev ocl-icd-opencl-dev                      # oneDNN: fp32/bf16 matmul (its CMake config requires OpenCL)
   libopenmpi-dev openmpi-bin                          # Open MPI
   libsentencepiece-dev sentencepiece                  # tokenizer
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libfmt-dev libxxhash-dev libzstd-dev

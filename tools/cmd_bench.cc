@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "tessera/kernels/kernel_probe.h"
 #include "tessera/train/trainer.h"
@@ -62,7 +63,7 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
   const double tokens_per_s = static_cast<double>(config.tokens_per_step()) / step_time;
   const double flops_per_s = tokens_per_s * config.model.train_flops_per_token(config.model.seq_len);
   const int threads = kernel_threads();
-  const double peak = config.mfu_peak_gflops_per_thread() * 1e9 * threads * world;
+  const double peak = trainer->mfu_peak().gflops * 1e9;
   const ModelSpec& s = config.model;
   nlohmann::json out = {{"config", args.config},
                         {"backend", config.backend},
@@ -82,6 +83,7 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
                         {"model_flops_per_s", flops_per_s},
                         {"flops_per_token", s.train_flops_per_token(s.seq_len)},
                         {"peak_flops_per_s", peak},
+                        {"peak_source", trainer->mfu_peak().source},
                         {"mfu", flops_per_s / peak},
                         {"peak_rss_mib", peak_rss_mib()}};
   if (!rank0) return Status();
@@ -91,9 +93,9 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
     std::printf("bench train %s (%s): %.1f tok/s median (min %.1f, max %.1f) over %ld steps, step %.3f s\n",
                 args.config.c_str(), precision_name(config.parallel.precision), tokens_per_s, out["tokens_per_s_min"].get<double>(),
                 out["tokens_per_s_max"].get<double>(), long(args.steps), step_time);
-    std::printf("  model %.1f GFLOP/s = MFU %.1f%% of %.0f GFLOP/s (%d ranks x %d threads x %.0f); peak RSS %.0f MiB\n",
-                flops_per_s / 1e9, 100.0 * flops_per_s / peak, peak / 1e9, world, threads,
-                config.mfu_peak_gflops_per_thread(), peak_rss_mib());
+    std::printf("  model %.1f GFLOP/s = MFU %.1f%% of %.0f GFLOP/s (%s); peak RSS %.0f MiB\n",
+                flops_per_s / 1e9, 100.0 * flops_per_s / peak, peak / 1e9, trainer->mfu_peak().source.c_str(),
+                peak_rss_mib());
   }
   return Status();
 }
@@ -107,9 +109,9 @@ void register_bench_command(CLI::App& app, CommandResult& result) {
   auto train = std::make_shared<BenchTrainArgs>();
   CLI::App* cmd = bench->add_subcommand("train", "train the config's shape on random tokens; report tokens/s, MFU, RSS");
   cmd->add_option("config", train->config, "config file (e.g. configs/small.toml)")->required();
-  cmd->add_option("--steps", train->steps, "timed steps")->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", train->warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", train->threads, "kernel threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--steps", train->steps, "timed steps")->check(positive_integer());
+  cmd->add_option("--warmup", train->warmup, "untimed steps first")->check(non_negative_integer());
+  cmd->add_option("--threads", train->threads, "kernel threads (0 = all cores)")->check(non_negative_integer());
   cmd->add_option("--set", train->overrides, "override a config key (repeatable)");
   cmd->add_flag("--json", train->json, "print one JSON object");
   cmd->callback([train, &result] {
@@ -124,8 +126,8 @@ void register_bench_command(CLI::App& app, CommandResult& result) {
   };
   auto kernels = std::make_shared<KernelArgs>();
   CLI::App* probe = bench->add_subcommand("kernels", "probe matmul rates and memory bandwidth of this machine");
-  probe->add_option("--threads", kernels->threads, "threads (0 = all cores)")->check(CLI::NonNegativeNumber);
-  probe->add_option("--seconds", kernels->seconds, "seconds per measured point")->check(CLI::PositiveNumber);
+  probe->add_option("--threads", kernels->threads, "threads (0 = all cores)")->check(non_negative_integer());
+  probe->add_option("--seconds", kernels->seconds, "seconds per measured point")->check(number_in(1e-3, 3600));
   probe->add_flag("--json", kernels->json, "print one JSON object");
   probe->callback([kernels, &result] {
     set_kernel_threads(static_cast<int>(kernels->threads));

@@ -3,6 +3,7 @@
 //   a continuation of the prompt with a KV cache.
 #include <cstdio>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "tessera/ckpt/checkpoint_dir.h"
 #include "tessera/ckpt/checkpoint_reader.h"
@@ -93,10 +94,10 @@ void register_generate_command(CLI::App& app, CommandResult& result) {
   CLI::App* cmd = app.add_subcommand("generate", "sample text from a trained checkpoint (KV cache)");
   cmd->add_option("path", args->path, "run directory, its checkpoints/ directory, or a step directory")->required();
   cmd->add_option("--prompt", args->prompt, "text to continue (empty: start from a document boundary)");
-  cmd->add_option("--max-tokens", args->max_tokens, "tokens to generate")->check(CLI::PositiveNumber);
-  cmd->add_option("--temperature", args->temperature, "softmax temperature; 0 = greedy")->check(CLI::Range(0.0, 100.0));
-  cmd->add_option("--top-k", args->top_k, "sample among the k most likely tokens; 0 = all")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", args->seed, "sampling seed")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-tokens", args->max_tokens, "tokens to generate")->check(positive_integer());
+  cmd->add_option("--temperature", args->temperature, "softmax temperature; 0 = greedy")->check(number_in(0.0, 100.0));
+  cmd->add_option("--top-k", args->top_k, "sample among the k most likely tokens; 0 = all")->check(non_negative_integer());
+  cmd->add_option("--seed", args->seed, "sampling seed")->check(non_negative_integer());
   cmd->add_option("--tokenizer", args->tokenizer, "tokenizer model (default: data.dir/tokenizer.model of the run)");
   cmd->callback([args, &result] {
     const Status status = generate(*args);

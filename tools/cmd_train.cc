@@ -1,6 +1,12 @@
 // tessera train CONFIG.toml [--data DIR] [--set key=value]... [--out DIR] [--steps N] [--resume]
+//
+// SIGTERM or SIGINT (a scheduler's preemption, Ctrl-C): the trainer finishes its step, commits a checkpoint
+// and the command exits with kExitPreempted; a second signal ends the process at once (signal_watcher.h).
+#include <signal.h>
+
 #include <filesystem>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "tessera/core/log.h"
 #include "tessera/train/trainer.h"
@@ -33,6 +39,7 @@ int run_train(const TrainArgs& args, CommandResult& result) {
     overrides.push_back("data.dir=\"" + quoted + "\"");
   }
   if (args.steps > 0) overrides.push_back("train.steps=" + std::to_string(args.steps));
+  result.signals->enable_graceful_stop();  // from here on a signal means "save and stop", not "die"
   auto config = load_train_config(args.config, overrides);
   if (!config.ok()) return report_error("train", config.status().message());
   const std::string run_dir =
@@ -42,16 +49,26 @@ int run_train(const TrainArgs& args, CommandResult& result) {
   const bool rank0 = grid->rank() == 0;
   auto trainer = Trainer::create(std::move(*config),
                                  {.run_dir = run_dir, .resume = args.resume, .show_progress = !args.quiet,
-                                  .stop_at_step = args.stop_at_step},
+                                  .stop_at_step = args.stop_at_step, .stop_signal = &result.signals->stop_signal()},
                                  std::move(*grid));
   if (!trainer.ok()) return report_error("train", trainer.status().message());
   const TrainConfig& c = (*trainer)->config();
-  if (rank0) log_info("train: {} params (L={} NH={} C={} T={} V={}), batch {}x{} tokens, {} steps, backend {} ({}), run dir {}",
+  if (rank0) log_info("train: {} params (L={} NH={} C={} T={} V={}), batch {}x{} tokens, {} steps, backend {} ({}), "
+           "run dir {}; MFU peak {:.1f} GFLOP/s ({})",
            (*trainer)->model().num_params(), c.model.n_layer, c.model.n_head, c.model.n_embd, c.model.seq_len,
            c.model.vocab_size, c.parallel.resolved_global_batch(), c.model.seq_len, c.steps, c.backend,
-           precision_name(c.parallel.precision), run_dir);
+           precision_name(c.parallel.precision), run_dir, (*trainer)->mfu_peak().gflops, (*trainer)->mfu_peak().source);
   const Status status = (*trainer)->run();
   if (!status.ok()) return report_error("train", status.message());
+  if (const int signal = (*trainer)->stop_signal(); signal != 0) {
+    if (rank0) {
+      log_info("train: stopped by {} after step {} with a committed checkpoint in {}/checkpoints; continue with "
+               "--resume",
+               signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal " + std::to_string(signal),
+               (*trainer)->current_step(), run_dir);
+    }
+    return kExitPreempted;
+  }
   if (rank0) log_info("train: done at step {}; checkpoints in {}/checkpoints", (*trainer)->current_step(), run_dir);
   return 0;
 }
@@ -65,10 +82,10 @@ void register_train_command(CLI::App& app, CommandResult& result) {
   cmd->add_option("--data", args->data, "directory made by `tessera data prepare` (sets data.dir)");
   cmd->add_option("--set", args->overrides, "override a config key, e.g. --set train.lr=1e-3 (repeatable)");
   cmd->add_option("--out", args->out, "run directory (default runs/<config name>)");
-  cmd->add_option("--steps", args->steps, "total optimizer steps (sets train.steps)")->check(CLI::PositiveNumber);
+  cmd->add_option("--steps", args->steps, "total optimizer steps (sets train.steps)")->check(positive_integer());
   cmd->add_option("--stop-at-step", args->stop_at_step,
                   "stop with a checkpoint at this step; the LR schedule still spans --steps (resume later)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive_integer());
   cmd->add_flag("--resume", args->resume, "continue from the newest committed checkpoint in the run directory");
   cmd->add_flag("--quiet", args->quiet, "no progress output");
   cmd->callback([args, &result] { result.exit_code = run_train(*args, result); });

@@ -1,20 +1,61 @@
 // tessera: the one binary. Parses the command line and runs one subcommand (tools/cmd_*.cc).
 // Under an MPI launcher (mpirun, srun) it initialises MPI first; an error on any rank then ends the whole
 // job, so that no rank waits forever in a collective for a peer that is gone.
+#include <fmt/format.h>
+
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
+#include <thread>
 
 #include "commands.h"
 #include "tessera/comm/mpi_communicator.h"
+#include "tessera/comm/mpi_network_scope.h"
 
 namespace tessera::tools {
+
+namespace {
+// This process's rank as its launcher numbered it (Open MPI, PMIx, Slurm), -1 when not launched.
+int launcher_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    if (const char* value = std::getenv(var)) return std::atoi(value);
+  }
+  return -1;
+}
+}  // namespace
+
 int report_error(const std::string& command, const std::string& message) {
   // Library messages often start with their module's name; "tessera train: train: ..." says it twice.
   std::string_view text = message;
   const std::string prefix = command + ": ";
   if (text.substr(0, prefix.size()) == prefix) text.remove_prefix(prefix.size());
-  std::fprintf(stderr, "tessera %s: %.*s\n", command.c_str(), static_cast<int>(text.size()), text.data());
+  // Under a launcher every failing rank would print, and a bad config or data directory fails on all of
+  // them alike. Rank 0 prints at once; the others wait first: if rank 0 failed too, it has ended the job
+  // (MPI_Abort) by then and its line is the only one; if only this rank failed, its line still comes, with
+  // its rank.
+  const int rank = launcher_rank();
+  std::string where;
+  if (rank > 0) {
+    constexpr auto kPeerErrorGrace = std::chrono::seconds(2);
+    std::this_thread::sleep_for(kPeerErrorGrace);
+    where = fmt::format(" (rank {})", rank);
+  }
+  std::fprintf(stderr, "tessera%s%s%s: %.*s\n", command.empty() ? "" : " ", command.c_str(), where.c_str(),
+               static_cast<int>(text.size()), text.data());
   return 1;
+}
+
+// "ckpt export": the subcommands the parser had entered, for messages ("" before the first one).
+std::string parsed_command(const CLI::App& app) {
+  std::string path;
+  const CLI::App* current = &app;
+  while (true) {
+    const auto subcommands = current->get_subcommands();
+    if (subcommands.empty()) return path;
+    current = subcommands.front();
+    path += (path.empty() ? "" : " ") + current->get_name();
+  }
 }
 
 StatusOr<ProcessGrid> make_process_grid(CommandResult& result, const ParallelPlan& plan) {
@@ -34,9 +75,13 @@ StatusOr<ProcessGrid> make_process_grid(CommandResult& result, const ParallelPla
 int main(int argc, char** argv) {
   using namespace tessera;
   using namespace tessera::tools;
+  // First, before any thread exists: every thread inherits the blocked SIGTERM/SIGINT (signal_watcher.h).
+  SignalWatcher signals;
   std::optional<MpiRuntime> mpi;
   CommandResult result;
+  result.signals = &signals;
   if (launched_by_mpi()) {
+    scope_mpi_network();  // before MPI_Init: a one-host job listens on no network interface
     auto runtime = MpiRuntime::init(&argc, &argv);
     if (!runtime.ok()) return report_error("", runtime.status().message());
     mpi.emplace(std::move(*runtime));
@@ -60,11 +105,16 @@ int main(int argc, char** argv) {
     if (multi_rank) MpiRuntime::abort_job(code);
     return code;
   } catch (const CLI::ParseError& error) {
-    // CLI11 prints the message (or --help); a bad command line exits with 2, whatever CLI11's own code.
-    const int code = app.exit(error) == 0 ? 0 : 2;
-    if (multi_rank && code != 0) MpiRuntime::abort_job(code);
-    return code;
+    if (error.get_exit_code() == 0) return app.exit(error);  // --help, printed by CLI11
+    // A bad command line: one line in the same form as every other error, exit 2.
+    const std::string command = parsed_command(app);
+    report_error(command, fmt::format("{}; hint: tessera {}{}--help", error.what(), command, command.empty() ? "" : " "));
+    if (multi_rank) MpiRuntime::abort_job(2);
+    return 2;
   }
-  if (multi_rank && result.exit_code != 0) MpiRuntime::abort_job(result.exit_code);
+  // A preempted job stopped on every rank together after its checkpoint: it ends normally, with its code.
+  if (multi_rank && result.exit_code != 0 && result.exit_code != kExitPreempted) {
+    MpiRuntime::abort_job(result.exit_code);
+  }
   return result.exit_code;
 }

@@ -13,6 +13,9 @@ grep -q "^The" "$WORK/a.txt" || fail "output does not start with the prompt: $(c
 [ "$(wc -c <"$WORK/a.txt")" -gt 10 ] || fail "nothing generated: $(cat "$WORK/a.txt")"
 [ "$(wc -c <"$WORK/d.txt")" -gt 10 ] || fail "greedy generated nothing"
 expect_error "is not a directory; hint: pass a step directory" "$TESSERA" generate "$WORK/nowhere" --prompt "x"
+expect_error "--temperature: expected a finite number in [0, 100], found nan" "$TESSERA" generate "$WORK/run" --temperature nan
+expect_error "--temperature: expected a finite number in [0, 100], found inf" "$TESSERA" generate "$WORK/run" --temperature inf
+expect_error "--max-tokens: expected an integer >= 1, found 0" "$TESSERA" generate "$WORK/run" --max-tokens 0
 echo "ok: $(head -c 200 "$WORK/a.txt")"
 # A model whose vocabulary is padded beyond the tokenizer's trains and samples (only decodable ids).
 "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/padded" --steps 5 --set model.vocab_size=2112 --quiet

@@ -7,7 +7,9 @@
 source "$(dirname "$0")/lib.sh"
 cfg="$SRC/tests/configs/test_tiny.toml"
 "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/learn" --steps 300 \
-  --set train.eval_every=100 --set train.ckpt_every=0 --quiet
+  --set train.eval_every=100 --set train.ckpt_every=0 --quiet 2>"$WORK/log.txt"
+# The first log line names the MFU peak and its source (probed on this machine).
+grep -q "MFU peak [0-9.]* GFLOP/s (probed: fp32 FMA loop" "$WORK/log.txt" || fail "no probed MFU peak in: $(head -1 "$WORK/log.txt")"
 /usr/bin/python3 - "$WORK/learn/metrics.jsonl" "$FORTUNES" <<'PY'
 import json, math, sys
 import numpy as np
@@ -25,6 +27,7 @@ assert abs(first_loss - math.log(2048)) < 0.3, "initial loss should be ~ln V"
 assert val[-1][1] < bound, "validation loss %.3f not below %.3f" % (val[-1][1], bound)
 assert val[-1][1] < val[0][1], "validation loss did not decrease"
 for r in rows:
-    for key in ("step", "loss", "lr", "grad_norm", "tokens_per_s", "mfu"):
+    for key in ("step", "loss", "lr", "grad_norm", "tokens_per_s", "mfu", "mfu_peak_gflops"):
         assert key in r, key
+    assert 0 < r["mfu"] <= 1.0 and r["mfu_peak_gflops"] > 0, r
 PY

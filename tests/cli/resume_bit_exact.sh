@@ -29,4 +29,15 @@ for step in range(1, 21):
 print("ok: 20 identical losses and grad norms")
 PY
 "$TESSERA" ckpt verify "$WORK/split" >/dev/null
+# Resuming with fewer steps than the run has done is refused before anything in it changes; resuming a run
+# that is already at train.steps has nothing to do and changes nothing either.
+cp "$WORK/split/config.toml" "$WORK/config.before"
+expect_error "the run is at step 20, past train.steps = 10; hint: pass --steps N with N > 20" \
+  "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/split" --steps 10 --resume
+cmp "$WORK/split/config.toml" "$WORK/config.before" || fail "a refused resume rewrote config.toml"
+"$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/split" --steps 20 --resume --set train.lr=1e-2 2>"$WORK/noop.log"
+grep -q "already at train.steps = 20; nothing to do" "$WORK/noop.log" || fail "no-op resume: $(cat "$WORK/noop.log")"
+cmp "$WORK/split/config.toml" "$WORK/config.before" || fail "a resume with nothing to do rewrote config.toml"
+expect_error "--stop-at-step 15 is not after the checkpoint's step 20" \
+  "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/split" --steps 30 --stop-at-step 15 --resume
 echo "ok: resume is bit-exact"

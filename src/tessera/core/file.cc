@@ -51,6 +51,49 @@ StatusOr<std::string> read_file(const std::string& path) {
   return bytes;
 }
 
+std::string describe_file_type(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    struct stat link;
+    return ::lstat(path.c_str(), &link) == 0 ? "a symbolic link to nothing" : "nothing";
+  }
+  if (S_ISREG(st.st_mode)) return "a regular file";
+  if (S_ISDIR(st.st_mode)) return "a directory";
+  if (S_ISFIFO(st.st_mode)) return "a FIFO";
+  if (S_ISCHR(st.st_mode)) return "a character device";
+  if (S_ISBLK(st.st_mode)) return "a block device";
+  if (S_ISSOCK(st.st_mode)) return "a socket";
+  return "an unknown kind of file";
+}
+
+StatusOr<std::string> read_regular_file(const std::string& path, int64_t max_bytes) {
+  // O_NONBLOCK: opening a FIFO with no writer must not wait; the type check below refuses it anyway.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ENOENT) return not_found_error("cannot open '{}': no such file", path);
+    return io_error("cannot open '{}': {}", path, os_reason());
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const std::string reason = os_reason();
+    ::close(fd);
+    return io_error("cannot stat '{}': {}", path, reason);
+  }
+  ::close(fd);
+  if (!S_ISREG(st.st_mode)) {
+    return invalid_argument_error("'{}': expected a regular file, found {}", path, describe_file_type(path));
+  }
+  if (st.st_size > max_bytes) {
+    return invalid_argument_error("'{}': expected a file of at most {} bytes, found {} bytes", path, max_bytes,
+                                  static_cast<int64_t>(st.st_size));
+  }
+  TESSERA_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+  if (static_cast<int64_t>(bytes.size()) > max_bytes) {  // grew since the check
+    return invalid_argument_error("'{}': expected a file of at most {} bytes, found more", path, max_bytes);
+  }
+  return bytes;
+}
+
 Status fsync_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return io_error("cannot open '{}' to fsync: {}", path, os_reason());

@@ -13,6 +13,15 @@ namespace tessera {
 
 StatusOr<std::string> read_file(const std::string& path);
 
+// Reads a file that must be a regular file of at most `max_bytes` (configs, manifests: small text a user
+// names on the command line). A directory, FIFO, device or socket is refused without reading or blocking
+// ("'x': expected a regular file, found a directory"), and so is a larger file, before it is read.
+StatusOr<std::string> read_regular_file(const std::string& path, int64_t max_bytes);
+
+// What is at `path`, in words for messages: "a regular file", "a directory", "a FIFO", "a character
+// device", "a block device", "a socket", "a symbolic link to nothing", or "nothing".
+std::string describe_file_type(const std::string& path);
+
 // Writes `bytes` to `path` atomically and durably: write to "path.tmp.<pid>", fsync, rename over
 // `path`, fsync the directory. A crash leaves either the old file or the new one, never a torn one.
 Status write_file_atomic(const std::string& path, std::string_view bytes);

@@ -1,8 +1,6 @@
 // Machine probe: timing loops for matmul, memory bandwidth and FMA peak (see kernel_probe.h).
 #include "tessera/kernels/kernel_probe.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -75,41 +73,6 @@ double probe_bandwidth(double seconds) {
   return 3.0 * sizeof(float) * static_cast<double>(kElements) / per_call / 1e9;
 }
 
-// kChains independent 16-lane FMA chains per thread: enough in flight to cover FMA latency × the FMA
-// ports of current x86 cores, all in registers. 2 flops per lane per FMA.
-double probe_fma_peak(double seconds) {
-  constexpr int kChains = 12;
-  constexpr int kLanes = 16;
-  constexpr int64_t kIterations = 1 << 20;
-  double total_flops_per_call = 0.0;
-  const double per_call = time_per_call(seconds, [&] {
-    int threads = 1;
-#pragma omp parallel
-    {
-#pragma omp single
-      threads = omp_get_num_threads();
-      float acc[kChains][kLanes];
-      for (int c = 0; c < kChains; ++c)
-        for (int l = 0; l < kLanes; ++l) acc[c][l] = static_cast<float>(c + l) * 1e-3f;
-      const float mul = 0.999999f;
-      const float add = 1e-7f;
-      for (int64_t it = 0; it < kIterations; ++it) {
-        for (int c = 0; c < kChains; ++c) {
-#pragma omp simd
-          for (int l = 0; l < kLanes; ++l) acc[c][l] = acc[c][l] * mul + add;
-        }
-      }
-      float sink = 0.0f;
-      for (int c = 0; c < kChains; ++c)
-        for (int l = 0; l < kLanes; ++l) sink += acc[c][l];
-      // Keeps the loop from being optimised away without a global.
-      asm volatile("" : : "x"(sink));
-    }
-    total_flops_per_call = 2.0 * kChains * kLanes * static_cast<double>(kIterations) * threads;
-  });
-  return total_flops_per_call / per_call / 1e9;
-}
-
 }  // namespace
 
 std::vector<MatmulProbe> matmul_probe_shapes() {
@@ -138,8 +101,12 @@ MachineProbe probe_machine(KernelBackend& backend, int threads, double seconds_p
       shape.gflops = std::max(shape.gflops, probe_matmul(backend, shape, seconds_per_point / kProbeSweeps));
     }
     probe.memory_bandwidth_gbs = std::max(probe.memory_bandwidth_gbs, probe_bandwidth(seconds_per_point / kProbeSweeps));
-    probe.fp32_peak_gflops_estimate =
-        std::max(probe.fp32_peak_gflops_estimate, probe_fma_peak(seconds_per_point / kProbeSweeps));
+    const PeakFlops peak = probe_peak_flops(probe.threads, seconds_per_point / kProbeSweeps);
+    if (peak.fp32_gflops > probe.peak.fp32_gflops) probe.peak.fp32_gflops = peak.fp32_gflops;
+    if (peak.bf16_gflops > probe.peak.bf16_gflops) probe.peak.bf16_gflops = peak.bf16_gflops;
+    probe.peak.threads = peak.threads;
+    probe.peak.fp32_isa = peak.fp32_isa;
+    probe.peak.bf16_isa = peak.bf16_isa;
   }
   return probe;
 }
@@ -152,7 +119,10 @@ std::string machine_probe_to_json(const MachineProbe& probe) {
     json["matmul"].push_back({{"m", shape.m}, {"n", shape.n}, {"k", shape.k}, {"gflops", shape.gflops}});
   }
   json["memory_bandwidth_gbs"] = probe.memory_bandwidth_gbs;
-  json["fp32_peak_gflops_estimate"] = probe.fp32_peak_gflops_estimate;
+  json["fp32_peak_gflops"] = probe.peak.fp32_gflops;
+  json["bf16_peak_gflops"] = probe.peak.bf16_gflops;
+  json["fp32_peak_isa"] = probe.peak.fp32_isa;
+  json["bf16_peak_isa"] = probe.peak.bf16_isa;
   return json.dump();
 }
 

@@ -1,6 +1,6 @@
 // Machine probe for the planner's calibration (`tessera bench kernels`, `tessera plan --calibrate`):
-// measured matmul throughput on transformer shapes, STREAM-triad memory bandwidth and an fp32 FMA peak
-// estimate, all at a given thread count.
+// measured matmul throughput on transformer shapes, STREAM-triad memory bandwidth and the fp32/bf16
+// arithmetic peaks (peak_probe.h), all at a given thread count.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tessera/kernels/kernel_backend.h"
+#include "tessera/kernels/peak_probe.h"
 
 namespace tessera {
 
@@ -23,7 +24,7 @@ struct MachineProbe {
   int threads = 0;                         // kernel threads used for every figure below
   std::vector<MatmulProbe> matmul;         // transformer shapes, in the order of matmul_probe_shapes()
   double memory_bandwidth_gbs = 0.0;       // triad a = b + s·c, 12 bytes per element, 1e9 bytes/s
-  double fp32_peak_gflops_estimate = 0.0;  // register-resident FMA loop, all threads
+  PeakFlops peak;                          // register-only multiply-add loops, all threads
 };
 
 // The (m, n, k) shapes probe_machine times: N = 2048 rows of GPT-2 small-ish layers (C = 384):
@@ -38,7 +39,7 @@ std::vector<MatmulProbe> matmul_probe_shapes();
 MachineProbe probe_machine(KernelBackend& backend, int threads, double seconds_per_point);
 
 // {"threads":2,"matmul":[{"m":..,"n":..,"k":..,"gflops":..},..],"memory_bandwidth_gbs":..,
-//  "fp32_peak_gflops_estimate":..}
+//  "fp32_peak_gflops":..,"bf16_peak_gflops":..,"fp32_peak_isa":"avx512f","bf16_peak_isa":"avx512_bf16"}
 std::string machine_probe_to_json(const MachineProbe& probe);
 
 }  // namespace tessera

@@ -44,7 +44,8 @@ TEST(KernelProbeTest, JsonHasEveryField) {
   probe.threads = 2;
   probe.matmul = {{2048, 384, 384, 150.5}, {8, 9, 10, 1.25}};
   probe.memory_bandwidth_gbs = 31.5;
-  probe.fp32_peak_gflops_estimate = 230.0;
+  probe.peak.fp32_gflops = 230.0;
+  probe.peak.bf16_gflops = 460.0;
   const nlohmann::json json = nlohmann::json::parse(machine_probe_to_json(probe));
   EXPECT_EQ(json.at("threads"), 2);
   ASSERT_EQ(json.at("matmul").size(), 2u);
@@ -52,7 +53,8 @@ TEST(KernelProbeTest, JsonHasEveryField) {
   EXPECT_EQ(json.at("matmul")[1].at("k"), 10);
   EXPECT_DOUBLE_EQ(json.at("matmul")[0].at("gflops").get<double>(), 150.5);
   EXPECT_DOUBLE_EQ(json.at("memory_bandwidth_gbs").get<double>(), 31.5);
-  EXPECT_DOUBLE_EQ(json.at("fp32_peak_gflops_estimate").get<double>(), 230.0);
+  EXPECT_DOUBLE_EQ(json.at("fp32_peak_gflops").get<double>(), 230.0);
+  EXPECT_DOUBLE_EQ(json.at("bf16_peak_gflops").get<double>(), 460.0);
 }
 
 // One real, minimal probe (each point timed once after its warm-up): every figure must be positive.
@@ -64,7 +66,7 @@ TEST(KernelProbeTest, ProbeMeasuresEveryShape) {
   ASSERT_EQ(probe.matmul.size(), matmul_probe_shapes().size());
   for (const MatmulProbe& shape : probe.matmul) EXPECT_GT(shape.gflops, 0.0) << shape.m << "x" << shape.n;
   EXPECT_GT(probe.memory_bandwidth_gbs, 0.0);
-  EXPECT_GT(probe.fp32_peak_gflops_estimate, 0.0);
+  EXPECT_GT(probe.peak.fp32_gflops, 0.0);
 }
 
 }  // namespace
@@ -78,8 +80,8 @@ TEST(KernelsDeathTest, BadShapesAndStepsAbortWithTheValues) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");  // OpenMP threads exist by now
   for (const char* name : {"ref", "fast"}) {
     std::unique_ptr<KernelBackend> backend = std::move(make_kernel_backend(name).value());
-    std::vector<float> qkv(3 * 10), out(10), att(1);
-    EXPECT_DEATH(backend->attention_forward(out.data(), att.data(), qkv.data(), 1, 1, 10, 3), "C=10.*NH=3")
+    std::vector<float> qkv(3 * 10), out(10), lse(3);
+    EXPECT_DEATH(backend->attention_forward(out.data(), lse.data(), qkv.data(), 1, 1, 10, 3), "C=10.*NH=3")
         << name;
     float p = 0.0f, g = 0.0f, m = 0.0f, v = 0.0f;
     EXPECT_DEATH(backend->adamw_update(&p, &g, &m, &v, 1, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, 0), "t=0") << name;

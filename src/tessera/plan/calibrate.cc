@@ -31,7 +31,9 @@ StatusOr<KernelProbe> parse_kernel_probe(const std::string& json_text, const std
     const nlohmann::json j = nlohmann::json::parse(json_text);
     probe.threads = j.value("threads", int64_t{1});
     probe.memory_bandwidth_gbs = j.value("memory_bandwidth_gbs", 0.0);
-    probe.fp32_peak_gflops = j.value("fp32_peak_gflops_estimate", 0.0);
+    // The probed peaks (peak_probe.h); probes recorded before them have only the fp32 estimate.
+    probe.fp32_peak_gflops = j.value("fp32_peak_gflops", j.value("fp32_peak_gflops_estimate", 0.0));
+    probe.bf16_peak_gflops = j.value("bf16_peak_gflops", 0.0);
     if (j.contains("matmul")) {
       for (const auto& e : j.at("matmul")) {
         probe.matmul.push_back({e.at("m").get<double>(), e.at("n").get<double>(), e.at("k").get<double>(),
@@ -115,6 +117,7 @@ StatusOr<CalibrationResult> calibrate_and_predict(const KernelProbe& probe, cons
   AcceleratorSpec cpu;
   cpu.name = "this-machine";
   cpu.peak_fp32_tflops = probe.fp32_peak_gflops / 1000;
+  cpu.peak_bf16_tflops = probe.bf16_peak_gflops / 1000;  // 0 (no bf16 dot product): bf16 falls back to fp32
   cpu.hbm_gib = 1e6;
   cpu.hbm_tb_per_s = probe.memory_bandwidth_gbs / 1000;
   ClusterLinks links;

@@ -2,7 +2,8 @@
 //
 // `tessera bench kernels --json`:
 //   {"threads": 2, "matmul": [{"m": 2048, "n": 1152, "k": 384, "gflops": 180.5}, ...],
-//    "memory_bandwidth_gbs": 28.1, "fp32_peak_gflops_estimate": 230}
+//    "memory_bandwidth_gbs": 28.1, "fp32_peak_gflops": 421.0, "bf16_peak_gflops": 760.2, ...}
+//   (probes recorded before the peak probe carry "fp32_peak_gflops_estimate" instead, also read)
 // `tessera bench train CONFIG --json`:
 //   {"tokens_per_s", "step_time_s", "model_flops_per_s", "mfu", "peak_rss_mib", "threads", "n_layer", "n_head",
 //    "n_embd", "seq_len", "vocab_size", "batch_size", "world_size"}
@@ -32,6 +33,7 @@ struct KernelProbe {
   std::vector<MatmulProbe> matmul;
   double memory_bandwidth_gbs = 0;
   double fp32_peak_gflops = 0;
+  double bf16_peak_gflops = 0;  // 0 where the CPU has no bf16 dot product
 };
 
 struct TrainMeasurement {

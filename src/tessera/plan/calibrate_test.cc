@@ -73,3 +73,23 @@ TEST(Calibrate, ReadsTheTrainMeasurementAndRejectsBadProbes) {
 
 }  // namespace
 }  // namespace tessera::plan
+
+namespace tessera::plan {
+namespace {
+
+// `tessera bench kernels --json` carries the probed fp32 and bf16 peaks; older recorded probes only an
+// fp32 estimate, which is still read.
+TEST(Calibrate, ReadsTheProbedPeaksAndTheOldEstimate) {
+  const std::string matmul = R"("matmul": [{"m": 8, "n": 8, "k": 8, "gflops": 10}], "memory_bandwidth_gbs": 20)";
+  auto probed = parse_kernel_probe("{" + matmul + R"(, "fp32_peak_gflops": 421.5, "bf16_peak_gflops": 760.25})", "t");
+  ASSERT_TRUE(probed.ok()) << probed.status().to_string();
+  EXPECT_DOUBLE_EQ(probed->fp32_peak_gflops, 421.5);
+  EXPECT_DOUBLE_EQ(probed->bf16_peak_gflops, 760.25);
+  auto old = parse_kernel_probe("{" + matmul + R"(, "fp32_peak_gflops_estimate": 230})", "t");
+  ASSERT_TRUE(old.ok());
+  EXPECT_DOUBLE_EQ(old->fp32_peak_gflops, 230);
+  EXPECT_DOUBLE_EQ(old->bf16_peak_gflops, 0);
+}
+
+}  // namespace
+}  // namespace tessera::plan

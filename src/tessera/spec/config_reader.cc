@@ -1,5 +1,7 @@
 #include "tessera/spec/config_reader.h"
 
+#include "tessera/core/file.h"
+
 #include <fmt/format.h>
 
 #include <fstream>
@@ -60,13 +62,17 @@ StatusOr<ConfigReader> ConfigReader::from_string(const std::string& text, const 
 }
 
 StatusOr<ConfigReader> ConfigReader::from_file(const std::string& path) {
-  std::ostringstream text;
-  {
-    std::ifstream in(path);
-    if (!in) return not_found_error("config '{}': cannot open the file", path);
-    text << in.rdbuf();
+  // A config is a small text file: a directory, /dev/zero or a FIFO named by mistake is refused before
+  // anything is read (it would train the defaults, grow memory without end, or block).
+  constexpr int64_t kMaxConfigBytes = 1 << 20;
+  auto text = read_regular_file(path, kMaxConfigBytes);
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) {
+      return not_found_error("config '{}': cannot open the file: no such file", path);
+    }
+    return Status(text.status().code(), "config " + text.status().message());
   }
-  return from_string(text.str(), path);
+  return from_string(*text, path);
 }
 
 Status ConfigReader::apply_override(const std::string& assignment) {
@@ -80,6 +86,13 @@ Status ConfigReader::apply_override(const std::string& assignment) {
   try {
     parsed = toml::parse("v = " + value);
   } catch (const toml::parse_error&) {
+    // An integer TOML cannot hold is an error, not the string "99999999999999999999".
+    const bool all_digits = value.find_first_not_of("0123456789", value[0] == '-' || value[0] == '+' ? 1 : 0) ==
+                            std::string::npos;
+    if (all_digits && value.size() > 1) {
+      return invalid_argument_error("--set '{}': {}: expected an integer between -2^63 and 2^63-1, found {}",
+                                    assignment, key, value);
+    }
     parsed.insert_or_assign("v", value);  // a bare word: take it as a string
   }
   // Walk/create the tables of a.b.c and set the leaf.
@@ -123,6 +136,13 @@ void ConfigReader::fail(const std::string& key, const std::string& expected, con
 
 void ConfigReader::require_positive(const std::string& key, int64_t value) {
   if (value <= 0) fail(key, "a positive integer", std::to_string(value));
+}
+
+bool ConfigReader::has(const std::string& key) const { return find(key) != nullptr; }
+
+int64_t ConfigReader::get_required_int(const std::string& key, const std::string& doc) {
+  if (!has(key)) fail(key, "an integer (every config must set it)", "nothing");
+  return get_int(key, 0, doc);
 }
 
 int64_t ConfigReader::get_int(const std::string& key, int64_t default_value, const std::string& doc) {

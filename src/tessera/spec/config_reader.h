@@ -39,6 +39,10 @@ class ConfigReader {
   Status apply_override(const std::string& assignment);
 
   int64_t get_int(const std::string& key, int64_t default_value, const std::string& doc);
+  // A key without a default: missing is an error ("expected an integer (every config must set it), found
+  // nothing"), e.g. the model's shape, which an empty or mistyped config must not silently default.
+  int64_t get_required_int(const std::string& key, const std::string& doc);
+  bool has(const std::string& key) const;
   double get_double(const std::string& key, double default_value, const std::string& doc);
   bool get_bool(const std::string& key, bool default_value, const std::string& doc);
   std::string get_string(const std::string& key, const std::string& default_value, const std::string& doc);

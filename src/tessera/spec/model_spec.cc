@@ -48,11 +48,13 @@ Status ModelSpec::validate() const {
 
 ModelSpec read_model_spec(ConfigReader& reader) {
   ModelSpec spec;
-  spec.n_layer = reader.get_int("model.n_layer", spec.n_layer, "L: transformer blocks");
-  spec.n_head = reader.get_int("model.n_head", spec.n_head, "NH: attention heads (divides n_embd)");
-  spec.n_embd = reader.get_int("model.n_embd", spec.n_embd, "C: model width");
-  spec.seq_len = reader.get_int("model.seq_len", spec.seq_len, "T: context length");
-  spec.vocab_size = reader.get_int("model.vocab_size", spec.vocab_size, "V: vocabulary size (must match the data)");
+  // The shape has no defaults: a config without its [model] table (an empty file, a typo in the table name)
+  // is refused instead of training some built-in model.
+  spec.n_layer = reader.get_required_int("model.n_layer", "L: transformer blocks");
+  spec.n_head = reader.get_required_int("model.n_head", "NH: attention heads (divides n_embd)");
+  spec.n_embd = reader.get_required_int("model.n_embd", "C: model width");
+  spec.seq_len = reader.get_required_int("model.seq_len", "T: context length");
+  spec.vocab_size = reader.get_required_int("model.vocab_size", "V: vocabulary size (must match the data)");
   spec.ffn_hidden = reader.get_int("model.ffn_hidden", spec.ffn_hidden, "MLP width; 0 = 4*n_embd");
   return spec;
 }

@@ -15,7 +15,8 @@ std::string step_metrics_to_json(const StepMetrics& m) {
                       {"grad_norm", m.grad_norm},
                       {"step_seconds", m.step_seconds},
                       {"tokens_per_s", m.tokens_per_s},
-                      {"mfu", m.mfu}};
+                      {"mfu", m.mfu},
+                      {"mfu_peak_gflops", m.mfu_peak_gflops}};
   if (m.val_loss) j["val_loss"] = *m.val_loss;
   return j.dump();
 }

@@ -2,8 +2,8 @@
 // crash loses at most the line being written).
 //
 // MFU = model FLOP/s / peak FLOP/s, with model FLOPs per token = 6·N_mm + 12·L·T·C (ModelSpec::
-// train_flops_per_token; docs/training.md) and peak = threads × train.peak_gflops_per_thread
-// (train.peak_gflops_per_thread_bf16 when parallel.precision = bf16).
+// train_flops_per_token; docs/training.md) and the job's peak from train/mfu_peak.h (probed at start-up
+// or configured), which every row records as mfu_peak_gflops.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,7 @@ struct StepMetrics {
   double step_seconds = 0.0;
   double tokens_per_s = 0.0;
   double mfu = 0.0;         // fraction of peak, 0..1
+  double mfu_peak_gflops = 0.0;  // the peak MFU is measured against (the whole job's)
   std::optional<double> val_loss;
 };
 

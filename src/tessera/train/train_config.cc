@@ -30,9 +30,10 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
   c.backend = r.get_string("train.backend", c.backend, "kernel backend: fast | ref");
   c.threads = r.get_int("train.threads", c.threads, "kernel threads; 0 = all cores");
   c.peak_gflops_per_thread =
-      r.get_double("train.peak_gflops_per_thread", c.peak_gflops_per_thread, "fp32 peak per core, for MFU");
+      r.get_double("train.peak_gflops_per_thread", c.peak_gflops_per_thread,
+                   "fp32 peak per core for MFU, GFLOP/s; 0 = probe this machine at start-up");
   c.peak_gflops_per_thread_bf16 = r.get_double("train.peak_gflops_per_thread_bf16", c.peak_gflops_per_thread_bf16,
-                                               "bf16 matmul peak per core, for MFU when parallel.precision = bf16");
+                                               "bf16 peak per core for MFU when parallel.precision = bf16; 0 = probe");
   c.data_dir = r.get_string("data.dir", c.data_dir, "directory made by `tessera data prepare`");
 
   r.require_positive("train.steps", c.steps);
@@ -62,11 +63,9 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
   if (!(c.eps > 0)) r.fail("train.eps", "a positive number", std::to_string(c.eps));
   if (!(c.weight_decay >= 0)) r.fail("train.weight_decay", "a non-negative number", std::to_string(c.weight_decay));
   if (!(c.grad_clip >= 0)) r.fail("train.grad_clip", "a non-negative number (0 = off)", std::to_string(c.grad_clip));
-  if (!(c.peak_gflops_per_thread > 0)) {
-    r.fail("train.peak_gflops_per_thread", "a positive number", std::to_string(c.peak_gflops_per_thread));
-  }
-  if (!(c.peak_gflops_per_thread_bf16 > 0)) {
-    r.fail("train.peak_gflops_per_thread_bf16", "a positive number", std::to_string(c.peak_gflops_per_thread_bf16));
+  for (const auto& [key, value] : {std::pair{"train.peak_gflops_per_thread", c.peak_gflops_per_thread},
+                                   {"train.peak_gflops_per_thread_bf16", c.peak_gflops_per_thread_bf16}}) {
+    if (!(value >= 0 && std::isfinite(value))) r.fail(key, "a non-negative number (0 = probe)", std::to_string(value));
   }
   // fp8 is a layout the planner can predict; the trainer's kernels multiply in fp32 or bf16 only.
   if (c.parallel.precision == Precision::kFp8) {

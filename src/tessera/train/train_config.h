@@ -35,15 +35,10 @@ struct TrainConfig {
   int64_t log_every = 10;         // steps between plain log lines (not on a terminal)
   std::string backend = "fast";   // kernel backend: fast | ref
   int64_t threads = 0;            // kernel threads; 0 = all cores
-  double peak_gflops_per_thread = 116.0;  // fp32 FMA peak per core for MFU (DESIGN.md: ~116 measured)
-  // bf16 dot-product peak per core (vdpbf16ps, DESIGN.md: ~233 measured): MFU's peak when
-  // parallel.precision = bf16, whose matmuls run at up to twice the fp32 rate.
-  double peak_gflops_per_thread_bf16 = 233.0;
-
-  // The per-core peak MFU is measured against: the bf16 one when the matmuls run in bf16.
-  double mfu_peak_gflops_per_thread() const {
-    return parallel.precision == Precision::kBf16 ? peak_gflops_per_thread_bf16 : peak_gflops_per_thread;
-  }
+  // MFU's peak per thread; 0 = probe this machine at start-up (train/mfu_peak.h). The bf16 one is used
+  // when parallel.precision = bf16, whose matmuls run at up to twice the fp32 rate.
+  double peak_gflops_per_thread = 0.0;
+  double peak_gflops_per_thread_bf16 = 0.0;
 
   // [data]
   std::string data_dir;           // a directory made by `tessera data prepare`

@@ -6,10 +6,13 @@
 #include <cmath>
 #include <filesystem>
 
+#include <fmt/format.h>
+
 #include "tessera/ckpt/checkpoint_dir.h"
 #include "tessera/ckpt/checkpoint_reader.h"
 #include "tessera/core/clock.h"
 #include "tessera/core/file.h"
+#include "tessera/core/file_lock.h"
 #include "tessera/core/log.h"
 #include "tessera/optim/grad_clip.h"
 #include "tessera/train/dataset_source.h"
@@ -34,6 +37,19 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
         "train: parallel.tp={} pp={} cp={} zero_stage={}: only data parallelism is built so far; hint: set "
         "parallel.dp = world size and leave tp = pp = cp = 1, zero_stage = 0",
         plan.tp, plan.pp, plan.cp, plan.zero_stage);
+  }
+  // Keys the planner reads but the trainer does not run yet are refused, never accepted and ignored.
+  if (plan.schedule != ParallelPlan{}.schedule || plan.vpp != 1) {
+    return invalid_argument_error(
+        "train: parallel.schedule = \"{}\", parallel.vpp = {}: pipeline schedules are not built yet (issue 9, "
+        "model parallelism); hint: remove both keys (with pp = 1 there is no pipeline to schedule)",
+        pipeline_schedule_name(plan.schedule), plan.vpp);
+  }
+  if (plan.recompute != Recompute::kNone) {
+    return invalid_argument_error(
+        "train: parallel.recompute = \"{}\": activation recomputation is not built yet (issue 12, performance); "
+        "hint: remove the key or set it to \"none\"",
+        recompute_name(plan.recompute));
   }
   std::unique_ptr<Trainer> t(new Trainer(std::move(config), std::move(options), std::move(grid)));
   const TrainConfig& c = t->config_;
@@ -93,6 +109,8 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   t->targets_.resize(static_cast<size_t>(B * T));
 
   if (!t->options_.run_dir.empty()) TESSERA_RETURN_IF_ERROR(t->open_run_dir());
+  // Last, so that every rank probes its cores at about the same time, as they will compute.
+  TESSERA_ASSIGN_OR_RETURN(t->mfu_peak_, resolve_mfu_peak(c, kernel_threads(), t->grid_.world()));
   return t;
 }
 
@@ -100,12 +118,28 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
 Status Trainer::open_run_dir() {
   const std::string& dir = options_.run_dir;
   const std::string checkpoints = dir + "/checkpoints";
+  if (is_writer()) {
+    // One writer per run directory for the whole run, taken before anything in it is read or changed.
+    TESSERA_RETURN_IF_ERROR(make_directories(dir));
+    auto lock = FileLock::acquire(dir + "/lock");
+    if (!lock.ok()) {
+      return Status(lock.status().code(),
+                    fmt::format("train: run directory '{}' is in use: {}; hint: wait for that run to end, or pass "
+                                "--out NEW_DIR",
+                                dir, lock.status().message()));
+    }
+    run_lock_.emplace(std::move(*lock));
+  }
   if (options_.resume) {
     TESSERA_RETURN_IF_ERROR(resume_from_latest());
   } else if (!list_checkpoints(checkpoints).empty()) {
     return failed_precondition_error(
         "train: run directory '{}' already has checkpoints; hint: pass --resume to continue it, or --out NEW_DIR",
         dir);
+  }
+  if (options_.resume && step_ == config_.steps) {
+    if (is_writer()) log_info("resume: the run is already at train.steps = {}; nothing to do", step_);
+    return Status();  // and nothing in the run directory changes
   }
   if (!is_writer()) return Status();
   TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
@@ -143,6 +177,16 @@ Status Trainer::resume_from_latest() {
         "train.global_batch as in the checkpointed run",
         *latest, next_sample, step_, config_.parallel.resolved_global_batch(), expected_sample);
   }
+  if (step_ > config_.steps) {
+    return invalid_argument_error(
+        "resume from '{}': the run is at step {}, past train.steps = {}; hint: pass --steps N with N > {} to "
+        "continue it",
+        *latest, step_, config_.steps, step_);
+  }
+  if (options_.stop_at_step > 0 && options_.stop_at_step <= step_) {
+    return invalid_argument_error("resume from '{}': --stop-at-step {} is not after the checkpoint's step {}",
+                                  *latest, options_.stop_at_step, step_);
+  }
   log_info("resumed from '{}' at step {}", *latest, step_);
   return Status();
 }
@@ -158,9 +202,8 @@ Status Trainer::save_checkpoint() {
 }
 
 double Trainer::mfu(double tokens_per_s) const {
-  // tokens_per_s counts the whole global batch, so the peak is every rank's.
-  const double peak = config_.mfu_peak_gflops_per_thread() * 1e9 * kernel_threads() * grid_.world_size();
-  return tokens_per_s * config_.model.train_flops_per_token(config_.model.seq_len) / peak;
+  // tokens_per_s counts the whole global batch, so the peak is every rank's (mfu_peak.h).
+  return tokens_per_s * config_.model.train_flops_per_token(config_.model.seq_len) / (mfu_peak_.gflops * 1e9);
 }
 
 StatusOr<double> Trainer::dp_mean(double value) {
@@ -205,6 +248,7 @@ StatusOr<StepMetrics> Trainer::step() {
   m.step_seconds = watch.elapsed_seconds();
   m.tokens_per_s = static_cast<double>(config_.tokens_per_step()) / m.step_seconds;
   m.mfu = mfu(m.tokens_per_s);
+  m.mfu_peak_gflops = mfu_peak_.gflops;
   return m;
 }
 
@@ -231,20 +275,34 @@ Status Trainer::run() {
   const Stopwatch run_watch;
   while (step_ < end_step) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
+    TESSERA_ASSIGN_OR_RETURN(stop_signal_, agreed_stop_signal());
     const bool last = step_ == end_step;
-    if (val_data_ && (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0))) {
+    const bool stopping = stop_signal_ != 0;  // preempted: save now, evaluate later
+    if (val_data_ && !stopping && (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0))) {
       TESSERA_ASSIGN_OR_RETURN(m.val_loss, evaluate());
     }
     if (metrics_log_) TESSERA_RETURN_IF_ERROR(metrics_log_->write(m));
     const double per_step = run_watch.elapsed_seconds() / static_cast<double>(step_ - first_step);
     if (show_progress) progress.update(m, per_step * static_cast<double>(config_.steps - step_));
-    if (checkpointer_ && (last || (config_.ckpt_every > 0 && step_ % config_.ckpt_every == 0))) {
+    if (checkpointer_ && (last || stopping || (config_.ckpt_every > 0 && step_ % config_.ckpt_every == 0))) {
       TESSERA_RETURN_IF_ERROR(save_checkpoint());
     }
+    if (stopping) break;
   }
   progress.finish();
   if (checkpointer_) TESSERA_RETURN_IF_ERROR(checkpointer_->wait());
   return Status();
+}
+
+StatusOr<int> Trainer::agreed_stop_signal() {
+  if (options_.stop_signal == nullptr) return 0;
+  // Ranks see a signal at different moments; all of them stop after the same step, or the ones that
+  // went on would wait forever in the next step's collectives. The max over ranks: any rank's signal.
+  double signal = options_.stop_signal->load();
+  if (grid_.world_size() > 1) {
+    TESSERA_RETURN_IF_ERROR(grid_.world().all_reduce(&signal, 1, ReduceOp::kMax).with_context("stop signal"));
+  }
+  return static_cast<int>(signal);
 }
 
 }  // namespace tessera

@@ -5,6 +5,7 @@
 // trainer owns is created in create(); a Trainer without a run directory (benchmarks) writes no files.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -13,12 +14,14 @@
 
 #include "tessera/ckpt/async_checkpointer.h"
 #include "tessera/comm/process_grid.h"
+#include "tessera/core/file_lock.h"
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/model/gpt_model.h"
 #include "tessera/optim/adamw.h"
 #include "tessera/optim/lr_schedule.h"
 #include "tessera/train/batch_source.h"
 #include "tessera/train/metrics.h"
+#include "tessera/train/mfu_peak.h"
 #include "tessera/train/progress.h"
 #include "tessera/train/train_config.h"
 
@@ -32,6 +35,10 @@ struct TrainerOptions {
   // Stop (with a committed checkpoint) once this step is reached, without changing the LR schedule,
   // which still spans config.steps: how a run is split into resumable pieces. 0 = run to config.steps.
   int64_t stop_at_step = 0;
+  // Set (to the signal's number) by a SIGTERM/SIGINT handler the caller owns; checked after every step,
+  // agreed over all ranks. The trainer then finishes the step, commits a checkpoint and returns from run()
+  // with stop_signal() != 0: how a scheduler's preemption loses no work. Null: not watched.
+  const std::atomic<int>* stop_signal = nullptr;
 };
 
 class Trainer {
@@ -52,8 +59,12 @@ class Trainer {
   StatusOr<double> evaluate();
 
   int64_t current_step() const { return step_; }
+  // The signal that ended run() early (after a committed checkpoint), or 0 if it ran to its end.
+  int stop_signal() const { return stop_signal_; }
   const GptModel& model() const { return *model_; }
   const TrainConfig& config() const { return config_; }
+  // The peak MFU is measured against, and where it came from (probed or configured).
+  const MfuPeak& mfu_peak() const { return mfu_peak_; }
 
  private:
   Trainer(TrainConfig config, TrainerOptions options, ProcessGrid grid);
@@ -64,7 +75,12 @@ class Trainer {
   Status resume_from_latest();
   Status save_checkpoint();
   double mfu(double tokens_per_s) const;
+  // The stop signal seen by any rank (0 = none): collective over the world when there are several ranks.
+  StatusOr<int> agreed_stop_signal();
 
+  // Held by the writer for the trainer's whole life; declared first, so released last (after the
+  // checkpointer's final commit in ~Trainer).
+  std::optional<FileLock> run_lock_;
   TrainConfig config_;
   TrainerOptions options_;
   ProcessGrid grid_;
@@ -75,7 +91,9 @@ class Trainer {
   std::unique_ptr<BatchSource> train_data_, val_data_;
   std::optional<MetricsLog> metrics_log_;
   std::unique_ptr<AsyncCheckpointer> checkpointer_;
+  MfuPeak mfu_peak_;
   int64_t step_ = 0;
+  int stop_signal_ = 0;
   std::vector<int32_t> inputs_, targets_;  // one micro-batch [B, T]
 };
 

@@ -22,7 +22,7 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
     a.ln1_mean = AlignedBuffer<float>(N);
     a.ln1_rstd = AlignedBuffer<float>(N);
     a.qkv = AlignedBuffer<float>(N * 3 * C);
-    a.att = AlignedBuffer<float>(B_ * NH * T_ * T_);
+    a.att_lse = AlignedBuffer<float>(B_ * NH * T_);
     a.atty = AlignedBuffer<float>(N * C);
     a.residual2 = AlignedBuffer<float>(N * C);
     a.ln2 = AlignedBuffer<float>(N * C);
@@ -52,7 +52,7 @@ int64_t GptModel::activation_bytes() const {
                    losses_.size() + lse_.size() + dresidual_.size() + dln_.size() + datty_.size() + dqkv_.size() +
                    dfch_.size();
   for (const BlockActivations& a : blocks_) {
-    floats += a.ln1.size() + a.ln1_mean.size() + a.ln1_rstd.size() + a.qkv.size() + a.att.size() + a.atty.size() +
+    floats += a.ln1.size() + a.ln1_mean.size() + a.ln1_rstd.size() + a.qkv.size() + a.att_lse.size() + a.atty.size() +
               a.residual2.size() + a.ln2.size() + a.ln2_mean.size() + a.ln2_rstd.size() + a.fch.size() +
               a.fch_gelu.size() + a.residual3.size();
   }
@@ -67,7 +67,7 @@ double GptModel::estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t se
   // Parameters: the layout's count in double (ModelSpec::num_params is int64).
   const double params = V * C + static_cast<double>(spec.seq_len) * C + L * (4 * C + 4 * C * C + 4 * C + 2 * C * F + F + C) + 2 * C;
   // Per block as in BlockActivations; then encoded, lnf, logits, losses and the backward scratch.
-  const double per_block = N * (8 * C + 2 * F + 4) + B * NH * T * T;
+  const double per_block = N * (8 * C + 2 * F + 4) + B * NH * T;
   const double rest = N * (8 * C + V + 4 + F);
   return 4.0 * (2 * params + L * per_block + rest);
 }
@@ -108,7 +108,7 @@ void GptModel::block_forward(int64_t layer, const float* input) {
   // x + attn(ln1(x))
   kernels_.layernorm_forward(a.ln1.data(), a.ln1_mean.data(), a.ln1_rstd.data(), input, p + w.ln1_w, p + w.ln1_b, N, C);
   kernels_.matmul_forward(a.qkv.data(), a.ln1.data(), p + w.qkv_w, p + w.qkv_b, N, C, 3 * C);
-  kernels_.attention_forward(a.atty.data(), a.att.data(), a.qkv.data(), B_, T_, C, NH);
+  kernels_.attention_forward(a.atty.data(), a.att_lse.data(), a.qkv.data(), B_, T_, C, NH);
   // The projection goes to residual2 first, then the residual is added in place.
   kernels_.matmul_forward(a.residual2.data(), a.atty.data(), p + w.proj_w, p + w.proj_b, N, C, C);
   kernels_.residual_forward(a.residual2.data(), a.residual2.data(), input, N * C);
@@ -158,7 +158,8 @@ void GptModel::block_backward(int64_t layer, const float* input, float* dresidua
                               a.ln2_mean.data(), a.ln2_rstd.data(), N, C);
   // residual2 = input + proj(attn(ln1(input))).
   kernels_.matmul_backward(datty_.data(), g + w.proj_w, g + w.proj_b, dresidual, a.atty.data(), p + w.proj_w, N, C, C);
-  kernels_.attention_backward(dqkv_.data(), datty_.data(), a.qkv.data(), a.att.data(), B_, T_, C, NH);
+  kernels_.attention_backward(dqkv_.data(), datty_.data(), a.qkv.data(), a.atty.data(), a.att_lse.data(), B_, T_,
+                              C, NH);
   kernels_.matmul_backward(dln_.data(), g + w.qkv_w, g + w.qkv_b, dqkv_.data(), a.ln1.data(), p + w.qkv_w, N, C,
                            3 * C);
   // dresidual += ∂ln1/∂input · dln: now the gradient w.r.t. the block input.

@@ -66,7 +66,7 @@ class GptModel final : public Stateful {
   struct BlockActivations {
     AlignedBuffer<float> ln1, ln1_mean, ln1_rstd;  // [B,T,C], [B,T], [B,T]
     AlignedBuffer<float> qkv;                      // [B,T,3C]
-    AlignedBuffer<float> att;                      // [B,NH,T,T] softmax probabilities
+    AlignedBuffer<float> att_lse;                  // [B,NH,T] attention log-sum-exp (no [T,T] is kept)
     AlignedBuffer<float> atty;                     // [B,T,C] attention output before proj
     AlignedBuffer<float> residual2;                // [B,T,C] input + attention branch
     AlignedBuffer<float> ln2, ln2_mean, ln2_rstd;  // [B,T,C], [B,T], [B,T]

@@ -1,7 +1,9 @@
 // tessera ckpt: read, check and convert checkpoints.
 //   tessera ckpt inspect PATH                                   step, format, metadata, tensors, scalars
 //   tessera ckpt verify PATH                                    every chunk checksum: exit 0 "OK: ..." or 1
-//   tessera ckpt export PATH --format safetensors --out FILE    the "model." tensors, for other tools
+//   tessera ckpt export PATH --format safetensors --out FILE [--force]
+//       the "model." tensors, for other tools; never over a device, FIFO, link or directory, nor inside a
+//       checkpoint, nor (without --force) over an existing file; written to a temporary name and renamed
 // PATH is a step directory, or a run directory / checkpoints directory (then its newest checkpoint).
 #include <cstdio>
 #include <memory>
@@ -21,6 +23,7 @@ struct CkptOptions {
   std::string format = "safetensors";
   std::string out;
   std::string prefix = "model.";
+  bool force = false;
 };
 
 StatusOr<CheckpointReader> open_checkpoint(const std::string& path) {
@@ -51,7 +54,7 @@ int run_export(const CkptOptions& options) {
   }
   auto reader = open_checkpoint(options.path);
   if (!reader.ok()) return report_error("ckpt export", reader.status().message());
-  auto summary = export_safetensors(*reader, options.out, options.prefix);
+  auto summary = export_safetensors(*reader, options.out, options.prefix, options.force);
   if (!summary.ok()) return report_error("ckpt export", summary.status().message());
   std::printf("wrote %s: %zu tensors, %llu bytes (step %lld)\n", options.out.c_str(), summary->tensors,
               static_cast<unsigned long long>(summary->bytes), static_cast<long long>(reader->step()));
@@ -80,6 +83,7 @@ void register_ckpt_command(CLI::App& app, CommandResult& result) {
   export_cmd->add_option("--format", options->format, "output format")->check(CLI::IsMember({"safetensors"}));
   export_cmd->add_option("--out", options->out, "output file")->required();
   export_cmd->add_option("--prefix", options->prefix, "export tensors whose name starts with this");
+  export_cmd->add_flag("--force", options->force, "replace an existing output file");
   export_cmd->callback([options, &result] { result.exit_code = run_export(*options); });
 }
 

@@ -3,7 +3,7 @@
 //
 //   tessera_kernels_bench [--benchmark_filter=...]      threads from TESSERA_KERNEL_THREADS (default 2)
 //
-// Counters: "GFLOP/s" for matmuls and attention (attention counts only the causal half it computes:
+// Counters: "GFLOP/s" for matmuls and attention (attention counts only the causal half:
 // 2·B·NH·T²·HS per T×T product pair), "GB/s" for memory-bound kernels (bytes each kernel must move at
 // least once), "tok/s" for the whole step. Compare with DESIGN.md: sgemm ~190–210 GFLOP/s and STREAM
 // ~30 GB/s on 2 cores; the PyTorch peer trains ~655–675 tok/s.
@@ -72,27 +72,58 @@ void BM_MatmulBackward(benchmark::State& state) {
 BENCHMARK(BM_MatmulForward)->TESSERA_MATMUL_SHAPES;
 BENCHMARK(BM_MatmulBackward)->TESSERA_MATMUL_SHAPES;
 
-constexpr double kAttentionCausalFlops = 2.0 * kB * kNH * kT * kT * (kC / kNH);
+// Causal FLOPs of one attention forward: the two T×T products (q·kᵀ and P·v) over the causal half,
+// 2 · 2 · B·NH · (T²/2) · HS. The backward counts twice that (four products), as is customary, although
+// the flash backward also recomputes q·kᵀ.
+double attention_causal_flops(int64_t B, int64_t T, int64_t C) { return 2.0 * B * T * T * C; }
+
+// args: B, T, C, NH; at the small shape and at gpt2-124m's T = 1024.
+#define TESSERA_ATTENTION_SHAPES                                                                  \
+  ArgNames({"B", "T", "C", "NH"})->Args({kB, kT, kC, kNH})->Args({4, 1024, 768, 12})             \
+      ->Unit(benchmark::kMillisecond)->UseRealTime()
+
+struct AttentionBuffers {
+  int64_t B, T, C, NH;
+  std::vector<float> qkv, dout, out, lse, dqkv;
+  explicit AttentionBuffers(const benchmark::State& state)
+      : B(state.range(0)), T(state.range(1)), C(state.range(2)), NH(state.range(3)),
+        qkv(random_buffer(B * T * 3 * C)), dout(random_buffer(B * T * C)),
+        out(static_cast<size_t>(B * T * C)), lse(static_cast<size_t>(B * NH * T)),
+        dqkv(static_cast<size_t>(B * T * 3 * C)) {}
+  void forward(FastBackend& fast) { fast.attention_forward(out.data(), lse.data(), qkv.data(), B, T, C, NH); }
+  void backward(FastBackend& fast) {
+    fast.attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(), B, T, C, NH);
+  }
+};
 
 void BM_AttentionForward(benchmark::State& state) {
   FastBackend fast;
-  const std::vector<float> qkv = random_buffer(kN * 3 * kC);
-  std::vector<float> out(static_cast<size_t>(kN * kC)), att(static_cast<size_t>(kB * kNH * kT * kT));
-  for (auto _ : state) fast.attention_forward(out.data(), att.data(), qkv.data(), kB, kT, kC, kNH);
-  set_rate(state, "GFLOP/s", kAttentionCausalFlops / 1e9);
+  AttentionBuffers a(state);
+  for (auto _ : state) a.forward(fast);
+  set_rate(state, "GFLOP/s", attention_causal_flops(a.B, a.T, a.C) / 1e9);
 }
-BENCHMARK(BM_AttentionForward)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AttentionForward)->TESSERA_ATTENTION_SHAPES;
 
 void BM_AttentionBackward(benchmark::State& state) {
   FastBackend fast;
-  const std::vector<float> qkv = random_buffer(kN * 3 * kC), dout = random_buffer(kN * kC);
-  std::vector<float> out(static_cast<size_t>(kN * kC)), att(static_cast<size_t>(kB * kNH * kT * kT)),
-      dqkv(static_cast<size_t>(kN * 3 * kC));
-  fast.attention_forward(out.data(), att.data(), qkv.data(), kB, kT, kC, kNH);
-  for (auto _ : state) fast.attention_backward(dqkv.data(), dout.data(), qkv.data(), att.data(), kB, kT, kC, kNH);
-  set_rate(state, "GFLOP/s", 2.0 * kAttentionCausalFlops / 1e9);
+  AttentionBuffers a(state);
+  a.forward(fast);
+  for (auto _ : state) a.backward(fast);
+  set_rate(state, "GFLOP/s", 2.0 * attention_causal_flops(a.B, a.T, a.C) / 1e9);
 }
-BENCHMARK(BM_AttentionBackward)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AttentionBackward)->TESSERA_ATTENTION_SHAPES;
+
+// The target figure: forward + backward, 3× the forward's causal FLOPs per iteration.
+void BM_AttentionForwardBackward(benchmark::State& state) {
+  FastBackend fast;
+  AttentionBuffers a(state);
+  for (auto _ : state) {
+    a.forward(fast);
+    a.backward(fast);
+  }
+  set_rate(state, "GFLOP/s", 3.0 * attention_causal_flops(a.B, a.T, a.C) / 1e9);
+}
+BENCHMARK(BM_AttentionForwardBackward)->TESSERA_ATTENTION_SHAPES;
 
 void BM_LayernormForward(benchmark::State& state) {
   FastBackend fast;
@@ -228,7 +259,7 @@ void BM_TrainingStepKernels(benchmark::State& state) {
       dwfcp(C * C4), dbfcp(C);
   auto buf = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
   std::vector<float> resid = buf(kN * C), ln = buf(kN * C), mean = buf(kN), rstd = buf(kN), qkv = buf(kN * C3),
-                     att = buf(kB * kNH * kT * kT), atty = buf(kN * C), proj = buf(kN * C), fch = buf(kN * C4),
+                     att_lse = buf(kB * kNH * kT), atty = buf(kN * C), proj = buf(kN * C), fch = buf(kN * C4),
                      fcg = buf(kN * C4), logits = buf(kN * kV), losses = buf(kN), lse = buf(kN);
   std::vector<float> dresid = buf(kN * C), dln = buf(kN * C), dqkv = buf(kN * C3), datty = buf(kN * C),
                      dfc = buf(kN * C4);
@@ -237,7 +268,7 @@ void BM_TrainingStepKernels(benchmark::State& state) {
     for (int64_t l = 0; l < kL; ++l) {
       fast.layernorm_forward(ln.data(), mean.data(), rstd.data(), resid.data(), lw.data(), lb.data(), kN, C);
       fast.matmul_forward(qkv.data(), ln.data(), wqkv.data(), bqkv.data(), kN, C, C3);
-      fast.attention_forward(atty.data(), att.data(), qkv.data(), kB, kT, C, kNH);
+      fast.attention_forward(atty.data(), att_lse.data(), qkv.data(), kB, kT, C, kNH);
       fast.matmul_forward(proj.data(), atty.data(), wproj.data(), bproj.data(), kN, C, C);
       fast.residual_forward(resid.data(), resid.data(), proj.data(), kN * C);
       fast.layernorm_forward(ln.data(), mean.data(), rstd.data(), resid.data(), lw.data(), lb.data(), kN, C);
@@ -262,7 +293,7 @@ void BM_TrainingStepKernels(benchmark::State& state) {
                               mean.data(), rstd.data(), kN, C);
       fast.matmul_backward(datty.data(), dwproj.data(), dbproj.data(), dresid.data(), atty.data(), wproj.data(), kN,
                            C, C);
-      fast.attention_backward(dqkv.data(), datty.data(), qkv.data(), att.data(), kB, kT, C, kNH);
+      fast.attention_backward(dqkv.data(), datty.data(), qkv.data(), atty.data(), att_lse.data(), kB, kT, C, kNH);
       fast.matmul_backward(dln.data(), dwqkv.data(), dbqkv.data(), dqkv.data(), ln.data(), wqkv.data(), kN, C, C3);
       fast.layernorm_backward(dresid.data(), dlw.data(), dlb.data(), dln.data(), resid.data(), lw.data(),
                               mean.data(), rstd.data(), kN, C);

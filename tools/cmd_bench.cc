@@ -102,9 +102,11 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
 
 }  // namespace
 
+void register_bench_comm_command(CLI::App& bench, CommandResult& result);  // tools/cmd_bench_comm.cc
 void register_bench_command(CLI::App& app, CommandResult& result) {
   CLI::App* bench = app.add_subcommand("bench", "micro and end-to-end benchmarks");
   bench->require_subcommand(1);
+  register_bench_comm_command(*bench, result);
 
   auto train = std::make_shared<BenchTrainArgs>();
   CLI::App* cmd = bench->add_subcommand("train", "train the config's shape on random tokens; report tokens/s, MFU, RSS");

@@ -1,16 +1,39 @@
-// tessera ckpt: read, check and convert checkpoints.
+// tessera ckpt: read, check, convert and import checkpoints.
 //   tessera ckpt inspect PATH                                   step, format, metadata, tensors, scalars
 //   tessera ckpt verify PATH                                    every chunk checksum: exit 0 "OK: ..." or 1
-//   tessera ckpt export PATH --format safetensors --out FILE    the "model." tensors, for other tools
+//   tessera ckpt export PATH --format safetensors --out FILE    the "model." tensors under Tessera's names
+//   tessera ckpt export PATH --format hf --out DIR              a Hugging Face GPT-2 directory (hf_export.h)
+//   tessera ckpt export PATH --format gguf --out FILE [--type f32|f16|bf16]
+//                                                               one GGUF file for llama.cpp (gguf_export.h)
+//       export never writes over a device, FIFO, link or directory, nor inside a checkpoint, nor (without
+//       --force) over an existing file; each file is written to a temporary name and renamed into place.
+//   tessera ckpt import HF_DIR CONFIG.toml --data DIR --out RUN_DIR [--set key=value]...
+//       a Hugging Face GPT-2 directory → RUN_DIR/checkpoints/step_00000000, a complete training state at
+//       step 0 (the HF weights, fresh AdamW moments, the loader at sample 0) that
+//       `tessera train RUN_DIR/config.toml --out RUN_DIR --resume` continues: a fine-tune. RUN_DIR/config.toml
+//       is CONFIG with --data, --set and the model's shape (from HF_DIR/config.json) applied.
 // PATH is a step directory, or a run directory / checkpoints directory (then its newest checkpoint).
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "commands.h"
 #include "tessera/ckpt/checkpoint_dir.h"
 #include "tessera/ckpt/checkpoint_inspect.h"
 #include "tessera/ckpt/checkpoint_reader.h"
+#include "tessera/ckpt/checkpoint_writer.h"
+#include "tessera/ckpt/gguf_export.h"
+#include "tessera/ckpt/gpt2_names.h"
+#include "tessera/ckpt/hf_export.h"
+#include "tessera/ckpt/hf_import.h"
 #include "tessera/ckpt/safetensors_export.h"
+#include "tessera/core/file.h"
+#include "tessera/data/token_dataset.h"
+#include "tessera/kernels/kernel_backend.h"
+#include "tessera/optim/adamw.h"
+#include "tessera/spec/config_reader.h"
+#include "tessera/train/dataset_source.h"
+#include "tessera/train/train_config.h"
 
 namespace tessera::tools {
 
@@ -21,6 +44,13 @@ struct CkptOptions {
   std::string format = "safetensors";
   std::string out;
   std::string prefix = "model.";
+  std::string gguf_type = "f32";
+  std::string tokenizer;
+  bool force = false;
+  // import
+  std::string config;
+  std::string data;
+  std::vector<std::string> overrides;
 };
 
 StatusOr<CheckpointReader> open_checkpoint(const std::string& path) {
@@ -45,17 +75,146 @@ int run_verify(const CkptOptions& options) {
   return 0;
 }
 
-int run_export(const CkptOptions& options) {
-  if (options.format != "safetensors") {
-    return report_error("ckpt export", "format '" + options.format + "' is not supported; hint: --format safetensors");
+// The model a checkpoint was trained as (its train.config) and the tokenizer it was trained with.
+struct CheckpointModel {
+  ModelSpec spec;
+  std::string tokenizer_path;
+};
+
+StatusOr<CheckpointModel> checkpoint_model(CheckpointReader& reader, const std::string& tokenizer_override) {
+  TESSERA_ASSIGN_OR_RETURN(const std::string config_text, reader.read_string("train.config"));
+  TESSERA_ASSIGN_OR_RETURN(ConfigReader config_reader,
+                           ConfigReader::from_string(config_text, reader.path() + " (train.config)"));
+  TESSERA_ASSIGN_OR_RETURN(const TrainConfig config, read_train_config(config_reader));
+  CheckpointModel model{config.model, tokenizer_override};
+  if (model.tokenizer_path.empty()) {
+    // The run's data directory's tokenizer, only while it is still the one its shards were made with.
+    TESSERA_RETURN_IF_ERROR(check_dataset_tokenizer(config.data_dir).with_context(
+        "the checkpoint's tokenizer (hint: --tokenizer MODEL)"));
+    model.tokenizer_path = config.data_dir + "/" + kDatasetTokenizerFile;
   }
-  auto reader = open_checkpoint(options.path);
-  if (!reader.ok()) return report_error("ckpt export", reader.status().message());
-  auto summary = export_safetensors(*reader, options.out, options.prefix);
-  if (!summary.ok()) return report_error("ckpt export", summary.status().message());
-  std::printf("wrote %s: %zu tensors, %llu bytes (step %lld)\n", options.out.c_str(), summary->tensors,
-              static_cast<unsigned long long>(summary->bytes), static_cast<long long>(reader->step()));
-  return 0;
+  return model;
+}
+
+Status export_checkpoint(const CkptOptions& options) {
+  if (options.format != "gguf" && options.gguf_type != "f32") {
+    return invalid_argument_error("--type {} applies to --format gguf only", options.gguf_type);
+  }
+  TESSERA_ASSIGN_OR_RETURN(CheckpointReader reader, open_checkpoint(options.path));
+  if (options.format == "safetensors") {
+    TESSERA_ASSIGN_OR_RETURN(const SafetensorsExportSummary summary,
+                             export_safetensors(reader, options.out, options.prefix, options.force));
+    std::printf("wrote %s: %zu tensors, %llu bytes (step %lld)\n", options.out.c_str(), summary.tensors,
+                static_cast<unsigned long long>(summary.bytes), static_cast<long long>(reader.step()));
+    return Status();
+  }
+  TESSERA_ASSIGN_OR_RETURN(const CheckpointModel model, checkpoint_model(reader, options.tokenizer));
+  if (options.format == "hf") {
+    TESSERA_ASSIGN_OR_RETURN(const HfExportSummary summary,
+                             export_hf(reader, model.spec, model.tokenizer_path, options.out, options.force));
+    std::printf("wrote %s/: %zu tensors, %llu bytes of weights, config.json, tokenizer (step %lld)\n",
+                options.out.c_str(), summary.tensors, static_cast<unsigned long long>(summary.bytes),
+                static_cast<long long>(reader.step()));
+    return Status();
+  }
+  TESSERA_ASSIGN_OR_RETURN(const GgufTensorType type, parse_gguf_tensor_type(options.gguf_type));
+  TESSERA_ASSIGN_OR_RETURN(const SentencePieceVocab vocab, read_sentencepiece_vocab(model.tokenizer_path));
+  const std::string name = fmt::format("tessera step {}", reader.step());
+  TESSERA_ASSIGN_OR_RETURN(const GgufExportSummary summary,
+                           export_gguf(reader, model.spec, vocab, type, name, options.out, options.force));
+  std::printf("wrote %s: %zu tensors (%s), %llu bytes (step %lld)\n", options.out.c_str(), summary.tensors,
+              options.gguf_type.c_str(), static_cast<unsigned long long>(summary.bytes),
+              static_cast<long long>(reader.step()));
+  return Status();
+}
+
+// TOML basic-string quoting of a path (backslashes and quotes stay themselves).
+std::string toml_quoted(const std::string& text) {
+  std::string quoted = "\"";
+  for (const char ch : text) {
+    if (ch == '\\' || ch == '"') quoted += '\\';
+    quoted += ch;
+  }
+  return quoted + "\"";
+}
+
+Status import_hf(const CkptOptions& options) {
+  for (const std::string& assignment : options.overrides) {
+    if (assignment.rfind("model.", 0) == 0) {
+      return invalid_argument_error("--set {}: the model's shape comes from '{}/config.json'", assignment,
+                                    options.path);
+    }
+  }
+  TESSERA_ASSIGN_OR_RETURN(const HfGpt2Model hf, read_hf_gpt2(options.path));
+  std::vector<std::string> overrides = options.overrides;
+  if (!options.data.empty()) {
+    overrides.push_back("data.dir=" + toml_quoted(std::filesystem::absolute(options.data).lexically_normal().string()));
+  }
+  overrides.push_back("model.n_layer=" + std::to_string(hf.spec.n_layer));
+  overrides.push_back("model.n_head=" + std::to_string(hf.spec.n_head));
+  overrides.push_back("model.n_embd=" + std::to_string(hf.spec.n_embd));
+  overrides.push_back("model.seq_len=" + std::to_string(hf.spec.seq_len));
+  overrides.push_back("model.vocab_size=" + std::to_string(hf.spec.vocab_size));
+  TESSERA_ASSIGN_OR_RETURN(const TrainConfig config, load_train_config(options.config, overrides));
+  if (config.data_dir.empty()) return invalid_argument_error("no data; hint: pass --data DIR (made by `tessera data prepare`)");
+
+  // The weights only mean something with the tokenizer they were trained with.
+  if (hf.tokenizer_path.empty()) {
+    return invalid_argument_error("'{}' has no {}; Tessera trains with the SentencePiece model the weights were "
+                                  "trained with",
+                                  options.path, kHfTokenizerFile);
+  }
+  TESSERA_RETURN_IF_ERROR(check_dataset_tokenizer(config.data_dir));
+  const std::string data_tokenizer = config.data_dir + "/" + kDatasetTokenizerFile;
+  TESSERA_ASSIGN_OR_RETURN(const std::string hf_tokenizer_bytes, read_file(hf.tokenizer_path));
+  TESSERA_ASSIGN_OR_RETURN(const std::string data_tokenizer_bytes, read_file(data_tokenizer));
+  if (hf_tokenizer_bytes != data_tokenizer_bytes) {
+    return invalid_argument_error("data '{}' was tokenized with another tokenizer than '{}'; hint: tessera data "
+                                  "prepare --tokenizer {} ...",
+                                  config.data_dir, hf.tokenizer_path, hf.tokenizer_path);
+  }
+  const std::string checkpoints = options.out + "/checkpoints";
+  if (!list_checkpoints(checkpoints).empty()) {
+    return failed_precondition_error("run directory '{}' already has checkpoints; hint: --out NEW_DIR", options.out);
+  }
+
+  // The state a fresh run saves at step 0, with the imported weights: the same components write it as in
+  // Trainer::save_checkpoint, so `train --resume` reads it back through their own load_state.
+  SnapshotWriter snapshot;
+  snapshot.set_metadata("config", config.resolved_toml);
+  snapshot.set_metadata("imported_from", std::filesystem::absolute(options.path).lexically_normal().string());
+  snapshot.write_int("train.step", 0);
+  snapshot.write_string("train.config", config.resolved_toml);
+  std::vector<OptimizedTensor> optimized;
+  int64_t offset = 0;
+  for (const auto& [name, values] : hf.tensors) {
+    std::vector<int64_t> shape;
+    for (const Gpt2TensorName& n : gpt2_tensor_names(hf.spec)) {
+      if (n.tessera == name) shape = n.shape;
+    }
+    snapshot.write_tensor(TensorView{"model." + name, DType::kF32, shape, const_cast<float*>(values.data())});
+    optimized.push_back({.name = name, .shape = shape, .offset = offset, .numel = shape_numel(shape),
+                         .decay = config.decay_all || shape.size() == 2});
+    offset += shape_numel(shape);
+  }
+  TESSERA_ASSIGN_OR_RETURN(auto kernels, make_kernel_backend(config.backend));
+  const AdamWConfig adamw{.beta1 = static_cast<float>(config.beta1), .beta2 = static_cast<float>(config.beta2),
+                          .eps = static_cast<float>(config.eps), .weight_decay = static_cast<float>(config.weight_decay)};
+  AdamW(adamw, std::move(optimized), *kernels).save_state(snapshot);
+  TESSERA_ASSIGN_OR_RETURN(auto loader, open_dataset_source(config.data_dir, "train", config.model, config.seed, true));
+  loader->save_state(snapshot);
+  TESSERA_RETURN_IF_ERROR(snapshot.finish());
+  TESSERA_ASSIGN_OR_RETURN(const std::string step_dir, write_checkpoint(snapshot, 0, checkpoints));
+  // The resolved config beside it, as train writes it: the one config that resumes this run.
+  const std::string config_path = options.out + "/config.toml";
+  TESSERA_RETURN_IF_ERROR(write_file_atomic(config_path, config.resolved_toml));
+  std::printf("wrote %s: %zu tensors from %s (L=%lld NH=%lld C=%lld T=%lld V=%lld); fine-tune with: tessera train %s "
+              "--out %s --resume\n",
+              step_dir.c_str(), hf.tensors.size(), options.path.c_str(), static_cast<long long>(hf.spec.n_layer),
+              static_cast<long long>(hf.spec.n_head), static_cast<long long>(hf.spec.n_embd),
+              static_cast<long long>(hf.spec.seq_len), static_cast<long long>(hf.spec.vocab_size),
+              config_path.c_str(), options.out.c_str());
+  return Status();
 }
 
 }  // namespace
@@ -63,7 +222,7 @@ int run_export(const CkptOptions& options) {
 void register_ckpt_command(CLI::App& app, CommandResult& result) {
   // Shared by the callbacks, which run after parsing, when this function has long returned.
   auto options = std::make_shared<CkptOptions>();
-  CLI::App* ckpt = app.add_subcommand("ckpt", "inspect, verify and export checkpoints");
+  CLI::App* ckpt = app.add_subcommand("ckpt", "inspect, verify, export and import checkpoints");
   ckpt->require_subcommand(1);
   const char* path_help = "a step directory, or a run/checkpoints directory (its newest checkpoint)";
 
@@ -75,12 +234,31 @@ void register_ckpt_command(CLI::App& app, CommandResult& result) {
   verify->add_option("PATH", options->path, path_help)->required();
   verify->callback([options, &result] { result.exit_code = run_verify(*options); });
 
-  CLI::App* export_cmd = ckpt->add_subcommand("export", "write the model tensors to another format");
+  CLI::App* export_cmd = ckpt->add_subcommand("export", "write the model to safetensors, a Hugging Face directory or GGUF");
   export_cmd->add_option("PATH", options->path, path_help)->required();
-  export_cmd->add_option("--format", options->format, "output format")->check(CLI::IsMember({"safetensors"}));
-  export_cmd->add_option("--out", options->out, "output file")->required();
-  export_cmd->add_option("--prefix", options->prefix, "export tensors whose name starts with this");
-  export_cmd->callback([options, &result] { result.exit_code = run_export(*options); });
+  export_cmd->add_option("--format", options->format, "safetensors (Tessera's names), hf (GPT-2 directory), gguf")
+      ->check(CLI::IsMember({"safetensors", "hf", "gguf"}));
+  export_cmd->add_option("--out", options->out, "output file (a directory for --format hf)")->required();
+  export_cmd->add_option("--prefix", options->prefix, "safetensors: export tensors whose name starts with this");
+  export_cmd->add_option("--type", options->gguf_type, "gguf: type of the weight matrices (f32, f16, bf16)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+  export_cmd->add_option("--tokenizer", options->tokenizer, "hf/gguf: tokenizer model (default: the run's data.dir/tokenizer.model)");
+  export_cmd->add_flag("--force", options->force, "replace existing output files");
+  export_cmd->callback([options, &result] {
+    const Status status = export_checkpoint(*options);
+    result.exit_code = status.ok() ? 0 : report_error("ckpt export", status.message());
+  });
+
+  CLI::App* import_cmd = ckpt->add_subcommand("import", "a Hugging Face GPT-2 directory → a run at step 0 to fine-tune");
+  import_cmd->add_option("HF_DIR", options->path, "directory with config.json, model.safetensors, tokenizer.model")->required();
+  import_cmd->add_option("CONFIG", options->config, "training config (its [model] shape is taken from HF_DIR)")->required();
+  import_cmd->add_option("--data", options->data, "directory made by `tessera data prepare` with the same tokenizer");
+  import_cmd->add_option("--set", options->overrides, "override a config key (not model.*), repeatable");
+  import_cmd->add_option("--out", options->out, "run directory to create")->required();
+  import_cmd->callback([options, &result] {
+    const Status status = import_hf(*options);
+    result.exit_code = status.ok() ? 0 : report_error("ckpt import", status.message());
+  });
 }
 
 }  // namespace tessera::tools

@@ -55,5 +55,3 @@ done
 # Keys the trainer does not run yet are refused with the issue they wait for, never accepted and ignored.
 expect_error "parallel.schedule = \"gpipe\", parallel.vpp = 1: pipeline schedules are not built yet (issue 9" \
   "$TESSERA" train "$cfg" --set parallel.schedule=gpipe --data "$FORTUNES" --out "$WORK/r"
-expect_error "parallel.recompute = \"full\": activation recomputation is not built yet (issue 12" \
-  "$TESSERA" train "$cfg" --set parallel.recompute=full --data "$FORTUNES" --out "$WORK/r"

@@ -88,7 +88,9 @@ int main(int argc, char** argv) {
     const float loss = model.forward(inputs.data(), targets.data());
     losses.push_back(loss);
     if (step == 0) {
-      dump.add("logits", model.logits(), {B, T, spec.vocab_size});
+      std::vector<float> logits(static_cast<size_t>(B * T * spec.vocab_size));
+      model.compute_logits(logits.data());
+      dump.add("logits", logits.data(), {B, T, spec.vocab_size});
       dump.add("loss", &loss, {1});
     }
     model.backward(1.0f);

@@ -1,14 +1,9 @@
 #include "tessera/ckpt/safetensors_export.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "tessera/core/file.h"
+#include "tessera/ckpt/export_file.h"
 
 namespace tessera {
 
@@ -24,66 +19,57 @@ std::string safetensors_dtype_name(DType dtype) {
   return "?";
 }
 
-StatusOr<SafetensorsExportSummary> export_safetensors(CheckpointReader& reader, const std::string& out_path,
-                                                      const std::string& name_prefix) {
-  std::vector<TensorInfo> selected;
-  for (TensorInfo& info : reader.tensors()) {
-    if (info.name.rfind(name_prefix, 0) == 0) selected.push_back(std::move(info));
+StatusOr<SafetensorsExportSummary> write_safetensors(const std::string& out_path,
+                                                     const std::vector<SafetensorsEntry>& entries,
+                                                     const std::map<std::string, std::string>& metadata,
+                                                     const SafetensorsFill& fill) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) {
+    nlohmann::ordered_json meta = nlohmann::ordered_json::object();
+    for (const auto& [key, value] : metadata) meta[key] = value;
+    header["__metadata__"] = std::move(meta);
   }
-  if (selected.empty()) {
-    return invalid_argument_error("export: checkpoint '{}' has no tensor whose name starts with '{}'", reader.path(),
-                                  name_prefix);
-  }
-  nlohmann::ordered_json header;
-  nlohmann::ordered_json metadata = nlohmann::ordered_json::object();
-  for (const auto& [key, value] : reader.metadata()) metadata[key] = value;
-  metadata["tessera.step"] = std::to_string(reader.step());
-  header["__metadata__"] = std::move(metadata);
   uint64_t offset = 0;
-  for (const TensorInfo& info : selected) {
-    header[info.name] = {{"dtype", safetensors_dtype_name(info.dtype)},
-                         {"shape", info.shape},
-                         {"data_offsets", {offset, offset + info.bytes}}};
-    offset += info.bytes;
+  for (const SafetensorsEntry& entry : entries) {
+    header[entry.name] = {{"dtype", safetensors_dtype_name(entry.dtype)},
+                          {"shape", entry.shape},
+                          {"data_offsets", {offset, offset + entry.bytes}}};
+    offset += entry.bytes;
   }
   std::string header_text = header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   header_text.append((8 - header_text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
 
-  const std::string tmp_path = out_path + ".tmp";
-  std::ofstream out(tmp_path, std::ios::binary | std::ios::trunc);
-  if (!out) return io_error("export: cannot create '{}'", tmp_path);
+  TESSERA_ASSIGN_OR_RETURN(AtomicOutputFile out, AtomicOutputFile::create(out_path));
   char length[8];
   for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((header_text.size() >> (8 * i)) & 0xff);
-  out.write(length, 8);
-  out.write(header_text.data(), static_cast<std::streamsize>(header_text.size()));
-  for (const TensorInfo& info : selected) {
-    auto buffer = std::make_unique_for_overwrite<char[]>(info.bytes);
-    Status status = reader.read_tensor(TensorView{info.name, info.dtype, info.shape, buffer.get()});
-    if (!status.ok()) {
-      out.close();
-      std::remove(tmp_path.c_str());
-      return status.with_context("export");
-    }
-    out.write(buffer.get(), static_cast<std::streamsize>(info.bytes));
+  TESSERA_RETURN_IF_ERROR(out.write(length, 8));
+  TESSERA_RETURN_IF_ERROR(out.write(header_text));
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto buffer = std::make_unique_for_overwrite<char[]>(entries[i].bytes);
+    TESSERA_RETURN_IF_ERROR(fill(i, buffer.get()).with_context("export"));
+    TESSERA_RETURN_IF_ERROR(out.write(buffer.get(), entries[i].bytes));
   }
-  out.close();
-  if (!out) {
-    const std::string reason = std::strerror(errno);
-    std::remove(tmp_path.c_str());
-    return io_error("export: cannot write '{}': {}", tmp_path, reason);
+  TESSERA_RETURN_IF_ERROR(out.commit());  // an error before here leaves out_path untouched
+  return SafetensorsExportSummary{entries.size(), offset};
+}
+
+StatusOr<SafetensorsExportSummary> export_safetensors(CheckpointReader& reader, const std::string& out_path,
+                                                      const std::string& name_prefix, bool force) {
+  TESSERA_RETURN_IF_ERROR(check_export_file_target(out_path, force));
+  std::vector<SafetensorsEntry> entries;
+  for (const TensorInfo& info : reader.tensors()) {
+    if (info.name.rfind(name_prefix, 0) == 0) entries.push_back({info.name, info.dtype, info.shape, info.bytes});
   }
-  // Durable like every other write (core/file.h): the bytes reach the disk before the name does.
-  if (Status synced = fsync_file(tmp_path); !synced.ok()) {
-    std::remove(tmp_path.c_str());
-    return synced.with_context("export");
+  if (entries.empty()) {
+    return invalid_argument_error("export: checkpoint '{}' has no tensor whose name starts with '{}'", reader.path(),
+                                  name_prefix);
   }
-  if (std::rename(tmp_path.c_str(), out_path.c_str()) != 0) {
-    const std::string reason = std::strerror(errno);
-    std::remove(tmp_path.c_str());
-    return io_error("export: cannot rename '{}' to '{}': {}", tmp_path, out_path, reason);
-  }
-  TESSERA_RETURN_IF_ERROR(fsync_directory(std::filesystem::path(out_path).parent_path().string()).with_context("export"));
-  return SafetensorsExportSummary{selected.size(), offset};
+  std::map<std::string, std::string> metadata = reader.metadata();
+  metadata["tessera.step"] = std::to_string(reader.step());
+  return write_safetensors(out_path, entries, metadata, [&](size_t i, char* buffer) {
+    const SafetensorsEntry& e = entries[i];
+    return reader.read_tensor(TensorView{e.name, e.dtype, e.shape, buffer});
+  });
 }
 
 }  // namespace tessera

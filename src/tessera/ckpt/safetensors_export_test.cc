@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "tessera/ckpt/checkpoint_writer.h"
@@ -69,22 +70,24 @@ TEST(SafetensorsExport, NoMatchingTensorIsAnErrorAndCorruptDataWritesNothing) {
   std::vector<float> w(16, 1.0f);
   SnapshotWriter writer;
   writer.write_tensor(TensorView{"model.w", DType::kF32, {16}, w.data()});
-  auto path = write_checkpoint(writer, 1, dir);
+  auto path = write_checkpoint(writer, 1, dir + "/checkpoints");
   ASSERT_TRUE(path.ok());
   auto reader = CheckpointReader::open(*path);
   ASSERT_TRUE(reader.ok());
-  auto none = export_safetensors(*reader, dir + "/x.safetensors", "decoder.");
+  const std::string out_dir = dir + "/exports";
+  std::filesystem::create_directories(out_dir);
+  auto none = export_safetensors(*reader, out_dir + "/x.safetensors", "decoder.");
   ASSERT_FALSE(none.ok());
   EXPECT_THAT(none.status().message(), HasSubstr("no tensor whose name starts with 'decoder.'"));
 
   testing_util::flip_byte(*path + "/rank_00000.bin", 3);
   auto corrupt_reader = CheckpointReader::open(*path);
   ASSERT_TRUE(corrupt_reader.ok());
-  auto corrupt = export_safetensors(*corrupt_reader, dir + "/y.safetensors");
+  auto corrupt = export_safetensors(*corrupt_reader, out_dir + "/y.safetensors");
   ASSERT_FALSE(corrupt.ok());
   EXPECT_THAT(corrupt.status().message(), HasSubstr("fails its checksum"));
-  EXPECT_FALSE(path_exists(dir + "/y.safetensors"));
-  EXPECT_FALSE(path_exists(dir + "/y.safetensors.tmp"));
+  EXPECT_FALSE(path_exists(out_dir + "/y.safetensors"));
+  EXPECT_TRUE(std::filesystem::is_empty(out_dir)) << "a failed export left a temporary file";
 }
 
 }  // namespace

@@ -23,12 +23,15 @@ TEST(SelfCommunicator, CollectivesAreIdentities) {
   ProcessGrid grid = ProcessGrid::single_process();
   EXPECT_EQ(grid.world_size(), 1);
   EXPECT_EQ(grid.axis_size(GridAxis::kDp), 1);
+  EXPECT_EQ(grid.group(GridAxis::kDp).axis(), "dp");
   std::vector<float> data{1, 2, 3}, out(3);
   ASSERT_TRUE(grid.world().all_reduce(data.data(), 3, ReduceOp::kSum).ok());
   EXPECT_EQ(data, (std::vector<float>{1, 2, 3}));
   ASSERT_TRUE(grid.group(GridAxis::kDp).all_gather(data.data(), out.data(), 3).ok());
   EXPECT_EQ(out, data);
   EXPECT_FALSE(grid.world().broadcast(data.data(), 12, 1).ok());
+  EXPECT_FALSE(grid.world().send(data.data(), 12, 1).ok());
+  EXPECT_EQ(grid.world().flight_recorder().snapshot().size(), 3u);  // all_reduce, broadcast, send on the world
 }
 
 }  // namespace

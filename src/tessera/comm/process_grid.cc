@@ -4,12 +4,15 @@ namespace tessera {
 
 ProcessGrid ProcessGrid::single_process() {
   ProcessGrid grid;
-  grid.world_ = make_self_communicator();
-  for (auto& group : grid.groups_) group = make_self_communicator();
+  grid.world_ = make_self_communicator({.name = "world"});
+  grid.groups_[static_cast<int>(GridAxis::kDp)] = make_self_communicator({.name = "dp"});
+  grid.groups_[static_cast<int>(GridAxis::kPp)] = make_self_communicator({.name = "pp"});
+  grid.groups_[static_cast<int>(GridAxis::kTp)] = make_self_communicator({.name = "tp"});
   return grid;
 }
 
-StatusOr<ProcessGrid> ProcessGrid::create(std::unique_ptr<Communicator> world, int dp, int pp, int tp) {
+StatusOr<ProcessGrid> ProcessGrid::create(std::unique_ptr<Communicator> world, int dp, int pp, int tp,
+                                          GridBackends backends) {
   if (dp * pp * tp != world->size()) {
     return invalid_argument_error("process grid: dp({})*pp({})*tp({})={} != world_size({})", dp, pp, tp, dp * pp * tp,
                                   world->size());
@@ -22,9 +25,13 @@ StatusOr<ProcessGrid> ProcessGrid::create(std::unique_ptr<Communicator> world, i
   const GridCoord c = coord_of(grid.rank_, dp, pp, tp);
   // An axis group holds the ranks that agree on the other two coordinates: color = those coordinates,
   // key = the coordinate along the axis (so group rank = axis index).
-  TESSERA_ASSIGN_OR_RETURN(grid.groups_[static_cast<int>(GridAxis::kDp)], world->split(c.pp * tp + c.tp, c.dp));
-  TESSERA_ASSIGN_OR_RETURN(grid.groups_[static_cast<int>(GridAxis::kPp)], world->split(c.dp * tp + c.tp, c.pp));
-  TESSERA_ASSIGN_OR_RETURN(grid.groups_[static_cast<int>(GridAxis::kTp)], world->split(c.dp * pp + c.pp, c.tp));
+  TESSERA_ASSIGN_OR_RETURN(grid.groups_[static_cast<int>(GridAxis::kDp)], world->split(c.pp * tp + c.tp, c.dp, "dp"));
+  TESSERA_ASSIGN_OR_RETURN(grid.groups_[static_cast<int>(GridAxis::kPp)], world->split(c.dp * tp + c.tp, c.pp, "pp"));
+  TESSERA_ASSIGN_OR_RETURN(grid.groups_[static_cast<int>(GridAxis::kTp)], world->split(c.dp * pp + c.pp, c.tp, "tp"));
+  const CommBackend chosen[3] = {backends.dp, backends.pp, backends.tp};
+  for (int axis = 0; axis < 3; ++axis) {
+    TESSERA_ASSIGN_OR_RETURN(grid.groups_[axis], make_axis_communicator(std::move(grid.groups_[axis]), chosen[axis]));
+  }
   grid.world_ = std::move(world);
   return grid;
 }

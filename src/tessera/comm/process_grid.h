@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "tessera/comm/comm_factory.h"
 #include "tessera/comm/communicator.h"
 #include "tessera/core/status.h"
 
@@ -21,12 +22,20 @@ struct GridCoord {
   int dp = 0, pp = 0, tp = 0;
 };
 
+// The backend of each axis group (comm_factory.h). kKeep: the world's backend (mpi under mpirun, local for
+// thread-ranks); kAuto picks shm within a host and hier across hosts.
+struct GridBackends {
+  CommBackend dp = CommBackend::kKeep, pp = CommBackend::kKeep, tp = CommBackend::kKeep;
+};
+
 class ProcessGrid {
  public:
   // The grid of one process (dp = pp = tp = 1) over the self communicator.
   static ProcessGrid single_process();
-  // The grid over `world` (size must be dp·pp·tp): splits one communicator per axis. Collective.
-  static StatusOr<ProcessGrid> create(std::unique_ptr<Communicator> world, int dp, int pp, int tp);
+  // The grid over `world` (size must be dp·pp·tp): splits one communicator per axis, named "dp", "pp",
+  // "tp", each of the backend `backends` names for it. Collective.
+  static StatusOr<ProcessGrid> create(std::unique_ptr<Communicator> world, int dp, int pp, int tp,
+                                      GridBackends backends = {});
 
   // Coordinates of `rank` in a dp×pp×tp grid (pure arithmetic; used by the planner and the launcher too).
   static GridCoord coord_of(int rank, int dp, int pp, int tp);

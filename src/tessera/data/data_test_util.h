@@ -8,13 +8,15 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
+#include <algorithm>
 #include <string>
 
 #include "tessera/core/file.h"
 #include "tessera/core/hash.h"
 #include "tessera/core/rng.h"
+#include "tessera/data/dataset_manifest.h"
 #include "tessera/data/token_dataset.h"
+#include "tessera/data/token_shard.h"
 
 namespace tessera::testing_util {
 
@@ -76,22 +78,31 @@ inline std::string make_corpus(int documents, uint64_t seed = 1) {
 
 // Completes a directory of shards written by a test the way prepare does: writes
 // <dir>/tokenizer.model with `tokenizer_bytes` (only its checksum matters to TokenDataset::open) and
-// a dataset.json whose splits list the train_NNN.bin and val_NNN.bin files present, numbered from
-// 000, with the tokenizer's checksum.
+// a version-2 dataset.json that lists the train_NNN.bin and val_NNN.bin files present, numbered from
+// 000, as they are (sizes, tokens, checksums; one document per shard), with the vocab size of the
+// first shard, eos id 2 and shard_tokens = the largest shard's token count.
 inline void write_manifest(const std::string& dir, const std::string& tokenizer_bytes = "stand-in tokenizer") {
   ASSERT_TRUE(write_file_atomic(dir + "/" + kDatasetTokenizerFile, tokenizer_bytes).ok());
-  nlohmann::json splits = nlohmann::json::object();
+  DatasetManifest manifest;
+  manifest.eos_id = 2;
+  manifest.tokenizer_checksum = hash_bytes(tokenizer_bytes);
+  manifest.inputs.push_back({"corpus.txt", 1, 0});
   for (const std::string split : {"train", "val"}) {
-    nlohmann::json shards = nlohmann::json::array();
+    DatasetSplitEntry& entry = split == "train" ? manifest.train : manifest.val;
     for (int64_t index = 0; path_exists(dir + "/" + token_shard_file_name(split, index)); ++index) {
-      shards.push_back({{"file", token_shard_file_name(split, index)}});
+      const std::string file = token_shard_file_name(split, index);
+      auto shard = TokenShard::open(dir + "/" + file, ShardCheck::kQuick);
+      ASSERT_TRUE(shard.ok()) << shard.status().message();
+      if (manifest.vocab_size == 0) manifest.vocab_size = shard->vocab_size();
+      manifest.shard_tokens = std::max(manifest.shard_tokens, shard->size());
+      entry.shards.push_back(dataset_shard_entry(file, *shard));
+      entry.tokens += shard->size();
+      entry.documents += shard->size() > 0 ? 1 : 0;
     }
-    splits[split] = {{"shards", shards}};
   }
-  const nlohmann::json manifest = {{"tokenizer", kDatasetTokenizerFile},
-                                   {"tokenizer_checksum", hash_to_hex(hash_bytes(tokenizer_bytes))},
-                                   {"splits", splits}};
-  ASSERT_TRUE(write_file_atomic(dir + "/" + kDatasetManifestFile, manifest.dump(2)).ok());
+  if (manifest.vocab_size == 0) manifest.vocab_size = 3;
+  manifest.val_fraction = manifest.val.shards.empty() ? 0.0 : 0.5;
+  ASSERT_TRUE(write_file_atomic(dir + "/" + kDatasetManifestFile, dataset_manifest_json(manifest)).ok());
 }
 
 }  // namespace tessera::testing_util

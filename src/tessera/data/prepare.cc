@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include "tessera/core/file.h"
 #include "tessera/core/hash.h"
 #include "tessera/data/corpus.h"
+#include "tessera/data/dataset_manifest.h"
 #include "tessera/data/document_reader.h"
 #include "tessera/data/token_dataset.h"
 #include "tessera/data/token_shard.h"
@@ -31,6 +31,54 @@ Status check_options(const PrepareOptions& options) {
     return invalid_argument_error("tokenizer sample budget {} bytes < 1", options.tokenizer_sample_bytes);
   }
   if (options.read_chunk_bytes < 1) return invalid_argument_error("read chunk {} bytes < 1", options.read_chunk_bytes);
+  return Status();
+}
+
+// `path` made absolute, with symlinks resolved as far as it exists, without a trailing separator.
+StatusOr<std::filesystem::path> resolved(const std::string& path) {
+  std::error_code error;
+  std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  if (!error) absolute = std::filesystem::weakly_canonical(absolute, error);
+  if (error) return io_error("cannot resolve the path '{}': {}", path, error.message());
+  absolute = absolute.lexically_normal();
+  if (!absolute.has_filename() && absolute.has_parent_path() && absolute != absolute.root_path()) {
+    absolute = absolute.parent_path();
+  }
+  return absolute;
+}
+
+// True when `inner` is `outer` or lies below it (both resolved).
+bool is_within(const std::filesystem::path& inner, const std::filesystem::path& outer) {
+  auto in = inner.begin();
+  for (auto out = outer.begin(); out != outer.end(); ++out, ++in) {
+    if (in == inner.end() || *in != *out) return false;
+  }
+  return true;
+}
+
+// The output directory and the inputs must not overlap (symlinks resolved): prepare would read the
+// files it writes (a former dataset.json is text) and, by removing the old manifest first, leave the
+// former dataset unusable. Checked before anything is created or removed.
+Status check_out_apart_from_inputs(const PrepareOptions& options) {
+  TESSERA_ASSIGN_OR_RETURN(const std::filesystem::path out, resolved(options.out_dir));
+  for (const std::string& input : options.inputs) {
+    TESSERA_ASSIGN_OR_RETURN(const std::filesystem::path in, resolved(input));
+    if (in == out) {
+      return invalid_argument_error("--out '{}' is the input '{}' ({}); hint: write the dataset to a directory "
+                                    "outside every --input",
+                                    options.out_dir, input, out.string());
+    }
+    if (is_within(out, in)) {
+      return invalid_argument_error("--out '{}' ({}) is inside the input '{}': prepare would read its own output; "
+                                    "hint: write the dataset to a directory outside every --input",
+                                    options.out_dir, out.string(), input);
+    }
+    if (is_within(in, out)) {
+      return invalid_argument_error("the input '{}' ({}) is inside --out '{}', whose files prepare replaces; hint: "
+                                    "write the dataset to a directory that holds no input",
+                                    input, in.string(), options.out_dir);
+    }
+  }
   return Status();
 }
 
@@ -60,9 +108,9 @@ Status remove_manifest(const std::string& dir) {
 class ShardWriter {
  public:
   ShardWriter(std::string dir, std::string split, int64_t vocab_size, int64_t shard_tokens, SplitSummary& summary,
-              nlohmann::json& shards_json)
+              DatasetSplitEntry& entry)
       : dir_(std::move(dir)), split_(std::move(split)), vocab_size_(vocab_size), shard_tokens_(shard_tokens),
-        summary_(summary), shards_json_(shards_json) {}
+        summary_(summary), entry_(entry) {}
 
   Status append(const std::vector<int32_t>& tokens, int32_t eos_id) {
     buffer_.insert(buffer_.end(), tokens.begin(), tokens.end());
@@ -78,7 +126,13 @@ class ShardWriter {
     return Status();
   }
 
-  Status finish() { return buffer_.empty() ? Status() : flush(); }
+  // Writes the last, shorter shard and completes the split's manifest entry.
+  Status finish() {
+    if (!buffer_.empty()) TESSERA_RETURN_IF_ERROR(flush());
+    entry_.documents = summary_.documents;
+    entry_.tokens = summary_.tokens;
+    return Status();
+  }
 
  private:
   Status flush() {
@@ -86,9 +140,10 @@ class ShardWriter {
     auto bytes = encode_token_shard(buffer_, vocab_size_);
     if (!bytes.ok()) return bytes.status().with_context(fmt::format("shard '{}/{}'", dir_, file));
     TESSERA_RETURN_IF_ERROR(write_file_atomic(dir_ + "/" + file, *bytes));
-    const uint64_t checksum =
-        hash_bytes(bytes->data() + kTokenShardHeaderSize, bytes->size() - kTokenShardHeaderSize);
-    shards_json_.push_back({{"file", file}, {"tokens", buffer_.size()}, {"checksum", hash_to_hex(checksum)}});
+    const auto* data = reinterpret_cast<const uint8_t*>(bytes->data());
+    entry_.shards.push_back({file, static_cast<int64_t>(bytes->size()), static_cast<int64_t>(buffer_.size()),
+                             hash_bytes(data + kTokenShardHeaderSize, bytes->size() - kTokenShardHeaderSize),
+                             token_shard_sample_checksum(data, bytes->size())});
     summary_.shards.push_back(file);
     buffer_.clear();
     return Status();
@@ -99,7 +154,7 @@ class ShardWriter {
   int64_t vocab_size_;
   int64_t shard_tokens_;
   SplitSummary& summary_;
-  nlohmann::json& shards_json_;
+  DatasetSplitEntry& entry_;
   std::vector<int32_t> buffer_;
 };
 
@@ -192,6 +247,7 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
   TESSERA_RETURN_IF_ERROR(check_options(options));
   PrepareSummary summary;
   TESSERA_ASSIGN_OR_RETURN(summary.input_files, list_corpus_files(options.inputs));
+  TESSERA_RETURN_IF_ERROR(check_out_apart_from_inputs(options));
   TESSERA_RETURN_IF_ERROR(check_writable(options.out_dir));
 
   // Pass 1: each file's size and checksum, the document count and bytes, what the val edge rule
@@ -221,11 +277,12 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
         }
         return Status();
       }));
-  nlohmann::json inputs_json = nlohmann::json::array();
+  DatasetManifest manifest;
+  manifest.val_fraction = options.val_fraction;
+  manifest.shard_tokens = options.shard_tokens;
   for (size_t f = 0; f < records.size(); ++f) {
     summary.input_bytes += records[f].bytes;
-    inputs_json.push_back(
-        {{"path", summary.input_files[f]}, {"bytes", records[f].bytes}, {"checksum", hash_to_hex(records[f].checksum)}});
+    manifest.inputs.push_back({summary.input_files[f], records[f].bytes, records[f].checksum});
   }
   summary.documents = scan.documents;
   summary.document_bytes = scan.document_bytes;
@@ -279,10 +336,8 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
   summary.vocab_size = tokenizer.vocab_size();
   summary.eos_id = tokenizer.eos_id();
 
-  nlohmann::json train_shards = nlohmann::json::array();
-  nlohmann::json val_shards = nlohmann::json::array();
-  ShardWriter train(options.out_dir, "train", summary.vocab_size, options.shard_tokens, summary.train, train_shards);
-  ShardWriter val(options.out_dir, "val", summary.vocab_size, options.shard_tokens, summary.val, val_shards);
+  ShardWriter train(options.out_dir, "train", summary.vocab_size, options.shard_tokens, summary.train, manifest.train);
+  ShardWriter val(options.out_dir, "val", summary.vocab_size, options.shard_tokens, summary.val, manifest.val);
   // The last pass: every document encoded into its split's stream, in corpus order.
   const ValRule rule(scan, options.val_fraction);
   TESSERA_RETURN_IF_ERROR(for_each_document(
@@ -295,28 +350,15 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
   TESSERA_RETURN_IF_ERROR(remove_stale_shards(options.out_dir, "val", summary.val.shards.size()));
 
   TESSERA_ASSIGN_OR_RETURN(std::string model_bytes, read_file(summary.tokenizer_path));
-  nlohmann::json manifest = {
-      {"format", "tessera.token_dataset"},
-      {"version", 1},
-      {"vocab_size", summary.vocab_size},
-      {"eos_id", summary.eos_id},
-      {"dtype", std::string(dtype_name(token_dtype_for_vocab(summary.vocab_size)))},
-      {"shard_format_version", kTokenShardVersion},
-      {"tokenizer", kDatasetTokenizerFile},
-      {"tokenizer_checksum", hash_to_hex(hash_bytes(model_bytes))},
-      {"val_fraction", options.val_fraction},
-      {"shard_tokens", options.shard_tokens},
-      {"inputs", inputs_json},
-      {"splits",
-       {{"train", {{"documents", summary.train.documents}, {"tokens", summary.train.tokens}, {"shards", train_shards}}},
-        {"val", {{"documents", summary.val.documents}, {"tokens", summary.val.tokens}, {"shards", val_shards}}}}},
-  };
+  manifest.vocab_size = summary.vocab_size;
+  manifest.eos_id = summary.eos_id;
+  manifest.tokenizer_checksum = hash_bytes(model_bytes);
   if (summary.trained_tokenizer) {
-    manifest["tokenizer_sample"] = {{"documents", summary.tokenizer_sample_documents},
-                                    {"bytes", summary.tokenizer_sample_bytes},
-                                    {"budget_bytes", options.tokenizer_sample_bytes}};
+    manifest.tokenizer_sample = TokenizerSampleEntry{summary.tokenizer_sample_documents, summary.tokenizer_sample_bytes,
+                                                     options.tokenizer_sample_bytes};
   }
-  TESSERA_RETURN_IF_ERROR(write_file_atomic(options.out_dir + "/" + kDatasetManifestFile, manifest.dump(2) + "\n"));
+  TESSERA_RETURN_IF_ERROR(
+      write_file_atomic(options.out_dir + "/" + kDatasetManifestFile, dataset_manifest_json(manifest)));
   return summary;
 }
 

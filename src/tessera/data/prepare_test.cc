@@ -392,5 +392,61 @@ TEST(Prepare, InputChangedBetweenPassesIsRefusedAndLeavesNoManifest) {
   }
 }
 
+// The defect of issue 7: --out inside an --input directory read its own output (dataset.json is
+// text) and, having removed the old manifest first, left the former dataset unusable. Every overlap
+// of --out and an input, symlinks resolved, is refused before anything is created or removed.
+TEST(Prepare, OutputOverlappingAnInputIsRefusedBeforeAnythingChanges) {
+  const ScopedTempDir temp;
+  const std::string corpus = write_corpus(temp.path());
+  ASSERT_TRUE(prepare_dataset(small_options(corpus, temp.path() + "/elsewhere")).ok());
+  std::filesystem::copy(temp.path() + "/elsewhere", corpus + "/data");
+  const auto before = directory_bytes(corpus + "/data");
+  std::filesystem::create_directory_symlink(corpus, temp.path() + "/link");
+  std::filesystem::create_directories(temp.path() + "/outer/texts");
+  ASSERT_TRUE(write_file_atomic(temp.path() + "/outer/texts/t.txt", make_corpus(50, 3)).ok());
+  struct Case {
+    std::vector<std::string> inputs;
+    std::string out;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{corpus}, corpus + "/data", "--out '" + corpus + "/data' (" + corpus + "/data) is inside the input '" + corpus +
+                                       "': prepare would read its own output; hint: write the dataset to a directory "
+                                       "outside every --input"},
+      {{corpus + "/"}, corpus + "/data/", "is inside the input"},
+      {{corpus + "/part1", corpus}, corpus + "/new/sub", "--out '" + corpus + "/new/sub' (" + corpus +
+                                                             "/new/sub) is inside the input '" + corpus + "'"},
+      {{temp.path() + "/link"}, corpus + "/data", "is inside the input '" + temp.path() + "/link'"},
+      {{corpus}, temp.path() + "/link/other", "--out '" + temp.path() + "/link/other' (" + corpus +
+                                                  "/other) is inside the input"},
+      {{corpus}, corpus, "--out '" + corpus + "' is the input '" + corpus + "'"},
+      {{corpus + "/part1"}, corpus + "/part1", "is the input '" + corpus + "/part1'"},
+      {{temp.path() + "/outer/texts"}, temp.path() + "/outer",
+       "the input '" + temp.path() + "/outer/texts' (" + temp.path() + "/outer/texts) is inside --out '" +
+           temp.path() + "/outer', whose files prepare replaces"},
+  };
+  for (const Case& c : cases) {
+    PrepareOptions options = small_options(c.inputs.front(), c.out);
+    options.inputs = c.inputs;
+    auto refused = prepare_dataset(options);
+    ASSERT_FALSE(refused.ok()) << c.out;
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(contains(refused.status().message(), c.message)) << refused.status().message();
+  }
+  // Nothing was touched: the former dataset is byte for byte as it was and still opens; no directory
+  // was created.
+  EXPECT_EQ(directory_bytes(corpus + "/data"), before);
+  EXPECT_TRUE(TokenDataset::open(corpus + "/data", "train", 0).ok());
+  EXPECT_FALSE(path_exists(corpus + "/new"));
+  EXPECT_FALSE(path_exists(corpus + "/other"));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(temp.path() + "/outer"),
+                          std::filesystem::directory_iterator()),
+            1);  // only texts/
+  // A sibling whose name merely starts with the input's is not inside it.
+  PrepareOptions sibling = small_options(corpus + "/part1", corpus + "/part1x");
+  auto prepared = prepare_dataset(sibling);
+  EXPECT_TRUE(prepared.ok()) << prepared.status().message();
+}
+
 }  // namespace
 }  // namespace tessera

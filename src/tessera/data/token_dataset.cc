@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
 #include "tessera/core/check.h"
 #include "tessera/core/file.h"
@@ -21,66 +20,21 @@ Status check_is_directory(const std::string& dir) {
   return Status();
 }
 
-// <dir>/dataset.json, parsed. Required: prepare writes it last, after every shard and the tokenizer,
-// and removes it first, so a directory without one was not completely prepared.
-StatusOr<nlohmann::json> read_manifest(const std::string& dir) {
-  const std::string manifest_path = dir + "/" + kDatasetManifestFile;
-  if (!path_exists(manifest_path)) {
-    return data_loss_error("data '{}': dataset.json is missing, so the directory was not completely prepared (an "
-                           "interrupted tessera data prepare?); hint: run tessera data prepare --out {} again",
-                           dir, dir);
-  }
-  TESSERA_ASSIGN_OR_RETURN(std::string text, read_file(manifest_path));
-  nlohmann::json manifest = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (manifest.is_discarded() || !manifest.is_object()) {
-    return data_loss_error("data '{}': dataset.json is not a valid JSON object", dir);
-  }
-  return manifest;
-}
-
-// The shard files named in the manifest for `split` (none when the split is absent).
-StatusOr<std::vector<std::string>> listed_shards(const nlohmann::json& manifest, const std::string& dir,
-                                                 const std::string& split) {
-  std::vector<std::string> files;
-  const auto splits = manifest.find("splits");
-  if (splits == manifest.end() || !splits->is_object()) {
-    return data_loss_error("data '{}': dataset.json has no \"splits\" object", dir);
-  }
-  const auto entry = splits->find(split);
-  if (entry == splits->end()) return files;
-  const auto shards = entry->find("shards");
-  if (shards == entry->end() || !shards->is_array()) {
-    return data_loss_error("data '{}': dataset.json split '{}' has no \"shards\" array", dir, split);
-  }
-  for (const auto& shard : *shards) {
-    if (!shard.is_object() || !shard.contains("file") || !shard["file"].is_string()) {
-      return data_loss_error("data '{}': dataset.json split '{}' has a shard without a \"file\" name", dir, split);
-    }
-    files.push_back(shard["file"].get<std::string>());
-  }
-  return files;
-}
-
-Status check_tokenizer_against(const nlohmann::json& manifest, const std::string& dir) {
-  const auto listed = manifest.find("tokenizer_checksum");
-  if (listed == manifest.end() || !listed->is_string()) {
-    return data_loss_error("data '{}': dataset.json has no \"tokenizer_checksum\" string; hint: run tessera data "
-                           "prepare --out {} again",
-                           dir, dir);
-  }
+Status check_tokenizer_against(const DatasetManifest& manifest, const std::string& dir) {
+  const std::string listed = hash_to_hex(manifest.tokenizer_checksum);
   const std::string tokenizer_path = dir + "/" + kDatasetTokenizerFile;
   if (!path_exists(tokenizer_path)) {
     return data_loss_error("data '{}': tokenizer.model is missing (dataset.json expects checksum {}); hint: run "
                            "tessera data prepare --out {} again",
-                           dir, listed->get<std::string>(), dir);
+                           dir, listed, dir);
   }
   TESSERA_ASSIGN_OR_RETURN(std::string model, read_file(tokenizer_path));
   const std::string found = hash_to_hex(hash_bytes(model));
-  if (found != listed->get<std::string>()) {
+  if (found != listed) {
     return data_loss_error("data '{}': tokenizer.model does not match the tokenizer the shards were made with "
                            "(dataset.json tokenizer_checksum {} expected, {} found); hint: run tessera data prepare "
                            "--out {} again",
-                           dir, listed->get<std::string>(), found, dir);
+                           dir, listed, found, dir);
   }
   return Status();
 }
@@ -89,51 +43,49 @@ Status check_tokenizer_against(const nlohmann::json& manifest, const std::string
 
 Status check_dataset_tokenizer(const std::string& dir) {
   TESSERA_RETURN_IF_ERROR(check_is_directory(dir));
-  TESSERA_ASSIGN_OR_RETURN(nlohmann::json manifest, read_manifest(dir));
+  TESSERA_ASSIGN_OR_RETURN(const DatasetManifest manifest, read_dataset_manifest(dir));
   return check_tokenizer_against(manifest, dir);
 }
 
-std::string token_shard_file_name(const std::string& split, int64_t index) {
-  return fmt::format("{}_{:03d}.bin", split, index);
+Status check_tokenizer_fits_dataset(const std::string& dir, int64_t tokenizer_vocab_size, int32_t tokenizer_eos_id) {
+  TESSERA_ASSIGN_OR_RETURN(const DatasetManifest manifest, read_dataset_manifest(dir));
+  if (tokenizer_vocab_size != manifest.vocab_size || tokenizer_eos_id != manifest.eos_id) {
+    return data_loss_error("data '{}': tokenizer.model has vocab size {} and eos id {}, dataset.json vocab_size and "
+                           "eos_id expect {} and {}; hint: run tessera data prepare --out {} again",
+                           dir, tokenizer_vocab_size, tokenizer_eos_id, manifest.vocab_size, manifest.eos_id, dir);
+  }
+  return Status();
 }
 
-StatusOr<TokenDataset> TokenDataset::open(const std::string& dir, const std::string& split,
-                                          int64_t expected_vocab) {
+StatusOr<TokenDataset> TokenDataset::open(const std::string& dir, const std::string& split, int64_t expected_vocab,
+                                          ShardCheck check) {
   if (split != "train" && split != "val") {
     return invalid_argument_error("data '{}': unknown split '{}' (expected \"train\" or \"val\")", dir, split);
   }
   TESSERA_RETURN_IF_ERROR(check_is_directory(dir));
-  // Shards are numbered from 000 without gaps; the first missing number ends the split.
-  std::vector<std::string> files;
-  while (path_exists(dir + "/" + token_shard_file_name(split, static_cast<int64_t>(files.size())))) {
-    files.push_back(token_shard_file_name(split, static_cast<int64_t>(files.size())));
-  }
-  if (files.empty()) {
-    return not_found_error("data '{}': no {} shard (expected {}); hint: run tessera data prepare --out {}", dir,
-                           split, token_shard_file_name(split, 0), dir);
-  }
-  TESSERA_ASSIGN_OR_RETURN(const nlohmann::json manifest, read_manifest(dir));
-  TESSERA_ASSIGN_OR_RETURN(const std::vector<std::string> listed, listed_shards(manifest, dir, split));
-  if (listed != files) {
-    return data_loss_error("data '{}': dataset.json lists {} {} shard(s), the directory holds {} ({}..{}); hint: "
-                           "a shard is missing or left over, run tessera data prepare again",
-                           dir, listed.size(), split, files.size(), files.front(), files.back());
-  }
+  TESSERA_ASSIGN_OR_RETURN(const DatasetManifest manifest, read_dataset_manifest(dir));
+  TESSERA_RETURN_IF_ERROR(check_dataset_files(dir, manifest));
   TESSERA_RETURN_IF_ERROR(check_tokenizer_against(manifest, dir));
+  const DatasetSplitEntry& entry = manifest.split(split);
+  if (entry.shards.empty()) {
+    // Only val can be empty (read_dataset_manifest requires train documents): no val fraction, or a
+    // corpus of one document.
+    return not_found_error("data '{}': no {} shard (expected {}; dataset.json lists none: {}); hint: run tessera "
+                           "data prepare --out {} with --val-fraction > 0 and more than one document",
+                           dir, split, token_shard_file_name(split, 0),
+                           manifest.val_fraction == 0.0 ? "prepared with --val-fraction 0" : "the corpus had one document",
+                           dir);
+  }
 
   TokenDataset dataset;
   dataset.dir_ = dir;
   dataset.split_ = split;
+  dataset.vocab_size_ = manifest.vocab_size;
   dataset.shard_starts_.push_back(0);
-  for (const std::string& file : files) {
-    TESSERA_ASSIGN_OR_RETURN(TokenShard shard, TokenShard::open(dir + "/" + file));
-    if (dataset.shards_.empty()) {
-      dataset.vocab_size_ = shard.vocab_size();
-    } else if (shard.vocab_size() != dataset.vocab_size_) {
-      return data_loss_error("data '{}': shard {} has vocab size {} but {} has {}; hint: the shards come from "
-                             "different tokenizers, run tessera data prepare again",
-                             dir, file, shard.vocab_size(), files.front(), dataset.vocab_size_);
-    }
+  for (size_t i = 0; i < entry.shards.size(); ++i) {
+    TESSERA_ASSIGN_OR_RETURN(TokenShard shard, TokenShard::open(dir + "/" + entry.shards[i].file, ShardCheck::kQuick));
+    TESSERA_RETURN_IF_ERROR(check_shard_against_manifest(dir, manifest, split, i, shard));
+    if (check == ShardCheck::kFull) TESSERA_RETURN_IF_ERROR(shard.verify_payload());
     dataset.num_tokens_ += shard.size();
     dataset.shard_starts_.push_back(dataset.num_tokens_);
     dataset.shards_.push_back(std::move(shard));

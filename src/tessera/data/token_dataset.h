@@ -7,31 +7,37 @@
 #include <vector>
 
 #include "tessera/core/status.h"
+#include "tessera/data/dataset_manifest.h"
 #include "tessera/data/token_shard.h"
 
 namespace tessera {
 
-// The manifest and the tokenizer of a prepared data directory (docs/data_format.md).
-inline constexpr const char* kDatasetManifestFile = "dataset.json";
-inline constexpr const char* kDatasetTokenizerFile = "tokenizer.model";
-
-// "<split>_000.bin": the file name of shard `index` of a split.
-std::string token_shard_file_name(const std::string& split, int64_t index);
-
 // Checks that <dir>/tokenizer.model is the tokenizer the shards of <dir> were made with: its XXH3-64
 // equals "tokenizer_checksum" of <dir>/dataset.json. Errors (DataLoss) if dataset.json is missing
-// (an interrupted prepare), unreadable or without a checksum, or if tokenizer.model is missing or
+// (an interrupted prepare) or fails read_dataset_manifest, or if tokenizer.model is missing or
 // differs. Call it before using <dir>/tokenizer.model with the dataset's tokens or a model trained on them.
 Status check_dataset_tokenizer(const std::string& dir);
 
+// After loading <dir>/tokenizer.model: its vocab size and eos id equal dataset.json's "vocab_size"
+// and "eos_id" (DataLoss naming both otherwise).
+Status check_tokenizer_fits_dataset(const std::string& dir, int64_t tokenizer_vocab_size, int32_t tokenizer_eos_id);
+
 class TokenDataset {
  public:
-  // Opens and validates <dir>/<split>_000.bin, _001.bin, ... (numbered without gaps). Errors if the
-  // split has no shard, <dir>/dataset.json is missing (the directory was not completely prepared)
-  // or lists other shards than the directory holds, <dir>/tokenizer.model fails
-  // check_dataset_tokenizer, a shard fails validation, the shards disagree on the vocab size, or the
-  // vocab size differs from `expected_vocab` (0 = no check).
-  static StatusOr<TokenDataset> open(const std::string& dir, const std::string& split, int64_t expected_vocab);
+  // Opens the shards <dir>/dataset.json lists for `split` and checks, in this order: dataset.json
+  // (read_dataset_manifest: every field), the directory's files (check_dataset_files: every listed
+  // shard present, no other *.bin), tokenizer.model (check_dataset_tokenizer), the split has a shard,
+  // and each shard: its header (TokenShard::open kQuick), the header and file against its manifest
+  // entry (check_shard_against_manifest: size, tokens, vocab, dtype, payload checksum, sample
+  // checksum) and, with kFull, every payload byte against the checksum and every token < vocab size.
+  // Then the vocab size must equal `expected_vocab` unless that is 0. Each failure is one line
+  // naming the file and the field, the expected and the found value, with a hint.
+  //
+  // kQuick reads dataset.json, the tokenizer and at most 128 KiB per shard; it does not see a payload
+  // byte changed between the sampled ends (docs/data_format.md), and its tokens are not range-checked:
+  // only kFull makes every token read later safe to index a vocab-sized table with.
+  static StatusOr<TokenDataset> open(const std::string& dir, const std::string& split, int64_t expected_vocab,
+                                     ShardCheck check = ShardCheck::kFull);
 
   TokenDataset(TokenDataset&&) noexcept = default;
   TokenDataset& operator=(TokenDataset&&) noexcept = default;

@@ -1,5 +1,6 @@
 #include "tessera/data/token_shard.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "tessera/core/check.h"
@@ -37,7 +38,44 @@ Status check_vocab(int64_t vocab_size) {
   return Status();
 }
 
+// The payload of a shard whose header passed: its checksum equals the header's, and every token is
+// < vocab. Reads every byte.
+Status check_payload(const std::string& path, const uint8_t* payload, uint64_t count, DType dtype, uint64_t vocab,
+                     uint64_t checksum_expected) {
+  const uint64_t payload_bytes = count * dtype_size(dtype);
+  const uint64_t checksum_found = hash_bytes(payload, payload_bytes);
+  if (checksum_expected != checksum_found) {
+    return data_loss_error("shard '{}': payload checksum mismatch (expected {}, found {})", path,
+                           hash_to_hex(checksum_expected), hash_to_hex(checksum_found));
+  }
+  // Max first, position second: the scan is a branch-free reduction; only a bad shard pays the search.
+  uint32_t max_id = 0;
+  if (dtype == DType::kU16) {
+    for (uint64_t i = 0; i < count; ++i) max_id = std::max<uint32_t>(max_id, get_u16(payload + 2 * i));
+  } else {
+    for (uint64_t i = 0; i < count; ++i) max_id = std::max(max_id, get_u32(payload + 4 * i));
+  }
+  if (count > 0 && max_id >= vocab) {
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint32_t id = dtype == DType::kU16 ? get_u16(payload + 2 * i) : get_u32(payload + 4 * i);
+      if (id >= vocab) {
+        return data_loss_error("shard '{}': token {} at position {} is >= vocab size {}", path, id, i, vocab);
+      }
+    }
+  }
+  return Status();
+}
+
 }  // namespace
+
+uint64_t token_shard_sample_checksum(const uint8_t* file_bytes, size_t size) {
+  const size_t head = std::min(size, kTokenShardSampleBytes);
+  const size_t tail_start = std::max(head, size > kTokenShardSampleBytes ? size - kTokenShardSampleBytes : 0);
+  StreamingHash hash;
+  hash.update(file_bytes, head);
+  hash.update(file_bytes + tail_start, size - tail_start);
+  return hash.digest();
+}
 
 DType token_dtype_for_vocab(int64_t vocab_size) {
   return vocab_size <= 65536 ? DType::kU16 : DType::kU32;
@@ -94,7 +132,7 @@ StatusOr<TokenShardHeader> read_token_shard_header(const std::string& path) {
   return header;
 }
 
-StatusOr<TokenShard> TokenShard::open(const std::string& path) {
+StatusOr<TokenShard> TokenShard::open(const std::string& path, ShardCheck check) {
   TESSERA_ASSIGN_OR_RETURN(MappedFile file, MappedFile::open(path));
   const uint8_t* p = file.data();
   const size_t file_size = file.size();
@@ -137,36 +175,20 @@ StatusOr<TokenShard> TokenShard::open(const std::string& path) {
         file_size, count > (UINT64_MAX - kTokenShardHeaderSize) / width ? 0 : kTokenShardHeaderSize + count * width,
         count, width, count * width > payload_bytes ? "truncated" : "trailing bytes");
   }
-  const uint8_t* payload = p + kTokenShardHeaderSize;
-  const uint64_t checksum_expected = get_u64(p + 32);
-  const uint64_t checksum_found = hash_bytes(payload, payload_bytes);
-  if (checksum_expected != checksum_found) {
-    return data_loss_error("shard '{}': payload checksum mismatch (expected {}, found {})", path,
-                           hash_to_hex(checksum_expected), hash_to_hex(checksum_found));
-  }
-  // Max first, position second: the scan is a branch-free reduction; only a bad shard pays the search.
-  uint32_t max_id = 0;
-  if (dtype == DType::kU16) {
-    for (uint64_t i = 0; i < count; ++i) max_id = std::max<uint32_t>(max_id, get_u16(payload + 2 * i));
-  } else {
-    for (uint64_t i = 0; i < count; ++i) max_id = std::max(max_id, get_u32(payload + 4 * i));
-  }
-  if (count > 0 && max_id >= vocab) {
-    for (uint64_t i = 0; i < count; ++i) {
-      const uint32_t id = dtype == DType::kU16 ? get_u16(payload + 2 * i) : get_u32(payload + 4 * i);
-      if (id >= vocab) {
-        return data_loss_error("shard '{}': token {} at position {} is >= vocab size {}", path, id, i, vocab);
-      }
-    }
-  }
   TokenShard shard;
   shard.file_ = std::move(file);
   shard.payload_ = shard.file_.data() + kTokenShardHeaderSize;
   shard.size_ = static_cast<int64_t>(count);
   shard.vocab_size_ = static_cast<int64_t>(vocab);
   shard.dtype_ = dtype;
-  shard.checksum_ = checksum_expected;
+  shard.checksum_ = get_u64(p + 32);
+  if (check == ShardCheck::kFull) TESSERA_RETURN_IF_ERROR(shard.verify_payload());
   return shard;
+}
+
+Status TokenShard::verify_payload() const {
+  return check_payload(path(), payload_, static_cast<uint64_t>(size_), dtype_, static_cast<uint64_t>(vocab_size_),
+                       checksum_);
 }
 
 int32_t TokenShard::token(int64_t i) const {

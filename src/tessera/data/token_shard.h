@@ -12,8 +12,8 @@
 //       56    8  header checksum: XXH3-64 (seed 0) of header bytes [0, 56)
 //       64  ...  payload
 //
-// TokenShard::open validates all of it before handing the shard out, so a reader never sees a
-// truncated, corrupt or out-of-vocabulary token.
+// TokenShard::open validates the header and the file size always, and with ShardCheck::kFull also every
+// payload byte (checksum) and every token (< vocab size), before handing the shard out.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +31,19 @@ inline constexpr std::string_view kTokenShardMagic{"TSRTOKS\0", 8};
 inline constexpr uint32_t kTokenShardVersion = 1;
 inline constexpr size_t kTokenShardHeaderSize = 64;
 inline constexpr size_t kTokenShardHeaderChecksumOffset = 56;
+// The sample checksum covers the first and the last this many bytes of a shard file.
+inline constexpr size_t kTokenShardSampleBytes = 65536;
+
+// How much of a shard TokenShard::open reads.
+enum class ShardCheck {
+  kQuick,  // the header and the file size: O(1), touches one page
+  kFull,   // also the payload checksum and every token < vocab size: reads every byte
+};
+
+// XXH3-64 (seed 0) of file[0, min(S, K)) followed by file[max(K, S - K), S), where S = size and
+// K = kTokenShardSampleBytes: the header, the first and the last 64 KiB of a shard (the whole file when
+// S <= 2K). A cheap content check: it reads at most 128 KiB whatever the shard's size.
+uint64_t token_shard_sample_checksum(const uint8_t* file_bytes, size_t size);
 
 // The header fields as stored, before any validation (for `tessera data inspect`).
 struct TokenShardHeader {
@@ -61,9 +74,11 @@ Status write_token_shard(const std::string& path, const std::vector<int32_t>& to
 class TokenShard {
  public:
   // Maps `path` and checks, in this order: header present, magic, version, header checksum, dtype,
-  // vocab size, file size = header + count·dtype size, payload checksum, every token < vocab size.
-  // Each failure is one line naming the file, the expected and the found value.
-  static StatusOr<TokenShard> open(const std::string& path);
+  // vocab size, file size = header + count·dtype size; with kFull also the payload checksum and that
+  // every token < vocab size. Each failure is one line naming the file, the expected and the found
+  // value. A kQuick shard may hold a corrupt payload (tokens >= vocab size included): use it only to
+  // describe the shard, or after another check of its content (TokenDataset::open).
+  static StatusOr<TokenShard> open(const std::string& path, ShardCheck check = ShardCheck::kFull);
 
   TokenShard(TokenShard&&) noexcept = default;
   TokenShard& operator=(TokenShard&&) noexcept = default;
@@ -75,6 +90,12 @@ class TokenShard {
   int64_t vocab_size() const { return vocab_size_; }
   DType dtype() const { return dtype_; }
   uint64_t checksum() const { return checksum_; }  // payload checksum from the header
+  int64_t file_size() const { return static_cast<int64_t>(file_.size()); }
+  // token_shard_sample_checksum of the file (reads at most 128 KiB).
+  uint64_t sample_checksum() const { return token_shard_sample_checksum(file_.data(), file_.size()); }
+  // The part of open's kFull check that kQuick skips: the payload hashes to checksum() and every token
+  // is < vocab_size(). Reads every byte; one line naming the file on failure.
+  Status verify_payload() const;
   int32_t token(int64_t i) const;
   // out[0, count) = tokens [start, start + count); the range must lie inside the shard (CHECKed).
   void copy_tokens(int64_t start, int64_t count, int32_t* out) const;

@@ -18,6 +18,8 @@ constexpr int kBosId = 1;
 constexpr int kEosId = 2;
 // SentencePiece's own seed for the (rare) randomised steps of training.
 constexpr unsigned kTrainerSeed = 0x7e55e7a;
+// SentencePiece's max_sentence_length (its default, set explicitly): longer lines do not train.
+constexpr int64_t kMaxSentenceBytes = 4192;
 
 // Feeds lines from texts to the trainer without writing a temporary file. Holds views into `texts`,
 // which the caller keeps alive for the whole training run.
@@ -56,6 +58,59 @@ class LineIterator : public sentencepiece::SentenceIterator {
   std::string line_;
   bool done_ = false;
 };
+
+// SentencePiece's status text without its source location and failed condition: "Internal:
+// ./src/x.cc(660) [cond] What went wrong." -> "What went wrong.".
+std::string without_internals(std::string_view message) {
+  if (const size_t close = message.find("] "); message.find(".cc(") != std::string_view::npos &&
+                                               close != std::string_view::npos) {
+    message.remove_prefix(close + 2);
+  }
+  while (!message.empty() && (message.back() == ' ' || message.back() == '\n')) message.remove_suffix(1);
+  return std::string(message);
+}
+
+// The integer after `marker` in `text`, or -1.
+int64_t number_after(std::string_view text, std::string_view marker) {
+  const size_t at = text.find(marker);
+  if (at == std::string_view::npos) return -1;
+  int64_t value = -1;
+  for (size_t i = at + marker.size(); i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    value = (value < 0 ? 0 : value * 10) + (text[i] - '0');
+    if (value > (int64_t{1} << 40)) return -1;
+  }
+  return value;
+}
+
+// A failed SentencePiece training run in Tessera's words: the vocab size the corpus cannot fill, the
+// vocab size too small for the corpus's characters, or (otherwise) SentencePiece's own sentence
+// without its source location.
+Status training_failure(const std::string& model_path, int64_t vocab_size, std::string_view message) {
+  const std::string reason = without_internals(message);
+  if (reason.find("Vocabulary size too high") != std::string::npos) {
+    const int64_t most = number_after(reason, "<= ");
+    return invalid_argument_error(
+        "tokenizer '{}': vocab size {} is more than this text can make{}; hint: {}or prepare from more text",
+        model_path, vocab_size, most > 0 ? fmt::format(" (at most {} pieces)", most) : "",
+        most > 0 ? fmt::format("use --vocab-size {} or less, ", most) : "use a smaller --vocab-size, ");
+  }
+  if (reason.find("smaller than required_chars") != std::string::npos) {
+    const int64_t needed = number_after(reason, " vs ");
+    return invalid_argument_error(
+        "tokenizer '{}': vocab size {} is too small for this text{}; hint: {}",
+        model_path, vocab_size,
+        needed > 0 ? fmt::format(" (it needs at least {}: 256 byte pieces, 3 special tokens and each character "
+                                 "of the text)", needed)
+                   : "",
+        needed > 0 ? fmt::format("use --vocab-size {} or more", needed) : "use a larger --vocab-size");
+  }
+  if (reason.empty()) {  // sentences_.empty(): every line was over SentencePiece's max_sentence_length
+    return invalid_argument_error("tokenizer '{}': no line of the text is short enough to train a tokenizer on "
+                                  "(lines over {} bytes are skipped); hint: prepare from text with line breaks",
+                                  model_path, kMaxSentenceBytes);
+  }
+  return invalid_argument_error("tokenizer '{}': tokenizer training failed: {}", model_path, reason);
+}
 
 }  // namespace
 
@@ -113,15 +168,13 @@ Status Tokenizer::train_on_texts(const std::vector<std::string>& texts, const st
       {"shuffle_input_sentence", "false"},
       {"input_sentence_size", std::to_string(kMaxTrainingSentences)},
       {"hard_vocab_limit", "true"},
+      {"max_sentence_length", std::to_string(kMaxSentenceBytes)},
       {"minloglevel", "2"},
   };
   sentencepiece::SetRandomGeneratorSeed(kTrainerSeed);
   std::string serialized;
   const auto trained = sentencepiece::SentencePieceTrainer::Train(args, &lines, &serialized);
-  if (!trained.ok()) {
-    return invalid_argument_error("tokenizer '{}': SentencePiece training failed: {}", model_path,
-                                  trained.message());
-  }
+  if (!trained.ok()) return training_failure(model_path, vocab_size, trained.message());
   return write_file_atomic(model_path, serialized);
 }
 
@@ -130,7 +183,9 @@ StatusOr<Tokenizer> Tokenizer::load(const std::string& path) {
   Tokenizer tokenizer;
   const auto loaded = tokenizer.processor_->LoadFromSerializedProto(bytes);
   if (!loaded.ok()) {
-    return data_loss_error("tokenizer '{}': not a SentencePiece model ({})", path, loaded.message());
+    return data_loss_error("tokenizer '{}': not a tokenizer model ({} bytes that do not parse as a SentencePiece "
+                           "model); hint: use a tokenizer.model written by tessera data prepare",
+                           path, bytes.size());
   }
   if (tokenizer.processor_->eos_id() < 0) {
     return invalid_argument_error("tokenizer '{}': model has no eos token (expected one to separate documents); "

@@ -100,6 +100,38 @@ TEST(Tokenizer, BadInputsAreErrorsNamingThePath) {
   ASSERT_FALSE(tiny.ok());
   EXPECT_NE(tiny.message().find("vocab size 100"), std::string::npos) << tiny.message();
 
+  // SentencePiece's failures in Tessera's words: no source file, line or condition of its own.
+  const auto expect_own_words = [](const Status& status, const std::string& want) {
+    ASSERT_FALSE(status.ok()) << want;
+    EXPECT_NE(status.message().find(want), std::string::npos) << status.message();
+    for (const char* internal : {".cc(", "Internal", "required_chars", "trainer_spec", "\n"}) {
+      EXPECT_EQ(status.message().find(internal), std::string::npos) << status.message();
+    }
+  };
+  const Status too_big = Tokenizer::train({dir + "/c.txt"}, dir + "/t", 5000);
+  expect_own_words(too_big, "tokenizer '" + dir + "/t.model': vocab size 5000 is more than this text can make (at most ");
+  EXPECT_NE(too_big.message().find("; hint: use --vocab-size "), std::string::npos) << too_big.message();
+  std::string many_characters;  // 150 distinct CJK characters: more pieces than a vocab of 300 leaves
+  for (int line = 0; line < 200; ++line) {
+    for (int c = 0; c < 20; ++c) {
+      const int code = 0x4e00 + (line * 20 + c) * 7 % 150;
+      many_characters += static_cast<char>(0xe0 | (code >> 12));
+      many_characters += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+      many_characters += static_cast<char>(0x80 | (code & 0x3f));
+    }
+    many_characters += '\n';
+  }
+  ASSERT_TRUE(write_file_atomic(dir + "/cjk.txt", many_characters).ok());
+  const Status too_small = Tokenizer::train({dir + "/cjk.txt"}, dir + "/t", 300);
+  expect_own_words(too_small, "vocab size 300 is too small for this text (it needs at least ");
+  EXPECT_NE(too_small.message().find("; hint: use --vocab-size "), std::string::npos) << too_small.message();
+  ASSERT_TRUE(write_file_atomic(dir + "/long.txt", std::string(5000, 'a') + "\n").ok());
+  expect_own_words(Tokenizer::train({dir + "/long.txt"}, dir + "/t", 300),
+                   "no line of the text is short enough to train a tokenizer on (lines over 4192 bytes are skipped)");
+  EXPECT_EQ(junk.status().message(), "tokenizer '" + dir + "/junk.model': not a tokenizer model (22 bytes that do "
+                                     "not parse as a SentencePiece model); hint: use a tokenizer.model written by "
+                                     "tessera data prepare");
+
   ASSERT_TRUE(write_file_atomic(dir + "/empty.txt", "\n\n").ok());
   const Status empty = Tokenizer::train({dir + "/empty.txt"}, dir + "/t", 400);
   ASSERT_FALSE(empty.ok());

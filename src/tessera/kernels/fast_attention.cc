@@ -1,129 +1,230 @@
-// Fast causal attention. Shapes: B batch, T time, C channels, NH heads, HS = C/NH; qkv[B,T,3C] holds
-// q | k | v per token, head h at columns h·HS of each third; att[B,NH,T,T]; out[B,T,C].
+// Fast causal attention, flash-attention style: the [T, T] scores never exist, only 64×64 tiles of them.
+// Shapes: B batch, T time, C channels, NH heads, HS = C/NH; qkv[B,T,3C] holds q | k | v per token, head h
+// at columns h·HS of each third; out[B,T,C]; lse[B,NH,T].
 //
-// Work is split over the B·NH (batch, head) pairs across OpenMP threads; inside, each pair runs small
-// single-threaded dnnl_sgemm calls on strided views. oneDNN does not nest parallelism: inside an OpenMP
-// parallel region its threading layer sees one available thread, so each gemm runs on its caller
-// (checked with oneDNN 2.6 + libgomp: no extra threads appear, even with OMP_MAX_ACTIVE_LEVELS > 1).
+// Work is split over the B·NH (batch, head) pairs across OpenMP threads. Each pair first transposes k
+// (and v for backward) into thread-local [HS, Tp = round16(T)] buffers; q, k, v and dout are read in
+// place when HS is a multiple of 16, else from zero-padded copies. Every tile product is then one
+// register-blocked pass (tile_gemm.h). With s_ij = (q_i·k_j)·scale, scale = 1/sqrt(HS) (applied inside
+// the exponent, and to dq and dk once at the end), and tiles of kBlock query rows × kBlock key columns:
 //
-// Causality: rows are processed in blocks of kBlock; a row block [i0, i1) only ever needs key columns
-// [0, i1), so the masked upper triangle is skipped except inside the diagonal block (~1/(2·T/kBlock) of
-// the work wasted, zeroed afterwards).
-//   forward  per block: S = q[i0:i1]·k[0:i1]ᵀ·scale;  P = softmax over j ≤ i;  out[i0:i1] = P·v[0:i1]
-//   backward per block: dP = dout[i0:i1]·v[0:i1]ᵀ;  dS = P ⊙ (dP - rowsum(P ⊙ dP));
-//                       dq[i0:i1] = dS·k[0:i1]·scale
-//            per column block [j0, j1) (rows j0..T hold every non-zero of those columns):
-//                       dk[j0:j1] = dS[j0:T, j0:j1]ᵀ·q[j0:T]·scale;  dv[j0:j1] = P[j0:T, j0:j1]ᵀ·dout[j0:T]
-#include <dnnl.h>
+//   forward, per query block, online softmax over its key blocks j0 ≤ i (m running max, l running sum):
+//       S = Q·Kᵀ·scale;  m' = max(m, rowmax S);  P = e^{S - m'};  l = l·e^{m - m'} + rowsum P;
+//       O = O·e^{m - m'} + P·V;  finally out = O / l,  lse = m + log l.
+//   backward (FlashAttention-2), D_i = dout_i·out_i; per key block (dK, dV held in registers' reach),
+//   over the query blocks i0 ≥ j0:
+//       P = e^{S - lse};  dV += Pᵀ·dO;  dP = dO·Vᵀ;  dS = P ⊙ (dP - D);  dK += dSᵀ·Q;
+//       dQ += dS·K  (dQ of the whole pair accumulated in a [T, HSp] buffer; dQ, dK scaled once at the end).
+//
+// Causality: a tile entirely above the diagonal is never visited; on the diagonal tile each block of
+// six rows computes only the columns (and sums only the k range) its rows can see (tile::Limits), so
+// the wasted work is at most 16 columns per row block. Masked probabilities are written as exact zeros.
+// Memory: per thread O(T·HS) packed operands plus a few kBlock² tiles; nothing is O(T²).
+// Determinism: each pair is computed by one thread in a fixed order, so results do not depend on the
+// thread count.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
-#include <vector>
 
+#include "tessera/core/aligned_buffer.h"
 #include "tessera/core/check.h"
 #include "tessera/kernels/fast_backend.h"
 #include "tessera/kernels/fast_math.h"
+#include "tessera/kernels/tile_gemm.h"
 
 namespace tessera {
 namespace {
 
-constexpr int64_t kBlock = 64;
+constexpr int64_t kBlock = 64;  // query rows and key columns per tile (a 16 KB tile stays in L1)
 
-void sgemm(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  const dnnl_status_t status = dnnl_sgemm(transa, transb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  TESSERA_CHECK(status == dnnl_success, "attention dnnl_sgemm(M={} N={} K={}) failed: {}", M, N, K,
-                static_cast<int>(status));
+// A [rows, HS] matrix with row stride ld as a row operand of tile::gemm (rows of HSp = round16(HS) floats,
+// zero padding): the matrix itself when HS is a multiple of 16 (GPT-2's 64), else a padded copy in
+// `scratch` (whose padding is zero and never written).
+struct RowOperand {
+  const float* data;
+  int64_t ld;
+};
+RowOperand row_operand(const float* src, int64_t ld, int64_t rows, int64_t HS, float* scratch) {
+  const int64_t HSp = tile::round_up16(HS);
+  if (HSp == HS) return {src, ld};
+  for (int64_t j = 0; j < rows; ++j) std::copy(src + j * ld, src + j * ld + HS, scratch + j * HSp);
+  return {scratch, HSp};
 }
 
-// In place: row[0..i] = softmax(row[0..i]); row[i+1..T) = 0.
-void causal_softmax_row(float* row, int64_t i, int64_t T) {
-  const float mx = fast_math::max_value(row, i + 1);
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j <= i; ++j) {
-    const float e = fast_math::exp(row[j] - mx);
-    row[j] = e;
-    sum += e;
+// dst[d, j] = src[j·ld + d]: rows of a [rows, HS] strided matrix become columns of dst [HS, ld_dst].
+// In blocks of 16 rows: the block's source rows stay in L1 while each destination row gets 16 contiguous
+// floats (one vector store) instead of one scattered float per cache line.
+void pack_transposed(float* dst, int64_t ld_dst, const float* src, int64_t ld, int64_t rows, int64_t HS) {
+  constexpr int64_t kRowBlock = 16;
+  int64_t j0 = 0;
+  for (; j0 + kRowBlock <= rows; j0 += kRowBlock) {
+    for (int64_t d = 0; d < HS; ++d) {
+      float column[kRowBlock];
+#pragma GCC unroll 16
+      for (int64_t jj = 0; jj < kRowBlock; ++jj) column[jj] = src[(j0 + jj) * ld + d];
+#pragma omp simd
+      for (int64_t jj = 0; jj < kRowBlock; ++jj) dst[d * ld_dst + j0 + jj] = column[jj];
+    }
   }
-  const float inv = 1.0f / sum;
-#pragma omp simd
-  for (int64_t j = 0; j <= i; ++j) row[j] *= inv;
-  for (int64_t j = i + 1; j < T; ++j) row[j] = 0.0f;
+  for (int64_t d = 0; d < HS; ++d) {
+    for (int64_t j = j0; j < rows; ++j) dst[d * ld_dst + j] = src[j * ld + d];
+  }
 }
 
-// In place on dp (row i of dP, columns [0, width)): dp[j] = p[j]·(dp[j] - Σ_k≤i p[k]·dp[k]) for j ≤ i,
-// 0 for i < j < width.
-void softmax_backward_row(float* dp, const float* p, int64_t i, int64_t width) {
-  float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-  for (int64_t j = 0; j <= i; ++j) dot += p[j] * dp[j];
-#pragma omp simd
-  for (int64_t j = 0; j <= i; ++j) dp[j] = p[j] * (dp[j] - dot);
-  for (int64_t j = i + 1; j < width; ++j) dp[j] = 0.0f;
+// Columns of row `row` of a tile whose first query is i0 and first key j0 that the row may see.
+inline int64_t visible_columns(int64_t i0, int64_t j0, int64_t row, int64_t n) {
+  return std::min(n, i0 + row - j0 + 1);
 }
 
 }  // namespace
 
-void FastBackend::attention_forward(float* out, float* att, const float* qkv, int64_t B, int64_t T, int64_t C,
+void FastBackend::attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C,
                                     int64_t NH) {
   TESSERA_CHECK(C % NH == 0, "attention: C={} not divisible by NH={}", C, NH);
-  const int64_t HS = C / NH;
+  const int64_t HS = C / NH, HSp = tile::round_up16(HS), Tp = tile::round_up16(T);
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  const int64_t ld_qkv = 3 * C;
-#pragma omp parallel for schedule(static)
-  for (int64_t bh = 0; bh < B * NH; ++bh) {
-    const int64_t b = bh / NH;
-    const int64_t h = bh % NH;
-    const float* q = qkv + b * T * ld_qkv + h * HS;
-    const float* k = q + C;
-    const float* v = q + 2 * C;
-    float* a = att + bh * T * T;
-    float* o = out + b * T * C + h * HS;
-    for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
-      const int64_t i1 = std::min(T, i0 + kBlock);
-      sgemm('N', 'T', i1 - i0, i1, HS, scale, q + i0 * ld_qkv, ld_qkv, k, ld_qkv, 0.0f, a + i0 * T, T);
-      for (int64_t i = i0; i < i1; ++i) causal_softmax_row(a + i * T, i, T);
-      sgemm('N', 'N', i1 - i0, HS, i1, 1.0f, a + i0 * T, T, v, ld_qkv, 0.0f, o + i0 * C, C);
+  const int64_t ld = 3 * C;
+#pragma omp parallel
+  {
+    // Zero-filled once: the padding columns/rows are never written, so they stay 0.
+    AlignedBuffer<float> kt(HS * Tp), vp(HSp == HS ? 0 : T * HSp), s(kBlock * kBlock), o(kBlock * HSp);
+    float row_max[kBlock], row_sum[kBlock];
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t bh = 0; bh < B * NH; ++bh) {
+      const int64_t b = bh / NH, h = bh % NH;
+      const float* q = qkv + b * T * ld + h * HS;
+      const float* k = q + C;
+      const float* v = q + 2 * C;
+      pack_transposed(kt.data(), Tp, k, ld, T, HS);
+      const RowOperand vr = row_operand(v, ld, T, HS, vp.data());
+      for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
+        const int64_t m = std::min(kBlock, T - i0);
+        std::fill(o.data(), o.data() + m * HSp, 0.0f);
+        std::fill(row_max, row_max + m, -INFINITY);
+        std::fill(row_sum, row_sum + m, 0.0f);
+        for (int64_t j0 = 0; j0 < i0 + m; j0 += kBlock) {
+          const int64_t n = std::min(kBlock, i0 + m - j0);  // keys past the last query are all masked
+          const int64_t np = tile::round_up16(n);
+          const int64_t diagonal = i0 - j0;
+          tile::gemm(m, np, HS, q + i0 * ld, ld, 1, kt.data() + j0, Tp, s.data(), kBlock, false,
+                     {.col_end_offset = diagonal});
+          for (int64_t r = 0; r < m; ++r) {
+            float* sr = s.data() + r * kBlock;
+            const int64_t visible = visible_columns(i0, j0, r, n);
+            const float new_max = std::max(row_max[r], scale * fast_math::max_value(sr, visible));
+            float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+            for (int64_t c = 0; c < visible; ++c) {
+              const float e = fast_math::exp(sr[c] * scale - new_max);
+              sr[c] = e;
+              sum += e;
+            }
+            std::fill(sr + visible, sr + np, 0.0f);
+            if (new_max != row_max[r]) {
+              const float alpha = row_max[r] == -INFINITY ? 0.0f : fast_math::exp(row_max[r] - new_max);
+              float* orow = o.data() + r * HSp;
+#pragma omp simd
+              for (int64_t d = 0; d < HSp; ++d) orow[d] *= alpha;
+              row_sum[r] *= alpha;
+              row_max[r] = new_max;
+            }
+            row_sum[r] += sum;
+          }
+          tile::gemm(m, HSp, n, s.data(), kBlock, 1, vr.data + j0 * vr.ld, vr.ld, o.data(), HSp, true,
+                     {.k_end_offset = diagonal});
+        }
+        for (int64_t r = 0; r < m; ++r) {
+          const float inv = 1.0f / row_sum[r];
+          float* orow = out + (b * T + i0 + r) * C + h * HS;
+#pragma omp simd
+          for (int64_t d = 0; d < HS; ++d) orow[d] = o[r * HSp + d] * inv;
+          lse[bh * T + i0 + r] = row_max[r] + std::log(row_sum[r]);
+        }
+      }
     }
   }
 }
 
-void FastBackend::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att,
-                                     int64_t B, int64_t T, int64_t C, int64_t NH) {
+void FastBackend::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
+                                     const float* lse, int64_t B, int64_t T, int64_t C, int64_t NH) {
   TESSERA_CHECK(C % NH == 0, "attention: C={} not divisible by NH={}", C, NH);
-  const int64_t HS = C / NH;
+  const int64_t HS = C / NH, HSp = tile::round_up16(HS), Tp = tile::round_up16(T);
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
-  const int64_t ld_qkv = 3 * C;
+  const int64_t ld = 3 * C;
 #pragma omp parallel
   {
-    // dS of one (b, h): [T, T], only the lower triangle and the diagonal blocks are touched.
-    std::vector<float> ds_buffer(static_cast<size_t>(T * T));
-    float* ds = ds_buffer.data();
-#pragma omp for schedule(static)
+    // Per pair: kᵀ and vᵀ as [HS, Tp]; dq accumulated as [T, HSp]; q, k, dout padded to HSp only if needed.
+    const int64_t padded = HSp == HS ? 0 : T * HSp;
+    AlignedBuffer<float> qp(padded), kp(padded), dop(padded), kt(HS * Tp), vt(HS * Tp), dq(T * HSp);
+    AlignedBuffer<float> dk(kBlock * HSp), dv(kBlock * HSp), p(kBlock * kBlock), ds(kBlock * kBlock), D(Tp);
+#pragma omp for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < B * NH; ++bh) {
-      const int64_t b = bh / NH;
-      const int64_t h = bh % NH;
-      const float* q = qkv + b * T * ld_qkv + h * HS;
+      const int64_t b = bh / NH, h = bh % NH;
+      const float* q = qkv + b * T * ld + h * HS;
       const float* k = q + C;
       const float* v = q + 2 * C;
-      const float* p = att + bh * T * T;
       const float* dy = dout + b * T * C + h * HS;
-      float* dq = dqkv + b * T * ld_qkv + h * HS;
-      float* dk = dq + C;
-      float* dv = dq + 2 * C;
-      for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
-        const int64_t i1 = std::min(T, i0 + kBlock);
-        sgemm('N', 'T', i1 - i0, i1, HS, 1.0f, dy + i0 * C, C, v, ld_qkv, 0.0f, ds + i0 * T, T);
-        for (int64_t i = i0; i < i1; ++i) softmax_backward_row(ds + i * T, p + i * T, i, i1);
-        sgemm('N', 'N', i1 - i0, HS, i1, scale, ds + i0 * T, T, k, ld_qkv, 0.0f, dq + i0 * ld_qkv, ld_qkv);
+      const float* y = out + b * T * C + h * HS;
+      const float* row_lse = lse + bh * T;
+      const RowOperand qr = row_operand(q, ld, T, HS, qp.data()), kr = row_operand(k, ld, T, HS, kp.data()),
+                       dor = row_operand(dy, C, T, HS, dop.data());
+      pack_transposed(kt.data(), Tp, k, ld, T, HS);
+      pack_transposed(vt.data(), Tp, v, ld, T, HS);
+      for (int64_t i = 0; i < T; ++i) {
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int64_t d = 0; d < HS; ++d) dot += dy[i * C + d] * y[i * C + d];
+        D[i] = dot;
       }
+      std::fill(dq.data(), dq.data() + T * HSp, 0.0f);
       for (int64_t j0 = 0; j0 < T; j0 += kBlock) {
-        const int64_t j1 = std::min(T, j0 + kBlock);
-        sgemm('T', 'N', j1 - j0, HS, T - j0, scale, ds + j0 * T + j0, T, q + j0 * ld_qkv, ld_qkv, 0.0f,
-              dk + j0 * ld_qkv, ld_qkv);
-        sgemm('T', 'N', j1 - j0, HS, T - j0, 1.0f, p + j0 * T + j0, T, dy + j0 * C, C, 0.0f, dv + j0 * ld_qkv,
-              ld_qkv);
+        const int64_t n = std::min(kBlock, T - j0), np = tile::round_up16(n);
+        std::fill(dk.data(), dk.data() + n * HSp, 0.0f);
+        std::fill(dv.data(), dv.data() + n * HSp, 0.0f);
+        for (int64_t i0 = j0; i0 < T; i0 += kBlock) {
+          const int64_t m = std::min(kBlock, T - i0);
+          const int64_t diagonal = i0 - j0;
+          tile::gemm(m, np, HS, q + i0 * ld, ld, 1, kt.data() + j0, Tp, p.data(), kBlock, false,
+                     {.col_end_offset = diagonal});
+          tile::gemm(m, np, HS, dy + i0 * C, C, 1, vt.data() + j0, Tp, ds.data(), kBlock, false,
+                     {.col_end_offset = diagonal});
+          for (int64_t r = 0; r < m; ++r) {
+            float* pr = p.data() + r * kBlock;
+            float* dsr = ds.data() + r * kBlock;
+            const int64_t visible = visible_columns(i0, j0, r, n);
+            const float l = row_lse[i0 + r], Di = D[i0 + r];
+#pragma omp simd
+            for (int64_t c = 0; c < visible; ++c) {
+              const float pc = fast_math::exp(pr[c] * scale - l);
+              pr[c] = pc;
+              dsr[c] = pc * (dsr[c] - Di);
+            }
+            std::fill(pr + visible, pr + np, 0.0f);
+            std::fill(dsr + visible, dsr + np, 0.0f);
+          }
+          // Key row r gets queries i ≥ j0 + r, i.e. local k ≥ r - diagonal.
+          tile::gemm(n, HSp, m, p.data(), 1, kBlock, dor.data + i0 * dor.ld, dor.ld, dv.data(), HSp, true,
+                     {.k_begin_offset = -diagonal});
+          tile::gemm(n, HSp, m, ds.data(), 1, kBlock, qr.data + i0 * qr.ld, qr.ld, dk.data(), HSp, true,
+                     {.k_begin_offset = -diagonal});
+          tile::gemm(m, HSp, n, ds.data(), kBlock, 1, kr.data + j0 * kr.ld, kr.ld, dq.data() + i0 * HSp, HSp, true,
+                     {.k_end_offset = diagonal});
+        }
+        for (int64_t r = 0; r < n; ++r) {
+          float* dkrow = dqkv + (b * T + j0 + r) * ld + C + h * HS;
+          float* dvrow = dkrow + C;
+#pragma omp simd
+          for (int64_t d = 0; d < HS; ++d) {
+            dkrow[d] = scale * dk[r * HSp + d];
+            dvrow[d] = dv[r * HSp + d];
+          }
+        }
+      }
+      for (int64_t i = 0; i < T; ++i) {
+        float* dqrow = dqkv + (b * T + i) * ld + h * HS;
+#pragma omp simd
+        for (int64_t d = 0; d < HS; ++d) dqrow[d] = scale * dq[i * HSp + d];
       }
     }
   }

@@ -53,13 +53,15 @@ class KernelBackend {
                                const float* weight, int64_t N, int64_t C, int64_t OC) = 0;
 
   // Causal multi-head self-attention. qkv[B,T,3C] holds q | k | v, each [NH, HS] per token.
-  // att[B,NH,T,T] = softmax(q·k^T / sqrt(HS) with j > i masked) (saved; entries j > i are 0);
-  // out[B,T,C] = att · v, heads concatenated.
-  virtual void attention_forward(float* out, float* att, const float* qkv, int64_t B, int64_t T, int64_t C,
+  // With s_ij = q_i·k_j / sqrt(HS) for j ≤ i (j > i masked) and P = softmax_j(s):
+  // out[B,T,C] = P · v, heads concatenated; lse[B,NH,T] = log Σ_{j≤i} e^{s_ij}, saved for backward.
+  // The [T, T] probabilities are not an output: the fast backend never materialises them.
+  virtual void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C,
                                  int64_t NH) = 0;
-  // dqkv[B,T,3C] = gradient of out w.r.t. qkv (overwritten).
-  virtual void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int64_t B,
-                                  int64_t T, int64_t C, int64_t NH) = 0;
+  // dqkv[B,T,3C] = gradient of out w.r.t. qkv (overwritten), from the forward's out and lse
+  // (P_ij = e^{s_ij - lse_i} is recomputed from qkv).
+  virtual void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
+                                  const float* lse, int64_t B, int64_t T, int64_t C, int64_t NH) = 0;
 
   // GELU, tanh approximation: 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))).
   virtual void gelu_forward(float* out, const float* inp, int64_t n) = 0;

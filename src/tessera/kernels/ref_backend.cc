@@ -2,6 +2,7 @@
 // V vocabulary, N = B·T rows. Written for clarity, not speed; every sum is accumulated in double.
 #include "tessera/kernels/ref_backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -129,7 +130,21 @@ void RefBackend::matmul_backward(float* dinp, float* dweight, float* dbias, cons
   }
 }
 
-void RefBackend::attention_forward(float* out, float* att, const float* qkv, int64_t B, int64_t T, int64_t C,
+// Scores of query row i of head h: row[j] = q_i·k_j·scale for j ≤ i, in double.
+namespace {
+void attention_scores(std::vector<double>& row, const float* qkv, int64_t b, int64_t h, int64_t i, int64_t T,
+                      int64_t C, int64_t HS, double scale) {
+  const float* q = qkv + (b * T + i) * 3 * C + h * HS;
+  for (int64_t j = 0; j <= i; ++j) {
+    const float* k = qkv + (b * T + j) * 3 * C + C + h * HS;
+    double dot = 0.0;
+    for (int64_t d = 0; d < HS; ++d) dot += static_cast<double>(q[d]) * k[d];
+    row[static_cast<size_t>(j)] = dot * scale;
+  }
+}
+}  // namespace
+
+void RefBackend::attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C,
                                    int64_t NH) {
   TESSERA_CHECK(C % NH == 0, "C={} not divisible by NH={}", C, NH);
   const int64_t HS = C / NH;
@@ -138,46 +153,42 @@ void RefBackend::attention_forward(float* out, float* att, const float* qkv, int
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t h = 0; h < NH; ++h) {
       for (int64_t i = 0; i < T; ++i) {
-        const float* q = qkv + (b * T + i) * 3 * C + h * HS;
+        attention_scores(row, qkv, b, h, i, T, C, HS, scale);
         double mx = -INFINITY;
-        for (int64_t j = 0; j <= i; ++j) {
-          const float* k = qkv + (b * T + j) * 3 * C + C + h * HS;
-          double dot = 0.0;
-          for (int64_t d = 0; d < HS; ++d) dot += static_cast<double>(q[d]) * k[d];
-          row[j] = dot * scale;
-          mx = std::max(mx, row[j]);
-        }
+        for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, row[j]);
         double sum = 0.0;
         for (int64_t j = 0; j <= i; ++j) {
           row[j] = std::exp(row[j] - mx);
           sum += row[j];
         }
-        float* a = att + ((b * NH + h) * T + i) * T;
-        for (int64_t j = 0; j < T; ++j) a[j] = j <= i ? static_cast<float>(row[j] / sum) : 0.0f;
+        lse[(b * NH + h) * T + i] = static_cast<float>(mx + std::log(sum));
         float* o = out + (b * T + i) * C + h * HS;
         for (int64_t d = 0; d < HS; ++d) {
           double acc = 0.0;
-          for (int64_t j = 0; j <= i; ++j) acc += a[j] * static_cast<double>(qkv[(b * T + j) * 3 * C + 2 * C + h * HS + d]);
-          o[d] = static_cast<float>(acc);
+          for (int64_t j = 0; j <= i; ++j) acc += row[j] * qkv[(b * T + j) * 3 * C + 2 * C + h * HS + d];
+          o[d] = static_cast<float>(acc / sum);
         }
       }
     }
   }
 }
 
-// Per (b, h), with S = q·kᵀ·scale, P = softmax(S) (= att), O = P·v:
+// Per (b, h), with S = q·kᵀ·scale, P = e^{S - lse} (the softmax, recomputed from the saved lse), O = P·v:
 //   dP = dO·vᵀ;  dv = Pᵀ·dO;  dS = P ⊙ (dP - rowsum(P ⊙ dP));  dq = dS·k·scale;  dk = dSᵀ·q·scale.
-void RefBackend::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* att, int64_t B,
-                                    int64_t T, int64_t C, int64_t NH) {
+// rowsum(P ⊙ dP) = dO·O: the ref forms it from P and dP directly, so `out` is not needed here.
+void RefBackend::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* /*out*/,
+                                    const float* lse, int64_t B, int64_t T, int64_t C, int64_t NH) {
   TESSERA_CHECK(C % NH == 0, "C={} not divisible by NH={}", C, NH);
   const int64_t HS = C / NH;
   const double scale = 1.0 / std::sqrt(static_cast<double>(HS));
   for (int64_t i = 0; i < B * T * 3 * C; ++i) dqkv[i] = 0.0f;
-  std::vector<double> dp(static_cast<size_t>(T));
+  std::vector<double> a(static_cast<size_t>(T)), dp(static_cast<size_t>(T));
   for (int64_t b = 0; b < B; ++b) {
     for (int64_t h = 0; h < NH; ++h) {
       for (int64_t i = 0; i < T; ++i) {
-        const float* a = att + ((b * NH + h) * T + i) * T;
+        attention_scores(a, qkv, b, h, i, T, C, HS, scale);
+        const double row_lse = lse[(b * NH + h) * T + i];
+        for (int64_t j = 0; j <= i; ++j) a[j] = std::exp(a[j] - row_lse);
         const float* dy = dout + (b * T + i) * C + h * HS;
         double dot = 0.0;
         for (int64_t j = 0; j <= i; ++j) {
@@ -186,7 +197,7 @@ void RefBackend::attention_backward(float* dqkv, const float* dout, const float*
           double acc = 0.0;
           for (int64_t d = 0; d < HS; ++d) {
             acc += static_cast<double>(dy[d]) * v[d];
-            dv[d] += static_cast<float>(static_cast<double>(a[j]) * dy[d]);
+            dv[d] += static_cast<float>(a[j] * dy[d]);
           }
           dp[j] = acc;
           dot += a[j] * acc;

@@ -1,5 +1,6 @@
 #include "tessera/model/gpt_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -8,34 +9,71 @@
 
 namespace tessera {
 
-GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch, int64_t seq)
-    : spec_(spec), kernels_(kernels), layout_(spec), B_(batch), T_(seq) {
+namespace {
+// Which block fields a layer keeps for itself under each recompute mode (the rest are recomputed).
+struct Kept {
+  bool attention_core;  // atty, att_lse
+  bool gelu;            // fch_gelu
+  bool rest;            // ln1 (+stats), qkv, residual2, ln2 (+stats), fch
+};
+Kept kept(Recompute mode) {
+  switch (mode) {
+    case Recompute::kNone: return {true, true, true};
+    case Recompute::kSelective: return {false, false, true};
+    case Recompute::kFull: return {false, false, false};
+  }
+  return {true, true, true};
+}
+}  // namespace
+
+int64_t GptModel::resolve_head_chunk_rows(const ModelSpec& spec, int64_t tokens, const ModelOptions& options) {
+  const int64_t rows = options.head_chunk_rows > 0
+                           ? options.head_chunk_rows
+                           : ModelOptions::kHeadChunkBytes / (static_cast<int64_t>(sizeof(float)) * spec.vocab_size);
+  return std::clamp<int64_t>(rows, 1, std::max<int64_t>(tokens, 1));
+}
+
+GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch, int64_t seq,
+                   const ModelOptions& options)
+    : spec_(spec), kernels_(kernels), options_(options), layout_(spec), B_(batch), T_(seq) {
   TESSERA_CHECK(spec.validate().ok(), "{}", spec.validate().message());
   TESSERA_CHECK(batch > 0 && seq > 0 && seq <= spec.seq_len, "batch {} seq {} (max {})", batch, seq, spec.seq_len);
   const int64_t N = B_ * T_, C = spec_.n_embd, F = spec_.ffn(), NH = spec_.n_head, V = spec_.vocab_size;
+  head_rows_ = resolve_head_chunk_rows(spec_, N, options_);
   params_ = AlignedBuffer<float>(layout_.total_numel());
   grads_ = AlignedBuffer<float>(layout_.total_numel());
   encoded_ = AlignedBuffer<float>(N * C);
+  // Fields a layer keeps go to blocks_[l]; the others once to recomputed_.
+  const Kept keep = kept(options_.recompute);
+  auto allocate = [&](BlockActivations& a, bool attention_core, bool gelu, bool rest) {
+    if (rest) {
+      a.ln1 = AlignedBuffer<float>(N * C);
+      a.ln1_mean = AlignedBuffer<float>(N);
+      a.ln1_rstd = AlignedBuffer<float>(N);
+      a.qkv = AlignedBuffer<float>(N * 3 * C);
+      a.residual2 = AlignedBuffer<float>(N * C);
+      a.ln2 = AlignedBuffer<float>(N * C);
+      a.ln2_mean = AlignedBuffer<float>(N);
+      a.ln2_rstd = AlignedBuffer<float>(N);
+      a.fch = AlignedBuffer<float>(N * F);
+    }
+    if (attention_core) {
+      a.att_lse = AlignedBuffer<float>(B_ * NH * T_);
+      a.atty = AlignedBuffer<float>(N * C);
+    }
+    if (gelu) a.fch_gelu = AlignedBuffer<float>(N * F);
+  };
   blocks_.resize(static_cast<size_t>(spec_.n_layer));
   for (BlockActivations& a : blocks_) {
-    a.ln1 = AlignedBuffer<float>(N * C);
-    a.ln1_mean = AlignedBuffer<float>(N);
-    a.ln1_rstd = AlignedBuffer<float>(N);
-    a.qkv = AlignedBuffer<float>(N * 3 * C);
-    a.att = AlignedBuffer<float>(B_ * NH * T_ * T_);
-    a.atty = AlignedBuffer<float>(N * C);
-    a.residual2 = AlignedBuffer<float>(N * C);
-    a.ln2 = AlignedBuffer<float>(N * C);
-    a.ln2_mean = AlignedBuffer<float>(N);
-    a.ln2_rstd = AlignedBuffer<float>(N);
-    a.fch = AlignedBuffer<float>(N * F);
-    a.fch_gelu = AlignedBuffer<float>(N * F);
+    allocate(a, keep.attention_core, keep.gelu, keep.rest);
     a.residual3 = AlignedBuffer<float>(N * C);
   }
+  allocate(recomputed_, !keep.attention_core, !keep.gelu, !keep.rest);
   lnf_ = AlignedBuffer<float>(N * C);
   lnf_mean_ = AlignedBuffer<float>(N);
   lnf_rstd_ = AlignedBuffer<float>(N);
-  logits_ = AlignedBuffer<float>(N * V);
+  logits_ = AlignedBuffer<float>(head_rows_ * V);
+  dwte_head_ = AlignedBuffer<float>(V * C);
   losses_ = AlignedBuffer<float>(N);
   lse_ = AlignedBuffer<float>(N);
   inputs_.resize(static_cast<size_t>(N));
@@ -47,29 +85,62 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
   dfch_ = AlignedBuffer<float>(N * F);
 }
 
+int64_t GptModel::BlockActivations::floats() const {
+  return ln1.size() + ln1_mean.size() + ln1_rstd.size() + qkv.size() + att_lse.size() + atty.size() +
+         residual2.size() + ln2.size() + ln2_mean.size() + ln2_rstd.size() + fch.size() + fch_gelu.size() +
+         residual3.size();
+}
+
+GptModel::BlockView GptModel::view(int64_t layer) {
+  BlockActivations& own = blocks_[static_cast<size_t>(layer)];
+  auto pick = [&](AlignedBuffer<float>& mine, AlignedBuffer<float>& shared) {
+    return mine.size() > 0 ? mine.data() : shared.data();
+  };
+  BlockActivations& r = recomputed_;
+  return BlockView{.ln1 = pick(own.ln1, r.ln1),
+                   .ln1_mean = pick(own.ln1_mean, r.ln1_mean),
+                   .ln1_rstd = pick(own.ln1_rstd, r.ln1_rstd),
+                   .qkv = pick(own.qkv, r.qkv),
+                   .att_lse = pick(own.att_lse, r.att_lse),
+                   .atty = pick(own.atty, r.atty),
+                   .residual2 = pick(own.residual2, r.residual2),
+                   .ln2 = pick(own.ln2, r.ln2),
+                   .ln2_mean = pick(own.ln2_mean, r.ln2_mean),
+                   .ln2_rstd = pick(own.ln2_rstd, r.ln2_rstd),
+                   .fch = pick(own.fch, r.fch),
+                   .fch_gelu = pick(own.fch_gelu, r.fch_gelu),
+                   .residual3 = own.residual3.data()};
+}
+
 int64_t GptModel::activation_bytes() const {
   int64_t floats = encoded_.size() + lnf_.size() + lnf_mean_.size() + lnf_rstd_.size() + logits_.size() +
-                   losses_.size() + lse_.size() + dresidual_.size() + dln_.size() + datty_.size() + dqkv_.size() +
-                   dfch_.size();
-  for (const BlockActivations& a : blocks_) {
-    floats += a.ln1.size() + a.ln1_mean.size() + a.ln1_rstd.size() + a.qkv.size() + a.att.size() + a.atty.size() +
-              a.residual2.size() + a.ln2.size() + a.ln2_mean.size() + a.ln2_rstd.size() + a.fch.size() +
-              a.fch_gelu.size() + a.residual3.size();
-  }
+                   dwte_head_.size() + losses_.size() + lse_.size() + dresidual_.size() + dln_.size() +
+                   datty_.size() + dqkv_.size() + dfch_.size() + recomputed_.floats();
+  for (const BlockActivations& a : blocks_) floats += a.floats();
   return floats * static_cast<int64_t>(sizeof(float));
 }
 
-double GptModel::estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t seq) {
+double GptModel::estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t seq, const ModelOptions& options) {
   const double N = static_cast<double>(batch) * static_cast<double>(seq), C = static_cast<double>(spec.n_embd);
   const double F = static_cast<double>(spec.ffn()), V = static_cast<double>(spec.vocab_size);
   const double L = static_cast<double>(spec.n_layer), NH = static_cast<double>(spec.n_head);
   const double T = static_cast<double>(seq), B = static_cast<double>(batch);
   // Parameters: the layout's count in double (ModelSpec::num_params is int64).
   const double params = V * C + static_cast<double>(spec.seq_len) * C + L * (4 * C + 4 * C * C + 4 * C + 2 * C * F + F + C) + 2 * C;
-  // Per block as in BlockActivations; then encoded, lnf, logits, losses and the backward scratch.
-  const double per_block = N * (8 * C + 2 * F + 4) + B * NH * T * T;
-  const double rest = N * (8 * C + V + 4 + F);
-  return 4.0 * (2 * params + L * per_block + rest);
+  // Block fields as in BlockActivations: kept per layer, or once in the shared recomputed set.
+  const double attention_core = N * C + B * NH * T, gelu = N * F, rest = N * (6 * C + F + 4), output = N * C;
+  const Kept keep = kept(options.recompute);
+  const double per_layer = output + (keep.attention_core ? attention_core : 0) + (keep.gelu ? gelu : 0) +
+                           (keep.rest ? rest : 0);
+  const double shared = (keep.attention_core ? 0 : attention_core) + (keep.gelu ? 0 : gelu) + (keep.rest ? 0 : rest);
+  // Head chunk logits (in double: the row count may be a clamped absurd size) and its wte gradient.
+  const double head_rows = std::min(std::max(N, 1.0), options.head_chunk_rows > 0
+                                                           ? static_cast<double>(options.head_chunk_rows)
+                                                           : std::floor(static_cast<double>(ModelOptions::kHeadChunkBytes) / (4.0 * V)));
+  const double head = std::max(head_rows, 1.0) * V + V * C;
+  // encoded, lnf (+stats), losses, lse, and the backward scratch (dresidual, dln, datty, dqkv, dfch).
+  const double other = N * (8 * C + 4 + F);
+  return 4.0 * (2 * params + L * per_layer + shared + head + other);
 }
 
 void GptModel::init_parameters(uint64_t seed) {
@@ -100,28 +171,41 @@ void GptModel::init_parameters(uint64_t seed) {
 
 void GptModel::zero_grad() { std::memset(grads_.data(), 0, sizeof(float) * static_cast<size_t>(grads_.size())); }
 
-void GptModel::block_forward(int64_t layer, const float* input) {
+void GptModel::block_forward(int64_t layer, const float* input, const BlockView& a, bool through_output) {
   const int64_t N = B_ * T_, C = spec_.n_embd, F = spec_.ffn(), NH = spec_.n_head;
   const BlockParams& w = layout_.block(layer);
   const float* p = params_.data();
-  BlockActivations& a = blocks_[static_cast<size_t>(layer)];
   // x + attn(ln1(x))
-  kernels_.layernorm_forward(a.ln1.data(), a.ln1_mean.data(), a.ln1_rstd.data(), input, p + w.ln1_w, p + w.ln1_b, N, C);
-  kernels_.matmul_forward(a.qkv.data(), a.ln1.data(), p + w.qkv_w, p + w.qkv_b, N, C, 3 * C);
-  kernels_.attention_forward(a.atty.data(), a.att.data(), a.qkv.data(), B_, T_, C, NH);
+  kernels_.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, input, p + w.ln1_w, p + w.ln1_b, N, C);
+  kernels_.matmul_forward(a.qkv, a.ln1, p + w.qkv_w, p + w.qkv_b, N, C, 3 * C);
+  kernels_.attention_forward(a.atty, a.att_lse, a.qkv, B_, T_, C, NH);
   // The projection goes to residual2 first, then the residual is added in place.
-  kernels_.matmul_forward(a.residual2.data(), a.atty.data(), p + w.proj_w, p + w.proj_b, N, C, C);
-  kernels_.residual_forward(a.residual2.data(), a.residual2.data(), input, N * C);
+  kernels_.matmul_forward(a.residual2, a.atty, p + w.proj_w, p + w.proj_b, N, C, C);
+  kernels_.residual_forward(a.residual2, a.residual2, input, N * C);
   // + mlp(ln2(·))
-  kernels_.layernorm_forward(a.ln2.data(), a.ln2_mean.data(), a.ln2_rstd.data(), a.residual2.data(), p + w.ln2_w,
-                             p + w.ln2_b, N, C);
-  kernels_.matmul_forward(a.fch.data(), a.ln2.data(), p + w.fc_w, p + w.fc_b, N, C, F);
-  kernels_.gelu_forward(a.fch_gelu.data(), a.fch.data(), N * F);
-  kernels_.matmul_forward(a.residual3.data(), a.fch_gelu.data(), p + w.fcproj_w, p + w.fcproj_b, N, F, C);
-  kernels_.residual_forward(a.residual3.data(), a.residual3.data(), a.residual2.data(), N * C);
+  kernels_.layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.residual2, p + w.ln2_w, p + w.ln2_b, N, C);
+  kernels_.matmul_forward(a.fch, a.ln2, p + w.fc_w, p + w.fc_b, N, C, F);
+  kernels_.gelu_forward(a.fch_gelu, a.fch, N * F);
+  if (!through_output) return;
+  kernels_.matmul_forward(a.residual3, a.fch_gelu, p + w.fcproj_w, p + w.fcproj_b, N, F, C);
+  kernels_.residual_forward(a.residual3, a.residual3, a.residual2, N * C);
 }
 
-float GptModel::forward(const int32_t* inputs, const int32_t* targets) {
+void GptModel::head_chunk(int64_t n0, int64_t rows, const int32_t* targets, Pass pass) {
+  const int64_t N = B_ * T_, C = spec_.n_embd, V = spec_.vocab_size;
+  const float* wte = params_.data() + layout_.wte();
+  const float* x = lnf_.data() + n0 * C;
+  // Tied head: logits[rows,V] = lnf[rows,C] · wte[V,C]^T.
+  kernels_.matmul_forward(logits_.data(), x, wte, nullptr, rows, C, V);
+  kernels_.crossentropy_forward(losses_.data() + n0, lse_.data() + n0, logits_.data(), targets + n0, rows, V);
+  if (pass == Pass::kEval) return;
+  // d(mean loss)/dlogits in place, then dlnf rows (overwritten) and the head's dwte (accumulated).
+  kernels_.crossentropy_backward(logits_.data(), logits_.data(), lse_.data() + n0, targets + n0,
+                                 1.0f / static_cast<float>(N), rows, V);
+  kernels_.matmul_backward(dln_.data() + n0 * C, dwte_head_.data(), nullptr, logits_.data(), x, wte, rows, C, V);
+}
+
+float GptModel::forward(const int32_t* inputs, const int32_t* targets, Pass pass) {
   const int64_t N = B_ * T_, C = spec_.n_embd, V = spec_.vocab_size;
   std::memcpy(inputs_.data(), inputs, sizeof(int32_t) * static_cast<size_t>(N));
   std::memcpy(targets_.data(), targets, sizeof(int32_t) * static_cast<size_t>(N));
@@ -129,52 +213,56 @@ float GptModel::forward(const int32_t* inputs, const int32_t* targets) {
   kernels_.encoder_forward(encoded_.data(), inputs, p + layout_.wte(), p + layout_.wpe(), B_, T_, C);
   const float* x = encoded_.data();
   for (int64_t l = 0; l < spec_.n_layer; ++l) {
-    block_forward(l, x);
-    x = blocks_[static_cast<size_t>(l)].residual3.data();
+    const BlockView a = view(l);
+    block_forward(l, x, a, /*through_output=*/true);
+    x = a.residual3;
   }
   kernels_.layernorm_forward(lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), x, p + layout_.lnf_w(),
                              p + layout_.lnf_b(), N, C);
-  // Tied head: logits[N,V] = lnf[N,C] · wte[V,C]^T.
-  kernels_.matmul_forward(logits_.data(), lnf_.data(), p + layout_.wte(), nullptr, N, C, V);
-  kernels_.crossentropy_forward(losses_.data(), lse_.data(), logits_.data(), targets, N, V);
+  if (pass == Pass::kTrain) std::memset(dwte_head_.data(), 0, sizeof(float) * static_cast<size_t>(V * C));
+  for (int64_t n0 = 0; n0 < N; n0 += head_rows_) head_chunk(n0, std::min(head_rows_, N - n0), targets_.data(), pass);
+  head_backward_ready_ = pass == Pass::kTrain;
   double total = 0.0;
   for (int64_t i = 0; i < N; ++i) total += losses_[i];
   return static_cast<float>(total / static_cast<double>(N));
 }
 
-void GptModel::block_backward(int64_t layer, const float* input, float* dresidual) {
+void GptModel::compute_logits(float* out) {
+  kernels_.matmul_forward(out, lnf_.data(), params_.data() + layout_.wte(), nullptr, B_ * T_, spec_.n_embd,
+                          spec_.vocab_size);
+}
+
+void GptModel::block_backward(int64_t layer, const float* input, const BlockView& a, float* dresidual) {
   const int64_t N = B_ * T_, C = spec_.n_embd, F = spec_.ffn(), NH = spec_.n_head;
   const BlockParams& w = layout_.block(layer);
   const float* p = params_.data();
   float* g = grads_.data();
-  BlockActivations& a = blocks_[static_cast<size_t>(layer)];
   // residual3 = residual2 + fcproj: dresidual flows to both the MLP branch and residual2 unchanged.
-  kernels_.matmul_backward(dfch_.data(), g + w.fcproj_w, g + w.fcproj_b, dresidual, a.fch_gelu.data(),
-                           p + w.fcproj_w, N, F, C);
-  kernels_.gelu_backward(dfch_.data(), a.fch.data(), dfch_.data(), N * F);
-  kernels_.matmul_backward(dln_.data(), g + w.fc_w, g + w.fc_b, dfch_.data(), a.ln2.data(), p + w.fc_w, N, C, F);
+  kernels_.matmul_backward(dfch_.data(), g + w.fcproj_w, g + w.fcproj_b, dresidual, a.fch_gelu, p + w.fcproj_w, N, F, C);
+  kernels_.gelu_backward(dfch_.data(), a.fch, dfch_.data(), N * F);
+  kernels_.matmul_backward(dln_.data(), g + w.fc_w, g + w.fc_b, dfch_.data(), a.ln2, p + w.fc_w, N, C, F);
   // dresidual += ∂ln2/∂residual2 · dln: now the gradient w.r.t. residual2.
-  kernels_.layernorm_backward(dresidual, g + w.ln2_w, g + w.ln2_b, dln_.data(), a.residual2.data(), p + w.ln2_w,
-                              a.ln2_mean.data(), a.ln2_rstd.data(), N, C);
+  kernels_.layernorm_backward(dresidual, g + w.ln2_w, g + w.ln2_b, dln_.data(), a.residual2, p + w.ln2_w, a.ln2_mean,
+                              a.ln2_rstd, N, C);
   // residual2 = input + proj(attn(ln1(input))).
-  kernels_.matmul_backward(datty_.data(), g + w.proj_w, g + w.proj_b, dresidual, a.atty.data(), p + w.proj_w, N, C, C);
-  kernels_.attention_backward(dqkv_.data(), datty_.data(), a.qkv.data(), a.att.data(), B_, T_, C, NH);
-  kernels_.matmul_backward(dln_.data(), g + w.qkv_w, g + w.qkv_b, dqkv_.data(), a.ln1.data(), p + w.qkv_w, N, C,
-                           3 * C);
+  kernels_.matmul_backward(datty_.data(), g + w.proj_w, g + w.proj_b, dresidual, a.atty, p + w.proj_w, N, C, C);
+  kernels_.attention_backward(dqkv_.data(), datty_.data(), a.qkv, a.atty, a.att_lse, B_, T_, C, NH);
+  kernels_.matmul_backward(dln_.data(), g + w.qkv_w, g + w.qkv_b, dqkv_.data(), a.ln1, p + w.qkv_w, N, C, 3 * C);
   // dresidual += ∂ln1/∂input · dln: now the gradient w.r.t. the block input.
-  kernels_.layernorm_backward(dresidual, g + w.ln1_w, g + w.ln1_b, dln_.data(), input, p + w.ln1_w,
-                              a.ln1_mean.data(), a.ln1_rstd.data(), N, C);
+  kernels_.layernorm_backward(dresidual, g + w.ln1_w, g + w.ln1_b, dln_.data(), input, p + w.ln1_w, a.ln1_mean,
+                              a.ln1_rstd, N, C);
 }
 
 void GptModel::backward(float loss_scale) {
-  const int64_t N = B_ * T_, C = spec_.n_embd, V = spec_.vocab_size;
+  TESSERA_CHECK(head_backward_ready_, "GptModel::backward needs a preceding forward with Pass::kTrain");
+  head_backward_ready_ = false;
+  const int64_t N = B_ * T_, C = spec_.n_embd, V = spec_.vocab_size, NH = spec_.n_head;
   const float* p = params_.data();
   float* g = grads_.data();
-  // d(loss_scale · mean loss)/dlogits, in place over the logits.
-  kernels_.crossentropy_backward(logits_.data(), logits_.data(), lse_.data(), targets_.data(),
-                                 loss_scale / static_cast<float>(N), N, V);
-  kernels_.matmul_backward(dln_.data(), g + layout_.wte(), nullptr, logits_.data(), lnf_.data(), p + layout_.wte(),
-                           N, C, V);
+  // The head's backward ran in forward at loss scale 1: apply loss_scale to dlnf and dwte.
+  kernels_.scale(dln_.data(), loss_scale, N * C);
+  kernels_.scale(dwte_head_.data(), loss_scale, V * C);
+  kernels_.residual_forward(g + layout_.wte(), g + layout_.wte(), dwte_head_.data(), V * C);
   // layernorm_backward accumulates into dresidual: start it at zero.
   std::memset(dresidual_.data(), 0, sizeof(float) * static_cast<size_t>(N * C));
   const float* last = spec_.n_layer > 0 ? blocks_.back().residual3.data() : encoded_.data();
@@ -182,7 +270,19 @@ void GptModel::backward(float loss_scale) {
                               p + layout_.lnf_w(), lnf_mean_.data(), lnf_rstd_.data(), N, C);
   for (int64_t l = spec_.n_layer - 1; l >= 0; --l) {
     const float* input = l == 0 ? encoded_.data() : blocks_[static_cast<size_t>(l - 1)].residual3.data();
-    block_backward(l, input, dresidual_.data());
+    const BlockView a = view(l);
+    switch (options_.recompute) {
+      case Recompute::kNone:
+        break;
+      case Recompute::kSelective:  // the attention core and the GELU output, from the kept qkv and fch
+        kernels_.attention_forward(a.atty, a.att_lse, a.qkv, B_, T_, C, NH);
+        kernels_.gelu_forward(a.fch_gelu, a.fch, N * spec_.ffn());
+        break;
+      case Recompute::kFull:  // everything up to the GELU, from the kept block input
+        block_forward(l, input, a, /*through_output=*/false);
+        break;
+    }
+    block_backward(l, input, a, dresidual_.data());
   }
   kernels_.encoder_backward(g + layout_.wte(), g + layout_.wpe(), dresidual_.data(), inputs_.data(), B_, T_, C);
 }

@@ -9,6 +9,19 @@
 //   float loss = model.forward(inputs, targets);   // mean cross-entropy over B·T tokens
 //   model.backward(loss_scale);                     // grads += loss_scale · d(mean loss)/d(params)
 // With gradient accumulation over M micro-batches, loss_scale = 1/M gives the gradient of the mean.
+//
+// LM head and loss, fused and chunked over tokens: [B·T, V] logits never exist at once. A training
+// forward (Pass::kTrain) takes head_chunk_rows tokens at a time: logits = lnf·wteᵀ, cross-entropy, its
+// gradient in place (scale 1/(B·T)), then dlnf = dlogits·wte and dwte_head += dlogitsᵀ·lnf, so backward
+// only scales those two by loss_scale. Pass::kEval stops after the losses (validation).
+//
+// Activation recomputation (ModelOptions::recompute, parallel.recompute in configs):
+//   kNone       every block keeps all its activations;
+//   kSelective  the attention core's output and lse and the GELU output are not kept per layer: backward
+//               recomputes them (one flash-attention forward and one GELU per layer, no matmul);
+//   kFull       only each block's output (the residual stream) is kept; backward reruns the block's
+//               forward up to the GELU (everything but the last matmul) into one shared set of buffers.
+// The kernels are deterministic, so losses and gradients are bit-identical in all three modes.
 #pragma once
 
 #include <cstdint>
@@ -19,22 +32,34 @@
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/model/parameter_layout.h"
 #include "tessera/spec/model_spec.h"
+#include "tessera/spec/parallel_plan.h"
 
 namespace tessera {
+
+struct ModelOptions {
+  Recompute recompute = Recompute::kNone;
+  // Tokens per LM-head chunk; 0 = as many as keep the chunk's logits within kHeadChunkBytes.
+  int64_t head_chunk_rows = 0;
+  static constexpr int64_t kHeadChunkBytes = int64_t{64} << 20;
+};
 
 class GptModel final : public Stateful {
  public:
   // Allocates parameters, gradients and the activations of a [batch, seq] micro-batch
   // (seq ≤ spec.seq_len). Parameters start at zero; call init_parameters.
-  GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch, int64_t seq);
+  GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch, int64_t seq,
+           const ModelOptions& options = {});
 
   // GPT-2 initialisation, tensor by tensor from RngStream(seed, kInit, tensor index): the same seed
   // gives the same parameters whatever the batch shape or backend.
   void init_parameters(uint64_t seed);
 
-  // inputs, targets: [B, T] token ids in [0, V). Returns the mean loss; keeps activations for backward.
-  float forward(const int32_t* inputs, const int32_t* targets);
-  // Accumulates loss_scale · ∂(mean loss)/∂params into grads(); uses the last forward's activations.
+  enum class Pass { kTrain, kEval };
+  // inputs, targets: [B, T] token ids in [0, V). Returns the mean loss. kTrain keeps what backward needs
+  // (and already runs the LM head's backward, see above); kEval only computes the losses.
+  float forward(const int32_t* inputs, const int32_t* targets, Pass pass = Pass::kTrain);
+  // Accumulates loss_scale · ∂(mean loss)/∂params into grads(); uses the last forward, which must have
+  // been a kTrain pass (checked).
   void backward(float loss_scale);
   void zero_grad();
 
@@ -47,49 +72,71 @@ class GptModel final : public Stateful {
   float* grads() { return grads_.data(); }
   const float* grads() const { return grads_.data(); }
   int64_t num_params() const { return layout_.total_numel(); }
-  // [B, T, V] logits of the last forward (before backward overwrites them with their gradient).
-  const float* logits() const { return logits_.data(); }
+  // out[B, T, V] = the logits of the last forward, recomputed from the final LayerNorm's output (the
+  // model never holds them all). For tests and tools; costs one head matmul.
+  void compute_logits(float* out);
+  int64_t head_chunk_rows() const { return head_rows_; }
+  Recompute recompute() const { return options_.recompute; }
   // Per-token losses [B, T] of the last forward.
   const float* losses() const { return losses_.data(); }
   // Bytes held by activations and scratch (for memory reports).
   int64_t activation_bytes() const;
-  // Bytes a GptModel(spec, batch, seq) would allocate, parameters + gradients + activations, computed in
-  // double so that absurd shapes give a huge number instead of overflowing (checked before allocating).
-  static double estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t seq);
+  // Bytes a GptModel(spec, batch, seq, options) would allocate, parameters + gradients + activations,
+  // computed in double so that absurd shapes give a huge number instead of overflowing (checked before
+  // allocating).
+  static double estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t seq, const ModelOptions& options = {});
+  // Tokens per LM-head chunk for N = batch·seq tokens.
+  static int64_t resolve_head_chunk_rows(const ModelSpec& spec, int64_t tokens, const ModelOptions& options);
 
   // "model.<tensor name>" for every parameter, full shape.
   void save_state(StateWriter& writer) const override;
   Status load_state(StateReader& reader) override;
 
  private:
-  // Saved activations of one block, each [B, T, ·] unless stated.
+  // Activations of one block, each [B, T, ·] unless stated. Per layer only the buffers the recompute
+  // mode keeps are allocated; the others live once in recomputed_ and are shared by all layers.
   struct BlockActivations {
     AlignedBuffer<float> ln1, ln1_mean, ln1_rstd;  // [B,T,C], [B,T], [B,T]
     AlignedBuffer<float> qkv;                      // [B,T,3C]
-    AlignedBuffer<float> att;                      // [B,NH,T,T] softmax probabilities
+    AlignedBuffer<float> att_lse;                  // [B,NH,T] attention log-sum-exp (no [T,T] is kept)
     AlignedBuffer<float> atty;                     // [B,T,C] attention output before proj
     AlignedBuffer<float> residual2;                // [B,T,C] input + attention branch
     AlignedBuffer<float> ln2, ln2_mean, ln2_rstd;  // [B,T,C], [B,T], [B,T]
     AlignedBuffer<float> fch, fch_gelu;            // [B,T,F] MLP pre- and post-activation
-    AlignedBuffer<float> residual3;                // [B,T,C] block output
+    AlignedBuffer<float> residual3;                // [B,T,C] block output (always per layer)
+    int64_t floats() const;
   };
+  // Where layer l's activations are: its own buffer or the shared recomputed_ one, field by field.
+  struct BlockView {
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att_lse, *atty, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
+        *fch_gelu, *residual3;
+  };
+  BlockView view(int64_t layer);
 
-  void block_forward(int64_t layer, const float* input);
+  // Runs block `layer` on input into a; through_output = false stops after the GELU (what backward needs).
+  void block_forward(int64_t layer, const float* input, const BlockView& a, bool through_output);
   // dresidual: [B,T,C] gradient w.r.t. the block output on entry, w.r.t. its input on exit.
-  void block_backward(int64_t layer, const float* input, float* dresidual);
+  void block_backward(int64_t layer, const float* input, const BlockView& a, float* dresidual);
+  // LM head + loss over rows [n0, n0 + rows) (see the top of the file).
+  void head_chunk(int64_t n0, int64_t rows, const int32_t* targets, Pass pass);
 
   ModelSpec spec_;
   KernelBackend& kernels_;
+  ModelOptions options_;
   ParameterLayout layout_;
   int64_t B_, T_;
+  int64_t head_rows_;  // tokens per LM-head chunk
   AlignedBuffer<float> params_, grads_;
   AlignedBuffer<float> encoded_;  // [B,T,C] token + position embeddings (block 0's input)
   std::vector<BlockActivations> blocks_;
+  BlockActivations recomputed_;                     // shared buffers of the fields layers do not keep
   AlignedBuffer<float> lnf_, lnf_mean_, lnf_rstd_;  // [B,T,C], [B,T], [B,T]
-  AlignedBuffer<float> logits_;                     // [B,T,V]; dlogits in place during backward
+  AlignedBuffer<float> logits_;                     // [head_rows, V] one chunk; dlogits in place
+  AlignedBuffer<float> dwte_head_;                  // [V,C] the head's wte gradient at loss scale 1
   AlignedBuffer<float> losses_, lse_;               // [B,T]
   std::vector<int32_t> inputs_, targets_;           // [B,T] of the last forward
-  // Backward scratch, reused by every block.
+  bool head_backward_ready_ = false;                // the last forward was a kTrain pass
+  // Backward scratch, reused by every block. dln_ holds dlnf (scale 1) between forward and backward.
   AlignedBuffer<float> dresidual_, dln_, datty_, dqkv_, dfch_;  // [B,T,C] ×3, [B,T,3C], [B,T,F]
 };
 

@@ -13,6 +13,8 @@ class ConfigReader;
 struct ModelSpec;
 
 enum class PipelineSchedule { kGPipe, kOneFOneB, kInterleaved };
+// Activation recomputation in backward (GptModel, docs/training.md): kSelective recomputes the attention
+// core (output and lse) and the GELU output, kFull whole blocks from their inputs.
 enum class Recompute { kNone, kSelective, kFull };
 enum class Precision { kFp32, kBf16, kFp8 };
 

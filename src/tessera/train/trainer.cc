@@ -45,12 +45,6 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
         "model parallelism); hint: remove both keys (with pp = 1 there is no pipeline to schedule)",
         pipeline_schedule_name(plan.schedule), plan.vpp);
   }
-  if (plan.recompute != Recompute::kNone) {
-    return invalid_argument_error(
-        "train: parallel.recompute = \"{}\": activation recomputation is not built yet (issue 12, performance); "
-        "hint: remove the key or set it to \"none\"",
-        recompute_name(plan.recompute));
-  }
   std::unique_ptr<Trainer> t(new Trainer(std::move(config), std::move(options), std::move(grid)));
   const TrainConfig& c = t->config_;
   set_kernel_threads(static_cast<int>(c.threads));
@@ -65,7 +59,8 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   // (GptModel) plus the AdamW moments.
   // The size limits keep ModelSpec's int64 parameter count from overflowing.
   const bool sizes_in_range = c.model.n_layer <= 65536 && c.model.n_embd <= (1 << 20) && c.model.seq_len <= (1 << 24);
-  const double needed = GptModel::estimate_bytes(c.model, B, T) +
+  const ModelOptions model_options{.recompute = c.parallel.recompute};  // parallel.recompute
+  const double needed = GptModel::estimate_bytes(c.model, B, T, model_options) +
                         (sizes_in_range ? 8.0 * static_cast<double>(c.model.num_params()) : 0.0);
   const double available = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
   if (!sizes_in_range || needed > available) {
@@ -94,7 +89,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
       return val.status();
     }
   }
-  t->model_ = std::make_unique<GptModel>(c.model, *t->kernels_, B, T);
+  t->model_ = std::make_unique<GptModel>(c.model, *t->kernels_, B, T, model_options);
   t->model_->init_parameters(static_cast<uint64_t>(c.seed));
   std::vector<OptimizedTensor> tensors;
   for (const ParamTensor& p : t->model_->layout().tensors()) {
@@ -261,7 +256,7 @@ StatusOr<double> Trainer::evaluate() {
   double total = 0.0;
   for (int64_t i = dp.rank(); i < chunks; i += dp.size()) {
     val_data_->read_samples(i * B, B, inputs_.data(), targets_.data());
-    total += model_->forward(inputs_.data(), targets_.data());
+    total += model_->forward(inputs_.data(), targets_.data(), GptModel::Pass::kEval);
   }
   TESSERA_RETURN_IF_ERROR(dp.all_reduce(&total, 1, ReduceOp::kSum));
   return total / static_cast<double>(chunks);

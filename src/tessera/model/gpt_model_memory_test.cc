@@ -1,0 +1,128 @@
+// The memory-saving paths of GptModel change memory, not results:
+//   - the LM head + loss chunked over tokens (any chunk size gives the same losses, and the same gradients
+//     up to the order of the wte-gradient sums over chunks);
+//   - activation recomputation (none / selective / full gives bit-identical losses and gradients over
+//     several optimizer steps, with strictly less activation memory from none to selective to full).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "tessera/core/rng.h"
+#include "tessera/model/gpt_model.h"
+
+namespace tessera {
+namespace {
+
+std::vector<int32_t> tokens(int64_t n, int64_t V, uint64_t index) {
+  RngStream rng(17, RngPurpose::kTest, index);
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  for (auto& t : out) t = static_cast<int32_t>(rng.below(static_cast<uint64_t>(V)));
+  return out;
+}
+
+std::unique_ptr<KernelBackend> backend(const char* name) {
+  auto kernels = make_kernel_backend(name);
+  EXPECT_TRUE(kernels.ok()) << kernels.status().message();
+  return std::move(kernels).value();
+}
+
+struct Trace {
+  std::vector<float> losses, grads, params;
+};
+
+// `steps` steps of forward, backward(0.5) and plain SGD (so later steps see updated parameters).
+Trace train(KernelBackend& kernels, const ModelSpec& spec, int64_t B, int64_t T, const ModelOptions& options,
+            int steps) {
+  GptModel model(spec, kernels, B, T, options);
+  model.init_parameters(21);
+  Trace trace;
+  for (int step = 0; step < steps; ++step) {
+    const auto x = tokens(B * T, spec.vocab_size, 2 * step), y = tokens(B * T, spec.vocab_size, 2 * step + 1);
+    model.zero_grad();
+    trace.losses.push_back(model.forward(x.data(), y.data()));
+    model.backward(0.5f);
+    for (int64_t i = 0; i < model.num_params(); ++i) model.params()[i] -= 0.5f * model.grads()[i];
+  }
+  trace.grads.assign(model.grads(), model.grads() + model.num_params());
+  trace.params.assign(model.params(), model.params() + model.num_params());
+  return trace;
+}
+
+TEST(GptModelHead, ChunkedHeadMatchesOneChunk) {
+  const ModelSpec spec{.n_layer = 2, .n_head = 2, .n_embd = 16, .seq_len = 8, .vocab_size = 53};
+  for (const char* name : {"ref", "fast"}) {
+    SCOPED_TRACE(name);
+    auto kernels = backend(name);
+    // N = 3·8 = 24 tokens: chunks of 5 leave a short last one; 24 is the whole batch in one chunk.
+    const Trace chunked = train(*kernels, spec, 3, 8, {.head_chunk_rows = 5}, 2);
+    const Trace whole = train(*kernels, spec, 3, 8, {.head_chunk_rows = 24}, 2);
+    EXPECT_NEAR(chunked.losses[0], whole.losses[0], 1e-6);
+    EXPECT_NEAR(chunked.losses[1], whole.losses[1], 1e-5);
+    double max_grad = 0, max_diff = 0;
+    for (size_t i = 0; i < whole.grads.size(); ++i) {
+      max_grad = std::max(max_grad, static_cast<double>(std::abs(whole.grads[i])));
+      max_diff = std::max(max_diff, static_cast<double>(std::abs(whole.grads[i] - chunked.grads[i])));
+    }
+    EXPECT_LT(max_diff, 1e-5 * max_grad);
+  }
+}
+
+TEST(GptModelHead, ChunkRowsFollowTheByteBudget) {
+  const ModelSpec spec{.n_layer = 1, .n_head = 1, .n_embd = 8, .seq_len = 8, .vocab_size = 50257};
+  // 64 MiB of fp32 logits at V = 50257 is 333 rows; never more rows than tokens, never fewer than 1.
+  EXPECT_EQ(GptModel::resolve_head_chunk_rows(spec, 2048, {}), 333);
+  EXPECT_EQ(GptModel::resolve_head_chunk_rows(spec, 100, {}), 100);
+  EXPECT_EQ(GptModel::resolve_head_chunk_rows(spec, 2048, {.head_chunk_rows = 7}), 7);
+  const ModelSpec huge_vocab{.n_layer = 1, .n_head = 1, .n_embd = 8, .seq_len = 8, .vocab_size = int64_t{1} << 26};
+  EXPECT_EQ(GptModel::resolve_head_chunk_rows(huge_vocab, 2048, {}), 1);
+}
+
+TEST(GptModelHead, EvalPassGivesTheSameLossAndNoBackward) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const ModelSpec spec{.n_layer = 1, .n_head = 2, .n_embd = 16, .seq_len = 8, .vocab_size = 31};
+  auto kernels = backend("fast");
+  GptModel model(spec, *kernels, 2, 8, {.head_chunk_rows = 3});
+  model.init_parameters(3);
+  const auto x = tokens(16, 31, 1), y = tokens(16, 31, 2);
+  const float eval = model.forward(x.data(), y.data(), GptModel::Pass::kEval);
+  EXPECT_EQ(model.forward(x.data(), y.data(), GptModel::Pass::kTrain), eval);
+  model.backward(1.0f);
+  model.forward(x.data(), y.data(), GptModel::Pass::kEval);
+  EXPECT_DEATH(model.backward(1.0f), "Pass::kTrain");
+}
+
+// The recomputation test runs the fast kernels at 2 threads, the configuration training uses.
+TEST(GptModelRecompute, LossesAndGradientsAreBitIdentical) {
+  set_kernel_threads(2);
+  // T = 80 crosses an attention tile; C = 96, NH = 3: HS = 32.
+  const ModelSpec spec{.n_layer = 3, .n_head = 3, .n_embd = 96, .seq_len = 80, .vocab_size = 211};
+  auto kernels = backend("fast");
+  const Trace none = train(*kernels, spec, 2, 80, {.recompute = Recompute::kNone, .head_chunk_rows = 50}, 3);
+  for (Recompute mode : {Recompute::kSelective, Recompute::kFull}) {
+    SCOPED_TRACE(recompute_name(mode));
+    const Trace other = train(*kernels, spec, 2, 80, {.recompute = mode, .head_chunk_rows = 50}, 3);
+    EXPECT_EQ(other.losses, none.losses);
+    EXPECT_EQ(other.grads, none.grads);
+    EXPECT_EQ(other.params, none.params);
+  }
+  EXPECT_NE(none.losses[0], none.losses[2]);  // the steps really changed the model
+}
+
+TEST(GptModelRecompute, LessMemoryAndTheEstimateFollows) {
+  const ModelSpec spec{.n_layer = 4, .n_head = 4, .n_embd = 64, .seq_len = 32, .vocab_size = 97};
+  auto kernels = backend("ref");
+  int64_t previous = 0;
+  for (Recompute mode : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
+    SCOPED_TRACE(recompute_name(mode));
+    const ModelOptions options{.recompute = mode};
+    GptModel model(spec, *kernels, 2, 32, options);
+    const double allocated = 8.0 * static_cast<double>(model.num_params()) + static_cast<double>(model.activation_bytes());
+    EXPECT_NEAR(GptModel::estimate_bytes(spec, 2, 32, options), allocated, 1e-6 * allocated);
+    if (previous > 0) EXPECT_LT(model.activation_bytes(), previous);
+    previous = model.activation_bytes();
+  }
+}
+
+}  // namespace
+}  // namespace tessera

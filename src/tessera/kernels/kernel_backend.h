@@ -86,6 +86,14 @@ class KernelBackend {
   virtual void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr,
                             float beta1, float beta2, float eps, float weight_decay, int64_t t) = 0;
 
+  // Weight residency, an optimisation hint that never changes results: [weights, weights + n) holds
+  // matmul weights that stay unchanged until the next set_matmul_weights or clear_matmul_weights call. A
+  // bf16 backend rounds them to bf16 once here and uses that copy in every matmul whose weight lies
+  // inside the range, instead of converting the weight on each call; other backends ignore it. The
+  // caller calls again after changing any of the values, and clears before the memory goes away.
+  virtual void set_matmul_weights(const float* weights, int64_t n) {}
+  virtual void clear_matmul_weights() {}
+
   // Σ x², accumulated in double (for the global gradient norm).
   virtual double sum_squares(const float* x, int64_t n) = 0;
   // x *= scale

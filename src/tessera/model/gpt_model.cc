@@ -85,6 +85,8 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
   dfch_ = AlignedBuffer<float>(N * F);
 }
 
+GptModel::~GptModel() { kernels_.clear_matmul_weights(); }
+
 int64_t GptModel::BlockActivations::floats() const {
   return ln1.size() + ln1_mean.size() + ln1_rstd.size() + qkv.size() + att_lse.size() + atty.size() +
          residual2.size() + ln2.size() + ln2_mean.size() + ln2_rstd.size() + fch.size() + fch_gelu.size() +
@@ -144,6 +146,7 @@ double GptModel::estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t se
 }
 
 void GptModel::init_parameters(uint64_t seed) {
+  weights_declared_ = false;
   const float residual_std = 0.02f / std::sqrt(2.0f * static_cast<float>(spec_.n_layer));
   const auto& tensors = layout_.tensors();
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -210,6 +213,10 @@ float GptModel::forward(const int32_t* inputs, const int32_t* targets, Pass pass
   std::memcpy(inputs_.data(), inputs, sizeof(int32_t) * static_cast<size_t>(N));
   std::memcpy(targets_.data(), targets, sizeof(int32_t) * static_cast<size_t>(N));
   const float* p = params_.data();
+  if (!weights_declared_) {  // bf16 kernels convert the parameters once here instead of per matmul
+    kernels_.set_matmul_weights(p, layout_.total_numel());
+    weights_declared_ = true;
+  }
   kernels_.encoder_forward(encoded_.data(), inputs, p + layout_.wte(), p + layout_.wpe(), B_, T_, C);
   const float* x = encoded_.data();
   for (int64_t l = 0; l < spec_.n_layer; ++l) {
@@ -297,6 +304,7 @@ void GptModel::save_state(StateWriter& writer) const {
 }
 
 Status GptModel::load_state(StateReader& reader) {
+  weights_declared_ = false;
   for (const ParamTensor& t : layout_.tensors()) {
     TESSERA_RETURN_IF_ERROR(reader.read_tensor(
         TensorView{.name = "model." + t.name, .dtype = DType::kF32, .shape = t.shape, .data = params_.data() + t.offset}));

@@ -49,6 +49,7 @@ class GptModel final : public Stateful {
   // (seq ≤ spec.seq_len). Parameters start at zero; call init_parameters.
   GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch, int64_t seq,
            const ModelOptions& options = {});
+  ~GptModel() override;
 
   // GPT-2 initialisation, tensor by tensor from RngStream(seed, kInit, tensor index): the same seed
   // gives the same parameters whatever the batch shape or backend.
@@ -67,7 +68,12 @@ class GptModel final : public Stateful {
   const ParameterLayout& layout() const { return layout_; }
   int64_t batch() const { return B_; }
   int64_t seq() const { return T_; }
-  float* params() { return params_.data(); }
+  // Writable parameters. Taking them marks the bf16 weight copies stale: the next forward declares the
+  // parameters to the kernels again (KernelBackend::set_matmul_weights), once per optimizer update.
+  float* params() {
+    weights_declared_ = false;
+    return params_.data();
+  }
   const float* params() const { return params_.data(); }
   float* grads() { return grads_.data(); }
   const float* grads() const { return grads_.data(); }
@@ -136,6 +142,7 @@ class GptModel final : public Stateful {
   AlignedBuffer<float> losses_, lse_;               // [B,T]
   std::vector<int32_t> inputs_, targets_;           // [B,T] of the last forward
   bool head_backward_ready_ = false;                // the last forward was a kTrain pass
+  bool weights_declared_ = false;                   // set_matmul_weights has the current parameters
   // Backward scratch, reused by every block. dln_ holds dlnf (scale 1) between forward and backward.
   AlignedBuffer<float> dresidual_, dln_, datty_, dqkv_, dfch_;  // [B,T,C] ×3, [B,T,3C], [B,T,F]
 };

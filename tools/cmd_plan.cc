@@ -45,6 +45,7 @@ struct PlanArgs {
   double tokens = 0;
   double checkpoint_write_s = 60;
   double restart_s = 600;
+  double step_jitter = 0.01;
   std::string trace_path;
 };
 
@@ -164,7 +165,10 @@ int run_plan(const PlanArgs& a) {
     report.power = estimate_power_cost(r.cluster, r.accelerator, n, report.step.tokens_per_s, a.tokens);
     report.reliability = estimate_reliability(r.accelerator.hours_per_failure, n, report.power.train_hours,
                                               a.checkpoint_write_s, a.restart_s);
+    report.with_failures = adjust_for_failures(report.power, report.reliability);
   }
+  report.step_jitter = a.step_jitter;
+  report.distribution = step_distribution(report.step.step_time_s, r.job.plan.world_size(), a.step_jitter);
   if (!a.trace_path.empty()) {
     const double events = 2.0 * static_cast<double>(r.job.plan.num_micro_batches()) *
                           static_cast<double>(r.job.plan.pp) * static_cast<double>(r.job.plan.vpp);
@@ -424,6 +428,10 @@ void register_plan_command(CLI::App& app, CommandResult& result) {
   plan->add_option("--restart-s", args->restart_s, "seconds to restart after a failure")
       ->capture_default_str()
       ->check(number_above(0, true));
+  plan->add_option("--step-jitter", args->step_jitter,
+                   "per-rank step-time coefficient of variation for the p50/p90 step times (0.01 = 1%)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   plan->add_option("--trace", args->trace_path, "write the simulated pipeline schedule as a Chrome/Perfetto trace");
 
   auto search_args = std::make_shared<SearchArgs>();

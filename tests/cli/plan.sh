@@ -98,3 +98,21 @@ import json, sys
 top = json.load(open(sys.argv[1]))["top"]
 assert top and all(c["layout"]["ep"] >= 1 for c in top), top
 ' "$WORK/moe_search.json"
+# Failures in time-to-train and step time as a distribution: goodput-adjusted days and dollars beside the
+# ideal ones, p50 <= p90 and both above the jitter-free step, growing with --step-jitter.
+"$TESSERA" plan --model llama3-70b --cluster dgx-h100-superpod --gpus 1024 --tp 8 --pp 4 --global-batch 512 \
+  --recompute selective --precision bf16 --tokens 1e12 --json >"$WORK/budget.json"
+"$TESSERA" plan --model llama3-70b --cluster dgx-h100-superpod --gpus 1024 --tp 8 --pp 4 --global-batch 512 \
+  --recompute selective --precision bf16 --tokens 1e12 --step-jitter 0.05 --json >"$WORK/budget_jitter.json"
+/usr/bin/python3 - "$WORK/budget.json" "$WORK/budget_jitter.json" <<'PY'
+import json, sys
+plain, jitter = (json.load(open(f)) for f in sys.argv[1:3])
+ideal, real = plain["budget"], plain["with_failures"]
+assert real["train_hours"] > ideal["train_hours"] and real["rental_cost_usd"] > ideal["rental_cost_usd"], (ideal, real)
+assert abs(real["train_hours"] * plain["reliability"]["goodput"] - ideal["train_hours"]) < 1e-6 * ideal["train_hours"]
+assert plain["step_time_s"] < plain["step_time_p50_s"] <= plain["step_time_p90_s"], plain
+assert jitter["step_time_p90_s"] > plain["step_time_p90_s"], (jitter["step_time_p90_s"], plain["step_time_p90_s"])
+PY
+grep -q "to train" "$WORK/report.txt" || fail "no failure-adjusted time-to-train: $(cat "$WORK/report.txt")"
+grep -q "p50" "$WORK/report.txt" || fail "no step-time distribution: $(cat "$WORK/report.txt")"
+expect_error "--step-jitter" "$TESSERA" plan --model llama3-8b --gpus 8 --step-jitter 2

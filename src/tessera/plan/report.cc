@@ -54,6 +54,11 @@ std::string format_plan_report(const PlanReport& r) {
                                 : "");
   out += fmt::format("  step      {:.3f} s   {:.0f} tokens/s   {:.0f} TFLOP/s/GPU (model)   MFU {:.1f}%   HFU {:.1f}%\n",
                      s.step_time_s, s.tokens_per_s, s.tflops_per_gpu, 100 * s.mfu, 100 * s.hfu);
+  if (r.distribution.p50_s > 0) {
+    out += fmt::format("  steps     p50 {:.3f} s, p90 {:.3f} s across steps ({} ranks in lock-step, per-rank jitter {:.1f}%: "
+                       "the slowest rank sets each step)\n",
+                       r.distribution.p50_s, r.distribution.p90_s, p.world_size(), 100 * r.step_jitter);
+  }
   out += fmt::format("  breakdown compute {:.3f} s, tp comm {:.3f} s{}, cp comm {:.3f} s, ep all-to-all {:.3f} s, MoE host wait {:.3f} s, pp comm {:.3f} s, bubble {:.3f} s "
                      "({:.1f}%), dp comm exposed {:.3f} s of {:.3f} s{}, optimizer {:.3f} s{}\n",
                      s.compute_s, s.tp_comm_s, s.tp_crosses_scaleout ? " (crosses scale-out!)" : "", s.cp_comm_s,
@@ -77,8 +82,13 @@ std::string format_plan_report(const PlanReport& r) {
                        r.power.energy_cost_usd);
     out += fmt::format("  failures  MTBF {:.2f} h for {} accelerators, {:.1f} expected interruptions; checkpoint write {:.0f} s "
                        "→ Young/Daly interval {:.0f} s; goodput {:.1f}%\n",
-                       r.reliability.mtbf_hours, p.world_size(), r.reliability.expected_interruptions,
+                       r.reliability.mtbf_hours, p.world_size(), r.with_failures.expected_interruptions,
                        r.checkpoint_write_s, r.reliability.checkpoint_interval_s, 100 * r.reliability.goodput);
+    out += fmt::format("  to train  {:.1f} days, ${:.3g} rental + ${:.3g} energy with failures (ideal {:.1f} days, ${:.3g} + "
+                       "${:.3g}; {:.0f} h lost to checkpoints, restarts and redone work)\n",
+                       r.with_failures.wall_hours / 24, r.with_failures.rental_cost_usd, r.with_failures.energy_cost_usd,
+                       r.power.train_hours / 24, r.power.rental_cost_usd, r.power.energy_cost_usd,
+                       r.with_failures.lost_hours);
   }
   return out;
 }
@@ -110,6 +120,9 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                       {"dp_comm_total", s.dp_comm_total_s}, {"optimizer", s.optimizer_s},
                       {"offload_per_micro_batch", s.offload_s}};
   j["bubble_fraction"] = s.bubble_fraction;
+  j["step_time_p50_s"] = r.distribution.p50_s;
+  j["step_time_p90_s"] = r.distribution.p90_s;
+  j["step_jitter"] = r.step_jitter;
   j["memory_gib"] = {{"weights", m.weights_gib}, {"gradients", m.gradients_gib}, {"optimizer", m.optimizer_gib},
                      {"activations", m.activations_gib}, {"logits", m.logits_gib}, {"buffers", m.buffers_gib},
                      {"total", m.total_gib()}, {"capacity", m.capacity_gib}, {"fits", m.fits()},
@@ -124,6 +137,13 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                         {"checkpoint_write_s", r.checkpoint_write_s},
                         {"checkpoint_interval_s", r.reliability.checkpoint_interval_s},
                         {"goodput", r.reliability.goodput}};
+    j["with_failures"] = {{"train_hours", r.with_failures.wall_hours},
+                          {"accelerator_hours", r.with_failures.accelerator_hours},
+                          {"energy_mwh", r.with_failures.energy_mwh},
+                          {"rental_cost_usd", r.with_failures.rental_cost_usd},
+                          {"energy_cost_usd", r.with_failures.energy_cost_usd},
+                          {"expected_interruptions", r.with_failures.expected_interruptions},
+                          {"lost_hours", r.with_failures.lost_hours}};
   }
   return j;
 }

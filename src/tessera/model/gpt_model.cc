@@ -123,6 +123,12 @@ int64_t GptModel::activation_bytes() const {
 }
 
 double GptModel::estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t seq, const ModelOptions& options) {
+  const Bytes b = allocation_bytes(spec, batch, seq, options);
+  return b.parameters + b.gradients + b.activations + b.workspace;
+}
+
+GptModel::Bytes GptModel::allocation_bytes(const ModelSpec& spec, int64_t batch, int64_t seq,
+                                           const ModelOptions& options) {
   const double N = static_cast<double>(batch) * static_cast<double>(seq), C = static_cast<double>(spec.n_embd);
   const double F = static_cast<double>(spec.ffn()), V = static_cast<double>(spec.vocab_size);
   const double L = static_cast<double>(spec.n_layer), NH = static_cast<double>(spec.n_head);
@@ -142,7 +148,10 @@ double GptModel::estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t se
   const double head = std::max(head_rows, 1.0) * V + V * C;
   // encoded, lnf (+stats), losses, lse, and the backward scratch (dresidual, dln, datty, dqkv, dfch).
   const double other = N * (8 * C + 4 + F);
-  return 4.0 * (2 * params + L * per_layer + shared + head + other);
+  return Bytes{.parameters = 4.0 * params,
+               .gradients = 4.0 * params,
+               .activations = 4.0 * (L * per_layer + shared),
+               .workspace = 4.0 * (head + other)};
 }
 
 void GptModel::init_parameters(uint64_t seed) {

@@ -91,6 +91,13 @@ class GptModel final : public Stateful {
   // computed in double so that absurd shapes give a huge number instead of overflowing (checked before
   // allocating).
   static double estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t seq, const ModelOptions& options = {});
+  // The same bytes by kind (estimate_bytes is their sum): parameters and gradients (fp32), activations
+  // (what the blocks keep per layer plus the shared recomputed set), workspace (LM-head chunk and its wte
+  // gradient, embeddings, final LayerNorm, losses, backward scratch).
+  struct Bytes {
+    double parameters, gradients, activations, workspace;
+  };
+  static Bytes allocation_bytes(const ModelSpec& spec, int64_t batch, int64_t seq, const ModelOptions& options = {});
   // Tokens per LM-head chunk for N = batch·seq tokens.
   static int64_t resolve_head_chunk_rows(const ModelSpec& spec, int64_t tokens, const ModelOptions& options);
 

@@ -50,11 +50,14 @@ FlopConvention convention_for(const std::string& source_lower) {
 }
 
 // The framework a source ran on, for its memory traits (framework.h).
+// Inference table (docs/planner.md "Frameworks of the published rows"); a `framework` column overrides it.
 Framework framework_for(const std::string& source_lower) {
   if (has(source_lower, "narayanan") || has(source_lower, "korthikanti")) return Framework::kMegatron;
   if (has(source_lower, "nemo")) return Framework::kNemo;  // NeMo and Megatron-Bridge performance tables
   if (has(source_lower, "torchtitan")) return Framework::kTorchtitan;
-  return Framework::kGeneric;
+  // MegaScale (ByteDance) and other Megatron-LM based runs keep Megatron's defaults.
+  if (has(source_lower, "megascale") || has(source_lower, "megatron")) return Framework::kMegatron;
+  return Framework::kGeneric;  // PyTorch FSDP/DDP, DeepSpeed, llm-foundry, MaxText/Paxml (JAX: no framework traits)
 }
 
 constexpr const char* kFitSources[] = {"Narayanan", "Llama Team", "llama3_h100_202412", "NVIDIA/NeMo ",
@@ -188,7 +191,15 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     }
     p.schedule = p.vpp > 1 ? PipelineSchedule::kInterleaved : PipelineSchedule::kOneFOneB;
     p.global_batch = integer(t.field(r, "global_batch_seqs"));
-    const Framework framework = framework_for(source_l);
+    Framework framework = framework_for(source_l);
+    if (const std::string stated = lower(t.field(r, "framework")); !stated.empty()) {
+      auto parsed = parse_framework(stated);
+      if (!parsed.ok()) {
+        skip("column framework: expected generic | megatron | nemo | torchtitan, found '" + stated + "'");
+        continue;
+      }
+      framework = *parsed;
+    }
     const std::string notes_lower = lower(t.field(r, "notes"));
     if (p.global_batch <= 0) {
       // Not given, but the per-replica batch is: torchtitan's "local batch N" (sequences per data-parallel

@@ -173,6 +173,30 @@ TEST(PublishedRunsMemory, OffloadIsAssumedOnlyWhereRecomputeIsUnstatedAndTheRowD
   EXPECT_EQ(s.memory_oom, 1u);
 }
 
+// Any CSV in published_runs.csv's format validates; a `framework` column overrides the framework inferred
+// from the source, and a value that is not a framework is refused naming the column.
+TEST(PublishedRunsFramework, ColumnOverridesTheInferredFramework) {
+  const std::string header =
+      "source,model,layers,hidden,heads,ffn_hidden,seq_len,vocab,global_batch_seqs,micro_batch,gpu_type,num_gpus,"
+      "tp,pp,dp,cp,ep,zero_or_fsdp,recompute,precision,tokens_per_sec,framework,notes\n";
+  const std::string rows =
+      "MegaScale (ByteDance 2024),LLAMA3_8B,,,,,8192,,128,1,DGX-H100,8,1,1,8,1,,,none,bf16,100000,,\n"
+      "Some lab,LLAMA3_8B,,,,,8192,,128,1,DGX-H100,8,1,1,8,1,,,none,bf16,100000,torchtitan,\n"
+      "Some lab,LLAMA3_8B,,,,,8192,,128,1,DGX-H100,8,1,1,8,1,,,none,bf16,100000,jax,\n"
+      "Some lab,Qwen3_30B_a3B (v2),,,,,4096,,64,1,DGX-H100,8,1,1,8,1,8,,,fp8,100000,nemo,\n";
+  auto csv = parse_csv(header + rows, "<test>");
+  ASSERT_TRUE(csv.ok()) << csv.status().to_string();
+  auto runs = load_published_runs(*csv, testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  EXPECT_EQ((*runs)[0].job.framework, Framework::kMegatron);
+  EXPECT_EQ((*runs)[1].job.framework, Framework::kTorchtitan);
+  EXPECT_NE((*runs)[2].skip_reason.find("column framework: expected generic"), std::string::npos);
+  // An unknown tag in parentheses still finds the catalog model; the ep column is read.
+  EXPECT_TRUE((*runs)[3].skip_reason.empty()) << (*runs)[3].skip_reason;
+  EXPECT_EQ((*runs)[3].job.ep, 8);
+  EXPECT_EQ((*runs)[3].job.framework, Framework::kNemo);
+}
+
 TEST(Csv, QuotedFieldsAndBadInput) {
   auto t = parse_csv("a,b,c\n1,\"x, \"\"y\"\"\",3\n", "<test>");
   ASSERT_TRUE(t.ok());

@@ -116,3 +116,11 @@ PY
 grep -q "to train" "$WORK/report.txt" || fail "no failure-adjusted time-to-train: $(cat "$WORK/report.txt")"
 grep -q "p50" "$WORK/report.txt" || fail "no step-time distribution: $(cat "$WORK/report.txt")"
 expect_error "--step-jitter" "$TESSERA" plan --model llama3-8b --gpus 8 --step-jitter 2
+# MFU at the peak of the precision the job runs in, beside the bf16-peak MFU.
+"$TESSERA" plan --model llama3-70b --cluster dgx-h100-superpod --gpus 64 --tp 4 --pp 4 --global-batch 128 \
+  --precision fp8 --json >"$WORK/fp8.json"
+/usr/bin/python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert abs(j["mfu_format_peak_percent"] * 2 - j["mfu_percent"]) < 0.01 * j["mfu_percent"], j  # H100 fp8 peak 1979 = 2x bf16 989
+' "$WORK/fp8.json"

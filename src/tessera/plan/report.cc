@@ -52,8 +52,12 @@ std::string format_plan_report(const PlanReport& r) {
                                               r.job.capacity_factor > 0 ? fmt::format("{:.2f}", r.job.capacity_factor)
                                                                         : std::string("dropless"))
                                 : "");
-  out += fmt::format("  step      {:.3f} s   {:.0f} tokens/s   {:.0f} TFLOP/s/GPU (model)   MFU {:.1f}%   HFU {:.1f}%\n",
-                     s.step_time_s, s.tokens_per_s, s.tflops_per_gpu, 100 * s.mfu, 100 * s.hfu);
+  out += fmt::format("  step      {:.3f} s   {:.0f} tokens/s   {:.0f} TFLOP/s/GPU (model)   MFU {:.1f}%   HFU {:.1f}%{}\n",
+                     s.step_time_s, s.tokens_per_s, s.tflops_per_gpu, 100 * s.mfu, 100 * s.hfu,
+                     r.job.gemm_format == GemmFormat::kBf16
+                         ? std::string()
+                         : fmt::format("   MFU at the {} peak {:.1f}%", gemm_format_name(r.job.gemm_format),
+                                       100 * s.mfu_format_peak));
   if (r.distribution.p50_s > 0) {
     out += fmt::format("  steps     p50 {:.3f} s, p90 {:.3f} s across steps ({} ranks in lock-step, per-rank jitter {:.1f}%: "
                        "the slowest rank sets each step)\n",
@@ -114,6 +118,7 @@ nlohmann::json plan_report_json(const PlanReport& r) {
   j["tokens_per_sec"] = s.tokens_per_s;
   j["tflops_per_gpu"] = s.tflops_per_gpu;
   j["mfu_percent"] = 100 * s.mfu;
+  j["mfu_format_peak_percent"] = 100 * s.mfu_format_peak;
   j["hfu_percent"] = 100 * s.hfu;
   j["breakdown_s"] = {{"compute", s.compute_s}, {"tp_comm", s.tp_comm_s}, {"cp_comm", s.cp_comm_s},
                       {"ep_comm", s.ep_comm_s}, {"moe_host_wait", s.host_wait_s}, {"pp_comm", s.pp_comm_s}, {"bubble", s.bubble_s}, {"dp_comm_exposed", s.dp_comm_s},

@@ -373,6 +373,8 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   out.tflops_per_gpu = out.model_flops / out.step_time_s / world / 1e12;
   const double bf16_peak = acc.peak_tflops(GemmFormat::kBf16);
   out.mfu = bf16_peak > 0 ? out.tflops_per_gpu / bf16_peak : 0;
+  const double format_peak = acc.peak_tflops(job.gemm_format);
+  out.mfu_format_peak = format_peak > 0 ? out.tflops_per_gpu / format_peak : 0;
   out.hfu = bf16_peak > 0 ? out.executed_flops / out.step_time_s / world / 1e12 / bf16_peak : 0;
   out.memory = estimate_memory(job, acc.hbm_gib);
   return out;

@@ -57,6 +57,7 @@ struct StepPrediction {
   double executed_flops = 0;   // model FLOPs (same full-attention convention) + recomputed forward work
   double tflops_per_gpu = 0;   // model FLOPs / time / accelerators
   double mfu = 0;              // tflops_per_gpu / dense bf16 peak
+  double mfu_format_peak = 0;  // tflops_per_gpu / dense peak of the job's GEMM format (= mfu for bf16 jobs)
   double hfu = 0;              // executed FLOPs / time / accelerators / dense bf16 peak (>= mfu)
   MemoryBreakdown memory;
 };

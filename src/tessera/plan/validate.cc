@@ -301,7 +301,8 @@ RunPrediction predict_run(const PublishedRun& run, const EfficiencyTable& overri
   const double flops = step_flops(run.job.model, run.job.model.seq_len, run.job.plan.resolved_global_batch(),
                                   run.convention, run.job.plan.recompute);
   out.tflops_per_gpu = flops / out.step.step_time_s / static_cast<double>(run.gpus) / 1e12;
-  out.mfu_percent = 100 * out.tflops_per_gpu / acc.peak_tflops(GemmFormat::kBf16);
+  // MFU against the dense peak of the precision the row runs its GEMMs in (an fp8 row against the fp8 peak).
+  out.mfu_percent = 100 * out.tflops_per_gpu / acc.peak_tflops(run.job.gemm_format);
   if (run.step_time_s > 0) {
     out.time_error = relative_error(out.step.step_time_s, run.step_time_s);
   } else if (run.tokens_per_s > 0) {

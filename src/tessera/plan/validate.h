@@ -55,7 +55,7 @@ struct RunPrediction {
   PublishedRun run;
   StepPrediction step;
   double tflops_per_gpu = 0;   // in the row's convention
-  double mfu_percent = 0;      // row-convention FLOPs / dense bf16 peak
+  double mfu_percent = 0;      // row-convention FLOPs / dense peak of the row's GEMM format (fp8 rows: fp8)
   double time_error = -1;      // |pred − pub| / pub of step time (or tokens/s); < 0: nothing to compare
   double tflops_error = -1;    // |pred − pub| / pub of TFLOP/s per GPU (or MFU); < 0: nothing to compare
   double memory_error = -1;    // (pred − measured) / measured peak memory; only where the row states a peak

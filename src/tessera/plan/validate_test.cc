@@ -121,6 +121,12 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
   // Row 174 states ep 64 over tp·cp·dp = 32 ranks of a stage: refused, naming the numbers.
   EXPECT_NE(runs_[174].skip_reason.find("ep (64) does not divide tp*cp*dp (32)"), std::string::npos)
       << runs_[174].skip_reason;
+  // MFU follows the row's precision: an fp8 row against the fp8 peak, a bf16 row against the bf16 peak.
+  const RunPrediction fp8 = predict_run(runs_[79], {});
+  EXPECT_EQ(runs_[79].job.gemm_format, GemmFormat::kFp8);
+  EXPECT_NEAR(fp8.mfu_percent, 100 * fp8.tflops_per_gpu / runs_[79].accelerator.peak_tflops(GemmFormat::kFp8), 1e-9);
+  const RunPrediction bf16 = predict_run(runs_[19], {});
+  EXPECT_NEAR(bf16.mfu_percent, 100 * bf16.tflops_per_gpu / 989, 1e-9);
   size_t predicted = 0;
   for (const auto& r : runs_) predicted += r.skip_reason.empty();
   EXPECT_GE(predicted * 100, runs_.size() * 95);  // the target: >= 95% of the rows predicted

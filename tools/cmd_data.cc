@@ -208,7 +208,23 @@ int inspect_shard(const std::string& path, int64_t show) {
     std::printf("validation: FAILED\n");
     return report_error("data inspect", shard.status().message());
   }
-  std::printf("validation: ok\n");
+  // Inside a prepared directory the shard must also be the one dataset.json describes (a valid shard
+  // copied over another is valid on its own).
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  if (path_exists(dir + "/" + kDatasetManifestFile)) {
+    auto manifest = read_dataset_manifest(dir);
+    const Status listed =
+        manifest.ok() ? check_shard_listed(dir, *manifest, std::filesystem::path(path).filename().string(), *shard)
+                      : manifest.status();
+    if (!listed.ok()) {
+      std::printf("validation: FAILED against %s/dataset.json\n", dir.c_str());
+      return report_error("data inspect", listed.message());
+    }
+    std::printf("validation: ok (every byte; matches %s/dataset.json)\n", dir.c_str());
+  } else {
+    std::printf("validation: ok (every byte; no dataset.json beside it)\n");
+  }
   std::vector<int32_t> ids(static_cast<size_t>(std::min(show, shard->size())));
   shard->copy_tokens(0, static_cast<int64_t>(ids.size()), ids.data());
   const auto tokenizer = tokenizer_beside(std::filesystem::path(path).parent_path());

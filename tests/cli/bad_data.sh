@@ -56,6 +56,10 @@ cp "$WORK/valcopy/val_000.bin" "$WORK/valcopy/train_000.bin"
 expect_line "train_000.bin: size $(stat -c %s "$FORTUNES/val_000.bin") bytes in the file, dataset.json splits.train.shards[0].bytes expects $(stat -c %s "$FORTUNES/train_000.bin"); the file is not the shard tessera data prepare wrote here" \
   "$TESSERA" train "$cfg" --data "$WORK/valcopy" --out "$WORK/r5"
 expect_line "train_000.bin: size" "$TESSERA" data inspect "$WORK/valcopy"
+# Inspected on its own, the copied shard is valid, but not the one dataset.json describes.
+expect_line "train_000.bin: size" "$TESSERA" data inspect "$WORK/valcopy/train_000.bin"
+out=$("$TESSERA" data inspect "$FORTUNES/train_000.bin") || fail "inspect of a fixture shard failed: $out"
+grep -q "validation: ok (every byte; matches .*/dataset.json)" <<<"$out" || fail "shard not checked against dataset.json: $out"
 # Edited token counts (the split's total; a shard's count with its size kept consistent).
 cp -r "$FORTUNES" "$WORK/tokens"
 edit_manifest "$WORK/tokens" 'm["splits"]["train"]["tokens"] += 1'

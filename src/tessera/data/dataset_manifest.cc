@@ -437,4 +437,17 @@ Status check_shard_against_manifest(const std::string& dir, const DatasetManifes
   return Status();
 }
 
+Status check_shard_listed(const std::string& dir, const DatasetManifest& manifest, const std::string& file,
+                          const TokenShard& shard) {
+  for (const std::string split : {"train", "val"}) {
+    const auto& shards = manifest.split(split).shards;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      if (shards[i].file == file) return check_shard_against_manifest(dir, manifest, split, i, shard);
+    }
+  }
+  return data_loss_error("data '{}': {} is not a shard dataset.json lists (the train split has {} shard(s), val {}): "
+                         "a stray or left-over shard; hint: remove it, or run tessera data prepare --out {} again",
+                         dir, file, manifest.train.shards.size(), manifest.val.shards.size(), dir);
+}
+
 }  // namespace tessera

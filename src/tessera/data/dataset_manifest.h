@@ -99,4 +99,9 @@ Status check_dataset_files(const std::string& dir, const DatasetManifest& manife
 Status check_shard_against_manifest(const std::string& dir, const DatasetManifest& manifest,
                                     const std::string& split, size_t index, const TokenShard& shard);
 
+// For a shard looked at on its own (`tessera data inspect FILE`): `file` (a name inside `dir`) is
+// listed in `manifest`, in either split, and `shard` matches its entry (check_shard_against_manifest).
+Status check_shard_listed(const std::string& dir, const DatasetManifest& manifest, const std::string& file,
+                          const TokenShard& shard);
+
 }  // namespace tessera

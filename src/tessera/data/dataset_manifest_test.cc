@@ -164,6 +164,32 @@ TEST(DatasetManifest, FilesMustBeExactlyTheListedShards) {
                                "splits.train.shards[1]); hint: run tessera data prepare --out " + dir + " again");
 }
 
+TEST(DatasetManifest, ALoneShardMustBeListedAndMatchItsEntry) {
+  const ScopedTempDir temp;
+  const std::string dir = temp.path();
+  ASSERT_TRUE(write_token_shard(dir + "/train_000.bin", {1, 2, 3}, 10).ok());
+  ASSERT_TRUE(write_token_shard(dir + "/val_000.bin", {4, 5, 6}, 10).ok());
+  DatasetManifest manifest;
+  manifest.vocab_size = 10;
+  for (const std::string file : {"train_000.bin", "val_000.bin"}) {
+    auto shard = TokenShard::open(dir + "/" + file);
+    ASSERT_TRUE(shard.ok());
+    (file[0] == 't' ? manifest.train : manifest.val).shards.push_back(dataset_shard_entry(file, *shard));
+  }
+  auto val = TokenShard::open(dir + "/val_000.bin");
+  ASSERT_TRUE(val.ok());
+  EXPECT_TRUE(check_shard_listed(dir, manifest, "val_000.bin", *val).ok());
+  // The val shard under the train shard's name: same size, other payload.
+  const Status copied = check_shard_listed(dir, manifest, "train_000.bin", *val);
+  EXPECT_NE(copied.message().find("train_000.bin: payload checksum " + hash_to_hex(val->checksum()) +
+                                  " in the file, dataset.json splits.train.shards[0].checksum expects"),
+            std::string::npos)
+      << copied.message();
+  const Status stray = check_shard_listed(dir, manifest, "train_007.bin", *val);
+  EXPECT_NE(stray.message().find("train_007.bin is not a shard dataset.json lists"), std::string::npos)
+      << stray.message();
+}
+
 TEST(DatasetManifest, SampleChecksumCoversHeadAndTail) {
   std::string bytes(300000, '\0');
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7);

@@ -39,6 +39,7 @@ struct PlanArgs {
   std::string framework = "generic";
   int64_t offload_layers = 0;
   int64_t ep = 0, etp = 0;           // expert (tensor) parallelism; 0 = 1
+  std::string cp_mode = "ring";      // ring | ulysses
   double expert_imbalance = 1.0;     // busiest expert's tokens over the mean
   double capacity_factor = 0;        // 0 = dropless
   bool json = false;
@@ -115,6 +116,11 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
   if (p.vpp > 1 && a.schedule.empty()) p.schedule = PipelineSchedule::kInterleaved;
   TESSERA_ASSIGN_OR_RETURN(r.job.framework, parse_framework(a.framework));
   r.job.memory.offload_layers = a.offload_layers;
+  if (a.cp_mode == "ulysses") {
+    r.job.cp_mode = ContextParallel::kAllToAll;
+  } else if (a.cp_mode != "ring") {
+    return invalid_argument_error("--cp-mode: expected ring or ulysses, found '{}'", a.cp_mode);
+  }
   if (a.ep > 0) r.job.ep = a.ep;
   if (a.etp > 0) r.job.etp = a.etp;
   r.job.expert_imbalance = a.expert_imbalance;
@@ -392,6 +398,9 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_option("--pp", a.pp, "pipeline stages")->check(gpus);
   app->add_option("--dp", a.dp, "data-parallel replicas (default gpus/(tp*pp*cp))")->check(gpus);
   app->add_option("--cp", a.cp, "context-parallel degree")->check(gpus);
+  app->add_option("--cp-mode", a.cp_mode, "context parallelism: ring (K,V passed around, overlapped) | ulysses "
+                                         "(all-to-all of heads, exposed)")
+      ->capture_default_str();
   app->add_option("--ep", a.ep, "expert-parallel degree (MoE models; divides tp*cp*dp and the experts)")->check(gpus);
   app->add_option("--etp", a.etp, "expert tensor-parallel degree (MoE models)")->check(gpus);
   app->add_option("--expert-imbalance", a.expert_imbalance, "tokens of the busiest expert over the mean (MoE; >= 1)")

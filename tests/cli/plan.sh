@@ -124,3 +124,13 @@ import json, sys
 j = json.load(open(sys.argv[1]))
 assert abs(j["mfu_format_peak_percent"] * 2 - j["mfu_percent"]) < 0.01 * j["mfu_percent"], j  # H100 fp8 peak 1979 = 2x bf16 989
 ' "$WORK/fp8.json"
+# Context parallelism as a ring or as Ulysses' all-to-all; a mode the planner does not know is refused.
+"$TESSERA" plan --model llama3-8b --cluster dgx-h100-superpod --gpus 8 --cp 4 --seq-len 131072 --global-batch 2 \
+  --cp-mode ulysses --json >"$WORK/ulysses.json"
+/usr/bin/python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["layout"]["cp_mode"] == "ulysses" and j["breakdown_s"]["cp_comm"] > 0, (j["layout"], j["breakdown_s"])
+' "$WORK/ulysses.json"
+expect_error "--cp-mode: expected ring or ulysses, found 'star'" \
+  "$TESSERA" plan --model llama3-8b --gpus 8 --cp 4 --seq-len 131072 --cp-mode star

@@ -59,6 +59,12 @@ enum class Framework {
   kTorchtitan,  // torchtitan: per-op selective recompute, no FSDP resharding under a pipeline
 };
 
+// How context parallelism exchanges the sequence: kRing passes K,V chunks around the cp ranks point to point
+// ((cp−1) sends per layer, hidden behind the attention of the chunk in hand: Megatron, torchtitan's ring);
+// kAllToAll is DeepSpeed-Ulysses: an all-to-all turns sequence shards into head shards for Q, K, V before the
+// attention and back for its output, on the critical path (no overlap), and needs the heads divisible by cp.
+enum class ContextParallel { kRing, kAllToAll };
+
 // The fitted default of Job::moe_host_overhead_s (docs/planner.md "Constants").
 inline constexpr double kMoeHostOverheadS = 0.0039;  // s per MoE layer per micro-batch, fitted
 
@@ -68,6 +74,7 @@ struct Job {
   GemmFormat gemm_format = GemmFormat::kBf16;  // fp8/fp4: GEMMs only; attention and the rest stay bf16
   bool flash_attention = true;     // fused attention: causal blocks skipped, no t×t scores stored
   bool sequence_parallel = true;   // with tp > 1: LayerNorm/dropout activations split over tp
+  ContextParallel cp_mode = ContextParallel::kRing;
   // ZeRO-3/FSDP: true = parameters gathered for every micro-batch (FULL_SHARD), false = kept gathered over
   // the accumulation steps (Llama 3's "not resharded after forward", ZeRO-2-like traffic).
   bool reshard_per_micro_batch = true;

@@ -171,5 +171,32 @@ TEST(LayerMix, StepModelChargesMoeWork) {
   EXPECT_NEAR(predict_step(skewed, acc, links, dev).step_time_s, bare.step_time_s, 1e-9);
 }
 
+// Context parallelism as a ring (K,V passed point to point behind the attention) or as Ulysses' all-to-all
+// (heads exchanged before and after attention, exposed): at 128k tokens the ring hides, Ulysses pays.
+TEST(ContextParallel, RingHidesUlyssesPays) {
+  const Catalog catalog = testing::load_test_catalog();
+  const AcceleratorSpec acc = *catalog.accelerator("h100-sxm-80gb");
+  const ClusterLinks links = cluster_links(*catalog.cluster("dgx-h100-superpod"), acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kBf16);
+  Job job;
+  job.model = *catalog.model("llama3-8b");
+  job.model.seq_len = 131072;
+  job.plan.cp = 4, job.plan.dp = 2, job.plan.global_batch = 2;
+  job.plan.precision = Precision::kBf16;
+  ASSERT_TRUE(validate_job(job, 8).ok()) << validate_job(job, 8).message();
+  const StepPrediction ring = predict_step(job, acc, links, dev);
+  EXPECT_DOUBLE_EQ(ring.cp_comm_s, 0);
+  job.cp_mode = ContextParallel::kAllToAll;
+  ASSERT_TRUE(validate_job(job, 8).ok());
+  const StepPrediction ulysses = predict_step(job, acc, links, dev);
+  const double M = 131072.0 / 4;
+  const double a2a = group_all_to_all_seconds(links, 4, 1, M * (4096 + 2 * 1024 + 4096) * 2);
+  EXPECT_NEAR(ulysses.cp_comm_s, 32 * 2 * a2a, 1e-9);  // 32 layers, forward + backward, one micro-batch
+  EXPECT_GT(ulysses.step_time_s, ring.step_time_s);
+  job.plan.cp = 16, job.plan.dp = 1, job.plan.global_batch = 1;
+  EXPECT_NE(validate_job(job, 16).message().find("all-to-all (Ulysses) context parallelism needs cp*tp (16)"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace tessera::plan

@@ -112,7 +112,8 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                  {"recompute", recompute_name(p.recompute)}, {"schedule", pipeline_schedule_name(p.schedule)},
                  {"gemm_format", gemm_format_name(r.job.gemm_format)},
                  {"framework", framework_name(r.job.framework)}, {"offload_layers", r.job.memory.offload_layers},
-                 {"ep", r.job.ep}, {"etp", r.job.etp}};
+                 {"ep", r.job.ep}, {"etp", r.job.etp},
+                 {"cp_mode", r.job.cp_mode == ContextParallel::kRing ? "ring" : "ulysses"}};
   j["params"] = {{"total", total_params(r.job.model)}, {"active_matmul", active_matmul_params(r.job.model)}};
   j["step_time_s"] = s.step_time_s;
   j["tokens_per_sec"] = s.tokens_per_s;

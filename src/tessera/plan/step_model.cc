@@ -28,7 +28,7 @@ struct LayerTimes {
   double attention_fwd = 0;
   double selective_recompute = 0;  // what the selective policy re-runs in backward
   double tp_comm_fwd = 0;   // one forward's tp collectives (exposed share)
-  double cp_comm_fwd = 0;
+  double cp_comm_fwd = 0;   // ring: K,V passes to hide behind attention; all-to-all: exposed as is
   double ep_comm_fwd = 0;   // one forward's expert-parallel all-to-alls (dispatch + combine), exposed share
   double host_fwd = 0, host_bwd = 0;  // MoE layers' host-side wait (Job::moe_host_overhead_s: 1/3 fwd, 2/3 bwd)
 };
@@ -110,7 +110,13 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     if (p.cp > 1) {
       const Link& link = links.link_for(p.cp, p.tp);
       const double kv_width = is_mla(m) ? NH * (HS + dv) : 2 * KV;
-      total.cp_comm_fwd += mix.attention * (cp - 1) * send_recv_seconds(link, M * kv_width / tp * act);
+      if (job.cp_mode == ContextParallel::kAllToAll) {
+        // Ulysses: Q, K, V to head shards before attention, the output back after it.
+        const double bytes = M * (NH * HS + kv_width + NH * dv) / tp * act;
+        total.cp_comm_fwd += mix.attention * group_all_to_all_seconds(links, p.cp, p.tp, bytes);
+      } else {
+        total.cp_comm_fwd += mix.attention * (cp - 1) * send_recv_seconds(link, M * kv_width / tp * act);
+      }
     }
   }
   // Mamba-2 mixers: in_proj and out_proj GEMMs, the SSD scan (at the attention kernels' rate), conv1d and
@@ -225,6 +231,13 @@ Status validate_job(const Job& job, int64_t world_size) {
     return invalid_argument_error("parallel.ep: expected 1 for a dense model (no experts), found ep {} and etp {}",
                                   job.ep, job.etp);
   }
+  if (job.cp_mode == ContextParallel::kAllToAll && job.plan.cp > 1 &&
+      (job.model.n_head % (job.plan.cp * job.plan.tp) != 0 ||
+       (job.model.kv_heads() % (job.plan.cp * job.plan.tp) != 0 && !is_mla(job.model)))) {
+    return invalid_argument_error("parallel.cp: all-to-all (Ulysses) context parallelism needs cp*tp ({}) to divide the "
+                                  "heads ({}) and kv heads ({}); use the ring",
+                                  job.plan.cp * job.plan.tp, job.model.n_head, job.model.kv_heads());
+  }
   if (job.expert_imbalance < 1 || job.capacity_factor < 0) {
     return invalid_argument_error("moe: expected expert imbalance >= 1 and capacity factor >= 0 (0 = dropless), "
                                   "found {} and {}",
@@ -267,8 +280,11 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   double recompute = 0, recompute_comm = 0;
   if (p.recompute == Recompute::kFull) recompute = lt.fwd_compute, recompute_comm = lt.tp_comm_fwd;
   if (p.recompute == Recompute::kSelective) recompute = lt.selective_recompute;
-  const double cp_fwd_exposed = std::max(0.0, lt.cp_comm_fwd - lt.attention_fwd);
-  const double cp_bwd_exposed = std::max(0.0, 2 * lt.cp_comm_fwd - 2 * lt.attention_fwd);
+  // The ring hides behind the attention compute; Ulysses' all-to-alls sit on the critical path (backward
+  // moves the gradients of the same tensors).
+  const bool ring = job.cp_mode == ContextParallel::kRing;
+  const double cp_fwd_exposed = ring ? std::max(0.0, lt.cp_comm_fwd - lt.attention_fwd) : lt.cp_comm_fwd;
+  const double cp_bwd_exposed = ring ? std::max(0.0, 2 * lt.cp_comm_fwd - 2 * lt.attention_fwd) : lt.cp_comm_fwd;
   // LM head + loss (memory-bound softmax over fp32 logits), spread over the stages; once more per MTP module.
   const double heads = 1 + static_cast<double>(m.mtp_layers);
   const double head_fwd = heads * (dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2));

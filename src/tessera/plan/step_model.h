@@ -6,7 +6,8 @@
 //              plus the LM head and loss spread over the stages (frameworks balance the last stage).
 //   tp comm  = per layer 4 all-reduces (2 fwd, 2 bwd; +2 with full recompute) of M·C activations on the
 //              tp group (RS+AG under sequence parallelism: same bytes), kTpExposed of it not overlapped.
-//   cp comm  = ring attention: (cp−1) K,V chunk exchanges fwd, 2·(cp−1) bwd, hidden behind attention.
+//   cp comm  = ring attention: (cp−1) K,V chunk exchanges fwd, 2·(cp−1) bwd, hidden behind attention;
+//              or Ulysses (Job::cp_mode): all-to-all of Q, K, V and the output over the cp group, exposed.
 //   ep comm  = MoE layers: all-to-all dispatch and combine of the k routed copies of each token over the ep
 //              group, forward and backward (Job::ep_exposed of it on the critical path).
 //   host     = MoE layers: Job::moe_host_overhead_s per layer and micro-batch (dropless routing's device

@@ -89,7 +89,7 @@ struct AttentionBuffers {
   explicit AttentionBuffers(const benchmark::State& state)
       : B(state.range(0)), T(state.range(1)), C(state.range(2)), NH(state.range(3)),
         qkv(random_buffer(B * T * 3 * C)), dout(random_buffer(B * T * C)),
-        out(static_cast<size_t>(B * T * C)), lse(static_cast<size_t>(B * NH * T)),
+        out(static_cast<size_t>(B * T * C)), lse(static_cast<size_t>(2 * B * NH * T)),
         dqkv(static_cast<size_t>(B * T * 3 * C)) {}
   void forward(FastBackend& fast) { fast.attention_forward(out.data(), lse.data(), qkv.data(), B, T, C, NH); }
   void backward(FastBackend& fast) {
@@ -263,7 +263,7 @@ void BM_TrainingStepKernels(benchmark::State& state) {
       dwfcp(C * C4), dbfcp(C);
   auto buf = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
   std::vector<float> resid = buf(kN * C), ln = buf(kN * C), mean = buf(kN), rstd = buf(kN), qkv = buf(kN * C3),
-                     att_lse = buf(kB * kNH * kT), atty = buf(kN * C), proj = buf(kN * C), fch = buf(kN * C4),
+                     att_lse = buf(2 * kB * kNH * kT), atty = buf(kN * C), proj = buf(kN * C), fch = buf(kN * C4),
                      fcg = buf(kN * C4), logits = buf(kHeadRows * kV), losses = buf(kN), lse = buf(kN);
   std::vector<float> dresid = buf(kN * C), dln = buf(kN * C), dqkv = buf(kN * C3), datty = buf(kN * C),
                      dfc = buf(kN * C4);

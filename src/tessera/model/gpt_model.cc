@@ -12,7 +12,7 @@ namespace tessera {
 namespace {
 // Which block fields a layer keeps for itself under each recompute mode (the rest are recomputed).
 struct Kept {
-  bool attention_core;  // atty, att_lse
+  bool attention_core;  // atty, att_stats
   bool gelu;            // fch_gelu
   bool rest;            // ln1 (+stats), qkv, residual2, ln2 (+stats), fch
 };
@@ -58,7 +58,7 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
       a.fch = AlignedBuffer<float>(N * F);
     }
     if (attention_core) {
-      a.att_lse = AlignedBuffer<float>(B_ * NH * T_);
+      a.att_stats = AlignedBuffer<float>(2 * B_ * NH * T_);
       a.atty = AlignedBuffer<float>(N * C);
     }
     if (gelu) a.fch_gelu = AlignedBuffer<float>(N * F);
@@ -88,7 +88,7 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
 GptModel::~GptModel() { kernels_.clear_matmul_weights(); }
 
 int64_t GptModel::BlockActivations::floats() const {
-  return ln1.size() + ln1_mean.size() + ln1_rstd.size() + qkv.size() + att_lse.size() + atty.size() +
+  return ln1.size() + ln1_mean.size() + ln1_rstd.size() + qkv.size() + att_stats.size() + atty.size() +
          residual2.size() + ln2.size() + ln2_mean.size() + ln2_rstd.size() + fch.size() + fch_gelu.size() +
          residual3.size();
 }
@@ -103,7 +103,7 @@ GptModel::BlockView GptModel::view(int64_t layer) {
                    .ln1_mean = pick(own.ln1_mean, r.ln1_mean),
                    .ln1_rstd = pick(own.ln1_rstd, r.ln1_rstd),
                    .qkv = pick(own.qkv, r.qkv),
-                   .att_lse = pick(own.att_lse, r.att_lse),
+                   .att_stats = pick(own.att_stats, r.att_stats),
                    .atty = pick(own.atty, r.atty),
                    .residual2 = pick(own.residual2, r.residual2),
                    .ln2 = pick(own.ln2, r.ln2),
@@ -136,7 +136,7 @@ GptModel::Bytes GptModel::allocation_bytes(const ModelSpec& spec, int64_t batch,
   // Parameters: the layout's count in double (ModelSpec::num_params is int64).
   const double params = V * C + static_cast<double>(spec.seq_len) * C + L * (4 * C + 4 * C * C + 4 * C + 2 * C * F + F + C) + 2 * C;
   // Block fields as in BlockActivations: kept per layer, or once in the shared recomputed set.
-  const double attention_core = N * C + B * NH * T, gelu = N * F, rest = N * (6 * C + F + 4), output = N * C;
+  const double attention_core = N * C + 2 * B * NH * T, gelu = N * F, rest = N * (6 * C + F + 4), output = N * C;
   const Kept keep = kept(options.recompute);
   const double per_layer = output + (keep.attention_core ? attention_core : 0) + (keep.gelu ? gelu : 0) +
                            (keep.rest ? rest : 0);
@@ -190,7 +190,7 @@ void GptModel::block_forward(int64_t layer, const float* input, const BlockView&
   // x + attn(ln1(x))
   kernels_.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, input, p + w.ln1_w, p + w.ln1_b, N, C);
   kernels_.matmul_forward(a.qkv, a.ln1, p + w.qkv_w, p + w.qkv_b, N, C, 3 * C);
-  kernels_.attention_forward(a.atty, a.att_lse, a.qkv, B_, T_, C, NH);
+  kernels_.attention_forward(a.atty, a.att_stats, a.qkv, B_, T_, C, NH);
   // The projection goes to residual2 first, then the residual is added in place.
   kernels_.matmul_forward(a.residual2, a.atty, p + w.proj_w, p + w.proj_b, N, C, C);
   kernels_.residual_forward(a.residual2, a.residual2, input, N * C);
@@ -262,7 +262,7 @@ void GptModel::block_backward(int64_t layer, const float* input, const BlockView
                               a.ln2_rstd, N, C);
   // residual2 = input + proj(attn(ln1(input))).
   kernels_.matmul_backward(datty_.data(), g + w.proj_w, g + w.proj_b, dresidual, a.atty, p + w.proj_w, N, C, C);
-  kernels_.attention_backward(dqkv_.data(), datty_.data(), a.qkv, a.atty, a.att_lse, B_, T_, C, NH);
+  kernels_.attention_backward(dqkv_.data(), datty_.data(), a.qkv, a.atty, a.att_stats, B_, T_, C, NH);
   kernels_.matmul_backward(dln_.data(), g + w.qkv_w, g + w.qkv_b, dqkv_.data(), a.ln1, p + w.qkv_w, N, C, 3 * C);
   // dresidual += ∂ln1/∂input · dln: now the gradient w.r.t. the block input.
   kernels_.layernorm_backward(dresidual, g + w.ln1_w, g + w.ln1_b, dln_.data(), input, p + w.ln1_w, a.ln1_mean,
@@ -291,7 +291,7 @@ void GptModel::backward(float loss_scale) {
       case Recompute::kNone:
         break;
       case Recompute::kSelective:  // the attention core and the GELU output, from the kept qkv and fch
-        kernels_.attention_forward(a.atty, a.att_lse, a.qkv, B_, T_, C, NH);
+        kernels_.attention_forward(a.atty, a.att_stats, a.qkv, B_, T_, C, NH);
         kernels_.gelu_forward(a.fch_gelu, a.fch, N * spec_.ffn());
         break;
       case Recompute::kFull:  // everything up to the GELU, from the kept block input

@@ -17,7 +17,7 @@
 //
 // Activation recomputation (ModelOptions::recompute, parallel.recompute in configs):
 //   kNone       every block keeps all its activations;
-//   kSelective  the attention core's output and lse and the GELU output are not kept per layer: backward
+//   kSelective  the attention core's output and softmax statistics and the GELU output are not kept per layer: backward
 //               recomputes them (one flash-attention forward and one GELU per layer, no matmul);
 //   kFull       only each block's output (the residual stream) is kept; backward reruns the block's
 //               forward up to the GELU (everything but the last matmul) into one shared set of buffers.
@@ -111,7 +111,7 @@ class GptModel final : public Stateful {
   struct BlockActivations {
     AlignedBuffer<float> ln1, ln1_mean, ln1_rstd;  // [B,T,C], [B,T], [B,T]
     AlignedBuffer<float> qkv;                      // [B,T,3C]
-    AlignedBuffer<float> att_lse;                  // [B,NH,T] attention log-sum-exp (no [T,T] is kept)
+    AlignedBuffer<float> att_stats;                // [B,NH,T,2] attention row max and sum (no [T,T] is kept)
     AlignedBuffer<float> atty;                     // [B,T,C] attention output before proj
     AlignedBuffer<float> residual2;                // [B,T,C] input + attention branch
     AlignedBuffer<float> ln2, ln2_mean, ln2_rstd;  // [B,T,C], [B,T], [B,T]
@@ -121,7 +121,7 @@ class GptModel final : public Stateful {
   };
   // Where layer l's activations are: its own buffer or the shared recomputed_ one, field by field.
   struct BlockView {
-    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att_lse, *atty, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att_stats, *atty, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
         *fch_gelu, *residual3;
   };
   BlockView view(int64_t layer);

@@ -1,6 +1,7 @@
 // Greedy continuations by llama.cpp itself (node-llama-cpp's prebuilt CPU binary) of GGUF files written by
 // `tessera ckpt export --format gguf`. For each model and each prompt, prints one JSON line:
-//   {"model": "...", "prompt_ids": [...], "ids": [...], "text": "...", "context": T}
+//   {"model": "...", "prompt_ids": [...], "ids": [...], "confidence": [...], "text": "...", "context": T}
+// confidence[k] is llama.cpp's softmax probability of ids[k] given everything before it.
 // Usage: node gguf_greedy.mjs MAX_TOKENS MODEL.gguf... -- (--ids ID,ID,... | --text PROMPT)...
 // A prompt is given as token ids (evaluated as they are) or as text (tokenized by llama.cpp's SentencePiece
 // tokenizer from the file's tokenizer.ggml.* arrays, without bos and special tokens). Sampling: temperature 0
@@ -22,13 +23,15 @@ for (const modelPath of models) {
     const promptIds = prompt.kind === "--ids" ? prompt.value.split(",").map(Number)
                                               : Array.from(model.tokenize(prompt.value, false));
     const sequence = context.getSequence();
-    const ids = [];
-    for await (const token of sequence.evaluate(promptIds, {temperature: 0})) {
+    const ids = [], confidence = [];
+    for await (const {token, confidence: p} of sequence.evaluateWithMetadata(promptIds, {confidence: true},
+                                                                           {temperature: 0})) {
       if (model.isEogToken(token)) break;
       ids.push(token);
+      confidence.push(p);
       if (ids.length >= maxTokens || promptIds.length + ids.length >= model.trainContextSize) break;
     }
-    console.log(JSON.stringify({model: modelPath, prompt_ids: promptIds, ids, text: model.detokenize(ids),
+    console.log(JSON.stringify({model: modelPath, prompt_ids: promptIds, ids, confidence, text: model.detokenize(ids),
                                 context: model.trainContextSize}));
     sequence.dispose();
   }

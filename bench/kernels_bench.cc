@@ -9,6 +9,7 @@
 // ~30 GB/s on 2 cores; the PyTorch peer trains ~655–675 tok/s.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -88,7 +89,7 @@ struct AttentionBuffers {
   explicit AttentionBuffers(const benchmark::State& state)
       : B(state.range(0)), T(state.range(1)), C(state.range(2)), NH(state.range(3)),
         qkv(random_buffer(B * T * 3 * C)), dout(random_buffer(B * T * C)),
-        out(static_cast<size_t>(B * T * C)), lse(static_cast<size_t>(B * NH * T)),
+        out(static_cast<size_t>(B * T * C)), lse(static_cast<size_t>(2 * B * NH * T)),
         dqkv(static_cast<size_t>(B * T * 3 * C)) {}
   void forward(FastBackend& fast) { fast.attention_forward(out.data(), lse.data(), qkv.data(), B, T, C, NH); }
   void backward(FastBackend& fast) {
@@ -238,6 +239,9 @@ void BM_SumSquares(benchmark::State& state) {
 }
 BENCHMARK(BM_SumSquares)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// Tokens per LM-head chunk, as GptModel chooses them at V = 50257 (64 MiB of logits).
+constexpr int64_t kHeadRows = 333;
+
 // Every kernel of one training step of the small model, in model order, on one set of layer buffers
 // reused by all L layers (the kernel cost, not the model's memory layout, is what this measures).
 void BM_TrainingStepKernels(benchmark::State& state) {
@@ -259,8 +263,8 @@ void BM_TrainingStepKernels(benchmark::State& state) {
       dwfcp(C * C4), dbfcp(C);
   auto buf = [](int64_t n) { return std::vector<float>(static_cast<size_t>(n)); };
   std::vector<float> resid = buf(kN * C), ln = buf(kN * C), mean = buf(kN), rstd = buf(kN), qkv = buf(kN * C3),
-                     att_lse = buf(kB * kNH * kT), atty = buf(kN * C), proj = buf(kN * C), fch = buf(kN * C4),
-                     fcg = buf(kN * C4), logits = buf(kN * kV), losses = buf(kN), lse = buf(kN);
+                     att_lse = buf(2 * kB * kNH * kT), atty = buf(kN * C), proj = buf(kN * C), fch = buf(kN * C4),
+                     fcg = buf(kN * C4), logits = buf(kHeadRows * kV), losses = buf(kN), lse = buf(kN);
   std::vector<float> dresid = buf(kN * C), dln = buf(kN * C), dqkv = buf(kN * C3), datty = buf(kN * C),
                      dfc = buf(kN * C4);
   for (auto _ : state) {
@@ -278,10 +282,15 @@ void BM_TrainingStepKernels(benchmark::State& state) {
       fast.residual_forward(resid.data(), resid.data(), proj.data(), kN * C);
     }
     fast.layernorm_forward(ln.data(), mean.data(), rstd.data(), resid.data(), lw.data(), lb.data(), kN, C);
-    fast.matmul_forward(logits.data(), ln.data(), wte, nullptr, kN, C, kV);
-    fast.crossentropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), kN, kV);
-    fast.crossentropy_backward(logits.data(), logits.data(), lse.data(), targets.data(), 1.0f / kN, kN, kV);
-    fast.matmul_backward(dln.data(), dwte, nullptr, logits.data(), ln.data(), wte, kN, C, kV);
+    // The LM head and loss in token chunks, with the head's backward right away (GptModel::head_chunk).
+    for (int64_t n0 = 0; n0 < kN; n0 += kHeadRows) {
+      const int64_t rows = std::min(kHeadRows, kN - n0);
+      fast.matmul_forward(logits.data(), ln.data() + n0 * C, wte, nullptr, rows, C, kV);
+      fast.crossentropy_forward(losses.data() + n0, lse.data() + n0, logits.data(), targets.data() + n0, rows, kV);
+      fast.crossentropy_backward(logits.data(), logits.data(), lse.data() + n0, targets.data() + n0, 1.0f / kN, rows,
+                                 kV);
+      fast.matmul_backward(dln.data() + n0 * C, dwte, nullptr, logits.data(), ln.data() + n0 * C, wte, rows, C, kV);
+    }
     std::fill(dresid.begin(), dresid.end(), 0.0f);
     fast.layernorm_backward(dresid.data(), dlw.data(), dlb.data(), dln.data(), resid.data(), lw.data(), mean.data(),
                             rstd.data(), kN, C);

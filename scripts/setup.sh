@@ -13,7 +13,9 @@ packages=(
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libfmt-dev libxxhash-dev libzstd-dev
   fortunes fortunes-min                               # the demo corpus: English text
   python3-torch python3-numpy libopenblas0-openmp     # the PyTorch golden test and peer benchmark
+  chromium                                            # renders `tessera report` pages in their test (headless)
 )
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)  # installs node-llama-cpp for the GGUF test (a newer node's own npm is kept)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

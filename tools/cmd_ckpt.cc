@@ -100,6 +100,12 @@ Status export_checkpoint(const CkptOptions& options) {
   if (options.format != "gguf" && options.gguf_type != "f32") {
     return invalid_argument_error("--type {} applies to --format gguf only", options.gguf_type);
   }
+  if (options.format != "safetensors" && options.prefix != "model.") {
+    return invalid_argument_error("--prefix applies to --format safetensors only (hf and gguf export the model)");
+  }
+  if (options.format == "safetensors" && !options.tokenizer.empty()) {
+    return invalid_argument_error("--tokenizer applies to --format hf and gguf only");
+  }
   TESSERA_ASSIGN_OR_RETURN(CheckpointReader reader, open_checkpoint(options.path));
   if (options.format == "safetensors") {
     TESSERA_ASSIGN_OR_RETURN(const SafetensorsExportSummary summary,

@@ -38,10 +38,15 @@ struct PlanArgs {
   std::string recompute, precision, schedule;
   std::string framework = "generic";
   int64_t offload_layers = 0;
+  int64_t ep = 0, etp = 0;           // expert (tensor) parallelism; 0 = 1
+  std::string cp_mode = "ring";      // ring | ulysses
+  double expert_imbalance = 1.0;     // busiest expert's tokens over the mean
+  double capacity_factor = 0;        // 0 = dropless
   bool json = false;
   double tokens = 0;
   double checkpoint_write_s = 60;
   double restart_s = 600;
+  double step_jitter = 0.01;
   std::string trace_path;
 };
 
@@ -111,6 +116,15 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
   if (p.vpp > 1 && a.schedule.empty()) p.schedule = PipelineSchedule::kInterleaved;
   TESSERA_ASSIGN_OR_RETURN(r.job.framework, parse_framework(a.framework));
   r.job.memory.offload_layers = a.offload_layers;
+  if (a.cp_mode == "ulysses") {
+    r.job.cp_mode = ContextParallel::kAllToAll;
+  } else if (a.cp_mode != "ring") {
+    return invalid_argument_error("--cp-mode: expected ring or ulysses, found '{}'", a.cp_mode);
+  }
+  if (a.ep > 0) r.job.ep = a.ep;
+  if (a.etp > 0) r.job.etp = a.etp;
+  r.job.expert_imbalance = a.expert_imbalance;
+  r.job.capacity_factor = a.capacity_factor;
   if (a.offload_layers > 0 && r.accelerator.host_link_gb_per_s <= 0) {
     return invalid_argument_error("--offload-layers: accelerator '{}' has no host link bandwidth in the catalog "
                                   "(host_link_gb_per_s = 0), so offload cannot be costed",
@@ -157,7 +171,10 @@ int run_plan(const PlanArgs& a) {
     report.power = estimate_power_cost(r.cluster, r.accelerator, n, report.step.tokens_per_s, a.tokens);
     report.reliability = estimate_reliability(r.accelerator.hours_per_failure, n, report.power.train_hours,
                                               a.checkpoint_write_s, a.restart_s);
+    report.with_failures = adjust_for_failures(report.power, report.reliability);
   }
+  report.step_jitter = a.step_jitter;
+  report.distribution = step_distribution(report.step.step_time_s, r.job.plan.world_size(), a.step_jitter);
   if (!a.trace_path.empty()) {
     const double events = 2.0 * static_cast<double>(r.job.plan.num_micro_batches()) *
                           static_cast<double>(r.job.plan.pp) * static_cast<double>(r.job.plan.vpp);
@@ -197,8 +214,8 @@ int run_search(const PlanArgs& a, const SearchArgs& s) {
   Resolved& r = *resolved;
   if (a.gpus <= 0) return report_error("plan search", "--gpus: expected a positive accelerator count");
   if (a.tp > 0 || a.pp > 0 || a.dp > 0 || a.cp > 0 || a.vpp > 0 || a.micro_batch > 0 || a.zero >= 0 ||
-      !a.recompute.empty() || !a.schedule.empty()) {
-    return report_error("plan search", "--tp/--pp/--dp/--cp/--vpp/--micro-batch/--zero/--recompute/--schedule fix "
+      !a.recompute.empty() || !a.schedule.empty() || a.ep > 0) {
+    return report_error("plan search", "--tp/--pp/--dp/--cp/--ep/--vpp/--micro-batch/--zero/--recompute/--schedule fix "
                                        "a layout; search enumerates them (use `tessera plan` to predict one layout)");
   }
   if (r.cluster.max_accelerators > 0 && a.gpus > r.cluster.max_accelerators) {
@@ -243,14 +260,14 @@ int run_search(const PlanArgs& a, const SearchArgs& s) {
   std::printf("tessera plan search: %s on %lld × %s (%s), global batch %lld\n", r.model_name.c_str(),
               static_cast<long long>(a.gpus), r.accelerator.name.c_str(), r.cluster.name.c_str(),
               static_cast<long long>(result->global_batch));
-  std::printf("%4s %4s %4s %4s %4s %4s %5s %4s %-9s %-11s %10s %12s %8s %7s %8s\n", "rank", "dp", "tp", "pp", "cp",
-              "vpp", "mbs", "zero", "recompute", "schedule", "step (s)", "tokens/s", "TFLOP/s", "MFU", "mem GiB");
+  std::printf("%4s %4s %4s %4s %4s %4s %4s %5s %4s %-9s %-11s %10s %12s %8s %7s %8s\n", "rank", "dp", "tp", "pp", "cp",
+              "ep", "vpp", "mbs", "zero", "recompute", "schedule", "step (s)", "tokens/s", "TFLOP/s", "MFU", "mem GiB");
   int rank = 1;
   for (const auto& c : result->top) {
     const ParallelPlan& p = c.job.plan;
-    std::printf("%4d %4lld %4lld %4lld %4lld %4lld %5lld %4lld %-9s %-11s %10.3f %12.0f %8.0f %6.1f%% %8.1f\n", rank++,
-                static_cast<long long>(p.dp), static_cast<long long>(p.tp), static_cast<long long>(p.pp),
-                static_cast<long long>(p.cp), static_cast<long long>(p.vpp), static_cast<long long>(p.micro_batch),
+    std::printf("%4d %4lld %4lld %4lld %4lld %4lld %4lld %5lld %4lld %-9s %-11s %10.3f %12.0f %8.0f %6.1f%% %8.1f\n",
+                rank++, static_cast<long long>(p.dp), static_cast<long long>(p.tp), static_cast<long long>(p.pp),
+                static_cast<long long>(p.cp), static_cast<long long>(c.job.ep), static_cast<long long>(p.vpp), static_cast<long long>(p.micro_batch),
                 static_cast<long long>(p.zero_stage), recompute_name(p.recompute), pipeline_schedule_name(p.schedule),
                 c.step.step_time_s, c.step.tokens_per_s, c.step.tflops_per_gpu, 100 * c.step.mfu,
                 c.step.memory.total_gib());
@@ -289,7 +306,7 @@ int run_validate(const PlanArgs& a, const ValidateArgs& v) {
     overrides = fit_efficiencies(*runs);
     if (!v.json) {
       std::printf("efficiency constants fitted on the fit half (generation/format = fraction of dense peak):\n");
-      for (const auto& [key, value] : overrides) std::printf("  %-32s %.3f\n", key.c_str(), value);
+      for (const auto& [key, value] : overrides) std::printf("  %-32s %.4g\n", key.c_str(), value);
       std::printf("\n");
     }
   }
@@ -381,6 +398,17 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_option("--pp", a.pp, "pipeline stages")->check(gpus);
   app->add_option("--dp", a.dp, "data-parallel replicas (default gpus/(tp*pp*cp))")->check(gpus);
   app->add_option("--cp", a.cp, "context-parallel degree")->check(gpus);
+  app->add_option("--cp-mode", a.cp_mode, "context parallelism: ring (K,V passed around, overlapped) | ulysses "
+                                         "(all-to-all of heads, exposed)")
+      ->capture_default_str();
+  app->add_option("--ep", a.ep, "expert-parallel degree (MoE models; divides tp*cp*dp and the experts)")->check(gpus);
+  app->add_option("--etp", a.etp, "expert tensor-parallel degree (MoE models)")->check(gpus);
+  app->add_option("--expert-imbalance", a.expert_imbalance, "tokens of the busiest expert over the mean (MoE; >= 1)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
+  app->add_option("--capacity-factor", a.capacity_factor, "MoE token-drop capacity factor (0 = dropless)")
+      ->capture_default_str()
+      ->check(number_above(0, true));
   app->add_option("--vpp", a.vpp, "virtual stages per pipeline rank (interleaved)")->check(CLI::Range(int64_t{1}, int64_t{1024}));
   app->add_option("--micro-batch", a.micro_batch, "sequences per micro-batch")->check(batch);
   app->add_option("--global-batch", a.global_batch, "sequences per optimizer step")->check(batch);
@@ -409,6 +437,10 @@ void register_plan_command(CLI::App& app, CommandResult& result) {
   plan->add_option("--restart-s", args->restart_s, "seconds to restart after a failure")
       ->capture_default_str()
       ->check(number_above(0, true));
+  plan->add_option("--step-jitter", args->step_jitter,
+                   "per-rank step-time coefficient of variation for the p50/p90 step times (0.01 = 1%)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   plan->add_option("--trace", args->trace_path, "write the simulated pipeline schedule as a Chrome/Perfetto trace");
 
   auto search_args = std::make_shared<SearchArgs>();

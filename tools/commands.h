@@ -35,6 +35,7 @@ void register_generate_command(CLI::App& app, CommandResult& result);
 void register_bench_command(CLI::App& app, CommandResult& result);
 void register_ckpt_command(CLI::App& app, CommandResult& result);
 void register_plan_command(CLI::App& app, CommandResult& result);
+void register_report_command(CLI::App& app, CommandResult& result);
 
 // Prints "tessera <command>: <message>" on stderr and returns 1: how every command reports a Status.
 int report_error(const std::string& command, const std::string& message);

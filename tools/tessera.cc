@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
   register_bench_command(app, result);
   register_ckpt_command(app, result);
   register_plan_command(app, result);
+  register_report_command(app, result);
   try {
     app.parse(argc, argv);
   } catch (const std::bad_alloc&) {

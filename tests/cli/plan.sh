@@ -67,3 +67,70 @@ expect_error "unknown cluster 'nope'" "$TESSERA" plan --model llama3-8b --cluste
 expect_error "tp*pp*cp=3 must divide the world size" "$TESSERA" plan --model llama3-8b --gpus 64 --tp 3
 expect_error "--gpus" "$TESSERA" plan --model llama3-8b --gpus 0
 expect_error "--top" "$TESSERA" plan search --model llama3-8b --gpus 64 --global-batch 64 --top -1
+# Mixture of experts: a catalog MoE model with expert parallelism reports its experts, ep and the all-to-all;
+# impossible ep is refused by name; search puts ep in the space; validate predicts the MoE rows.
+"$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 64 --global-batch 4096 \
+  --precision fp8 --framework nemo --zero 1 --json >"$WORK/moe.json"
+"$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 8 --global-batch 4096 \
+  --precision fp8 --framework nemo --zero 1 --json >"$WORK/moe_ep8.json"
+/usr/bin/python3 - "$WORK/moe.json" "$WORK/moe_ep8.json" "$WORK/validate.jsonl" <<'PY'
+import json, sys
+ep64, ep8 = (json.load(open(f)) for f in sys.argv[1:3])
+assert ep64["layout"]["ep"] == 64 and ep8["layout"]["ep"] == 8, ep64["layout"]
+assert 670e9 < ep64["params"]["total"] < 700e9 and 35e9 < ep64["params"]["active_matmul"] < 42e9, ep64["params"]
+assert ep64["breakdown_s"]["ep_comm"] > 0 and ep64["breakdown_s"]["moe_host_wait"] > 0, ep64["breakdown_s"]
+# ep 8 holds 8x the experts per GPU (the dense part, attention and embeddings, stays).
+assert ep8["memory_gib"]["weights"] > 3 * ep64["memory_gib"]["weights"], (ep8["memory_gib"], ep64["memory_gib"])
+lines = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
+moe = [l for l in lines if "row" in l and any(n in l["model"] for n in ("DeepSeek", "Qwen3", "GPT OSS", "Kimi", "Nemotron_3"))]
+assert len(moe) >= 74 and sum(1 for l in moe if l.get("step_time_s")) >= 73, len(moe)
+summary = lines[-1]
+assert summary["predicted"] * 100 >= summary["rows"] * 95, summary
+assert summary["step_time_moe"]["count"] >= 70, summary["step_time_moe"]
+PY
+expect_error "parallel.ep: expected ep(3)*etp(1) to divide tp*cp*dp (64)" \
+  "$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 3 --global-batch 4096
+expect_error "parallel.ep: expected 1 for a dense model" "$TESSERA" plan --model llama3-8b --gpus 8 --ep 2
+"$TESSERA" plan search --model qwen3-30b-a3b --cluster dgx-h100-superpod --gpus 64 --global-batch 512 --top 3 \
+  --json >"$WORK/moe_search.json"
+/usr/bin/python3 -c '
+import json, sys
+top = json.load(open(sys.argv[1]))["top"]
+assert top and all(c["layout"]["ep"] >= 1 for c in top), top
+' "$WORK/moe_search.json"
+# Failures in time-to-train and step time as a distribution: goodput-adjusted days and dollars beside the
+# ideal ones, p50 <= p90 and both above the jitter-free step, growing with --step-jitter.
+"$TESSERA" plan --model llama3-70b --cluster dgx-h100-superpod --gpus 1024 --tp 8 --pp 4 --global-batch 512 \
+  --recompute selective --precision bf16 --tokens 1e12 --json >"$WORK/budget.json"
+"$TESSERA" plan --model llama3-70b --cluster dgx-h100-superpod --gpus 1024 --tp 8 --pp 4 --global-batch 512 \
+  --recompute selective --precision bf16 --tokens 1e12 --step-jitter 0.05 --json >"$WORK/budget_jitter.json"
+/usr/bin/python3 - "$WORK/budget.json" "$WORK/budget_jitter.json" <<'PY'
+import json, sys
+plain, jitter = (json.load(open(f)) for f in sys.argv[1:3])
+ideal, real = plain["budget"], plain["with_failures"]
+assert real["train_hours"] > ideal["train_hours"] and real["rental_cost_usd"] > ideal["rental_cost_usd"], (ideal, real)
+assert abs(real["train_hours"] * plain["reliability"]["goodput"] - ideal["train_hours"]) < 1e-6 * ideal["train_hours"]
+assert plain["step_time_s"] < plain["step_time_p50_s"] <= plain["step_time_p90_s"], plain
+assert jitter["step_time_p90_s"] > plain["step_time_p90_s"], (jitter["step_time_p90_s"], plain["step_time_p90_s"])
+PY
+grep -q "to train" "$WORK/report.txt" || fail "no failure-adjusted time-to-train: $(cat "$WORK/report.txt")"
+grep -q "p50" "$WORK/report.txt" || fail "no step-time distribution: $(cat "$WORK/report.txt")"
+expect_error "--step-jitter" "$TESSERA" plan --model llama3-8b --gpus 8 --step-jitter 2
+# MFU at the peak of the precision the job runs in, beside the bf16-peak MFU.
+"$TESSERA" plan --model llama3-70b --cluster dgx-h100-superpod --gpus 64 --tp 4 --pp 4 --global-batch 128 \
+  --precision fp8 --json >"$WORK/fp8.json"
+/usr/bin/python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert abs(j["mfu_format_peak_percent"] * 2 - j["mfu_percent"]) < 0.01 * j["mfu_percent"], j  # H100 fp8 peak 1979 = 2x bf16 989
+' "$WORK/fp8.json"
+# Context parallelism as a ring or as Ulysses' all-to-all; a mode the planner does not know is refused.
+"$TESSERA" plan --model llama3-8b --cluster dgx-h100-superpod --gpus 8 --cp 4 --seq-len 131072 --global-batch 2 \
+  --cp-mode ulysses --json >"$WORK/ulysses.json"
+/usr/bin/python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["layout"]["cp_mode"] == "ulysses" and j["breakdown_s"]["cp_comm"] > 0, (j["layout"], j["breakdown_s"])
+' "$WORK/ulysses.json"
+expect_error "--cp-mode: expected ring or ulysses, found 'star'" \
+  "$TESSERA" plan --model llama3-8b --gpus 8 --cp 4 --seq-len 131072 --cp-mode star

@@ -9,9 +9,7 @@ first eval_batches * global_batch samples in chunks of micro_batch; the loss is 
 each chunk's mean cross-entropy. It is compared with the val_loss that metrics.jsonl recorded at the
 checkpoint's step: |delta| <= 1e-4 (fp32 in two frameworks, ~1e-6 apart when measured; the loss is ~6).
 
-Weights are read from model.safetensors with the standard library and numpy alone (8-byte header
-length, JSON header, raw little-endian bytes), so nothing of Tessera's reads them back for Tessera.
-GPT-2 Conv1D weights are [in, out]; torch.nn.Linear wants [out, in]: they are transposed here.
+Weights are read by hf_peer.py (standard library and numpy), so nothing of Tessera's reads them back.
 
 Usage: hf_torch_check.py HF_DIR RUN_DIR PEER_SCRIPT    exit 0 = agree
 """
@@ -23,21 +21,6 @@ import tomllib
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 import numpy as np  # noqa: E402
-
-
-def read_safetensors(path):
-    blob = open(path, "rb").read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    dtypes = {"F32": np.float32, "F16": np.float16}
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = entry["data_offsets"]
-        array = np.frombuffer(blob[8 + n + begin:8 + n + end], dtype=dtypes[entry["dtype"]])
-        tensors[name] = array.reshape(entry["shape"]).astype(np.float32)
-    return header.get("__metadata__", {}), tensors
 
 
 def read_split(data_dir, split):
@@ -55,32 +38,12 @@ def read_split(data_dir, split):
 
 def main():
     hf_dir, run_dir, peer = sys.argv[1:4]
-    config = json.load(open(os.path.join(hf_dir, "config.json")))
-    L, H, C, T, V = (config[k] for k in ("n_layer", "n_head", "n_embd", "n_positions", "vocab_size"))
-    assert config["activation_function"] == "gelu_new" and config["layer_norm_epsilon"] == 1e-5, config
-    metadata, hf = read_safetensors(os.path.join(hf_dir, "model.safetensors"))
-    assert metadata == {"format": "pt"}, metadata
-
-    sys.argv = [peer, "--threads", "2"]  # the peer parses its command line at import
-    sys.path.insert(0, os.path.dirname(os.path.abspath(peer)))
-    import peer_torch_gpt  # noqa: E402
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from hf_peer import load_peer  # noqa: E402
     import torch  # noqa: E402
 
-    model = peer_torch_gpt.GPT(L, H, C, T, V, None)
-    state = {"wte.weight": hf.pop("transformer.wte.weight"), "wpe.weight": hf.pop("transformer.wpe.weight"),
-             "lnf.weight": hf.pop("transformer.ln_f.weight"), "lnf.bias": hf.pop("transformer.ln_f.bias")}
-    ours = {"ln_1": "ln1", "ln_2": "ln2", "attn.c_attn": "qkv", "attn.c_proj": "proj", "mlp.c_fc": "fc1",
-            "mlp.c_proj": "fc2"}
-    for i in range(L):
-        for theirs, mine in ours.items():
-            for kind in ("weight", "bias"):
-                value = hf.pop(f"transformer.h.{i}.{theirs}.{kind}")
-                if kind == "weight" and value.ndim == 2:
-                    value = value.T  # Conv1D [in, out] -> Linear [out, in]
-                state[f"blocks.{i}.{mine}.{kind}"] = value
-    assert not hf, f"tensors the peer has no place for: {sorted(hf)}"
-    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, strict=True)
-    model.eval()
+    model, config = load_peer(hf_dir, peer)
+    T = config["n_positions"]
 
     run_config = tomllib.load(open(os.path.join(run_dir, "config.toml"), "rb"))
     train = run_config["train"]

@@ -61,7 +61,9 @@ TEST(ProcessGrid, AxisGroupsHoldTheRightRanksOnEveryBackend) {
 }
 
 TEST(HostDetection, OneHostHoldsEveryRank) {
-  if (std::getenv("TESSERA_TEST_PRIVATE_SHM_RANK") != nullptr) GTEST_SKIP() << "a rank has a private /dev/shm";
+  if (std::getenv("TESSERA_TEST_PRIVATE_SHM_RANK") != nullptr || std::getenv("TESSERA_TEST_TWO_HOSTS") != nullptr) {
+    GTEST_SKIP() << "some ranks have a private /dev/shm";
+  }
   auto world = g_runtime->world();
   auto hosts = detect_hosts(*world);
   ASSERT_TRUE(hosts.ok()) << hosts.status().message();
@@ -106,21 +108,42 @@ TEST(HostDetection, PrivateShmIsAnotherHost) {
   EXPECT_EQ((*local)->backend_name(), world->rank() == alone ? "mpi" : "shm");
 }
 
-class Backends : public ::testing::TestWithParam<CommBackend> {
- protected:
-  std::unique_ptr<Communicator> make(CommOptions options = {}) {
-    auto comm = make_axis_communicator(g_runtime->world(options), GetParam());
-    EXPECT_TRUE(comm.ok()) << comm.status().message();
-    return comm.ok() ? std::move(*comm) : nullptr;
-  }
-};
-
 // Integer-valued floats: exact whatever order a backend sums in.
 float value(int rank, int64_t i) { return static_cast<float>((i * 7 + rank * 13) % 101); }
 
-TEST_P(Backends, CollectivesEqualTheReferenceOnOddSizes) {
-  auto comm = make({.name = "dp"});
-  ASSERT_NE(comm, nullptr);
+// forward declarations for the two-host test below
+void expect_collectives_match_reference(Communicator* comm);
+void expect_ring_exchange(Communicator* comm);
+
+// Under `tests/mpi/private_shm.sh --two-hosts`: ranks 0, 1 share the machine's /dev/shm and ranks 2, 3 a
+// private one: two hosts of two ranks, so hier runs its real inter-host path.
+TEST(HostDetection, TwoHostsOfTwoRanks) {
+  if (std::getenv("TESSERA_TEST_TWO_HOSTS") == nullptr) GTEST_SKIP() << "run by tests/mpi/private_shm.sh --two-hosts";
+  auto world = g_runtime->world();
+  ASSERT_EQ(world->size(), 4);
+  auto hosts = detect_hosts(*world);
+  ASSERT_TRUE(hosts.ok()) << hosts.status().message();
+  EXPECT_EQ(hosts->hosts, 2);
+  EXPECT_EQ(hosts->host_of_rank, (std::vector<int>{0, 0, 1, 1}));
+  EXPECT_EQ(hosts->local_rank, world->rank() % 2);
+  auto hier = make_axis_communicator(g_runtime->world({.name = "dp"}), CommBackend::kAuto);
+  ASSERT_TRUE(hier.ok()) << hier.status().message();
+  EXPECT_EQ((*hier)->backend_name(), "hier");
+  expect_collectives_match_reference(hier->get());
+  expect_ring_exchange(hier->get());
+  // dp=2 × tp=2: tp pairs sit on one host (shm), dp pairs span the hosts with one rank each (mpi).
+  auto grid = ProcessGrid::create(g_runtime->world(), 2, 1, 2, {CommBackend::kAuto, CommBackend::kAuto, CommBackend::kAuto});
+  ASSERT_TRUE(grid.ok()) << grid.status().message();
+  EXPECT_EQ(grid->group(GridAxis::kTp).backend_name(), "shm");
+  EXPECT_EQ(grid->group(GridAxis::kDp).backend_name(), "mpi");
+  int64_t tp_sum = grid->rank();
+  ASSERT_TRUE(grid->group(GridAxis::kTp).all_reduce(&tp_sum, 1, ReduceOp::kSum).ok());
+  EXPECT_EQ(tp_sum, grid->rank() < 2 ? 1 : 5);
+}
+
+// Every collective of `comm` against plain loops, on odd sizes, 0 and counts not divisible by the group,
+// on plain and allocate()d buffers.
+void expect_collectives_match_reference(Communicator* comm) {
   const int p = comm->size(), r = comm->rank();
   // 300001 floats span two 1 MiB staging blocks on shm; allocate()d buffers run in place.
   for (bool shared : {false, true}) {
@@ -171,11 +194,10 @@ TEST_P(Backends, CollectivesEqualTheReferenceOnOddSizes) {
   EXPECT_TRUE(comm->barrier().ok());
 }
 
-TEST_P(Backends, SendRecvAroundTheRing) {
-  auto comm = make();
-  ASSERT_NE(comm, nullptr);
+// Each rank sends a message larger than a shm channel to the next rank while receiving from the previous.
+void expect_ring_exchange(Communicator* comm) {
   const int p = comm->size(), r = comm->rank();
-  if (p < 2) GTEST_SKIP();
+  if (p < 2) return;
   std::vector<int32_t> out(200'001), in(200'001, -1);  // larger than a shm channel
   for (size_t i = 0; i < out.size(); ++i) out[i] = r * 1'000'000 + static_cast<int32_t>(i);
   CommHandle s = comm->send_async(out.data(), out.size() * 4, (r + 1) % p, 9);
@@ -184,6 +206,27 @@ TEST_P(Backends, SendRecvAroundTheRing) {
   ASSERT_TRUE(v.wait().ok());
   for (size_t i = 0; i < in.size(); i += 1001) ASSERT_EQ(in[i], ((r + p - 1) % p) * 1'000'000 + static_cast<int32_t>(i));
   ASSERT_TRUE(comm->barrier().ok());
+}
+
+class Backends : public ::testing::TestWithParam<CommBackend> {
+ protected:
+  std::unique_ptr<Communicator> make(CommOptions options = {}) {
+    auto comm = make_axis_communicator(g_runtime->world(options), GetParam());
+    EXPECT_TRUE(comm.ok()) << comm.status().message();
+    return comm.ok() ? std::move(*comm) : nullptr;
+  }
+};
+
+TEST_P(Backends, CollectivesEqualTheReferenceOnOddSizes) {
+  auto comm = make({.name = "dp"});
+  ASSERT_NE(comm, nullptr);
+  expect_collectives_match_reference(comm.get());
+}
+
+TEST_P(Backends, SendRecvAroundTheRing) {
+  auto comm = make();
+  ASSERT_NE(comm, nullptr);
+  expect_ring_exchange(comm.get());
 }
 
 TEST_P(Backends, MissingRankIsNamedWithinTheDeadline) {

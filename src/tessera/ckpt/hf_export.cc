@@ -37,6 +37,49 @@ Status check_tensor(const CheckpointReader& reader, const std::vector<TensorInfo
   return invalid_argument_error("export: checkpoint '{}' has no tensor '{}'", reader.path(), name);
 }
 
+// The four files of the directory (which exists), each written atomically.
+StatusOr<HfExportSummary> write_hf_files(CheckpointReader& reader, const std::vector<Gpt2TensorName>& names,
+                                         const std::vector<SafetensorsEntry>& entries, const SentencePieceVocab& vocab,
+                                         const std::string& tokenizer_bytes, const ModelSpec& spec,
+                                         const std::string& out_dir, bool force) {
+  const std::string weights_path = out_dir + "/" + kHfWeightsFile;
+  TESSERA_RETURN_IF_ERROR(check_export_file_target(weights_path, force));
+  std::vector<float> staging;
+  TESSERA_ASSIGN_OR_RETURN(
+      const SafetensorsExportSummary summary,
+      write_safetensors(weights_path, entries, {{"format", "pt"}}, [&](size_t i, char* buffer) -> Status {
+        const Gpt2TensorName& n = names[i];
+        float* out = reinterpret_cast<float*>(buffer);
+        if (!n.hf_transposed) return reader.read_tensor(TensorView{"model." + n.tessera, DType::kF32, n.shape, out});
+        staging.resize(static_cast<size_t>(shape_numel(n.shape)));
+        TESSERA_RETURN_IF_ERROR(reader.read_tensor(TensorView{"model." + n.tessera, DType::kF32, n.shape, staging.data()}));
+        transpose_f32(staging.data(), n.shape[0], n.shape[1], out);  // [out, in] → Conv1D's [in, out]
+        return Status();
+      }));
+
+  const int32_t bos = vocab.find("<s>", PieceType::kControl), eos = vocab.find("</s>", PieceType::kControl);
+  TESSERA_RETURN_IF_ERROR(write_text_file(out_dir + "/" + kHfConfigFile, hf_config_json(spec, bos, eos), force));
+  TESSERA_RETURN_IF_ERROR(write_text_file(out_dir + "/" + kHfTokenizerFile, tokenizer_bytes, force));
+  const auto piece_or_null = [&](int32_t id) -> nlohmann::ordered_json {
+    return id >= 0 ? nlohmann::ordered_json(vocab.pieces[static_cast<size_t>(id)]) : nlohmann::ordered_json(nullptr);
+  };
+  const nlohmann::ordered_json tokenizer_config = {
+      {"tokenizer_class", "LlamaTokenizer"},
+      {"legacy", true},
+      {"add_bos_token", false},
+      {"add_eos_token", false},
+      {"bos_token", piece_or_null(bos)},
+      {"eos_token", piece_or_null(eos)},
+      {"unk_token", piece_or_null(vocab.find("<unk>", PieceType::kUnknown))},
+      {"pad_token", nullptr},
+      {"model_max_length", spec.seq_len},
+      {"clean_up_tokenization_spaces", false},
+  };
+  TESSERA_RETURN_IF_ERROR(
+      write_text_file(out_dir + "/" + kHfTokenizerConfigFile, tokenizer_config.dump(2) + "\n", force));
+  return HfExportSummary{summary.tensors, summary.bytes};
+}
+
 }  // namespace
 
 std::string hf_config_json(const ModelSpec& spec, int32_t bos_id, int32_t eos_id) {
@@ -86,43 +129,15 @@ StatusOr<HfExportSummary> export_hf(CheckpointReader& reader, const ModelSpec& s
     entries.push_back({n.hf, DType::kF32, shape, static_cast<uint64_t>(shape_numel(shape)) * 4});
   }
 
+  // A directory this export creates is removed again if the export fails: nothing half-written remains.
+  const bool created = !path_exists(out_dir);
   TESSERA_RETURN_IF_ERROR(make_directories(out_dir));
-  const std::string weights_path = out_dir + "/" + kHfWeightsFile;
-  TESSERA_RETURN_IF_ERROR(check_export_file_target(weights_path, force));
-  std::vector<float> staging;
-  TESSERA_ASSIGN_OR_RETURN(
-      const SafetensorsExportSummary summary,
-      write_safetensors(weights_path, entries, {{"format", "pt"}}, [&](size_t i, char* buffer) -> Status {
-        const Gpt2TensorName& n = names[i];
-        float* out = reinterpret_cast<float*>(buffer);
-        if (!n.hf_transposed) return reader.read_tensor(TensorView{"model." + n.tessera, DType::kF32, n.shape, out});
-        staging.resize(static_cast<size_t>(shape_numel(n.shape)));
-        TESSERA_RETURN_IF_ERROR(reader.read_tensor(TensorView{"model." + n.tessera, DType::kF32, n.shape, staging.data()}));
-        transpose_f32(staging.data(), n.shape[0], n.shape[1], out);  // [out, in] → Conv1D's [in, out]
-        return Status();
-      }));
-
-  const int32_t bos = vocab.find("<s>", PieceType::kControl), eos = vocab.find("</s>", PieceType::kControl);
-  TESSERA_RETURN_IF_ERROR(write_text_file(out_dir + "/" + kHfConfigFile, hf_config_json(spec, bos, eos), force));
-  TESSERA_RETURN_IF_ERROR(write_text_file(out_dir + "/" + kHfTokenizerFile, tokenizer_bytes, force));
-  const auto piece_or_null = [&](int32_t id) -> nlohmann::ordered_json {
-    return id >= 0 ? nlohmann::ordered_json(vocab.pieces[static_cast<size_t>(id)]) : nlohmann::ordered_json(nullptr);
-  };
-  const nlohmann::ordered_json tokenizer_config = {
-      {"tokenizer_class", "LlamaTokenizer"},
-      {"legacy", true},
-      {"add_bos_token", false},
-      {"add_eos_token", false},
-      {"bos_token", piece_or_null(bos)},
-      {"eos_token", piece_or_null(eos)},
-      {"unk_token", piece_or_null(vocab.find("<unk>", PieceType::kUnknown))},
-      {"pad_token", nullptr},
-      {"model_max_length", spec.seq_len},
-      {"clean_up_tokenization_spaces", false},
-  };
-  TESSERA_RETURN_IF_ERROR(
-      write_text_file(out_dir + "/" + kHfTokenizerConfigFile, tokenizer_config.dump(2) + "\n", force));
-  return HfExportSummary{summary.tensors, summary.bytes};
+  auto summary = write_hf_files(reader, names, entries, vocab, tokenizer_bytes, spec, out_dir, force);
+  if (!summary.ok() && created) {
+    std::error_code ignored;
+    std::filesystem::remove_all(out_dir, ignored);
+  }
+  return summary;
 }
 
 }  // namespace tessera

@@ -173,6 +173,13 @@ TEST(HfExport, RefusesTargetsAndModelsGpt2CannotExpress) {
   wider.n_embd = 16;
   EXPECT_THAT(export_hf(*reader, wider, f.tokenizer, f.temp_dir.path() + "/w", false).status().message(),
               HasSubstr("tensor 'model.wte' is f32 300x8; the model config says f32 300x16"));
+  // A corrupt checkpoint: the export fails and the directory it created is gone again.
+  testing_util::flip_byte(f.step_dir + "/rank_00000.bin", 100);
+  auto corrupt = CheckpointReader::open(f.step_dir);
+  ASSERT_TRUE(corrupt.ok());
+  EXPECT_THAT(export_hf(*corrupt, f.spec, f.tokenizer, f.temp_dir.path() + "/c", false).status().message(),
+              HasSubstr("checksum"));
+  EXPECT_FALSE(path_exists(f.temp_dir.path() + "/c"));
   ASSERT_TRUE(write_file_atomic(f.tokenizer, testing_util::sentencepiece_model_bytes(400)).ok());
   EXPECT_THAT(export_hf(*reader, f.spec, f.tokenizer, f.temp_dir.path() + "/t", false).status().message(),
               HasSubstr("has 400 pieces, more than the model's vocab_size 300"));

@@ -96,24 +96,35 @@ class Communicator {
   // `bytes` of memory that collectives of this communicator use in place where they can.
   virtual StatusOr<CommBuffer> allocate(int64_t bytes) { return allocate_heap_buffer(bytes); }
 
-  // --- Blocking forms (async + wait) ---
-  Status all_reduce(float* data, int64_t count, ReduceOp op) { return wait_for(all_reduce_async(data, count, DataType::kFloat32, op)); }
-  Status all_reduce(double* data, int64_t count, ReduceOp op) { return wait_for(all_reduce_async(data, count, DataType::kFloat64, op)); }
-  Status all_reduce(int64_t* data, int64_t count, ReduceOp op) { return wait_for(all_reduce_async(data, count, DataType::kInt64, op)); }
-  Status all_reduce(uint64_t* data, int64_t count, ReduceOp op) { return wait_for(all_reduce_async(data, count, DataType::kUint64, op)); }
-  Status broadcast(void* data, int64_t bytes, int root) { return wait_for(broadcast_async(data, bytes, root)); }
-  Status all_gather(const float* in, float* out, int64_t count) { return wait_for(all_gather_async(in, out, count, DataType::kFloat32)); }
+  // --- Blocking forms ---
+  Status all_reduce(float* data, int64_t count, ReduceOp op) { return blocking(CommOpKind::kAllReduce, data, data, count, DataType::kFloat32, op); }
+  Status all_reduce(double* data, int64_t count, ReduceOp op) { return blocking(CommOpKind::kAllReduce, data, data, count, DataType::kFloat64, op); }
+  Status all_reduce(int64_t* data, int64_t count, ReduceOp op) { return blocking(CommOpKind::kAllReduce, data, data, count, DataType::kInt64, op); }
+  Status all_reduce(uint64_t* data, int64_t count, ReduceOp op) { return blocking(CommOpKind::kAllReduce, data, data, count, DataType::kUint64, op); }
+  Status broadcast(void* data, int64_t bytes, int root) { return blocking(CommOpKind::kBroadcast, data, data, bytes, DataType::kBytes, ReduceOp::kSum, root); }
+  Status all_gather(const float* in, float* out, int64_t count) { return blocking(CommOpKind::kAllGather, in, out, count, DataType::kFloat32); }
   // out[bytes·size] = every rank's in[bytes] (fingerprints, config agreement).
-  Status all_gather_bytes(const void* in, void* out, int64_t bytes) { return wait_for(all_gather_async(in, out, bytes, DataType::kBytes)); }
+  Status all_gather_bytes(const void* in, void* out, int64_t bytes) { return blocking(CommOpKind::kAllGather, in, out, bytes, DataType::kBytes); }
   Status reduce_scatter(const float* in, float* out, int64_t count, ReduceOp op) {
-    return wait_for(reduce_scatter_async(in, out, count, DataType::kFloat32, op));
+    return blocking(CommOpKind::kReduceScatter, in, out, count, DataType::kFloat32, op);
   }
-  Status barrier() { return wait_for(barrier_async()); }
-  Status send(const void* data, int64_t bytes, int peer, int tag = 0) { return wait_for(send_async(data, bytes, peer, tag)); }
-  Status recv(void* data, int64_t bytes, int peer, int tag = 0) { return wait_for(recv_async(data, bytes, peer, tag)); }
+  Status barrier() { return barrier_async().wait(); }
+  Status send(const void* data, int64_t bytes, int peer, int tag = 0) { return send_async(data, bytes, peer, tag).wait(); }
+  Status recv(void* data, int64_t bytes, int peer, int tag = 0) { return recv_async(data, bytes, peer, tag).wait(); }
 
- private:
-  static Status wait_for(CommHandle handle) { return handle.wait(); }
+ protected:
+  // How the blocking collectives run: by default the async form and wait(); a backend may do better (mpi
+  // runs MPI's blocking collective once every rank is known to have arrived).
+  virtual Status blocking(CommOpKind op, const void* in, void* out, int64_t count, DataType type,
+                          ReduceOp reduce = ReduceOp::kSum, int root = -1) {
+    switch (op) {
+      case CommOpKind::kAllReduce: return all_reduce_async(out, count, type, reduce).wait();
+      case CommOpKind::kReduceScatter: return reduce_scatter_async(in, out, count, type, reduce).wait();
+      case CommOpKind::kAllGather: return all_gather_async(in, out, count, type).wait();
+      case CommOpKind::kBroadcast: return broadcast_async(out, count, root).wait();
+      default: return invalid_argument_error("blocking: {} is not a collective with data", comm_op_name(op));
+    }
+  }
 };
 
 // The one-rank communicator: every collective is the identity (all_gather/reduce_scatter copy); send and

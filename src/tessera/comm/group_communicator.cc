@@ -16,12 +16,14 @@
 namespace tessera {
 
 void Backoff::pause() {
+  // Spin while a peer on another core is likely to answer within microseconds; then give the core away
+  // (yield), and after a while sleep, so a long wait costs its core nothing.
   ++spins_;
-  if (spins_ < 256) {
+  if (spins_ < 1024) {
 #if defined(__x86_64__)
     __builtin_ia32_pause();
 #endif
-  } else if (spins_ < 256 + 2000) {
+  } else if (spins_ < 1024 + 256) {
     sched_yield();
   } else {
     const timespec nap{0, 20'000};  // 20 µs
@@ -152,6 +154,33 @@ class GroupCommunicator final : public Communicator {
   StatusOr<CommBuffer> allocate(int64_t bytes) override { return transport_->allocate(bytes); }
 
  private:
+  // A blocking collective runs on the caller's thread when the progress thread is parked with nothing
+  // queued (the usual case between buckets): no hand-over to the progress thread and back. The caller is
+  // the only thread that submits, so nothing can be queued meanwhile, and the mutex orders this run
+  // with the progress thread's before and after.
+  Status blocking(CommOpKind kind, const void* in, void* out, int64_t count, DataType type, ReduceOp reduce, int root) override {
+    bool idle;
+    {
+      std::lock_guard lock(mutex_);
+      idle = parked_ && queue_.empty();
+    }
+    if (!idle) return Communicator::blocking(kind, in, out, count, type, reduce, root);
+    if (count < 0) return invalid_argument_error("{} on axis '{}': count {} is negative", comm_op_name(kind), axis(), count);
+    if ((kind == CommOpKind::kAllReduce || kind == CommOpKind::kReduceScatter) && type == DataType::kBytes) {
+      return invalid_argument_error("{} on axis '{}': bytes cannot be reduced", comm_op_name(kind), axis());
+    }
+    if (kind == CommOpKind::kBroadcast && (root < 0 || root >= size_)) {
+      return invalid_argument_error("broadcast on axis '{}': root {} outside [0, {})", axis(), root, size_);
+    }
+    GroupOp op{.kind = kind, .type = kind == CommOpKind::kBroadcast ? DataType::kBytes : type, .reduce = reduce,
+               .peer = kind == CommOpKind::kBroadcast ? root : -1, .in = in, .out = out, .count = count};
+    op.seq = collective_seq_++;
+    op.recorder_id = recorder_.begin(op.kind, op.seq, op.peer, count * (kind == CommOpKind::kBroadcast ? 1 : dtype_size(type)), op.type);
+    op.state = std::make_shared<OpState>();
+    complete(op, broken_.ok() ? run_collective(op) : unusable());
+    return op.state->status;
+  }
+
   // --- Submission (caller's thread) ---
   CommHandle submit(GroupOp op) {
     if (op.count < 0) return CommHandle(invalid_argument_error("{} on axis '{}': count {} is negative", comm_op_name(op.kind), axis(), op.count));
@@ -175,7 +204,11 @@ class GroupCommunicator final : public Communicator {
       std::optional<GroupOp> next;
       {
         std::unique_lock lock(mutex_);
-        if (queue_.empty() && p2p_active_ == 0) cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (queue_.empty() && p2p_active_ == 0) {
+          parked_ = true;  // from here until woken, the caller may run a blocking collective itself
+          cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+          parked_ = false;
+        }
         if (queue_.empty() && p2p_active_ == 0 && stop_) return;
         if (!queue_.empty()) {
           next = std::move(queue_.front());
@@ -489,6 +522,7 @@ class GroupCommunicator final : public Communicator {
   std::condition_variable cv_;
   std::deque<GroupOp> queue_;
   bool stop_ = false;
+  bool parked_ = false;  // the progress thread waits for work (and touches nothing else)
 
   // Progress thread only.
   uint64_t next_block_ = 0;

@@ -174,7 +174,7 @@ StatusOr<DatasetSplitEntry> parse_split(const json& value, const std::string& na
   }
   if (split.tokens != sum) {
     return manifest_error(dir, path + ".tokens",
-                          fmt::format("expected {} (the sum of its {} shards' tokens), found {}", sum,
+                          fmt::format("expected {} (the sum of the tokens of its {} shard(s)), found {}", sum,
                                       split.shards.size(), split.tokens));
   }
   // Every document is followed by one eos, so a split has at least as many tokens as documents, and
@@ -347,6 +347,18 @@ StatusOr<DatasetManifest> parse_dataset_manifest(std::string_view text, const st
 StatusOr<DatasetManifest> read_dataset_manifest(const std::string& dir) {
   const std::string path = dir + "/" + kDatasetManifestFile;
   if (!path_exists(path)) {
+    // Shards or a tokenizer without a manifest: a prepare that did not finish. Neither: not a data directory.
+    bool prepared_in_part = path_exists(dir + "/" + kDatasetTokenizerFile);
+    std::error_code error;
+    for (std::filesystem::directory_iterator it(dir, error), end; !error && it != end && !prepared_in_part;
+         it.increment(error)) {
+      prepared_in_part = it->path().extension() == ".bin";
+    }
+    if (!prepared_in_part) {
+      return not_found_error("data '{}': not a data directory (no dataset.json, no shards); hint: make one with "
+                             "tessera data prepare --input TEXT --out {}",
+                             dir, dir);
+    }
     return data_loss_error("data '{}': dataset.json is missing, so the directory was not completely prepared (an "
                            "interrupted tessera data prepare?); hint: run tessera data prepare --out {} again",
                            dir, dir);
@@ -423,6 +435,19 @@ Status check_shard_against_manifest(const std::string& dir, const DatasetManifes
                     hash_to_hex(entry.sample_checksum), field + ".sample_checksum");
   }
   return Status();
+}
+
+Status check_shard_listed(const std::string& dir, const DatasetManifest& manifest, const std::string& file,
+                          const TokenShard& shard) {
+  for (const std::string split : {"train", "val"}) {
+    const auto& shards = manifest.split(split).shards;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      if (shards[i].file == file) return check_shard_against_manifest(dir, manifest, split, i, shard);
+    }
+  }
+  return data_loss_error("data '{}': {} is not a shard dataset.json lists (the train split has {} shard(s), val {}): "
+                         "a stray or left-over shard; hint: remove it, or run tessera data prepare --out {} again",
+                         dir, file, manifest.train.shards.size(), manifest.val.shards.size(), dir);
 }
 
 }  // namespace tessera

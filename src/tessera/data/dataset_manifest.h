@@ -83,8 +83,9 @@ std::string dataset_manifest_json(const DatasetManifest& manifest);
 // line: "data 'DIR': dataset.json FIELD: expected ..., found ...; hint: run tessera data prepare ...".
 StatusOr<DatasetManifest> parse_dataset_manifest(std::string_view text, const std::string& dir);
 
-// Reads and parses <dir>/dataset.json. Missing: the directory was not completely prepared (an
-// interrupted prepare removes it first and writes it last), a DataLoss error with a hint.
+// Reads and parses <dir>/dataset.json. Missing beside shards or a tokenizer: the directory was not
+// completely prepared (an interrupted prepare removes it first and writes it last), a DataLoss error
+// with a hint; missing with neither: NotFound, not a data directory.
 StatusOr<DatasetManifest> read_dataset_manifest(const std::string& dir);
 
 // The directory holds every shard the manifest lists and no other *.bin file (a stray or left-over
@@ -97,5 +98,10 @@ Status check_dataset_files(const std::string& dir, const DatasetManifest& manife
 // header and the sampled ends left intact) only the payload checksum finds (TokenShard::verify_payload).
 Status check_shard_against_manifest(const std::string& dir, const DatasetManifest& manifest,
                                     const std::string& split, size_t index, const TokenShard& shard);
+
+// For a shard looked at on its own (`tessera data inspect FILE`): `file` (a name inside `dir`) is
+// listed in `manifest`, in either split, and `shard` matches its entry (check_shard_against_manifest).
+Status check_shard_listed(const std::string& dir, const DatasetManifest& manifest, const std::string& file,
+                          const TokenShard& shard);
 
 }  // namespace tessera

@@ -98,7 +98,7 @@ TEST(DatasetManifest, EveryFieldIsChecked) {
       {[](json& m) { m["splits"]["train"]["shards"][1]["tokens"] = 5; },
        "dataset.json splits.train.shards[1].bytes: expected 74 (64-byte header + 5 tokens x 2 bytes), found 72"},
       {[](json& m) { m["splits"]["train"]["tokens"] = 15; },
-       "dataset.json splits.train.tokens: expected 14 (the sum of its 2 shards' tokens), found 15"},
+       "dataset.json splits.train.tokens: expected 14 (the sum of the tokens of its 2 shard(s)), found 15"},
       {[](json& m) { m["splits"]["train"]["documents"] = 15; },
        "dataset.json splits.train.documents: expected 1..14 (each document ends with an eos token), found 15"},
       {[](json& m) { m["val_fraction"] = 0; }, "dataset.json splits.val.documents: expected 0 (val_fraction is 0), found 1"},
@@ -162,6 +162,32 @@ TEST(DatasetManifest, FilesMustBeExactlyTheListedShards) {
   const Status missing = check_dataset_files(dir, manifest);
   EXPECT_EQ(missing.message(), "data '" + dir + "': train_001.bin is missing (dataset.json lists it as "
                                "splits.train.shards[1]); hint: run tessera data prepare --out " + dir + " again");
+}
+
+TEST(DatasetManifest, ALoneShardMustBeListedAndMatchItsEntry) {
+  const ScopedTempDir temp;
+  const std::string dir = temp.path();
+  ASSERT_TRUE(write_token_shard(dir + "/train_000.bin", {1, 2, 3}, 10).ok());
+  ASSERT_TRUE(write_token_shard(dir + "/val_000.bin", {4, 5, 6}, 10).ok());
+  DatasetManifest manifest;
+  manifest.vocab_size = 10;
+  for (const std::string file : {"train_000.bin", "val_000.bin"}) {
+    auto shard = TokenShard::open(dir + "/" + file);
+    ASSERT_TRUE(shard.ok());
+    (file[0] == 't' ? manifest.train : manifest.val).shards.push_back(dataset_shard_entry(file, *shard));
+  }
+  auto val = TokenShard::open(dir + "/val_000.bin");
+  ASSERT_TRUE(val.ok());
+  EXPECT_TRUE(check_shard_listed(dir, manifest, "val_000.bin", *val).ok());
+  // The val shard under the train shard's name: same size, other payload.
+  const Status copied = check_shard_listed(dir, manifest, "train_000.bin", *val);
+  EXPECT_NE(copied.message().find("train_000.bin: payload checksum " + hash_to_hex(val->checksum()) +
+                                  " in the file, dataset.json splits.train.shards[0].checksum expects"),
+            std::string::npos)
+      << copied.message();
+  const Status stray = check_shard_listed(dir, manifest, "train_007.bin", *val);
+  EXPECT_NE(stray.message().find("train_007.bin is not a shard dataset.json lists"), std::string::npos)
+      << stray.message();
 }
 
 TEST(DatasetManifest, SampleChecksumCoversHeadAndTail) {

@@ -84,7 +84,9 @@ Status check_out_apart_from_inputs(const PrepareOptions& options) {
 
 // Fails early (before minutes of tokenizer training) when out_dir cannot be created or written.
 Status check_writable(const std::string& dir) {
-  TESSERA_RETURN_IF_ERROR(make_directories(dir));
+  if (const Status made = make_directories(dir); !made.ok()) {
+    return made.with_context("--out");
+  }
   const std::string probe = fmt::format("{}/.tessera_write_probe.{}", dir, ::getpid());
   const Status written = write_file_atomic(probe, "");
   std::error_code ignored;
@@ -243,11 +245,11 @@ class ValRule {
 
 }  // namespace
 
-StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
-  TESSERA_RETURN_IF_ERROR(check_options(options));
-  PrepareSummary summary;
-  TESSERA_ASSIGN_OR_RETURN(summary.input_files, list_corpus_files(options.inputs));
-  TESSERA_RETURN_IF_ERROR(check_out_apart_from_inputs(options));
+namespace {
+
+// prepare_dataset once the options, the inputs, their distance from out_dir and a reused tokenizer
+// have been checked.
+StatusOr<PrepareSummary> prepare_into(const PrepareOptions& options, PrepareSummary summary) {
   TESSERA_RETURN_IF_ERROR(check_writable(options.out_dir));
 
   // Pass 1: each file's size and checksum, the document count and bytes, what the val edge rule
@@ -287,7 +289,8 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
   summary.documents = scan.documents;
   summary.document_bytes = scan.document_bytes;
   if (scan.documents == 0) {
-    return invalid_argument_error("empty corpus: {} input file(s), {} bytes, no document with text",
+    return invalid_argument_error("empty corpus: {} input file(s), {} bytes, no document with text; hint: pass text "
+                                  "files with at least one line that is not blank",
                                   summary.input_files.size(), summary.input_bytes);
   }
   if (options.after_first_pass) options.after_first_pass();
@@ -296,9 +299,6 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
   // interrupted re-prepare the directory then has no manifest (which TokenDataset::open refuses)
   // rather than an old one beside a new tokenizer or new shards. It comes back last, after every
   // shard it names and the tokenizer are durable.
-  if (!options.tokenizer.empty()) {
-    TESSERA_RETURN_IF_ERROR(Tokenizer::load(options.tokenizer).status());  // errors name the user's path
-  }
   TESSERA_RETURN_IF_ERROR(remove_manifest(options.out_dir));
 
   // The tokenizer: trained on a sample of at most tokenizer_sample_bytes of documents, or an existing
@@ -360,6 +360,28 @@ StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
   TESSERA_RETURN_IF_ERROR(
       write_file_atomic(options.out_dir + "/" + kDatasetManifestFile, dataset_manifest_json(manifest)));
   return summary;
+}
+
+}  // namespace
+
+StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options) {
+  TESSERA_RETURN_IF_ERROR(check_options(options));
+  PrepareSummary summary;
+  TESSERA_ASSIGN_OR_RETURN(summary.input_files, list_corpus_files(options.inputs));
+  TESSERA_RETURN_IF_ERROR(check_out_apart_from_inputs(options));
+  if (!options.tokenizer.empty()) {
+    if (const Status loaded = Tokenizer::load(options.tokenizer).status(); !loaded.ok()) {
+      return loaded.with_context("--tokenizer");
+    }
+  }
+  // A failed prepare leaves no empty directory of its own making behind.
+  std::error_code error;
+  const bool out_existed = std::filesystem::exists(options.out_dir, error);
+  auto prepared = prepare_into(options, std::move(summary));
+  if (!prepared.ok() && !out_existed && std::filesystem::is_empty(options.out_dir, error) && !error) {
+    std::filesystem::remove(options.out_dir, error);
+  }
+  return prepared;
 }
 
 }  // namespace tessera

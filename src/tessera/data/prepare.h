@@ -13,7 +13,9 @@ namespace tessera {
 
 struct PrepareOptions {
   std::vector<std::string> inputs;  // files or directories (see list_corpus_files)
-  std::string out_dir;              // created if missing; existing shards of a former run are replaced
+  // Created if missing (and removed again if a failed prepare leaves it empty); existing shards of a
+  // former run are replaced. Must not overlap an input (see prepare_dataset).
+  std::string out_dir;
   int64_t vocab_size = 8192;        // of the tokenizer trained here; ignored when `tokenizer` is set
   std::string tokenizer;            // an existing .model to reuse; empty = train one on the inputs
   double val_fraction = 0.05;       // in [0, 1): share of documents assigned to val
@@ -61,6 +63,10 @@ struct PrepareSummary {
 // documents with XXH3-64(document, kSampleSeed) / 2^64 < budget / document bytes, as long as they fit
 // (one more pass). The last pass encodes each document into its split's shards. A re-read file whose
 // size or checksum differs from pass 1 fails prepare (and leaves no dataset.json).
+//
+// Refused before anything is created or removed: bad options, a missing or binary input, an out_dir
+// that is an input, lies inside an input directory or holds an input (paths resolved, symlinks
+// followed), and a `tokenizer` that does not load.
 StatusOr<PrepareSummary> prepare_dataset(const PrepareOptions& options);
 
 }  // namespace tessera

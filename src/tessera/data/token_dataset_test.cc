@@ -186,7 +186,7 @@ TEST(TokenDataset, ManifestThatDoesNotDescribeTheFilesIsRefused) {
       },
       "train_001.bin: size 76 bytes in the file, dataset.json splits.train.shards[1].bytes expects 74");
   expect_refused([](nlohmann::json& m) { m["splits"]["train"]["tokens"] = 17; },
-                 "dataset.json splits.train.tokens: expected 16 (the sum of its 2 shards' tokens), found 17");
+                 "dataset.json splits.train.tokens: expected 16 (the sum of the tokens of its 2 shard(s)), found 17");
 }
 
 // What the quick check sees and what only the full one sees (docs/data_format.md).

@@ -1,6 +1,7 @@
 #include "tessera/data/token_shard.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "tessera/core/check.h"
@@ -38,6 +39,32 @@ Status check_vocab(int64_t vocab_size) {
   return Status();
 }
 
+// The largest of `count` little-endian Word values at `bytes`. On a little-endian host, blocks are
+// copied into an aligned array whose max loop the compiler vectorises (several times faster than
+// assembling each value from bytes, measured); elsewhere, and for the tail, value by value.
+template <typename Word>
+uint32_t max_token(const uint8_t* bytes, uint64_t count) {
+  const auto load = [](const uint8_t* p) {
+    Word v = 0;
+    for (size_t b = 0; b < sizeof(Word); ++b) v = static_cast<Word>(v | static_cast<Word>(p[b]) << (8 * b));
+    return v;
+  };
+  Word max_id = 0;
+  uint64_t i = 0;
+  if constexpr (std::endian::native == std::endian::little) {
+    constexpr uint64_t kBlock = 4096 / sizeof(Word);
+    alignas(64) Word block[kBlock];
+    for (; i + kBlock <= count; i += kBlock) {
+      std::memcpy(block, bytes + i * sizeof(Word), sizeof(block));
+      Word block_max = 0;
+      for (uint64_t j = 0; j < kBlock; ++j) block_max = block[j] > block_max ? block[j] : block_max;
+      max_id = std::max(max_id, block_max);
+    }
+  }
+  for (; i < count; ++i) max_id = std::max(max_id, load(bytes + i * sizeof(Word)));
+  return max_id;
+}
+
 // The payload of a shard whose header passed: its checksum equals the header's, and every token is
 // < vocab. Reads every byte.
 Status check_payload(const std::string& path, const uint8_t* payload, uint64_t count, DType dtype, uint64_t vocab,
@@ -49,12 +76,7 @@ Status check_payload(const std::string& path, const uint8_t* payload, uint64_t c
                            hash_to_hex(checksum_expected), hash_to_hex(checksum_found));
   }
   // Max first, position second: the scan is a branch-free reduction; only a bad shard pays the search.
-  uint32_t max_id = 0;
-  if (dtype == DType::kU16) {
-    for (uint64_t i = 0; i < count; ++i) max_id = std::max<uint32_t>(max_id, get_u16(payload + 2 * i));
-  } else {
-    for (uint64_t i = 0; i < count; ++i) max_id = std::max(max_id, get_u32(payload + 4 * i));
-  }
+  const uint32_t max_id = dtype == DType::kU16 ? max_token<uint16_t>(payload, count) : max_token<uint32_t>(payload, count);
   if (count > 0 && max_id >= vocab) {
     for (uint64_t i = 0; i < count; ++i) {
       const uint32_t id = dtype == DType::kU16 ? get_u16(payload + 2 * i) : get_u32(payload + 4 * i);

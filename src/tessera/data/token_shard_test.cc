@@ -211,6 +211,32 @@ TEST_F(TokenShardCorruption, TokenAtLeastVocabSize) {
   EXPECT_EQ(message, "shard '" + path_ + "': token 919 at position 1 is >= vocab size 500");
 }
 
+// The range scan reads blocks on little-endian hosts and value by value for the tail: one token >= the
+// header's vocab size is found wherever it sits, for both widths, by the full check only.
+TEST(TokenShard, OneOutOfVocabTokenIsFoundAnywhere) {
+  const ScopedTempDir temp;
+  const std::string path = temp.path() + "/s.bin";
+  for (const int64_t vocab : {int64_t{60000}, int64_t{200000}}) {
+    const int64_t bad = vocab - 100;  // stored with the header's vocab lowered to `bad`
+    for (const int64_t position : {int64_t{0}, int64_t{1023}, int64_t{1024}, int64_t{2048}, int64_t{5000},
+                                   int64_t{9999}}) {
+      std::vector<int32_t> tokens = ramp(10000, 1000);
+      tokens[static_cast<size_t>(position)] = static_cast<int32_t>(bad);
+      ASSERT_TRUE(write_token_shard(path, tokens, vocab).ok());
+      ASSERT_TRUE(TokenShard::open(path).ok());
+      corrupt(path, [bad](std::string& b) {
+        for (int i = 0; i < 8; ++i) b[16 + i] = static_cast<char>(static_cast<uint64_t>(bad) >> (8 * i));
+        reseal_header(b);
+      });
+      EXPECT_EQ(open_error(path), fmt::format("shard '{}': token {} at position {} is >= vocab size {}", path, bad,
+                                              position, bad));
+      auto quick = TokenShard::open(path, ShardCheck::kQuick);
+      ASSERT_TRUE(quick.ok()) << quick.status().message();
+      EXPECT_FALSE(quick->verify_payload().ok());
+    }
+  }
+}
+
 TEST_F(TokenShardCorruption, EveryTruncationIsAnErrorNotACrash) {
   auto bytes = read_file(path_);
   ASSERT_TRUE(bytes.ok());

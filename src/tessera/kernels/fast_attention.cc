@@ -1,6 +1,6 @@
 // Fast causal attention, flash-attention style: the [T, T] scores never exist, only 64×64 tiles of them.
 // Shapes: B batch, T time, C channels, NH heads, HS = C/NH; qkv[B,T,3C] holds q | k | v per token, head h
-// at columns h·HS of each third; out[B,T,C]; lse[B,NH,T].
+// at columns h·HS of each third; out[B,T,C]; stats[B,NH,T,2] = (row max m, row sum l), kernel_backend.h.
 //
 // Work is split over the B·NH (batch, head) pairs across OpenMP threads. Each pair first transposes k
 // (and v for backward) into thread-local [HS, Tp = round16(T)] buffers; q, k, v and dout are read in
@@ -10,10 +10,10 @@
 //
 //   forward, per query block, online softmax over its key blocks j0 ≤ i (m running max, l running sum):
 //       S = Q·Kᵀ·scale;  m' = max(m, rowmax S);  P = e^{S - m'};  l = l·e^{m - m'} + rowsum P;
-//       O = O·e^{m - m'} + P·V;  finally out = O / l,  lse = m + log l.
+//       O = O·e^{m - m'} + P·V;  finally out = O / l, and (m, l) saved.
 //   backward (FlashAttention-2), D_i = dout_i·out_i; per key block (dK, dV held in registers' reach),
 //   over the query blocks i0 ≥ j0:
-//       P = e^{S - lse};  dV += Pᵀ·dO;  dP = dO·Vᵀ;  dS = P ⊙ (dP - D);  dK += dSᵀ·Q;
+//       P = e^{S - m} / l  (S recomputed by the same tile product, so S - m ≤ 0);  dV += Pᵀ·dO;  dP = dO·Vᵀ;  dS = P ⊙ (dP - D);  dK += dSᵀ·Q;
 //       dQ += dS·K  (dQ of the whole pair accumulated in a [T, HSp] buffer; dQ, dK scaled once at the end).
 //
 // Causality: a tile entirely above the diagonal is never visited; on the diagonal tile each block of
@@ -72,6 +72,15 @@ void pack_transposed(float* dst, int64_t ld_dst, const float* src, int64_t ld, i
   }
 }
 
+// s[c] *= scale, rounded to float here, in its own loop: fused into the exponent's subtraction as a
+// multiply-add, s·scale - m would be computed exactly and could exceed 0 by half an ulp of s·scale, which
+// at scores ~1e13 is ~1e6 and overflows e^x. Rounded, forward and backward see the same scaled scores
+// (the same tile product, then this), so s - m ≤ 0 holds exactly.
+void scale_scores(float* s, int64_t n, float scale) {
+#pragma omp simd
+  for (int64_t c = 0; c < n; ++c) s[c] *= scale;
+}
+
 // Columns of row `row` of a tile whose first query is i0 and first key j0 that the row may see.
 inline int64_t visible_columns(int64_t i0, int64_t j0, int64_t row, int64_t n) {
   return std::min(n, i0 + row - j0 + 1);
@@ -79,7 +88,7 @@ inline int64_t visible_columns(int64_t i0, int64_t j0, int64_t row, int64_t n) {
 
 }  // namespace
 
-void FastBackend::attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C,
+void FastBackend::attention_forward(float* out, float* stats, const float* qkv, int64_t B, int64_t T, int64_t C,
                                     int64_t NH) {
   TESSERA_CHECK(C % NH == 0, "attention: C={} not divisible by NH={}", C, NH);
   const int64_t HS = C / NH, HSp = tile::round_up16(HS), Tp = tile::round_up16(T);
@@ -112,11 +121,12 @@ void FastBackend::attention_forward(float* out, float* lse, const float* qkv, in
           for (int64_t r = 0; r < m; ++r) {
             float* sr = s.data() + r * kBlock;
             const int64_t visible = visible_columns(i0, j0, r, n);
-            const float new_max = std::max(row_max[r], scale * fast_math::max_value(sr, visible));
+            scale_scores(sr, visible, scale);
+            const float new_max = std::max(row_max[r], fast_math::max_value(sr, visible));
             float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
             for (int64_t c = 0; c < visible; ++c) {
-              const float e = fast_math::exp(sr[c] * scale - new_max);
+              const float e = fast_math::exp(sr[c] - new_max);
               sr[c] = e;
               sum += e;
             }
@@ -139,7 +149,8 @@ void FastBackend::attention_forward(float* out, float* lse, const float* qkv, in
           float* orow = out + (b * T + i0 + r) * C + h * HS;
 #pragma omp simd
           for (int64_t d = 0; d < HS; ++d) orow[d] = o[r * HSp + d] * inv;
-          lse[bh * T + i0 + r] = row_max[r] + std::log(row_sum[r]);
+          stats[2 * (bh * T + i0 + r)] = row_max[r];
+          stats[2 * (bh * T + i0 + r) + 1] = row_sum[r];
         }
       }
     }
@@ -147,7 +158,7 @@ void FastBackend::attention_forward(float* out, float* lse, const float* qkv, in
 }
 
 void FastBackend::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
-                                     const float* lse, int64_t B, int64_t T, int64_t C, int64_t NH) {
+                                     const float* stats, int64_t B, int64_t T, int64_t C, int64_t NH) {
   TESSERA_CHECK(C % NH == 0, "attention: C={} not divisible by NH={}", C, NH);
   const int64_t HS = C / NH, HSp = tile::round_up16(HS), Tp = tile::round_up16(T);
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
@@ -166,7 +177,7 @@ void FastBackend::attention_backward(float* dqkv, const float* dout, const float
       const float* v = q + 2 * C;
       const float* dy = dout + b * T * C + h * HS;
       const float* y = out + b * T * C + h * HS;
-      const float* row_lse = lse + bh * T;
+      const float* row_stats = stats + 2 * bh * T;
       const RowOperand qr = row_operand(q, ld, T, HS, qp.data()), kr = row_operand(k, ld, T, HS, kp.data()),
                        dor = row_operand(dy, C, T, HS, dop.data());
       pack_transposed(kt.data(), Tp, k, ld, T, HS);
@@ -193,10 +204,12 @@ void FastBackend::attention_backward(float* dqkv, const float* dout, const float
             float* pr = p.data() + r * kBlock;
             float* dsr = ds.data() + r * kBlock;
             const int64_t visible = visible_columns(i0, j0, r, n);
-            const float l = row_lse[i0 + r], Di = D[i0 + r];
+            const float m_row = row_stats[2 * (i0 + r)], inv_l = 1.0f / row_stats[2 * (i0 + r) + 1];
+            const float Di = D[i0 + r];
+            scale_scores(pr, visible, scale);
 #pragma omp simd
             for (int64_t c = 0; c < visible; ++c) {
-              const float pc = fast_math::exp(pr[c] * scale - l);
+              const float pc = fast_math::exp(pr[c] - m_row) * inv_l;
               pr[c] = pc;
               dsr[c] = pc * (dsr[c] - Di);
             }

@@ -8,8 +8,8 @@
 // are deterministic for a fixed thread count: reductions combine per-thread partials in thread order.
 // Matmul precision: fp32 (default) or, when constructed with a Bf16Gemm, bf16 operands with fp32
 // accumulation (fast_matmul.cc); the other kernels are fp32 either way.
-// Thread safety: the fp32 backend is stateless; the bf16 one owns conversion scratch, so one caller at a
-// time. Do not call it from inside another OpenMP parallel region (it would run
+// Thread safety: the fp32 backend is stateless; the bf16 one owns conversion scratch and the resident bf16
+// weights (set_matmul_weights), so one caller at a time. Do not call it from inside another OpenMP parallel region (it would run
 // single-threaded there, which is correct but slow).
 #pragma once
 
@@ -43,9 +43,9 @@ class FastBackend final : public KernelBackend {
                       int64_t C, int64_t OC) override;
   void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                        const float* weight, int64_t N, int64_t C, int64_t OC) override;
-  void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C,
+  void attention_forward(float* out, float* stats, const float* qkv, int64_t B, int64_t T, int64_t C,
                          int64_t NH) override;
-  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* stats,
                           int64_t B, int64_t T, int64_t C, int64_t NH) override;
   void gelu_forward(float* out, const float* inp, int64_t n) override;
   void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) override;
@@ -56,6 +56,8 @@ class FastBackend final : public KernelBackend {
                              float dloss, int64_t N, int64_t V) override;
   void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr, float beta1,
                     float beta2, float eps, float weight_decay, int64_t t) override;
+  void set_matmul_weights(const float* weights, int64_t n) override;
+  void clear_matmul_weights() override;
   double sum_squares(const float* x, int64_t n) override;
   void scale(float* x, float scale, int64_t n) override;
 
@@ -63,8 +65,16 @@ class FastBackend final : public KernelBackend {
   static constexpr int64_t kWideOutputChannels = 8192;
 
  private:
+  // The bf16 copy of the weights if `weight[0, count)` lies inside the range set_matmul_weights declared,
+  // else null (the caller converts per call).
+  const uint16_t* resident_weight(const float* weight, int64_t count) const;
+
   std::unique_ptr<Bf16Gemm> bf16_gemm_;    // null: fp32 matmuls
   std::vector<float> transposed_dweight_;  // bf16 wide-output dWᵀ scratch, grow-only (C·OC floats)
+  // set_matmul_weights (bf16 only): the declared fp32 range and its bf16 copy, converted once per call.
+  const float* resident_begin_ = nullptr;
+  int64_t resident_count_ = 0;
+  std::vector<uint16_t> resident_bf16_;
 };
 
 }  // namespace tessera

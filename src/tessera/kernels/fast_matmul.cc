@@ -6,9 +6,9 @@
 // dnnl_sgemm called outside a parallel region uses omp_get_max_threads() threads.
 // With a Bf16Gemm (MatmulPrecision::kBf16) the same three products run on bf16 copies of their operands with
 // fp32 accumulation and fp32 outputs (bf16_gemm.h); dbias stays an fp32 sum of the fp32 dout. Each operand
-// is converted once per call: dout feeds both dinp and dweight. Weights are converted on every call (they
-// change every optimizer step; the conversion streams 6 bytes per element, a few % of the GEMM's time
-// except at very small N). For vocabulary-wide outputs (OC ≥ kWideOutputChannels, the LM head) dweight is
+// is converted once per call: dout feeds both dinp and dweight. Weights inside the range declared by
+// set_matmul_weights are converted once there (GptModel declares its parameters once per optimizer update)
+// and read from that bf16 copy; other weights are converted on every call. For vocabulary-wide outputs (OC ≥ kWideOutputChannels, the LM head) dweight is
 // computed transposed, dWᵀ[C,OC] = inpᵀ·dout, into an fp32 scratch and added back transposed: oneDNN's
 // bf16 matmul with a transposed 2048×50257 source ran at ~260–290 GFLOP/s, the transposed product at
 // ~340–370 plus ~15 ms for the add (measured on configs/small.toml's head; the layers' TN shapes, OC ≤
@@ -17,10 +17,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "tessera/core/check.h"
+#include "tessera/kernels/bf16.h"
 #include "tessera/kernels/fast_backend.h"
 #include "tessera/kernels/fast_math.h"
 
@@ -77,6 +79,32 @@ FastBackend::FastBackend(std::unique_ptr<Bf16Gemm> bf16_gemm) : bf16_gemm_(std::
 }
 FastBackend::~FastBackend() = default;
 
+void FastBackend::set_matmul_weights(const float* weights, int64_t n) {
+  if (bf16_gemm_ == nullptr) return;  // fp32 matmuls read the weights as they are
+  resident_begin_ = weights;
+  resident_count_ = n;
+  if (static_cast<int64_t>(resident_bf16_.size()) != n) resident_bf16_.assign(static_cast<size_t>(n), 0);
+  uint16_t* out = resident_bf16_.data();
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16::from_float(weights[i]);
+}
+
+void FastBackend::clear_matmul_weights() {
+  resident_begin_ = nullptr;
+  resident_count_ = 0;
+  resident_bf16_ = {};
+}
+
+const uint16_t* FastBackend::resident_weight(const float* weight, int64_t count) const {
+  if (resident_begin_ == nullptr) return nullptr;
+  // Compared as integers: the pointers may belong to unrelated arrays.
+  const auto begin = reinterpret_cast<std::uintptr_t>(resident_begin_), w = reinterpret_cast<std::uintptr_t>(weight);
+  if (w < begin || (w - begin) % sizeof(float) != 0) return nullptr;
+  const int64_t offset = static_cast<int64_t>((w - begin) / sizeof(float));
+  if (offset + count > resident_count_) return nullptr;
+  return resident_bf16_.data() + offset;
+}
+
 void FastBackend::matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N,
                                  int64_t C, int64_t OC) {
   float beta = 0.0f;
@@ -87,7 +115,8 @@ void FastBackend::matmul_forward(float* out, const float* inp, const float* weig
   }
   if (bf16_gemm_ != nullptr) {
     const uint16_t* a = bf16_gemm_->convert(Bf16Gemm::kSlotA, inp, N * C);
-    const uint16_t* w = bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
+    const uint16_t* resident = resident_weight(weight, OC * C);
+    const uint16_t* w = resident != nullptr ? resident : bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
     bf16_gemm_->gemm(false, true, N, OC, C, a, C, w, C, beta, out, OC);
     return;
   }
@@ -99,7 +128,8 @@ void FastBackend::matmul_backward(float* dinp, float* dweight, float* dbias, con
   if (bf16_gemm_ != nullptr) {
     const uint16_t* d = bf16_gemm_->convert(Bf16Gemm::kSlotA, dout, N * OC);
     if (dinp != nullptr) {
-      const uint16_t* w = bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
+      const uint16_t* resident = resident_weight(weight, OC * C);
+      const uint16_t* w = resident != nullptr ? resident : bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
       bf16_gemm_->gemm(false, false, N, C, OC, d, OC, w, C, 0.0f, dinp, C);
     }
     const uint16_t* x = bf16_gemm_->convert(Bf16Gemm::kSlotC, inp, N * C);

@@ -54,14 +54,17 @@ class KernelBackend {
 
   // Causal multi-head self-attention. qkv[B,T,3C] holds q | k | v, each [NH, HS] per token.
   // With s_ij = q_i·k_j / sqrt(HS) for j ≤ i (j > i masked) and P = softmax_j(s):
-  // out[B,T,C] = P · v, heads concatenated; lse[B,NH,T] = log Σ_{j≤i} e^{s_ij}, saved for backward.
+  // out[B,T,C] = P · v, heads concatenated; stats[B,NH,T,2] = (m_i, l_i) saved for backward, the row
+  // maximum m_i = max_{j≤i} s_ij and l_i = Σ_{j≤i} e^{s_ij - m_i}. (Kept as a pair, not as log-sum-exp
+  // m + log l: at huge scores, as in a diverging run, float(m + log l) loses the few bits that e^{s - lse}
+  // needs and overflows, while s - m ≤ 0 holds exactly for scores recomputed the same way.)
   // The [T, T] probabilities are not an output: the fast backend never materialises them.
-  virtual void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C,
+  virtual void attention_forward(float* out, float* stats, const float* qkv, int64_t B, int64_t T, int64_t C,
                                  int64_t NH) = 0;
-  // dqkv[B,T,3C] = gradient of out w.r.t. qkv (overwritten), from the forward's out and lse
-  // (P_ij = e^{s_ij - lse_i} is recomputed from qkv).
+  // dqkv[B,T,3C] = gradient of out w.r.t. qkv (overwritten), from the forward's out and stats
+  // (P_ij = e^{s_ij - m_i} / l_i is recomputed from qkv).
   virtual void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
-                                  const float* lse, int64_t B, int64_t T, int64_t C, int64_t NH) = 0;
+                                  const float* stats, int64_t B, int64_t T, int64_t C, int64_t NH) = 0;
 
   // GELU, tanh approximation: 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))).
   virtual void gelu_forward(float* out, const float* inp, int64_t n) = 0;
@@ -85,6 +88,14 @@ class KernelBackend {
   //   p = p - lr·(m̂/(sqrt(v̂) + eps) + weight_decay·p)      (t ≥ 1 is the step number)
   virtual void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr,
                             float beta1, float beta2, float eps, float weight_decay, int64_t t) = 0;
+
+  // Weight residency, an optimisation hint that never changes results: [weights, weights + n) holds
+  // matmul weights that stay unchanged until the next set_matmul_weights or clear_matmul_weights call. A
+  // bf16 backend rounds them to bf16 once here and uses that copy in every matmul whose weight lies
+  // inside the range, instead of converting the weight on each call; other backends ignore it. The
+  // caller calls again after changing any of the values, and clears before the memory goes away.
+  virtual void set_matmul_weights(const float* weights, int64_t n) {}
+  virtual void clear_matmul_weights() {}
 
   // Σ x², accumulated in double (for the global gradient norm).
   virtual double sum_squares(const float* x, int64_t n) = 0;

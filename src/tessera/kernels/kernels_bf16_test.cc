@@ -167,6 +167,43 @@ TEST_F(Bf16MatmulTest, RoundsOperandsToBf16) {
   EXPECT_GT(out_fp32[0] - out[0], C * 0x1p-10f);
 }
 
+// Resident weights (set_matmul_weights): the same bits as converting per call, for a weight inside the
+// declared range; the copy really is what the matmuls read (changing the fp32 values without declaring
+// them again leaves the result unchanged), declaring again picks the change up, and a weight that is not
+// wholly inside the range is converted per call. For wide outputs too (the LM head's transposed dW path).
+TEST_F(Bf16MatmulTest, ResidentWeightsAreTheRoundedWeightsAndFollowDeclarations) {
+  for (const int64_t OC : {int64_t{24}, FastBackend::kWideOutputChannels}) {
+    SCOPED_TRACE(OC);
+    const int64_t N = 5, C = 12, offset = 7;
+    std::vector<float> params = random_floats(offset + OC * C + 3, 900);
+    const float* weight = params.data() + offset;
+    const std::vector<float> inp = random_floats(N * C, 901), dout = random_floats(N * OC, 902);
+    auto run = [&](const float* w) {
+      std::vector<float> out(N * OC), dinp(N * C), dweight(OC * C, 0.0f);
+      fast_->matmul_forward(out.data(), inp.data(), w, nullptr, N, C, OC);
+      fast_->matmul_backward(dinp.data(), dweight.data(), nullptr, dout.data(), inp.data(), w, N, C, OC);
+      out.insert(out.end(), dinp.begin(), dinp.end());
+      out.insert(out.end(), dweight.begin(), dweight.end());
+      return out;
+    };
+    const std::vector<float> per_call = run(weight);
+    fast_->set_matmul_weights(params.data(), static_cast<int64_t>(params.size()));
+    EXPECT_EQ(run(weight), per_call);
+    for (int64_t i = 0; i < OC * C; ++i) params[offset + i] *= 2.0f;
+    EXPECT_EQ(run(weight), per_call) << "the resident bf16 copy is used until declared again";
+    fast_->set_matmul_weights(params.data(), static_cast<int64_t>(params.size()));
+    const std::vector<float> doubled = run(weight);
+    EXPECT_NE(doubled, per_call);
+    fast_->clear_matmul_weights();
+    EXPECT_EQ(run(weight), doubled);
+    // Declared range one element short of the weight's end: converted per call, so the next change shows.
+    fast_->set_matmul_weights(params.data(), offset + OC * C - 1);
+    for (int64_t i = 0; i < OC * C; ++i) params[offset + i] *= 0.5f;
+    EXPECT_EQ(run(weight), per_call);
+    fast_->clear_matmul_weights();
+  }
+}
+
 TEST(Bf16MatmulFactory, FastBf16IsAvailableAndRefStaysFp32ByDefault) {
   auto fast = make_kernel_backend("fast", {.matmul_precision = MatmulPrecision::kBf16});
   ASSERT_TRUE(fast.ok()) << fast.status().message();  // the development machine has AVX-512(-BF16)

@@ -80,8 +80,8 @@ TEST(KernelsDeathTest, BadShapesAndStepsAbortWithTheValues) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");  // OpenMP threads exist by now
   for (const char* name : {"ref", "fast"}) {
     std::unique_ptr<KernelBackend> backend = std::move(make_kernel_backend(name).value());
-    std::vector<float> qkv(3 * 10), out(10), lse(3);
-    EXPECT_DEATH(backend->attention_forward(out.data(), lse.data(), qkv.data(), 1, 1, 10, 3), "C=10.*NH=3")
+    std::vector<float> qkv(3 * 10), out(10), stats(6);
+    EXPECT_DEATH(backend->attention_forward(out.data(), stats.data(), qkv.data(), 1, 1, 10, 3), "C=10.*NH=3")
         << name;
     float p = 0.0f, g = 0.0f, m = 0.0f, v = 0.0f;
     EXPECT_DEATH(backend->adamw_update(&p, &g, &m, &v, 1, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, 0), "t=0") << name;

@@ -132,38 +132,40 @@ void check_attention(int64_t B, int64_t T, int64_t C, int64_t NH, uint32_t seed)
   RefBackend ref;
   std::vector<float> qkv = random_floats(B * T * 3 * C, seed, -1.5f, 1.5f);
   const std::vector<float> r = random_floats(B * T * C, seed + 1);
-  std::vector<float> lse(B * NH * T);
+  std::vector<float> stats(2 * B * NH * T);
   auto forward = [&] {
     std::vector<float> out(B * T * C);
-    ref.attention_forward(out.data(), lse.data(), qkv.data(), B, T, C, NH);
+    ref.attention_forward(out.data(), stats.data(), qkv.data(), B, T, C, NH);
     return out;
   };
   const std::vector<float> out = forward();
   std::vector<float> dqkv(B * T * 3 * C, kGarbage);
-  ref.attention_backward(dqkv.data(), r.data(), qkv.data(), out.data(), lse.data(), B, T, C, NH);
+  ref.attention_backward(dqkv.data(), r.data(), qkv.data(), out.data(), stats.data(), B, T, C, NH);
   expect_gradient("dqkv", qkv, dqkv, 0.0f, r, forward);
 }
 
 TEST(RefKernelsTest, AttentionBackwardMatchesFiniteDifferences) { check_attention(2, 4, 6, 2, 12); }
 TEST(RefKernelsTest, AttentionBackwardSingleHeadSingleStep) { check_attention(1, 1, 4, 1, 13); }
 
-// Against the definition written out for a T = 3 single head: lse_i = log Σ_{j≤i} e^{s_ij}, and the output
-// is the e^{s_ij - lse_i}-weighted mean of v_0..v_i (the future never enters).
+// Against the definition written out for a T = 3 single head: stats_i = (max_j s_ij, Σ_{j≤i} e^{s_ij - max}),
+// and the output is the softmax-weighted mean of v_0..v_i (the future never enters).
 TEST(RefKernelsTest, AttentionForwardIsCausalAndNormalised) {
   RefBackend ref;
   const int64_t B = 1, T = 3, C = 4, NH = 1;
   std::vector<float> qkv = random_floats(B * T * 3 * C, 14);
-  std::vector<float> out(B * T * C, kGarbage), lse(B * NH * T, kGarbage);
-  ref.attention_forward(out.data(), lse.data(), qkv.data(), B, T, C, NH);
+  std::vector<float> out(B * T * C, kGarbage), stats(2 * B * NH * T, kGarbage);
+  ref.attention_forward(out.data(), stats.data(), qkv.data(), B, T, C, NH);
   auto at = [&](int64_t t, int64_t part, int64_t c) { return static_cast<double>(qkv[t * 3 * C + part * C + c]); };
   for (int64_t i = 0; i < T; ++i) {
-    double s[T], sum = 0.0;
+    double s[T], sum = 0.0, mx = -INFINITY;
     for (int64_t j = 0; j <= i; ++j) {
       s[j] = 0.0;
       for (int64_t c = 0; c < C; ++c) s[j] += at(i, 0, c) * at(j, 1, c) / 2.0;  // scale = 1/sqrt(4)
       sum += std::exp(s[j]);
+      mx = std::max(mx, s[j]);
     }
-    EXPECT_NEAR(lse[i], std::log(sum), 1e-6) << "i=" << i;
+    EXPECT_NEAR(stats[2 * i], mx, 1e-6) << "i=" << i;
+    EXPECT_NEAR(stats[2 * i + 1], sum / std::exp(mx), 1e-6) << "i=" << i;
     for (int64_t c = 0; c < C; ++c) {
       double expected = 0.0;
       for (int64_t j = 0; j <= i; ++j) expected += std::exp(s[j]) / sum * at(j, 2, c);
@@ -173,7 +175,7 @@ TEST(RefKernelsTest, AttentionForwardIsCausalAndNormalised) {
   // Changing the last token's k and v leaves rows 0 and 1 exactly as they were.
   const std::vector<float> before = out;
   for (int64_t c = C; c < 3 * C; ++c) qkv[(T - 1) * 3 * C + c] += 1.0f;
-  ref.attention_forward(out.data(), lse.data(), qkv.data(), B, T, C, NH);
+  ref.attention_forward(out.data(), stats.data(), qkv.data(), B, T, C, NH);
   for (int64_t c = 0; c < 2 * C; ++c) EXPECT_EQ(out[c], before[c]);
 }
 

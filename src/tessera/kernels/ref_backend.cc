@@ -144,7 +144,7 @@ void attention_scores(std::vector<double>& row, const float* qkv, int64_t b, int
 }
 }  // namespace
 
-void RefBackend::attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C,
+void RefBackend::attention_forward(float* out, float* stats, const float* qkv, int64_t B, int64_t T, int64_t C,
                                    int64_t NH) {
   TESSERA_CHECK(C % NH == 0, "C={} not divisible by NH={}", C, NH);
   const int64_t HS = C / NH;
@@ -161,7 +161,8 @@ void RefBackend::attention_forward(float* out, float* lse, const float* qkv, int
           row[j] = std::exp(row[j] - mx);
           sum += row[j];
         }
-        lse[(b * NH + h) * T + i] = static_cast<float>(mx + std::log(sum));
+        stats[2 * ((b * NH + h) * T + i)] = static_cast<float>(mx);
+        stats[2 * ((b * NH + h) * T + i) + 1] = static_cast<float>(sum);
         float* o = out + (b * T + i) * C + h * HS;
         for (int64_t d = 0; d < HS; ++d) {
           double acc = 0.0;
@@ -173,11 +174,11 @@ void RefBackend::attention_forward(float* out, float* lse, const float* qkv, int
   }
 }
 
-// Per (b, h), with S = q·kᵀ·scale, P = e^{S - lse} (the softmax, recomputed from the saved lse), O = P·v:
+// Per (b, h), with S = q·kᵀ·scale, P = softmax(S) (recomputed here in double from the scores, so neither
+// `out` nor `stats` is read: the oracle does not inherit their float rounding), O = P·v:
 //   dP = dO·vᵀ;  dv = Pᵀ·dO;  dS = P ⊙ (dP - rowsum(P ⊙ dP));  dq = dS·k·scale;  dk = dSᵀ·q·scale.
-// rowsum(P ⊙ dP) = dO·O: the ref forms it from P and dP directly, so `out` is not needed here.
 void RefBackend::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* /*out*/,
-                                    const float* lse, int64_t B, int64_t T, int64_t C, int64_t NH) {
+                                    const float* /*stats*/, int64_t B, int64_t T, int64_t C, int64_t NH) {
   TESSERA_CHECK(C % NH == 0, "C={} not divisible by NH={}", C, NH);
   const int64_t HS = C / NH;
   const double scale = 1.0 / std::sqrt(static_cast<double>(HS));
@@ -187,8 +188,10 @@ void RefBackend::attention_backward(float* dqkv, const float* dout, const float*
     for (int64_t h = 0; h < NH; ++h) {
       for (int64_t i = 0; i < T; ++i) {
         attention_scores(a, qkv, b, h, i, T, C, HS, scale);
-        const double row_lse = lse[(b * NH + h) * T + i];
-        for (int64_t j = 0; j <= i; ++j) a[j] = std::exp(a[j] - row_lse);
+        double mx = -INFINITY, sum = 0.0;
+        for (int64_t j = 0; j <= i; ++j) mx = std::max(mx, a[j]);
+        for (int64_t j = 0; j <= i; ++j) sum += (a[j] = std::exp(a[j] - mx));
+        for (int64_t j = 0; j <= i; ++j) a[j] /= sum;
         const float* dy = dout + (b * T + i) * C + h * HS;
         double dot = 0.0;
         for (int64_t j = 0; j <= i; ++j) {

@@ -29,9 +29,9 @@ class RefBackend final : public KernelBackend {
                       int64_t C, int64_t OC) override;
   void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                        const float* weight, int64_t N, int64_t C, int64_t OC) override;
-  void attention_forward(float* out, float* lse, const float* qkv, int64_t B, int64_t T, int64_t C,
+  void attention_forward(float* out, float* stats, const float* qkv, int64_t B, int64_t T, int64_t C,
                          int64_t NH) override;
-  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* lse,
+  void attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out, const float* stats,
                           int64_t B, int64_t T, int64_t C, int64_t NH) override;
   void gelu_forward(float* out, const float* inp, int64_t n) override;
   void gelu_backward(float* dinp, const float* inp, const float* dout, int64_t n) override;

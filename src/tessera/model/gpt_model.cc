@@ -12,7 +12,7 @@ namespace tessera {
 namespace {
 // Which block fields a layer keeps for itself under each recompute mode (the rest are recomputed).
 struct Kept {
-  bool attention_core;  // atty, att_lse
+  bool attention_core;  // atty, att_stats
   bool gelu;            // fch_gelu
   bool rest;            // ln1 (+stats), qkv, residual2, ln2 (+stats), fch
 };
@@ -58,7 +58,7 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
       a.fch = AlignedBuffer<float>(N * F);
     }
     if (attention_core) {
-      a.att_lse = AlignedBuffer<float>(B_ * NH * T_);
+      a.att_stats = AlignedBuffer<float>(2 * B_ * NH * T_);
       a.atty = AlignedBuffer<float>(N * C);
     }
     if (gelu) a.fch_gelu = AlignedBuffer<float>(N * F);
@@ -85,8 +85,10 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
   dfch_ = AlignedBuffer<float>(N * F);
 }
 
+GptModel::~GptModel() { kernels_.clear_matmul_weights(); }
+
 int64_t GptModel::BlockActivations::floats() const {
-  return ln1.size() + ln1_mean.size() + ln1_rstd.size() + qkv.size() + att_lse.size() + atty.size() +
+  return ln1.size() + ln1_mean.size() + ln1_rstd.size() + qkv.size() + att_stats.size() + atty.size() +
          residual2.size() + ln2.size() + ln2_mean.size() + ln2_rstd.size() + fch.size() + fch_gelu.size() +
          residual3.size();
 }
@@ -101,7 +103,7 @@ GptModel::BlockView GptModel::view(int64_t layer) {
                    .ln1_mean = pick(own.ln1_mean, r.ln1_mean),
                    .ln1_rstd = pick(own.ln1_rstd, r.ln1_rstd),
                    .qkv = pick(own.qkv, r.qkv),
-                   .att_lse = pick(own.att_lse, r.att_lse),
+                   .att_stats = pick(own.att_stats, r.att_stats),
                    .atty = pick(own.atty, r.atty),
                    .residual2 = pick(own.residual2, r.residual2),
                    .ln2 = pick(own.ln2, r.ln2),
@@ -121,6 +123,12 @@ int64_t GptModel::activation_bytes() const {
 }
 
 double GptModel::estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t seq, const ModelOptions& options) {
+  const Bytes b = allocation_bytes(spec, batch, seq, options);
+  return b.parameters + b.gradients + b.activations + b.workspace;
+}
+
+GptModel::Bytes GptModel::allocation_bytes(const ModelSpec& spec, int64_t batch, int64_t seq,
+                                           const ModelOptions& options) {
   const double N = static_cast<double>(batch) * static_cast<double>(seq), C = static_cast<double>(spec.n_embd);
   const double F = static_cast<double>(spec.ffn()), V = static_cast<double>(spec.vocab_size);
   const double L = static_cast<double>(spec.n_layer), NH = static_cast<double>(spec.n_head);
@@ -128,7 +136,7 @@ double GptModel::estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t se
   // Parameters: the layout's count in double (ModelSpec::num_params is int64).
   const double params = V * C + static_cast<double>(spec.seq_len) * C + L * (4 * C + 4 * C * C + 4 * C + 2 * C * F + F + C) + 2 * C;
   // Block fields as in BlockActivations: kept per layer, or once in the shared recomputed set.
-  const double attention_core = N * C + B * NH * T, gelu = N * F, rest = N * (6 * C + F + 4), output = N * C;
+  const double attention_core = N * C + 2 * B * NH * T, gelu = N * F, rest = N * (6 * C + F + 4), output = N * C;
   const Kept keep = kept(options.recompute);
   const double per_layer = output + (keep.attention_core ? attention_core : 0) + (keep.gelu ? gelu : 0) +
                            (keep.rest ? rest : 0);
@@ -140,10 +148,14 @@ double GptModel::estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t se
   const double head = std::max(head_rows, 1.0) * V + V * C;
   // encoded, lnf (+stats), losses, lse, and the backward scratch (dresidual, dln, datty, dqkv, dfch).
   const double other = N * (8 * C + 4 + F);
-  return 4.0 * (2 * params + L * per_layer + shared + head + other);
+  return Bytes{.parameters = 4.0 * params,
+               .gradients = 4.0 * params,
+               .activations = 4.0 * (L * per_layer + shared),
+               .workspace = 4.0 * (head + other)};
 }
 
 void GptModel::init_parameters(uint64_t seed) {
+  weights_declared_ = false;
   const float residual_std = 0.02f / std::sqrt(2.0f * static_cast<float>(spec_.n_layer));
   const auto& tensors = layout_.tensors();
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -178,7 +190,7 @@ void GptModel::block_forward(int64_t layer, const float* input, const BlockView&
   // x + attn(ln1(x))
   kernels_.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, input, p + w.ln1_w, p + w.ln1_b, N, C);
   kernels_.matmul_forward(a.qkv, a.ln1, p + w.qkv_w, p + w.qkv_b, N, C, 3 * C);
-  kernels_.attention_forward(a.atty, a.att_lse, a.qkv, B_, T_, C, NH);
+  kernels_.attention_forward(a.atty, a.att_stats, a.qkv, B_, T_, C, NH);
   // The projection goes to residual2 first, then the residual is added in place.
   kernels_.matmul_forward(a.residual2, a.atty, p + w.proj_w, p + w.proj_b, N, C, C);
   kernels_.residual_forward(a.residual2, a.residual2, input, N * C);
@@ -210,6 +222,10 @@ float GptModel::forward(const int32_t* inputs, const int32_t* targets, Pass pass
   std::memcpy(inputs_.data(), inputs, sizeof(int32_t) * static_cast<size_t>(N));
   std::memcpy(targets_.data(), targets, sizeof(int32_t) * static_cast<size_t>(N));
   const float* p = params_.data();
+  if (!weights_declared_) {  // bf16 kernels convert the parameters once here instead of per matmul
+    kernels_.set_matmul_weights(p, layout_.total_numel());
+    weights_declared_ = true;
+  }
   kernels_.encoder_forward(encoded_.data(), inputs, p + layout_.wte(), p + layout_.wpe(), B_, T_, C);
   const float* x = encoded_.data();
   for (int64_t l = 0; l < spec_.n_layer; ++l) {
@@ -246,7 +262,7 @@ void GptModel::block_backward(int64_t layer, const float* input, const BlockView
                               a.ln2_rstd, N, C);
   // residual2 = input + proj(attn(ln1(input))).
   kernels_.matmul_backward(datty_.data(), g + w.proj_w, g + w.proj_b, dresidual, a.atty, p + w.proj_w, N, C, C);
-  kernels_.attention_backward(dqkv_.data(), datty_.data(), a.qkv, a.atty, a.att_lse, B_, T_, C, NH);
+  kernels_.attention_backward(dqkv_.data(), datty_.data(), a.qkv, a.atty, a.att_stats, B_, T_, C, NH);
   kernels_.matmul_backward(dln_.data(), g + w.qkv_w, g + w.qkv_b, dqkv_.data(), a.ln1, p + w.qkv_w, N, C, 3 * C);
   // dresidual += ∂ln1/∂input · dln: now the gradient w.r.t. the block input.
   kernels_.layernorm_backward(dresidual, g + w.ln1_w, g + w.ln1_b, dln_.data(), input, p + w.ln1_w, a.ln1_mean,
@@ -275,7 +291,7 @@ void GptModel::backward(float loss_scale) {
       case Recompute::kNone:
         break;
       case Recompute::kSelective:  // the attention core and the GELU output, from the kept qkv and fch
-        kernels_.attention_forward(a.atty, a.att_lse, a.qkv, B_, T_, C, NH);
+        kernels_.attention_forward(a.atty, a.att_stats, a.qkv, B_, T_, C, NH);
         kernels_.gelu_forward(a.fch_gelu, a.fch, N * spec_.ffn());
         break;
       case Recompute::kFull:  // everything up to the GELU, from the kept block input
@@ -297,6 +313,7 @@ void GptModel::save_state(StateWriter& writer) const {
 }
 
 Status GptModel::load_state(StateReader& reader) {
+  weights_declared_ = false;
   for (const ParamTensor& t : layout_.tensors()) {
     TESSERA_RETURN_IF_ERROR(reader.read_tensor(
         TensorView{.name = "model." + t.name, .dtype = DType::kF32, .shape = t.shape, .data = params_.data() + t.offset}));

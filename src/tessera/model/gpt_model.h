@@ -17,7 +17,7 @@
 //
 // Activation recomputation (ModelOptions::recompute, parallel.recompute in configs):
 //   kNone       every block keeps all its activations;
-//   kSelective  the attention core's output and lse and the GELU output are not kept per layer: backward
+//   kSelective  the attention core's output and softmax statistics and the GELU output are not kept per layer: backward
 //               recomputes them (one flash-attention forward and one GELU per layer, no matmul);
 //   kFull       only each block's output (the residual stream) is kept; backward reruns the block's
 //               forward up to the GELU (everything but the last matmul) into one shared set of buffers.
@@ -49,6 +49,7 @@ class GptModel final : public Stateful {
   // (seq ≤ spec.seq_len). Parameters start at zero; call init_parameters.
   GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch, int64_t seq,
            const ModelOptions& options = {});
+  ~GptModel() override;
 
   // GPT-2 initialisation, tensor by tensor from RngStream(seed, kInit, tensor index): the same seed
   // gives the same parameters whatever the batch shape or backend.
@@ -67,7 +68,12 @@ class GptModel final : public Stateful {
   const ParameterLayout& layout() const { return layout_; }
   int64_t batch() const { return B_; }
   int64_t seq() const { return T_; }
-  float* params() { return params_.data(); }
+  // Writable parameters. Taking them marks the bf16 weight copies stale: the next forward declares the
+  // parameters to the kernels again (KernelBackend::set_matmul_weights), once per optimizer update.
+  float* params() {
+    weights_declared_ = false;
+    return params_.data();
+  }
   const float* params() const { return params_.data(); }
   float* grads() { return grads_.data(); }
   const float* grads() const { return grads_.data(); }
@@ -85,6 +91,13 @@ class GptModel final : public Stateful {
   // computed in double so that absurd shapes give a huge number instead of overflowing (checked before
   // allocating).
   static double estimate_bytes(const ModelSpec& spec, int64_t batch, int64_t seq, const ModelOptions& options = {});
+  // The same bytes by kind (estimate_bytes is their sum): parameters and gradients (fp32), activations
+  // (what the blocks keep per layer plus the shared recomputed set), workspace (LM-head chunk and its wte
+  // gradient, embeddings, final LayerNorm, losses, backward scratch).
+  struct Bytes {
+    double parameters, gradients, activations, workspace;
+  };
+  static Bytes allocation_bytes(const ModelSpec& spec, int64_t batch, int64_t seq, const ModelOptions& options = {});
   // Tokens per LM-head chunk for N = batch·seq tokens.
   static int64_t resolve_head_chunk_rows(const ModelSpec& spec, int64_t tokens, const ModelOptions& options);
 
@@ -98,7 +111,7 @@ class GptModel final : public Stateful {
   struct BlockActivations {
     AlignedBuffer<float> ln1, ln1_mean, ln1_rstd;  // [B,T,C], [B,T], [B,T]
     AlignedBuffer<float> qkv;                      // [B,T,3C]
-    AlignedBuffer<float> att_lse;                  // [B,NH,T] attention log-sum-exp (no [T,T] is kept)
+    AlignedBuffer<float> att_stats;                // [B,NH,T,2] attention row max and sum (no [T,T] is kept)
     AlignedBuffer<float> atty;                     // [B,T,C] attention output before proj
     AlignedBuffer<float> residual2;                // [B,T,C] input + attention branch
     AlignedBuffer<float> ln2, ln2_mean, ln2_rstd;  // [B,T,C], [B,T], [B,T]
@@ -108,7 +121,7 @@ class GptModel final : public Stateful {
   };
   // Where layer l's activations are: its own buffer or the shared recomputed_ one, field by field.
   struct BlockView {
-    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att_lse, *atty, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att_stats, *atty, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
         *fch_gelu, *residual3;
   };
   BlockView view(int64_t layer);
@@ -136,6 +149,7 @@ class GptModel final : public Stateful {
   AlignedBuffer<float> losses_, lse_;               // [B,T]
   std::vector<int32_t> inputs_, targets_;           // [B,T] of the last forward
   bool head_backward_ready_ = false;                // the last forward was a kTrain pass
+  bool weights_declared_ = false;                   // set_matmul_weights has the current parameters
   // Backward scratch, reused by every block. dln_ holds dlnf (scale 1) between forward and backward.
   AlignedBuffer<float> dresidual_, dln_, datty_, dqkv_, dfch_;  // [B,T,C] ×3, [B,T,3C], [B,T,F]
 };

@@ -10,6 +10,7 @@
 
 #include "tessera/core/rng.h"
 #include "tessera/model/gpt_model.h"
+#include "tessera/model/memory_report.h"
 
 namespace tessera {
 namespace {
@@ -122,6 +123,31 @@ TEST(GptModelRecompute, LessMemoryAndTheEstimateFollows) {
     if (previous > 0) EXPECT_LT(model.activation_bytes(), previous);
     previous = model.activation_bytes();
   }
+}
+
+// The start-up report: its model kinds are the model's own allocation, AdamW is two floats per parameter,
+// bf16 adds the 2-byte copy of every parameter, recomputation shrinks the activations only.
+TEST(MemoryReport, KindsAddUpToTheAllocation) {
+  const ModelSpec spec{.n_layer = 4, .n_head = 4, .n_embd = 64, .seq_len = 32, .vocab_size = 9000};
+  auto kernels = backend("ref");
+  const ModelOptions full{.recompute = Recompute::kFull};
+  GptModel model(spec, *kernels, 2, 32, full);
+  const MemoryReport r = training_memory_report(spec, 2, 32, full, MatmulPrecision::kFp32, 2);
+  const double P = static_cast<double>(model.num_params());
+  EXPECT_EQ(r.parameters, 4 * P);
+  EXPECT_EQ(r.gradients, 4 * P);
+  EXPECT_EQ(r.optimizer, 8 * P);
+  // The model's buffers plus the fast attention's per-thread scratch: 2 threads × (3·HS·T + 4·64²) floats.
+  const double attention_scratch = 2 * 4.0 * (3 * 16 * 32 + 4 * 64 * 64);
+  EXPECT_EQ(r.activations + r.workspace, static_cast<double>(model.activation_bytes()) + attention_scratch);
+  const MemoryReport none = training_memory_report(spec, 2, 32, {}, MatmulPrecision::kFp32, 2);
+  EXPECT_GT(none.activations, r.activations);
+  EXPECT_EQ(none.workspace, r.workspace);
+  const MemoryReport bf16 = training_memory_report(spec, 2, 32, full, MatmulPrecision::kBf16, 2);
+  EXPECT_EQ(bf16.parameters, 6 * P);
+  EXPECT_GT(bf16.workspace, r.workspace + 4.0 * 64 * 9000);  // V = 9000 is a wide output: transposed dW
+  EXPECT_NE(r.summary(Recompute::kFull).find("activations"), std::string::npos);
+  EXPECT_NE(r.summary(Recompute::kFull).find("(recompute full)"), std::string::npos);
 }
 
 }  // namespace

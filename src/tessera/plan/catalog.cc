@@ -2,7 +2,12 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <string_view>
+#include <utility>
+
 #include <toml++/toml.h>
+
+#include "tessera/plan/layer_mix.h"
 
 namespace tessera::plan {
 
@@ -72,7 +77,31 @@ StatusOr<CatalogModel> parse_model(const toml::table& t, const std::string& orig
   s.tied_embeddings = t["tied_embeddings"].value_or(true);
   s.learned_positions = t["learned_positions"].value_or(true);
   s.head_dim = t["head_dim"].value_or(int64_t{0});
+  // Planner-only layer kinds (layer_mix.h).
+  const std::pair<const char*, int64_t*> kinds[] = {
+      {"moe_experts", &s.moe_experts},       {"moe_top_k", &s.moe_top_k},
+      {"moe_ffn_hidden", &s.moe_ffn_hidden}, {"moe_shared_ffn_hidden", &s.moe_shared_ffn_hidden},
+      {"moe_dense_layers", &s.moe_dense_layers}, {"mla_q_lora_rank", &s.mla_q_lora_rank},
+      {"mla_kv_lora_rank", &s.mla_kv_lora_rank}, {"mla_rope_dim", &s.mla_rope_dim},
+      {"mla_v_head_dim", &s.mla_v_head_dim}, {"attention_window", &s.attention_window},
+      {"window_layers", &s.window_layers},   {"attention_layers", &s.attention_layers},
+      {"mamba_layers", &s.mamba_layers},     {"mamba_heads", &s.mamba_heads},
+      {"mamba_head_dim", &s.mamba_head_dim}, {"mamba_state", &s.mamba_state},
+      {"mamba_groups", &s.mamba_groups},     {"ffn_layers", &s.ffn_layers},
+      {"mtp_layers", &s.mtp_layers}};
+  for (const auto& [key, field] : kinds) *field = t[key].value_or(int64_t{0});
+  s.gated_silu = t["gated_silu"].value_or(true);
+  // A key the planner does not read is a typo or a feature it does not model: refuse it.
+  for (const auto& [key, node] : t) {
+    const std::string_view k = key.str();
+    bool known = k == "name" || k == "aliases" || k == "n_layer" || k == "n_head" || k == "n_kv_head" || k == "n_embd" ||
+                 k == "ffn_hidden" || k == "seq_len" || k == "vocab_size" || k == "gated_mlp" ||
+                 k == "tied_embeddings" || k == "learned_positions" || k == "head_dim" || k == "gated_silu";
+    for (const auto& kind : kinds) known = known || k == kind.first;
+    if (!known) return invalid_argument_error("{} '{}': unknown key '{}'", origin, m.name, k);
+  }
   TESSERA_RETURN_IF_ERROR(s.validate().with_context(origin + " '" + m.name + "'"));
+  TESSERA_RETURN_IF_ERROR(validate_layer_mix(s).with_context(origin + " '" + m.name + "'"));
   return m;
 }
 

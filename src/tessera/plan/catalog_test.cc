@@ -1,6 +1,10 @@
 #include "tessera/plan/catalog.h"
+#include "tessera/plan/layer_mix.h"
 
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "tessera/plan/plan_test_util.h"
 #include "tessera/plan/step_model.h"
@@ -20,9 +24,21 @@ TEST(Catalog, HasTheIssueAcceleratorsClustersAndModels) {
     EXPECT_TRUE(c.model(m).ok()) << m;
   }
   for (const char* k : {"dgx-h100-superpod", "grand-teton-roce", "tpu-v5p-pod", "aws-trn2-ultracluster",
-                        "aws-p5-ultracluster", "gb200-nvl72", "mi300x-cluster"}) {
+                        "aws-p5-ultracluster", "gb200-nvl72", "mi300x-cluster", "xai-colossus", "xai-colossus-h200"}) {
     EXPECT_TRUE(c.cluster(k).ok()) << k;
   }
+  // xAI Colossus: 100k H100 on Spectrum-X Ethernet at 400 Gb/s per GPU, and the H200 expansion.
+  EXPECT_EQ(c.cluster("xai-colossus")->max_accelerators, 100000);
+  EXPECT_EQ(c.cluster("xai-colossus")->scaleout_gbit_per_s, 400);
+  EXPECT_EQ(c.cluster("xai-colossus-h200")->accelerator, "h200-sxm-141gb");
+  // A topology the planner does not know is refused by name.
+  ClusterSpec typo = *c.cluster("xai-colossus");
+  typo.scaleout_topology = "dragonfly";
+  EXPECT_NE(typo.validate().message().find("scaleout_topology: expected fat-tree, rail-optimized, torus or "
+                                           "shared-memory, found 'dragonfly'"),
+            std::string::npos);
+  // Every catalog model's planner-only keys are consistent.
+  for (const std::string& name : c.model_names()) EXPECT_TRUE(validate_layer_mix(*c.model(name)).ok()) << name;
   EXPECT_EQ(c.accelerator("h100-sxm-80gb")->peak_bf16_tflops, 989);
   EXPECT_EQ(c.model("gpt2-124m")->num_params(), 124439808);
   EXPECT_EQ(c.model("LLAMA3.1_405B")->n_layer, 126);  // aliases are normalized
@@ -61,8 +77,27 @@ TEST(Catalog, ImpossibleLayoutsAreRejectedNamingTheFactors) {
   auto heads = validate_job(job, 7);
   ASSERT_FALSE(heads.ok());
   EXPECT_NE(heads.message().find("divisor of model.n_head (96), found 7"), std::string::npos);
+  // Uneven pipeline stages are allowed (96 layers over 5 stages: 20 + 19·4), more stages than layers are not.
   job.plan.tp = 1, job.plan.pp = 5;
-  EXPECT_NE(validate_job(job, 5).message().find("must divide model.n_layer (96)"), std::string::npos);
+  EXPECT_TRUE(validate_job(job, 5).ok()) << validate_job(job, 5).message();
+  job.plan.pp = 97;
+  EXPECT_NE(validate_job(job, 97).message().find("must divide model.n_layer (96)"), std::string::npos);
+}
+
+// A models.toml key the planner does not read (a typo, or a feature it does not model) is refused by name.
+TEST(Catalog, UnknownModelKeyIsRefused) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "tessera_catalog_unknown_key";
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"accelerators.toml", "clusters.toml"}) {
+    std::filesystem::copy_file(testing::source_dir() + "/catalog/" + f, dir / f,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  std::ofstream(dir / "models.toml") << "[[model]]\nname = \"m\"\nn_layer = 2\nn_head = 2\nn_embd = 64\nseq_len = 16\n"
+                                        "vocab_size = 32\nmoe_expert = 8\n";
+  auto c = Catalog::load(dir.string());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("'m': unknown key 'moe_expert'"), std::string::npos) << c.status().message();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -39,7 +39,7 @@ struct Split {
 };
 Split split_group(const ClusterLinks& links, int64_t n, int64_t stride) {
   stride = std::max<int64_t>(stride, 1);
-  const int64_t domain = links.scaleup_domain;
+  const int64_t domain = links.aligned_domain(n * stride);
   if (links.fits_scaleup(n, stride)) return {n, 1};
   if (n * stride <= domain) return {(n + 1) / 2, 2};  // fits in size but straddles a domain boundary
   if (stride >= domain) return {1, n};
@@ -61,6 +61,18 @@ double group_all_reduce_seconds(const ClusterLinks& links, int64_t n, int64_t st
   const Split g = split_group(links, n, stride);
   return 2 * reduce_scatter_seconds(links.scaleup, g.inner, bytes) +
          all_reduce_seconds(links.scaleout, g.domains, bytes / static_cast<double>(g.inner));
+}
+
+double group_all_to_all_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes) {
+  if (n <= 1) return 0;
+  const Split g = split_group(links, n, stride);
+  const double N = static_cast<double>(n);
+  // Every rank sends bytes/n to each member: (inner − 1) of them share its scale-up domain, the rest are
+  // reached through its NIC; both run at once (NCCL/DeepEP issue all pairs together).
+  const double inside = static_cast<double>(g.inner - 1) / N * bytes / links.scaleup.bytes_per_s;
+  const double outside = (N - static_cast<double>(g.inner)) / N * bytes / links.scaleout.bytes_per_s;
+  const double latency = g.domains > 1 ? links.scaleout.latency_s : links.scaleup.latency_s;
+  return latency + std::max(inside, outside);
 }
 
 double send_recv_seconds(const Link& link, double bytes) { return link.latency_s + bytes / link.bytes_per_s; }

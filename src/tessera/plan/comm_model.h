@@ -5,6 +5,8 @@
 //   reduce-scatter   (n−1)·α  + (n−1)/n · S/β      (S = the full, unsharded buffer)
 //   all-gather       (n−1)·α  + (n−1)/n · S/β
 //   send/recv        α + S/β
+//   all-to-all       α + max((g_in − 1)/n · S/β_up, (n − g_in)/n · S/β_out)   (S = what one rank sends in
+//                    all, 1/n to each member; the in-domain and cross-domain shares move concurrently)
 // Which link a group uses: ranks are laid out tp fastest, then cp, dp, pp (Megatron's order), so a group
 // of n ranks with stride s spans n·s consecutive ranks; it stays on the scale-up link (NVLink, ICI) when
 // that span fits in one aligned scale-up domain (span ≤ domain and divides it). A group spanning domains
@@ -39,7 +41,17 @@ struct ClusterLinks {
   // size·stride ranks, so the span must fit and divide the domain (dp 3 of tp 8 = 24 ranks fits NVL72).
   bool fits_scaleup(int64_t size, int64_t stride) const {
     const int64_t span = size * std::max<int64_t>(stride, 1);
-    return size <= 1 || (span <= scaleup_domain && scaleup_domain % span == 0);
+    const int64_t domain = aligned_domain(span);
+    return size <= 1 || (span <= domain && domain % span == 0);
+  }
+  // The ranks of one scale-up domain a job's groups of `span` ranks are laid out on: the whole domain when
+  // the span divides it (dp 3 of tp 8 on NVL72), else its largest power-of-two block — a power-of-two job
+  // places 64 ranks per NVL72 rack (16 of its 18 compute trays), so a 64-rank group stays inside one rack.
+  int64_t aligned_domain(int64_t span) const {
+    if (span <= 0 || scaleup_domain % span == 0 || span % scaleup_domain == 0) return scaleup_domain;
+    int64_t block = 1;
+    while (block * 2 <= scaleup_domain) block *= 2;
+    return block;
   }
 };
 
@@ -49,6 +61,8 @@ ClusterLinks cluster_links(const ClusterSpec& cluster, const AcceleratorSpec& ac
 double group_all_reduce_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes);
 double group_reduce_scatter_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes);
 double group_all_gather_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes);
+// Expert-parallel token exchange: each rank sends `bytes` in all, spread evenly over the n members.
+double group_all_to_all_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes);
 
 double all_reduce_seconds(const Link& link, int64_t n, double bytes);
 double reduce_scatter_seconds(const Link& link, int64_t n, double bytes);

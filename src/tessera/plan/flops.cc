@@ -1,17 +1,27 @@
 #include "tessera/plan/flops.h"
 
+#include "tessera/plan/layer_mix.h"
+
 namespace tessera::plan {
 
 ForwardFlops forward_flops(const ModelSpec& model, int64_t t, bool causal) {
+  // Totals over the layer kinds (layer_mix.h), reported per layer (÷ n_layer) so that L·(g + a) is the whole
+  // stack; for a plain GPT/Llama shape these are the single layer's g and a.
+  const LayerMix mix = layer_mix(model);
   const double C = static_cast<double>(model.n_embd);
-  const double KV = static_cast<double>(model.kv_heads() * model.head_size());
-  const double F = static_cast<double>(model.ffn());
   const double T = static_cast<double>(t);
+  const double L = static_cast<double>(model.n_layer);
+  const double weights = mix.attention * attention_matmul_params(model) + mix.mamba * mamba_matmul_params(model) +
+                         mix.dense_ffn * dense_ffn_params(model) + mix.moe_ffn * moe_active_params(model) +
+                         mix.mtp * 2 * C * C;
+  const double core = (mix.attention - mix.window) * attention_core_flops_per_token(model, t, causal, false) +
+                      mix.window * attention_core_flops_per_token(model, t, causal, true) +
+                      mix.mamba * mamba_scan_flops_per_token(model);
   ForwardFlops f;
-  const double Q = static_cast<double>(model.q_dim());  // NH·HS (= C unless head_dim is set)
-  f.layer_gemm = 2.0 * T * (2.0 * C * Q + 2.0 * C * KV + (model.gated_mlp ? 3.0 : 2.0) * C * F);
-  f.layer_attention = (causal ? 2.0 : 4.0) * T * T * Q;
-  f.head = 2.0 * T * static_cast<double>(model.vocab_size) * C;
+  f.layer_gemm = 2.0 * T * weights / L;
+  f.layer_attention = T * core / L;
+  // The LM head, once more per MTP module (it shares the head's weights).
+  f.head = 2.0 * T * static_cast<double>(model.vocab_size) * C * (1 + mix.mtp);
   return f;
 }
 
@@ -39,8 +49,12 @@ double step_flops(const ModelSpec& model, int64_t t, int64_t sequences, FlopConv
                   Recompute recompute) {
   const double n = static_cast<double>(sequences);
   switch (convention) {
-    case FlopConvention::kModelCausal:
-      return n * with_recompute(model, forward_flops(model, t, true), Recompute::kNone);
+    case FlopConvention::kModelCausal: {
+      ModelSpec counted = model;
+      counted.window_layers = 0;
+      if (!model.gated_silu) counted.gated_mlp = false;
+      return n * with_recompute(counted, forward_flops(counted, t, true), Recompute::kNone);
+    }
     case FlopConvention::kModelFull:
       return n * with_recompute(model, forward_flops(model, t, false), Recompute::kNone);
     case FlopConvention::kHardware:

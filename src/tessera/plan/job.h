@@ -59,12 +59,22 @@ enum class Framework {
   kTorchtitan,  // torchtitan: per-op selective recompute, no FSDP resharding under a pipeline
 };
 
+// How context parallelism exchanges the sequence: kRing passes K,V chunks around the cp ranks point to point
+// ((cp−1) sends per layer, hidden behind the attention of the chunk in hand: Megatron, torchtitan's ring);
+// kAllToAll is DeepSpeed-Ulysses: an all-to-all turns sequence shards into head shards for Q, K, V before the
+// attention and back for its output, on the critical path (no overlap), and needs the heads divisible by cp.
+enum class ContextParallel { kRing, kAllToAll };
+
+// The fitted default of Job::moe_host_overhead_s (docs/planner.md "Constants").
+inline constexpr double kMoeHostOverheadS = 0.0039;  // s per MoE layer per micro-batch, fitted
+
 struct Job {
   ModelSpec model;
   ParallelPlan plan;
   GemmFormat gemm_format = GemmFormat::kBf16;  // fp8/fp4: GEMMs only; attention and the rest stay bf16
   bool flash_attention = true;     // fused attention: causal blocks skipped, no t×t scores stored
   bool sequence_parallel = true;   // with tp > 1: LayerNorm/dropout activations split over tp
+  ContextParallel cp_mode = ContextParallel::kRing;
   // ZeRO-3/FSDP: true = parameters gathered for every micro-batch (FULL_SHARD), false = kept gathered over
   // the accumulation steps (Llama 3's "not resharded after forward", ZeRO-2-like traffic).
   bool reshard_per_micro_batch = true;
@@ -73,6 +83,27 @@ struct Job {
   double dp_overlap = 0.9;
   Framework framework = Framework::kGeneric;
   MemoryTraits memory;  // as apply_framework(framework) sets them, plus offload_layers
+  // Mixture of experts (ignored for dense models). The expert layers lay the same tp·cp·dp ranks of a stage
+  // out as etp (expert tensor parallel, fastest) × ep (expert parallel) × edp (expert data parallel), as
+  // Megatron-Core does: ep·etp must divide tp·cp·dp and ep the experts.
+  int64_t ep = 1;
+  int64_t etp = 1;
+  // Tokens of the busiest expert over the mean (1 = balanced; Megatron-Bridge's benchmarks force balance).
+  double expert_imbalance = 1.0;
+  // Capacity factor: an expert takes at most this multiple of the mean tokens and drops the rest
+  // (token-drop); 0 = dropless (every routed token is processed, the busiest expert sets the pace).
+  double capacity_factor = 0;
+  // Expert-parallel all-to-all time not hidden behind compute (1 = fully exposed, Megatron's default
+  // alltoall dispatcher; the 1F1B overlap of dispatch with another micro-batch's compute lowers it).
+  double ep_exposed = 1.0;
+  // Host-side time per MoE layer per micro-batch, forward + backward, that the GPU waits for: dropless
+  // routing copies the tokens-per-expert counts to the host (a device sync) before the grouped GEMMs and the
+  // all-to-all can be sized and launched, so the CPU's launch work for the layer cannot run ahead of the
+  // GPU. Fitted on the fit-half MoE rows (`plan validate --fit`, key kMoeHostOverheadKey in validate.h).
+  double moe_host_overhead_s = kMoeHostOverheadS;
+
+  // Ranks of an expert-data-parallel group (each holds the same experts).
+  int64_t expert_dp() const { return plan.tp * plan.cp * plan.dp / (ep * etp); }
 
   int64_t seq_len() const { return model.seq_len; }
 };

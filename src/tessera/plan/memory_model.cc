@@ -3,17 +3,30 @@
 #include <algorithm>
 #include <fmt/format.h>
 
+#include "tessera/plan/layer_mix.h"
+
 namespace tessera::plan {
 
 namespace {
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 constexpr double kBufferGiB = 2.0;
 
+// Weights outside the routed experts, whole stack: mixers, dense MLPs, routers and shared experts, MTP
+// projections, and 4·C of norm weights per layer (layer_mix.h has the per-kind counts).
+double dense_layer_params_total(const ModelSpec& m) {
+  const LayerMix mix = layer_mix(m);
+  const double C = static_cast<double>(m.n_embd);
+  double total = mix.attention * attention_matmul_params(m) + mix.mamba * mamba_matmul_params(m) +
+                 mix.dense_ffn * dense_ffn_params(m) + mix.mtp * 2 * C * C + 4 * C * static_cast<double>(m.n_layer);
+  if (is_moe(m)) total += mix.moe_ffn * (moe_router_params(m) + moe_shared_params(m));
+  return total;
+}
+double expert_params_total(const ModelSpec& m) {
+  return is_moe(m) ? layer_mix(m).moe_ffn * static_cast<double>(m.moe_experts) * moe_expert_params(m) : 0;
+}
+// Mean weights of one layer (FSDP's gathered-layer buffers), dense part split by tp.
 double layer_params(const ModelSpec& m) {
-  const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
-  const double KV = static_cast<double>(m.kv_heads() * m.head_size());
-  const double Q = static_cast<double>(m.q_dim());
-  return 2 * C * Q + 2 * C * KV + (m.gated_mlp ? 3 : 2) * C * F + 4 * C;
+  return (dense_layer_params_total(m) + expert_params_total(m)) / static_cast<double>(m.n_layer);
 }
 
 // One layer's activation shapes on one rank for one micro-batch: widths, and sbh = b·(t/cp)·C elements.
@@ -21,6 +34,7 @@ struct LayerActivations {
   double C, F, KV, Q;  // model width, MLP width, K/V width (kv_heads·HS), query width (NH·HS)
   double tp;
   double t_local;      // t/cp
+  double tokens;       // b·t/cp
   double sbh;
   bool sp;             // sequence parallelism splits the non-matmul tensors over tp too
 };
@@ -35,25 +49,66 @@ LayerActivations layer_activations(const Job& job) {
   a.Q = static_cast<double>(m.q_dim());
   a.tp = static_cast<double>(p.tp);
   a.t_local = static_cast<double>(m.seq_len) / static_cast<double>(p.cp);
-  a.sbh = static_cast<double>(p.micro_batch) * a.t_local * a.C;
+  a.tokens = static_cast<double>(p.micro_batch) * a.t_local;
+  a.sbh = a.tokens * a.C;
   a.sp = job.sequence_parallel && p.tp > 1;
   return a;
+}
+
+// Bytes per token one layer keeps for backward, by where they live: `replicated` on every tp rank without
+// sequence parallelism (norm and matmul inputs, dropout masks), `split` over tp (matmul outputs). Averaged
+// over the stack's layer kinds (÷ n_layer). A transformer block (attention + MLP) gives Korthikanti's
+// 10·C replicated (8 without dropout) and 2(Q+2KV) + 2Q + 4F(×1.5 gated) split.
+struct TokenBytes {
+  double replicated = 0, split = 0;
+};
+TokenBytes layer_token_bytes(const Job& job) {
+  const ModelSpec& m = job.model;
+  const LayerMix mix = layer_mix(m);
+  const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
+  const double gate = m.gated_mlp ? 1.5 : 1.0;
+  const double per_input = 4 * C + (job.memory.dropout ? C : 0);  // norm input + matmul input (+ mask)
+  TokenBytes b;
+  // Attention: q, k, v and the attention output; MLA also keeps its two latents.
+  const double NH = static_cast<double>(m.n_head), HS = static_cast<double>(m.head_size());
+  const double dv = static_cast<double>(value_head_dim(m));
+  const double kv = is_mla(m) ? NH * (HS + dv) : 2 * static_cast<double>(m.kv_heads()) * HS;
+  const double latents = is_mla(m) ? 2.0 * static_cast<double>(m.mla_q_lora_rank + m.mla_kv_lora_rank + m.mla_rope_dim) : 0;
+  b.replicated += mix.attention * (per_input + latents);
+  b.split += mix.attention * (2 * (NH * HS + kv) + 2 * NH * dv);
+  b.replicated += mix.dense_ffn * per_input;
+  b.split += mix.dense_ffn * 4 * F * gate;
+  if (mix.mamba > 0) {
+    const double d = mamba_inner_dim(m), state = static_cast<double>(m.mamba_groups * m.mamba_state);
+    b.replicated += mix.mamba * per_input;
+    b.split += mix.mamba * (2 * mamba_in_proj_width(m) + 2 * (d + 2 * state) + 6 * d);
+  }
+  if (mix.moe_ffn > 0) {
+    // Per routed copy of a token: the permuted input and the expert output awaiting the combine (2·C each)
+    // and the expert MLP's intermediates; the shared experts like a dense MLP.
+    const double k = static_cast<double>(m.moe_top_k), etp = static_cast<double>(job.etp);
+    b.replicated += mix.moe_ffn * per_input;
+    b.split += mix.moe_ffn * (k * (4 * C * etp + 4 * static_cast<double>(m.moe_ffn_hidden) * gate) +
+                              4 * static_cast<double>(m.moe_shared_ffn_hidden) * gate);
+  }
+  const double L = static_cast<double>(m.n_layer);
+  b.replicated /= L;
+  b.split /= L;
+  return b;
 }
 
 // Bytes one layer keeps for one micro-batch with nothing recomputed (the whole set backward needs); the t×t
 // attention internals only when `scores` (unfused attention that is not recomputed).
 double all_activation_bytes(const Job& job, bool scores) {
   const LayerActivations a = layer_activations(job);
-  // Replicated across tp ranks without SP: the two norm inputs (4), the QKV and MLP inputs (4) and the two
-  // dropout masks (2). The rest lives in tp-split matmul outputs.
-  const double replicated = 8 + (job.memory.dropout ? 2 : 0);
-  const double split = 2 * (a.Q + 2 * a.KV) / a.C + 2 * a.Q / a.C + 4 * a.F / a.C * (job.model.gated_mlp ? 1.5 : 1.0);
-  double bytes = a.sbh * (a.sp ? (replicated + split) / a.tp : replicated + split / a.tp);
-  // The QKV and MLP inputs (2 + 2 of `replicated`) kept whole rather than sequence-sharded.
+  const TokenBytes tb = layer_token_bytes(job);
+  double bytes = a.tokens * (a.sp ? (tb.replicated + tb.split) / a.tp : tb.replicated + tb.split / a.tp);
+  // The QKV and MLP inputs kept whole rather than sequence-sharded (2·C per token for each, per block).
   if (a.sp && job.memory.saves_gathered_sp_inputs) bytes += a.sbh * 4 * (1 - 1 / a.tp);
   if (scores) {
-    bytes += 5.0 * static_cast<double>(job.model.n_head) * a.t_local * static_cast<double>(job.model.seq_len) *
-             static_cast<double>(job.plan.micro_batch) / a.tp;
+    const double attention_share = layer_mix(job.model).attention / static_cast<double>(job.model.n_layer);
+    bytes += attention_share * 5.0 * static_cast<double>(job.model.n_head) * a.t_local *
+             static_cast<double>(job.model.seq_len) * static_cast<double>(job.plan.micro_batch) / a.tp;
   }
   return bytes;
 }
@@ -63,9 +118,11 @@ double all_activation_bytes(const Job& job, bool scores) {
 MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
   const ParallelPlan& p = job.plan;
   const MemoryTraits& traits = job.memory;
-  const double P = params_per_rank(job);
-  // Ranks of a cp group hold the same weights, so ZeRO/FSDP shards over dp·cp.
+  const RankParams P = rank_params(job);
+  // Ranks of a cp group hold the same weights, so ZeRO/FSDP shards over dp·cp; expert weights are held by the
+  // expert-data-parallel group (tp·cp·dp / (ep·etp) ranks) and shard over it.
   const double dp = static_cast<double>(p.dp * p.cp);
+  const double edp = static_cast<double>(std::max<int64_t>(1, job.expert_dp()));
   const bool fp32 = p.precision == Precision::kFp32;
   MemoryBreakdown mem;
   mem.capacity_gib = capacity_gib;
@@ -74,9 +131,11 @@ MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
   const double weight_bytes = fp32 ? 4 : (traits.fp8_weights ? 1 : 2);
   const double grad_bytes = fp32 ? 4 : traits.gradient_bytes;
   const bool grads_sharded = p.zero_stage >= 2 && !traits.unsharded_gradient_accumulation;
-  mem.weights_gib = P * weight_bytes / (weights_sharded ? dp : 1) / kGiB;
-  mem.gradients_gib = P * (traits.unsharded_gradient_accumulation ? 4 : grad_bytes) / (grads_sharded ? dp : 1) / kGiB;
-  mem.optimizer_gib = P * (fp32 ? 8 : 12) / (p.zero_stage >= 1 ? dp : 1) / kGiB;
+  // Parameters as one rank holds them after `sharded` (ZeRO/FSDP) division, dense and expert parts apart.
+  auto held = [&](bool sharded) { return sharded ? P.dense / dp + P.expert / edp : P.dense + P.expert; };
+  mem.weights_gib = held(weights_sharded) * weight_bytes / kGiB;
+  mem.gradients_gib = held(grads_sharded) * (traits.unsharded_gradient_accumulation ? 4 : grad_bytes) / kGiB;
+  mem.optimizer_gib = held(p.zero_stage >= 1) * (fp32 ? 8 : 12) / kGiB;
 
   const double m = static_cast<double>(p.num_micro_batches());
   const double pp = static_cast<double>(p.pp);
@@ -145,15 +204,23 @@ std::string MemoryBreakdown::verdict() const {
                      stage.empty() ? "" : ", " + stage + " pipeline stage");
 }
 
-double params_per_rank(const Job& job) {
+RankParams rank_params(const Job& job) {
   const ModelSpec& m = job.model;
   const ParallelPlan& p = job.plan;
-  const double layers = static_cast<double>(m.n_layer) / static_cast<double>(p.pp);
+  const double pp = static_cast<double>(p.pp);
   // Vocab-parallel V·C on the first stage (embedding) and the last (LM head); one stage holds both when
   // pp = 1, twice the matrix when the head is untied.
   const double vocab_matrices = (p.pp == 1 && !m.tied_embeddings) ? 2.0 : 1.0;
-  return layers * layer_params(m) / static_cast<double>(p.tp) +
-         vocab_matrices * static_cast<double>(m.vocab_size * m.n_embd) / static_cast<double>(p.tp);
+  RankParams r;
+  r.dense = dense_layer_params_total(m) / pp / static_cast<double>(p.tp) +
+            vocab_matrices * static_cast<double>(m.vocab_size * m.n_embd) / static_cast<double>(p.tp);
+  r.expert = expert_params_total(m) / pp / static_cast<double>(std::max<int64_t>(1, job.ep * job.etp));
+  return r;
+}
+
+double params_per_rank(const Job& job) {
+  const RankParams r = rank_params(job);
+  return r.dense + r.expert;
 }
 
 double activation_bytes_per_layer(const Job& job) {

@@ -1,7 +1,9 @@
 // Memory per accelerator for one training step, on the pipeline stage that needs the most.
 //
 // Parameters per rank P = L/pp · layer_params / tp + V·C / tp (vocab-parallel embedding; 2·V·C/tp with an
-// untied LM head and pp = 1, since the first stage holds the embedding and the last the head).
+// untied LM head and pp = 1, since the first stage holds the embedding and the last the head). Mixture-of-
+// experts models hold all E experts of each MoE layer, split by ep·etp instead of tp, and shard their state
+// over the expert-data-parallel group instead of dp·cp (layer_mix.h counts the layer kinds).
 // Training state per parameter (MemoryTraits in job.h says which framework does what):
 //   weights    2 B (bf16), 1 B with fp8 weight storage, 4 B for fp32 training
 //   gradients  MemoryTraits::gradient_bytes: 4 (fp32 accumulation) or 2 (bf16 buffer)
@@ -14,7 +16,8 @@
 // gradients) are counted in the buffers.
 //
 // Activations per layer per micro-batch, 2-byte tensors (Korthikanti et al. 2022, generalised to F, GQA and
-// gated MLPs), with sbh = b·(t/cp)·C:
+// gated MLPs; other layer kinds — MLA, Mamba-2, MoE with k routed copies per token — in layer_mix.h's
+// per-kind sizes, averaged over the stack), with sbh = b·(t/cp)·C:
 //   kept on every tp rank   sbh·(4 (two norm inputs) + 4 (QKV and MLP inputs) + 2 (two dropout masks, if any))
 //   split over tp           sbh·(2·(Q+2·KV)/C (q,k,v) + 2·Q/C (attention output) + 4·F/C·(1.5 if gated))
 //   attention scores        5·NH·t²·b/cp (scores, softmax, dropout; 0 with flash attention)
@@ -74,8 +77,14 @@ struct MemoryBreakdown {
 // Bytes of activations one layer keeps for backward for one micro-batch on one rank (before the pipeline's
 // in-flight count and before offload), under the job's recompute policy.
 double activation_bytes_per_layer(const Job& job);
-// Parameters held by one rank of the first pipeline stage before ZeRO sharding.
-double params_per_rank(const Job& job);
+// Parameters held by one rank of the first pipeline stage before ZeRO sharding: `dense` (split by tp, the
+// vocabulary matrices included) and `expert` (the routed experts, split by ep·etp).
+struct RankParams {
+  double dense = 0;
+  double expert = 0;
+};
+RankParams rank_params(const Job& job);
+double params_per_rank(const Job& job);  // dense + expert
 // Layers of the larger pipeline stages when pp does not divide L: ⌈L/pp⌉ (the bound on offloaded layers).
 inline int64_t max_layers_per_stage(int64_t n_layer, int64_t pp) { return (n_layer + pp - 1) / pp; }
 

@@ -37,4 +37,17 @@ Reliability estimate_reliability(double hours_per_failure, int64_t accelerators,
   return r;
 }
 
+FailureAdjusted adjust_for_failures(const PowerCost& ideal, const Reliability& r) {
+  FailureAdjusted f;
+  const double stretch = r.goodput > 0 ? 1 / r.goodput : 0;  // goodput 0: the job never finishes
+  f.wall_hours = ideal.train_hours * stretch;
+  f.accelerator_hours = ideal.accelerator_hours * stretch;
+  f.energy_mwh = ideal.energy_mwh * stretch;
+  f.rental_cost_usd = ideal.rental_cost_usd * stretch;
+  f.energy_cost_usd = ideal.energy_cost_usd * stretch;
+  f.expected_interruptions = r.mtbf_hours > 0 ? f.wall_hours / r.mtbf_hours : 0;
+  f.lost_hours = f.wall_hours - ideal.train_hours;
+  return f;
+}
+
 }  // namespace tessera::plan

@@ -38,6 +38,20 @@ struct Reliability {
 };
 
 double young_daly_interval_s(double checkpoint_write_s, double mtbf_s);
+
+// Time-to-train with the expected failures: the ideal wall time divided by the goodput (checkpoint writes,
+// restarts and lost work stretch the job; the failures it meets are counted over that longer time), and
+// the accelerator-hours, energy and dollars that go with it. `ideal` is estimate_power_cost's result.
+struct FailureAdjusted {
+  double wall_hours = 0;
+  double accelerator_hours = 0;
+  double energy_mwh = 0;
+  double rental_cost_usd = 0;
+  double energy_cost_usd = 0;
+  double expected_interruptions = 0;
+  double lost_hours = 0;  // wall_hours − ideal train_hours
+};
+FailureAdjusted adjust_for_failures(const PowerCost& ideal, const Reliability& reliability);
 Reliability estimate_reliability(double hours_per_failure, int64_t accelerators, double duration_hours,
                                  double checkpoint_write_s, double restart_s);
 

@@ -24,6 +24,27 @@ TEST(Reliability, Llama3InterruptionRate) {
   EXPECT_GT(estimate_reliability(50700, 1024, 100, 60, 600).goodput, r.goodput);
 }
 
+// Llama 3 405B's pre-training: 16,384 GPUs for 54 days with 419 interruptions is what H = 50,700 GPU-hours
+// per interruption encodes; with a 60 s checkpoint and a 10-minute restart, the failures stretch the job by
+// 1/goodput and the dollars with it, and the interruptions are counted over the stretched time.
+TEST(Reliability, FailuresStretchTimeToTrainAndCost) {
+  PowerCost ideal;
+  ideal.train_hours = 54 * 24;
+  ideal.accelerator_hours = 16384 * ideal.train_hours;
+  ideal.rental_cost_usd = 2 * ideal.accelerator_hours;
+  ideal.energy_mwh = 30000, ideal.energy_cost_usd = 3e6;
+  const Reliability r = estimate_reliability(50700, 16384, ideal.train_hours, 60, 600);
+  const FailureAdjusted f = adjust_for_failures(ideal, r);
+  EXPECT_NEAR(f.wall_hours, ideal.train_hours / r.goodput, 1e-9);
+  EXPECT_GT(f.wall_hours, ideal.train_hours * 1.05);  // goodput below 95% at this failure rate
+  EXPECT_NEAR(f.rental_cost_usd / ideal.rental_cost_usd, f.wall_hours / ideal.train_hours, 1e-12);
+  EXPECT_NEAR(f.expected_interruptions, r.expected_interruptions / r.goodput, 1e-9);
+  EXPECT_NEAR(f.lost_hours, f.wall_hours - ideal.train_hours, 1e-12);
+  // A cheaper checkpoint lowers the loss (Young/Daly interval shortens with it).
+  const Reliability fast = estimate_reliability(50700, 16384, ideal.train_hours, 5, 600);
+  EXPECT_LT(adjust_for_failures(ideal, fast).wall_hours, f.wall_hours);
+}
+
 TEST(Power, EnergyAndCostForATokenBudget) {
   ClusterSpec c;
   c.accelerators_per_node = 8, c.node_power_w = 10200, c.pue = 1.2, c.price_per_kwh = 0.1;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "tessera/plan/layer_mix.h"
+
 namespace tessera::plan {
 
 namespace {
@@ -23,23 +25,48 @@ std::string format_plan_report(const PlanReport& r) {
   std::string out;
   out += fmt::format("tessera plan: {} on {} × {} ({})\n", r.model_name, p.world_size(), r.accelerator.name,
                      r.cluster_name);
-  out += fmt::format("  model     L={} C={} heads={} kv={} F={}{} T={} V={}: {:.2f}B params, {:.3g} model FLOP/token\n",
-                     r.job.model.n_layer, r.job.model.n_embd, r.job.model.n_head, r.job.model.kv_heads(),
-                     r.job.model.ffn(), r.job.model.gated_mlp ? " (gated)" : "", r.job.model.seq_len,
-                     r.job.model.vocab_size, static_cast<double>(r.job.model.num_params()) / 1e9,
-                     r.job.model.train_flops_per_token(r.job.model.seq_len));
+  const ModelSpec& mo = r.job.model;
+  std::string kinds;
+  if (is_moe(mo)) {
+    kinds += fmt::format(" MoE {}×{} top-{}{}", mo.moe_experts, mo.moe_ffn_hidden, mo.moe_top_k,
+                         mo.moe_shared_ffn_hidden > 0 ? fmt::format(" +shared {}", mo.moe_shared_ffn_hidden) : "");
+  }
+  if (is_mla(mo)) kinds += fmt::format(" MLA(kv {})", mo.mla_kv_lora_rank);
+  if (mo.window_layers > 0) kinds += fmt::format(" window {}×{}", mo.window_layers, mo.attention_window);
+  if (mo.mamba_layers > 0) kinds += fmt::format(" Mamba-2 ×{}", mo.mamba_layers);
+  if (mo.mtp_layers > 0) kinds += fmt::format(" MTP ×{}", mo.mtp_layers);
+  const double flops_per_token =
+      step_flops(mo, mo.seq_len, 1, FlopConvention::kModelFull, Recompute::kNone) / static_cast<double>(mo.seq_len);
+  out += fmt::format("  model     L={} C={} heads={} kv={} F={}{}{} T={} V={}: {:.2f}B params{}, {:.3g} model FLOP/token\n",
+                     mo.n_layer, mo.n_embd, mo.n_head, mo.kv_heads(), mo.ffn(), mo.gated_mlp ? " (gated)" : "", kinds,
+                     mo.seq_len, mo.vocab_size, total_params(mo) / 1e9,
+                     is_moe(mo) ? fmt::format(" ({:.2f}B active)", active_matmul_params(mo) / 1e9) : "", flops_per_token);
   out += fmt::format("  layout    dp={} tp={} pp={} cp={} vpp={} micro_batch={} global_batch={} ({} micro-batches) "
-                     "zero={} recompute={} {} gemm={} framework={}{}\n",
+                     "zero={} recompute={} {} gemm={} framework={}{}{}\n",
                      p.dp, p.tp, p.pp, p.cp, p.vpp, p.micro_batch, p.resolved_global_batch(), p.num_micro_batches(),
                      p.zero_stage, recompute_name(p.recompute), pipeline_schedule_name(p.schedule),
                      gemm_format_name(r.job.gemm_format), framework_name(r.job.framework),
-                     r.job.memory.offload_layers > 0 ? fmt::format(" offload={} layers", r.job.memory.offload_layers) : "");
-  out += fmt::format("  step      {:.3f} s   {:.0f} tokens/s   {:.0f} TFLOP/s/GPU (model)   MFU {:.1f}%   HFU {:.1f}%\n",
-                     s.step_time_s, s.tokens_per_s, s.tflops_per_gpu, 100 * s.mfu, 100 * s.hfu);
-  out += fmt::format("  breakdown compute {:.3f} s, tp comm {:.3f} s{}, cp comm {:.3f} s, pp comm {:.3f} s, bubble {:.3f} s "
+                     r.job.memory.offload_layers > 0 ? fmt::format(" offload={} layers", r.job.memory.offload_layers) : "",
+                     is_moe(mo) ? fmt::format(" ep={} etp={} expert_imbalance={:.2f} capacity_factor={}", r.job.ep,
+                                              r.job.etp, r.job.expert_imbalance,
+                                              r.job.capacity_factor > 0 ? fmt::format("{:.2f}", r.job.capacity_factor)
+                                                                        : std::string("dropless"))
+                                : "");
+  out += fmt::format("  step      {:.3f} s   {:.0f} tokens/s   {:.0f} TFLOP/s/GPU (model)   MFU {:.1f}%   HFU {:.1f}%{}\n",
+                     s.step_time_s, s.tokens_per_s, s.tflops_per_gpu, 100 * s.mfu, 100 * s.hfu,
+                     r.job.gemm_format == GemmFormat::kBf16
+                         ? std::string()
+                         : fmt::format("   MFU at the {} peak {:.1f}%", gemm_format_name(r.job.gemm_format),
+                                       100 * s.mfu_format_peak));
+  if (r.distribution.p50_s > 0) {
+    out += fmt::format("  steps     p50 {:.3f} s, p90 {:.3f} s across steps ({} ranks in lock-step, per-rank jitter {:.1f}%: "
+                       "the slowest rank sets each step)\n",
+                       r.distribution.p50_s, r.distribution.p90_s, p.world_size(), 100 * r.step_jitter);
+  }
+  out += fmt::format("  breakdown compute {:.3f} s, tp comm {:.3f} s{}, cp comm {:.3f} s, ep all-to-all {:.3f} s, MoE host wait {:.3f} s, pp comm {:.3f} s, bubble {:.3f} s "
                      "({:.1f}%), dp comm exposed {:.3f} s of {:.3f} s{}, optimizer {:.3f} s{}\n",
                      s.compute_s, s.tp_comm_s, s.tp_crosses_scaleout ? " (crosses scale-out!)" : "", s.cp_comm_s,
-                     s.pp_comm_s, s.bubble_s, 100 * s.bubble_fraction, s.dp_comm_s, s.dp_comm_total_s,
+                     s.ep_comm_s, s.host_wait_s, s.pp_comm_s, s.bubble_s, 100 * s.bubble_fraction, s.dp_comm_s, s.dp_comm_total_s,
                      s.dp_crosses_scaleout ? " (scale-out)" : " (scale-up)", s.optimizer_s,
                      s.offload_s > 0 ? fmt::format(", offload exposed {:.3f} s per micro-batch", s.offload_s) : "");
   out += fmt::format("  memory    {}\n", m.verdict());
@@ -59,8 +86,13 @@ std::string format_plan_report(const PlanReport& r) {
                        r.power.energy_cost_usd);
     out += fmt::format("  failures  MTBF {:.2f} h for {} accelerators, {:.1f} expected interruptions; checkpoint write {:.0f} s "
                        "→ Young/Daly interval {:.0f} s; goodput {:.1f}%\n",
-                       r.reliability.mtbf_hours, p.world_size(), r.reliability.expected_interruptions,
+                       r.reliability.mtbf_hours, p.world_size(), r.with_failures.expected_interruptions,
                        r.checkpoint_write_s, r.reliability.checkpoint_interval_s, 100 * r.reliability.goodput);
+    out += fmt::format("  to train  {:.1f} days, ${:.3g} rental + ${:.3g} energy with failures (ideal {:.1f} days, ${:.3g} + "
+                       "${:.3g}; {:.0f} h lost to checkpoints, restarts and redone work)\n",
+                       r.with_failures.wall_hours / 24, r.with_failures.rental_cost_usd, r.with_failures.energy_cost_usd,
+                       r.power.train_hours / 24, r.power.rental_cost_usd, r.power.energy_cost_usd,
+                       r.with_failures.lost_hours);
   }
   return out;
 }
@@ -79,17 +111,24 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                  {"micro_batches", p.num_micro_batches()}, {"zero_stage", p.zero_stage},
                  {"recompute", recompute_name(p.recompute)}, {"schedule", pipeline_schedule_name(p.schedule)},
                  {"gemm_format", gemm_format_name(r.job.gemm_format)},
-                 {"framework", framework_name(r.job.framework)}, {"offload_layers", r.job.memory.offload_layers}};
+                 {"framework", framework_name(r.job.framework)}, {"offload_layers", r.job.memory.offload_layers},
+                 {"ep", r.job.ep}, {"etp", r.job.etp},
+                 {"cp_mode", r.job.cp_mode == ContextParallel::kRing ? "ring" : "ulysses"}};
+  j["params"] = {{"total", total_params(r.job.model)}, {"active_matmul", active_matmul_params(r.job.model)}};
   j["step_time_s"] = s.step_time_s;
   j["tokens_per_sec"] = s.tokens_per_s;
   j["tflops_per_gpu"] = s.tflops_per_gpu;
   j["mfu_percent"] = 100 * s.mfu;
+  j["mfu_format_peak_percent"] = 100 * s.mfu_format_peak;
   j["hfu_percent"] = 100 * s.hfu;
   j["breakdown_s"] = {{"compute", s.compute_s}, {"tp_comm", s.tp_comm_s}, {"cp_comm", s.cp_comm_s},
-                      {"pp_comm", s.pp_comm_s}, {"bubble", s.bubble_s}, {"dp_comm_exposed", s.dp_comm_s},
+                      {"ep_comm", s.ep_comm_s}, {"moe_host_wait", s.host_wait_s}, {"pp_comm", s.pp_comm_s}, {"bubble", s.bubble_s}, {"dp_comm_exposed", s.dp_comm_s},
                       {"dp_comm_total", s.dp_comm_total_s}, {"optimizer", s.optimizer_s},
                       {"offload_per_micro_batch", s.offload_s}};
   j["bubble_fraction"] = s.bubble_fraction;
+  j["step_time_p50_s"] = r.distribution.p50_s;
+  j["step_time_p90_s"] = r.distribution.p90_s;
+  j["step_jitter"] = r.step_jitter;
   j["memory_gib"] = {{"weights", m.weights_gib}, {"gradients", m.gradients_gib}, {"optimizer", m.optimizer_gib},
                      {"activations", m.activations_gib}, {"logits", m.logits_gib}, {"buffers", m.buffers_gib},
                      {"total", m.total_gib()}, {"capacity", m.capacity_gib}, {"fits", m.fits()},
@@ -104,6 +143,13 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                         {"checkpoint_write_s", r.checkpoint_write_s},
                         {"checkpoint_interval_s", r.reliability.checkpoint_interval_s},
                         {"goodput", r.reliability.goodput}};
+    j["with_failures"] = {{"train_hours", r.with_failures.wall_hours},
+                          {"accelerator_hours", r.with_failures.accelerator_hours},
+                          {"energy_mwh", r.with_failures.energy_mwh},
+                          {"rental_cost_usd", r.with_failures.rental_cost_usd},
+                          {"energy_cost_usd", r.with_failures.energy_cost_usd},
+                          {"expected_interruptions", r.with_failures.expected_interruptions},
+                          {"lost_hours", r.with_failures.lost_hours}};
   }
   return j;
 }
@@ -138,6 +184,10 @@ std::string format_validation(const std::vector<RunPrediction>& predictions, con
   out += stats_line("TFLOP/s/GPU, fit half", s.tflops_fit);
   out += stats_line("step time, held-out", s.time_held_out);
   out += stats_line("TFLOP/s/GPU, held-out", s.tflops_held_out);
+  out += stats_line("step time, MoE all", s.time_moe);
+  out += stats_line("TFLOP/s/GPU, MoE all", s.tflops_moe);
+  out += stats_line("step time, MoE held-out", s.time_moe_held_out);
+  out += stats_line("TFLOP/s/GPU, MoE held-out", s.tflops_moe_held_out);
   out += fmt::format("Memory (every predicted row ran): {} fit, {} tight (90-110% of capacity), {} OOM; {} fit only with "
                      "offload the row does not state\n",
                      s.memory_fits, s.memory_tight, s.memory_oom, s.memory_offload_assumed);
@@ -183,6 +233,9 @@ nlohmann::json validation_summary_json(const ValidationSummary& s) {
           {"step_time", stats_json(s.time_all)}, {"tflops_per_gpu", stats_json(s.tflops_all)},
           {"step_time_fit", stats_json(s.time_fit)}, {"tflops_per_gpu_fit", stats_json(s.tflops_fit)},
           {"step_time_held_out", stats_json(s.time_held_out)}, {"tflops_per_gpu_held_out", stats_json(s.tflops_held_out)},
+          {"step_time_moe", stats_json(s.time_moe)}, {"tflops_per_gpu_moe", stats_json(s.tflops_moe)},
+          {"step_time_moe_held_out", stats_json(s.time_moe_held_out)},
+          {"tflops_per_gpu_moe_held_out", stats_json(s.tflops_moe_held_out)},
           {"memory", {{"fits", s.memory_fits}, {"tight", s.memory_tight}, {"oom", s.memory_oom},
                       {"offload_assumed", s.memory_offload_assumed}, {"error_vs_measured", stats_json(s.memory_error)},
                       {"error_vs_measured_max_percent", 100 * s.memory_error_max}}}};

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tessera/plan/power_reliability.h"
+#include "tessera/plan/step_distribution.h"
 #include "tessera/plan/step_model.h"
 #include "tessera/plan/validate.h"
 
@@ -25,6 +26,11 @@ struct PlanReport {
   // When the job does not fit: the fewest layers per stage to offload so that it does (0 = fits already or
   // offload cannot be costed here, -1 = offload alone cannot make it fit).
   int64_t offload_layers_to_fit = 0;
+  // Step time across steps (stragglers at scale) and the per-rank jitter it assumes.
+  StepDistribution distribution;
+  double step_jitter = 0;
+  // The budget's time and cost with the expected failures (set with `power` and `reliability`).
+  FailureAdjusted with_failures;
 };
 
 std::string format_plan_report(const PlanReport& r);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tessera/plan/framework.h"
+#include "tessera/plan/layer_mix.h"
 
 namespace tessera::plan {
 
@@ -20,6 +21,7 @@ std::vector<int64_t> divisors_up_to(int64_t n, int64_t limit) {
 StatusOr<SearchResult> search_layouts(const ModelSpec& model, const AcceleratorSpec& acc, const ClusterSpec& cluster,
                                       const SearchSpace& space, int64_t top_k) {
   TESSERA_RETURN_IF_ERROR(model.validate());
+  TESSERA_RETURN_IF_ERROR(validate_layer_mix(model));
   if (space.gpus <= 0) return invalid_argument_error("search: --gpus: expected a positive count, found {}", space.gpus);
   SearchResult result;
   result.global_batch = space.global_batch;
@@ -59,7 +61,18 @@ StatusOr<SearchResult> search_layouts(const ModelSpec& model, const AcceleratorS
       if (model.seq_len % cp != 0 || space.gpus % (tp * cp) != 0) continue;
       for (int64_t pp : divisors_up_to(model.n_layer, 128)) {
         if (space.gpus % (tp * cp * pp) != 0) continue;
+        // Expert parallelism (MoE models): the divisors of the experts that divide the stage's tp·cp·dp ranks.
+        const int64_t stage_ranks = space.gpus / pp;
+        std::vector<int64_t> eps{1};
+        if (is_moe(model)) {
+          eps.clear();
+          for (int64_t ep : divisors_up_to(model.moe_experts, stage_ranks)) {
+            if (stage_ranks % ep == 0) eps.push_back(ep);
+          }
+        }
         for (int64_t vpp : divisors_up_to(model.n_layer / pp, pp > 1 ? 8 : 1)) {
+          for (int64_t ep : eps) {
+          job.ep = ep;
           for (int64_t mbs : {1, 2, 4, 8, 16}) {
             for (int64_t zero : {0, 1, 3}) {
               for (Recompute rc : {Recompute::kNone, Recompute::kSelective, Recompute::kFull}) {
@@ -76,6 +89,7 @@ StatusOr<SearchResult> search_layouts(const ModelSpec& model, const AcceleratorS
                 consider(job);
               }
             }
+          }
           }
         }
       }

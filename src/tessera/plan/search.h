@@ -1,4 +1,5 @@
-// Layout search: enumerate tp × cp × pp × vpp × micro-batch × ZeRO stage × recompute for a model on N
+// Layout search: enumerate tp × cp × pp × vpp × ep (MoE models: divisors of the experts that divide a
+// stage's ranks) × micro-batch × ZeRO stage × recompute for a model on N
 // accelerators, drop layouts that are invalid (factors that do not divide) or do not fit in memory,
 // rank the rest by predicted tokens/s. The step model is closed-form, so a candidate costs ~a microsecond.
 #pragma once

@@ -1,6 +1,10 @@
 #include "tessera/plan/step_model.h"
 
 #include <algorithm>
+#include <array>
+#include <initializer_list>
+
+#include "tessera/plan/layer_mix.h"
 
 namespace tessera::plan {
 
@@ -18,65 +22,177 @@ constexpr double kElementwiseFPerToken = 4;
 constexpr double kUnfusedScoreBytes = 10;
 
 struct LayerTimes {
+  // Means over the stack's layers (layer_mix.h: the sum over the layer kinds ÷ n_layer), one micro-batch.
   double fwd_compute = 0;   // GEMMs + attention + elementwise, forward
   double bwd_compute = 0;   // the same, backward: dX = dY·Wᵀ and dW = Xᵀ·dY GEMMs, 2× attention and traffic
   double attention_fwd = 0;
   double selective_recompute = 0;  // what the selective policy re-runs in backward
   double tp_comm_fwd = 0;   // one forward's tp collectives (exposed share)
-  double cp_comm_fwd = 0;
+  double cp_comm_fwd = 0;   // ring: K,V passes to hide behind attention; all-to-all: exposed as is
+  double ep_comm_fwd = 0;   // one forward's expert-parallel all-to-alls (dispatch + combine), exposed share
+  double host_fwd = 0, host_bwd = 0;  // MoE layers' host-side wait (Job::moe_host_overhead_s: 1/3 fwd, 2/3 bwd)
 };
+
+// Forward and backward GEMM seconds of Y[M×n] = X[M×k]·W[k×n] for each {n, k}: backward is dX = dY·Wᵀ and
+// dW = Xᵀ·dY.
+struct GemmTimes {
+  double fwd = 0, bwd = 0;
+};
+GemmTimes gemm_times(const DeviceModel& dev, double M, std::initializer_list<std::array<double, 2>> shapes) {
+  GemmTimes g;
+  for (const auto& [n, k] : shapes) {
+    g.fwd += dev.gemm_seconds(M, n, k);
+    g.bwd += dev.gemm_seconds(M, k, n) + dev.gemm_seconds(k, n, M);
+  }
+  return g;
+}
 
 LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLinks& links) {
   const ModelSpec& m = job.model;
   const ParallelPlan& p = job.plan;
+  const LayerMix mix = layer_mix(m);
   const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
   const double KV = static_cast<double>(m.kv_heads() * m.head_size());
   const double tp = static_cast<double>(p.tp), cp = static_cast<double>(p.cp);
   const double t = static_cast<double>(m.seq_len);
-  const double M = static_cast<double>(p.micro_batch) * t / cp;
-  LayerTimes lt;
-  // Forward Y[M×n] = X[M×k]·W[k×n] per projection; backward dX[M×k] = dY·Wᵀ and dW[k×n] = Xᵀ·dY.
-  const double Q = static_cast<double>(m.q_dim());  // NH·HS (= C unless head_dim is set)
-  const double shapes[4][2] = {{(Q + 2 * KV) / tp, C}, {C, Q / tp}, {(m.gated_mlp ? 2 : 1) * F / tp, C}, {C, F / tp}};
-  double gemm = 0, gemm_bwd = 0;
-  for (const auto& [n, k] : shapes) {
-    gemm += dev.gemm_seconds(M, n, k);
-    gemm_bwd += dev.gemm_seconds(M, k, n) + dev.gemm_seconds(k, n, M);
-  }
-  const ForwardFlops ff = forward_flops(m, m.seq_len, job.flash_attention);
-  lt.attention_fwd = dev.attention_seconds(ff.layer_attention * static_cast<double>(p.micro_batch) / (tp * cp), t,
-                                           static_cast<double>(m.head_size()));
+  const double b = static_cast<double>(p.micro_batch);
+  const double M = b * t / cp;
+  const double act = dev.activation_bytes();
   const bool sp = job.sequence_parallel && p.tp > 1;
-  const double elem = M * dev.activation_bytes() *
-                      (kElementwiseCPerToken * C / (sp ? tp : 1) + kElementwiseFPerToken * F / tp *
-                                                                        (m.gated_mlp ? 1.5 : 1.0));
-  if (!job.flash_attention) {
-    // Unfused attention streams the t×t scores through memory: write QKᵀ, softmax read+write, dropout
-    // mask and output, A·V read — ~10 bytes per score per head forward (2-byte scores).
-    lt.attention_fwd += dev.memory_seconds(kUnfusedScoreBytes * static_cast<double>(m.n_head) / tp * t / cp * t *
-                                           static_cast<double>(p.micro_batch));
+  const double gate = m.gated_mlp ? 1.5 : 1.0;
+  const double up = m.gated_mlp ? 2 : 1;  // gate and up projections fused into one GEMM
+  // Memory-bound work per layer of any kind: norms, residuals, dropout, rotary — 8 C-sized element accesses
+  // per token (a transformer block, attention + MLP, has 16).
+  const double elem_c = M * act * kElementwiseCPerToken / 2 * C / (sp ? tp : 1);
+  const double tp_all_reduce = p.tp > 1 ? kTpExposed * group_all_reduce_seconds(links, p.tp, 1, M * C * act) : 0;
+  LayerTimes total;  // sums over the stack, divided by n_layer at the end
+  double selective = 0;
+
+  // Attention mixers (GQA, or MLA's low-rank projections), full and sliding-window.
+  if (mix.attention > 0) {
+    const double NH = static_cast<double>(m.n_head), HS = static_cast<double>(m.head_size());
+    const double dv = static_cast<double>(value_head_dim(m)), Q = static_cast<double>(m.q_dim());
+    GemmTimes g;
+    if (is_mla(m)) {
+      const double ql = static_cast<double>(m.mla_q_lora_rank), kvl = static_cast<double>(m.mla_kv_lora_rank);
+      const double rope = static_cast<double>(m.mla_rope_dim);
+      g = ql > 0 ? gemm_times(dev, M, {{ql, C}, {NH * HS / tp, ql}}) : gemm_times(dev, M, {{NH * HS / tp, C}});
+      const GemmTimes kv = gemm_times(dev, M, {{kvl + rope, C}, {NH * (HS - rope + dv) / tp, kvl}, {C, NH * dv / tp}});
+      g.fwd += kv.fwd, g.bwd += kv.bwd;
+    } else {
+      g = gemm_times(dev, M, {{(Q + 2 * KV) / tp, C}, {C, Q / tp}});
+    }
+    auto core = [&](bool windowed) {
+      const double flops = attention_core_flops_per_token(m, m.seq_len, job.flash_attention, windowed) * b * t / (tp * cp);
+      const double keys = windowed && m.attention_window > 0 ? std::min(t, static_cast<double>(m.attention_window)) : t;
+      double seconds = dev.attention_seconds(flops, keys, HS);
+      if (!job.flash_attention) {
+        // Unfused attention streams the t×t scores through memory: write QKᵀ, softmax read+write, dropout
+        // mask and output, A·V read — ~10 bytes per score per head forward (2-byte scores).
+        seconds += dev.memory_seconds(kUnfusedScoreBytes * NH / tp * t / cp * keys * b);
+      }
+      return seconds;
+    };
+    const double attention = (mix.attention - mix.window) * core(false) + mix.window * core(true);
+    // Attention backward: dV = PᵀdO, dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀQ — twice the forward's two products — and
+    // flash attention first recomputes S = QKᵀ (it stores no scores): 2.5× the forward's FLOPs.
+    const double attention_bwd = (job.flash_attention ? 2.5 : 2.0) * attention;
+    total.attention_fwd += attention;
+    total.fwd_compute += mix.attention * (g.fwd + dev.memory_seconds(elem_c)) + attention;
+    total.bwd_compute += mix.attention * (g.bwd + 2 * dev.memory_seconds(elem_c)) + attention_bwd;
+    total.tp_comm_fwd += mix.attention * tp_all_reduce;
+    if (job.memory.selective == SelectivePolicy::kEveryOtherMatmul) {
+      // torchtitan's per-op policy re-runs the k and o projections and the memory-bound work.
+      selective += mix.attention * (dev.gemm_seconds(M, KV / tp, C) + dev.gemm_seconds(M, C, Q / tp) + dev.memory_seconds(elem_c));
+    } else {
+      selective += attention;
+    }
+    if (p.cp > 1) {
+      const Link& link = links.link_for(p.cp, p.tp);
+      const double kv_width = is_mla(m) ? NH * (HS + dv) : 2 * KV;
+      if (job.cp_mode == ContextParallel::kAllToAll) {
+        // Ulysses: Q, K, V to head shards before attention, the output back after it.
+        const double bytes = M * (NH * HS + kv_width + NH * dv) / tp * act;
+        total.cp_comm_fwd += mix.attention * group_all_to_all_seconds(links, p.cp, p.tp, bytes);
+      } else {
+        total.cp_comm_fwd += mix.attention * (cp - 1) * send_recv_seconds(link, M * kv_width / tp * act);
+      }
+    }
   }
-  lt.fwd_compute = gemm + lt.attention_fwd + dev.memory_seconds(elem);
-  if (job.memory.selective == SelectivePolicy::kEveryOtherMatmul) {
-    // The k, o and up (gated) or fc2 projections and all memory-bound work; attention is kept.
-    lt.selective_recompute = dev.gemm_seconds(M, KV / tp, C) + dev.gemm_seconds(M, C, Q / tp) +
-                             (m.gated_mlp ? dev.gemm_seconds(M, F / tp, C) : dev.gemm_seconds(M, C, F / tp)) +
-                             dev.memory_seconds(elem);
-  } else {
-    lt.selective_recompute = lt.attention_fwd;
+  // Mamba-2 mixers: in_proj and out_proj GEMMs, the SSD scan (at the attention kernels' rate), conv1d and
+  // gating traffic over the inner width.
+  if (mix.mamba > 0) {
+    const double d = mamba_inner_dim(m);
+    const GemmTimes g = gemm_times(dev, M, {{mamba_in_proj_width(m) / tp, C}, {C, d / tp}});
+    const double scan = dev.attention_seconds(mamba_scan_flops_per_token(m) * M / tp, t,
+                                              static_cast<double>(m.mamba_head_dim));
+    const double elem = elem_c + M * act * 8 * d / tp;
+    total.fwd_compute += mix.mamba * (g.fwd + scan + dev.memory_seconds(elem));
+    total.bwd_compute += mix.mamba * (g.bwd + 2 * scan + 2 * dev.memory_seconds(elem));
+    total.tp_comm_fwd += mix.mamba * tp_all_reduce;
+    if (job.memory.selective == SelectivePolicy::kEveryOtherMatmul) selective += mix.mamba * dev.memory_seconds(elem);
   }
-  // Attention backward: dV = PᵀdO, dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀQ — twice the forward's two products — and
-  // flash attention first recomputes S = QKᵀ (it stores no scores): 2.5× the forward's FLOPs.
-  const double attention_bwd = (job.flash_attention ? 2.5 : 2.0) * lt.attention_fwd;
-  lt.bwd_compute = gemm_bwd + attention_bwd + 2 * dev.memory_seconds(elem);
-  if (p.tp > 1) {
-    lt.tp_comm_fwd = kTpExposed * 2 * group_all_reduce_seconds(links, p.tp, 1, M * C * dev.activation_bytes());
+  // Dense MLPs.
+  if (mix.dense_ffn > 0) {
+    const GemmTimes g = gemm_times(dev, M, {{up * F / tp, C}, {C, F / tp}});
+    const double elem = elem_c + M * act * kElementwiseFPerToken * F / tp * gate;
+    total.fwd_compute += mix.dense_ffn * (g.fwd + dev.memory_seconds(elem));
+    total.bwd_compute += mix.dense_ffn * (g.bwd + 2 * dev.memory_seconds(elem));
+    total.tp_comm_fwd += mix.dense_ffn * tp_all_reduce;
+    if (job.memory.selective == SelectivePolicy::kEveryOtherMatmul) {
+      // The up (gated) or fc2 projection and the memory-bound work.
+      selective += mix.dense_ffn * ((m.gated_mlp ? dev.gemm_seconds(M, F / tp, C) : dev.gemm_seconds(M, C, F / tp)) +
+                                    dev.memory_seconds(elem));
+    }
   }
-  if (p.cp > 1) {
-    const Link& link = links.link_for(p.cp, p.tp);
-    const double kv_bytes = M * 2 * KV / tp * dev.activation_bytes();
-    lt.cp_comm_fwd = (cp - 1) * send_recv_seconds(link, kv_bytes);
+  // MoE MLPs: router, the rank's E/ep experts as grouped GEMMs over the tokens routed to them, shared
+  // experts, permutation traffic, and the all-to-all dispatch and combine over the ep group.
+  if (mix.moe_ffn > 0) {
+    const double E = static_cast<double>(m.moe_experts), k = static_cast<double>(m.moe_top_k);
+    const double ep = static_cast<double>(job.ep), etp = static_cast<double>(job.etp);
+    const double Fe = static_cast<double>(m.moe_ffn_hidden), Fs = static_cast<double>(m.moe_shared_ffn_hidden);
+    const double tokens = M / (p.tp > 1 ? tp : 1);  // Megatron's MoE layer takes the sequence-parallel shard
+    // Routed token copies a rank computes: its etp group's tokens, k copies each, at the busiest expert's
+    // load (capped by the capacity factor when tokens are dropped).
+    const double load = job.capacity_factor > 0 ? std::min(job.expert_imbalance, job.capacity_factor) : job.expert_imbalance;
+    const double per_expert = tokens * k * ep * etp / E * std::max(load, 1e-9);
+    const GemmTimes experts = gemm_times(dev, per_expert, {{up * Fe / etp, C}, {C, Fe / etp}});
+    const GemmTimes router = gemm_times(dev, tokens, {{E, C}});
+    GemmTimes shared;
+    if (Fs > 0) shared = gemm_times(dev, M, {{up * Fs / tp, C}, {C, Fs / tp}});
+    const double copies = tokens * k * etp * load;
+    const double elem = elem_c + M * act * kElementwiseFPerToken * Fs / tp * gate +
+                        copies * act * (kElementwiseFPerToken * Fe / etp * gate + 4 * C);
+    const double local_experts = E / ep;
+    const double fwd = local_experts * experts.fwd + router.fwd + shared.fwd + dev.memory_seconds(elem);
+    const double bwd = local_experts * experts.bwd + router.bwd + shared.bwd + 2 * dev.memory_seconds(elem);
+    total.fwd_compute += mix.moe_ffn * fwd;
+    total.bwd_compute += mix.moe_ffn * bwd;
+    total.tp_comm_fwd += mix.moe_ffn * tp_all_reduce;
+    total.host_fwd += mix.moe_ffn * job.moe_host_overhead_s / 3;
+    total.host_bwd += mix.moe_ffn * job.moe_host_overhead_s * 2 / 3;
+    if (job.ep > 1) {
+      const double a2a = group_all_to_all_seconds(links, job.ep, job.etp, tokens * k * C * act);
+      total.ep_comm_fwd += mix.moe_ffn * job.ep_exposed * 2 * a2a;  // dispatch + combine
+    }
   }
+  // MTP modules' 2C×C projections.
+  if (mix.mtp > 0) {
+    const GemmTimes g = gemm_times(dev, M, {{C / tp, 2 * C}});
+    total.fwd_compute += mix.mtp * g.fwd;
+    total.bwd_compute += mix.mtp * g.bwd;
+  }
+  const double L = static_cast<double>(m.n_layer);
+  LayerTimes lt;
+  lt.fwd_compute = total.fwd_compute / L;
+  lt.bwd_compute = total.bwd_compute / L;
+  lt.attention_fwd = total.attention_fwd / L;
+  lt.selective_recompute = selective / L;
+  lt.tp_comm_fwd = total.tp_comm_fwd / L;
+  lt.cp_comm_fwd = total.cp_comm_fwd / L;
+  lt.ep_comm_fwd = total.ep_comm_fwd / L;
+  lt.host_fwd = total.host_fwd / L;
+  lt.host_bwd = total.host_bwd / L;
   return lt;
 }
 
@@ -84,7 +200,49 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
 
 Status validate_job(const Job& job, int64_t world_size) {
   TESSERA_RETURN_IF_ERROR(job.model.validate());
-  TESSERA_RETURN_IF_ERROR(job.plan.validate(job.model, world_size));
+  TESSERA_RETURN_IF_ERROR(validate_layer_mix(job.model));
+  // Uneven pipeline stages are allowed (Llama 3 405B: 126 layers over 16 stages; Qwen3-235B's 94 over 4 or
+  // 8): the plan's other checks run against the layer count rounded up to whole stages; the step model
+  // charges every stage the mean L/pp layers, the memory model bounds offload by the larger stages.
+  ModelSpec whole_stages = job.model;
+  const int64_t per_round = std::max<int64_t>(1, job.plan.pp) * std::max<int64_t>(1, job.plan.vpp);
+  if (job.plan.pp > 0 && job.plan.vpp > 0 && job.model.n_layer >= per_round) {
+    whole_stages.n_layer = (job.model.n_layer + per_round - 1) / per_round * per_round;
+  }
+  TESSERA_RETURN_IF_ERROR(job.plan.validate(whole_stages, world_size));
+  if (job.ep < 1 || job.etp < 1) {
+    return invalid_argument_error("parallel.ep, etp: expected positive integers, found ep {} and etp {}", job.ep, job.etp);
+  }
+  if (is_moe(job.model)) {
+    const int64_t ranks = job.plan.tp * job.plan.cp * job.plan.dp;
+    if (ranks % (job.ep * job.etp) != 0) {
+      return invalid_argument_error("parallel.ep: expected ep({})*etp({}) to divide tp*cp*dp ({}) of a pipeline stage",
+                                    job.ep, job.etp, ranks);
+    }
+    if (job.model.moe_experts % job.ep != 0) {
+      return invalid_argument_error("parallel.ep: expected a divisor of the experts ({}), found {}",
+                                    job.model.moe_experts, job.ep);
+    }
+    if (job.model.moe_ffn_hidden % job.etp != 0) {
+      return invalid_argument_error("parallel.etp: expected a divisor of moe_ffn_hidden ({}), found {}",
+                                    job.model.moe_ffn_hidden, job.etp);
+    }
+  } else if (job.ep > 1 || job.etp > 1) {
+    return invalid_argument_error("parallel.ep: expected 1 for a dense model (no experts), found ep {} and etp {}",
+                                  job.ep, job.etp);
+  }
+  if (job.cp_mode == ContextParallel::kAllToAll && job.plan.cp > 1 &&
+      (job.model.n_head % (job.plan.cp * job.plan.tp) != 0 ||
+       (job.model.kv_heads() % (job.plan.cp * job.plan.tp) != 0 && !is_mla(job.model)))) {
+    return invalid_argument_error("parallel.cp: all-to-all (Ulysses) context parallelism needs cp*tp ({}) to divide the "
+                                  "heads ({}) and kv heads ({}); use the ring",
+                                  job.plan.cp * job.plan.tp, job.model.n_head, job.model.kv_heads());
+  }
+  if (job.expert_imbalance < 1 || job.capacity_factor < 0) {
+    return invalid_argument_error("moe: expected expert imbalance >= 1 and capacity factor >= 0 (0 = dropless), "
+                                  "found {} and {}",
+                                  job.expert_imbalance, job.capacity_factor);
+  }
   const int64_t layers_per_stage = max_layers_per_stage(job.model.n_layer, std::max<int64_t>(1, job.plan.pp));
   if (job.memory.offload_layers < 0 || job.memory.offload_layers > layers_per_stage) {
     return invalid_argument_error("offload layers: expected 0..{} (the layers of one pipeline stage), found {}",
@@ -122,12 +280,16 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   double recompute = 0, recompute_comm = 0;
   if (p.recompute == Recompute::kFull) recompute = lt.fwd_compute, recompute_comm = lt.tp_comm_fwd;
   if (p.recompute == Recompute::kSelective) recompute = lt.selective_recompute;
-  const double cp_fwd_exposed = std::max(0.0, lt.cp_comm_fwd - lt.attention_fwd);
-  const double cp_bwd_exposed = std::max(0.0, 2 * lt.cp_comm_fwd - 2 * lt.attention_fwd);
-  // LM head + loss (memory-bound softmax over fp32 logits), spread over the stages.
-  const double head_fwd = dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2);
-  const double head_bwd = dev.gemm_seconds(M, C, V / tp) + dev.gemm_seconds(C, V / tp, M) +
-                          dev.memory_seconds(M * V / tp * 4 * 2);
+  // The ring hides behind the attention compute; Ulysses' all-to-alls sit on the critical path (backward
+  // moves the gradients of the same tensors).
+  const bool ring = job.cp_mode == ContextParallel::kRing;
+  const double cp_fwd_exposed = ring ? std::max(0.0, lt.cp_comm_fwd - lt.attention_fwd) : lt.cp_comm_fwd;
+  const double cp_bwd_exposed = ring ? std::max(0.0, 2 * lt.cp_comm_fwd - 2 * lt.attention_fwd) : lt.cp_comm_fwd;
+  // LM head + loss (memory-bound softmax over fp32 logits), spread over the stages; once more per MTP module.
+  const double heads = 1 + static_cast<double>(m.mtp_layers);
+  const double head_fwd = heads * (dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2));
+  const double head_bwd = heads * (dev.gemm_seconds(M, C, V / tp) + dev.gemm_seconds(C, V / tp, M) +
+                                   dev.memory_seconds(M * V / tp * 4 * 2));
   const double layers_per_stage = L / pp;
   double pp_send = 0;
   if (p.pp > 1) {
@@ -139,6 +301,10 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   const double bwd_compute = layers_per_stage * (lt.bwd_compute + recompute) + head_bwd / pp;
   const double tp_fwd = layers_per_stage * lt.tp_comm_fwd;
   const double tp_bwd = layers_per_stage * (lt.tp_comm_fwd + recompute_comm);
+  // Expert-parallel all-to-alls: dispatch and combine forward, their gradients backward (and again for a
+  // fully recomputed forward).
+  const double ep_fwd = layers_per_stage * lt.ep_comm_fwd;
+  const double ep_bwd = layers_per_stage * lt.ep_comm_fwd * (p.recompute == Recompute::kFull ? 2 : 1);
   // Activation offload: the offloaded layers' saved activations go to the host during forward and come back
   // during backward, overlapped with the stage's compute; only what the host link cannot hide is paid.
   if (job.memory.offload_layers > 0 && acc.host_link_gb_per_s > 0) {
@@ -146,8 +312,11 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
     const double transfer = layers * activation_bytes_per_layer(job) / (acc.host_link_gb_per_s * 1e9);
     out.offload_s = std::max(0.0, transfer - fwd_compute) + std::max(0.0, transfer - bwd_compute);
   }
-  out.forward_s = fwd_compute + tp_fwd + layers_per_stage * cp_fwd_exposed + pp_send;
-  out.backward_s = bwd_compute + tp_bwd + layers_per_stage * cp_bwd_exposed + pp_send + out.offload_s;
+  const double host_fwd = layers_per_stage * lt.host_fwd;
+  const double host_bwd = layers_per_stage * lt.host_bwd * (p.recompute == Recompute::kFull ? 1.5 : 1.0);
+  out.forward_s = fwd_compute + tp_fwd + ep_fwd + host_fwd + layers_per_stage * cp_fwd_exposed + pp_send;
+  out.backward_s =
+      bwd_compute + tp_bwd + ep_bwd + host_bwd + layers_per_stage * cp_bwd_exposed + pp_send + out.offload_s;
   const double t_mb = out.forward_s + out.backward_s;
 
   // Pipeline: (m + (pp−1)/vpp) micro-batch slots; the bubble is the (pp−1)/vpp fill/drain share.
@@ -155,6 +324,8 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   const double pipeline = slots * t_mb;
   out.compute_s = mb * (fwd_compute + bwd_compute);
   out.tp_comm_s = mb * (tp_fwd + tp_bwd);
+  out.ep_comm_s = mb * (ep_fwd + ep_bwd);
+  out.host_wait_s = mb * (host_fwd + host_bwd);
   out.cp_comm_s = mb * layers_per_stage * (cp_fwd_exposed + cp_bwd_exposed);
   out.pp_comm_s = mb * 2 * pp_send;
   out.bubble_s = pipeline - mb * t_mb;
@@ -163,35 +334,47 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   // Data parallel: gradients are reduced (and ZeRO/FSDP state sharded) over the dp·cp ranks that hold the
   // same weights — cp ranks see different tokens of the same sequences (Megatron's dp-cp group, torchtitan's
   // dp_shard_cp). With ranks laid out tp fastest, then cp, dp, that group has n = dp·cp members, stride tp.
-  // Gradients are bf16 (2 bytes per parameter).
-  const double P = params_per_rank(job);
+  // Expert weights are reduced over their expert-data-parallel group instead: n = tp·cp·dp/(ep·etp) members,
+  // stride ep·etp. Gradients are bf16 (2 bytes per parameter).
+  const RankParams P = rank_params(job);
   const int64_t n_dp = p.dp * p.cp;
-  if (n_dp > 1) {
-    const int64_t stride = p.tp;
-    out.dp_crosses_scaleout = &links.link_for(n_dp, stride) == &links.scaleout;
-    const double grad_bytes = P * (p.precision == Precision::kFp32 ? 4 : 2);
+  const int64_t n_edp = std::max<int64_t>(1, job.expert_dp());
+  struct Group {
+    double params;
+    int64_t n, stride;
+  };
+  const Group groups[2] = {{P.dense, n_dp, p.tp}, {P.expert, n_edp, std::max<int64_t>(1, job.ep * job.etp)}};
+  double per_mb = 0, once = 0, reduce_all = 0, gather = 0;
+  for (const Group& g : groups) {
+    if (g.n <= 1 || g.params <= 0) continue;
+    if (&links.link_for(g.n, g.stride) == &links.scaleout) out.dp_crosses_scaleout = true;
+    const double grad_bytes = g.params * (p.precision == Precision::kFp32 ? 4 : 2);
     if (p.zero_stage >= 3) {
       // Gather weights for forward and backward, reduce-scatter gradients.
-      const double gathers = group_all_gather_seconds(links, n_dp, stride, grad_bytes);
-      const double rs = group_reduce_scatter_seconds(links, n_dp, stride, grad_bytes);
-      const double per_mb = job.reshard_per_micro_batch ? 2 * gathers + rs : 0;
-      const double once = job.reshard_per_micro_batch ? 0 : gathers + rs;
-      out.dp_comm_total_s = mb * per_mb + once;
-      const double hidden_per_mb = job.dp_overlap * (fwd_compute + bwd_compute);
-      out.dp_comm_s = mb * std::max(0.0, per_mb - hidden_per_mb) +
-                      std::max(0.0, once - job.dp_overlap * (fwd_compute + bwd_compute));
+      const double gathers = group_all_gather_seconds(links, g.n, g.stride, grad_bytes);
+      const double rs = group_reduce_scatter_seconds(links, g.n, g.stride, grad_bytes);
+      per_mb += job.reshard_per_micro_batch ? 2 * gathers + rs : 0;
+      once += job.reshard_per_micro_batch ? 0 : gathers + rs;
     } else {
-      const double reduce = group_reduce_scatter_seconds(links, n_dp, stride, grad_bytes);
-      const double gather = p.zero_stage >= 1 ? group_all_gather_seconds(links, n_dp, stride, grad_bytes) : 0;
       // Without ZeRO the reduction is a full all-reduce (reduce-scatter + all-gather of gradients).
-      const double reduce_all = p.zero_stage >= 1 ? reduce : group_all_reduce_seconds(links, n_dp, stride, grad_bytes);
-      out.dp_comm_total_s = reduce_all + gather;
-      out.dp_comm_s = std::max(0.0, reduce_all - job.dp_overlap * bwd_compute) +
-                      std::max(0.0, gather - job.dp_overlap * fwd_compute);
+      reduce_all += p.zero_stage >= 1 ? group_reduce_scatter_seconds(links, g.n, g.stride, grad_bytes)
+                                      : group_all_reduce_seconds(links, g.n, g.stride, grad_bytes);
+      gather += p.zero_stage >= 1 ? group_all_gather_seconds(links, g.n, g.stride, grad_bytes) : 0;
     }
   }
+  if (p.zero_stage >= 3) {
+    out.dp_comm_total_s = mb * per_mb + once;
+    const double hidden_per_mb = job.dp_overlap * (fwd_compute + bwd_compute);
+    out.dp_comm_s = mb * std::max(0.0, per_mb - hidden_per_mb) +
+                    std::max(0.0, once - job.dp_overlap * (fwd_compute + bwd_compute));
+  } else {
+    out.dp_comm_total_s = reduce_all + gather;
+    out.dp_comm_s = std::max(0.0, reduce_all - job.dp_overlap * bwd_compute) +
+                    std::max(0.0, gather - job.dp_overlap * fwd_compute);
+  }
   out.tp_crosses_scaleout = p.tp > 1 && &links.link_for(p.tp, 1) == &links.scaleout;
-  const double opt_params = P / (p.zero_stage >= 1 ? static_cast<double>(n_dp) : 1.0);
+  const double opt_params = p.zero_stage >= 1 ? P.dense / static_cast<double>(n_dp) + P.expert / static_cast<double>(n_edp)
+                                              : P.dense + P.expert;
   out.optimizer_s = dev.memory_seconds(opt_params * kOptimizerBytesPerParam);
   out.step_time_s = pipeline + out.dp_comm_s + out.optimizer_s;
 
@@ -206,6 +389,8 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   out.tflops_per_gpu = out.model_flops / out.step_time_s / world / 1e12;
   const double bf16_peak = acc.peak_tflops(GemmFormat::kBf16);
   out.mfu = bf16_peak > 0 ? out.tflops_per_gpu / bf16_peak : 0;
+  const double format_peak = acc.peak_tflops(job.gemm_format);
+  out.mfu_format_peak = format_peak > 0 ? out.tflops_per_gpu / format_peak : 0;
   out.hfu = bf16_peak > 0 ? out.executed_flops / out.step_time_s / world / 1e12 / bf16_peak : 0;
   out.memory = estimate_memory(job, acc.hbm_gib);
   return out;

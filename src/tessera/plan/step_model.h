@@ -6,7 +6,12 @@
 //              plus the LM head and loss spread over the stages (frameworks balance the last stage).
 //   tp comm  = per layer 4 all-reduces (2 fwd, 2 bwd; +2 with full recompute) of M·C activations on the
 //              tp group (RS+AG under sequence parallelism: same bytes), kTpExposed of it not overlapped.
-//   cp comm  = ring attention: (cp−1) K,V chunk exchanges fwd, 2·(cp−1) bwd, hidden behind attention.
+//   cp comm  = ring attention: (cp−1) K,V chunk exchanges fwd, 2·(cp−1) bwd, hidden behind attention;
+//              or Ulysses (Job::cp_mode): all-to-all of Q, K, V and the output over the cp group, exposed.
+//   ep comm  = MoE layers: all-to-all dispatch and combine of the k routed copies of each token over the ep
+//              group, forward and backward (Job::ep_exposed of it on the critical path).
+//   host     = MoE layers: Job::moe_host_overhead_s per layer and micro-batch (dropless routing's device
+//              sync keeps the CPU from launching ahead), 1/3 in forward, 2/3 in backward.
 //   pp comm  = one activation send and one gradient send per micro-batch and stage (×vpp interleaved).
 //   offload  = offloaded layers' activations to the host in forward and back in backward over the host
 //              link; only the part longer than the stage's forward (backward) compute is paid.
@@ -34,6 +39,8 @@ struct StepPrediction {
   double compute_s = 0;            // m micro-batches of pure compute on one rank
   double tp_comm_s = 0;            // exposed tensor-parallel collectives
   double cp_comm_s = 0;            // exposed context-parallel exchange
+  double ep_comm_s = 0;            // exposed expert-parallel all-to-all (dispatch + combine)
+  double host_wait_s = 0;          // MoE layers waiting on the host (Job::moe_host_overhead_s)
   double pp_comm_s = 0;            // pipeline sends
   double bubble_s = 0;             // pipeline fill and drain
   double offload_s = 0;            // per micro-batch: activation offload the host link cannot hide
@@ -51,6 +58,7 @@ struct StepPrediction {
   double executed_flops = 0;   // model FLOPs (same full-attention convention) + recomputed forward work
   double tflops_per_gpu = 0;   // model FLOPs / time / accelerators
   double mfu = 0;              // tflops_per_gpu / dense bf16 peak
+  double mfu_format_peak = 0;  // tflops_per_gpu / dense peak of the job's GEMM format (= mfu for bf16 jobs)
   double hfu = 0;              // executed FLOPs / time / accelerators / dense bf16 peak (>= mfu)
   MemoryBreakdown memory;
 };

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "tessera/plan/layer_mix.h"
+
 namespace tessera::plan {
 
 namespace {
@@ -28,11 +30,17 @@ double number(const std::string& text) {
 }
 int64_t integer(const std::string& text) { return static_cast<int64_t>(std::llround(number(text))); }
 
-bool is_mixture_of_experts(const std::string& name_lower) {
-  for (const char* moe : {"deepseek", "qwen3_30b", "qwen3_235b", "gpt oss", "kimi", "nemotron_3", "mixtral"}) {
-    if (has(name_lower, moe)) return true;
+// A model name with a parenthesised tag after it — a framework, version, publisher or variant ("DeepSeekV3
+// (w/o MTP)", "Qwen3_30B_a3B (tokendrop)", "Llama 3 (torchtitan)") — without the tag.
+std::string without_tags(const std::string& name) {
+  std::string out;
+  int depth = 0;
+  for (char c : name) {
+    if (c == '(') ++depth;
+    if (depth == 0) out += c;
+    if (c == ')' && depth > 0) --depth;
   }
-  return false;
+  return out;
 }
 
 FlopConvention convention_for(const std::string& source_lower) {
@@ -42,11 +50,14 @@ FlopConvention convention_for(const std::string& source_lower) {
 }
 
 // The framework a source ran on, for its memory traits (framework.h).
+// Inference table (docs/planner.md "Frameworks of the published rows"); a `framework` column overrides it.
 Framework framework_for(const std::string& source_lower) {
   if (has(source_lower, "narayanan") || has(source_lower, "korthikanti")) return Framework::kMegatron;
   if (has(source_lower, "nemo")) return Framework::kNemo;  // NeMo and Megatron-Bridge performance tables
   if (has(source_lower, "torchtitan")) return Framework::kTorchtitan;
-  return Framework::kGeneric;
+  // MegaScale (ByteDance) and other Megatron-LM based runs keep Megatron's defaults.
+  if (has(source_lower, "megascale") || has(source_lower, "megatron")) return Framework::kMegatron;
+  return Framework::kGeneric;  // PyTorch FSDP/DDP, DeepSpeed, llm-foundry, MaxText/Paxml (JAX: no framework traits)
 }
 
 constexpr const char* kFitSources[] = {"Narayanan", "Llama Team", "llama3_h100_202412", "NVIDIA/NeMo ",
@@ -114,15 +125,21 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     // Model shape: the catalog entry the name matches, overridden by the row's own columns.
     ModelSpec& m = run.job.model;
     const CatalogModel* known = catalog.match_model(run.model_name);
+    if (known == nullptr) known = catalog.match_model(without_tags(run.model_name));
     if (known != nullptr) m = known->spec;
-    if (is_mixture_of_experts(lower(run.model_name))) {
-      skip("mixture-of-experts/hybrid model: not modelled");
-      continue;
+    if (known == nullptr) {
+      std::string blank;
+      for (const char* column : {"layers", "hidden", "heads"}) {
+        if (t.field(r, column).empty()) blank += std::string(blank.empty() ? "" : ", ") + column;
+      }
+      if (!blank.empty()) {
+        skip("model shape: column(s) " + blank + " blank and '" + run.model_name + "' is not in the catalog");
+        continue;
+      }
     }
-    if (known == nullptr && (t.field(r, "layers").empty() || t.field(r, "hidden").empty() || t.field(r, "heads").empty())) {
-      skip("model shape not given and '" + run.model_name + "' is not in the catalog");
-      continue;
-    }
+    // Variant tags of the published tables: DeepSeek-V3 with or without its MTP module.
+    const std::string name_l = lower(run.model_name);
+    if (has(name_l, "w/o mtp") || has(name_l, "without mtp")) m.mtp_layers = 0;
     if (!t.field(r, "layers").empty()) m.n_layer = integer(t.field(r, "layers"));
     if (!t.field(r, "hidden").empty()) m.n_embd = integer(t.field(r, "hidden"));
     if (!t.field(r, "heads").empty()) m.n_head = integer(t.field(r, "heads"));
@@ -137,7 +154,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
 
     const AcceleratorSpec* acc = catalog.match_accelerator(t.field(r, "gpu_type"));
     if (acc == nullptr) {
-      skip("unknown accelerator '" + t.field(r, "gpu_type") + "'");
+      skip("column gpu_type: unknown accelerator '" + t.field(r, "gpu_type") + "'");
       continue;
     }
     run.accelerator = *acc;
@@ -150,12 +167,12 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     p.vpp = std::max<int64_t>(1, integer(t.field(r, "virtual_pp")));
     p.dp = integer(t.field(r, "dp"));
     if (run.gpus <= 0) {
-      skip("num_gpus not given");
+      skip("column num_gpus blank");
       continue;
     }
     if (p.dp <= 0 || p.dp * p.tp * p.pp * p.cp != run.gpus) p.dp = run.gpus / (p.tp * p.pp * p.cp);
     if (p.dp * p.tp * p.pp * p.cp != run.gpus) {
-      skip("tp·pp·cp does not divide num_gpus");
+      skip(fmt::format("columns tp*pp*cp ({}) do not divide num_gpus ({})", p.tp * p.pp * p.cp, run.gpus));
       continue;
     }
     const std::string notes_l = lower(t.field(r, "notes"));
@@ -174,7 +191,15 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     }
     p.schedule = p.vpp > 1 ? PipelineSchedule::kInterleaved : PipelineSchedule::kOneFOneB;
     p.global_batch = integer(t.field(r, "global_batch_seqs"));
-    const Framework framework = framework_for(source_l);
+    Framework framework = framework_for(source_l);
+    if (const std::string stated = lower(t.field(r, "framework")); !stated.empty()) {
+      auto parsed = parse_framework(stated);
+      if (!parsed.ok()) {
+        skip("column framework: expected generic | megatron | nemo | torchtitan, found '" + stated + "'");
+        continue;
+      }
+      framework = *parsed;
+    }
     const std::string notes_lower = lower(t.field(r, "notes"));
     if (p.global_batch <= 0) {
       // Not given, but the per-replica batch is: torchtitan's "local batch N" (sequences per data-parallel
@@ -185,7 +210,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       if (local == std::string::npos && framework == Framework::kTorchtitan) p.global_batch = integer(t.field(r, "micro_batch")) * p.dp;
     }
     if (p.global_batch <= 0) {
-      skip("global batch not given");
+      skip("column global_batch_seqs blank (and no 'local batch N' in notes)");
       continue;
     }
     // Micro-batch not stated: 1 with a pipeline (Megatron's choice for large models), else the whole
@@ -223,6 +248,22 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       skip("tp does not divide the heads");
       continue;
     }
+    if (is_moe(m)) {
+      // Expert parallelism from the ep column (1 when blank); Megatron-Bridge's tables leave the expert
+      // tensor parallelism at 1. Token-drop rows run with capacity factor 1 (Megatron's
+      // moe_expert_capacity_factor in the Bridge token-drop recipes); the rest are dropless. Bridge forces a
+      // balanced token distribution in its benchmarks (the notes say so): imbalance 1.
+      run.job.ep = std::max<int64_t>(1, integer(t.field(r, "ep")));
+      if (has(name_l, "tokendrop") || has(name_l, "token drop")) run.job.capacity_factor = 1.0;
+      if ((p.tp * p.cp * p.dp) % run.job.ep != 0 || m.moe_experts % run.job.ep != 0) {
+        skip(fmt::format("ep ({}) does not divide tp*cp*dp ({}) or the experts ({})", run.job.ep, p.tp * p.cp * p.dp,
+                         m.moe_experts));
+        continue;
+      }
+    } else if (integer(t.field(r, "ep")) > 1) {
+      skip("ep column > 1 but '" + run.model_name + "' is dense in the catalog");
+      continue;
+    }
     apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
     runs.push_back(run);
   }
@@ -241,6 +282,9 @@ RunPrediction predict_run(const PublishedRun& run, const EfficiencyTable& overri
   apply(GemmFormat::kBf16, &acc.efficiency_bf16);
   apply(GemmFormat::kFp8, &acc.efficiency_fp8);
   apply(GemmFormat::kFp4, &acc.efficiency_fp4);
+  if (auto it = overrides.find(kMoeHostOverheadKey); it != overrides.end()) {
+    out.run.job.moe_host_overhead_s = it->second;
+  }
   const ClusterLinks links = cluster_links(Catalog::cluster_for(acc), acc);
   const AcceleratorDevice device(acc, run.job.gemm_format);
   // Megatron's activation offload (cpu_offloading_num_layers), where the row does not say how it fit.
@@ -257,7 +301,8 @@ RunPrediction predict_run(const PublishedRun& run, const EfficiencyTable& overri
   const double flops = step_flops(run.job.model, run.job.model.seq_len, run.job.plan.resolved_global_batch(),
                                   run.convention, run.job.plan.recompute);
   out.tflops_per_gpu = flops / out.step.step_time_s / static_cast<double>(run.gpus) / 1e12;
-  out.mfu_percent = 100 * out.tflops_per_gpu / acc.peak_tflops(GemmFormat::kBf16);
+  // MFU against the dense peak of the precision the row runs its GEMMs in (an fp8 row against the fp8 peak).
+  out.mfu_percent = 100 * out.tflops_per_gpu / acc.peak_tflops(run.job.gemm_format);
   if (run.step_time_s > 0) {
     out.time_error = relative_error(out.step.step_time_s, run.step_time_s);
   } else if (run.tokens_per_s > 0) {
@@ -297,14 +342,16 @@ ErrorStats error_stats(std::vector<double> errors) {
 std::string PublishedRun::config_key() const {
   const ModelSpec& m = job.model;
   const ParallelPlan& p = job.plan;
-  return fmt::format("{}/{}/{}/{}/{}/{}|{}|{}|{}x{}x{}x{}x{}|{}/{}|{}|{}", m.n_layer, m.n_embd, m.n_head, m.kv_heads(),
-                     m.ffn(), m.seq_len, accelerator.name, gpus, p.tp, p.pp, p.dp, p.cp, p.vpp, p.micro_batch,
-                     p.global_batch, gemm_format_name(job.gemm_format), static_cast<int>(p.recompute));
+  return fmt::format("{}/{}/{}/{}/{}/{}/{}/{}|{}|{}|{}x{}x{}x{}x{}x{}|{}/{}|{}|{}|{}", m.n_layer, m.n_embd, m.n_head,
+                     m.kv_heads(), m.ffn(), m.seq_len, m.moe_experts, m.mtp_layers, accelerator.name, gpus, p.tp, p.pp,
+                     p.dp, p.cp, p.vpp, job.ep, p.micro_batch, p.global_batch, gemm_format_name(job.gemm_format),
+                     static_cast<int>(p.recompute), job.capacity_factor);
 }
 
 ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
   ValidationSummary s;
   std::vector<double> time_all, tflops_all, time_fit, tflops_fit, time_held, tflops_held, memory_errors;
+  std::vector<double> time_moe, tflops_moe, time_moe_held, tflops_moe_held;
   // Held-out rows that repeat a fit-half configuration exactly (same model, GPUs, layout, batch) are not
   // independent evidence: they stay in "all" but leave the held-out statistics.
   std::set<std::string> fit_configs;
@@ -330,6 +377,15 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
     }
     const bool duplicate = !p.run.fit_half && fit_configs.count(p.run.config_key()) > 0;
     if (duplicate) ++s.held_out_duplicates;
+    const bool moe = is_moe(p.run.job.model);
+    if (moe && p.time_error >= 0) {
+      time_moe.push_back(p.time_error);
+      if (!p.run.fit_half && !duplicate) time_moe_held.push_back(p.time_error);
+    }
+    if (moe && p.tflops_error >= 0) {
+      tflops_moe.push_back(p.tflops_error);
+      if (!p.run.fit_half && !duplicate) tflops_moe_held.push_back(p.tflops_error);
+    }
     if (p.time_error >= 0) {
       time_all.push_back(p.time_error);
       if (p.run.fit_half) time_fit.push_back(p.time_error);
@@ -348,6 +404,10 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
   s.time_held_out = error_stats(time_held);
   s.tflops_held_out = error_stats(tflops_held);
   s.memory_error = error_stats(memory_errors);
+  s.time_moe = error_stats(time_moe);
+  s.tflops_moe = error_stats(tflops_moe);
+  s.time_moe_held_out = error_stats(time_moe_held);
+  s.tflops_moe_held_out = error_stats(tflops_moe_held);
   return s;
 }
 
@@ -362,10 +422,13 @@ EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iter
   // A (generation, format) constant is fitted only where the fit half has >= kMinFitRows measured rows from
   // >= kMinFitSources publications; other keys keep the catalog's value (one publication's rows are one
   // configuration's quirks, not a generation's).
+  // Dense rows set the GEMM constants: an MoE row's speed also depends on its routing, all-to-all and host
+  // overhead, which the constant must not absorb.
   auto measured = [](const PublishedRun& run) {
-    return run.skip_reason.empty() && run.fit_half &&
+    return run.skip_reason.empty() && run.fit_half && !is_moe(run.job.model) &&
            (run.step_time_s > 0 || run.tokens_per_s > 0 || run.tflops_per_gpu > 0 || run.mfu_percent > 0);
   };
+  EfficiencyTable table;
   std::map<std::string, std::set<std::string>> sources;
   std::map<std::string, size_t> rows;
   for (const auto& run : runs) {
@@ -373,7 +436,6 @@ EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iter
     sources[run.efficiency_key()].insert(fit_source(run.source));
     ++rows[run.efficiency_key()];
   }
-  EfficiencyTable table;
   for (const auto& run : runs) {
     const std::string key = run.efficiency_key();
     if (!measured(run) || rows[key] < kMinFitRows || sources[key].size() < kMinFitSources) continue;
@@ -397,6 +459,27 @@ EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iter
       if (ratio > 0) ratios[run.efficiency_key()].push_back(ratio);
     }
     for (auto& [key, values] : ratios) table[key] = std::clamp(table[key] * median_of(values), 0.05, 1.0);
+  }
+  // MoE host overhead, with the GEMM constants just fitted: what the step takes beyond the GPU work, per MoE
+  // layer on a stage and micro-batch slot of the pipeline.
+  std::vector<double> per_slot;
+  std::set<std::string> moe_sources;
+  for (const auto& run : runs) {
+    if (!run.skip_reason.empty() || !run.fit_half || !is_moe(run.job.model)) continue;
+    if (run.step_time_s <= 0 && run.tokens_per_s <= 0) continue;
+    PublishedRun without = run;
+    without.job.moe_host_overhead_s = 0;
+    const RunPrediction p = predict_run(without, table);
+    const double seconds = run.step_time_s > 0 ? run.step_time_s : p.step.tokens_per_step / run.tokens_per_s;
+    const ParallelPlan& plan = run.job.plan;
+    const double vpp = plan.schedule == PipelineSchedule::kInterleaved ? static_cast<double>(plan.vpp) : 1.0;
+    const double slots = static_cast<double>(plan.num_micro_batches()) + static_cast<double>(plan.pp - 1) / vpp;
+    const double moe_layers = layer_mix(run.job.model).moe_ffn / static_cast<double>(plan.pp);
+    per_slot.push_back((seconds - p.step.step_time_s) / (slots * moe_layers));
+    moe_sources.insert(fit_source(run.source));
+  }
+  if (per_slot.size() >= kMinFitRows && moe_sources.size() >= kMinFitSources) {
+    table[kMoeHostOverheadKey] = std::max(0.0, median_of(per_slot));
   }
   return table;
 }

@@ -55,7 +55,7 @@ struct RunPrediction {
   PublishedRun run;
   StepPrediction step;
   double tflops_per_gpu = 0;   // in the row's convention
-  double mfu_percent = 0;      // row-convention FLOPs / dense bf16 peak
+  double mfu_percent = 0;      // row-convention FLOPs / dense peak of the row's GEMM format (fp8 rows: fp8)
   double time_error = -1;      // |pred − pub| / pub of step time (or tokens/s); < 0: nothing to compare
   double tflops_error = -1;    // |pred − pub| / pub of TFLOP/s per GPU (or MFU); < 0: nothing to compare
   double memory_error = -1;    // (pred − measured) / measured peak memory; only where the row states a peak
@@ -72,6 +72,8 @@ struct ValidationSummary {
   size_t rows = 0, predicted = 0, skipped = 0;
   size_t held_out_duplicates = 0;  // held-out rows repeating a fit-half configuration (left out of held-out)
   ErrorStats time_all, tflops_all, time_fit, tflops_fit, time_held_out, tflops_held_out;
+  // Mixture-of-experts rows as their own group (also counted above).
+  ErrorStats time_moe, tflops_moe, time_moe_held_out, tflops_moe_held_out;
   // Memory verdicts of the predicted rows (every one of which ran): bands of MemoryBreakdown::band().
   size_t memory_fits = 0, memory_tight = 0, memory_oom = 0;
   size_t memory_offload_assumed = 0;  // rows that fit only with assumed offload (recompute not stated)
@@ -79,8 +81,10 @@ struct ValidationSummary {
   double memory_error_max = 0;
 };
 
-// Efficiency constants by efficiency_key(); they override the catalog's values.
+// Efficiency constants by efficiency_key(); they override the catalog's values. The key kMoeHostOverheadKey
+// overrides Job::moe_host_overhead_s instead.
 using EfficiencyTable = std::map<std::string, double>;
+inline constexpr const char* kMoeHostOverheadKey = "moe/host_overhead_s";
 
 StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& table, const Catalog& catalog);
 
@@ -95,6 +99,9 @@ ErrorStats error_stats(std::vector<double> errors);
 // catalog default stays); each iteration scales a constant by the true median of measured/predicted.
 inline constexpr size_t kMinFitRows = 3;
 inline constexpr size_t kMinFitSources = 2;
+// The per-generation GEMM constants are fitted on dense rows only; then kMoeHostOverheadKey on the fit-half
+// MoE rows with measured step time: the median over rows of (measured − predicted without it) per MoE layer
+// and micro-batch slot of the pipeline (needs kMinFitRows rows from kMinFitSources publications).
 double median_of(std::vector<double> values);
 EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iterations = 4);
 

@@ -67,6 +67,12 @@ Status ClusterSpec::validate() const {
   if (scaleout_efficiency <= 0 || scaleout_efficiency > 1 || scaleup_efficiency <= 0 || scaleup_efficiency > 1) {
     return invalid_argument_error("cluster '{}': link efficiencies must lie in (0, 1]", name);
   }
+  if (scaleout_topology != "fat-tree" && scaleout_topology != "rail-optimized" && scaleout_topology != "torus" &&
+      scaleout_topology != "shared-memory") {
+    return invalid_argument_error(
+        "cluster '{}': scaleout_topology: expected fat-tree, rail-optimized, torus or shared-memory, found '{}'", name,
+        scaleout_topology);
+  }
   return Status();
 }
 

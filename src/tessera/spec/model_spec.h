@@ -37,6 +37,45 @@ struct ModelSpec {
   int64_t head_dim = 0;
   bool learned_positions = true;
 
+  // Planner-only layer kinds (src/tessera/plan/layer_mix.h reads them; the runtime ignores them and
+  // num_params()/matmul_params() below count the dense GPT shape only). All default to "not present".
+  // Mixture of experts: every FFN layer after the first moe_dense_layers is a router over moe_experts
+  // experts of width moe_ffn_hidden (gated like the dense MLP), moe_top_k of them active per token, plus
+  // always-active shared experts of total width moe_shared_ffn_hidden (0 = none).
+  int64_t moe_experts = 0;
+  int64_t moe_top_k = 0;
+  int64_t moe_ffn_hidden = 0;
+  int64_t moe_shared_ffn_hidden = 0;
+  int64_t moe_dense_layers = 0;
+  // Multi-head latent attention (DeepSeek-V2/V3): K and V come from a kv_lora_rank latent, Q from a
+  // q_lora_rank latent (0 = a plain C×NH·HS projection); HS = head_dim is the q/k head size including
+  // mla_rope_dim decoupled rotary dims; values have mla_v_head_dim. mla_kv_lora_rank > 0 turns MLA on.
+  int64_t mla_q_lora_rank = 0;
+  int64_t mla_kv_lora_rank = 0;
+  int64_t mla_rope_dim = 0;
+  int64_t mla_v_head_dim = 0;
+  // Sliding-window attention: window_layers of the attention layers attend to the last attention_window keys.
+  int64_t attention_window = 0;
+  int64_t window_layers = 0;
+  // Hybrid stacks (Nemotron-H): n_layer counts every layer of the pattern; attention_layers of them are
+  // attention (0 = n_layer − mamba_layers), mamba_layers are Mamba-2 mixers (mamba_heads × mamba_head_dim
+  // inner width, mamba_state state size, mamba_groups B/C groups), ffn_layers are MLP/MoE (0 = n_layer:
+  // every layer is attention + MLP, the transformer block).
+  int64_t attention_layers = 0;
+  int64_t mamba_layers = 0;
+  int64_t mamba_heads = 0;
+  int64_t mamba_head_dim = 0;
+  int64_t mamba_state = 0;
+  int64_t mamba_groups = 0;
+  int64_t ffn_layers = 0;
+  // DeepSeek-V3 multi-token prediction: each module is one more transformer layer, a 2C×C projection and
+  // another pass through the (shared) LM head.
+  int64_t mtp_layers = 0;
+  // The gated MLP's activation is SiLU (SwiGLU). Megatron's FLOP formula (Megatron-LM/Bridge's
+  // num_floating_point_operations) counts a gated MLP only under args.swiglu, so a model that gates another
+  // activation (GPT-OSS: clamped quick-GELU) is counted there with two matrices. Planner-only.
+  bool gated_silu = true;
+
   int64_t ffn() const { return ffn_hidden > 0 ? ffn_hidden : 4 * n_embd; }
   int64_t head_size() const { return head_dim > 0 ? head_dim : n_embd / n_head; }
   // Width of the query (and attention output) projection: NH·HS (= C unless head_dim is set).

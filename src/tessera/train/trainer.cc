@@ -14,6 +14,7 @@
 #include "tessera/core/file.h"
 #include "tessera/core/file_lock.h"
 #include "tessera/core/log.h"
+#include "tessera/model/memory_report.h"
 #include "tessera/optim/grad_clip.h"
 #include "tessera/train/dataset_source.h"
 
@@ -90,6 +91,10 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
     }
   }
   t->model_ = std::make_unique<GptModel>(c.model, *t->kernels_, B, T, model_options);
+  if (t->grid_.rank() == 0) {  // the start-up memory report (model/memory_report.h)
+    log_info("{}", training_memory_report(c.model, B, T, model_options, kernel_options.matmul_precision, kernel_threads())
+                       .summary(c.parallel.recompute));
+  }
   t->model_->init_parameters(static_cast<uint64_t>(c.seed));
   std::vector<OptimizedTensor> tensors;
   for (const ParamTensor& p : t->model_->layout().tensors()) {

@@ -1,0 +1,56 @@
+#include "tessera/model/memory_report.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "tessera/kernels/fast_backend.h"
+
+namespace tessera {
+namespace {
+
+std::string bytes_text(double bytes) {
+  constexpr double kMiB = 1024.0 * 1024.0;
+  if (bytes >= 1024 * kMiB) return fmt::format("{:.2f} GiB", bytes / (1024 * kMiB));
+  return fmt::format("{:.0f} MiB", bytes / kMiB);
+}
+
+}  // namespace
+
+std::string MemoryReport::summary(Recompute recompute) const {
+  return fmt::format(
+      "memory: {} = parameters {} + gradients {} + optimizer {} + activations {} (recompute {}) + workspace {}",
+      bytes_text(total()), bytes_text(parameters), bytes_text(gradients), bytes_text(optimizer),
+      bytes_text(activations), recompute_name(recompute), bytes_text(workspace));
+}
+
+MemoryReport training_memory_report(const ModelSpec& spec, int64_t batch, int64_t seq, const ModelOptions& options,
+                                    MatmulPrecision precision, int threads) {
+  const GptModel::Bytes model = GptModel::allocation_bytes(spec, batch, seq, options);
+  const double P = model.parameters / 4.0;
+  const double N = static_cast<double>(batch) * static_cast<double>(seq), C = static_cast<double>(spec.n_embd);
+  const double F = static_cast<double>(spec.ffn()), V = static_cast<double>(spec.vocab_size);
+  const double T = static_cast<double>(seq), HS = C / static_cast<double>(spec.n_head);
+  const double head_rows = static_cast<double>(GptModel::resolve_head_chunk_rows(
+      spec, static_cast<int64_t>(std::min(N, 9.0e15)), options));
+  MemoryReport r;
+  r.parameters = model.parameters;
+  r.gradients = model.gradients;
+  r.optimizer = 8.0 * P;
+  r.activations = model.activations;
+  // Fast attention per thread: the backward's kᵀ, vᵀ [HS, T] and dq [T, HS] plus four 64×64 tiles.
+  const double attention = std::max(threads, 1) * 4.0 * (3.0 * HS * T + 4.0 * 64 * 64);
+  r.workspace = model.workspace + attention;
+  if (precision == MatmulPrecision::kBf16) {
+    r.parameters += 2.0 * P;  // the resident bf16 copy
+    // Operand slots (grow-only, 2 bytes per element): A holds dout or inp, C inp, at their largest;
+    // plus the LM head's transposed fp32 dW [C, V] when V is a wide output (fast_matmul.cc).
+    const double slot_a = std::max({N * F, N * 3 * C, head_rows * V});
+    const double slot_c = N * F;
+    r.workspace += 2.0 * (slot_a + slot_c);
+    if (V >= static_cast<double>(FastBackend::kWideOutputChannels)) r.workspace += 4.0 * C * V;
+  }
+  return r;
+}
+
+}  // namespace tessera

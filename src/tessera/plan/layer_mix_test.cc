@@ -1,0 +1,202 @@
+#include "tessera/plan/layer_mix.h"
+
+#include <gtest/gtest.h>
+
+#include "tessera/plan/comm_model.h"
+#include "tessera/plan/flops.h"
+#include "tessera/plan/memory_model.h"
+#include "tessera/plan/plan_test_util.h"
+#include "tessera/plan/step_model.h"
+
+namespace tessera::plan {
+namespace {
+
+ModelSpec catalog_model(const char* name) {
+  auto m = testing::load_test_catalog().model(name);
+  EXPECT_TRUE(m.ok()) << name;
+  return *m;
+}
+
+// Total and active parameters of the catalog's MoE and hybrid entries against what their publishers state.
+TEST(LayerMix, ParameterCountsMatchThePublishedOnes) {
+  struct Case {
+    const char* name;
+    double total_b, active_b, tolerance;
+  } cases[] = {
+      {"deepseek-v3", 671 + 14, 37 + 2.4, 0.03},  // 671B main + 14B MTP module; 37B active (+ MTP layer and head)
+      {"kimi-k2", 1040, 32.6, 0.03},
+      {"qwen3-30b-a3b", 30.5, 3.3, 0.05},
+      {"qwen3-235b-a22b", 235, 22, 0.03},
+      {"gpt-oss-120b", 116.8, 5.13, 0.03},
+      {"nemotron-3-nano", 31.6, 3.6, 0.06},  // 3.2B active + 0.35B embedding... counted with the LM head here
+  };
+  for (const Case& c : cases) {
+    const ModelSpec m = catalog_model(c.name);
+    EXPECT_NEAR(total_params(m) / 1e9, c.total_b, c.tolerance * c.total_b) << c.name;
+    EXPECT_NEAR(active_matmul_params(m) / 1e9, c.active_b, 2 * c.tolerance * c.active_b) << c.name;
+  }
+}
+
+// Megatron-Bridge publishes tokens/s and TFLOP/s per GPU; their ratio is its FLOPs per token, which the
+// model-causal convention must reproduce (rows 79, 139, 88, 83, 141 of published_runs.csv).
+TEST(LayerMix, ModelCausalFlopsPerTokenMatchMegatronBridge) {
+  auto per_token = [](const ModelSpec& m, int64_t t) {
+    return step_flops(m, t, 1, FlopConvention::kModelCausal, Recompute::kNone) / static_cast<double>(t);
+  };
+  ModelSpec dsv3 = catalog_model("deepseek-v3");
+  EXPECT_NEAR(per_token(dsv3, 4096) / (1219e12 / 4691), 1.0, 0.02);  // with MTP
+  dsv3.mtp_layers = 0;
+  EXPECT_NEAR(per_token(dsv3, 4096) / (961e12 / 3848), 1.0, 0.02);  // "w/o MTP"
+  EXPECT_NEAR(per_token(catalog_model("qwen3-30b-a3b"), 4096) / (700e12 / 30411), 1.0, 0.02);
+  const ModelSpec oss = catalog_model("gpt-oss-120b");
+  EXPECT_NEAR(per_token(oss, 4096) / (526e12 / 19366), 1.0, 0.02);
+  EXPECT_NEAR(per_token(oss, 8192) / (565e12 / 18347), 1.0, 0.02);
+  // The physical count (model-full) honours the gate and the sliding windows.
+  ModelSpec no_window = oss;
+  no_window.window_layers = 0;
+  EXPECT_LT(step_flops(oss, 8192, 1, FlopConvention::kModelFull, Recompute::kNone),
+            step_flops(no_window, 8192, 1, FlopConvention::kModelFull, Recompute::kNone));
+}
+
+TEST(LayerMix, KindsAddUpAndDenseModelsAreUnchanged) {
+  const ModelSpec llama = catalog_model("llama3-8b");
+  const LayerMix plain = layer_mix(llama);
+  EXPECT_EQ(plain.attention, 32);
+  EXPECT_EQ(plain.dense_ffn, 32);
+  EXPECT_EQ(plain.moe_ffn, 0);
+  EXPECT_DOUBLE_EQ(active_matmul_params(llama), static_cast<double>(llama.matmul_params()));
+  const LayerMix nano = layer_mix(catalog_model("nemotron-3-nano"));
+  EXPECT_EQ(nano.attention, 6);
+  EXPECT_EQ(nano.mamba, 23);
+  EXPECT_EQ(nano.moe_ffn, 23);
+  EXPECT_EQ(nano.dense_ffn, 0);
+  const LayerMix dsv3 = layer_mix(catalog_model("deepseek-v3"));
+  EXPECT_EQ(dsv3.dense_ffn, 3);
+  EXPECT_EQ(dsv3.moe_ffn, 58 + 1);  // 58 MoE layers and the MTP module's
+  EXPECT_EQ(dsv3.attention, 62);
+  // Causal window attention: each query sees w keys less the w²/2t triangle.
+  const ModelSpec oss = catalog_model("gpt-oss-120b");
+  EXPECT_DOUBLE_EQ(attention_core_flops_per_token(oss, 4096, true, true),
+                   2 * (128 - 128.0 * 128 / (2 * 4096)) * 64 * (64 + 64));
+}
+
+TEST(LayerMix, BadFieldsAreRefusedByName) {
+  ModelSpec m = catalog_model("qwen3-30b-a3b");
+  m.moe_top_k = 200;
+  EXPECT_NE(validate_layer_mix(m).message().find("model.moe_top_k: expected 1..moe_experts (128), found 200"),
+            std::string::npos);
+  m = catalog_model("llama3-8b");
+  m.moe_top_k = 2;
+  EXPECT_NE(validate_layer_mix(m).message().find("model.moe_experts"), std::string::npos);
+  m = catalog_model("nemotron-3-nano");
+  m.mamba_state = 0;
+  EXPECT_NE(validate_layer_mix(m).message().find("model.mamba_*"), std::string::npos);
+  m = catalog_model("gpt-oss-120b");
+  m.attention_window = 0;
+  EXPECT_NE(validate_layer_mix(m).message().find("model.window_layers"), std::string::npos);
+}
+
+Job moe_job(int64_t ep) {
+  Job job;
+  job.model = catalog_model("qwen3-235b-a22b");
+  job.plan.tp = 1, job.plan.pp = 4, job.plan.dp = 64, job.plan.micro_batch = 1, job.plan.global_batch = 1024;
+  job.plan.zero_stage = 1;
+  job.plan.precision = Precision::kBf16;
+  job.ep = ep;
+  return job;
+}
+
+// Experts are split over ep and sharded over the expert-data-parallel group; the dense part is not.
+TEST(LayerMix, ExpertMemorySplitsOverEp) {
+  const RankParams ep1 = rank_params(moe_job(1)), ep8 = rank_params(moe_job(8));
+  EXPECT_DOUBLE_EQ(ep1.dense, ep8.dense);
+  EXPECT_NEAR(ep1.expert / ep8.expert, 8.0, 1e-9);
+  const ModelSpec m = moe_job(1).model;
+  EXPECT_NEAR(ep1.expert, layer_mix(m).moe_ffn / 4 * 128 * moe_expert_params(m), 1);
+  const MemoryBreakdown mem1 = estimate_memory(moe_job(1), 192), mem8 = estimate_memory(moe_job(8), 192);
+  EXPECT_GT(mem1.weights_gib, 4 * mem8.weights_gib);
+  // ZeRO-1: expert optimizer state over edp = 64/8 ranks, dense over 64: the same bytes per rank as ep = 1
+  // gives over 64 ranks for the experts.
+  EXPECT_NEAR(mem1.optimizer_gib, mem8.optimizer_gib, 1e-6);
+  EXPECT_EQ(moe_job(8).expert_dp(), 8);
+  Job bad = moe_job(3);
+  EXPECT_NE(validate_job(bad, 256).message().find("parallel.ep"), std::string::npos) << validate_job(bad, 256).message();
+  Job dense;
+  dense.model = catalog_model("llama3-8b");
+  dense.plan.dp = 8, dense.plan.global_batch = 8;
+  dense.ep = 2;
+  EXPECT_NE(validate_job(dense, 8).message().find("expected 1 for a dense model"), std::string::npos);
+}
+
+// The all-to-all stays on NVLink inside a node and pays the NIC across nodes: ep 8 on 8-GPU nodes is far
+// cheaper than ep 64, and on an NVL72 rack ep 64 stays in the rack (a power-of-two job places 64 per rack).
+TEST(LayerMix, AllToAllCostFollowsTheScaleUpDomain) {
+  ClusterLinks links;
+  links.scaleup = {900e9 * 0.8, 3e-6};
+  links.scaleout = {50e9 * 0.8, 10e-6};
+  links.scaleup_domain = 8;
+  const double S = 256e6;
+  const double in_node = group_all_to_all_seconds(links, 8, 1, S);
+  EXPECT_NEAR(in_node, 3e-6 + 7.0 / 8 * S / links.scaleup.bytes_per_s, 1e-12);
+  const double across = group_all_to_all_seconds(links, 64, 1, S);
+  EXPECT_NEAR(across, 10e-6 + 56.0 / 64 * S / links.scaleout.bytes_per_s, 1e-12);
+  EXPECT_GT(across, 10 * in_node);
+  links.scaleup_domain = 72;
+  EXPECT_TRUE(links.fits_scaleup(64, 1));
+  EXPECT_NEAR(group_all_to_all_seconds(links, 64, 1, S), 3e-6 + 63.0 / 64 * S / links.scaleup.bytes_per_s, 1e-12);
+}
+
+// Step model: more experts per rank (smaller ep) means fewer tokens per expert GEMM; ep all-to-all shows in
+// the breakdown; the host wait is paid per MoE layer and micro-batch.
+TEST(LayerMix, StepModelChargesMoeWork) {
+  AcceleratorSpec acc = *testing::load_test_catalog().accelerator("h100-sxm-80gb");
+  ClusterSpec cluster = *testing::load_test_catalog().cluster("dgx-h100-superpod");
+  const ClusterLinks links = cluster_links(cluster, acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kBf16);
+  const StepPrediction ep8 = predict_step(moe_job(8), acc, links, dev);
+  const StepPrediction ep64 = predict_step(moe_job(64), acc, links, dev);
+  EXPECT_GT(ep8.ep_comm_s, 0);
+  EXPECT_GT(ep64.ep_comm_s, ep8.ep_comm_s);  // across nodes
+  Job no_host = moe_job(8);
+  no_host.moe_host_overhead_s = 0;
+  const StepPrediction bare = predict_step(no_host, acc, links, dev);
+  const double slots = 1024.0 / 64 + 3;  // micro-batches + pp − 1
+  EXPECT_NEAR(ep8.step_time_s - bare.step_time_s, slots * 94.0 / 4 * kMoeHostOverheadS, 1e-6);
+  // Imbalance slows the expert GEMMs; a capacity factor caps it.
+  Job skewed = no_host;
+  skewed.expert_imbalance = 1.5;
+  const double slow = predict_step(skewed, acc, links, dev).step_time_s;
+  EXPECT_GT(slow, bare.step_time_s);
+  skewed.capacity_factor = 1.0;
+  EXPECT_NEAR(predict_step(skewed, acc, links, dev).step_time_s, bare.step_time_s, 1e-9);
+}
+
+// Context parallelism as a ring (K,V passed point to point behind the attention) or as Ulysses' all-to-all
+// (heads exchanged before and after attention, exposed): at 128k tokens the ring hides, Ulysses pays.
+TEST(ContextParallel, RingHidesUlyssesPays) {
+  const Catalog catalog = testing::load_test_catalog();
+  const AcceleratorSpec acc = *catalog.accelerator("h100-sxm-80gb");
+  const ClusterLinks links = cluster_links(*catalog.cluster("dgx-h100-superpod"), acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kBf16);
+  Job job;
+  job.model = *catalog.model("llama3-8b");
+  job.model.seq_len = 131072;
+  job.plan.cp = 4, job.plan.dp = 2, job.plan.global_batch = 2;
+  job.plan.precision = Precision::kBf16;
+  ASSERT_TRUE(validate_job(job, 8).ok()) << validate_job(job, 8).message();
+  const StepPrediction ring = predict_step(job, acc, links, dev);
+  EXPECT_DOUBLE_EQ(ring.cp_comm_s, 0);
+  job.cp_mode = ContextParallel::kAllToAll;
+  ASSERT_TRUE(validate_job(job, 8).ok());
+  const StepPrediction ulysses = predict_step(job, acc, links, dev);
+  const double M = 131072.0 / 4;
+  const double a2a = group_all_to_all_seconds(links, 4, 1, M * (4096 + 2 * 1024 + 4096) * 2);
+  EXPECT_NEAR(ulysses.cp_comm_s, 32 * 2 * a2a, 1e-9);  // 32 layers, forward + backward, one micro-batch
+  EXPECT_GT(ulysses.step_time_s, ring.step_time_s);
+  job.plan.cp = 16, job.plan.dp = 1, job.plan.global_batch = 1;
+  EXPECT_NE(validate_job(job, 16).message().find("all-to-all (Ulysses) context parallelism needs cp*tp (16)"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace tessera::plan

@@ -1,0 +1,35 @@
+# tessera report (issue 13, "Pictures"): the HTML page of a run, rendered by headless Chromium (Debian's
+# chromium, scripts/setup.sh) to a PNG, which must not be blank and must show the loss line (#1f77b4),
+# the validation points (#d62728), the throughput line (#9467bd) and the checkpoint markers (#2ca02c).
+# Chromium runs with no network features and a fresh profile; the page has no external resources.
+# Called as: report_chromium.sh TESSERA_BIN TEST_DATA_DIR SOURCE_DIR BUILD_DIR
+source "$3/tests/cli/lib.sh"
+cfg="$SRC/tests/configs/test_tiny.toml"
+CHROMIUM="$(command -v chromium || true)"
+[ -n "$CHROMIUM" ] || fail "chromium is missing; scripts/setup.sh installs Debian's chromium"
+
+"$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/run" --steps 40 --quiet
+"$TESSERA" report "$WORK/run" >"$WORK/report.txt"
+grep -q "40 steps, 2 checkpoints" "$WORK/report.txt" || fail "unexpected report summary: $(cat "$WORK/report.txt")"
+page="$WORK/run/report.html"
+[ "$(grep -c "<svg " "$page")" -eq 6 ] || fail "expected 6 charts in $page"
+grep -q "checkpoint step 40" "$page" || fail "no checkpoint marker for step 40"
+! grep -qE "<script|src=|href=|url\(|@import" "$page" || fail "the page refers to something outside itself"
+
+"$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+  --disable-component-update --disable-sync --user-data-dir="$WORK/profile" --hide-scrollbars \
+  --window-size=1400,1100 --screenshot="$WORK/report.png" "file://$page" >"$WORK/chromium.log" 2>&1 ||
+  fail "chromium could not render the page: $(tail -5 "$WORK/chromium.log")"
+[ -s "$WORK/report.png" ] || fail "chromium wrote no screenshot: $(tail -5 "$WORK/chromium.log")"
+/usr/bin/python3 "$SRC/tests/ecosystem/png_stats.py" "$WORK/report.png" 0.03 40 1f77b4 d62728 9467bd 2ca02c
+[ -z "${TESSERA_KEEP_SCREENSHOT:-}" ] || cp "$WORK/report.png" "$TESSERA_KEEP_SCREENSHOT"
+
+# Bad input: one line each, nothing written.
+expect_error "has no metrics.jsonl; hint" "$TESSERA" report "$WORK/nowhere"
+expect_error "is a character device" "$TESSERA" report "$WORK/run" --out /dev/null
+mkfifo "$WORK/pipe"
+expect_error "is a FIFO" timeout 20 "$TESSERA" report "$WORK/run" --out "$WORK/pipe"
+echo "{not json" >>"$WORK/run/metrics.jsonl"
+expect_error "line 41: expected a JSON object" "$TESSERA" report "$WORK/run" --out "$WORK/other.html"
+[ ! -e "$WORK/other.html" ] || fail "a refused report wrote its file"
+echo "ok: report rendered by chromium"

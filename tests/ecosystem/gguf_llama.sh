@@ -27,7 +27,8 @@ mkdir -p "$NPM_DIR"
 npm_install() {
   local log="$WORK/npm.log"
   if ! npm install --prefix "$NPM_DIR" --cache "$NPM_DIR/cache" --save-exact --omit=optional --ignore-scripts \
-      --no-audit --no-fund --no-update-notifier "$@" >"$log" 2>&1; then
+      --no-audit --no-fund --no-update-notifier --fetch-retries=1 --fetch-retry-mintimeout=2000 \
+      --fetch-retry-maxtimeout=10000 "$@" >"$log" 2>&1; then
     if grep -qE "ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|ENETUNREACH|network" "$log"; then
       echo "SKIP: the npm registry cannot be reached to install $*: $(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONN|ETIMEDOUT|ENETUNREACH|network' "$log")"
       exit 77

@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 bash scripts/setup.sh
 data=data/fortunes
-if [ ! -f "$data/dataset.json" ]; then
+# Re-prepared unless it is a complete dataset of this version (an interrupted or older one is refused by
+# inspect, and prepare replaces it).
+if ! build/tessera data inspect "$data" >/dev/null 2>&1; then
   build/tessera data prepare --input /usr/share/games/fortunes --out "$data" --vocab-size 8192
 fi
 rm -rf runs/demo

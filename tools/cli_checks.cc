@@ -43,4 +43,17 @@ CLI::Validator number_in(double min, double max) {
       expected);
 }
 
+CLI::Validator one_of(std::vector<std::string> choices) {
+  std::string expected = "one of ";
+  for (size_t i = 0; i < choices.size(); ++i) expected += (i ? ", " : "") + choices[i];
+  return CLI::Validator(
+      [choices, expected](std::string& text) -> std::string {
+        for (const std::string& choice : choices) {
+          if (text == choice) return "";
+        }
+        return fmt::format("expected {}, found '{}'", expected, text);
+      },
+      expected);
+}
+
 }  // namespace tessera::tools

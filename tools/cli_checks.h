@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tessera::tools {
 
@@ -14,6 +15,9 @@ namespace tessera::tools {
 CLI::Validator integer_in(int64_t min, int64_t max = INT64_MAX);
 // A finite number in [min, max]: "expected a finite number in [0, 100], found nan".
 CLI::Validator number_in(double min, double max);
+
+// One of the given words: "expected one of safetensors, hf, gguf, found 'onnx'".
+CLI::Validator one_of(std::vector<std::string> choices);
 
 inline CLI::Validator positive_integer() { return integer_in(1); }
 inline CLI::Validator non_negative_integer() { return integer_in(0); }

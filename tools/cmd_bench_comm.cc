@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "tessera/comm/comm_factory.h"
 #include "tessera/comm/mpi_communicator.h"
@@ -239,11 +240,11 @@ Status bench_comm(const BenchCommArgs& args, CommandResult& result) {
 void register_bench_comm_command(CLI::App& bench, CommandResult& result) {
   auto args = std::make_shared<BenchCommArgs>();
   CLI::App* cmd = bench.add_subcommand("comm", "collective bandwidth of the shm and mpi backends (run under mpirun)");
-  cmd->add_option("--min-bytes", args->min_bytes, "smallest bucket in bytes (sizes go up ×4)")->check(CLI::PositiveNumber);
-  cmd->add_option("--max-bytes", args->max_bytes, "largest bucket in bytes")->check(CLI::PositiveNumber);
+  cmd->add_option("--min-bytes", args->min_bytes, "smallest bucket in bytes (sizes go up ×4)")->check(integer_in(1, int64_t{1} << 36));
+  cmd->add_option("--max-bytes", args->max_bytes, "largest bucket in bytes")->check(integer_in(1, int64_t{1} << 36));
   cmd->add_option("--ops", args->ops, "comma-separated: all_reduce,reduce_scatter,all_gather");
   cmd->add_option("--backends", args->backends, "comma-separated: shm,shm-staged,mpi,mpi-plain");
-  cmd->add_option("--pool-mib", args->pool_mib, "MiB of buffers per rank cycled through (> last-level cache)")->check(CLI::PositiveNumber);
+  cmd->add_option("--pool-mib", args->pool_mib, "MiB of buffers per rank cycled through (> last-level cache)")->check(integer_in(1, 1 << 20));
   cmd->add_flag("--json", args->json, "print one JSON object");
   cmd->callback([args, &result] {
     const Status status = bench_comm(*args, result);

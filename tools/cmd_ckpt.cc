@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "tessera/ckpt/checkpoint_dir.h"
 #include "tessera/ckpt/checkpoint_inspect.h"
@@ -243,11 +244,11 @@ void register_ckpt_command(CLI::App& app, CommandResult& result) {
   CLI::App* export_cmd = ckpt->add_subcommand("export", "write the model to safetensors, a Hugging Face directory or GGUF");
   export_cmd->add_option("PATH", options->path, path_help)->required();
   export_cmd->add_option("--format", options->format, "safetensors (Tessera's names), hf (GPT-2 directory), gguf")
-      ->check(CLI::IsMember({"safetensors", "hf", "gguf"}));
+      ->check(one_of({"safetensors", "hf", "gguf"}));
   export_cmd->add_option("--out", options->out, "output file (a directory for --format hf)")->required();
   export_cmd->add_option("--prefix", options->prefix, "safetensors: export tensors whose name starts with this");
   export_cmd->add_option("--type", options->gguf_type, "gguf: type of the weight matrices (f32, f16, bf16)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16"}));
+      ->check(one_of({"f32", "f16", "bf16"}));
   export_cmd->add_option("--tokenizer", options->tokenizer, "hf/gguf: tokenizer model (default: the run's data.dir/tokenizer.model)");
   export_cmd->add_flag("--force", options->force, "replace existing output files");
   export_cmd->callback([options, &result] {

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "cli_checks.h"
 #include "commands.h"
 #include "tessera/plan/calibrate.h"
 #include "tessera/plan/catalog.h"
@@ -391,8 +392,8 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_option("--catalog", a.catalog_dir, "catalog directory (default: $TESSERA_CATALOG or the source tree's catalog/)");
   app->add_option("--model", a.model, "catalog model name or a training config .toml")->capture_default_str();
   app->add_option("--cluster", a.cluster, "catalog cluster (or accelerator) name")->capture_default_str();
-  const auto gpus = CLI::Range(int64_t{1}, kMaxGpus);
-  const auto batch = CLI::Range(int64_t{1}, kMaxBatch);
+  const auto gpus = integer_in(1, kMaxGpus);
+  const auto batch = integer_in(1, kMaxBatch);
   app->add_option("--gpus", a.gpus, "accelerators in the job")->check(gpus);
   app->add_option("--tp", a.tp, "tensor-parallel degree")->check(gpus);
   app->add_option("--pp", a.pp, "pipeline stages")->check(gpus);
@@ -405,22 +406,22 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_option("--etp", a.etp, "expert tensor-parallel degree (MoE models)")->check(gpus);
   app->add_option("--expert-imbalance", a.expert_imbalance, "tokens of the busiest expert over the mean (MoE; >= 1)")
       ->capture_default_str()
-      ->check(CLI::Range(1.0, 1e6));
+      ->check(number_in(1.0, 1e6));
   app->add_option("--capacity-factor", a.capacity_factor, "MoE token-drop capacity factor (0 = dropless)")
       ->capture_default_str()
       ->check(number_above(0, true));
-  app->add_option("--vpp", a.vpp, "virtual stages per pipeline rank (interleaved)")->check(CLI::Range(int64_t{1}, int64_t{1024}));
+  app->add_option("--vpp", a.vpp, "virtual stages per pipeline rank (interleaved)")->check(integer_in(1, 1024));
   app->add_option("--micro-batch", a.micro_batch, "sequences per micro-batch")->check(batch);
   app->add_option("--global-batch", a.global_batch, "sequences per optimizer step")->check(batch);
-  app->add_option("--seq-len", a.seq_len, "override the model's sequence length")->check(CLI::Range(int64_t{1}, int64_t{1} << 26));
-  app->add_option("--zero", a.zero, "ZeRO stage 0-3 (3 = FSDP)")->check(CLI::Range(0, 3));
+  app->add_option("--seq-len", a.seq_len, "override the model's sequence length")->check(integer_in(1, int64_t{1} << 26));
+  app->add_option("--zero", a.zero, "ZeRO stage 0-3 (3 = FSDP)")->check(integer_in(0, 3));
   app->add_option("--recompute", a.recompute, "none | selective | full");
   app->add_option("--precision", a.precision, "fp32 | bf16 | fp8 | fp4 (GEMMs)");
   app->add_option("--schedule", a.schedule, "gpipe | 1f1b | interleaved");
   app->add_option("--framework", a.framework, "generic | megatron | nemo | torchtitan: memory traits (docs/planner.md)")
       ->capture_default_str();
   app->add_option("--offload-layers", a.offload_layers, "layers per pipeline stage whose activations go to host memory")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+      ->check(integer_in(0, int64_t{1} << 20));
   app->add_flag("--json", a.json, "print JSON");
 }
 
@@ -440,14 +441,14 @@ void register_plan_command(CLI::App& app, CommandResult& result) {
   plan->add_option("--step-jitter", args->step_jitter,
                    "per-rank step-time coefficient of variation for the p50/p90 step times (0.01 = 1%)")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(number_in(0.0, 1.0));
   plan->add_option("--trace", args->trace_path, "write the simulated pipeline schedule as a Chrome/Perfetto trace");
 
   auto search_args = std::make_shared<SearchArgs>();
   auto search_plan = std::make_shared<PlanArgs>();
   CLI::App* search = plan->add_subcommand("search", "enumerate layouts, drop those that do not fit, rank by throughput");
   add_layout_options(search, *search_plan);
-  search->add_option("--top", search_args->top, "layouts to print")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{10000}));
+  search->add_option("--top", search_args->top, "layouts to print")->capture_default_str()->check(integer_in(1, 10000));
   search->add_flag("--benchmark", search_args->benchmark, "print the candidates/s figure (always printed)");
   search->callback([&result, search_plan, search_args] { result.exit_code = run_search(*search_plan, *search_args); });
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end training throughput, Tessera vs the PyTorch peer (../shared/bench/run_peer.sh: Debian's
-# python3-torch with the OpenMP OpenBLAS), on the same model shape, batch and thread count, interleaved
-# in one run (T, P, T, P, ...) so that the machine's drift hits both alike. Appends a section to
-# bench/RESULTS.md with the machine, commit, command, every measurement and the median ratio.
+# python3-torch with tcmalloc and the OpenMP OpenBLAS), on the same model shape, batch and thread count, fp32
+# and bf16 (the peer's bf16 is torch.autocast), interleaved in one run (T32, P32, T16, P16, ...) so that the
+# machine's drift hits all alike. MFU is against the peaks Tessera probes at start-up in the same run (fp32 FMA
+# loop for fp32, bf16 dot-product loop for bf16; docs/training.md), for Tessera and the peer alike. Appends a
+# section to bench/RESULTS.md with the machine, commit, command, every measurement and the median ratios.
 #
 # Usage: bench/compare_peer.sh [CONFIG=configs/small.toml] [ROUNDS=3] [STEPS=5] [THREADS=2]
 set -euo pipefail
@@ -20,45 +22,49 @@ shape=$(build/tessera bench train "$config" --steps 1 --warmup 0 --threads "$thr
   /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["n_layer"], r["n_head"], r["n_embd"], r["seq_len"], r["batch_size"], r["vocab_size"])')
 read -r L H C T B V <<<"$shape"
 
-tessera_runs=()
-peer_runs=()
-rss=()
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
 for round in $(seq 1 "$rounds"); do
-  out=$(OMP_NUM_THREADS="$threads" build/tessera bench train "$config" --steps "$steps" --warmup 1 --threads "$threads" --json)
-  tessera_runs+=("$(echo "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens_per_s"])')")
-  rss+=("$(echo "$out" | /usr/bin/python3 -c 'import json,sys; print(round(json.load(sys.stdin)["peak_rss_mib"]))')")
-  p=$(bash "$peer" --layers "$L" --heads "$H" --dim "$C" --seq "$T" --batch "$B" --vocab "$V" --threads "$threads" \
-        --steps "$steps" --warmup 1 | awk '/^tokens\/s median/ {print $3}')
-  peer_runs+=("$p")
-  echo "round $round: tessera ${tessera_runs[-1]} tok/s (peak RSS ${rss[-1]} MiB), peer $p tok/s"
+  for precision in fp32 bf16; do
+    out=$(OMP_NUM_THREADS="$threads" build/tessera bench train "$config" --steps "$steps" --warmup 1 --threads "$threads" \
+          --set parallel.precision="$precision" --json)
+    flag=(); [ "$precision" = bf16 ] && flag=(--bf16)
+    p=$(bash "$peer" --layers "$L" --heads "$H" --dim "$C" --seq "$T" --batch "$B" --vocab "$V" --threads "$threads" \
+          --steps "$steps" --warmup 1 "${flag[@]}" | awk '/^tokens\/s median/ {print $3}')
+    echo "$out" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); r["peer_tokens_per_s"]=float(sys.argv[1]); r["round"]=int(sys.argv[2]); print(json.dumps(r))' "$p" "$round" >>"$results"
+    tail -1 "$results" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("round %d %s: tessera %.1f tok/s (MFU %.1f%% of %.0f GFLOP/s probed, RSS %.0f MiB), peer %.1f tok/s" % (r["round"], r["precision"], r["tokens_per_s"], 100*r["mfu"], r["peak_flops_per_s"]/1e9, r["peak_rss_mib"], r["peer_tokens_per_s"]))'
+  done
 done
 
-summary=$(/usr/bin/python3 - "${tessera_runs[*]}" "${peer_runs[*]}" "$L" "$C" "$T" "$V" "$threads" <<'PY'
-import statistics, sys
-t = [float(x) for x in sys.argv[1].split()]
-p = [float(x) for x in sys.argv[2].split()]
-L, C, T, V, threads = (int(x) for x in sys.argv[3:8])
-flops_per_token = 6 * (12 * L * C * C + V * C) + 12 * L * T * C
-peak = 116e9 * threads
-mt, mp = statistics.median(t), statistics.median(p)
-print("| tessera tok/s (median) | peer tok/s (median) | ratio | tessera MFU | peer MFU |")
-print("|---|---|---|---|---|")
-print("| %.1f | %.1f | **%.2fx** | %.1f%% | %.1f%% |" % (mt, mp, mt / mp, 100 * mt * flops_per_token / peak,
-                                                     100 * mp * flops_per_token / peak))
+summary=$(/usr/bin/python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+med = lambda xs: statistics.median(xs)
+print("| precision | tessera tok/s | peer tok/s | tessera / peer | probed peak GFLOP/s | tessera MFU | peer MFU | tessera peak RSS MiB |")
+print("|---|---|---|---|---|---|---|---|")
+by = {}
+for precision in ("fp32", "bf16"):
+    rs = [r for r in rows if r["precision"] == precision]
+    t, p = med([r["tokens_per_s"] for r in rs]), med([r["peer_tokens_per_s"] for r in rs])
+    peak = med([r["peak_flops_per_s"] for r in rs])
+    fpt = rs[0]["flops_per_token"]
+    by[precision] = t
+    print("| %s | %.1f | %.1f | **%.2fx** | %.0f | %.1f%% | %.1f%% | %.0f |" % (
+        precision, t, p, t / p, peak / 1e9, 100 * t * fpt / peak, 100 * p * fpt / peak, med([r["peak_rss_mib"] for r in rs])))
 print()
-print("Per round (tessera / peer): " + ", ".join("%.1f / %.1f" % pair for pair in zip(t, p)))
+print("Tessera bf16 / own fp32: **%.2fx**. Per round (tessera / peer tok/s): %s" % (by["bf16"] / by["fp32"], ", ".join(
+    "%s %.1f / %.1f" % (r["precision"], r["tokens_per_s"], r["peer_tokens_per_s"]) for r in rows)))
 PY
 )
 echo "$summary"
 {
   echo
-  echo "## $(date -u +%Y-%m-%d) — $config, $threads threads, fp32"
+  echo "## $(date -u +%Y-%m-%d) — $config, $threads threads, fp32 and bf16"
   echo
-  echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '))"
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
-  echo "- command: \`bench/compare_peer.sh $config $rounds $steps $threads\` (shape L=$L H=$H C=$C T=$T B=$B V=$V; $rounds interleaved rounds of $steps timed steps after 1 warmup)"
-  echo "- MFU against the measured fp32 FMA peak of 116 GFLOP/s per core (DESIGN.md); FLOPs/token = 6·N_mm + 12·L·T·C"
-  echo "- tessera peak RSS: ${rss[*]} MiB"
+  echo "- command: \`bench/compare_peer.sh $config $rounds $steps $threads\` (shape L=$L H=$H C=$C T=$T B=$B V=$V; $rounds interleaved rounds of $steps timed steps after 1 warmup, fp32 then bf16 in each round)"
+  echo "- MFU of both against the peaks tessera probed at start-up in the same run (fp32 FMA loop; bf16 dot-product loop); FLOPs/token = 6·N_mm + 12·L·T·C"
   echo
   echo "$summary"
 } >>bench/RESULTS.md

@@ -26,17 +26,23 @@ Status write_all(int fd, std::string_view bytes, const std::string& path) {
   }
   return Status();
 }
-}  // namespace
 
-StatusOr<std::string> read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// open(2) for reading, with the path and the OS reason in the error (not-found kept apart).
+StatusOr<int> open_for_reading(const std::string& path, int extra_flags) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | extra_flags);
   if (fd < 0) {
     if (errno == ENOENT) return not_found_error("cannot open '{}': no such file", path);
     return io_error("cannot open '{}': {}", path, os_reason());
   }
+  return fd;
+}
+
+// Reads `fd` to its end and closes it. With `limit` >= 0, stops after limit + 1 bytes: enough to tell that
+// the file holds more than `limit`.
+StatusOr<std::string> read_to_end_and_close(int fd, const std::string& path, int64_t limit) {
   std::string bytes;
   char buffer[1 << 16];
-  while (true) {
+  while (limit < 0 || static_cast<int64_t>(bytes.size()) <= limit) {
     const ssize_t n = ::read(fd, buffer, sizeof(buffer));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -51,43 +57,52 @@ StatusOr<std::string> read_file(const std::string& path) {
   return bytes;
 }
 
+const char* file_mode_name(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "an unknown kind of file";
+}
+
+}  // namespace
+
+StatusOr<std::string> read_file(const std::string& path) {
+  TESSERA_ASSIGN_OR_RETURN(const int fd, open_for_reading(path, 0));
+  return read_to_end_and_close(fd, path, -1);
+}
+
 std::string describe_file_type(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     struct stat link;
     return ::lstat(path.c_str(), &link) == 0 ? "a symbolic link to nothing" : "nothing";
   }
-  if (S_ISREG(st.st_mode)) return "a regular file";
-  if (S_ISDIR(st.st_mode)) return "a directory";
-  if (S_ISFIFO(st.st_mode)) return "a FIFO";
-  if (S_ISCHR(st.st_mode)) return "a character device";
-  if (S_ISBLK(st.st_mode)) return "a block device";
-  if (S_ISSOCK(st.st_mode)) return "a socket";
-  return "an unknown kind of file";
+  return file_mode_name(st.st_mode);
 }
 
 StatusOr<std::string> read_regular_file(const std::string& path, int64_t max_bytes) {
-  // O_NONBLOCK: opening a FIFO with no writer must not wait; the type check below refuses it anyway.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) {
-    if (errno == ENOENT) return not_found_error("cannot open '{}': no such file", path);
-    return io_error("cannot open '{}': {}", path, os_reason());
-  }
+  // O_NONBLOCK: opening a FIFO with no writer must not wait; the type check below refuses it anyway. The
+  // checks and the read use the same descriptor, so what is read is what was checked.
+  TESSERA_ASSIGN_OR_RETURN(const int fd, open_for_reading(path, O_NONBLOCK | O_NOCTTY));
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     const std::string reason = os_reason();
     ::close(fd);
     return io_error("cannot stat '{}': {}", path, reason);
   }
-  ::close(fd);
   if (!S_ISREG(st.st_mode)) {
-    return invalid_argument_error("'{}': expected a regular file, found {}", path, describe_file_type(path));
+    ::close(fd);
+    return invalid_argument_error("'{}': expected a regular file, found {}", path, file_mode_name(st.st_mode));
   }
   if (st.st_size > max_bytes) {
+    ::close(fd);
     return invalid_argument_error("'{}': expected a file of at most {} bytes, found {} bytes", path, max_bytes,
                                   static_cast<int64_t>(st.st_size));
   }
-  TESSERA_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+  TESSERA_ASSIGN_OR_RETURN(std::string bytes, read_to_end_and_close(fd, path, max_bytes));
   if (static_cast<int64_t>(bytes.size()) > max_bytes) {  // grew since the check
     return invalid_argument_error("'{}': expected a file of at most {} bytes, found more", path, max_bytes);
   }
@@ -144,11 +159,7 @@ Status make_directories(const std::string& path) {
 }
 
 StatusOr<MappedFile> MappedFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return not_found_error("cannot open '{}': no such file", path);
-    return io_error("cannot open '{}': {}", path, os_reason());
-  }
+  TESSERA_ASSIGN_OR_RETURN(const int fd, open_for_reading(path, 0));
   struct stat st;
   if (::fstat(fd, &st) != 0) {
     const std::string reason = os_reason();

@@ -1,5 +1,6 @@
 // Fast-kernel micro-benchmarks at the `small` training shape (L=6, NH=6, C=384, T=256, B=8, V=50257,
-// fp32), plus one benchmark that runs every kernel of a whole training step in model order.
+// fp32, and the bf16 LM head per token chunk), plus one benchmark that runs every kernel of a whole training
+// step in model order.
 //
 //   tessera_kernels_bench [--benchmark_filter=...]      threads from TESSERA_KERNEL_THREADS (default 2)
 //
@@ -11,10 +12,12 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "tessera/kernels/bf16_gemm.h"
 #include "tessera/kernels/fast_backend.h"
 
 namespace tessera {
@@ -66,6 +69,36 @@ void BM_MatmulBackward(benchmark::State& state) {
   }
   set_rate(state, "GFLOP/s", 4.0 * kN * C * OC / 1e9);
 }
+
+// Tokens per LM-head chunk, as GptModel chooses them at V = 50257 (64 MiB of logits).
+constexpr int64_t kHeadRows = 333;
+
+// The bf16 LM head's per-chunk products (GptModel::head_chunk with parallel.precision = "bf16"): forward
+// logits[333, V] = x·wteᵀ and backward dx = dlogits·wte, dwte += dlogitsᵀ·x (the wide-output dW path,
+// fast_matmul.cc), wte resident in bf16 as in training. Skipped where this CPU has no bf16 matmul.
+void BM_HeadChunkBf16(benchmark::State& state) {
+  StatusOr<std::unique_ptr<Bf16Gemm>> gemm = Bf16Gemm::create();
+  if (!gemm.ok()) {
+    state.SkipWithError(gemm.status().message().c_str());
+    return;
+  }
+  FastBackend fast(std::move(gemm).value());
+  const bool backward = state.range(0) != 0;
+  const std::vector<float> x = random_buffer(kHeadRows * kC), wte = random_buffer(kV * kC, 0.02f),
+                           dlogits = random_buffer(kHeadRows * kV, 1e-5f);
+  std::vector<float> logits(static_cast<size_t>(kHeadRows * kV)), dx(static_cast<size_t>(kHeadRows * kC)),
+      dwte(static_cast<size_t>(kV * kC));
+  fast.set_matmul_weights(wte.data(), kV * kC);
+  for (auto _ : state) {
+    if (backward) {
+      fast.matmul_backward(dx.data(), dwte.data(), nullptr, dlogits.data(), x.data(), wte.data(), kHeadRows, kC, kV);
+    } else {
+      fast.matmul_forward(logits.data(), x.data(), wte.data(), nullptr, kHeadRows, kC, kV);
+    }
+  }
+  set_rate(state, "GFLOP/s", (backward ? 4.0 : 2.0) * kHeadRows * kC * kV / 1e9);
+}
+BENCHMARK(BM_HeadChunkBf16)->ArgNames({"backward"})->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 #define TESSERA_MATMUL_SHAPES                                                                       \
   ArgNames({"C", "OC"})->Args({384, 1152})->Args({384, 384})->Args({384, 1536})->Args({1536, 384}) \
@@ -238,9 +271,6 @@ void BM_SumSquares(benchmark::State& state) {
   set_rate(state, "GB/s", 1.0 * kParams * 4 / 1e9);
 }
 BENCHMARK(BM_SumSquares)->Unit(benchmark::kMillisecond)->UseRealTime();
-
-// Tokens per LM-head chunk, as GptModel chooses them at V = 50257 (64 MiB of logits).
-constexpr int64_t kHeadRows = 333;
 
 // Every kernel of one training step of the small model, in model order, on one set of layer buffers
 // reused by all L layers (the kernel cost, not the model's memory layout, is what this measures).

@@ -61,8 +61,12 @@ class FastBackend final : public KernelBackend {
   double sum_squares(const float* x, int64_t n) override;
   void scale(float* x, float scale, int64_t n) override;
 
-  // bf16 dweight of outputs at least this wide is computed transposed (fast_matmul.cc).
+  // bf16 dweight of outputs at least this wide is computed transposed, kWideOutputBlock output channels at a
+  // time through a [C, kWideOutputBlock] fp32 scratch (fast_matmul.cc).
   static constexpr int64_t kWideOutputChannels = 8192;
+  static constexpr int64_t kWideOutputBlock = 512;
+  // bf16 forward and dinp of wide outputs run in blocks of this many output channels (fast_matmul.cc).
+  static constexpr int64_t kWideProductBlock = 8192;
 
  private:
   // The bf16 copy of the weights if `weight[0, count)` lies inside the range set_matmul_weights declared,
@@ -70,7 +74,7 @@ class FastBackend final : public KernelBackend {
   const uint16_t* resident_weight(const float* weight, int64_t count) const;
 
   std::unique_ptr<Bf16Gemm> bf16_gemm_;    // null: fp32 matmuls
-  std::vector<float> transposed_dweight_;  // bf16 wide-output dWᵀ scratch, grow-only (C·OC floats)
+  std::vector<float> transposed_dweight_;  // bf16 wide-output dWᵀ block scratch (C·kWideOutputBlock floats)
   // set_matmul_weights (bf16 only): the declared fp32 range and its bf16 copy, converted once per call.
   const float* resident_begin_ = nullptr;
   int64_t resident_count_ = 0;

@@ -129,12 +129,15 @@ void check_bf16_matmul(KernelBackend& fast, KernelBackend& emulated, KernelBacke
   }
 }
 
-// The last shape takes the wide-output (transposed dweight) path.
+// The last two shapes take the wide-output (transposed, blocked dweight) path: C = 19 only through the
+// element-wise edge of the transpose-add and a last block of one channel; C = 40 through full 16×16 tiles
+// plus an 8-column edge, and a last block of 16 + 5 channels (full and ragged row groups).
 TEST_F(Bf16MatmulTest, MatchesEmulationAndFp32BoundOnAwkwardShapes) {
   const struct {
     int64_t N, C, OC;
   } shapes[] = {{1, 1, 1},     {3, 5, 7},      {17, 33, 65}, {64, 48, 96},
-                {130, 100, 31}, {40, 256, 513}, {7, 19, FastBackend::kWideOutputChannels + 1}};
+                {130, 100, 31}, {40, 256, 513}, {7, 19, FastBackend::kWideOutputChannels + 1},
+                {9, 40, FastBackend::kWideOutputChannels + 21}};
   uint32_t seed = 100;
   for (int threads : {1, 3}) {
     set_kernel_threads(threads);

@@ -34,14 +34,20 @@ int64_t GptModel::resolve_head_chunk_rows(const ModelSpec& spec, int64_t tokens,
 }
 
 GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch, int64_t seq,
-                   const ModelOptions& options)
-    : spec_(spec), kernels_(kernels), options_(options), layout_(spec), B_(batch), T_(seq) {
+                   const ModelOptions& options, FlatStorage storage)
+    : spec_(spec), kernels_(kernels), options_(options), layout_(spec, options.unit_alignment), B_(batch), T_(seq) {
   TESSERA_CHECK(spec.validate().ok(), "{}", spec.validate().message());
   TESSERA_CHECK(batch > 0 && seq > 0 && seq <= spec.seq_len, "batch {} seq {} (max {})", batch, seq, spec.seq_len);
   const int64_t N = B_ * T_, C = spec_.n_embd, F = spec_.ffn(), NH = spec_.n_head, V = spec_.vocab_size;
   head_rows_ = resolve_head_chunk_rows(spec_, N, options_);
-  params_ = AlignedBuffer<float>(layout_.total_numel());
-  grads_ = AlignedBuffer<float>(layout_.total_numel());
+  TESSERA_CHECK((storage.params == nullptr) == (storage.grads == nullptr), "FlatStorage: give both buffers or neither");
+  if (storage.params == nullptr) {
+    own_params_ = AlignedBuffer<float>(layout_.total_numel());
+    own_grads_ = AlignedBuffer<float>(layout_.total_numel());
+    storage = {.params = own_params_.data(), .grads = own_grads_.data()};
+  }
+  params_ = storage.params;
+  grads_ = storage.grads;
   encoded_ = AlignedBuffer<float>(N * C);
   // Fields a layer keeps go to blocks_[l]; the others once to recomputed_.
   const Kept keep = kept(options_.recompute);
@@ -155,12 +161,17 @@ GptModel::Bytes GptModel::allocation_bytes(const ModelSpec& spec, int64_t batch,
 }
 
 void GptModel::init_parameters(uint64_t seed) {
+  for (int unit = 0; unit < static_cast<int>(layout_.units().size()); ++unit) init_unit_parameters(seed, unit);
+}
+
+void GptModel::init_unit_parameters(uint64_t seed, int unit) {
   weights_declared_ = false;
   const float residual_std = 0.02f / std::sqrt(2.0f * static_cast<float>(spec_.n_layer));
   const auto& tensors = layout_.tensors();
   for (size_t i = 0; i < tensors.size(); ++i) {
+    if (layout_.unit_of_tensor(i) != unit) continue;
     const ParamTensor& t = tensors[i];
-    float* p = params_.data() + t.offset;
+    float* p = params_ + t.offset;
     RngStream rng(seed, RngPurpose::kInit, i);
     switch (t.kind) {
       case ParamKind::kEmbedding:
@@ -181,12 +192,12 @@ void GptModel::init_parameters(uint64_t seed) {
   }
 }
 
-void GptModel::zero_grad() { std::memset(grads_.data(), 0, sizeof(float) * static_cast<size_t>(grads_.size())); }
+void GptModel::zero_grad() { std::memset(grads_, 0, sizeof(float) * static_cast<size_t>(layout_.total_numel())); }
 
 void GptModel::block_forward(int64_t layer, const float* input, const BlockView& a, bool through_output) {
   const int64_t N = B_ * T_, C = spec_.n_embd, F = spec_.ffn(), NH = spec_.n_head;
   const BlockParams& w = layout_.block(layer);
-  const float* p = params_.data();
+  const float* p = params_;
   // x + attn(ln1(x))
   kernels_.layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, input, p + w.ln1_w, p + w.ln1_b, N, C);
   kernels_.matmul_forward(a.qkv, a.ln1, p + w.qkv_w, p + w.qkv_b, N, C, 3 * C);
@@ -205,7 +216,7 @@ void GptModel::block_forward(int64_t layer, const float* input, const BlockView&
 
 void GptModel::head_chunk(int64_t n0, int64_t rows, const int32_t* targets, Pass pass) {
   const int64_t N = B_ * T_, C = spec_.n_embd, V = spec_.vocab_size;
-  const float* wte = params_.data() + layout_.wte();
+  const float* wte = params_ + layout_.wte();
   const float* x = lnf_.data() + n0 * C;
   // Tied head: logits[rows,V] = lnf[rows,C] · wte[V,C]^T.
   kernels_.matmul_forward(logits_.data(), x, wte, nullptr, rows, C, V);
@@ -221,22 +232,32 @@ float GptModel::forward(const int32_t* inputs, const int32_t* targets, Pass pass
   const int64_t N = B_ * T_, C = spec_.n_embd, V = spec_.vocab_size;
   std::memcpy(inputs_.data(), inputs, sizeof(int32_t) * static_cast<size_t>(N));
   std::memcpy(targets_.data(), targets, sizeof(int32_t) * static_cast<size_t>(N));
-  const float* p = params_.data();
-  if (!weights_declared_) {  // bf16 kernels convert the parameters once here instead of per matmul
-    kernels_.set_matmul_weights(p, layout_.total_numel());
+  const float* p = params_;
+  if (!weights_declared_ && options_.resident_weights) {  // bf16 kernels convert the parameters once here
+    kernels_.set_matmul_weights(p, layout_.total_numel());  // instead of per matmul
     weights_declared_ = true;
   }
+  constexpr ModelPhase kFwd = ModelPhase::kForward;
+  const int E = ParameterLayout::kEmbeddingUnit, F = layout_.final_norm_unit();
+  before(E, kFwd);
   kernels_.encoder_forward(encoded_.data(), inputs, p + layout_.wte(), p + layout_.wpe(), B_, T_, C);
+  after(E, kFwd);
   const float* x = encoded_.data();
   for (int64_t l = 0; l < spec_.n_layer; ++l) {
     const BlockView a = view(l);
+    before(ParameterLayout::block_unit(l), kFwd);
     block_forward(l, x, a, /*through_output=*/true);
+    after(ParameterLayout::block_unit(l), kFwd);
     x = a.residual3;
   }
+  before(F, kFwd);
   kernels_.layernorm_forward(lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), x, p + layout_.lnf_w(),
                              p + layout_.lnf_b(), N, C);
+  after(F, kFwd);
   if (pass == Pass::kTrain) std::memset(dwte_head_.data(), 0, sizeof(float) * static_cast<size_t>(V * C));
+  before(E, kFwd);  // the tied head reads wte
   for (int64_t n0 = 0; n0 < N; n0 += head_rows_) head_chunk(n0, std::min(head_rows_, N - n0), targets_.data(), pass);
+  after(E, kFwd);
   head_backward_ready_ = pass == Pass::kTrain;
   double total = 0.0;
   for (int64_t i = 0; i < N; ++i) total += losses_[i];
@@ -244,15 +265,15 @@ float GptModel::forward(const int32_t* inputs, const int32_t* targets, Pass pass
 }
 
 void GptModel::compute_logits(float* out) {
-  kernels_.matmul_forward(out, lnf_.data(), params_.data() + layout_.wte(), nullptr, B_ * T_, spec_.n_embd,
+  kernels_.matmul_forward(out, lnf_.data(), params_ + layout_.wte(), nullptr, B_ * T_, spec_.n_embd,
                           spec_.vocab_size);
 }
 
 void GptModel::block_backward(int64_t layer, const float* input, const BlockView& a, float* dresidual) {
   const int64_t N = B_ * T_, C = spec_.n_embd, F = spec_.ffn(), NH = spec_.n_head;
   const BlockParams& w = layout_.block(layer);
-  const float* p = params_.data();
-  float* g = grads_.data();
+  const float* p = params_;
+  float* g = grads_;
   // residual3 = residual2 + fcproj: dresidual flows to both the MLP branch and residual2 unchanged.
   kernels_.matmul_backward(dfch_.data(), g + w.fcproj_w, g + w.fcproj_b, dresidual, a.fch_gelu, p + w.fcproj_w, N, F, C);
   kernels_.gelu_backward(dfch_.data(), a.fch, dfch_.data(), N * F);
@@ -273,20 +294,25 @@ void GptModel::backward(float loss_scale) {
   TESSERA_CHECK(head_backward_ready_, "GptModel::backward needs a preceding forward with Pass::kTrain");
   head_backward_ready_ = false;
   const int64_t N = B_ * T_, C = spec_.n_embd, V = spec_.vocab_size, NH = spec_.n_head;
-  const float* p = params_.data();
-  float* g = grads_.data();
+  const float* p = params_;
+  float* g = grads_;
+  constexpr ModelPhase kBwd = ModelPhase::kBackward;
+  const int E = ParameterLayout::kEmbeddingUnit, F = layout_.final_norm_unit();
   // The head's backward ran in forward at loss scale 1: apply loss_scale to dlnf and dwte.
   kernels_.scale(dln_.data(), loss_scale, N * C);
-  kernels_.scale(dwte_head_.data(), loss_scale, V * C);
-  kernels_.residual_forward(g + layout_.wte(), g + layout_.wte(), dwte_head_.data(), V * C);
   // layernorm_backward accumulates into dresidual: start it at zero.
   std::memset(dresidual_.data(), 0, sizeof(float) * static_cast<size_t>(N * C));
   const float* last = spec_.n_layer > 0 ? blocks_.back().residual3.data() : encoded_.data();
+  before(F, kBwd);
   kernels_.layernorm_backward(dresidual_.data(), g + layout_.lnf_w(), g + layout_.lnf_b(), dln_.data(), last,
                               p + layout_.lnf_w(), lnf_mean_.data(), lnf_rstd_.data(), N, C);
+  after(F, kBwd);
+  if (hooks_ != nullptr) hooks_->gradients_ready(F);
   for (int64_t l = spec_.n_layer - 1; l >= 0; --l) {
     const float* input = l == 0 ? encoded_.data() : blocks_[static_cast<size_t>(l - 1)].residual3.data();
     const BlockView a = view(l);
+    const int unit = ParameterLayout::block_unit(l);
+    before(unit, kBwd);
     switch (options_.recompute) {
       case Recompute::kNone:
         break;
@@ -299,8 +325,17 @@ void GptModel::backward(float loss_scale) {
         break;
     }
     block_backward(l, input, a, dresidual_.data());
+    after(unit, kBwd);
+    if (hooks_ != nullptr) hooks_->gradients_ready(unit);
   }
+  // The embeddings' gradient last: the head's part (kept at scale 1 since forward), then the encoder's.
+  // (Adding the head's part here rather than first keeps the embeddings' gradient memory untouched for
+  // the whole backward, which matters when an engine releases gradient memory unit by unit.)
+  // No before/after: neither reads a parameter.
+  kernels_.scale(dwte_head_.data(), loss_scale, V * C);
+  kernels_.residual_forward(g + layout_.wte(), g + layout_.wte(), dwte_head_.data(), V * C);
   kernels_.encoder_backward(g + layout_.wte(), g + layout_.wpe(), dresidual_.data(), inputs_.data(), B_, T_, C);
+  if (hooks_ != nullptr) hooks_->gradients_ready(E);
 }
 
 void GptModel::save_state(StateWriter& writer) const {
@@ -308,7 +343,7 @@ void GptModel::save_state(StateWriter& writer) const {
     writer.write_tensor(TensorView{.name = "model." + t.name,
                                    .dtype = DType::kF32,
                                    .shape = t.shape,
-                                   .data = const_cast<float*>(params_.data() + t.offset)});
+                                   .data = const_cast<float*>(params_ + t.offset)});
   }
 }
 
@@ -316,7 +351,7 @@ Status GptModel::load_state(StateReader& reader) {
   weights_declared_ = false;
   for (const ParamTensor& t : layout_.tensors()) {
     TESSERA_RETURN_IF_ERROR(reader.read_tensor(
-        TensorView{.name = "model." + t.name, .dtype = DType::kF32, .shape = t.shape, .data = params_.data() + t.offset}));
+        TensorView{.name = "model." + t.name, .dtype = DType::kF32, .shape = t.shape, .data = params_ + t.offset}));
   }
   return Status();
 }

@@ -5,6 +5,9 @@
 // ParameterLayout), and the activations of one micro-batch [B, T]. Kernels come from a KernelBackend
 // the caller keeps alive. Not thread-safe; the kernels parallelise inside.
 //
+// Parallelism stays outside: an engine may own the flat buffers (FlatStorage) and follow the model unit by
+// unit through UnitHooks (unit_hooks.h) to reduce, shard and gather them.
+//
 // One micro-batch:
 //   float loss = model.forward(inputs, targets);   // mean cross-entropy over B·T tokens
 //   model.backward(loss_scale);                     // grads += loss_scale · d(mean loss)/d(params)
@@ -31,6 +34,7 @@
 #include "tessera/core/stateful.h"
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/model/parameter_layout.h"
+#include "tessera/model/unit_hooks.h"
 #include "tessera/spec/model_spec.h"
 #include "tessera/spec/parallel_plan.h"
 
@@ -41,6 +45,19 @@ struct ModelOptions {
   // Tokens per LM-head chunk; 0 = as many as keep the chunk's logits within kHeadChunkBytes.
   int64_t head_chunk_rows = 0;
   static constexpr int64_t kHeadChunkBytes = int64_t{64} << 20;
+  // Pads every parameter unit to a multiple of this many floats (ParameterLayout; parallel/ sets dp·16).
+  int64_t unit_alignment = 1;
+  // Declare the parameters to the kernels as resident matmul weights once per update (bf16 copies). Off
+  // when parameters come and go unit by unit (ZeRO-3), where a whole-buffer copy would read released units.
+  bool resident_weights = true;
+};
+
+// Flat parameter and gradient buffers the model uses instead of allocating its own (parallel/ owns them
+// when it shards or reduces them); each holds ParameterLayout(spec, unit_alignment).total_numel() floats and
+// outlives the model. Null: the model allocates both.
+struct FlatStorage {
+  float* params = nullptr;
+  float* grads = nullptr;
 };
 
 class GptModel final : public Stateful {
@@ -48,12 +65,17 @@ class GptModel final : public Stateful {
   // Allocates parameters, gradients and the activations of a [batch, seq] micro-batch
   // (seq ≤ spec.seq_len). Parameters start at zero; call init_parameters.
   GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch, int64_t seq,
-           const ModelOptions& options = {});
+           const ModelOptions& options = {}, FlatStorage storage = {});
   ~GptModel() override;
 
   // GPT-2 initialisation, tensor by tensor from RngStream(seed, kInit, tensor index): the same seed
   // gives the same parameters whatever the batch shape or backend.
   void init_parameters(uint64_t seed);
+  // The same values for the tensors of one unit only (an engine that shards parameters initialises unit
+  // by unit, so the whole model never exists at once).
+  void init_unit_parameters(uint64_t seed, int unit);
+  // Calls hooks around every unit from now on (null: none). The hooks outlive the model or are reset.
+  void set_unit_hooks(UnitHooks* hooks) { hooks_ = hooks; }
 
   enum class Pass { kTrain, kEval };
   // inputs, targets: [B, T] token ids in [0, V). Returns the mean loss. kTrain keeps what backward needs
@@ -72,11 +94,13 @@ class GptModel final : public Stateful {
   // parameters to the kernels again (KernelBackend::set_matmul_weights), once per optimizer update.
   float* params() {
     weights_declared_ = false;
-    return params_.data();
+    return params_;
   }
-  const float* params() const { return params_.data(); }
-  float* grads() { return grads_.data(); }
-  const float* grads() const { return grads_.data(); }
+  const float* params() const { return params_; }
+  float* grads() { return grads_; }
+  const float* grads() const { return grads_; }
+  // Floats of the flat buffers: the parameters plus unit padding (= spec().num_params() when
+  // unit_alignment is 1).
   int64_t num_params() const { return layout_.total_numel(); }
   // out[B, T, V] = the logits of the last forward, recomputed from the final LayerNorm's output (the
   // model never holds them all). For tests and tools; costs one head matmul.
@@ -132,6 +156,12 @@ class GptModel final : public Stateful {
   void block_backward(int64_t layer, const float* input, const BlockView& a, float* dresidual);
   // LM head + loss over rows [n0, n0 + rows) (see the top of the file).
   void head_chunk(int64_t n0, int64_t rows, const int32_t* targets, Pass pass);
+  void before(int unit, ModelPhase phase) {
+    if (hooks_ != nullptr) hooks_->before(unit, phase);
+  }
+  void after(int unit, ModelPhase phase) {
+    if (hooks_ != nullptr) hooks_->after(unit, phase);
+  }
 
   ModelSpec spec_;
   KernelBackend& kernels_;
@@ -139,7 +169,10 @@ class GptModel final : public Stateful {
   ParameterLayout layout_;
   int64_t B_, T_;
   int64_t head_rows_;  // tokens per LM-head chunk
-  AlignedBuffer<float> params_, grads_;
+  AlignedBuffer<float> own_params_, own_grads_;  // empty when FlatStorage was given
+  float* params_ = nullptr;                      // [layout_.total_numel()] own_params_ or the caller's
+  float* grads_ = nullptr;                       // [layout_.total_numel()] own_grads_ or the caller's
+  UnitHooks* hooks_ = nullptr;
   AlignedBuffer<float> encoded_;  // [B,T,C] token + position embeddings (block 0's input)
   std::vector<BlockActivations> blocks_;
   BlockActivations recomputed_;                     // shared buffers of the fields layers do not keep

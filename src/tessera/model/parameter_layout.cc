@@ -1,14 +1,19 @@
 #include "tessera/model/parameter_layout.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace tessera {
 
-ParameterLayout::ParameterLayout(const ModelSpec& spec) {
+ParameterLayout::ParameterLayout(const ModelSpec& spec, int64_t unit_alignment)
+    : unit_alignment_(std::max<int64_t>(1, unit_alignment)) {
   const int64_t C = spec.n_embd, F = spec.ffn(), V = spec.vocab_size, T = spec.seq_len;
   wte_ = add("wte", {V, C}, ParamKind::kEmbedding);
   wpe_ = add("wpe", {T, C}, ParamKind::kEmbedding);
+  close_unit("embeddings", 0);
   for (int64_t i = 0; i < spec.n_layer; ++i) {
+    const int64_t begin = total_;
     const std::string p = fmt::format("h.{}.", i);
     BlockParams b;
     b.ln1_w = add(p + "ln1.weight", {C}, ParamKind::kNormWeight);
@@ -24,9 +29,19 @@ ParameterLayout::ParameterLayout(const ModelSpec& spec) {
     b.fcproj_w = add(p + "mlp.proj.weight", {C, F}, ParamKind::kResidualWeight);
     b.fcproj_b = add(p + "mlp.proj.bias", {C}, ParamKind::kBias);
     blocks_.push_back(b);
+    close_unit(fmt::format("h.{}", i), begin);
   }
+  const int64_t begin = total_;
   lnf_w_ = add("lnf.weight", {C}, ParamKind::kNormWeight);
   lnf_b_ = add("lnf.bias", {C}, ParamKind::kNormBias);
+  close_unit("final_norm", begin);
+}
+
+void ParameterLayout::close_unit(std::string name, int64_t begin) {
+  const int64_t used = total_ - begin;
+  total_ = begin + (used + unit_alignment_ - 1) / unit_alignment_ * unit_alignment_;
+  tensor_units_.resize(tensors_.size(), static_cast<int>(units_.size()));
+  units_.push_back(ParamUnit{.name = std::move(name), .begin = begin, .end = total_, .used = used});
 }
 
 int64_t ParameterLayout::add(std::string name, std::vector<int64_t> shape, ParamKind kind) {

@@ -40,6 +40,13 @@ class AdamW final : public Stateful {
   // One update of params with grads at learning rate lr; increments step() first (t ≥ 1).
   void update(float* params, const float* grads, float lr);
   int64_t step() const { return step_; }
+  // The moment buffers, laid out as the tensors' offsets say (a sharded owner saves and loads them piece
+  // by piece), and the step count that goes with them.
+  float* first_moments() { return m_.data(); }
+  const float* first_moments() const { return m_.data(); }
+  float* second_moments() { return v_.data(); }
+  const float* second_moments() const { return v_.data(); }
+  void set_step(int64_t step) { step_ = step; }
 
   // "optim.step", "optim.m.<name>", "optim.v.<name>".
   void save_state(StateWriter& writer) const override;

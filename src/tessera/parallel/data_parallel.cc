@@ -1,0 +1,389 @@
+#include "tessera/parallel/data_parallel.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "tessera/core/check.h"
+#include "tessera/core/clock.h"
+#include "tessera/core/flat_range.h"
+
+namespace tessera {
+
+namespace {
+
+void copy_floats(float* to, const float* from, int64_t n) {
+  if (n > 0) std::memcpy(to, from, static_cast<size_t>(n) * sizeof(float));
+}
+
+}  // namespace
+
+DataParallel::DataParallel(const ModelSpec& spec, Communicator& dp, KernelBackend& kernels,
+                           const DataParallelOptions& options)
+    : layout_(spec, ShardLayout::unit_alignment(dp.size())),
+      shards_(layout_, dp.size(), dp.rank()),
+      dp_(dp),
+      kernels_(kernels),
+      options_(options) {}
+
+DataParallel::~DataParallel() {
+  // Operations in flight read and write the buffers: finish them before the buffers go (errors were
+  // already recorded or are moot now).
+  // The model that called the hooks is already gone (it is built on this engine's storage, so it goes first).
+  while (!in_flight_.empty()) complete_front(/*block=*/true);
+}
+
+StatusOr<std::unique_ptr<DataParallel>> DataParallel::create(const ModelSpec& spec, Communicator& dp,
+                                                             KernelBackend& kernels,
+                                                             const DataParallelOptions& options) {
+  if (options.zero_stage < 0 || options.zero_stage > 3) {
+    return invalid_argument_error("parallel.zero_stage: expected 0, 1, 2 or 3, found {}", options.zero_stage);
+  }
+  std::unique_ptr<DataParallel> e(new DataParallel(spec, dp, kernels, options));
+  const int64_t total = e->layout_.total_numel();
+  const int64_t bytes = total * static_cast<int64_t>(sizeof(float));
+  // Parameters: all-gathered in place at stages 1–2 (communicator memory), gathered unit by unit at stage 3.
+  if (e->sharded_parameters()) {
+    TESSERA_ASSIGN_OR_RETURN(e->params_released_, ReleasableBuffer::create(total));
+    e->params_ = e->params_released_.data();
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(e->params_comm_, dp.allocate(bytes));
+    e->params_ = e->params_comm_.as<float>();
+    std::memset(e->params_, 0, static_cast<size_t>(bytes));  // the padding stays zero
+  }
+  // Gradients: all-reduced in place at stages 0–1, reduce-scattered out of releasable memory from stage 2.
+  if (e->sharded_gradients()) {
+    TESSERA_ASSIGN_OR_RETURN(e->grads_released_, ReleasableBuffer::create(total));
+    e->grads_ = e->grads_released_.data();
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(e->grads_comm_, dp.allocate(bytes));
+    e->grads_ = e->grads_comm_.as<float>();
+    std::memset(e->grads_, 0, static_cast<size_t>(bytes));
+  }
+  // The optimizer: over the flat buffer (stage 0) or over this rank's pieces, laid out in its shard.
+  std::vector<OptimizedTensor> optimized;
+  const auto& tensors = e->layout_.tensors();
+  if (e->sharded_optimizer()) {
+    const int64_t shard = e->shards_.shard_numel();
+    e->shard_params_ = AlignedBuffer<float>(shard);
+    e->shard_grads_ = AlignedBuffer<float>(shard);
+    for (const OwnedTensorPart& part : e->shards_.owned_parts()) {
+      const ParamTensor& t = tensors[part.tensor];
+      optimized.push_back({.name = t.name, .shape = t.shape, .offset = part.shard, .numel = part.count,
+                           .decay = options.decay_all || t.is_matrix()});
+    }
+  } else {
+    for (const ParamTensor& t : tensors) {
+      optimized.push_back({.name = t.name, .shape = t.shape, .offset = t.offset, .numel = t.numel,
+                           .decay = options.decay_all || t.is_matrix()});
+    }
+  }
+  e->optimizer_ = std::make_unique<AdamW>(options.adamw, std::move(optimized), kernels);
+  e->gathered_.assign(e->layout_.units().size(), e->sharded_parameters() ? 0 : 1);
+  e->gather_pending_.assign(e->layout_.units().size(), 0);
+  return e;
+}
+
+ModelOptions DataParallel::model_options(ModelOptions base) const {
+  base.unit_alignment = ShardLayout::unit_alignment(dp_.size());
+  // At stage 3 the parameters are present one unit at a time: no whole-buffer bf16 copy.
+  if (sharded_parameters()) base.resident_weights = false;
+  return base;
+}
+
+void DataParallel::attach(GptModel& model) {
+  TESSERA_CHECK(model.params() == params_ && model.num_params() == layout_.total_numel(),
+                "DataParallel::attach: the model must be built on this engine's storage() and model_options()");
+  model_ = &model;
+  model.set_unit_hooks(this);
+}
+
+void DataParallel::init_parameters(uint64_t seed) {
+  TESSERA_CHECK(model_ != nullptr, "DataParallel::init_parameters before attach");
+  if (!sharded_parameters()) {
+    model_->init_parameters(seed);
+  }
+  for (int u = 0; u < shards_.num_units(); ++u) {
+    if (sharded_parameters()) model_->init_unit_parameters(seed, u);  // one unit exists at a time
+    const UnitPiece& piece = shards_.piece(u);
+    if (sharded_optimizer()) copy_floats(shard_params_.data() + piece.shard_offset, params_ + piece.flat_begin, piece.size);
+    if (sharded_parameters()) release_unit_parameters(u);
+  }
+}
+
+float DataParallel::loss_scale(int64_t micro_batches) const {
+  return 1.0f / static_cast<float>(micro_batches * dp_.size());
+}
+
+void DataParallel::begin_step(int64_t micro_batches) {
+  micro_batches_ = micro_batches;
+  micro_ = 0;
+  stats_ = {};
+  if (sharded_gradients()) {
+    // Every unit's gradients were released (zero) after its reduce-scatter; after a failed step some may
+    // not have been.
+    grads_released_.release(0, layout_.total_numel());
+  } else {
+    std::memset(grads_, 0, static_cast<size_t>(layout_.total_numel()) * sizeof(float));
+  }
+}
+
+void DataParallel::begin_micro_batch(int64_t index) {
+  micro_ = index;
+  // Stages 2–3: the previous micro-batch's reduce-scatters must have read (and released) the full-size
+  // gradients before this backward writes them again, and have landed in the shard before reduce_out_ is
+  // reused. Only the last of them (the embeddings') is usually still in flight here.
+  if (sharded_gradients() && index > 0) wait_all();
+}
+
+void DataParallel::record(const Status& status) {
+  if (!status.ok() && error_.ok()) error_ = status;
+}
+
+void DataParallel::issue_reduce(int unit) {
+  const ParamUnit& u = layout_.units()[static_cast<size_t>(unit)];
+  stats_.comm_bytes += u.size() * static_cast<int64_t>(sizeof(float));
+  if (!sharded_gradients()) {
+    // In place over the unit's full-size gradients (stages 0, 1).
+    in_flight_.push_back({.handle = dp_.all_reduce_async(grads_ + u.begin, u.size(), DataType::kFloat32, ReduceOp::kSum),
+                          .kind = OpKind::kReduce, .unit = unit, .accumulate = false});
+    return;
+  }
+  // This rank's piece of the sum lands in its shard: directly for the first micro-batch, through
+  // reduce_out_ (then added) for the others.
+  const UnitPiece& piece = shards_.piece(unit);
+  const bool accumulate = micro_ > 0;
+  if (accumulate && reduce_out_.size() == 0) reduce_out_ = AlignedBuffer<float>(shards_.shard_numel());
+  float* out = (accumulate ? reduce_out_.data() : shard_grads_.data()) + piece.shard_offset;
+  in_flight_.push_back({.handle = dp_.reduce_scatter_async(grads_ + u.begin, out, piece.size, DataType::kFloat32,
+                                                           ReduceOp::kSum),
+                        .kind = OpKind::kReduce, .unit = unit, .accumulate = accumulate});
+}
+
+void DataParallel::issue_gather(int unit) {
+  const ParamUnit& u = layout_.units()[static_cast<size_t>(unit)];
+  const UnitPiece& piece = shards_.piece(unit);
+  stats_.comm_bytes += u.size() * static_cast<int64_t>(sizeof(float));
+  gather_pending_[static_cast<size_t>(unit)] = 1;
+  in_flight_.push_back({.handle = dp_.all_gather_async(shard_params_.data() + piece.shard_offset, params_ + u.begin,
+                                                       piece.size, DataType::kFloat32),
+                        .kind = OpKind::kGather, .unit = unit, .accumulate = false});
+}
+
+bool DataParallel::complete_front(bool block) {
+  if (in_flight_.empty()) return false;
+  InFlight& op = in_flight_.front();
+  if (!block && !op.handle.test()) return false;
+  const Stopwatch watch;
+  const Status status = op.handle.wait();
+  stats_.exposed_comm_seconds += watch.elapsed_seconds();
+  record(status);
+  if (status.ok() && op.kind == OpKind::kReduce && sharded_gradients()) {
+    const ParamUnit& u = layout_.units()[static_cast<size_t>(op.unit)];
+    const UnitPiece& piece = shards_.piece(op.unit);
+    if (op.accumulate) {
+      kernels_.residual_forward(shard_grads_.data() + piece.shard_offset, shard_grads_.data() + piece.shard_offset,
+                                reduce_out_.data() + piece.shard_offset, piece.size);
+    }
+    grads_released_.release(u.begin, u.end);  // zero again for the next micro-batch
+  }
+  if (op.kind == OpKind::kGather) {
+    gather_pending_[static_cast<size_t>(op.unit)] = 0;
+    gathered_[static_cast<size_t>(op.unit)] = status.ok() ? 1 : 0;
+  }
+  in_flight_.pop_front();
+  return true;
+}
+
+void DataParallel::poll() {
+  while (complete_front(/*block=*/false)) {
+  }
+}
+
+Status DataParallel::wait_all() {
+  while (complete_front(/*block=*/true)) {
+  }
+  return error_;
+}
+
+void DataParallel::release_unit_parameters(int unit) {
+  const ParamUnit& u = layout_.units()[static_cast<size_t>(unit)];
+  params_released_.release(u.begin, u.end);
+  gathered_[static_cast<size_t>(unit)] = 0;
+}
+
+void DataParallel::before(int unit, ModelPhase phase) {
+  if (!sharded_parameters() || !error_.ok()) return;
+  if (unit == ParameterLayout::kEmbeddingUnit && phase == ModelPhase::kForward) ++embedding_forward_uses_;
+  const size_t u = static_cast<size_t>(unit);
+  if (!gathered_[u]) {
+    if (!gather_pending_[u]) issue_gather(unit);
+    while (gather_pending_[u] && complete_front(/*block=*/true)) {
+    }
+  }
+  // Prefetch the unit the model needs next while it computes with this one: forward runs the embeddings'
+  // encoder, the blocks and the final norm, then the embeddings again for the LM head (nothing to prefetch
+  // then); backward runs the final norm and the blocks down to block 0 (the embeddings' backward reads no
+  // parameter).
+  int next = -1;
+  if (phase == ModelPhase::kBackward) {
+    next = unit - 1;
+  } else if (unit != ParameterLayout::kEmbeddingUnit || embedding_forward_uses_ % 2 == 1) {
+    next = unit + 1;
+  }
+  if (next >= 1 && next <= layout_.final_norm_unit() && !gathered_[static_cast<size_t>(next)] &&
+      !gather_pending_[static_cast<size_t>(next)]) {
+    issue_gather(next);
+  }
+  poll();
+}
+
+void DataParallel::after(int unit, ModelPhase phase) {
+  if (!sharded_parameters() || !error_.ok()) return;
+  // The embeddings serve the encoder and, at the end of forward, the tied LM head: keep them in between.
+  const bool embeddings_needed_again = unit == ParameterLayout::kEmbeddingUnit && phase == ModelPhase::kForward &&
+                                       embedding_forward_uses_ % 2 == 1;
+  if (!embeddings_needed_again) release_unit_parameters(unit);
+  poll();
+}
+
+void DataParallel::gradients_ready(int unit) {
+  if (!error_.ok()) return;
+  // Stages 0–1 reduce once per step, after the last micro-batch's backward (gradients accumulate locally
+  // before); stages 2–3 reduce-scatter every micro-batch, as the full-size gradients do not stay.
+  if (!sharded_gradients() && micro_ != micro_batches_ - 1) return;
+  if (!sharded_gradients() && dp_.size() == 1) return;  // the sum over one rank
+  if (options_.overlap) {
+    issue_reduce(unit);
+    poll();
+    return;
+  }
+  deferred_.push_back(unit);
+  // Without overlap, stages 2–3 still reduce-scatter each micro-batch, once its backward is complete (the
+  // embeddings' gradients come last).
+  if (sharded_gradients() && unit == ParameterLayout::kEmbeddingUnit) {
+    for (const int u : deferred_) issue_reduce(u);
+    deferred_.clear();
+  }
+}
+
+Status DataParallel::finish_gradients() {
+  for (const int unit : deferred_) {
+    if (error_.ok()) issue_reduce(unit);
+  }
+  deferred_.clear();
+  TESSERA_RETURN_IF_ERROR(wait_all());
+  if (sharded_optimizer() && !sharded_gradients()) {
+    // Stage 1: this rank updates its pieces of the all-reduced gradients.
+    for (int u = 0; u < shards_.num_units(); ++u) {
+      const UnitPiece& piece = shards_.piece(u);
+      copy_floats(shard_grads_.data() + piece.shard_offset, grads_ + piece.flat_begin, piece.size);
+    }
+  }
+  return Status();
+}
+
+StatusOr<double> DataParallel::clip_gradients(double max_norm) {
+  TESSERA_RETURN_IF_ERROR(error_);
+  float* grads = sharded_optimizer() ? shard_grads_.data() : grads_;
+  const int64_t n = sharded_optimizer() ? shards_.shard_numel() : layout_.total_numel();
+  double sum_squares = kernels_.sum_squares(grads, n);  // padding is zero and adds nothing
+  if (sharded_optimizer() && dp_.size() > 1) {
+    const Stopwatch watch;
+    const Status status = dp_.all_reduce(&sum_squares, 1, ReduceOp::kSum).with_context("gradient norm");
+    stats_.exposed_comm_seconds += watch.elapsed_seconds();
+    record(status);
+    TESSERA_RETURN_IF_ERROR(status);
+  }
+  const double norm = std::sqrt(sum_squares);
+  if (max_norm > 0.0 && norm > max_norm) kernels_.scale(grads, static_cast<float>(max_norm / norm), n);
+  return norm;
+}
+
+Status DataParallel::update(float lr) {
+  TESSERA_RETURN_IF_ERROR(error_);
+  float* params = model_ != nullptr ? model_->params() : params_;  // marks the model's bf16 copies stale
+  if (!sharded_optimizer()) {
+    optimizer_->update(params, grads_, lr);
+    return Status();
+  }
+  optimizer_->update(shard_params_.data(), shard_grads_.data(), lr);
+  if (sharded_parameters()) return Status();  // the next forward gathers the updated pieces
+  // Stages 1–2: every rank's updated pieces to every rank, unit by unit, in place.
+  for (int u = 0; u < shards_.num_units(); ++u) {
+    const ParamUnit& unit = layout_.units()[static_cast<size_t>(u)];
+    const UnitPiece& piece = shards_.piece(u);
+    copy_floats(params_ + piece.flat_begin, shard_params_.data() + piece.shard_offset, piece.size);
+    if (dp_.size() == 1) continue;
+    stats_.comm_bytes += unit.size() * static_cast<int64_t>(sizeof(float));
+    in_flight_.push_back({.handle = dp_.all_gather_async(params_ + piece.flat_begin, params_ + unit.begin, piece.size,
+                                                         DataType::kFloat32),
+                          .kind = OpKind::kGather, .unit = u, .accumulate = false});
+  }
+  return wait_all();
+}
+
+Status DataParallel::gather_parameters(float* out) {
+  if (!sharded_parameters()) {
+    copy_floats(out, params_, layout_.total_numel());
+    return Status();
+  }
+  for (int u = 0; u < shards_.num_units(); ++u) {
+    const UnitPiece& piece = shards_.piece(u);
+    TESSERA_RETURN_IF_ERROR(dp_.all_gather(shard_params_.data() + piece.shard_offset,
+                                           out + layout_.units()[static_cast<size_t>(u)].begin, piece.size));
+  }
+  return Status();
+}
+
+void DataParallel::save_state(StateWriter& writer) const {
+  const auto& tensors = layout_.tensors();
+  const float* m = optimizer_->first_moments();
+  const float* v = optimizer_->second_moments();
+  for (const OwnedTensorPart& part : shards_.owned_parts()) {
+    const ParamTensor& t = tensors[part.tensor];
+    const float* params = sharded_parameters() ? shard_params_.data() + part.shard : params_ + part.flat;
+    const int64_t state = sharded_optimizer() ? part.shard : part.flat;
+    write_flat_range(writer, "model." + t.name, t.shape, part.tensor_begin, part.count, params);
+    write_flat_range(writer, "optim.m." + t.name, t.shape, part.tensor_begin, part.count, m + state);
+    write_flat_range(writer, "optim.v." + t.name, t.shape, part.tensor_begin, part.count, v + state);
+  }
+  if (dp_.rank() == 0) writer.write_int("optim.step", optimizer_->step());
+}
+
+Status DataParallel::load_state(StateReader& reader) {
+  const auto& tensors = layout_.tensors();
+  if (!sharded_parameters()) {  // every rank holds every parameter
+    float* params = model_ != nullptr ? model_->params() : params_;
+    for (const ParamTensor& t : tensors) {
+      TESSERA_RETURN_IF_ERROR(read_flat_range(reader, "model." + t.name, t.shape, 0, t.numel, params + t.offset));
+    }
+  }
+  float* m = optimizer_->first_moments();
+  float* v = optimizer_->second_moments();
+  if (!sharded_optimizer()) {  // stage 0: every rank holds the whole optimizer state
+    for (const ParamTensor& t : tensors) {
+      TESSERA_RETURN_IF_ERROR(read_flat_range(reader, "optim.m." + t.name, t.shape, 0, t.numel, m + t.offset));
+      TESSERA_RETURN_IF_ERROR(read_flat_range(reader, "optim.v." + t.name, t.shape, 0, t.numel, v + t.offset));
+    }
+  } else {  // its pieces, wherever they were stored
+    for (const OwnedTensorPart& part : shards_.owned_parts()) {
+      const ParamTensor& t = tensors[part.tensor];
+      float* master = shard_params_.data() + part.shard;
+      if (sharded_parameters()) {
+        TESSERA_RETURN_IF_ERROR(
+            read_flat_range(reader, "model." + t.name, t.shape, part.tensor_begin, part.count, master));
+      } else {
+        copy_floats(master, params_ + part.flat, part.count);
+      }
+      TESSERA_RETURN_IF_ERROR(
+          read_flat_range(reader, "optim.m." + t.name, t.shape, part.tensor_begin, part.count, m + part.shard));
+      TESSERA_RETURN_IF_ERROR(
+          read_flat_range(reader, "optim.v." + t.name, t.shape, part.tensor_begin, part.count, v + part.shard));
+    }
+  }
+  TESSERA_ASSIGN_OR_RETURN(const int64_t step, reader.read_int("optim.step"));
+  optimizer_->set_step(step);
+  return Status();
+}
+
+}  // namespace tessera

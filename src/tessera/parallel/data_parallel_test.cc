@@ -1,0 +1,392 @@
+// DataParallel against the single-rank oracle: dp ranks as threads (local backend), every ZeRO stage, with
+// and without overlap, odd dp (padding) and several micro-batches; checkpoints saved under one layout and
+// loaded under another; a rank that never arrives.
+#include "tessera/parallel/data_parallel.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <mutex>
+
+#include "tessera/comm/local_communicator.h"
+#include "tessera/core/flat_range.h"
+#include "tessera/parallel/rank_agreement.h"
+
+namespace tessera {
+namespace {
+
+ModelSpec tiny_spec() {
+  ModelSpec s;
+  s.n_layer = 2;
+  s.n_head = 2;
+  s.n_embd = 16;
+  s.seq_len = 8;
+  s.vocab_size = 40;
+  return s;
+}
+
+constexpr int64_t kSeq = 8;
+constexpr int64_t kGlobalBatch = 6;  // sequences per step over all ranks
+
+// Sample i's tokens, deterministic: inputs and next-token targets.
+void sample_tokens(int64_t first, int64_t count, std::vector<int32_t>& in, std::vector<int32_t>& out) {
+  in.resize(static_cast<size_t>(count * kSeq));
+  out.resize(in.size());
+  for (int64_t s = 0; s < count; ++s) {
+    for (int64_t t = 0; t < kSeq; ++t) {
+      const int64_t i = first + s;
+      in[static_cast<size_t>(s * kSeq + t)] = static_cast<int32_t>((i * 7 + t * 3 + i * t) % 40);
+      out[static_cast<size_t>(s * kSeq + t)] = static_cast<int32_t>((i * 7 + (t + 1) * 3 + i * (t + 1)) % 40);
+    }
+  }
+}
+
+// An in-memory checkpoint that keeps every tensor whole and accepts boxes (as the real format does): a
+// save by any layout is read back by any other through the same StateWriter/StateReader calls.
+class BoxStore : public StateWriter, public StateReader {
+ public:
+  void write_tensor(const TensorView& t) override {
+    std::vector<int64_t> zero(t.shape.size(), 0);
+    write_tensor_shard(t, t.shape, zero);
+  }
+  void write_tensor_shard(const TensorView& shard, const std::vector<int64_t>& global_shape,
+                          const std::vector<int64_t>& offset) override {
+    std::lock_guard lock(mutex_);
+    Entry& e = tensors_[shard.name];
+    if (e.values.empty()) {
+      e.shape = global_shape;
+      e.values.assign(static_cast<size_t>(shape_numel(global_shape)), NAN);
+    }
+    for_each_box_element(shard, global_shape, offset, [&](int64_t global, int64_t local) {
+      e.values[static_cast<size_t>(global)] = static_cast<const float*>(shard.data)[local];
+    });
+  }
+  void write_int(const std::string& name, int64_t value) override {
+    std::lock_guard lock(mutex_);
+    ints_[name] = value;
+  }
+  void write_double(const std::string&, double) override {}
+  void write_string(const std::string&, const std::string&) override {}
+
+  Status read_tensor(const TensorView& into) override {
+    std::vector<int64_t> zero(into.shape.size(), 0);
+    return read_tensor_shard(into, into.shape, zero);
+  }
+  Status read_tensor_shard(const TensorView& into, const std::vector<int64_t>& global_shape,
+                           const std::vector<int64_t>& offset) override {
+    std::lock_guard lock(mutex_);
+    auto it = tensors_.find(into.name);
+    if (it == tensors_.end()) return not_found_error("no tensor {}", into.name);
+    if (it->second.shape != global_shape) return invalid_argument_error("{}: shape differs", into.name);
+    Status status;
+    for_each_box_element(into, global_shape, offset, [&](int64_t global, int64_t local) {
+      const float value = it->second.values[static_cast<size_t>(global)];
+      if (std::isnan(value)) status = data_loss_error("{}: element {} was never written", into.name, global);
+      static_cast<float*>(into.data)[local] = value;
+    });
+    return status;
+  }
+  StatusOr<int64_t> read_int(const std::string& name) override {
+    std::lock_guard lock(mutex_);
+    auto it = ints_.find(name);
+    if (it == ints_.end()) return not_found_error("no int {}", name);
+    return it->second;
+  }
+  StatusOr<double> read_double(const std::string& name) override { return not_found_error("{}", name); }
+  StatusOr<std::string> read_string(const std::string& name) override { return not_found_error("{}", name); }
+
+  // Every element of every tensor written exactly by someone (no NaN left).
+  bool complete() const {
+    for (const auto& [name, e] : tensors_) {
+      for (float v : e.values) {
+        if (std::isnan(v)) return false;
+      }
+    }
+    return !tensors_.empty();
+  }
+
+ private:
+  struct Entry {
+    std::vector<int64_t> shape;
+    std::vector<float> values;
+  };
+  // Calls f(global flat index, local flat index) over the box [offset, offset + box.shape) row-major.
+  template <typename F>
+  static void for_each_box_element(const TensorView& box, const std::vector<int64_t>& global_shape,
+                                   const std::vector<int64_t>& offset, F f) {
+    const size_t rank = global_shape.size();
+    const int64_t n = shape_numel(box.shape);
+    std::vector<int64_t> index(rank, 0);
+    for (int64_t local = 0; local < n; ++local) {
+      int64_t global = 0;
+      for (size_t d = 0; d < rank; ++d) global = global * global_shape[d] + offset[d] + index[d];
+      f(global, local);
+      for (size_t d = rank; d-- > 0;) {
+        if (++index[d] < box.shape[d]) break;
+        index[d] = 0;
+      }
+    }
+  }
+  std::mutex mutex_;
+  std::map<std::string, Entry> tensors_;
+  std::map<std::string, int64_t> ints_;
+};
+
+// A rank that fails an assertion returns early; its peers then fail within seconds instead of hanging.
+const CommOptions kTestComm{.name = "dp", .deadline = std::chrono::seconds(60)};
+
+struct Layout {
+  int dp = 1;
+  int zero_stage = 0;
+  bool overlap = true;
+  int64_t micro_batch = kGlobalBatch;  // per rank; global / (micro · dp) micro-batches
+};
+
+struct RunResult {
+  std::vector<double> losses;  // per step, mean over the global batch
+  std::vector<float> params;   // flat, after the last step (rank 0's gather)
+  std::vector<double> norms;
+};
+
+// One rank's training through the engine, as Trainer::step drives it. Saves into `save` after
+// `save_after` steps and/or loads from `load` first (resuming at `first_step`).
+void train_rank(Communicator& comm, const Layout& layout, int steps, RunResult* result, BoxStore* load = nullptr,
+                int first_step = 0, BoxStore* save = nullptr, int save_after = -1) {
+  auto kernels = make_kernel_backend("ref", {});
+  ASSERT_TRUE(kernels.ok());
+  const ModelSpec spec = tiny_spec();
+  auto engine = DataParallel::create(spec, comm, **kernels,
+                                     {.zero_stage = layout.zero_stage, .overlap = layout.overlap,
+                                      .adamw = {.weight_decay = 0.1f}});
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  DataParallel& dp = **engine;
+  GptModel model(spec, **kernels, layout.micro_batch, kSeq, dp.model_options({}), dp.storage());
+  dp.attach(model);
+  dp.init_parameters(1234);
+  if (load != nullptr) {
+    const Status status = dp.load_state(*load);
+    ASSERT_TRUE(status.ok()) << status.message();
+  }
+  const int64_t micro_batches = kGlobalBatch / (layout.micro_batch * layout.dp);
+  std::vector<int32_t> in, out;
+  for (int step = first_step; step < first_step + steps; ++step) {
+    dp.begin_step(micro_batches);
+    double loss = 0;
+    for (int64_t m = 0; m < micro_batches; ++m) {
+      dp.begin_micro_batch(m);
+      sample_tokens((step * micro_batches + m) * layout.micro_batch * layout.dp + comm.rank() * layout.micro_batch,
+                    layout.micro_batch, in, out);
+      loss += model.forward(in.data(), out.data()) / static_cast<double>(micro_batches);
+      model.backward(dp.loss_scale(micro_batches));
+    }
+    ASSERT_TRUE(dp.finish_gradients().ok());
+    auto norm = dp.clip_gradients(0.5);
+    ASSERT_TRUE(norm.ok());
+    ASSERT_TRUE(comm.all_reduce(&loss, 1, ReduceOp::kSum).ok());
+    ASSERT_TRUE(dp.update(1e-2f).ok());
+    if (comm.rank() == 0) {
+      result->losses.push_back(loss / comm.size());
+      result->norms.push_back(*norm);
+    }
+    if (save != nullptr && step + 1 == save_after) dp.save_state(*save);
+  }
+  std::vector<float> params(static_cast<size_t>(dp.layout().total_numel()));
+  ASSERT_TRUE(dp.gather_parameters(params.data()).ok());
+  if (comm.rank() == 0) {
+    // Unpadded, in tensor order: comparable across dp sizes (whose padding differs).
+    for (const ParamTensor& t : dp.layout().tensors()) {
+      result->params.insert(result->params.end(), params.begin() + t.offset, params.begin() + t.offset + t.numel);
+    }
+  }
+}
+
+RunResult run(const Layout& layout, int steps) {
+  RunResult result;
+  const Status status = run_on_thread_ranks(
+      layout.dp, [&](Communicator& comm) { train_rank(comm, layout, steps, &result); }, kTestComm);
+  EXPECT_TRUE(status.ok()) << status.message();
+  return result;
+}
+
+void expect_same_training(const RunResult& expected, const RunResult& got, const std::string& what) {
+  ASSERT_EQ(expected.losses.size(), got.losses.size()) << what;
+  for (size_t i = 0; i < expected.losses.size(); ++i) {
+    EXPECT_NEAR(got.losses[i], expected.losses[i], 1e-5 * std::abs(expected.losses[i])) << what << " step " << i + 1;
+    EXPECT_NEAR(got.norms[i], expected.norms[i], 1e-4 * expected.norms[i]) << what << " norm, step " << i + 1;
+  }
+  ASSERT_EQ(expected.params.size(), got.params.size()) << what;
+  double worst = 0;
+  for (size_t i = 0; i < expected.params.size(); ++i) worst = std::max(worst, double{std::abs(got.params[i] - expected.params[i])});
+  EXPECT_LT(worst, 2e-5) << what << ": largest parameter difference";
+}
+
+TEST(FlatRange, BoxesTileTheRangeInOrder) {
+  const std::vector<int64_t> shape{3, 4, 5};
+  for (int64_t begin = 0; begin < 60; begin += 7) {
+    for (const int64_t count : std::vector<int64_t>{0, 1, 4, 13, 60 - begin}) {
+      if (begin + count > 60) continue;
+      int64_t covered = 0;
+      for (const FlatBox& box : flat_range_boxes(shape, begin, count)) {
+        EXPECT_EQ(box.flat_begin, covered);
+        // The box's first element is at flat index begin + flat_begin.
+        const int64_t first = (box.offset[0] * 4 + box.offset[1]) * 5 + box.offset[2];
+        EXPECT_EQ(first, begin + box.flat_begin);
+        covered += box.shape[0] * box.shape[1] * box.shape[2];
+      }
+      EXPECT_EQ(covered, count) << "begin " << begin;
+    }
+  }
+  EXPECT_LE(flat_range_boxes(shape, 3, 50).size(), 5u);  // at most 2·rank − 1
+}
+
+TEST(ShardLayout, PiecesPartitionEveryUnit) {
+  for (int dp : {1, 2, 3}) {
+    const ParameterLayout layout(tiny_spec(), ShardLayout::unit_alignment(dp));
+    int64_t owned = 0;
+    for (int r = 0; r < dp; ++r) {
+      const ShardLayout shards(layout, dp, r);
+      EXPECT_EQ(shards.shard_numel() * dp, layout.total_numel());
+      for (const OwnedTensorPart& part : shards.owned_parts()) owned += part.count;
+    }
+    EXPECT_EQ(owned, tiny_spec().num_params()) << "dp " << dp;  // every element owned once, padding by no one
+  }
+}
+
+TEST(DataParallel, EveryStageTrainsLikeOneRank) {
+  const RunResult oracle = run({.dp = 1, .zero_stage = 0, .micro_batch = 3}, 3);
+  ASSERT_EQ(oracle.losses.size(), 3u);
+  EXPECT_LT(oracle.losses[2], oracle.losses[0]);  // it learns
+  for (int stage = 0; stage <= 3; ++stage) {
+    expect_same_training(oracle, run({.dp = 2, .zero_stage = stage, .micro_batch = 3}, 3),
+                         "dp2 zero" + std::to_string(stage));
+    expect_same_training(oracle, run({.dp = 3, .zero_stage = stage, .micro_batch = 1}, 3),
+                         "dp3 (2 micro-batches) zero" + std::to_string(stage));
+  }
+  expect_same_training(oracle, run({.dp = 2, .zero_stage = 2, .overlap = false, .micro_batch = 3}, 3), "dp2 zero2 no overlap");
+  expect_same_training(oracle, run({.dp = 2, .zero_stage = 3, .overlap = false, .micro_batch = 1}, 3),
+                       "dp2 zero3 no overlap, 3 micro-batches");
+}
+
+TEST(DataParallel, ZeroStageOnOneRankIsTheSameTraining) {
+  const RunResult oracle = run({.dp = 1, .zero_stage = 0, .micro_batch = 3}, 2);
+  for (int stage = 1; stage <= 3; ++stage) {
+    expect_same_training(oracle, run({.dp = 1, .zero_stage = stage, .micro_batch = 3}, 2), "dp1 zero" + std::to_string(stage));
+  }
+}
+
+// Saved under one layout after 2 steps, resumed under another for a third: the same as 3 steps straight.
+TEST(DataParallel, CheckpointReshardsAcrossLayouts) {
+  const RunResult straight = run({.dp = 1, .zero_stage = 0, .micro_batch = 3}, 3);
+  const std::vector<std::pair<Layout, Layout>> cases = {
+      {{.dp = 2, .zero_stage = 3, .micro_batch = 3}, {.dp = 3, .zero_stage = 1, .micro_batch = 2}},
+      {{.dp = 3, .zero_stage = 2, .micro_batch = 1}, {.dp = 1, .zero_stage = 0, .micro_batch = 6}},
+      {{.dp = 1, .zero_stage = 0, .micro_batch = 3}, {.dp = 2, .zero_stage = 3, .micro_batch = 1}},
+      {{.dp = 2, .zero_stage = 0, .micro_batch = 3}, {.dp = 2, .zero_stage = 2, .micro_batch = 3}},
+  };
+  for (const auto& [saved, loaded] : cases) {
+    const std::string what = "dp" + std::to_string(saved.dp) + " zero" + std::to_string(saved.zero_stage) + " → dp" +
+                             std::to_string(loaded.dp) + " zero" + std::to_string(loaded.zero_stage);
+    BoxStore store;
+    RunResult first, second;
+    ASSERT_TRUE(run_on_thread_ranks(saved.dp, [&](Communicator& comm) {
+                  train_rank(comm, saved, 2, &first, nullptr, 0, &store, 2);
+                }).ok());
+    ASSERT_TRUE(store.complete()) << what << ": the ranks' pieces do not tile every tensor";
+    ASSERT_TRUE(run_on_thread_ranks(loaded.dp, [&](Communicator& comm) {
+                  train_rank(comm, loaded, 1, &second, &store, 2);
+                }).ok());
+    ASSERT_EQ(second.losses.size(), 1u);
+    EXPECT_NEAR(second.losses[0], straight.losses[2], 1e-5 * straight.losses[2]) << what;
+    double worst = 0;
+    for (size_t i = 0; i < straight.params.size(); ++i) {
+      worst = std::max(worst, double{std::abs(second.params[i] - straight.params[i])});
+    }
+    EXPECT_LT(worst, 2e-5) << what;
+  }
+}
+
+// ZeRO-3 keeps no full copy: between steps the flat parameter buffer holds nothing (every unit released).
+TEST(DataParallel, Zero3ReleasesGatheredUnits) {
+  ASSERT_TRUE(run_on_thread_ranks(2, [&](Communicator& comm) {
+                auto kernels = make_kernel_backend("ref", {});
+                auto engine = DataParallel::create(tiny_spec(), comm, **kernels, {.zero_stage = 3});
+                ASSERT_TRUE(engine.ok());
+                DataParallel& dp = **engine;
+                GptModel model(tiny_spec(), **kernels, 3, kSeq, dp.model_options({}), dp.storage());
+                dp.attach(model);
+                dp.init_parameters(7);
+                std::vector<int32_t> in, out;
+                sample_tokens(comm.rank() * 3, 3, in, out);
+                dp.begin_step(1);
+                dp.begin_micro_batch(0);
+                model.forward(in.data(), out.data());
+                model.backward(dp.loss_scale(1));
+                ASSERT_TRUE(dp.finish_gradients().ok());
+                ASSERT_TRUE(dp.clip_gradients(0).ok());
+                ASSERT_TRUE(dp.update(1e-3f).ok());
+                const float* params = dp.storage().params;
+                const float* grads = dp.storage().grads;
+                int64_t nonzero = 0;
+                for (int64_t i = 0; i < dp.layout().total_numel(); ++i) nonzero += (params[i] != 0) + (grads[i] != 0);
+                EXPECT_EQ(nonzero, 0) << "rank " << comm.rank();
+                EXPECT_EQ(dp.shards().shard_numel() * 2, dp.layout().total_numel());
+              }).ok());
+}
+
+// A rank that never reaches the step's reduction: the others get a deadline error naming it, not a hang.
+TEST(DataParallel, MissingRankIsNamedWithinTheDeadline) {
+  std::string error;
+  const Status status = run_on_thread_ranks(
+      2,
+      [&](Communicator& comm) {
+        auto kernels = make_kernel_backend("ref", {});
+        auto engine = DataParallel::create(tiny_spec(), comm, **kernels, {.zero_stage = 2});
+        ASSERT_TRUE(engine.ok());
+        DataParallel& dp = **engine;
+        GptModel model(tiny_spec(), **kernels, 3, kSeq, dp.model_options({}), dp.storage());
+        dp.attach(model);
+        dp.init_parameters(7);
+        if (comm.rank() == 1) return;  // never trains
+        std::vector<int32_t> in, out;
+        sample_tokens(0, 3, in, out);
+        dp.begin_step(1);
+        model.forward(in.data(), out.data());
+        model.backward(dp.loss_scale(1));
+        const Status finished = dp.finish_gradients();
+        EXPECT_FALSE(finished.ok());
+        error = finished.message();
+        EXPECT_FALSE(dp.update(1e-3f).ok());  // never updates from an incomplete reduction
+      },
+      CommOptions{.name = "dp", .deadline = std::chrono::milliseconds(300)});
+  (void)status;
+  EXPECT_NE(error.find("rank 1"), std::string::npos) << error;
+  EXPECT_NE(error.find("dp"), std::string::npos) << error;
+}
+
+TEST(DataParallel, RefusesZeroStage4) {
+  auto kernels = make_kernel_backend("ref", {});
+  auto self = make_self_communicator();
+  auto engine = DataParallel::create(tiny_spec(), *self, **kernels, {.zero_stage = 4});
+  ASSERT_FALSE(engine.ok());
+  EXPECT_NE(engine.status().message().find("parallel.zero_stage: expected 0, 1, 2 or 3, found 4"), std::string::npos);
+}
+
+TEST(RankAgreement, NamesTheFirstDifferingLine) {
+  std::vector<std::string> messages(3);
+  ASSERT_TRUE(run_on_thread_ranks(3, [&](Communicator& comm) {
+                const std::string config = comm.rank() == 2 ? "[train]\nlr = 0.001\nsteps = 5\n" : "[train]\nlr = 0.0006\nsteps = 5\n";
+                const Status status = check_ranks_agree(comm, config, "config");
+                messages[static_cast<size_t>(comm.rank())] = status.message();
+              }).ok());
+  for (const std::string& m : messages) {
+    EXPECT_EQ(m, messages[0]);  // the same line on every rank
+    EXPECT_NE(m.find("rank 2 has `lr = 0.001` where rank 0 has `lr = 0.0006`"), std::string::npos) << m;
+  }
+  ASSERT_TRUE(run_on_thread_ranks(2, [&](Communicator& comm) {
+                EXPECT_TRUE(check_ranks_agree(comm, "same", "config").ok());
+              }).ok());
+}
+
+}  // namespace
+}  // namespace tessera

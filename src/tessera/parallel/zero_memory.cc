@@ -1,0 +1,45 @@
+#include "tessera/parallel/zero_memory.h"
+
+#include <algorithm>
+
+namespace tessera {
+
+MemoryReport zero_memory_report(MemoryReport unsharded, const ParameterLayout& layout, int dp, int zero_stage,
+                                bool overlap, int64_t micro_batches, MatmulPrecision precision) {
+  const double psi = static_cast<double>(layout.total_numel());
+  const double shard = psi / std::max(dp, 1);
+  const auto& units = layout.units();
+  const double embeddings = static_cast<double>(units.front().size());
+  double block = 0;
+  for (size_t u = 1; u + 1 < units.size(); ++u) block = std::max(block, static_cast<double>(units[u].size()));
+  const double bf16_copy = precision == MatmulPrecision::kBf16 ? 2.0 * psi : 0.0;
+
+  MemoryReport r = unsharded;
+  const double in_flight = (overlap ? 4.0 * std::min(psi, embeddings + block) : 4.0 * psi) +
+                           (micro_batches > 1 ? 4.0 * shard : 0.0);
+  switch (zero_stage) {
+    case 0:
+      r.parameters = 4.0 * psi + bf16_copy;
+      r.gradients = 4.0 * psi;
+      r.optimizer = 8.0 * psi;
+      break;
+    case 1:
+      r.parameters = 4.0 * psi + bf16_copy;
+      r.gradients = 4.0 * psi + 4.0 * shard;
+      r.optimizer = 12.0 * shard;
+      break;
+    case 2:
+      r.parameters = 4.0 * psi + bf16_copy;
+      r.gradients = 4.0 * shard + in_flight;
+      r.optimizer = 12.0 * shard;
+      break;
+    default:  // 3: no resident bf16 copy (the matmuls convert per call)
+      r.parameters = 4.0 * std::min(psi, embeddings + 2.0 * block);
+      r.gradients = 4.0 * shard + in_flight;
+      r.optimizer = 12.0 * shard;
+      break;
+  }
+  return r;
+}
+
+}  // namespace tessera

@@ -1,0 +1,27 @@
+// The per-rank memory of data-parallel training under ZeRO, from the formulas (Rajbhandari et al., "ZeRO",
+// 2020; fp32 here): the unsharded MemoryReport (model/memory_report.h) with parameters, gradients and
+// optimizer replaced by what stage `zero_stage` keeps on each of `dp` ranks. Ψ = floats of the flat buffer,
+// s = Ψ/dp (this rank's shard), E = the embeddings unit, B = the largest block unit:
+//
+//   stage  parameters              gradients                       optimizer
+//   0      4Ψ (+2Ψ bf16 copy)      4Ψ                              8Ψ  (m, v)
+//   1      4Ψ (+2Ψ)                4Ψ + 4s (reduced piece)         12s (fp32 master piece, m, v)
+//   2      4Ψ (+2Ψ)                4s + in flight                  12s
+//   3      4(E + 2B) gathered      4s + in flight                  12s
+//
+// "In flight": full-size gradients of the units between their backward and their reduce-scatter — with
+// overlap about the embeddings and one block, 4(E + B); without overlap all of them, 4Ψ; plus 4s for the
+// reduce-scatter landing buffer when a step has several micro-batches.
+#pragma once
+
+#include <cstdint>
+
+#include "tessera/model/memory_report.h"
+#include "tessera/model/parameter_layout.h"
+
+namespace tessera {
+
+MemoryReport zero_memory_report(MemoryReport unsharded, const ParameterLayout& layout, int dp, int zero_stage,
+                                bool overlap, int64_t micro_batches, MatmulPrecision precision);
+
+}  // namespace tessera

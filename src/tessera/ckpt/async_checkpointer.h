@@ -9,6 +9,12 @@
 //   ...
 //   TESSERA_RETURN_IF_ERROR(checkpointer.wait());  // before exit: the last write's result
 //
+// Sharded saves (ZeRO: each rank owns 1/dp of every parameter and optimizer tensor): every rank of the
+// job constructs its checkpointer with the same dir, keep_last and ShardedCommit (its own rank), and
+// calls save() for the same steps; each writes only what its snapshot holds, and rank 0 commits once
+// every rank's part is durable (sharded_commit.h). Rank 0's constructor removes the *.tmp directories a
+// crashed run left, so rank 0 must construct its checkpointer before any rank of the run saves.
+//
 // Ownership: move-only; owns the snapshot of the write in flight and the thread writing it; the
 // destructor joins that thread (a failure then is only logged: call wait() to see it). Between saves
 // it keeps the last snapshot's host buffers for reuse (memory: one copy of the saved state).
@@ -23,6 +29,7 @@
 #include <thread>
 
 #include "tessera/ckpt/checkpoint_writer.h"
+#include "tessera/ckpt/sharded_commit.h"
 #include "tessera/core/stateful.h"
 
 namespace tessera {
@@ -32,13 +39,16 @@ struct CheckpointSaveStats {
   int64_t step = -1;
   double snapshot_seconds = 0;  // inside save(): copying the state to host memory
   double write_seconds = 0;     // on the background thread: files, fsyncs, rename, retention
-  uint64_t bytes = 0;           // tensor bytes written
+  uint64_t bytes = 0;           // tensor bytes written (sharded: this rank's)
 };
 
 class AsyncCheckpointer {
  public:
-  // keep_last: committed checkpoints to keep (0 = keep all).
-  AsyncCheckpointer(std::string checkpoints_dir, int keep_last, CheckpointWriteOptions options = {});
+  // keep_last: committed checkpoints to keep (0 = keep all). sharding: this process's place in a
+  // sharded save; the default (world_size 1) is an unsharded save by this process alone. An invalid
+  // sharding (check_sharded_commit) or a failed clean-up is returned by every save().
+  AsyncCheckpointer(std::string checkpoints_dir, int keep_last, CheckpointWriteOptions options = {},
+                    ShardedCommit sharding = {});
   AsyncCheckpointer(AsyncCheckpointer&& other) noexcept;
   AsyncCheckpointer& operator=(AsyncCheckpointer&& other) noexcept;
   AsyncCheckpointer(const AsyncCheckpointer&) = delete;
@@ -48,9 +58,12 @@ class AsyncCheckpointer {
   // Waits for the previous write; if it failed, returns its error and saves nothing this time (the
   // error is then consumed: the next save() tries again). Otherwise calls `snapshot` with a
   // SnapshotWriter, returns any misuse it recorded, and starts writing step_<step> in the background.
-  // The state may change as soon as save() returns.
+  // The state may change as soon as save() returns. Sharded: the snapshot holds this rank's shards
+  // only (their tiling is checked by rank 0's merge); a rank > 0 that records a misuse publishes a
+  // failure marker so that rank 0's save fails at once.
   Status save(int64_t step, const std::function<void(StateWriter&)>& snapshot);
-  // Joins the write in flight (if any) and returns its status; OK if none.
+  // Joins the write in flight (if any) and returns its status; OK if none. Sharded, on a rank > 0:
+  // OK once this rank's part is durable, which does not mean that rank 0 committed the checkpoint.
   Status wait();
   // True while a write has been started and not yet collected by wait()/save().
   bool pending() const { return in_flight_ != nullptr; }
@@ -58,6 +71,7 @@ class AsyncCheckpointer {
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
 
   const std::string& checkpoints_dir() const { return checkpoints_dir_; }
+  const ShardedCommit& sharding() const { return sharding_; }
   // The last save collected by wait()/save() that succeeded.
   const CheckpointSaveStats& last_stats() const { return last_stats_; }
 
@@ -74,6 +88,8 @@ class AsyncCheckpointer {
   std::string checkpoints_dir_;
   int keep_last_ = 0;
   CheckpointWriteOptions options_;
+  ShardedCommit sharding_;
+  Status setup_status_;  // an invalid sharding or a failed clean-up at construction; returned by save()
   std::map<std::string, std::string> metadata_;
   std::unique_ptr<InFlight> in_flight_;
   // Buffers of the last written snapshot, reused by the next (same state → same sizes).

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <string_view>
 #include <utility>
 
 #include "tessera/ckpt/checkpoint_format.h"
@@ -109,19 +111,44 @@ Status remove_old_checkpoints(const std::string& checkpoints_dir, int keep_last,
   return fsync_directory(checkpoints_dir);
 }
 
-Status remove_stale_tmp_dirs(const std::string& checkpoints_dir) {
+namespace {
+
+// The step of "step_M.tmp" or "step_M.deleting.tmp"; nullopt for any other name.
+std::optional<int64_t> tmp_dir_step(std::string_view name) {
+  if (!ends_with(name, kTmpDirSuffix)) return std::nullopt;
+  name.remove_suffix(kTmpDirSuffix.size());
+  constexpr std::string_view kDeleting = ".deleting";
+  if (ends_with(name, kDeleting)) name.remove_suffix(kDeleting.size());
+  return parse_step_dir_name(name);
+}
+
+Status remove_tmp_dirs(const std::string& checkpoints_dir, std::optional<int64_t> before_step) {
   std::error_code error;
   std::vector<fs::path> stale;
   for (const auto& entry : fs::directory_iterator(checkpoints_dir, error)) {
-    if (entry.is_directory(error) && ends_with(entry.path().filename().string(), kTmpDirSuffix)) {
-      stale.push_back(entry.path());
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory(error) || !ends_with(name, kTmpDirSuffix)) continue;
+    if (before_step) {
+      const auto step = tmp_dir_step(name);
+      if (!step || *step >= *before_step) continue;
     }
+    stale.push_back(entry.path());
   }
   for (const fs::path& path : stale) {
     fs::remove_all(path, error);
     if (error) return io_error("cannot remove stale '{}': {}", path.string(), error.message());
   }
   return Status();
+}
+
+}  // namespace
+
+Status remove_stale_tmp_dirs(const std::string& checkpoints_dir) {
+  return remove_tmp_dirs(checkpoints_dir, std::nullopt);
+}
+
+Status remove_stale_tmp_dirs_before(const std::string& checkpoints_dir, int64_t before_step) {
+  return remove_tmp_dirs(checkpoints_dir, before_step);
 }
 
 }  // namespace tessera

@@ -34,5 +34,9 @@ Status remove_old_checkpoints(const std::string& checkpoints_dir, int keep_last,
 // Removes every `*.tmp` directory (left by interrupted saves or deletions). Call only when no save
 // into `checkpoints_dir` is in flight.
 Status remove_stale_tmp_dirs(const std::string& checkpoints_dir);
+// Removes only the `step_M.tmp` / `step_M.deleting.tmp` directories with M < before_step: what a sharded
+// run's rank 0 may remove once step `before_step` committed (every rank has finished with every older
+// step then, while other ranks may already write newer ones).
+Status remove_stale_tmp_dirs_before(const std::string& checkpoints_dir, int64_t before_step);
 
 }  // namespace tessera

@@ -195,7 +195,7 @@ Status parse_chunk(const Json& json, const TensorEntry& tensor, const std::map<s
 }
 
 Status parse_tensor(const Json& json, const std::map<std::string, uint64_t>& files, const std::string& where,
-                    TensorEntry* tensor) {
+                    ManifestScope scope, TensorEntry* tensor) {
   TESSERA_RETURN_IF_ERROR(get_string(json, "name", where, &tensor->name));
   const std::string named = fmt::format("{} ('{}')", where, tensor->name);
   std::string dtype;
@@ -215,6 +215,7 @@ Status parse_tensor(const Json& json, const std::map<std::string, uint64_t>& fil
     shapes.push_back(chunk.shape);
     tensor->chunks.push_back(std::move(chunk));
   }
+  if (scope == ManifestScope::kPart) return Status();  // tiled when the parts are merged
   Status tiled = check_chunks_tile(fmt::format("tensor '{}'", tensor->name), tensor->shape, offsets, shapes);
   if (!tiled.ok()) return Status(StatusCode::kDataLoss, tiled.message());
   return Status();
@@ -247,7 +248,7 @@ Status parse_scalar(const Json& json, const std::string& where, ScalarEntry* sca
   return Status();
 }
 
-StatusOr<Manifest> parse_manifest(const Json& json) {
+StatusOr<Manifest> parse_manifest(const Json& json, ManifestScope scope) {
   Manifest manifest;
   const std::string where = "manifest";
   std::string format;
@@ -300,7 +301,7 @@ StatusOr<Manifest> parse_manifest(const Json& json) {
   std::set<std::string> names;
   for (size_t i = 0; i < tensors->size(); ++i) {
     TensorEntry tensor;
-    TESSERA_RETURN_IF_ERROR(parse_tensor((*tensors)[i], file_bytes, fmt::format("manifest: tensors[{}]", i), &tensor));
+    TESSERA_RETURN_IF_ERROR(parse_tensor((*tensors)[i], file_bytes, fmt::format("manifest: tensors[{}]", i), scope, &tensor));
     if (!names.insert(tensor.name).second) return data_loss_error("manifest: tensor '{}' listed twice", tensor.name);
     manifest.tensors.push_back(std::move(tensor));
   }
@@ -383,10 +384,10 @@ std::string manifest_to_json(const Manifest& manifest) {
   return out;
 }
 
-StatusOr<Manifest> manifest_from_json(std::string_view text) {
+StatusOr<Manifest> manifest_from_json(std::string_view text, ManifestScope scope) {
   Json json = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) return data_loss_error("manifest: not valid JSON ({} bytes)", text.size());
-  return parse_manifest(json);
+  return parse_manifest(json, scope);
 }
 
 Status check_chunks_tile(const std::string& what, const std::vector<int64_t>& shape,

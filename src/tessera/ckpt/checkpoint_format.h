@@ -86,10 +86,15 @@ struct Manifest {
 // Serialises to pretty JSON. Fails only if a string that must be text cannot be stored (never: bytes
 // that are not UTF-8 are stored hex-encoded).
 std::string manifest_to_json(const Manifest& manifest);
+// What manifest_from_json checks. kCommitted: everything below. kPart: the same, except that a
+// tensor's chunks need not tile it (one rank's part of a sharded save holds only its own boxes; the
+// parts are tiled when rank 0 merges them, checkpoint_part.h).
+enum class ManifestScope { kCommitted, kPart };
+
 // Parses and validates the schema: every field present with the right type, known dtypes, each
 // chunk's rank, bounds and byte_length consistent with its tensor, chunks that tile their tensor,
 // chunk files listed in data_files and inside their recorded size. DataLoss on any violation.
-StatusOr<Manifest> manifest_from_json(std::string_view text);
+StatusOr<Manifest> manifest_from_json(std::string_view text, ManifestScope scope = ManifestScope::kCommitted);
 
 // Checks that `chunks` (offset/shape boxes) tile a tensor of `shape`: each box has the tensor's rank
 // and lies inside it, no two boxes overlap, and together they cover every element. The boxes are

@@ -70,6 +70,15 @@ std::string describe_checkpoint(const CheckpointReader& reader) {
   for (const auto& [key, value] : reader.metadata()) keys.push_back(fmt::format("{} ({})", key, format_bytes(value.size())));
   out += fmt::format("metadata    {}\n", keys.empty() ? "(none)" : fmt::format("{}", fmt::join(keys, ", ")));
 
+  // One data file per rank that saved (a sharded save), each with its length.
+  const auto& files = reader.manifest().data_files;
+  out += fmt::format("data files  {}\n", files.size());
+  size_t file_width = 4;
+  for (const DataFileEntry& file : files) file_width = std::max(file_width, file.name.size());
+  for (const DataFileEntry& file : files) {
+    out += fmt::format("  {:<{}}  {:>12} bytes\n", file.name, file_width, file.bytes);
+  }
+
   const auto tensors = reader.tensors();
   out += fmt::format("tensors     {} ({})\n", tensors.size(), format_bytes(reader.tensor_bytes()));
   size_t name_width = 4, shape_width = 5;

@@ -31,6 +31,7 @@ TEST(CheckpointInspect, ListsStepMetadataTensorsAndScalars) {
   EXPECT_THAT(text, HasSubstr("step        42\n"));
   EXPECT_THAT(text, HasSubstr("format      tessera-checkpoint v1\n"));
   EXPECT_THAT(text, HasSubstr("metadata    config (2.0 KiB)\n"));
+  EXPECT_THAT(text, HasSubstr("data files  1\n  rank_00000.bin           144 bytes\n"));  // 48 + pad 16 + 48 + pad 16 + 16
   EXPECT_THAT(text, HasSubstr("tensors     2 (112 B)\n"));
   EXPECT_THAT(text, HasSubstr("  model.wte  f32   [6, 4]     2 chunks            96 bytes\n"));
   EXPECT_THAT(text, HasSubstr("  optim.m    bf16  [8]        1 chunk             16 bytes\n"));

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "tessera/ckpt/checkpoint_writer.h"
+#include "tessera/ckpt/sharded_commit.h"
 #include "tessera/ckpt/ckpt_test_util.h"
 #include "tessera/ckpt/snapshot_writer.h"
 #include "tessera/core/hash.h"
@@ -205,6 +206,64 @@ TEST(CheckpointReader, ThreeDimShardsAlongTheMiddleDimReadAlongOthers) {
 
 TEST(CheckpointReader, UnevenShardsOfAVector) {
   check_reshard({10}, {{0}, {3}, {4}}, {{3}, {1}, {6}}, {{{0}, {5}}, {{5}, {5}}, {{2}, {3}}});
+}
+
+// A checkpoint of one [6, 5] tensor whose column blocks [0, 2), [2, 3), [3, 5) were saved by ranks
+// 0, 1, 2 into their own data files through the sharded commit (ranks > 0 publish first, so rank 0
+// finds every part at once). Returns the step directory.
+std::string save_by_three_ranks(const std::string& dir, const std::vector<float>& whole) {
+  const std::vector<std::pair<int64_t, int64_t>> columns = {{0, 2}, {2, 3}, {3, 5}};
+  for (int rank : {1, 2, 0}) {
+    const auto [c0, c1] = columns[rank];
+    std::vector<float> block = extract_box(whole, {6, 5}, {0, c0}, {6, c1 - c0});
+    SnapshotWriter writer;
+    writer.write_tensor_shard(view("model.h", DType::kF32, {6, c1 - c0}, block.data()), {6, 5}, {0, c0});
+    if (rank == 0) writer.write_int("train.step", 20);
+    Status status = write_sharded_checkpoint(writer, 20, dir + "/checkpoints", ShardedCommit{rank, 3, 42, 10});
+    EXPECT_TRUE(status.ok()) << status.to_string();
+  }
+  return dir + "/checkpoints/step_00000020";
+}
+
+TEST(CheckpointReader, ChunksOfOneTensorInSeveralDataFilesReadBackAsAnyBox) {
+  const TempDir temp_dir;
+  const std::vector<float> whole = iota_values(30);
+  CheckpointReader reader = open_or_die(save_by_three_ranks(temp_dir.path(), whole));
+  ASSERT_EQ(reader.manifest().data_files.size(), 3u);
+  std::vector<float> back(30, -1.0f);
+  ASSERT_TRUE(reader.read_tensor(view("model.h", DType::kF32, {6, 5}, back.data())).ok());
+  EXPECT_EQ(back, whole);
+  // Rows (each spans all three files), a box over files 0 and 1, one element of file 2.
+  const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> regions = {
+      {{0, 0}, {3, 5}}, {{3, 0}, {3, 5}}, {{1, 1}, {4, 2}}, {{5, 4}, {1, 1}}};
+  for (const auto& [offset, shape] : regions) {
+    std::vector<float> region(static_cast<size_t>(shape_numel(shape)), -5.0f);
+    Status status = reader.read_tensor_shard(view("model.h", DType::kF32, shape, region.data()), {6, 5}, offset);
+    ASSERT_TRUE(status.ok()) << status.to_string();
+    EXPECT_EQ(region, extract_box(whole, {6, 5}, offset, shape)) << "region " << shape_to_string(offset);
+  }
+  EXPECT_EQ(*reader.read_int("train.step"), 20);
+}
+
+TEST(CheckpointCorruption, ACorruptChunkInOneRanksFileFailsOnlyTheReadsThatTouchIt) {
+  const TempDir temp_dir;
+  const std::vector<float> whole = iota_values(30);
+  const std::string path = save_by_three_ranks(temp_dir.path(), whole);
+  flip_byte(path + "/rank_00001.bin", 5);
+  CheckpointReader reader = open_or_die(path);
+  std::vector<float> left(12, -1.0f);  // columns [0, 2): rank 0's file only
+  ASSERT_TRUE(reader.read_tensor_shard(view("model.h", DType::kF32, {6, 2}, left.data()), {6, 5}, {0, 0}).ok());
+  EXPECT_EQ(left, extract_box(whole, {6, 5}, {0, 0}, {6, 2}));
+  std::vector<float> row(5, -1.0f);
+  Status status = reader.read_tensor_shard(view("model.h", DType::kF32, {1, 5}, row.data()), {6, 5}, {2, 0});
+  EXPECT_EQ(status.code(), StatusCode::kDataLoss);
+  EXPECT_THAT(status.message(), HasSubstr("in 'rank_00001.bin') fails its checksum"));
+  EXPECT_EQ(row, std::vector<float>(5, -1.0f));
+
+  std::filesystem::remove(path + "/rank_00002.bin");
+  auto gone = CheckpointReader::open(path);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_THAT(gone.status().message(), HasSubstr("rank_00002.bin"));
 }
 
 TEST(SnapshotWriter, RecordsMisuseInsteadOfWritingABadCheckpoint) {

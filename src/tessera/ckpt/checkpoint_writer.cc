@@ -71,26 +71,6 @@ Status write_durable(const std::string& path, std::string_view bytes) {
   return file.sync_and_close();
 }
 
-// Writes every chunk into one data file and fills the manifest's tensors and data_files.
-Status write_data_file(const SnapshotWriter& snapshot, const std::string& dir, const std::string& file_name,
-                       Manifest* manifest) {
-  TESSERA_ASSIGN_OR_RETURN(OutputFile file, OutputFile::create(dir + "/" + file_name));
-  static constexpr char kZeros[kChunkAlignment] = {};
-  for (const SnapshotWriter::Tensor& tensor : snapshot.tensors()) {
-    TensorEntry entry{tensor.name, tensor.dtype, tensor.shape, {}};
-    for (const SnapshotWriter::Chunk& chunk : tensor.chunks) {
-      const uint64_t padding = (kChunkAlignment - file.written() % kChunkAlignment) % kChunkAlignment;
-      TESSERA_RETURN_IF_ERROR(file.write(kZeros, padding));
-      entry.chunks.push_back(ChunkEntry{chunk.offset, chunk.shape, file_name, file.written(), chunk.nbytes,
-                                        hash_bytes(chunk.bytes.get(), chunk.nbytes)});
-      TESSERA_RETURN_IF_ERROR(file.write(chunk.bytes.get(), chunk.nbytes));
-    }
-    manifest->tensors.push_back(std::move(entry));
-  }
-  manifest->data_files.push_back(DataFileEntry{file_name, file.written()});
-  return file.sync_and_close();
-}
-
 // Moves the finished tmp directory to its committed name and makes that durable. If a checkpoint of
 // the same step exists (a run resumed from an older step saves this step again), the two are exchanged
 // atomically (renameat2 RENAME_EXCHANGE) so that a crash leaves one of the two complete; the old one,
@@ -111,34 +91,24 @@ Status commit_rename(const std::string& tmp_dir, const std::string& final_dir, c
   return Status();
 }
 
+Status stop_at(const CheckpointWriteOptions& options, CommitPoint point, bool* crashed) {
+  Status status = options.stop_after ? options.stop_after(point) : Status();
+  *crashed = !status.ok();
+  return status;
+}
+
 // The protocol after the tmp directory exists. *crashed is set when a stop_after hook stopped it.
 Status write_steps(const SnapshotWriter& snapshot, int64_t step, const std::string& tmp_dir,
                    const std::string& final_dir, const std::string& checkpoints_dir,
                    const CheckpointWriteOptions& options, bool* crashed) {
-  auto stop_point = [&](CommitPoint point) {
-    Status status = options.stop_after ? options.stop_after(point) : Status();
-    *crashed = !status.ok();
-    return status;
-  };
   Manifest manifest;
   manifest.step = step;
   manifest.created_unix_s = snapshot.created_unix_s();
   manifest.metadata = snapshot.metadata();
   manifest.scalars = snapshot.scalars();
   TESSERA_RETURN_IF_ERROR(write_data_file(snapshot, tmp_dir, data_file_name(options.rank), &manifest));
-  TESSERA_RETURN_IF_ERROR(stop_point(CommitPoint::kDataWritten));
-
-  const std::string manifest_text = manifest_to_json(manifest);
-  TESSERA_RETURN_IF_ERROR(write_durable(tmp_dir + "/" + std::string(kManifestFileName), manifest_text));
-  TESSERA_RETURN_IF_ERROR(stop_point(CommitPoint::kManifestWritten));
-
-  TESSERA_RETURN_IF_ERROR(write_durable(tmp_dir + "/" + std::string(kCommitFileName),
-                                        commit_marker_text(hash_bytes(manifest_text))));
-  TESSERA_RETURN_IF_ERROR(fsync_directory(tmp_dir));
-  TESSERA_RETURN_IF_ERROR(stop_point(CommitPoint::kCommitWritten));
-
-  TESSERA_RETURN_IF_ERROR(commit_rename(tmp_dir, final_dir, checkpoints_dir));
-  return stop_point(CommitPoint::kRenamed);
+  TESSERA_RETURN_IF_ERROR(stop_at(options, CommitPoint::kDataWritten, crashed));
+  return commit_step_dir(manifest, tmp_dir, final_dir, checkpoints_dir, options, crashed);
 }
 
 }  // namespace
@@ -169,6 +139,40 @@ StatusOr<std::string> write_checkpoint(const SnapshotWriter& snapshot, int64_t s
     return status.with_context(context);
   }
   return final_dir;
+}
+
+Status write_data_file(const SnapshotWriter& snapshot, const std::string& dir, const std::string& file_name,
+                       Manifest* manifest) {
+  TESSERA_ASSIGN_OR_RETURN(OutputFile file, OutputFile::create(dir + "/" + file_name));
+  static constexpr char kZeros[kChunkAlignment] = {};
+  for (const SnapshotWriter::Tensor& tensor : snapshot.tensors()) {
+    TensorEntry entry{tensor.name, tensor.dtype, tensor.shape, {}};
+    for (const SnapshotWriter::Chunk& chunk : tensor.chunks) {
+      const uint64_t padding = (kChunkAlignment - file.written() % kChunkAlignment) % kChunkAlignment;
+      TESSERA_RETURN_IF_ERROR(file.write(kZeros, padding));
+      entry.chunks.push_back(ChunkEntry{chunk.offset, chunk.shape, file_name, file.written(), chunk.nbytes,
+                                        hash_bytes(chunk.bytes.get(), chunk.nbytes)});
+      TESSERA_RETURN_IF_ERROR(file.write(chunk.bytes.get(), chunk.nbytes));
+    }
+    manifest->tensors.push_back(std::move(entry));
+  }
+  manifest->data_files.push_back(DataFileEntry{file_name, file.written()});
+  return file.sync_and_close();
+}
+
+Status commit_step_dir(const Manifest& manifest, const std::string& tmp_dir, const std::string& final_dir,
+                       const std::string& checkpoints_dir, const CheckpointWriteOptions& options, bool* crashed) {
+  const std::string manifest_text = manifest_to_json(manifest);
+  TESSERA_RETURN_IF_ERROR(write_durable(tmp_dir + "/" + std::string(kManifestFileName), manifest_text));
+  TESSERA_RETURN_IF_ERROR(stop_at(options, CommitPoint::kManifestWritten, crashed));
+
+  TESSERA_RETURN_IF_ERROR(write_durable(tmp_dir + "/" + std::string(kCommitFileName),
+                                        commit_marker_text(hash_bytes(manifest_text))));
+  TESSERA_RETURN_IF_ERROR(fsync_directory(tmp_dir));
+  TESSERA_RETURN_IF_ERROR(stop_at(options, CommitPoint::kCommitWritten, crashed));
+
+  TESSERA_RETURN_IF_ERROR(commit_rename(tmp_dir, final_dir, checkpoints_dir));
+  return stop_at(options, CommitPoint::kRenamed, crashed);
 }
 
 }  // namespace tessera

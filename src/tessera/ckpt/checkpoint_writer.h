@@ -23,7 +23,8 @@ namespace tessera {
 enum class CommitPoint { kDataWritten, kManifestWritten, kCommitWritten, kRenamed };
 
 struct CheckpointWriteOptions {
-  int rank = 0;  // names the data file (rank_<5 digits>.bin)
+  int rank = 0;  // names the data file (rank_<5 digits>.bin); a sharded save uses ShardedCommit::rank
+
   // Called after each CommitPoint; a non-OK status stops the protocol right there without any
   // cleanup, as a crash would, and is returned. Tests only; empty in production.
   std::function<Status(CommitPoint)> stop_after;
@@ -35,5 +36,20 @@ struct CheckpointWriteOptions {
 StatusOr<std::string> write_checkpoint(const SnapshotWriter& snapshot, int64_t step,
                                        const std::string& checkpoints_dir,
                                        const CheckpointWriteOptions& options = {});
+
+// The protocol's two halves, shared with the sharded commit (sharded_commit.h).
+
+// Step 2: writes every chunk of `snapshot` into the new file dir/file_name (each chunk 64-byte
+// aligned and hashed while written), fsyncs it, and appends its tensors and the file's entry to
+// `manifest`. Fails if the file exists.
+Status write_data_file(const SnapshotWriter& snapshot, const std::string& dir, const std::string& file_name,
+                       Manifest* manifest);
+
+// Steps 3-5 for a tmp directory that holds every data file `manifest` lists: manifest.json (fsync),
+// COMMIT (fsync), fsync tmp_dir, rename tmp_dir → final_dir (fsync checkpoints_dir). Calls
+// options.stop_after after kManifestWritten, kCommitWritten and kRenamed; sets *crashed when a hook
+// stopped it there.
+Status commit_step_dir(const Manifest& manifest, const std::string& tmp_dir, const std::string& final_dir,
+                       const std::string& checkpoints_dir, const CheckpointWriteOptions& options, bool* crashed);
 
 }  // namespace tessera

@@ -63,6 +63,9 @@ class SnapshotWriter : public StateWriter {
   const Status& status() const { return status_; }
   // Call after the last write: status(), then checks that the shards of every tensor tile it.
   Status finish() const;
+  // The same for one rank's part of a sharded save (sharded_commit.h): status() only. The rank holds
+  // only its own boxes of each tensor; rank 0 checks the tiling when it merges every rank's part.
+  Status finish_part() const { return status_; }
 
   const std::vector<Tensor>& tensors() const { return tensors_; }
   const std::vector<ScalarEntry>& scalars() const { return scalars_; }

@@ -1,5 +1,9 @@
 #include "tessera/spec/parallel_plan.h"
 
+#include <algorithm>
+#include <cmath>
+#include <iterator>
+
 #include "tessera/spec/config_reader.h"
 #include "tessera/spec/model_spec.h"
 
@@ -105,6 +109,8 @@ ParallelPlan read_parallel_plan(ConfigReader& reader) {
   plan.cp = reader.get_int("parallel.cp", plan.cp, "context-parallel ranks");
   plan.vpp = reader.get_int("parallel.vpp", plan.vpp, "virtual pipeline stages per rank (interleaved)");
   plan.zero_stage = reader.get_int("parallel.zero_stage", plan.zero_stage, "0 none, 1 optimizer, 2 +grads, 3 +params");
+  plan.overlap_comm = reader.get_bool("parallel.overlap_comm", plan.overlap_comm,
+                                      "reduce each unit's gradients while backward goes on (false: after backward)");
   const std::string schedule =
       reader.get_string("parallel.schedule", pipeline_schedule_name(plan.schedule), "gpipe | 1f1b | interleaved");
   if (!parse_pipeline_schedule(schedule, &plan.schedule)) {
@@ -119,6 +125,17 @@ ParallelPlan read_parallel_plan(ConfigReader& reader) {
       reader.get_string("parallel.precision", precision_name(plan.precision), "fp32 | bf16");
   if (!parse_precision(precision, &plan.precision)) {
     reader.fail("parallel.precision", "one of fp32, bf16, fp8", "\"" + precision + "\"");
+  }
+  plan.comm_backend = reader.get_string("parallel.comm_backend", plan.comm_backend,
+                                       "dp axis communication: auto (shm within a host, hier across) | mpi | shm | hier");
+  if (std::find(std::begin(kCommBackendChoices), std::end(kCommBackendChoices), plan.comm_backend) ==
+      std::end(kCommBackendChoices)) {
+    reader.fail("parallel.comm_backend", "one of auto, mpi, shm, hier", "\"" + plan.comm_backend + "\"");
+  }
+  plan.comm_timeout_s = reader.get_double("parallel.comm_timeout_s", plan.comm_timeout_s,
+                                          "seconds a collective waits for its peers before naming the missing ones");
+  if (!(plan.comm_timeout_s > 0) || !std::isfinite(plan.comm_timeout_s)) {
+    reader.fail("parallel.comm_timeout_s", "a positive number of seconds", fmt::format("{}", plan.comm_timeout_s));
   }
   plan.micro_batch = reader.get_int("train.micro_batch", 8, "B: sequences per micro-batch per replica");
   plan.global_batch = reader.get_int("train.global_batch", 0,

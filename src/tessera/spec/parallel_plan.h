@@ -34,9 +34,19 @@ struct ParallelPlan {
   int64_t micro_batch = 1;   // sequences per micro-batch per model replica
   int64_t global_batch = 0;  // sequences per optimizer step over all replicas; 0 = micro_batch*dp
   int64_t zero_stage = 0;    // 0: replicate, 1: shard optimizer state, 2: +gradients, 3: +parameters
+  // Data parallelism reduces each unit's gradients as soon as backward has produced them (true), or all of
+  // them after backward (false: no overlap; for measuring what overlap hides).
+  bool overlap_comm = true;
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
   Recompute recompute = Recompute::kNone;
   Precision precision = Precision::kFp32;
+  // The dp axis's communication backend (docs/communication.md): "auto" (shm when the dp group is on one
+  // host, hier when it spans hosts with several ranks on each, else mpi), "mpi", "shm" or "hier". Kept as
+  // text here (spec/ does not depend on comm/); tools/tessera.cc turns it into a CommBackend.
+  std::string comm_backend = "auto";
+  // Deadline of every blocking communication call, seconds: a peer that does not arrive within it becomes
+  // an error naming the collective and the missing rank(s) (and the flight recorder is dumped), not a hang.
+  double comm_timeout_s = 300;
 
   int64_t world_size() const { return dp * tp * pp * cp; }
   int64_t resolved_global_batch() const { return global_batch > 0 ? global_batch : micro_batch * dp; }
@@ -49,7 +59,11 @@ struct ParallelPlan {
   Status validate(const ModelSpec& model, int64_t world_size) const;
 };
 
-// Reads [parallel] (dp, tp, pp, cp, vpp, zero_stage, schedule, recompute, precision) and the batch keys
+// The values parallel.comm_backend accepts, for messages and docs.
+inline constexpr const char* kCommBackendChoices[] = {"auto", "mpi", "shm", "hier"};
+
+// Reads [parallel] (dp, tp, pp, cp, vpp, zero_stage, schedule, recompute, precision, comm_backend,
+// comm_timeout_s) and the batch keys
 // train.micro_batch and train.global_batch.
 ParallelPlan read_parallel_plan(ConfigReader& reader);
 

@@ -16,7 +16,9 @@ std::string step_metrics_to_json(const StepMetrics& m) {
                       {"step_seconds", m.step_seconds},
                       {"tokens_per_s", m.tokens_per_s},
                       {"mfu", m.mfu},
-                      {"mfu_peak_gflops", m.mfu_peak_gflops}};
+                      {"mfu_peak_gflops", m.mfu_peak_gflops},
+                      {"comm_exposed_s", m.comm_exposed_s},
+                      {"comm_bytes", m.comm_bytes}};
   if (m.val_loss) j["val_loss"] = *m.val_loss;
   return j.dump();
 }

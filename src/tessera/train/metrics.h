@@ -24,6 +24,10 @@ struct StepMetrics {
   double tokens_per_s = 0.0;
   double mfu = 0.0;         // fraction of peak, 0..1
   double mfu_peak_gflops = 0.0;  // the peak MFU is measured against (the whole job's)
+  // Data parallelism: seconds of the step this rank waited for gradient/parameter collectives (what overlap
+  // with backward did not hide), and their payload bytes.
+  double comm_exposed_s = 0.0;
+  int64_t comm_bytes = 0;
   std::optional<double> val_loss;
 };
 

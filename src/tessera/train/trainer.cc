@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 
@@ -15,7 +16,8 @@
 #include "tessera/core/file_lock.h"
 #include "tessera/core/log.h"
 #include "tessera/model/memory_report.h"
-#include "tessera/optim/grad_clip.h"
+#include "tessera/parallel/rank_agreement.h"
+#include "tessera/parallel/zero_memory.h"
 #include "tessera/train/dataset_source.h"
 
 namespace tessera {
@@ -33,11 +35,11 @@ Trainer::~Trainer() {
 StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOptions options, ProcessGrid grid) {
   TESSERA_RETURN_IF_ERROR(config.parallel.validate(config.model, grid.world_size()).with_context("train"));
   const ParallelPlan& plan = config.parallel;
-  if (plan.tp > 1 || plan.pp > 1 || plan.cp > 1 || plan.zero_stage > 0) {
+  if (plan.tp > 1 || plan.pp > 1 || plan.cp > 1) {
     return invalid_argument_error(
-        "train: parallel.tp={} pp={} cp={} zero_stage={}: only data parallelism is built so far; hint: set "
-        "parallel.dp = world size and leave tp = pp = cp = 1, zero_stage = 0",
-        plan.tp, plan.pp, plan.cp, plan.zero_stage);
+        "train: parallel.tp={} pp={} cp={}: only data parallelism (with ZeRO) is built so far; hint: set "
+        "parallel.dp = world size and leave tp = pp = cp = 1",
+        plan.tp, plan.pp, plan.cp);
   }
   // Keys the planner reads but the trainer does not run yet are refused, never accepted and ignored.
   if (plan.schedule != ParallelPlan{}.schedule || plan.vpp != 1) {
@@ -46,6 +48,8 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
         "model parallelism); hint: remove both keys (with pp = 1 there is no pipeline to schedule)",
         pipeline_schedule_name(plan.schedule), plan.vpp);
   }
+  // Every rank must train the same job: one line naming the first difference, on every rank, not a hang.
+  TESSERA_RETURN_IF_ERROR(check_ranks_agree(grid.world(), config.resolved_toml, "config").with_context("train"));
   std::unique_ptr<Trainer> t(new Trainer(std::move(config), std::move(options), std::move(grid)));
   const TrainConfig& c = t->config_;
   set_kernel_threads(static_cast<int>(c.threads));
@@ -60,9 +64,18 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   // (GptModel) plus the AdamW moments.
   // The size limits keep ModelSpec's int64 parameter count from overflowing.
   const bool sizes_in_range = c.model.n_layer <= 65536 && c.model.n_embd <= (1 << 20) && c.model.seq_len <= (1 << 24);
-  const ModelOptions model_options{.recompute = c.parallel.recompute};  // parallel.recompute
-  const double needed = GptModel::estimate_bytes(c.model, B, T, model_options) +
-                        (sizes_in_range ? 8.0 * static_cast<double>(c.model.num_params()) : 0.0);
+  const ModelOptions base_options{.recompute = c.parallel.recompute};  // parallel.recompute
+  Communicator& dp = t->grid_.group(GridAxis::kDp);
+  const int zero_stage = static_cast<int>(c.parallel.zero_stage);
+  // What this rank will hold under the ZeRO stage (parallel/zero_memory.h); printed below.
+  const auto memory = [&] {
+    const ParameterLayout aligned(c.model, ShardLayout::unit_alignment(dp.size()));
+    return zero_memory_report(training_memory_report(c.model, B, T, base_options, kernel_options.matmul_precision,
+                                                     kernel_threads()),
+                              aligned, dp.size(), zero_stage, c.parallel.overlap_comm, c.parallel.num_micro_batches(),
+                              kernel_options.matmul_precision);
+  };
+  const double needed = sizes_in_range ? memory().total() : GptModel::estimate_bytes(c.model, B, T, base_options);
   const double available = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
   if (!sizes_in_range || needed > available) {
     return invalid_argument_error(
@@ -90,20 +103,25 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
       return val.status();
     }
   }
-  t->model_ = std::make_unique<GptModel>(c.model, *t->kernels_, B, T, model_options);
-  if (t->grid_.rank() == 0) {  // the start-up memory report (model/memory_report.h)
-    log_info("{}", training_memory_report(c.model, B, T, model_options, kernel_options.matmul_precision, kernel_threads())
-                       .summary(c.parallel.recompute));
-  }
-  t->model_->init_parameters(static_cast<uint64_t>(c.seed));
-  std::vector<OptimizedTensor> tensors;
-  for (const ParamTensor& p : t->model_->layout().tensors()) {
-    tensors.push_back({.name = p.name, .shape = p.shape, .offset = p.offset, .numel = p.numel,
-                       .decay = c.decay_all || p.is_matrix()});
-  }
+  // The data-parallel engine owns the flat parameter and gradient buffers and the optimizer; the model runs
+  // on them and calls the engine unit by unit (parallel/data_parallel.h).
   const AdamWConfig adamw{.beta1 = static_cast<float>(c.beta1), .beta2 = static_cast<float>(c.beta2),
                           .eps = static_cast<float>(c.eps), .weight_decay = static_cast<float>(c.weight_decay)};
-  t->optimizer_ = std::make_unique<AdamW>(adamw, std::move(tensors), *t->kernels_);
+  TESSERA_ASSIGN_OR_RETURN(t->data_parallel_,
+                           DataParallel::create(c.model, dp, *t->kernels_,
+                                                {.zero_stage = zero_stage, .overlap = c.parallel.overlap_comm,
+                                                 .adamw = adamw, .decay_all = c.decay_all}));
+  t->model_ = std::make_unique<GptModel>(c.model, *t->kernels_, B, T, t->data_parallel_->model_options(base_options),
+                                         t->data_parallel_->storage());
+  t->data_parallel_->attach(*t->model_);
+  if (t->grid_.rank() == 0) {  // the start-up memory report, per rank
+    log_info("{}{}", memory().summary(c.parallel.recompute),
+             dp.size() > 1 || zero_stage > 0
+                 ? fmt::format(" (per rank: dp {}, ZeRO-{}, overlap {})", dp.size(), zero_stage,
+                               c.parallel.overlap_comm ? "on" : "off")
+                 : "");
+  }
+  t->data_parallel_->init_parameters(static_cast<uint64_t>(c.seed));
   t->schedule_ = LrSchedule{.max_lr = c.lr, .min_lr = c.min_lr, .warmup_steps = c.warmup_steps, .total_steps = c.steps};
   t->inputs_.resize(static_cast<size_t>(B * T));
   t->targets_.resize(static_cast<size_t>(B * T));
@@ -141,7 +159,18 @@ Status Trainer::open_run_dir() {
     if (is_writer()) log_info("resume: the run is already at train.steps = {}; nothing to do", step_);
     return Status();  // and nothing in the run directory changes
   }
-  if (!is_writer()) return Status();
+  // Every rank writes its shards of each checkpoint and rank 0 commits it once all are durable
+  // (ckpt/sharded_commit.h); the save id, rank 0's, tells this run's parts from a crashed run's.
+  uint64_t save_id = static_cast<uint64_t>(::getpid()) << 32 ^
+                     static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  TESSERA_RETURN_IF_ERROR(grid_.world().broadcast(&save_id, sizeof(save_id), 0).with_context("checkpoint save id"));
+  const ShardedCommit sharding{.rank = grid_.rank(), .world_size = grid_.world_size(), .save_id = save_id,
+                               .part_deadline_seconds = std::max(600.0, config_.parallel.comm_timeout_s)};
+  const int keep = static_cast<int>(config_.keep_checkpoints);
+  if (!is_writer()) {
+    checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
+    return Status();
+  }
   TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
   if (options_.resume) {
     TESSERA_RETURN_IF_ERROR(truncate_metrics_log(dir + "/metrics.jsonl", step_));
@@ -152,7 +181,7 @@ Status Trainer::open_run_dir() {
   TESSERA_RETURN_IF_ERROR(write_file_atomic(dir + "/config.toml", config_.resolved_toml));
   TESSERA_ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::open_append(dir + "/metrics.jsonl"));
   metrics_log_.emplace(std::move(log));
-  checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, static_cast<int>(config_.keep_checkpoints));
+  checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
   return Status();
 }
 
@@ -165,8 +194,7 @@ Status Trainer::resume_from_latest() {
   }
   TESSERA_ASSIGN_OR_RETURN(CheckpointReader reader, CheckpointReader::open(*latest));
   const auto context = "resume from '" + *latest + "'";
-  TESSERA_RETURN_IF_ERROR(model_->load_state(reader).with_context(context));
-  TESSERA_RETURN_IF_ERROR(optimizer_->load_state(reader).with_context(context));
+  TESSERA_RETURN_IF_ERROR(data_parallel_->load_state(reader).with_context(context));
   TESSERA_RETURN_IF_ERROR(train_data_->load_state(reader).with_context(context));
   TESSERA_ASSIGN_OR_RETURN(step_, reader.read_int("train.step"));
   const int64_t expected_sample = step_ * config_.parallel.resolved_global_batch();
@@ -192,11 +220,12 @@ Status Trainer::resume_from_latest() {
 }
 
 Status Trainer::save_checkpoint() {
+  // Every rank writes its shards of the model and optimizer; rank 0 the scalars (and commits).
   return checkpointer_->save(step_, [this](StateWriter& writer) {
+    data_parallel_->save_state(writer);
+    if (!is_writer()) return;
     writer.write_int("train.step", step_);
     writer.write_string("train.config", config_.resolved_toml);
-    model_->save_state(writer);
-    optimizer_->save_state(writer);
     train_data_->save_state(writer);
   });
 }
@@ -217,20 +246,22 @@ StatusOr<StepMetrics> Trainer::step() {
   const int64_t micro_batches = config_.parallel.num_micro_batches();
   const int64_t B = config_.parallel.micro_batch;
   Communicator& dp = grid_.group(GridAxis::kDp);
-  model_->zero_grad();
+  DataParallel& data_parallel = *data_parallel_;
+  data_parallel.begin_step(micro_batches);
   double loss = 0.0;
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
+    data_parallel.begin_micro_batch(micro);
     // Global sample order: step, micro-batch, dp rank. Any layout of the same global batch reads the
     // same samples in the same steps.
     const int64_t first_sample = (step_ * micro_batches + micro) * B * dp.size() + dp.rank() * B;
     train_data_->read_samples(first_sample, B, inputs_.data(), targets_.data());
     loss += model_->forward(inputs_.data(), targets_.data()) / static_cast<double>(micro_batches);
-    model_->backward(1.0f / static_cast<float>(micro_batches));
+    // Backward reduces (or reduce-scatters) each unit's gradients as soon as they are complete.
+    model_->backward(data_parallel.loss_scale(micro_batches));
   }
-  // Data-parallel mean of the gradients (the identity on one rank).
-  TESSERA_RETURN_IF_ERROR(dp.all_reduce(model_->grads(), model_->num_params(), ReduceOp::kSum));
-  if (dp.size() > 1) kernels_->scale(model_->grads(), 1.0f / static_cast<float>(dp.size()), model_->num_params());
-  const double grad_norm = clip_grad_norm(model_->grads(), model_->num_params(), config_.grad_clip, *kernels_);
+  // The mean gradient over the global batch, clipped by its global norm (over the shards under ZeRO).
+  TESSERA_RETURN_IF_ERROR(data_parallel.finish_gradients());
+  TESSERA_ASSIGN_OR_RETURN(const double grad_norm, data_parallel.clip_gradients(config_.grad_clip));
   TESSERA_ASSIGN_OR_RETURN(loss, dp_mean(loss));
   if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
     // Stop before the update: the parameters and the checkpoints on disk stay finite.
@@ -240,7 +271,7 @@ StatusOr<StepMetrics> Trainer::step() {
         step_ + 1, loss, grad_norm);
   }
   const double lr = schedule_.lr(step_);
-  optimizer_->update(model_->params(), model_->grads(), static_cast<float>(lr));
+  TESSERA_RETURN_IF_ERROR(data_parallel.update(static_cast<float>(lr)));  // AdamW; under ZeRO-1/2 + all-gather
   ++step_;
   train_data_->seek(step_ * config_.parallel.resolved_global_batch());
 
@@ -249,6 +280,8 @@ StatusOr<StepMetrics> Trainer::step() {
   m.tokens_per_s = static_cast<double>(config_.tokens_per_step()) / m.step_seconds;
   m.mfu = mfu(m.tokens_per_s);
   m.mfu_peak_gflops = mfu_peak_.gflops;
+  m.comm_exposed_s = data_parallel.step_stats().exposed_comm_seconds;
+  m.comm_bytes = data_parallel.step_stats().comm_bytes;
   return m;
 }
 

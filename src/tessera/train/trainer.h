@@ -17,8 +17,8 @@
 #include "tessera/core/file_lock.h"
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/model/gpt_model.h"
-#include "tessera/optim/adamw.h"
 #include "tessera/optim/lr_schedule.h"
+#include "tessera/parallel/data_parallel.h"
 #include "tessera/train/batch_source.h"
 #include "tessera/train/metrics.h"
 #include "tessera/train/mfu_peak.h"
@@ -44,7 +44,8 @@ struct TrainerOptions {
 class Trainer {
  public:
   // `grid` is this rank's place in the process grid; its shape must match config.parallel (only data
-  // parallelism is built: tp = pp = cp = 1). Rank 0 of the grid writes the run directory and checkpoints.
+  // parallelism is built: tp = pp = cp = 1). Rank 0 of the grid writes the run directory, metrics and the
+  // checkpoints' commit; every rank writes its own shards of each checkpoint.
   static StatusOr<std::unique_ptr<Trainer>> create(TrainConfig config, TrainerOptions options,
                                                    ProcessGrid grid = ProcessGrid::single_process());
   ~Trainer();
@@ -62,6 +63,8 @@ class Trainer {
   // The signal that ended run() early (after a committed checkpoint), or 0 if it ran to its end.
   int stop_signal() const { return stop_signal_; }
   const GptModel& model() const { return *model_; }
+  // The data-parallel engine: gradient reduction, ZeRO sharding, the optimizer (parallel/data_parallel.h).
+  DataParallel& data_parallel() { return *data_parallel_; }
   const TrainConfig& config() const { return config_; }
   // The peak MFU is measured against, and where it came from (probed or configured).
   const MfuPeak& mfu_peak() const { return mfu_peak_; }
@@ -85,8 +88,9 @@ class Trainer {
   TrainerOptions options_;
   ProcessGrid grid_;
   std::unique_ptr<KernelBackend> kernels_;
+  // Owns the model's flat buffers and the optimizer; declared before the model so that it outlives it.
+  std::unique_ptr<DataParallel> data_parallel_;
   std::unique_ptr<GptModel> model_;
-  std::unique_ptr<AdamW> optimizer_;
   LrSchedule schedule_;
   std::unique_ptr<BatchSource> train_data_, val_data_;
   std::optional<MetricsLog> metrics_log_;

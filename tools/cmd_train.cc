@@ -44,7 +44,7 @@ int run_train(const TrainArgs& args, CommandResult& result) {
   if (!config.ok()) return report_error("train", config.status().message());
   const std::string run_dir =
       args.out.empty() ? "runs/" + std::filesystem::path(args.config).stem().string() : args.out;
-  auto grid = make_process_grid(result, config->parallel);
+  auto grid = make_process_grid(result, config->parallel, run_dir);
   if (!grid.ok()) return report_error("train", grid.status().message());
   const bool rank0 = grid->rank() == 0;
   auto trainer = Trainer::create(std::move(*config),

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "commands.h"
 #include "tessera/comm/mpi_communicator.h"
 #include "tessera/comm/mpi_network_scope.h"
+#include "tessera/core/log.h"
 
 namespace tessera::tools {
 
@@ -58,17 +60,34 @@ std::string parsed_command(const CLI::App& app) {
   }
 }
 
-StatusOr<ProcessGrid> make_process_grid(CommandResult& result, const ParallelPlan& plan) {
+StatusOr<ProcessGrid> make_process_grid(CommandResult& result, const ParallelPlan& plan, const std::string& run_dir) {
   if (!result.world) return ProcessGrid::single_process();
-  const int world = result.world->size();
-  if (plan.world_size() != world) {
+  const int world_size = result.world->size();
+  if (plan.world_size() != world_size) {
     return invalid_argument_error("parallel: dp({})*tp({})*pp({})*cp({})={} != the {} ranks of this job; hint: set "
                                   "--set parallel.dp={}",
-                                  plan.dp, plan.tp, plan.pp, plan.cp, plan.world_size(), world,
-                                  world / std::max<int64_t>(1, plan.tp * plan.pp * plan.cp));
+                                  plan.dp, plan.tp, plan.pp, plan.cp, plan.world_size(), world_size,
+                                  world_size / std::max<int64_t>(1, plan.tp * plan.pp * plan.cp));
   }
-  return ProcessGrid::create(std::move(result.world), static_cast<int>(plan.dp), static_cast<int>(plan.pp),
-                             static_cast<int>(plan.tp));
+  TESSERA_ASSIGN_OR_RETURN(const CommBackend dp_backend, parse_comm_backend(plan.comm_backend));
+  // The world again, now with the job's options (main() made the first one before any config was read);
+  // the axis groups split from it inherit them under their own names.
+  const CommOptions options{
+      .name = "world",
+      .deadline = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(plan.comm_timeout_s * 1000))),
+      .flight_recorder_dir = run_dir,
+  };
+  std::unique_ptr<Communicator> world = std::move(result.world);
+  if (result.mpi != nullptr) world = result.mpi->world(options);
+  TESSERA_ASSIGN_OR_RETURN(ProcessGrid grid,
+                           ProcessGrid::create(std::move(world), static_cast<int>(plan.dp), static_cast<int>(plan.pp),
+                                               static_cast<int>(plan.tp), GridBackends{.dp = dp_backend}));
+  if (grid.rank() == 0 && world_size > 1) {
+    log_info("comm: dp axis of {} ranks on {} (parallel.comm_backend = {}), deadline {} s{}", plan.dp,
+             grid.group(GridAxis::kDp).backend_name(), plan.comm_backend, plan.comm_timeout_s,
+             run_dir.empty() ? "" : fmt::format(", flight recorder dumps in {}", run_dir));
+  }
+  return grid;
 }
 }  // namespace tessera::tools
 
@@ -86,6 +105,7 @@ int main(int argc, char** argv) {
     if (!runtime.ok()) return report_error("", runtime.status().message());
     mpi.emplace(std::move(*runtime));
     result.world = mpi->world();
+    result.mpi = &*mpi;
   }
   const bool multi_rank = result.world && result.world->size() > 1;
 
@@ -98,6 +118,7 @@ int main(int argc, char** argv) {
   register_ckpt_command(app, result);
   register_plan_command(app, result);
   register_report_command(app, result);
+  register_launch_command(app, result);
   try {
     app.parse(argc, argv);
   } catch (const std::bad_alloc&) {

@@ -83,5 +83,25 @@ TEST(ParallelPlan, ValidateNamesEveryFactor) {
   EXPECT_FALSE(accum.validate(model, 2).ok());
 }
 
+TEST(ParallelPlan, CommBackendAndTimeoutAreReadAndChecked) {
+  ConfigReader defaults = parse("");
+  const ParallelPlan plain = read_parallel_plan(defaults);
+  EXPECT_EQ(plain.comm_backend, "auto");
+  EXPECT_DOUBLE_EQ(plain.comm_timeout_s, 300);
+  ConfigReader set = parse("[parallel]\ncomm_backend = \"shm\"\ncomm_timeout_s = 2.5\n");
+  const ParallelPlan chosen = read_parallel_plan(set);
+  EXPECT_TRUE(set.status().ok()) << set.status().message();
+  EXPECT_EQ(chosen.comm_backend, "shm");
+  EXPECT_DOUBLE_EQ(chosen.comm_timeout_s, 2.5);
+  ConfigReader bad_backend = parse("[parallel]\ncomm_backend = \"nccl\"\n");
+  read_parallel_plan(bad_backend);
+  EXPECT_EQ(bad_backend.status().message(),
+            "config 'test.toml': parallel.comm_backend: expected one of auto, mpi, shm, hier, found \"nccl\"");
+  ConfigReader bad_timeout = parse("[parallel]\ncomm_timeout_s = 0\n");
+  read_parallel_plan(bad_timeout);
+  EXPECT_EQ(bad_timeout.status().message(),
+            "config 'test.toml': parallel.comm_timeout_s: expected a positive number of seconds, found 0");
+}
+
 }  // namespace
 }  // namespace tessera

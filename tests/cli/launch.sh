@@ -60,3 +60,25 @@ rc=0; wait "$launcher" || rc=$?
 last=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])['step'])" "$WORK/long/metrics.jsonl")
 [ -f "$(printf "%s/long/checkpoints/step_%08d/COMMIT" "$WORK" "$last")" ] || fail "no committed checkpoint at step $last"
 echo "ok: SIGTERM to launch stopped both ranks after step $last with a committed checkpoint, exit 3"
+
+# A rank that stops answering (SIGSTOP) is named in one line within parallel.comm_timeout_s, and the
+# flight recorder of the rank that waited for it lands in the run directory.
+"$TESSERA" launch -n 2 "$cfg" --data "$FORTUNES" --out "$WORK/hang" --steps 100000 --set train.ckpt_every=0 \
+  --set train.eval_every=0 --quiet --set train.threads=1 --set train.micro_batch=4 --set parallel.comm_timeout_s=2 \
+  >"$WORK/hang.log" 2>&1 &
+launcher=$!
+for _ in $(seq 600); do [ -f "$WORK/hang/metrics.jsonl" ] && [ "$(wc -l <"$WORK/hang/metrics.jsonl")" -ge 3 ] && break; sleep 0.1; done
+rank1=$(pgrep -f -- "--out $WORK/hang" | while read -r p; do
+  [ "$(readlink "/proc/$p/exe")" = "$tessera_exe" ] && tr '\0' '\n' <"/proc/$p/environ" | grep -qx OMPI_COMM_WORLD_RANK=1 && echo "$p"
+done)
+[ -n "$rank1" ] || fail "rank 1 of the hang run not found: $(cat "$WORK/hang.log")"
+kill -STOP "$rank1"
+rc=0; timeout 60 tail --pid="$launcher" -f /dev/null || fail "the job did not end after rank 1 stopped"
+wait "$launcher" || rc=$?
+[ "$rc" -eq 1 ] || fail "a stopped rank: expected exit 1, got $rc: $(tail -3 "$WORK/hang.log")"
+# (rank 1 may stop before the all-reduce or inside it, before reducing its slice: both name it)
+grep -Eq "^tessera train: all_reduce #[0-9]+ on axis 'dp' \(rank 0 of 2, shm\): rank\(s\) 1 did not (arrive|finish reducing its slice) within the 2000 ms deadline; .*flight recorder: $WORK/hang/flight_dp_rank0.txt" \
+  "$WORK/hang.log" || fail "the stopped rank is not named: $(cat "$WORK/hang.log")"
+head -1 "$WORK/hang/flight_dp_rank0.txt" | grep -q "^tessera flight recorder axis=dp rank=0/2 backend=shm reason: all_reduce" ||
+  fail "no flight recorder dump in the run directory"
+echo "ok: $(grep -o "all_reduce #.*deadline" "$WORK/hang.log" | head -1); dump in the run directory"

@@ -50,12 +50,15 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
   const bool rank0 = grid.rank() == 0;
   TESSERA_ASSIGN_OR_RETURN(auto trainer,
                            Trainer::create(config, {.random_data = true, .show_progress = false}, std::move(grid)));
-  std::vector<double> seconds;
+  std::vector<double> seconds, exposed;
+  int64_t comm_bytes = 0;
   double mfu_sum = 0;
   for (int64_t i = 0; i < args.warmup + args.steps; ++i) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, trainer->step());
     if (i < args.warmup) continue;
     seconds.push_back(m.step_seconds);
+    exposed.push_back(m.comm_exposed_s);
+    comm_bytes = m.comm_bytes;
     mfu_sum += m.mfu;
     if (!args.json && rank0) std::fprintf(stderr, "  step %ld: %.3f s, loss %.4f\n", long(m.step), m.step_seconds, m.loss);
   }
@@ -65,6 +68,9 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
   const int threads = kernel_threads();
   const double peak = trainer->mfu_peak().gflops * 1e9;
   const ModelSpec& s = config.model;
+  // Memory: the largest peak RSS of any rank, against what each rank was predicted to hold.
+  double rss_max = peak_rss_mib();
+  if (world > 1) TESSERA_RETURN_IF_ERROR(trainer->grid().world().all_reduce(&rss_max, 1, ReduceOp::kMax));
   nlohmann::json out = {{"config", args.config},
                         {"backend", config.backend},
                         {"precision", precision_name(config.parallel.precision)},
@@ -85,7 +91,14 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
                         {"peak_flops_per_s", peak},
                         {"peak_source", trainer->mfu_peak().source},
                         {"mfu", flops_per_s / peak},
-                        {"peak_rss_mib", peak_rss_mib()}};
+                        {"peak_rss_mib", peak_rss_mib()},
+                        {"peak_rss_mib_max_rank", rss_max},
+                        {"predicted_memory_mib", trainer->memory_report().total() / (1 << 20)},
+                        {"dp", config.parallel.dp},
+                        {"zero_stage", config.parallel.zero_stage},
+                        {"overlap_comm", config.parallel.overlap_comm},
+                        {"comm_exposed_s", median(exposed)},
+                        {"comm_bytes_per_step", comm_bytes}};
   if (!rank0) return Status();
   if (args.json) {
     std::printf("%s\n", out.dump().c_str());
@@ -93,9 +106,15 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
     std::printf("bench train %s (%s): %.1f tok/s median (min %.1f, max %.1f) over %ld steps, step %.3f s\n",
                 args.config.c_str(), precision_name(config.parallel.precision), tokens_per_s, out["tokens_per_s_min"].get<double>(),
                 out["tokens_per_s_max"].get<double>(), long(args.steps), step_time);
-    std::printf("  model %.1f GFLOP/s = MFU %.1f%% of %.0f GFLOP/s (%s); peak RSS %.0f MiB\n",
-                flops_per_s / 1e9, 100.0 * flops_per_s / peak, peak / 1e9, trainer->mfu_peak().source.c_str(),
-                peak_rss_mib());
+    std::printf("  model %.1f GFLOP/s = MFU %.1f%% of %.0f GFLOP/s (%s); peak RSS %.0f MiB (largest rank; predicted "
+                "%.0f MiB per rank + the program)\n",
+                flops_per_s / 1e9, 100.0 * flops_per_s / peak, peak / 1e9, trainer->mfu_peak().source.c_str(), rss_max,
+                trainer->memory_report().total() / (1 << 20));
+    if (world > 1) {
+      std::printf("  dp %ld, ZeRO-%ld, overlap %s: communication exposed %.1f ms per step (median), %.1f MiB per step\n",
+                  long(config.parallel.dp), long(config.parallel.zero_stage), config.parallel.overlap_comm ? "on" : "off",
+                  1e3 * median(exposed), static_cast<double>(comm_bytes) / (1 << 20));
+    }
   }
   return Status();
 }

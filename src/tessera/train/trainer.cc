@@ -75,7 +75,8 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
                               aligned, dp.size(), zero_stage, c.parallel.overlap_comm, c.parallel.num_micro_batches(),
                               kernel_options.matmul_precision);
   };
-  const double needed = sizes_in_range ? memory().total() : GptModel::estimate_bytes(c.model, B, T, base_options);
+  if (sizes_in_range) t->memory_report_ = memory();
+  const double needed = sizes_in_range ? t->memory_report_.total() : GptModel::estimate_bytes(c.model, B, T, base_options);
   const double available = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGE_SIZE));
   if (!sizes_in_range || needed > available) {
     return invalid_argument_error(
@@ -115,7 +116,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
                                          t->data_parallel_->storage());
   t->data_parallel_->attach(*t->model_);
   if (t->grid_.rank() == 0) {  // the start-up memory report, per rank
-    log_info("{}{}", memory().summary(c.parallel.recompute),
+    log_info("{}{}", t->memory_report_.summary(c.parallel.recompute),
              dp.size() > 1 || zero_stage > 0
                  ? fmt::format(" (per rank: dp {}, ZeRO-{}, overlap {})", dp.size(), zero_stage,
                                c.parallel.overlap_comm ? "on" : "off")

@@ -17,6 +17,7 @@
 #include "tessera/core/file_lock.h"
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/model/gpt_model.h"
+#include "tessera/model/memory_report.h"
 #include "tessera/optim/lr_schedule.h"
 #include "tessera/parallel/data_parallel.h"
 #include "tessera/train/batch_source.h"
@@ -65,9 +66,12 @@ class Trainer {
   const GptModel& model() const { return *model_; }
   // The data-parallel engine: gradient reduction, ZeRO sharding, the optimizer (parallel/data_parallel.h).
   DataParallel& data_parallel() { return *data_parallel_; }
+  ProcessGrid& grid() { return grid_; }
   const TrainConfig& config() const { return config_; }
   // The peak MFU is measured against, and where it came from (probed or configured).
   const MfuPeak& mfu_peak() const { return mfu_peak_; }
+  // What this rank was predicted to hold at start-up (model/memory_report.h under parallel/zero_memory.h).
+  const MemoryReport& memory_report() const { return memory_report_; }
 
  private:
   Trainer(TrainConfig config, TrainerOptions options, ProcessGrid grid);
@@ -96,6 +100,7 @@ class Trainer {
   std::optional<MetricsLog> metrics_log_;
   std::unique_ptr<AsyncCheckpointer> checkpointer_;
   MfuPeak mfu_peak_;
+  MemoryReport memory_report_;
   int64_t step_ = 0;
   int stop_signal_ = 0;
   std::vector<int32_t> inputs_, targets_;  // one micro-batch [B, T]

@@ -19,15 +19,28 @@ namespace fs = std::filesystem;
 
 std::string os_reason() { return std::strerror(errno); }
 
-// A file opened for writing; closes on destruction. Move-only.
+// The injected fault of a save (write_fault.h): options.write_fault, else TESSERA_FAULT, else none.
+StatusOr<std::optional<WriteFault>> resolve_write_fault(const CheckpointWriteOptions& options) {
+  if (options.write_fault) return options.write_fault;
+  return write_fault_from_env();
+}
+
+// A file opened for writing; closes on destruction. Move-only. `fault`, if it matches the path, makes
+// a write or the fsync fail as the disk would (the bytes before the fault point are really written).
 class OutputFile {
  public:
-  static StatusOr<OutputFile> create(const std::string& path) {
+  static StatusOr<OutputFile> create(const std::string& path, const std::optional<WriteFault>& fault = {}) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return io_error("cannot create '{}': {}", path, os_reason());
-    return OutputFile(fd, path);
+    OutputFile file(fd, path);
+    if (fault && fault->matches(path)) file.fault_ = fault;
+    return file;
   }
-  OutputFile(OutputFile&& other) noexcept : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+  OutputFile(OutputFile&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)),
+        path_(std::move(other.path_)),
+        written_(other.written_),
+        fault_(std::move(other.fault_)) {}
   OutputFile& operator=(OutputFile&&) = delete;
   ~OutputFile() {
     if (fd_ >= 0) ::close(fd_);
@@ -35,6 +48,34 @@ class OutputFile {
 
   Status write(const void* data, size_t size) {
     const auto* bytes = static_cast<const char*>(data);
+    if (fault_ && fault_->op == WriteFault::Op::kWrite && written_ + size > fault_->after_bytes) {
+      // The disk fills (or fails) after_bytes into the file: what fits is written, then the error.
+      const uint64_t fits = fault_->after_bytes > written_ ? fault_->after_bytes - written_ : 0;
+      TESSERA_RETURN_IF_ERROR(write_all(bytes, fits));
+      return io_error("cannot write '{}': {} (injected fault, {})", path_, std::strerror(fault_->error_number()),
+                      kFaultEnvVar);
+    }
+    return write_all(bytes, size);
+  }
+  // fsync then close: the bytes are durable once this returns OK.
+  Status sync_and_close() {
+    const bool injected = fault_ && fault_->op == WriteFault::Op::kFsync;
+    const bool synced = !injected && ::fsync(fd_) == 0;
+    const std::string reason = injected ? fmt::format("{} (injected fault, {})", std::strerror(fault_->error_number()),
+                                                      kFaultEnvVar)
+                               : synced ? ""
+                                        : os_reason();
+    const bool closed = ::close(std::exchange(fd_, -1)) == 0;
+    if (!synced) return io_error("cannot fsync '{}': {}", path_, reason);
+    if (!closed) return io_error("cannot close '{}': {}", path_, os_reason());
+    return Status();
+  }
+  uint64_t written() const { return written_; }
+
+ private:
+  OutputFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+
+  Status write_all(const char* bytes, size_t size) {
     while (size > 0) {
       const ssize_t n = ::write(fd_, bytes, size);
       if (n < 0) {
@@ -47,26 +88,15 @@ class OutputFile {
     }
     return Status();
   }
-  // fsync then close: the bytes are durable once this returns OK.
-  Status sync_and_close() {
-    const bool synced = ::fsync(fd_) == 0;
-    const std::string reason = synced ? "" : os_reason();
-    const bool closed = ::close(std::exchange(fd_, -1)) == 0;
-    if (!synced) return io_error("cannot fsync '{}': {}", path_, reason);
-    if (!closed) return io_error("cannot close '{}': {}", path_, os_reason());
-    return Status();
-  }
-  uint64_t written() const { return written_; }
 
- private:
-  OutputFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   int fd_ = -1;
   std::string path_;
   uint64_t written_ = 0;
+  std::optional<WriteFault> fault_;  // set only when an injected fault targets this file
 };
 
-Status write_durable(const std::string& path, std::string_view bytes) {
-  TESSERA_ASSIGN_OR_RETURN(OutputFile file, OutputFile::create(path));
+Status write_durable(const std::string& path, std::string_view bytes, const std::optional<WriteFault>& fault) {
+  TESSERA_ASSIGN_OR_RETURN(OutputFile file, OutputFile::create(path, fault));
   TESSERA_RETURN_IF_ERROR(file.write(bytes.data(), bytes.size()));
   return file.sync_and_close();
 }
@@ -106,7 +136,7 @@ Status write_steps(const SnapshotWriter& snapshot, int64_t step, const std::stri
   manifest.created_unix_s = snapshot.created_unix_s();
   manifest.metadata = snapshot.metadata();
   manifest.scalars = snapshot.scalars();
-  TESSERA_RETURN_IF_ERROR(write_data_file(snapshot, tmp_dir, data_file_name(options.rank), &manifest));
+  TESSERA_RETURN_IF_ERROR(write_data_file(snapshot, tmp_dir, data_file_name(options.rank), &manifest, options));
   TESSERA_RETURN_IF_ERROR(stop_at(options, CommitPoint::kDataWritten, crashed));
   return commit_step_dir(manifest, tmp_dir, final_dir, checkpoints_dir, options, crashed);
 }
@@ -142,8 +172,9 @@ StatusOr<std::string> write_checkpoint(const SnapshotWriter& snapshot, int64_t s
 }
 
 Status write_data_file(const SnapshotWriter& snapshot, const std::string& dir, const std::string& file_name,
-                       Manifest* manifest) {
-  TESSERA_ASSIGN_OR_RETURN(OutputFile file, OutputFile::create(dir + "/" + file_name));
+                       Manifest* manifest, const CheckpointWriteOptions& options) {
+  TESSERA_ASSIGN_OR_RETURN(const std::optional<WriteFault> fault, resolve_write_fault(options));
+  TESSERA_ASSIGN_OR_RETURN(OutputFile file, OutputFile::create(dir + "/" + file_name, fault));
   static constexpr char kZeros[kChunkAlignment] = {};
   for (const SnapshotWriter::Tensor& tensor : snapshot.tensors()) {
     TensorEntry entry{tensor.name, tensor.dtype, tensor.shape, {}};
@@ -162,12 +193,13 @@ Status write_data_file(const SnapshotWriter& snapshot, const std::string& dir, c
 
 Status commit_step_dir(const Manifest& manifest, const std::string& tmp_dir, const std::string& final_dir,
                        const std::string& checkpoints_dir, const CheckpointWriteOptions& options, bool* crashed) {
+  TESSERA_ASSIGN_OR_RETURN(const std::optional<WriteFault> fault, resolve_write_fault(options));
   const std::string manifest_text = manifest_to_json(manifest);
-  TESSERA_RETURN_IF_ERROR(write_durable(tmp_dir + "/" + std::string(kManifestFileName), manifest_text));
+  TESSERA_RETURN_IF_ERROR(write_durable(tmp_dir + "/" + std::string(kManifestFileName), manifest_text, fault));
   TESSERA_RETURN_IF_ERROR(stop_at(options, CommitPoint::kManifestWritten, crashed));
 
   TESSERA_RETURN_IF_ERROR(write_durable(tmp_dir + "/" + std::string(kCommitFileName),
-                                        commit_marker_text(hash_bytes(manifest_text))));
+                                        commit_marker_text(hash_bytes(manifest_text)), fault));
   TESSERA_RETURN_IF_ERROR(fsync_directory(tmp_dir));
   TESSERA_RETURN_IF_ERROR(stop_at(options, CommitPoint::kCommitWritten, crashed));
 

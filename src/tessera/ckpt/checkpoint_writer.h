@@ -11,10 +11,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "tessera/ckpt/snapshot_writer.h"
+#include "tessera/ckpt/write_fault.h"
 #include "tessera/core/status.h"
 
 namespace tessera {
@@ -28,6 +30,11 @@ struct CheckpointWriteOptions {
   // Called after each CommitPoint; a non-OK status stops the protocol right there without any
   // cleanup, as a crash would, and is returned. Tests only; empty in production.
   std::function<Status(CommitPoint)> stop_after;
+
+  // Makes one file of the save fail with ENOSPC/EIO part-way (write_fault.h), as a full or failing
+  // disk would; the save then fails and cleans up like any failed write. Unset: the environment's
+  // TESSERA_FAULT decides (normally unset, so no fault). Tests and demos only.
+  std::optional<WriteFault> write_fault;
 };
 
 // Writes `snapshot` (whose finish() must be OK) as checkpoints_dir/step_<8 digits>, creating
@@ -41,9 +48,9 @@ StatusOr<std::string> write_checkpoint(const SnapshotWriter& snapshot, int64_t s
 
 // Step 2: writes every chunk of `snapshot` into the new file dir/file_name (each chunk 64-byte
 // aligned and hashed while written), fsyncs it, and appends its tensors and the file's entry to
-// `manifest`. Fails if the file exists.
+// `manifest`. Fails if the file exists. options: only write_fault is used.
 Status write_data_file(const SnapshotWriter& snapshot, const std::string& dir, const std::string& file_name,
-                       Manifest* manifest);
+                       Manifest* manifest, const CheckpointWriteOptions& options = {});
 
 // Steps 3-5 for a tmp directory that holds every data file `manifest` lists: manifest.json (fsync),
 // COMMIT (fsync), fsync tmp_dir, rename tmp_dir → final_dir (fsync checkpoints_dir). Calls

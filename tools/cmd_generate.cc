@@ -1,20 +1,16 @@
 // tessera generate RUN_DIR_OR_CKPT --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--seed S]
+//                  [--precision auto|fp32|bf16]
 //   Loads the newest checkpoint of a run (or the given step directory), its config and tokenizer, and samples
-//   a continuation of the prompt with a KV cache.
+//   a continuation of the prompt with a KV cache. A run trained with parallel.precision = bf16 runs its
+//   matmuls in bf16 (fp32 accumulation) unless --precision fp32.
 #include <cstdio>
 
 #include "cli_checks.h"
 #include "commands.h"
-#include "tessera/ckpt/checkpoint_dir.h"
-#include "tessera/ckpt/checkpoint_reader.h"
 #include "tessera/core/rng.h"
-#include "tessera/data/token_dataset.h"
-#include "tessera/data/tokenizer.h"
 #include "tessera/model/gpt_decoder.h"
-#include "tessera/model/gpt_model.h"
 #include "tessera/model/sampling.h"
-#include "tessera/spec/config_reader.h"
-#include "tessera/train/train_config.h"
+#include "tessera/serve/served_model.h"
 
 namespace tessera::tools {
 
@@ -28,42 +24,28 @@ struct GenerateArgs {
   double temperature = 0.8;
   int64_t top_k = 40;
   int64_t seed = 0;
+  std::string precision = "auto";
 };
 
 Status generate(const GenerateArgs& args) {
-  // A step directory, a run directory or its checkpoints/ directory → the step directory to load.
-  TESSERA_ASSIGN_OR_RETURN(std::string step_dir, resolve_checkpoint_path(args.path));
-  TESSERA_ASSIGN_OR_RETURN(CheckpointReader checkpoint, CheckpointReader::open(step_dir));
-  TESSERA_ASSIGN_OR_RETURN(std::string config_text, checkpoint.read_string("train.config"));
-  TESSERA_ASSIGN_OR_RETURN(ConfigReader reader, ConfigReader::from_string(config_text, step_dir + " (train.config)"));
-  TESSERA_ASSIGN_OR_RETURN(TrainConfig config, read_train_config(reader));
-  // The run's data directory's tokenizer only while it is still the one its shards (and so this
-  // model) were made with; a --tokenizer given by hand is the user's call.
-  if (args.tokenizer.empty()) TESSERA_RETURN_IF_ERROR(check_dataset_tokenizer(config.data_dir));
-  const std::string tokenizer_path =
-      !args.tokenizer.empty() ? args.tokenizer : config.data_dir + "/" + kDatasetTokenizerFile;
-  TESSERA_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::load(tokenizer_path));
-  TESSERA_ASSIGN_OR_RETURN(auto kernels, make_kernel_backend(config.backend));
-  GptModel model(config.model, *kernels, 1, 1);
-  TESSERA_RETURN_IF_ERROR(model.load_state(checkpoint).with_context("checkpoint '" + step_dir + "'"));
-
-  std::vector<int32_t> tokens = tokenizer.encode(args.prompt);
-  if (tokens.empty()) tokens.push_back(tokenizer.eos_id());
+  InferencePrecision precision = InferencePrecision::kAuto;
+  parse_inference_precision(args.precision, &precision);  // checked by the option's validator
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<ServedModel> served,
+                           ServedModel::load(args.path, {.tokenizer = args.tokenizer, .precision = precision}));
+  const ServedModel& m = *served;
+  const TrainConfig& config = m.config();
+  const Tokenizer& tokenizer = m.tokenizer();
+  const std::vector<int32_t> tokens = m.encode_prompt(args.prompt);
   if (static_cast<int64_t>(tokens.size()) >= config.model.seq_len) {
     return invalid_argument_error("generate: the prompt has {} tokens; the context holds {}", tokens.size(),
                                   config.model.seq_len);
   }
-  if (tokenizer.vocab_size() > config.model.vocab_size) {
-    return invalid_argument_error("generate: tokenizer '{}' has {} tokens, more than the model's vocab_size {}",
-                                  tokenizer_path, tokenizer.vocab_size(), config.model.vocab_size);
-  }
   const int64_t sampled_vocab = tokenizer.vocab_size();
-  GptDecoder decoder(config.model, model.params(), *kernels);
+  GptDecoder decoder(config.model, m.params(), m.kernels());
   const SamplingOptions options{.temperature = static_cast<float>(args.temperature), .top_k = args.top_k};
-  const float* logits = nullptr;
-  for (int32_t token : tokens) {
-    TESSERA_ASSIGN_OR_RETURN(logits, decoder.feed(token));
-  }
+  // The whole prompt in one decoder call, as `tessera serve` runs it (the same calls give the same bits).
+  const DecoderInput prompt{.slot = 0, .tokens = tokens};
+  TESSERA_ASSIGN_OR_RETURN(const float* logits, decoder.feed(std::span<const DecoderInput>(&prompt, 1)));
   std::fputs(args.prompt.c_str(), stdout);
   std::vector<int32_t> generated;
   std::string printed;
@@ -98,6 +80,9 @@ void register_generate_command(CLI::App& app, CommandResult& result) {
   cmd->add_option("--temperature", args->temperature, "softmax temperature; 0 = greedy")->check(number_in(0.0, 100.0));
   cmd->add_option("--top-k", args->top_k, "sample among the k most likely tokens; 0 = all")->check(non_negative_integer());
   cmd->add_option("--seed", args->seed, "sampling seed")->check(non_negative_integer());
+  cmd->add_option("--precision", args->precision,
+                  "matmul precision: auto (as the run was trained: parallel.precision), fp32 or bf16")
+      ->check(one_of({"auto", "fp32", "bf16"}));
   cmd->add_option("--tokenizer", args->tokenizer, "tokenizer model (default: data.dir/tokenizer.model of the run)");
   cmd->callback([args, &result] {
     const Status status = generate(*args);

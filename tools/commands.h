@@ -46,6 +46,7 @@ void register_bench_command(CLI::App& app, CommandResult& result);
 void register_ckpt_command(CLI::App& app, CommandResult& result);
 void register_plan_command(CLI::App& app, CommandResult& result);
 void register_report_command(CLI::App& app, CommandResult& result);
+void register_serve_command(CLI::App& app, CommandResult& result);
 void register_launch_command(CLI::App& app, CommandResult& result);
 
 // `tessera launch` (cmd_launch.cc): what to start, and the mpirun command line for it.

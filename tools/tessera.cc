@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
   register_ckpt_command(app, result);
   register_plan_command(app, result);
   register_report_command(app, result);
+  register_serve_command(app, result);
   register_launch_command(app, result);
   try {
     app.parse(argc, argv);

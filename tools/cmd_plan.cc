@@ -43,6 +43,8 @@ struct PlanArgs {
   std::string cp_mode = "ring";      // ring | ulysses
   double expert_imbalance = 1.0;     // busiest expert's tokens over the mean
   double capacity_factor = 0;        // 0 = dropless
+  std::string ep_dispatcher = "alltoall";  // alltoall | dedup (DeepEP/HybridEP)
+  bool ep_overlap = false;           // all-to-all under the paired micro-batch's compute
   bool json = false;
   double tokens = 0;
   double checkpoint_write_s = 60;
@@ -77,6 +79,10 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
     TESSERA_RETURN_IF_ERROR(reader.status());
   } else {
     TESSERA_ASSIGN_OR_RETURN(r.job.model, r.catalog.model(a.model));
+    if (const CatalogModel* known = r.catalog.match_model(a.model)) {
+      r.job.router_groups = known->router_groups;
+      r.job.router_group_topk = known->router_group_topk;
+    }
     p.micro_batch = 1;
     p.precision = Precision::kBf16;
   }
@@ -126,6 +132,12 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
   if (a.etp > 0) r.job.etp = a.etp;
   r.job.expert_imbalance = a.expert_imbalance;
   r.job.capacity_factor = a.capacity_factor;
+  if (a.ep_dispatcher == "dedup") {
+    r.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+  } else if (a.ep_dispatcher != "alltoall") {
+    return invalid_argument_error("--ep-dispatcher: expected alltoall or dedup, found '{}'", a.ep_dispatcher);
+  }
+  r.job.ep_overlap = a.ep_overlap;
   if (a.offload_layers > 0 && r.accelerator.host_link_gb_per_s <= 0) {
     return invalid_argument_error("--offload-layers: accelerator '{}' has no host link bandwidth in the catalog "
                                   "(host_link_gb_per_s = 0), so offload cannot be costed",
@@ -410,6 +422,12 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_option("--capacity-factor", a.capacity_factor, "MoE token-drop capacity factor (0 = dropless)")
       ->capture_default_str()
       ->check(number_above(0, true));
+  app->add_option("--ep-dispatcher", a.ep_dispatcher,
+                  "MoE token dispatch: alltoall (every routed copy its own message) | dedup (DeepEP/HybridEP: once per "
+                  "remote node, forwarded over NVLink)")
+      ->capture_default_str();
+  app->add_flag("--ep-overlap", a.ep_overlap,
+                "MoE all-to-all overlapped with another micro-batch's compute (Megatron overlap_moe_expert_parallel_comm)");
   app->add_option("--vpp", a.vpp, "virtual stages per pipeline rank (interleaved)")->check(integer_in(1, 1024));
   app->add_option("--micro-batch", a.micro_batch, "sequences per micro-batch")->check(batch);
   app->add_option("--global-batch", a.global_batch, "sequences per optimizer step")->check(batch);

@@ -91,17 +91,26 @@ StatusOr<CatalogModel> parse_model(const toml::table& t, const std::string& orig
       {"mtp_layers", &s.mtp_layers}};
   for (const auto& [key, field] : kinds) *field = t[key].value_or(int64_t{0});
   s.gated_silu = t["gated_silu"].value_or(true);
+  m.router_groups = t["router_groups"].value_or(int64_t{0});
+  m.router_group_topk = t["router_group_topk"].value_or(int64_t{0});
   // A key the planner does not read is a typo or a feature it does not model: refuse it.
   for (const auto& [key, node] : t) {
     const std::string_view k = key.str();
     bool known = k == "name" || k == "aliases" || k == "n_layer" || k == "n_head" || k == "n_kv_head" || k == "n_embd" ||
                  k == "ffn_hidden" || k == "seq_len" || k == "vocab_size" || k == "gated_mlp" ||
-                 k == "tied_embeddings" || k == "learned_positions" || k == "head_dim" || k == "gated_silu";
+                 k == "tied_embeddings" || k == "learned_positions" || k == "head_dim" || k == "gated_silu" ||
+                 k == "router_groups" || k == "router_group_topk";
     for (const auto& kind : kinds) known = known || k == kind.first;
     if (!known) return invalid_argument_error("{} '{}': unknown key '{}'", origin, m.name, k);
   }
   TESSERA_RETURN_IF_ERROR(s.validate().with_context(origin + " '" + m.name + "'"));
   TESSERA_RETURN_IF_ERROR(validate_layer_mix(s).with_context(origin + " '" + m.name + "'"));
+  if (m.router_groups < 0 || m.router_group_topk < 0 || m.router_group_topk > m.router_groups ||
+      (m.router_groups > 0 && (s.moe_experts % m.router_groups != 0 || m.router_group_topk == 0))) {
+    return invalid_argument_error("{} '{}': router_groups, router_group_topk: expected groups dividing the experts ({}) "
+                                  "and 1 <= group_topk <= groups, found {} and {}",
+                                  origin, m.name, s.moe_experts, m.router_groups, m.router_group_topk);
+  }
   return m;
 }
 

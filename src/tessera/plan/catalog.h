@@ -17,6 +17,10 @@ struct CatalogModel {
   std::string name;
   std::vector<std::string> aliases;  // normalized (lower-case letters and digits only)
   ModelSpec spec;
+  // Group-limited MoE routing (models.toml router_groups, router_group_topk; 0 = none): the experts form
+  // router_groups groups and a token's top-k come from its router_group_topk best groups (DeepSeek-V3: 8, 4).
+  int64_t router_groups = 0;
+  int64_t router_group_topk = 0;
 };
 
 struct CatalogAccelerator {

@@ -29,15 +29,7 @@ double reduce_scatter_seconds(const Link& link, int64_t n, double bytes) {
   return k * link.latency_s + k / static_cast<double>(n) * bytes / link.bytes_per_s;
 }
 double all_gather_seconds(const Link& link, int64_t n, double bytes) { return reduce_scatter_seconds(link, n, bytes); }
-namespace {
-// Two-level split of a group of n ranks, consecutive members `stride` apart (module comment): `inner`
-// members per scale-up domain, `domains` domains the group touches = ceil(n·stride / domain), capped at n.
-// (n / inner would drop the partial domain: dp = 16 of tp = 8 on NVL72 touches 2 domains, not 16/9 → 1.)
-struct Split {
-  int64_t inner = 1;
-  int64_t domains = 1;
-};
-Split split_group(const ClusterLinks& links, int64_t n, int64_t stride) {
+GroupSplit group_split(const ClusterLinks& links, int64_t n, int64_t stride) {
   stride = std::max<int64_t>(stride, 1);
   const int64_t domain = links.aligned_domain(n * stride);
   if (links.fits_scaleup(n, stride)) return {n, 1};
@@ -47,10 +39,9 @@ Split split_group(const ClusterLinks& links, int64_t n, int64_t stride) {
   const int64_t domains = std::min(n, (n * stride + domain - 1) / domain);
   return {inner, std::max<int64_t>(domains, 2)};
 }
-}  // namespace
 
 double group_reduce_scatter_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes) {
-  const Split g = split_group(links, n, stride);
+  const GroupSplit g = group_split(links, n, stride);
   return reduce_scatter_seconds(links.scaleup, g.inner, bytes) +
          reduce_scatter_seconds(links.scaleout, g.domains, bytes / static_cast<double>(g.inner));
 }
@@ -58,14 +49,14 @@ double group_all_gather_seconds(const ClusterLinks& links, int64_t n, int64_t st
   return group_reduce_scatter_seconds(links, n, stride, bytes);
 }
 double group_all_reduce_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes) {
-  const Split g = split_group(links, n, stride);
+  const GroupSplit g = group_split(links, n, stride);
   return 2 * reduce_scatter_seconds(links.scaleup, g.inner, bytes) +
          all_reduce_seconds(links.scaleout, g.domains, bytes / static_cast<double>(g.inner));
 }
 
 double group_all_to_all_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes) {
   if (n <= 1) return 0;
-  const Split g = split_group(links, n, stride);
+  const GroupSplit g = group_split(links, n, stride);
   const double N = static_cast<double>(n);
   // Every rank sends bytes/n to each member: (inner − 1) of them share its scale-up domain, the rest are
   // reached through its NIC; both run at once (NCCL/DeepEP issue all pairs together).

@@ -57,6 +57,15 @@ struct ClusterLinks {
 
 ClusterLinks cluster_links(const ClusterSpec& cluster, const AcceleratorSpec& accelerator);
 
+// Two-level split of a group of n ranks, consecutive members `stride` apart (module comment): `inner` members
+// per scale-up domain, `domains` domains the group touches = ceil(n·stride / domain), capped at n (n / inner
+// would drop the partial domain: dp = 16 of tp = 8 on NVL72 touches 2 domains, not 16/9 → 1).
+struct GroupSplit {
+  int64_t inner = 1;
+  int64_t domains = 1;
+};
+GroupSplit group_split(const ClusterLinks& links, int64_t n, int64_t stride);
+
 // Group-aware collectives: a group of n ranks, consecutive members `stride` ranks apart.
 double group_all_reduce_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes);
 double group_reduce_scatter_seconds(const ClusterLinks& links, int64_t n, int64_t stride, double bytes);

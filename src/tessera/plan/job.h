@@ -37,6 +37,11 @@ struct MemoryTraits {
   // log-softmax kept for backward (PyTorch's F.cross_entropy on logits.float(), as torchtitan calls it).
   double loss_bytes_per_logit = 6;
   SelectivePolicy selective = SelectivePolicy::kAttentionCore;
+  // Megatron-Core's --recompute-modules layernorm / moe_act: the norm outputs (the next matmul's input, 2·C bytes
+  // per token per norm) and the expert activation's output (2·F_e bytes per routed copy) are rebuilt in backward
+  // instead of kept. Memory only: the recomputed work is memory-bound and small next to the layer's GEMMs.
+  bool recompute_norm = false;
+  bool recompute_moe_act = false;
   // With sequence parallelism, the column-parallel matmuls (QKV, MLP up/gate) keep their all-gathered,
   // full-sequence input for backward (PyTorch DTensor's ColwiseParallel: autograd saves the matmul's input),
   // instead of the tp-sharded input that Megatron keeps and re-gathers in backward.
@@ -64,6 +69,11 @@ enum class Framework {
 // kAllToAll is DeepSpeed-Ulysses: an all-to-all turns sequence shards into head shards for Q, K, V before the
 // attention and back for its output, on the critical path (no overlap), and needs the heads divisible by cp.
 enum class ContextParallel { kRing, kAllToAll };
+
+// How expert-parallel tokens travel (moe_dispatch.h): kAllToAll sends every routed copy as its own message
+// (Megatron's "alltoall" dispatcher); kDeduplicated sends a token once per remote scale-up domain and forwards it
+// over NVLink inside (DeepEP / HybridEP, Megatron's "flex" dispatcher).
+enum class ExpertDispatch { kAllToAll, kDeduplicated };
 
 // The fitted default of Job::moe_host_overhead_s (docs/planner.md "Constants").
 inline constexpr double kMoeHostOverheadS = 0.0039;  // s per MoE layer per micro-batch, fitted
@@ -93,9 +103,19 @@ struct Job {
   // Capacity factor: an expert takes at most this multiple of the mean tokens and drops the rest
   // (token-drop); 0 = dropless (every routed token is processed, the busiest expert sets the pace).
   double capacity_factor = 0;
-  // Expert-parallel all-to-all time not hidden behind compute (1 = fully exposed, Megatron's default
-  // alltoall dispatcher; the 1F1B overlap of dispatch with another micro-batch's compute lowers it).
+  // Share of the expert-parallel all-to-all time on the critical path (1 = fully exposed, as Megatron runs it
+  // without overlap; ep_overlap below models its 1F1B overlap with another micro-batch's compute).
   double ep_exposed = 1.0;
+  ExpertDispatch ep_dispatch = ExpertDispatch::kAllToAll;
+  // Megatron's overlap_moe_expert_parallel_comm: in the 1F1B steady state one micro-batch's forward and another's
+  // backward run as one unit, each all-to-all under the other's compute; per MoE layer only what exceeds the
+  // layer's forward + backward compute stays exposed (step_model.cc).
+  bool ep_overlap = false;
+  // Group-limited routing (DeepSeek-V3: 8 expert groups, a token's experts from its top 4 groups): bounds the
+  // scale-up domains a token reaches (moe_dispatch.h). 0 = unlimited. From the catalog model
+  // (router_groups, router_group_topk).
+  int64_t router_groups = 0;
+  int64_t router_group_topk = 0;
   // Host-side time per MoE layer per micro-batch, forward + backward, that the GPU waits for: dropless
   // routing copies the tokens-per-expert counts to the host (a device sync) before the grouped GEMMs and the
   // all-to-all can be sized and launched, so the CPU's launch work for the layer cannot run ahead of the

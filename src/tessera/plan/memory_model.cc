@@ -67,7 +67,8 @@ TokenBytes layer_token_bytes(const Job& job) {
   const LayerMix mix = layer_mix(m);
   const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
   const double gate = m.gated_mlp ? 1.5 : 1.0;
-  const double per_input = 4 * C + (job.memory.dropout ? C : 0);  // norm input + matmul input (+ mask)
+  // Norm input + matmul input (+ mask); the matmul input is the norm's output, rebuilt when norms are recomputed.
+  const double per_input = (job.memory.recompute_norm ? 2 : 4) * C + (job.memory.dropout ? C : 0);
   TokenBytes b;
   // Attention: q, k, v and the attention output; MLA also keeps its two latents.
   const double NH = static_cast<double>(m.n_head), HS = static_cast<double>(m.head_size());
@@ -88,7 +89,10 @@ TokenBytes layer_token_bytes(const Job& job) {
     // and the expert MLP's intermediates; the shared experts like a dense MLP.
     const double k = static_cast<double>(m.moe_top_k), etp = static_cast<double>(job.etp);
     b.replicated += mix.moe_ffn * per_input;
-    b.split += mix.moe_ffn * (k * (4 * C * etp + 4 * static_cast<double>(m.moe_ffn_hidden) * gate) +
+    // Recomputing the expert activation (moe_act) drops its output, 2·F_e bytes of each copy's intermediates.
+    const double Fe = static_cast<double>(m.moe_ffn_hidden);
+    const double expert_intermediates = 4 * Fe * gate - (job.memory.recompute_moe_act ? 2 * Fe : 0);
+    b.split += mix.moe_ffn * (k * (4 * C * etp + expert_intermediates) +
                               4 * static_cast<double>(m.moe_shared_ffn_hidden) * gate);
   }
   const double L = static_cast<double>(m.n_layer);

@@ -194,6 +194,27 @@ TEST(MemoryModel, VerdictBandsLeaveHeadroomForWhatTheModelMisses) {
   EXPECT_EQ(m.verdict().rfind("OOM: needs 111.0 GiB of 100 GiB (111%", 0), 0u) << m.verdict();
 }
 
+// Megatron-Core's --recompute-modules layernorm / moe_act: each drops exactly what it rebuilds. Qwen3-235B, tp 1:
+// two norms per layer (before attention and before the MoE), each output 2·C bytes per token; the expert
+// activation's output 2·F_e bytes for each of the k routed copies.
+TEST(MemoryModel, RecomputedNormsAndExpertActivationsAreNotKept) {
+  Job job;
+  job.model = *testing::load_test_catalog().model("qwen3-235b-a22b");
+  job.plan.tp = 1, job.plan.pp = 8, job.plan.dp = 32, job.plan.micro_batch = 1, job.plan.global_batch = 256;
+  job.plan.precision = Precision::kBf16;
+  job.ep = 32;
+  apply_framework(Framework::kMegatron, &job);
+  const double tokens = 4096, C = 4096, Fe = 1536, k = 8;
+  const double kept = activation_bytes_per_layer(job);
+  Job norm = job;
+  norm.memory.recompute_norm = true;
+  EXPECT_NEAR(kept - activation_bytes_per_layer(norm), tokens * 2 * 2 * C, 1e-3);
+  Job act = job;
+  act.memory.recompute_moe_act = true;
+  EXPECT_NEAR(kept - activation_bytes_per_layer(act), tokens * k * 2 * Fe, 1e-3);
+  EXPECT_LT(estimate_memory(act, 80).activations_gib, estimate_memory(job, 80).activations_gib);
+}
+
 TEST(MemoryModel, FrameworkNamesRoundTripAndUnknownIsAnError) {
   for (Framework f : {Framework::kGeneric, Framework::kMegatron, Framework::kNemo, Framework::kTorchtitan}) {
     auto parsed = parse_framework(framework_name(f));

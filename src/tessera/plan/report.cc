@@ -113,6 +113,8 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                  {"gemm_format", gemm_format_name(r.job.gemm_format)},
                  {"framework", framework_name(r.job.framework)}, {"offload_layers", r.job.memory.offload_layers},
                  {"ep", r.job.ep}, {"etp", r.job.etp},
+                 {"ep_dispatcher", r.job.ep_dispatch == ExpertDispatch::kDeduplicated ? "dedup" : "alltoall"},
+                 {"ep_overlap", r.job.ep_overlap},
                  {"cp_mode", r.job.cp_mode == ContextParallel::kRing ? "ring" : "ulysses"}};
   j["params"] = {{"total", total_params(r.job.model)}, {"active_matmul", active_matmul_params(r.job.model)}};
   j["step_time_s"] = s.step_time_s;

@@ -5,6 +5,7 @@
 #include <initializer_list>
 
 #include "tessera/plan/layer_mix.h"
+#include "tessera/plan/moe_dispatch.h"
 
 namespace tessera::plan {
 
@@ -67,6 +68,7 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   const double tp_all_reduce = p.tp > 1 ? kTpExposed * group_all_reduce_seconds(links, p.tp, 1, M * C * act) : 0;
   LayerTimes total;  // sums over the stack, divided by n_layer at the end
   double selective = 0;
+  double ep_a2a_fwd = 0;  // one MoE layer's forward all-to-alls (dispatch + combine), one micro-batch
 
   // Attention mixers (GQA, or MLA's low-rank projections), full and sliding-window.
   if (mix.attention > 0) {
@@ -171,10 +173,8 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     total.tp_comm_fwd += mix.moe_ffn * tp_all_reduce;
     total.host_fwd += mix.moe_ffn * job.moe_host_overhead_s / 3;
     total.host_bwd += mix.moe_ffn * job.moe_host_overhead_s * 2 / 3;
-    if (job.ep > 1) {
-      const double a2a = group_all_to_all_seconds(links, job.ep, job.etp, tokens * k * C * act);
-      total.ep_comm_fwd += mix.moe_ffn * job.ep_exposed * 2 * a2a;  // dispatch + combine
-    }
+    // Dispatch + combine, forward (their gradients backward), by the job's dispatcher (moe_dispatch.h).
+    ep_a2a_fwd = 2 * expert_dispatch_seconds(links, job, tokens, C * act);
   }
   // MTP modules' 2C×C projections.
   if (mix.mtp > 0) {
@@ -183,6 +183,14 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     total.bwd_compute += mix.mtp * g.bwd;
   }
   const double L = static_cast<double>(m.n_layer);
+  if (ep_a2a_fwd > 0) {
+    // Forward and backward each move ep_a2a_fwd per MoE layer. With the all-to-all overlap (Job::ep_overlap) they
+    // run under the compute of the micro-batch paired with this one: per MoE layer only what exceeds a layer's
+    // forward + backward compute (the stack's mean) stays exposed, split evenly over forward and backward.
+    double exposed = job.ep_exposed * 2 * ep_a2a_fwd;
+    if (job.ep_overlap) exposed = std::max(0.0, 2 * ep_a2a_fwd - (total.fwd_compute + total.bwd_compute) / L);
+    total.ep_comm_fwd += mix.moe_ffn * exposed / 2;
+  }
   LayerTimes lt;
   lt.fwd_compute = total.fwd_compute / L;
   lt.bwd_compute = total.bwd_compute / L;

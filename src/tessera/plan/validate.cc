@@ -46,6 +46,8 @@ std::string without_tags(const std::string& name) {
 FlopConvention convention_for(const std::string& source_lower) {
   if (has(source_lower, "narayanan")) return FlopConvention::kHardware;
   if (has(source_lower, "nemo")) return FlopConvention::kModelCausal;  // NeMo and Megatron-Bridge
+  // Megatron-Core's own logs (num_floating_point_operations, the causal count): the MoE model zoo's tables.
+  if (has(source_lower, "megatron-core")) return FlopConvention::kModelCausal;
   return FlopConvention::kModelFull;
 }
 
@@ -126,7 +128,11 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     ModelSpec& m = run.job.model;
     const CatalogModel* known = catalog.match_model(run.model_name);
     if (known == nullptr) known = catalog.match_model(without_tags(run.model_name));
-    if (known != nullptr) m = known->spec;
+    if (known != nullptr) {
+      m = known->spec;
+      run.job.router_groups = known->router_groups;
+      run.job.router_group_topk = known->router_group_topk;
+    }
     if (known == nullptr) {
       std::string blank;
       for (const char* column : {"layers", "hidden", "heads"}) {
@@ -264,7 +270,29 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       skip("ep column > 1 but '" + run.model_name + "' is dense in the catalog");
       continue;
     }
+    // Megatron-Bridge runs node-limited-routing models (DeepSeek-V3) with the flex dispatcher (HybridEP or
+    // DeepEP: one NIC crossing per destination node, scripts/performance/configs/deepseek/
+    // deepseek_workload_base_configs.py sets moe_flex_dispatcher_backend in every DeepSeek-V3 configuration);
+    // its Qwen3-235B recipes that cross nodes (H100, B200, B300) set moe_token_dispatcher_type = "alltoall".
+    if (framework == Framework::kNemo && is_moe(m) && run.job.router_groups > 0) {
+      run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+    }
+    // A row that names its dispatcher or the all-to-all overlap in the notes ("dispatcher=DeepEP",
+    // "+1f1b overlap"; "A2A_OVERLAP=0" is the switch off) is read as stated.
+    if (has(notes_l, "dispatcher=deepep") || has(notes_l, "dispatcher=hybridep")) {
+      run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+    } else if (has(notes_l, "dispatcher=a2a") || has(notes_l, "dispatcher=alltoall")) {
+      run.job.ep_dispatch = ExpertDispatch::kAllToAll;
+    }
+    run.job.ep_overlap = has(notes_l, "1f1b overlap") || has(notes_l, "a2a_overlap=1");
     apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
+    // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
+    // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.
+    if (has(rc_l, "recompute modules") && !has(rc_l, "core_attn")) {
+      p.recompute = Recompute::kNone;
+      run.job.memory.recompute_norm = has(rc_l, "norm");
+      run.job.memory.recompute_moe_act = has(rc_l, "act");
+    }
     runs.push_back(run);
   }
   return runs;

@@ -78,7 +78,8 @@ TEST_F(PublishedRuns, CatalogHoldsTheFittedConstants) {
 }
 
 // MoE rows, their own group: the catalog's constants (fitted without any held-out row) keep their error on
-// the held-out Megatron-Bridge releases within bounds. Measured: median 11.3%, p90 46.5% (docs/planner.md).
+// the held-out Megatron-Bridge releases within bounds. Measured: step time median 11.0%, p90 39.4% (46.5% before
+// the deduplicating dispatcher; docs/planner.md).
 TEST_F(PublishedRuns, MixtureOfExpertsRowsAreAGroupWithBoundedError) {
   const ValidationSummary s = summarize(predict_runs(runs_, {}));
   EXPECT_GE(s.time_moe.count, 70u);
@@ -87,6 +88,7 @@ TEST_F(PublishedRuns, MixtureOfExpertsRowsAreAGroupWithBoundedError) {
   EXPECT_LE(s.time_moe_held_out.median, 0.13);
   EXPECT_LE(s.tflops_moe_held_out.median, 0.13);
   EXPECT_LE(s.time_moe.p90, 0.50);
+  EXPECT_LE(s.time_moe_held_out.p90, 0.42);
 }
 
 TEST_F(PublishedRuns, RefittingOnTheFitHalfReproducesTheHeldOutAccuracy) {

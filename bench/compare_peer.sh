@@ -6,19 +6,28 @@
 # loop for fp32, bf16 dot-product loop for bf16; docs/training.md), for Tessera and the peer alike. Appends a
 # section to bench/RESULTS.md with the machine, commit, command, every measurement and the median ratios.
 #
+# The load average before and after the run goes into the section too: on a shared machine the ratios of
+# two preempted timings are not the machine's.
+#
 # Usage: bench/compare_peer.sh [CONFIG=configs/small.toml] [ROUNDS=3] [STEPS=5] [THREADS=2]
+#   TESSERA_BUILD=<dir> (default build) picks the build directory whose tessera binary is measured.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 config="${1:-configs/small.toml}"
 rounds="${2:-3}"
 steps="${3:-5}"
 threads="${4:-2}"
+build="${TESSERA_BUILD:-build}"
 peer="$(readlink -f ../shared/bench/run_peer.sh)"
-[ -x build/tessera ] || bash scripts/setup.sh
+if [ ! -x "$build/tessera" ]; then
+  [ "$build" = build ] || { echo "compare_peer: $build/tessera not found (TESSERA_BUILD=$build)"; exit 1; }
+  bash scripts/setup.sh
+fi
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 [ -f "$peer" ] || { echo "compare_peer: $peer not found (the shared peer benchmark)"; exit 1; }
 
 # The peer takes the shape as flags: read it from the config through tessera's own resolved view.
-shape=$(build/tessera bench train "$config" --steps 1 --warmup 0 --threads "$threads" --json |
+shape=$("$build/tessera" bench train "$config" --steps 1 --warmup 0 --threads "$threads" --json |
   /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["n_layer"], r["n_head"], r["n_embd"], r["seq_len"], r["batch_size"], r["vocab_size"])')
 read -r L H C T B V <<<"$shape"
 
@@ -26,7 +35,7 @@ results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
 for round in $(seq 1 "$rounds"); do
   for precision in fp32 bf16; do
-    out=$(OMP_NUM_THREADS="$threads" build/tessera bench train "$config" --steps "$steps" --warmup 1 --threads "$threads" \
+    out=$(OMP_NUM_THREADS="$threads" "$build/tessera" bench train "$config" --steps "$steps" --warmup 1 --threads "$threads" \
           --set parallel.precision="$precision" --json)
     flag=(); [ "$precision" = bf16 ] && flag=(--bf16)
     p=$(bash "$peer" --layers "$L" --heads "$H" --dim "$C" --seq "$T" --batch "$B" --vocab "$V" --threads "$threads" \
@@ -36,6 +45,7 @@ for round in $(seq 1 "$rounds"); do
   done
 done
 
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 summary=$(/usr/bin/python3 - "$results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
@@ -65,6 +75,7 @@ echo "$summary"
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
   echo "- command: \`bench/compare_peer.sh $config $rounds $steps $threads\` (shape L=$L H=$H C=$C T=$T B=$B V=$V; $rounds interleaved rounds of $steps timed steps after 1 warmup, fp32 then bf16 in each round)"
   echo "- MFU of both against the peaks tessera probed at start-up in the same run (fp32 FMA loop; bf16 dot-product loop); FLOPs/token = 6·N_mm + 12·L·T·C"
+  echo "- load average (1, 5, 15 min) before: $load_before; after: $load_after ($(nproc) cores)"
   echo
   echo "$summary"
 } >>bench/RESULTS.md

@@ -1,5 +1,7 @@
 #include "tessera/comm/process_grid.h"
 
+#include "tessera/spec/grid_order.h"
+
 namespace tessera {
 
 ProcessGrid ProcessGrid::single_process() {
@@ -36,14 +38,15 @@ StatusOr<ProcessGrid> ProcessGrid::create(std::unique_ptr<Communicator> world, i
   return grid;
 }
 
+// The arithmetic is spec/grid_order.h's, shared with the planner.
 GridCoord ProcessGrid::coord_of(int rank, int dp, int pp, int tp) {
-  (void)dp;
-  return GridCoord{.dp = rank / (pp * tp), .pp = (rank / tp) % pp, .tp = rank % tp};
+  const GridPosition p = grid_position(rank, GridDims{.dp = dp, .pp = pp, .tp = tp});
+  return GridCoord{.dp = static_cast<int>(p.dp), .pp = static_cast<int>(p.pp), .tp = static_cast<int>(p.tp)};
 }
 
 int ProcessGrid::rank_of(GridCoord coord, int dp, int pp, int tp) {
-  (void)dp;
-  return (coord.dp * pp + coord.pp) * tp + coord.tp;
+  return static_cast<int>(
+      grid_rank(GridPosition{.dp = coord.dp, .pp = coord.pp, .tp = coord.tp}, GridDims{.dp = dp, .pp = pp, .tp = tp}));
 }
 
 int ProcessGrid::axis_size(GridAxis axis) const {

@@ -3,116 +3,99 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 namespace tessera::plan {
 
-namespace {
-
-struct OpRef {
-  int64_t micro_batch;
-  int64_t local_chunk;  // 0..vpp−1 on this rank
-  bool forward;
-};
-
-// The order in which `rank` runs its ops.
-std::vector<OpRef> rank_order(const PipelineSimInput& in, int64_t rank) {
-  const int64_t m = in.micro_batches, pp = in.pp, v = in.vpp;
-  std::vector<OpRef> order;
-  if (in.schedule == PipelineSchedule::kGPipe) {
-    for (int64_t i = 0; i < m; ++i) order.push_back({i, 0, true});
-    for (int64_t i = 0; i < m; ++i) order.push_back({i, 0, false});
-    return order;
+PipelineScheduleKind pipeline_schedule_kind(PipelineSchedule schedule) {
+  switch (schedule) {
+    case PipelineSchedule::kGPipe: return PipelineScheduleKind::kGPipe;
+    case PipelineSchedule::kOneFOneB: return PipelineScheduleKind::kOneFOneB;
+    case PipelineSchedule::kInterleaved: return PipelineScheduleKind::kInterleaved;
   }
-  // 1F1B and interleaved 1F1B (Megatron): forward ops in groups of pp micro-batches per chunk; warm-up of
-  // (pp−rank−1)·2 + (v−1)·pp forwards (pp−rank−1 without interleaving), then alternate, then drain.
-  const int64_t total = m * v;
-  auto fwd_op = [&](int64_t k) {  // k-th forward of this rank
-    const int64_t group = k / (pp * v), within = k % (pp * v);
-    return OpRef{group * pp + within % pp, within / pp, true};
-  };
-  auto bwd_op = [&](int64_t k) {
-    const int64_t group = k / (pp * v), within = k % (pp * v);
-    return OpRef{group * pp + within % pp, v - 1 - within / pp, false};
-  };
-  int64_t warmup = v == 1 ? pp - rank - 1 : (pp - rank - 1) * 2 + (v - 1) * pp;
-  warmup = std::min(warmup, total);
-  int64_t f = 0, b = 0;
-  for (; f < warmup; ++f) order.push_back(fwd_op(f));
-  while (f < total) {
-    order.push_back(fwd_op(f++));
-    order.push_back(bwd_op(b++));
-  }
-  while (b < total) order.push_back(bwd_op(b++));
-  return order;
+  return PipelineScheduleKind::kOneFOneB;
 }
 
-}  // namespace
-
 StatusOr<PipelineTimeline> simulate_pipeline(const PipelineSimInput& in) {
-  if (in.pp < 1 || in.vpp < 1 || in.micro_batches < 1) {
-    return invalid_argument_error("pipeline: expected pp, vpp, micro_batches >= 1, found {}, {}, {}", in.pp, in.vpp,
-                                  in.micro_batches);
+  TESSERA_ASSIGN_OR_RETURN(
+      PipelineProgram program,
+      make_pipeline_schedule({.kind = pipeline_schedule_kind(in.schedule), .pp = in.pp, .vpp = in.vpp,
+                              .micro_batches = in.micro_batches}));
+  return simulate_pipeline(program, PipelineTimes{.forward_s = in.forward_s, .backward_s = in.backward_s,
+                                                  .p2p_s = in.p2p_s});
+}
+
+StatusOr<PipelineTimeline> simulate_pipeline(const PipelineProgram& p, const PipelineTimes& t) {
+  using Kind = PipelineActionKind;
+  if (p.pp < 1 || p.vpp < 1 || static_cast<int64_t>(p.ranks.size()) != p.pp) {
+    return invalid_argument_error("pipeline: expected pp, vpp >= 1 and one program per rank, found pp {}, vpp {}, {} "
+                                  "programs",
+                                  p.pp, p.vpp, p.ranks.size());
   }
-  if (in.vpp > 1 && in.micro_batches % in.pp != 0) {
-    return invalid_argument_error("pipeline: interleaved schedule needs micro_batches ({}) to be a multiple of pp ({})",
-                                  in.micro_batches, in.pp);
-  }
-  const int64_t chunks = in.pp * in.vpp;
-  const double f = in.forward_s / static_cast<double>(in.vpp), b = in.backward_s / static_cast<double>(in.vpp);
-  // done[(forward, micro_batch, chunk)] = end time.
-  std::map<std::tuple<bool, int64_t, int64_t>, double> done;
-  std::vector<std::vector<OpRef>> orders(in.pp);
-  std::vector<size_t> next(in.pp, 0);
-  std::vector<double> free_at(in.pp, 0);
-  for (int64_t r = 0; r < in.pp; ++r) orders[r] = rank_order(in, r);
+  const double vpp = static_cast<double>(p.vpp);
+  const double f = t.forward_s / vpp, b = t.backward_s / vpp;
+  auto duration = [&](Kind k) {
+    switch (k) {
+      case Kind::kForward: return f;
+      case Kind::kBackward: return b;
+      case Kind::kBackwardInput: return b * (1 - t.weight_share);
+      case Kind::kBackwardWeight: return b * t.weight_share;
+      default: return 0.0;
+    }
+  };
+  // sent[(grad?, micro_batch, sender stage)] = when the message left its sender.
+  std::map<std::tuple<bool, int64_t, int64_t>, double> sent;
+  std::vector<size_t> next(static_cast<size_t>(p.pp), 0);
+  std::vector<double> free_at(static_cast<size_t>(p.pp), 0);
   PipelineTimeline timeline;
   size_t remaining = 0;
-  for (const auto& o : orders) remaining += o.size();
-  // Repeatedly run, on every rank, the next op whose dependency is met (list scheduling in program order).
+  for (const auto& r : p.ranks) remaining += r.size();
+  // Repeatedly advance every rank through its program until it reaches a recv whose send has not run yet.
   while (remaining > 0) {
     bool progressed = false;
-    for (int64_t r = 0; r < in.pp; ++r) {
-      while (next[r] < orders[r].size()) {
-        const OpRef& op = orders[r][next[r]];
-        const int64_t chunk = op.local_chunk * in.pp + r;
-        double ready = 0;
-        if (op.forward && chunk > 0) {
-          auto it = done.find({true, op.micro_batch, chunk - 1});
-          if (it == done.end()) break;
-          ready = it->second + in.p2p_s;
-        } else if (!op.forward) {
-          auto own = done.find({true, op.micro_batch, chunk});
-          if (own == done.end()) break;
-          ready = own->second;
-          if (chunk < chunks - 1) {
-            auto it = done.find({false, op.micro_batch, chunk + 1});
-            if (it == done.end()) break;
-            ready = std::max(ready, it->second + in.p2p_s);
-          }
+    for (int64_t r = 0; r < p.pp; ++r) {
+      const auto& actions = p.ranks[static_cast<size_t>(r)];
+      size_t& pc = next[static_cast<size_t>(r)];
+      double& now = free_at[static_cast<size_t>(r)];
+      while (pc < actions.size()) {
+        const PipelineAction& a = actions[pc];
+        const int64_t stage = p.stage_of(r, a.chunk);
+        if (a.kind == Kind::kSendActivation || a.kind == Kind::kSendGrad) {
+          sent[{a.kind == Kind::kSendGrad, a.micro_batch, stage}] = now;
+        } else if (a.kind == Kind::kRecvActivation || a.kind == Kind::kRecvGrad) {
+          const bool grad = a.kind == Kind::kRecvGrad;
+          auto it = sent.find({grad, a.micro_batch, grad ? stage + 1 : stage - 1});
+          if (it == sent.end()) break;
+          now = std::max(now, it->second + t.p2p_s);  // a blocking recv
+        } else {
+          PipelineOp op{r, a.micro_batch, stage, a.kind, now, now + duration(a.kind)};
+          now = op.end_s;
+          timeline.ops.push_back(op);
         }
-        PipelineOp out{r, op.micro_batch, chunk, op.forward, std::max(ready, free_at[r]), 0};
-        out.end_s = out.start_s + (op.forward ? f : b);
-        free_at[r] = out.end_s;
-        done[{op.forward, op.micro_batch, chunk}] = out.end_s;
-        timeline.ops.push_back(out);
-        ++next[r];
+        ++pc;
         --remaining;
         progressed = true;
       }
     }
-    if (!progressed) return internal_error("pipeline: schedule deadlocked with {} ops left", remaining);
+    if (!progressed) {
+      return internal_error("pipeline {}: schedule deadlocked with {} actions left",
+                            pipeline_schedule_kind_name(p.kind), remaining);
+    }
   }
   for (const auto& op : timeline.ops) timeline.makespan_s = std::max(timeline.makespan_s, op.end_s);
-  const double busy = static_cast<double>(in.micro_batches) * (in.forward_s + in.backward_s) * static_cast<double>(in.pp);
-  timeline.bubble_fraction = 1 - busy / (static_cast<double>(in.pp) * timeline.makespan_s);
+  const double busy =
+      static_cast<double>(p.micro_batches) * (t.forward_s + t.backward_s) * static_cast<double>(p.pp);
+  timeline.bubble_fraction =
+      timeline.makespan_s > 0 ? 1 - busy / (static_cast<double>(p.pp) * timeline.makespan_s) : 0;
   return timeline;
 }
 
 std::string pipeline_chrome_trace(const PipelineTimeline& timeline) {
   nlohmann::json events = nlohmann::json::array();
   for (const auto& op : timeline.ops) {
-    events.push_back({{"name", (op.forward ? "F" : "B") + std::to_string(op.micro_batch)},
-                      {"cat", op.forward ? "forward" : "backward"},
+    const bool forward = op.kind == PipelineActionKind::kForward;
+    events.push_back({{"name", pipeline_action_name(op.kind) + std::to_string(op.micro_batch)},
+                      {"cat", forward ? "forward" : "backward"},
                       {"ph", "X"},
                       {"pid", 0},
                       {"tid", op.rank},

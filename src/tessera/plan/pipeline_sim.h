@@ -1,10 +1,12 @@
-// Event-driven simulation of one step of a pipeline schedule (GPipe, 1F1B, interleaved 1F1B).
+// Event-driven simulation of one step of a pipeline schedule (GPipe, 1F1B, interleaved 1F1B, ZB-H1).
 //
-// Each of pp ranks holds vpp model chunks; a micro-batch's forward visits chunk 0..pp·vpp−1 (rank = chunk
-// mod pp), its backward the reverse. A rank runs one op at a time, in the order its schedule lists them;
-// an op starts when the rank is free and its dependency (the previous chunk's forward, or the next chunk's
-// backward, + p2p latency) is done. With uniform op times the makespan is (m + (pp−1)/vpp)·(f + b) and the
-// bubble fraction (pp−1)/(m·vpp + pp − 1) — (pp−1)/(m+pp−1) for GPipe and 1F1B.
+// The schedule is the data of spec/pipeline_schedule.h — the same per-rank action lists the runtime runs —
+// so the planner cannot simulate an order the runtime does not execute. Each rank runs its actions in
+// order, one at a time: a compute action takes its time (forward_s/vpp, backward_s/vpp; ZB splits a
+// backward into I = (1−w)·B and W = w·B), a send records when its data leaves (asynchronous), a blocking
+// recv waits until the matching send + p2p latency. With uniform op times the makespan is
+// (m + (pp−1)/vpp)·(f + b) and the bubble fraction (pp−1)/(m·vpp + pp − 1) — (pp−1)/(m+pp−1) for GPipe and
+// 1F1B; ZB-H1 with F = I = W: (pp−1)/(3m + pp − 1).
 #pragma once
 
 #include <cstdint>
@@ -13,20 +15,21 @@
 
 #include "tessera/core/status.h"
 #include "tessera/spec/parallel_plan.h"
+#include "tessera/spec/pipeline_schedule.h"
 
 namespace tessera::plan {
 
 struct PipelineOp {
   int64_t rank = 0;
   int64_t micro_batch = 0;
-  int64_t chunk = 0;       // virtual stage 0..pp·vpp−1
-  bool forward = true;
+  int64_t chunk = 0;       // global stage 0..pp·vpp−1 (= local chunk·pp + rank)
+  PipelineActionKind kind = PipelineActionKind::kForward;  // a compute kind: F, B, I or W
   double start_s = 0;
   double end_s = 0;
 };
 
 struct PipelineTimeline {
-  std::vector<PipelineOp> ops;  // every forward and backward, 2·m·pp·vpp of them
+  std::vector<PipelineOp> ops;  // every compute action: 2·m·pp·vpp of them (3·m·pp for ZB-H1)
   double makespan_s = 0;
   double bubble_fraction = 0;   // idle share of pp·makespan
 };
@@ -41,7 +44,20 @@ struct PipelineSimInput {
   double p2p_s = 0;       // send latency between chunks
 };
 
+// Op times of the program overload; forward_s and backward_s as in PipelineSimInput.
+struct PipelineTimes {
+  double forward_s = 1;
+  double backward_s = 2;
+  double weight_share = 0.5;  // W's share of a split backward (ZB: I = (1−w)·B, W = w·B)
+  double p2p_s = 0;
+};
+
+// Builds the schedule of input.schedule (spec/pipeline_schedule.h) and simulates it.
 StatusOr<PipelineTimeline> simulate_pipeline(const PipelineSimInput& input);
+// Simulates any program (e.g. ZB-H1, or one read back for checking); fails on a program that deadlocks.
+StatusOr<PipelineTimeline> simulate_pipeline(const PipelineProgram& program, const PipelineTimes& times);
+// The spec schedule of a [parallel] schedule name (the same order for the runtime and the planner).
+PipelineScheduleKind pipeline_schedule_kind(PipelineSchedule schedule);
 
 // Chrome/Perfetto trace-event JSON ({"traceEvents": [...]}): one complete event ("ph":"X") per op, one
 // track per pipeline rank (tid), microseconds.

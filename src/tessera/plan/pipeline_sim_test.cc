@@ -31,7 +31,44 @@ TEST(PipelineSim, InterleavingShrinksTheBubble) {
   EXPECT_LT(v2, plain);
   EXPECT_LT(v4, v2);
   // Narayanan et al.: (p−1)/(v·m) of the ideal time → (p−1)/(v·m + p − 1) of the makespan.
-  EXPECT_NEAR(v2, 3.0 / (2 * 8 + 3), 0.02);
+  EXPECT_NEAR(v2, 3.0 / (2 * 8 + 3), 1e-9);
+}
+
+TEST(PipelineSim, InterleavedBubbleIsPMinus1OverVMPlusPMinus1) {
+  // Unit-time F (forward_s = vpp, so each chunk's forward takes 1) and B = 2F, no latency.
+  for (int64_t pp : {2, 4}) {
+    for (int64_t v : {2, 3, 4}) {
+      for (int64_t m : {pp, 2 * pp, 4 * pp}) {
+        const double expected = static_cast<double>(pp - 1) / static_cast<double>(v * m + pp - 1);
+        EXPECT_NEAR(bubble(PipelineSchedule::kInterleaved, pp, v, m), expected, 1e-9)
+            << "pp=" << pp << " v=" << v << " m=" << m;
+      }
+    }
+  }
+}
+
+TEST(PipelineSim, ZeroBubbleH1FillsTheDrainWithWeightGradients) {
+  // F = I = W = 1 (B = 2 split in halves): ZB-H1's bubble is (p−1)/(3m+p−1), a third of 1F1B's idle time.
+  for (int64_t pp : {2, 4, 8}) {
+    for (int64_t m : {pp, 2 * pp, 3 * pp + 1}) {
+      auto program = make_pipeline_schedule({.kind = PipelineScheduleKind::kZeroBubbleH1, .pp = pp, .micro_batches = m});
+      ASSERT_TRUE(program.ok()) << program.status().to_string();
+      auto t = simulate_pipeline(*program, PipelineTimes{.forward_s = 1, .backward_s = 2});
+      ASSERT_TRUE(t.ok()) << t.status().to_string();
+      const double expected = static_cast<double>(pp - 1) / static_cast<double>(3 * m + pp - 1);
+      EXPECT_NEAR(t->bubble_fraction, expected, 1e-9) << "pp=" << pp << " m=" << m;
+      if (pp > 1) EXPECT_LT(t->bubble_fraction, bubble(PipelineSchedule::kOneFOneB, pp, 1, m));
+      EXPECT_EQ(t->ops.size(), static_cast<size_t>(3 * m * pp));
+    }
+  }
+}
+
+TEST(PipelineSim, P2pLatencyAddsToTheFillAndDrain) {
+  // 1F1B pp 2, m 1, f 1, b 2, p2p 0.5: F on rank 0 [0,1], F on rank 1 [1.5,2.5], B on 1 [2.5,4.5],
+  // B on rank 0 [5,7].
+  auto t = simulate_pipeline({PipelineSchedule::kOneFOneB, 2, 1, 1, 1.0, 2.0, 0.5});
+  ASSERT_TRUE(t.ok());
+  EXPECT_DOUBLE_EQ(t->makespan_s, 7.0);
 }
 
 TEST(PipelineSim, ChromeTraceIsValidJsonWithOneEventPerOp) {

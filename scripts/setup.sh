@@ -15,6 +15,7 @@ packages=(
   python3-torch python3-numpy libopenblas0-openmp     # the PyTorch golden test and peer benchmark
   chromium                                            # renders `tessera report` pages in their test (headless)
   libcpp-httplib-dev curl                             # tessera serve's HTTP server; its tests' client
+  python3-prometheus-client                           # parses train.metrics_port's scrapes in their test
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)  # installs node-llama-cpp for the GGUF test (a newer node's own npm is kept)
 missing=()

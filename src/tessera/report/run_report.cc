@@ -62,7 +62,11 @@ std::vector<std::string> memory_fields(const RunHistory& h) {
   std::vector<std::string> fields;
   for (const RunMetricsRow& row : h.rows) {
     for (const auto& [key, value] : row.values) {
-      if (key.size() > 6 && key.compare(key.size() - 6, 6, "_bytes") == 0 &&
+      // Memory columns only: "peak_rss_bytes", "rss_bytes", "<x>_memory_bytes" — not "comm_bytes" (traffic).
+      const auto ends_with = [&key](std::string_view suffix) {
+        return key.size() >= suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+      };
+      if ((ends_with("rss_bytes") || ends_with("memory_bytes")) &&
           std::find(fields.begin(), fields.end(), key) == fields.end()) {
         fields.push_back(key);
       }
@@ -147,7 +151,7 @@ std::string render_run_report(const RunHistory& h) {
   add_row("committed checkpoints", checkpoints.empty() ? "none" : checkpoints);
   const std::string memory_note =
       memory_keys.empty() ? "<p class=\"note\">This run's metrics.jsonl records no memory column (a numeric "
-                            "<code>*_bytes</code> field), so the memory chart is empty.</p>\n"
+                            "<code>*rss_bytes</code> or <code>*memory_bytes</code> field), so the memory chart is empty.</p>\n"
                           : "";
 
   return fmt::format(R"(<!DOCTYPE html>

@@ -3,8 +3,9 @@
 //
 // Read from the run directory that `tessera train --out RUN_DIR` writes:
 //   metrics.jsonl  one JSON object per optimizer step (train/metrics.h): step, loss, lr, grad_norm,
-//                  step_seconds, tokens_per_s, mfu (0..1), val_loss on evaluation steps; any further
-//                  numeric "<name>_bytes" field (e.g. a resident-memory column) is charted as memory in MiB
+//                  step_seconds, tokens_per_s, mfu (0..1), val_loss on evaluation steps; every
+//                  numeric "<name>rss_bytes" or "<name>memory_bytes" field (the trainer writes
+//                  peak_rss_bytes) is charted as memory in MiB; other "_bytes" fields (comm_bytes) are not
 //   config.toml    the resolved config, shown verbatim
 //   checkpoints/   the committed step_N directories, drawn as dashed markers on every chart
 // Charts: loss and val loss; tokens/s; MFU (%); memory (a "no data" frame and a note when the run

@@ -34,7 +34,7 @@ TEST(RunReport, ReadsMetricsConfigAndCommittedCheckpoints) {
   ASSERT_TRUE(write_file_atomic(run.path() + "/metrics.jsonl",
                                 "{\"step\":1,\"loss\":7.5,\"lr\":0.001,\"tokens_per_s\":1000,\"mfu\":0.25}\n"
                                 "{\"step\":2,\"loss\":6.5,\"lr\":0.002,\"tokens_per_s\":3000,\"mfu\":0.5,\"val_loss\":6.75,"
-                                "\"rss_bytes\":104857600}\n")
+                                "\"rss_bytes\":104857600,\"comm_bytes\":4096}\n")
                   .ok());
   ASSERT_TRUE(write_file_atomic(run.path() + "/config.toml", "[model]\nn_layer = 2 # <L>\n").ok());
   auto history = load_run_history(run.path());
@@ -49,6 +49,7 @@ TEST(RunReport, ReadsMetricsConfigAndCommittedCheckpoints) {
   EXPECT_THAT(html, HasSubstr("37.5% / 50.0%"));    // MFU mean / last
   EXPECT_THAT(html, HasSubstr("checkpoint step 2"));
   EXPECT_THAT(html, HasSubstr(">rss_bytes</text>"));
+  EXPECT_THAT(html, Not(HasSubstr(">comm_bytes</text>")));  // traffic, not memory
   EXPECT_THAT(html, HasSubstr("n_layer = 2 # &lt;L&gt;"));
   EXPECT_THAT(html, Not(HasSubstr("records no memory column")));
   // Self-contained: no scripts, no links, no external resources.

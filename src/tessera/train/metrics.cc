@@ -1,5 +1,7 @@
 #include "tessera/train/metrics.h"
 
+#include <sys/resource.h>
+
 #include <nlohmann/json.hpp>
 
 #include <utility>
@@ -20,7 +22,14 @@ std::string step_metrics_to_json(const StepMetrics& m) {
                       {"comm_exposed_s", m.comm_exposed_s},
                       {"comm_bytes", m.comm_bytes}};
   if (m.val_loss) j["val_loss"] = *m.val_loss;
+  if (m.peak_rss_bytes > 0) j["peak_rss_bytes"] = m.peak_rss_bytes;
   return j.dump();
+}
+
+int64_t peak_rss_bytes() {
+  struct rusage usage {};
+  if (::getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // ru_maxrss is in KiB on Linux
 }
 
 Status truncate_metrics_log(const std::string& path, int64_t step) {

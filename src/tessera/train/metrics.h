@@ -29,7 +29,11 @@ struct StepMetrics {
   double comm_exposed_s = 0.0;
   int64_t comm_bytes = 0;
   std::optional<double> val_loss;
+  int64_t peak_rss_bytes = 0;  // this process's peak resident set so far (getrusage); 0 = not recorded
 };
+
+// This process's peak resident set size so far (getrusage's ru_maxrss), in bytes.
+int64_t peak_rss_bytes();
 
 std::string step_metrics_to_json(const StepMetrics& m);
 

@@ -27,6 +27,8 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
   c.ckpt_every = r.get_int("train.ckpt_every", c.ckpt_every, "steps between checkpoints; 0 = at the end");
   c.keep_checkpoints = r.get_int("train.keep_checkpoints", c.keep_checkpoints, "committed checkpoints kept; 0 = all");
   c.log_every = r.get_int("train.log_every", c.log_every, "steps between log lines when not on a terminal");
+  c.metrics_port = r.get_int("train.metrics_port", c.metrics_port,
+                             "serve live metrics for Prometheus on http://127.0.0.1:PORT/metrics (rank 0); 0 = off");
   c.backend = r.get_string("train.backend", c.backend, "kernel backend: fast | ref");
   c.threads = r.get_int("train.threads", c.threads, "kernel threads; 0 = all cores");
   c.peak_gflops_per_thread =
@@ -47,6 +49,9 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
                       {"train.threads", c.threads},           {"train.seed", c.seed}};
   for (const auto& field : non_negative) {
     if (field.value < 0) r.fail(field.key, "a non-negative integer", std::to_string(field.value));
+  }
+  if (c.metrics_port < 0 || c.metrics_port > 65535) {
+    r.fail("train.metrics_port", "a TCP port in [1, 65535], or 0 (off)", std::to_string(c.metrics_port));
   }
   if (c.threads > 1024) r.fail("train.threads", "at most 1024 (0 = all cores)", std::to_string(c.threads));
   if (c.eval_batches > 100000) r.fail("train.eval_batches", "at most 100000", std::to_string(c.eval_batches));

@@ -33,6 +33,7 @@ struct TrainConfig {
   int64_t ckpt_every = 50;        // steps between checkpoints; 0 = only at the end
   int64_t keep_checkpoints = 3;   // committed checkpoints kept; 0 = all
   int64_t log_every = 10;         // steps between plain log lines (not on a terminal)
+  int64_t metrics_port = 0;       // live metrics for Prometheus on http://127.0.0.1:PORT/metrics; 0 = off
   std::string backend = "fast";   // kernel backend: fast | ref
   int64_t threads = 0;            // kernel threads; 0 = all cores
   // MFU's peak per thread; 0 = probe this machine at start-up (train/mfu_peak.h). The bf16 one is used

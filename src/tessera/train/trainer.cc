@@ -126,6 +126,12 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   t->schedule_ = LrSchedule{.max_lr = c.lr, .min_lr = c.min_lr, .warmup_steps = c.warmup_steps, .total_steps = c.steps};
   t->inputs_.resize(static_cast<size_t>(B * T));
   t->targets_.resize(static_cast<size_t>(B * T));
+  // Live metrics for Prometheus (train/prometheus_exporter.h), before the run directory: a taken port
+  // changes nothing on disk.
+  if (c.metrics_port > 0 && t->is_writer()) {
+    TESSERA_ASSIGN_OR_RETURN(t->metrics_exporter_, PrometheusExporter::start(static_cast<int>(c.metrics_port)));
+    log_info("metrics: Prometheus text on http://127.0.0.1:{}/metrics", c.metrics_port);
+  }
 
   if (!t->options_.run_dir.empty()) TESSERA_RETURN_IF_ERROR(t->open_run_dir());
   // Last, so that every rank probes its cores at about the same time, as they will compute.
@@ -315,7 +321,9 @@ Status Trainer::run() {
     if (val_data_ && !stopping && (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0))) {
       TESSERA_ASSIGN_OR_RETURN(m.val_loss, evaluate());
     }
+    m.peak_rss_bytes = peak_rss_bytes();
     if (metrics_log_) TESSERA_RETURN_IF_ERROR(metrics_log_->write(m));
+    if (metrics_exporter_) metrics_exporter_->publish(m);
     const double per_step = run_watch.elapsed_seconds() / static_cast<double>(step_ - first_step);
     if (show_progress) progress.update(m, per_step * static_cast<double>(config_.steps - step_));
     if (checkpointer_ && (last || stopping || (config_.ckpt_every > 0 && step_ % config_.ckpt_every == 0))) {

@@ -22,6 +22,7 @@
 #include "tessera/parallel/data_parallel.h"
 #include "tessera/train/batch_source.h"
 #include "tessera/train/metrics.h"
+#include "tessera/train/prometheus_exporter.h"
 #include "tessera/train/mfu_peak.h"
 #include "tessera/train/progress.h"
 #include "tessera/train/train_config.h"
@@ -98,6 +99,7 @@ class Trainer {
   LrSchedule schedule_;
   std::unique_ptr<BatchSource> train_data_, val_data_;
   std::optional<MetricsLog> metrics_log_;
+  std::unique_ptr<PrometheusExporter> metrics_exporter_;  // rank 0 with train.metrics_port > 0
   std::unique_ptr<AsyncCheckpointer> checkpointer_;
   MfuPeak mfu_peak_;
   MemoryReport memory_report_;

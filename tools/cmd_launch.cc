@@ -3,8 +3,9 @@
 // Starts N ranks of `tessera train CONFIG.toml [train options...]` through Open MPI's mpirun, streams their
 // output (the ranks inherit this process's stdout and stderr) and returns mpirun's exit code: 0, the ranks'
 // error code, or kExitPreempted (3) when the ranks stopped on SIGTERM/SIGINT after a committed checkpoint.
-// The resilience issue's supervisor grows from here: the command line is built by build_launch_argv (pure,
-// printed by --dry-run) and run by run_launched (spawn, forward the stop signal, wait).
+// The command line is built by build_launch_argv (pure, printed by --dry-run) and run by run_launched (spawn,
+// forward the stop signal, wait) or, with --max-restarts N, by the supervisor (resilience/supervisor.h: a
+// rank that dies or hangs stops the job, which continues with --resume from the newest good checkpoint).
 //
 // What the mpirun command line holds, and why:
 //   -q                         Open MPI's own banners and abort notes stay quiet: a failing job shows
@@ -39,6 +40,7 @@
 
 #include "cli_checks.h"
 #include "commands.h"
+#include "tessera/resilience/supervisor.h"
 
 extern char** environ;
 
@@ -159,6 +161,17 @@ StatusOr<std::vector<std::string>> build_launch_argv(const LaunchRequest& reques
   return argv;
 }
 
+std::string launch_run_dir(const LaunchRequest& request) {
+  // As `tessera train` resolves it: --out DIR (last one wins), else runs/<config stem>.
+  std::string dir;
+  const auto& a = request.train_args;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == "--out" && i + 1 < a.size()) dir = a[i + 1];
+    if (a[i].rfind("--out=", 0) == 0) dir = a[i].substr(6);
+  }
+  return dir.empty() ? "runs/" + std::filesystem::path(request.config).stem().string() : dir;
+}
+
 StatusOr<int> run_launched(const std::vector<std::string>& argv, const std::string& rank_executable,
                            SignalWatcher& signals) {
   // mpirun and the ranks start with the default signal dispositions and nothing blocked (this process
@@ -216,6 +229,8 @@ void register_launch_command(CLI::App& app, CommandResult& result) {
     std::string hosts;
     std::string mpirun;
     bool dry_run = false;
+    int64_t max_restarts = 0;
+    double hang_timeout_s = 600;
   };
   auto args = std::make_shared<LaunchArgs>();
   CLI::App* cmd = app.add_subcommand(
@@ -226,6 +241,13 @@ void register_launch_command(CLI::App& app, CommandResult& result) {
   cmd->add_option("--hosts", args->hosts, "ranks per host, e.g. node1:4,node2:4 (default: all on this host)");
   cmd->add_option("--mpirun", args->mpirun, "the mpirun to use (default: mpirun on PATH)");
   cmd->add_flag("--dry-run", args->dry_run, "print the mpirun command line and exit");
+  cmd->add_option("--max-restarts", args->max_restarts,
+                  "supervise the job: when a rank dies or hangs, stop it and continue from the newest good "
+                  "checkpoint, up to N times (incidents.jsonl, goodput.json in the run directory)")
+      ->check(integer_in(0, 1000000));
+  cmd->add_option("--hang-timeout", args->hang_timeout_s,
+                  "with --max-restarts: seconds without a step after which a rank counts as hung")
+      ->check(number_in(0.1, 1e7));
   // Everything from CONFIG.toml on is `tessera train`'s: CONFIG and its options pass through untouched.
   cmd->prefix_command();
   cmd->footer("Everything after CONFIG.toml goes to `tessera train` (see tessera train --help).");
@@ -273,6 +295,23 @@ void register_launch_command(CLI::App& app, CommandResult& result) {
       for (const std::string& arg : *argv) line += (line.empty() ? "" : " ") + arg;
       std::printf("%s\n", line.c_str());
       result.exit_code = 0;
+      return;
+    }
+    if (args->max_restarts > 0) {
+      // The supervisor (resilience/supervisor.h): the same job, restarted with --resume after a failure.
+      SupervisorOptions supervision{.argv = *argv,
+                                    .resume_argv = *argv,
+                                    .run_dir = launch_run_dir(request),
+                                    .max_restarts = static_cast<int>(args->max_restarts),
+                                    .hang_timeout_s = args->hang_timeout_s,
+                                    .stop_signal = &result.signals->stop_signal(),
+                                    .preempted_exit_code = kExitPreempted};
+      if (std::find(request.train_args.begin(), request.train_args.end(), "--resume") == request.train_args.end()) {
+        supervision.resume_argv.push_back("--resume");
+      }
+      result.signals->enable_graceful_stop();  // the first SIGTERM/SIGINT is forwarded to the ranks
+      auto report = supervise(supervision);
+      result.exit_code = report.ok() ? report->exit_code : report_error("launch", report.status().message());
       return;
     }
     auto code = run_launched(*argv, request.tessera, *result.signals);

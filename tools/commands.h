@@ -63,6 +63,8 @@ struct LaunchRequest {
 };
 // The mpirun argv for `request` (argv[0] = request.mpirun); bad -n or --hosts: one line naming it.
 StatusOr<std::vector<std::string>> build_launch_argv(const LaunchRequest& request);
+// The run directory the launched `tessera train` uses: its --out, else runs/<config stem>.
+std::string launch_run_dir(const LaunchRequest& request);
 // Runs `argv`, forwarding the first SIGTERM/SIGINT this process receives to its local descendants that run
 // `rank_executable` (the ranks), and returns the exit code (128 + signal when killed).
 StatusOr<int> run_launched(const std::vector<std::string>& argv, const std::string& rank_executable,

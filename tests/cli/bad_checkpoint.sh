@@ -1,5 +1,7 @@
-# Corrupt checkpoints are never trusted: resume and generate refuse a flipped byte or a truncated data
-# file with one line naming the checkpoint; a missing COMMIT makes resume fall back to the previous one.
+# Corrupt checkpoints are never trusted: resume quarantines a newest checkpoint with a flipped byte or a
+# garbage COMMIT (renamed aside to checkpoints/quarantine/, one line naming the file and chunk, an incident)
+# and continues from the previous one; generate and verify refuse them with one line naming the checkpoint;
+# a missing COMMIT (a crash mid-save) is not a checkpoint and resume falls back to the previous one.
 source "$(dirname "$0")/lib.sh"
 cfg="$SRC/tests/configs/test_tiny.toml"
 "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/run" --steps 10 --quiet
@@ -12,20 +14,24 @@ data = bytearray(open(path, 'rb').read())
 data[1000] ^= 0x01
 open(path, 'wb').write(bytes(data))
 PY
-expect_error "checksum" "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/flip" --steps 20 --resume
 expect_error "checksum" "$TESSERA" ckpt verify "$WORK/flip/checkpoints/step_00000010"
+"$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/flip" --steps 12 --resume --quiet 2>"$WORK/flip.log"
+grep -q "quarantined step 10 to '$WORK/flip/checkpoints/quarantine/step_00000010.checksum'.*chunk 0.*rank_00000.bin.*fails its checksum" \
+  "$WORK/flip.log" || fail "the corrupt checkpoint was not quarantined by name: $(cat "$WORK/flip.log")"
+grep -q "resumed from '$WORK/flip/checkpoints/step_00000005' at step 5" "$WORK/flip.log" || fail "resume did not use step 5"
+[ -f "$WORK/flip/checkpoints/quarantine/step_00000010.checksum/rank_00000.bin" ] || fail "the quarantined files are gone"
+grep -q '"kind":"checkpoint_quarantined"' "$WORK/flip/incidents.jsonl" || fail "no incident recorded"
+[ -f "$WORK/flip/checkpoints/step_00000012/COMMIT" ] || fail "the resumed run did not finish"
 cp -r "$WORK/run" "$WORK/trunc"
 truncate -s 5000 "$WORK/trunc/checkpoints/step_00000010/rank_00000.bin"
 expect_error "step_00000010" "$TESSERA" generate "$WORK/trunc/checkpoints/step_00000010" --prompt "x"
-# A committed checkpoint whose COMMIT is garbage is refused by name (not silently passed over, which would
-# let the resumed run overwrite it); moved aside as the hint says, resume uses the previous one.
+# A checkpoint whose COMMIT is garbage is quarantined too (never overwritten by the resumed run's step 10).
 cp -r "$WORK/run" "$WORK/badcommit"
 echo "garbage" >"$WORK/badcommit/checkpoints/step_00000010/COMMIT"
-expect_error "newest committed checkpoint is unreadable" "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/badcommit" --steps 12 --resume
-[ "$(wc -l <"$WORK/badcommit/metrics.jsonl")" -eq 10 ] || fail "a refused resume changed metrics.jsonl"
-mv "$WORK/badcommit/checkpoints/step_00000010" "$WORK/step_00000010.bad"
 "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/badcommit" --steps 12 --resume --quiet 2>"$WORK/log2.txt"
-grep -q "at step 5" "$WORK/log2.txt" || fail "resume did not use step 5 after the bad one was moved aside"
+grep -q "at step 5" "$WORK/log2.txt" || fail "resume did not use step 5: $(cat "$WORK/log2.txt")"
+ls "$WORK/badcommit/checkpoints/quarantine/" | grep -q "^step_00000010\." || fail "the bad checkpoint was not set aside"
+grep -qx "garbage" "$WORK/badcommit/checkpoints/quarantine/"step_00000010.*/COMMIT || fail "the quarantined COMMIT changed"
 # An uncommitted newest checkpoint (a crash mid-save) is skipped: resume continues from step 5.
 cp -r "$WORK/run" "$WORK/nocommit"
 rm "$WORK/nocommit/checkpoints/step_00000010/COMMIT"

@@ -32,6 +32,9 @@ struct TrainConfig {
   int64_t eval_batches = 8;       // global batches per validation pass (the first ones of the val split)
   int64_t ckpt_every = 50;        // steps between checkpoints; 0 = only at the end
   int64_t keep_checkpoints = 3;   // committed checkpoints kept; 0 = all
+  // Steps between comparisons of the data-parallel replicas' parameter fingerprints (silent data corruption,
+  // resilience/replica_fingerprint.h); 0 = never. Under ZeRO-3 no rank holds a full replica: not checked.
+  int64_t replica_check_every = 50;
   int64_t log_every = 10;         // steps between plain log lines (not on a terminal)
   int64_t metrics_port = 0;       // live metrics for Prometheus on http://127.0.0.1:PORT/metrics; 0 = off
   std::string backend = "fast";   // kernel backend: fast | ref

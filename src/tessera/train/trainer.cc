@@ -17,6 +17,8 @@
 #include "tessera/core/log.h"
 #include "tessera/model/memory_report.h"
 #include "tessera/parallel/rank_agreement.h"
+#include "tessera/resilience/replica_fingerprint.h"
+#include "tessera/resilience/resume_checkpoint.h"
 #include "tessera/parallel/zero_memory.h"
 #include "tessera/train/dataset_source.h"
 
@@ -30,6 +32,8 @@ Trainer::~Trainer() {
     const Status status = checkpointer_->wait();
     if (!status.ok()) log_error("checkpoint: {}", status.message());
   }
+  // This rank leaves in order (its run ended or failed cleanly): a supervisor must not take it for dead.
+  if (heartbeat_) (void)heartbeat_->beat(step_, /*final=*/true);
 }
 
 StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOptions options, ProcessGrid grid) {
@@ -133,7 +137,11 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
     log_info("metrics: Prometheus text on http://127.0.0.1:{}/metrics", c.metrics_port);
   }
 
-  if (!t->options_.run_dir.empty()) TESSERA_RETURN_IF_ERROR(t->open_run_dir());
+  TESSERA_ASSIGN_OR_RETURN(t->process_faults_, process_faults_from_environment());
+  if (!t->options_.run_dir.empty()) {
+    TESSERA_RETURN_IF_ERROR(t->open_run_dir());
+    t->heartbeat_.emplace(t->options_.run_dir, t->grid_.rank());
+  }
   // Last, so that every rank probes its cores at about the same time, as they will compute.
   TESSERA_ASSIGN_OR_RETURN(t->mfu_peak_, resolve_mfu_peak(c, kernel_threads(), t->grid_.world()));
   return t;
@@ -154,6 +162,7 @@ Status Trainer::open_run_dir() {
                                 dir, lock.status().message()));
     }
     run_lock_.emplace(std::move(*lock));
+    incidents_.emplace(dir);
   }
   if (options_.resume) {
     TESSERA_RETURN_IF_ERROR(resume_from_latest());
@@ -193,13 +202,17 @@ Status Trainer::open_run_dir() {
 }
 
 Status Trainer::resume_from_latest() {
-  auto latest = find_latest_checkpoint(options_.run_dir + "/checkpoints");
-  if (!latest.ok()) {
-    if (latest.status().code() != StatusCode::kNotFound) return latest.status();
+  // The newest checkpoint that fully verifies, the same on every rank; newer bad ones are quarantined
+  // (renamed aside, with one line and an incident each), never trusted (resilience/resume_checkpoint.h).
+  TESSERA_ASSIGN_OR_RETURN(std::optional<CheckpointReader> opened,
+                           open_resume_checkpoint(grid_.world(), options_.run_dir + "/checkpoints",
+                                                  incidents_ ? &*incidents_ : nullptr));
+  if (!opened) {
     log_info("resume: no committed checkpoint in '{}/checkpoints'; starting from step 0", options_.run_dir);
     return Status();
   }
-  TESSERA_ASSIGN_OR_RETURN(CheckpointReader reader, CheckpointReader::open(*latest));
+  CheckpointReader& reader = *opened;
+  const std::string* latest = &reader.path();
   const auto context = "resume from '" + *latest + "'";
   TESSERA_RETURN_IF_ERROR(data_parallel_->load_state(reader).with_context(context));
   TESSERA_RETURN_IF_ERROR(train_data_->load_state(reader).with_context(context));
@@ -315,6 +328,15 @@ Status Trainer::run() {
   const Stopwatch run_watch;
   while (step_ < end_step) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
+    goodput_.add_step(m.step_seconds);
+    if (config_.replica_check_every > 0 && step_ % config_.replica_check_every == 0) {
+      TESSERA_RETURN_IF_ERROR(check_replicas());
+    }
+    if (const SpikeVerdict spike = spikes_.observe(step_, m.loss, m.grad_norm); spike.spike() && is_writer()) {
+      log_warning("train: {}", spike.detail);
+      record_incident({.kind = spike.loss_spike ? "loss_spike" : "grad_norm_spike", .rank = -1, .step = step_,
+                       .detail = spike.detail});
+    }
     TESSERA_ASSIGN_OR_RETURN(stop_signal_, agreed_stop_signal());
     const bool last = step_ == end_step;
     const bool stopping = stop_signal_ != 0;  // preempted: save now, evaluate later
@@ -327,13 +349,57 @@ Status Trainer::run() {
     const double per_step = run_watch.elapsed_seconds() / static_cast<double>(step_ - first_step);
     if (show_progress) progress.update(m, per_step * static_cast<double>(config_.steps - step_));
     if (checkpointer_ && (last || stopping || (config_.ckpt_every > 0 && step_ % config_.ckpt_every == 0))) {
-      TESSERA_RETURN_IF_ERROR(save_checkpoint());
+      const Stopwatch stall;  // the snapshot copy (and a wait for the previous write): what the step loop pays
+      const Status saved = save_checkpoint();
+      goodput_.add_checkpoint_stall(stall.elapsed_seconds());
+      if (!saved.ok()) record_incident({.kind = "checkpoint_save_failed", .rank = grid_.rank(), .step = step_, .detail = saved.message()});
+      TESSERA_RETURN_IF_ERROR(saved);
+    }
+    if (heartbeat_) {
+      const Status beat = heartbeat_->beat(step_);
+      if (!beat.ok() && !heartbeat_failed_) log_warning("{} (further heartbeat failures are not logged)", beat.message());
+      heartbeat_failed_ = heartbeat_failed_ || !beat.ok();
+      inject_process_fault(process_faults_, options_.run_dir, grid_.rank(), step_);
     }
     if (stopping) break;
   }
   progress.finish();
-  if (checkpointer_) TESSERA_RETURN_IF_ERROR(checkpointer_->wait());
+  if (checkpointer_) {
+    const Stopwatch stall;
+    const Status written = checkpointer_->wait();
+    goodput_.add_checkpoint_stall(stall.elapsed_seconds());
+    if (!written.ok()) record_incident({.kind = "checkpoint_save_failed", .rank = grid_.rank(), .step = step_, .detail = written.message()});
+    TESSERA_RETURN_IF_ERROR(written);
+  }
+  if (is_writer() && !options_.run_dir.empty() && step_ > first_step) {
+    goodput_.wall_s = std::max(run_watch.elapsed_seconds(), goodput_.productive_step_s + goodput_.checkpoint_stall_s);
+    TESSERA_RETURN_IF_ERROR(write_goodput(options_.run_dir, goodput_));
+    log_info("{}", goodput_text_line(goodput_));
+  }
   return Status();
+}
+
+void Trainer::record_incident(Incident incident) {
+  if (!incidents_) return;  // only rank 0 of a run with a run directory keeps the log
+  const Status status = incidents_->append(std::move(incident));
+  if (!status.ok()) log_warning("incident log: {}", status.message());
+}
+
+Status Trainer::check_replicas() {
+  Communicator& dp = grid_.group(GridAxis::kDp);
+  if (dp.size() < 2 || data_parallel_->zero_stage() >= 3) return Status();  // no two full replicas
+  ReplicaFingerprint fingerprint;
+  const GptModel& model = *model_;  // const: reading does not mark the bf16 weight copies stale
+  fingerprint.update(model.params(), static_cast<size_t>(model.num_params()));
+  TESSERA_ASSIGN_OR_RETURN(const DivergenceReport report, find_divergent_replicas(dp, fingerprint.digest()));
+  if (report.agree()) return Status();
+  record_incident({.kind = "replica_divergence", .rank = report.divergent.empty() ? -1 : report.divergent.front(),
+                   .step = step_, .detail = report.describe()});
+  return data_loss_error(
+      "train: step {}: the data-parallel replicas' parameters differ ({}): silent data corruption or a "
+      "non-deterministic kernel; nothing of this step was saved; hint: resume from the last checkpoint, and "
+      "check that rank's host",
+      step_, report.describe());
 }
 
 StatusOr<int> Trainer::agreed_stop_signal() {

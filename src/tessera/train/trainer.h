@@ -20,6 +20,11 @@
 #include "tessera/model/memory_report.h"
 #include "tessera/optim/lr_schedule.h"
 #include "tessera/parallel/data_parallel.h"
+#include "tessera/resilience/goodput.h"
+#include "tessera/resilience/heartbeat.h"
+#include "tessera/resilience/incident_log.h"
+#include "tessera/resilience/process_fault.h"
+#include "tessera/resilience/spike_detector.h"
 #include "tessera/train/batch_source.h"
 #include "tessera/train/metrics.h"
 #include "tessera/train/prometheus_exporter.h"
@@ -83,6 +88,10 @@ class Trainer {
   Status resume_from_latest();
   Status save_checkpoint();
   double mfu(double tokens_per_s) const;
+  // Every train.replica_check_every steps: the dp replicas' parameters must be bit-identical (ZeRO 0-2);
+  // a divergent rank is named and the step fails before anything is saved (silent data corruption).
+  Status check_replicas();
+  void record_incident(Incident incident);
   // The stop signal seen by any rank (0 = none): collective over the world when there are several ranks.
   StatusOr<int> agreed_stop_signal();
 
@@ -103,6 +112,13 @@ class Trainer {
   std::unique_ptr<AsyncCheckpointer> checkpointer_;
   MfuPeak mfu_peak_;
   MemoryReport memory_report_;
+  // After every step, for a supervisor (resilience/heartbeat.h); only with a run directory.
+  std::optional<HeartbeatWriter> heartbeat_;
+  bool heartbeat_failed_ = false;          // logged once
+  std::vector<ProcessFault> process_faults_;  // TESSERA_FAULT kill/hang entries (tests and demos)
+  std::optional<IncidentLog> incidents_;      // rank 0 with a run directory: RUN_DIR/incidents.jsonl
+  SpikeDetector spikes_;                      // loss and gradient-norm spikes (logged, recorded)
+  GoodputSummary goodput_;                    // this process's run: RUN_DIR/goodput.json at the end
   int64_t step_ = 0;
   int stop_signal_ = 0;
   std::vector<int32_t> inputs_, targets_;  // one micro-batch [B, T]

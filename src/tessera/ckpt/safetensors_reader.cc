@@ -74,7 +74,8 @@ StatusOr<SafetensorsReader> SafetensorsReader::open(const std::string& path) {
       }
       continue;
     }
-    const auto bad = [&](std::string_view what) {
+    // `name` by init-capture: clang 14 (scripts/fuzz.sh) cannot capture a structured binding.
+    const auto bad = [&, name = std::string_view(name)](std::string_view what) {
       return data_loss_error("safetensors '{}': tensor '{}': {}", path, name, what);
     };
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets")) {

@@ -8,11 +8,11 @@
 namespace tessera {
 namespace {
 
-TEST(ProcessGrid, RankOrderIsTpFastestThenPpThenDp) {
-  // dp=2, pp=2, tp=2: rank 5 = (1·2 + 0)·2 + 1.
+TEST(ProcessGrid, RankOrderIsTpFastestThenDpThenPp) {
+  // dp=2, pp=2, tp=2: rank 5 = (pp 1·2 + dp 0)·2 + tp 1.
   const GridCoord c = ProcessGrid::coord_of(5, 2, 2, 2);
-  EXPECT_EQ(c.dp, 1);
-  EXPECT_EQ(c.pp, 0);
+  EXPECT_EQ(c.dp, 0);
+  EXPECT_EQ(c.pp, 1);
   EXPECT_EQ(c.tp, 1);
   for (int rank = 0; rank < 24; ++rank) {
     EXPECT_EQ(ProcessGrid::rank_of(ProcessGrid::coord_of(rank, 2, 3, 4), 2, 3, 4), rank);

@@ -1,8 +1,9 @@
 // ProcessGrid: the world's ranks arranged as a dp × pp × tp grid with named axes (docs/parallelism.md).
 //
-// Rank order is tp fastest, then pp, then dp (Megatron's convention): tensor-parallel peers are adjacent
-// ranks, so they land on the same host and use the fastest links.
-//   rank = (dp_index · pp + pp_index) · tp + tp_index
+// Rank order is spec/grid_order.h's, shared with the planner: tp fastest, then dp, then pp (Megatron's
+// tp-dp-pp, torchtitan's mesh): tensor-parallel peers are adjacent ranks, so they land on the same host
+// and use the fastest links; pipeline neighbours are farthest apart.
+//   rank = (pp_index · dp + dp_index) · tp + tp_index
 // Each axis has a Communicator over the ranks that differ only along that axis.
 #pragma once
 

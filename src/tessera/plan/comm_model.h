@@ -7,7 +7,8 @@
 //   send/recv        α + S/β
 //   all-to-all       α + max((g_in − 1)/n · S/β_up, (n − g_in)/n · S/β_out)   (S = what one rank sends in
 //                    all, 1/n to each member; the in-domain and cross-domain shares move concurrently)
-// Which link a group uses: ranks are laid out tp fastest, then cp, dp, pp (Megatron's order), so a group
+// Which link a group uses: ranks are laid out tp fastest, then cp, dp, pp (spec/grid_order.h, the order the
+// runtime's ProcessGrid uses too; Megatron's and torchtitan's), so a group
 // of n ranks with stride s spans n·s consecutive ranks; it stays on the scale-up link (NVLink, ICI) when
 // that span fits in one aligned scale-up domain (span ≤ domain and divides it). A group spanning domains
 // runs two-level (NCCL's hierarchical rings/trees): g_in = min(n, domain/s) members per domain (1 when

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "tessera/spec/cluster_spec.h"
+#include "tessera/spec/grid_order.h"
 #include "tessera/spec/model_spec.h"
 #include "tessera/spec/parallel_plan.h"
 
@@ -124,6 +125,8 @@ struct Job {
 
   // Ranks of an expert-data-parallel group (each holds the same experts).
   int64_t expert_dp() const { return plan.tp * plan.cp * plan.dp / (ep * etp); }
+  // The rank grid in the runtime's order (spec/grid_order.h).
+  GridDims grid() const { return GridDims{.dp = plan.dp, .pp = plan.pp, .tp = plan.tp, .cp = plan.cp}; }
 
   int64_t seq_len() const { return model.seq_len; }
 };

@@ -49,6 +49,26 @@ TEST(PlanFix, ZeroShardsAndReducesOverDpTimesCp) {
   EXPECT_GT(step.dp_comm_total_s, 0);
 }
 
+TEST(PlanFix, GroupsFollowTheRuntimeRankOrder) {
+  // spec/grid_order.h (tp, cp, dp, pp) on 8-GPU DGX nodes, tp 2 × dp 4 × pp 2: a stage's 8 ranks fill one
+  // node, so the dp group (ranks 0, 2, 4, 6) stays on NVLink and the stages talk over the NIC (ranks 8 apart).
+  // With the old runtime order (tp, pp, dp) it was the other way round: dp 4 ranks apart, spanning 2 nodes.
+  const Catalog c = testing::load_test_catalog();
+  const AcceleratorSpec acc = *c.accelerator("h100-sxm-80gb");
+  const ClusterLinks links = cluster_links(*c.cluster("dgx-h100-superpod"), acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kBf16);
+  Job job = llama8b_job(c);
+  job.plan.tp = 2, job.plan.pp = 2, job.plan.dp = 4, job.plan.global_batch = 16;
+  EXPECT_EQ(grid_position(6, job.grid()), (GridPosition{.dp = 3, .pp = 0, .tp = 0, .cp = 0}));
+  EXPECT_EQ(grid_position(8, job.grid()), (GridPosition{.dp = 0, .pp = 1, .tp = 0, .cp = 0}));
+  const StepPrediction wide = predict_step(job, acc, links, dev);
+  EXPECT_FALSE(wide.dp_crosses_scaleout);
+  // The same 4 micro-batches per replica with dp 1: the stages are 2 ranks apart, inside one node.
+  job.plan.dp = 1, job.plan.global_batch = 4;
+  const StepPrediction narrow = predict_step(job, acc, links, dev);
+  EXPECT_GT(wide.pp_comm_s, 5 * narrow.pp_comm_s);
+}
+
 TEST(PlanFix, GroupsThatDoNotFillWholeDomainsPayForTheScaleOutHop) {
   ClusterLinks links;
   links.scaleup = {900e9, 1e-6};

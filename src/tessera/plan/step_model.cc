@@ -110,12 +110,12 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
       selective += attention;
     }
     if (p.cp > 1) {
-      const Link& link = links.link_for(p.cp, p.tp);
+      const Link& link = links.link_for(p.cp, grid_stride(GridOrderAxis::kCp, job.grid()));
       const double kv_width = is_mla(m) ? NH * (HS + dv) : 2 * KV;
       if (job.cp_mode == ContextParallel::kAllToAll) {
         // Ulysses: Q, K, V to head shards before attention, the output back after it.
         const double bytes = M * (NH * HS + kv_width + NH * dv) / tp * act;
-        total.cp_comm_fwd += mix.attention * group_all_to_all_seconds(links, p.cp, p.tp, bytes);
+        total.cp_comm_fwd += mix.attention * group_all_to_all_seconds(links, p.cp, grid_stride(GridOrderAxis::kCp, job.grid()), bytes);
       } else {
         total.cp_comm_fwd += mix.attention * (cp - 1) * send_recv_seconds(link, M * kv_width / tp * act);
       }
@@ -301,7 +301,8 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   const double layers_per_stage = L / pp;
   double pp_send = 0;
   if (p.pp > 1) {
-    const Link& link = links.link_for(p.pp, p.tp * p.cp * p.dp);
+    // Neighbouring stages are tp·cp·dp ranks apart (spec/grid_order.h, the runtime's order).
+    const Link& link = links.link_for(p.pp, grid_stride(GridOrderAxis::kPp, job.grid()));
     const bool sp = job.sequence_parallel && p.tp > 1;
     pp_send = vpp * send_recv_seconds(link, M * C * dev.activation_bytes() / (sp ? tp : 1));
   }
@@ -341,9 +342,10 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
 
   // Data parallel: gradients are reduced (and ZeRO/FSDP state sharded) over the dp·cp ranks that hold the
   // same weights — cp ranks see different tokens of the same sequences (Megatron's dp-cp group, torchtitan's
-  // dp_shard_cp). With ranks laid out tp fastest, then cp, dp, that group has n = dp·cp members, stride tp.
-  // Expert weights are reduced over their expert-data-parallel group instead: n = tp·cp·dp/(ep·etp) members,
-  // stride ep·etp. Gradients are bf16 (2 bytes per parameter).
+  // dp_shard_cp). In the grid's order (spec/grid_order.h: tp, cp, dp, pp) cp and dp are adjacent, so that
+  // group has n = dp·cp members, stride tp (cp's stride; dp's, tp·cp, continues it). Expert weights are
+  // reduced over their expert-data-parallel group instead: n = tp·cp·dp/(ep·etp) members, stride ep·etp
+  // inside a stage's contiguous tp·cp·dp ranks. Gradients are bf16 (2 bytes per parameter).
   const RankParams P = rank_params(job);
   const int64_t n_dp = p.dp * p.cp;
   const int64_t n_edp = std::max<int64_t>(1, job.expert_dp());
@@ -351,7 +353,8 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
     double params;
     int64_t n, stride;
   };
-  const Group groups[2] = {{P.dense, n_dp, p.tp}, {P.expert, n_edp, std::max<int64_t>(1, job.ep * job.etp)}};
+  const Group groups[2] = {{P.dense, n_dp, grid_stride(GridOrderAxis::kCp, job.grid())},
+                           {P.expert, n_edp, std::max<int64_t>(1, job.ep * job.etp)}};
   double per_mb = 0, once = 0, reduce_all = 0, gather = 0;
   for (const Group& g : groups) {
     if (g.n <= 1 || g.params <= 0) continue;

@@ -5,19 +5,20 @@
 namespace tessera {
 namespace {
 
-TEST(GridOrder, TpFastestThenCpThenPpThenDp) {
+TEST(GridOrder, TpFastestThenCpThenDpThenPp) {
   const GridDims d{.dp = 2, .pp = 3, .tp = 4, .cp = 2};
   EXPECT_EQ(grid_rank({.dp = 0, .pp = 0, .tp = 1, .cp = 0}, d), 1);
   EXPECT_EQ(grid_rank({.dp = 0, .pp = 0, .tp = 0, .cp = 1}, d), 4);
-  EXPECT_EQ(grid_rank({.dp = 0, .pp = 1, .tp = 0, .cp = 0}, d), 8);
-  EXPECT_EQ(grid_rank({.dp = 1, .pp = 0, .tp = 0, .cp = 0}, d), 24);
+  EXPECT_EQ(grid_rank({.dp = 1, .pp = 0, .tp = 0, .cp = 0}, d), 8);
+  EXPECT_EQ(grid_rank({.dp = 0, .pp = 1, .tp = 0, .cp = 0}, d), 16);
   EXPECT_EQ(grid_stride(GridOrderAxis::kTp, d), 1);
   EXPECT_EQ(grid_stride(GridOrderAxis::kCp, d), 4);
-  EXPECT_EQ(grid_stride(GridOrderAxis::kPp, d), 8);
-  EXPECT_EQ(grid_stride(GridOrderAxis::kDp, d), 24);
-  // The runtime's grid (no cp): rank = (dp·pp + pp_index)·tp + tp_index.
+  EXPECT_EQ(grid_stride(GridOrderAxis::kDp, d), 8);
+  EXPECT_EQ(grid_stride(GridOrderAxis::kPp, d), 16);
+  // The runtime's grid (no cp): rank = (pp_index·dp + dp_index)·tp + tp_index; rank 5 of 2×2×2 is tp 1,
+  // dp 0, pp 1 — a stage's dp·tp ranks are contiguous.
   const GridDims runtime{.dp = 2, .pp = 2, .tp = 2};
-  EXPECT_EQ(grid_position(5, runtime), (GridPosition{.dp = 1, .pp = 0, .tp = 1, .cp = 0}));
+  EXPECT_EQ(grid_position(5, runtime), (GridPosition{.dp = 0, .pp = 1, .tp = 1, .cp = 0}));
 }
 
 TEST(GridOrder, RankAndPositionAreInverse) {

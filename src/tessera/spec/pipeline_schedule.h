@@ -84,8 +84,9 @@ StatusOr<PipelineProgram> make_pipeline_schedule(const PipelineScheduleRequest& 
 // direction; simulated). The first violation comes back as one line naming the rank and the action.
 Status validate_pipeline_schedule(const PipelineProgram& program);
 
-// Most micro-batches whose forward `rank` has run and whose activations it still holds (forwards minus
-// completed B or I), over the program: the activation memory of the schedule, in micro-batches.
+// Most (micro-batch, chunk) forwards `rank` has run and still holds the activations of (forwards minus
+// completed B or I), over the program: the schedule's activation memory, in micro-batches when vpp = 1
+// (each chunk holds 1/vpp of a micro-batch's activations).
 int64_t peak_in_flight(const PipelineProgram& program, int64_t rank);
 
 // "F0.1 send_act0.1 ..." (micro_batch.chunk), one rank's program; for messages and tests.

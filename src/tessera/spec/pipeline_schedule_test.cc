@@ -46,6 +46,10 @@ TEST(PipelineSchedule, OneFOneBHoldsPpMinusRankMicroBatches) {
     EXPECT_EQ(peak_in_flight(gpipe, r), 8) << "rank " << r;
     EXPECT_EQ(peak_in_flight(zb, r), 4 - r) << "rank " << r;
   }
+  // Interleaved (v = 2): warm-up (p−r−1)·2 + (v−1)·p forwards, then one more before the first backward;
+  // counted in (micro-batch, chunk) pairs.
+  const PipelineProgram interleaved = make(PipelineScheduleKind::kInterleaved, 4, 8, 2);
+  for (int64_t r = 0; r < 4; ++r) EXPECT_EQ(peak_in_flight(interleaved, r), (4 - r - 1) * 2 + 4 + 1) << "rank " << r;
 }
 
 TEST(PipelineSchedule, MessagesSitNextToTheirCompute) {

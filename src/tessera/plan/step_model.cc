@@ -6,6 +6,7 @@
 
 #include "tessera/plan/layer_mix.h"
 #include "tessera/plan/moe_dispatch.h"
+#include "tessera/plan/pipeline_sim.h"
 
 namespace tessera::plan {
 
@@ -260,13 +261,15 @@ Status validate_job(const Job& job, int64_t world_size) {
     return invalid_argument_error("parallel.tp: expected a divisor or multiple of the kv heads ({}), found {}",
                                   job.model.kv_heads(), job.plan.tp);
   }
-  // The interleaved schedule runs micro-batches in groups of pp (Megatron requires it); the step model's
-  // bubble and the pipeline simulator (--trace) only agree then.
-  if (job.plan.pp > 1 && job.plan.schedule == PipelineSchedule::kInterleaved &&
-      job.plan.num_micro_batches() % job.plan.pp != 0) {
-    return invalid_argument_error("parallel: the interleaved schedule needs micro-batches ({}) to be a multiple of pp "
-                                  "({}); change --global-batch or --micro-batch",
-                                  job.plan.num_micro_batches(), job.plan.pp);
+  // The schedule must be one the runtime can run (spec/pipeline_schedule.h; e.g. interleaved runs
+  // micro-batches in groups of pp, as Megatron requires); the step model's bubble and the pipeline
+  // simulator (--trace) only agree then. Uneven stages are accepted, so n_layer is not checked here.
+  if (job.plan.pp > 1) {
+    const Status s = check_pipeline_schedule({.kind = pipeline_schedule_kind(job.plan.schedule),
+                                              .pp = job.plan.pp,
+                                              .vpp = job.plan.vpp,
+                                              .micro_batches = job.plan.num_micro_batches()});
+    if (!s.ok()) return invalid_argument_error("parallel: {} (change --global-batch or --micro-batch)", s.message());
   }
   return Status();
 }

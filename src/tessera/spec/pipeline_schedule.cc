@@ -281,7 +281,7 @@ const char* pipeline_action_name(PipelineActionKind kind) {
   return "?";
 }
 
-StatusOr<PipelineProgram> make_pipeline_schedule(const PipelineScheduleRequest& in) {
+Status check_pipeline_schedule(const PipelineScheduleRequest& in) {
   const char* name = pipeline_schedule_kind_name(in.kind);
   if (in.pp < 1 || in.vpp < 1 || in.micro_batches < 1) {
     return invalid_argument_error("pipeline {}: expected pp, vpp and micro-batches >= 1, found {}, {} and {}", name,
@@ -308,6 +308,11 @@ StatusOr<PipelineProgram> make_pipeline_schedule(const PipelineScheduleRequest& 
                                   "a vpp that divides n_layer/pp",
                                   name, in.n_layer, in.pp, in.vpp, in.pp * in.vpp);
   }
+  return Status();
+}
+
+StatusOr<PipelineProgram> make_pipeline_schedule(const PipelineScheduleRequest& in) {
+  if (Status s = check_pipeline_schedule(in); !s.ok()) return s;
   PipelineProgram program;
   program.kind = in.kind;
   program.pp = in.pp;

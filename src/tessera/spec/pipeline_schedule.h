@@ -73,8 +73,11 @@ struct PipelineScheduleRequest {
   int64_t n_layer = 0;  // > 0: also check that the layers split evenly into pp·vpp chunks (interleaved)
 };
 
-// Builds the program; bad input gets one line naming the key, the values and a hint, e.g.
-// "pipeline: interleaved needs micro-batches (6) to be a multiple of pp (4); hint: micro-batches 8".
+// Whether the schedule can run this layout, without building it (the planner checks every candidate so);
+// bad input gets one line naming the key, the values and a hint, e.g.
+// "pipeline interleaved: needs micro-batches (6) to be a multiple of pp (4); hint: micro-batches 8".
+Status check_pipeline_schedule(const PipelineScheduleRequest& request);
+// Builds the program (after check_pipeline_schedule).
 StatusOr<PipelineProgram> make_pipeline_schedule(const PipelineScheduleRequest& request);
 
 // Checks a program: every micro-batch's forward then backward (B, or I then W) on every (rank, chunk)

@@ -28,9 +28,15 @@ struct AdamWConfig {
 struct OptimizedTensor {
   std::string name;  // "wte", "h.0.attn.qkv.weight", ...
   std::vector<int64_t> shape;
-  int64_t offset = 0;  // floats into the flat buffer
+  int64_t offset = 0;  // floats into the parameter buffer
   int64_t numel = 0;
   bool decay = true;
+  // Where its gradient and its moments are, when not at `offset` (-1): a sharded owner updates its pieces of
+  // replicated parameters in place while the gradients and moments are compact (ZeRO-1/2).
+  int64_t grad_offset = -1;
+  int64_t state_offset = -1;
+  int64_t grads_at() const { return grad_offset >= 0 ? grad_offset : offset; }
+  int64_t state_at() const { return state_offset >= 0 ? state_offset : offset; }
 };
 
 class AdamW final : public Stateful {

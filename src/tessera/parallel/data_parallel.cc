@@ -63,13 +63,18 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::create(const ModelSpec& sp
   std::vector<OptimizedTensor> optimized;
   const auto& tensors = e->layout_.tensors();
   if (e->sharded_optimizer()) {
+    // Its moments are compact (the shard); it updates its pieces of the replicated parameters in place
+    // (stages 1–2) or its master pieces (3), from the all-reduced full-size gradients (1) or its reduced
+    // gradient pieces (2–3).
     const int64_t shard = e->shards_.shard_numel();
-    e->shard_params_ = AlignedBuffer<float>(shard);
-    e->shard_grads_ = AlignedBuffer<float>(shard);
+    if (e->sharded_parameters()) e->shard_params_ = AlignedBuffer<float>(shard);
+    if (e->sharded_gradients()) e->shard_grads_ = AlignedBuffer<float>(shard);
     for (const OwnedTensorPart& part : e->shards_.owned_parts()) {
       const ParamTensor& t = tensors[part.tensor];
-      optimized.push_back({.name = t.name, .shape = t.shape, .offset = part.shard, .numel = part.count,
-                           .decay = options.decay_all || t.is_matrix()});
+      optimized.push_back({.name = t.name, .shape = t.shape,
+                           .offset = e->sharded_parameters() ? part.shard : part.flat, .numel = part.count,
+                           .decay = options.decay_all || t.is_matrix(),
+                           .grad_offset = e->sharded_gradients() ? part.shard : part.flat, .state_offset = part.shard});
     }
   } else {
     for (const ParamTensor& t : tensors) {
@@ -105,8 +110,10 @@ void DataParallel::init_parameters(uint64_t seed) {
   for (int u = 0; u < shards_.num_units(); ++u) {
     if (sharded_parameters()) model_->init_unit_parameters(seed, u);  // one unit exists at a time
     const UnitPiece& piece = shards_.piece(u);
-    if (sharded_optimizer()) copy_floats(shard_params_.data() + piece.shard_offset, params_ + piece.flat_begin, piece.size);
-    if (sharded_parameters()) release_unit_parameters(u);
+    if (sharded_parameters()) {
+      copy_floats(shard_params_.data() + piece.shard_offset, params_ + piece.flat_begin, piece.size);
+      release_unit_parameters(u);
+    }
   }
 }
 
@@ -271,22 +278,23 @@ Status DataParallel::finish_gradients() {
     if (error_.ok()) issue_reduce(unit);
   }
   deferred_.clear();
-  TESSERA_RETURN_IF_ERROR(wait_all());
-  if (sharded_optimizer() && !sharded_gradients()) {
-    // Stage 1: this rank updates its pieces of the all-reduced gradients.
-    for (int u = 0; u < shards_.num_units(); ++u) {
-      const UnitPiece& piece = shards_.piece(u);
-      copy_floats(shard_grads_.data() + piece.shard_offset, grads_ + piece.flat_begin, piece.size);
-    }
-  }
-  return Status();
+  return wait_all();
 }
 
 StatusOr<double> DataParallel::clip_gradients(double max_norm) {
   TESSERA_RETURN_IF_ERROR(error_);
-  float* grads = sharded_optimizer() ? shard_grads_.data() : grads_;
-  const int64_t n = sharded_optimizer() ? shards_.shard_numel() : layout_.total_numel();
-  double sum_squares = kernels_.sum_squares(grads, n);  // padding is zero and adds nothing
+  // The gradients this rank updates: everything (stage 0), its pieces of the full-size ones (1), its shard
+  // (2, 3). Padding is zero and adds nothing.
+  std::vector<std::pair<float*, int64_t>> mine;
+  if (!sharded_optimizer()) {
+    mine.emplace_back(grads_, layout_.total_numel());
+  } else if (!sharded_gradients()) {
+    for (int u = 0; u < shards_.num_units(); ++u) mine.emplace_back(grads_ + shards_.piece(u).flat_begin, shards_.piece(u).size);
+  } else {
+    mine.emplace_back(shard_grads_.data(), shards_.shard_numel());
+  }
+  double sum_squares = 0;
+  for (const auto& [data, n] : mine) sum_squares += kernels_.sum_squares(data, n);
   if (sharded_optimizer() && dp_.size() > 1) {
     const Stopwatch watch;
     const Status status = dp_.all_reduce(&sum_squares, 1, ReduceOp::kSum).with_context("gradient norm");
@@ -295,7 +303,9 @@ StatusOr<double> DataParallel::clip_gradients(double max_norm) {
     TESSERA_RETURN_IF_ERROR(status);
   }
   const double norm = std::sqrt(sum_squares);
-  if (max_norm > 0.0 && norm > max_norm) kernels_.scale(grads, static_cast<float>(max_norm / norm), n);
+  if (max_norm > 0.0 && norm > max_norm) {
+    for (const auto& [data, n] : mine) kernels_.scale(data, static_cast<float>(max_norm / norm), n);
+  }
   return norm;
 }
 
@@ -306,13 +316,13 @@ Status DataParallel::update(float lr) {
     optimizer_->update(params, grads_, lr);
     return Status();
   }
-  optimizer_->update(shard_params_.data(), shard_grads_.data(), lr);
+  optimizer_->update(sharded_parameters() ? shard_params_.data() : params,
+                     sharded_gradients() ? shard_grads_.data() : grads_, lr);
   if (sharded_parameters()) return Status();  // the next forward gathers the updated pieces
   // Stages 1–2: every rank's updated pieces to every rank, unit by unit, in place.
   for (int u = 0; u < shards_.num_units(); ++u) {
     const ParamUnit& unit = layout_.units()[static_cast<size_t>(u)];
     const UnitPiece& piece = shards_.piece(u);
-    copy_floats(params_ + piece.flat_begin, shard_params_.data() + piece.shard_offset, piece.size);
     if (dp_.size() == 1) continue;
     stats_.comm_bytes += unit.size() * static_cast<int64_t>(sizeof(float));
     in_flight_.push_back({.handle = dp_.all_gather_async(params_ + piece.flat_begin, params_ + unit.begin, piece.size,
@@ -368,12 +378,9 @@ Status DataParallel::load_state(StateReader& reader) {
   } else {  // its pieces, wherever they were stored
     for (const OwnedTensorPart& part : shards_.owned_parts()) {
       const ParamTensor& t = tensors[part.tensor];
-      float* master = shard_params_.data() + part.shard;
-      if (sharded_parameters()) {
-        TESSERA_RETURN_IF_ERROR(
-            read_flat_range(reader, "model." + t.name, t.shape, part.tensor_begin, part.count, master));
-      } else {
-        copy_floats(master, params_ + part.flat, part.count);
+      if (sharded_parameters()) {  // the master pieces are the only copy
+        TESSERA_RETURN_IF_ERROR(read_flat_range(reader, "model." + t.name, t.shape, part.tensor_begin, part.count,
+                                                shard_params_.data() + part.shard));
       }
       TESSERA_RETURN_IF_ERROR(
           read_flat_range(reader, "optim.m." + t.name, t.shape, part.tensor_begin, part.count, m + part.shard));

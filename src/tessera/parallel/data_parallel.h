@@ -8,12 +8,12 @@
 //
 // Stages (parallel.zero_stage; Ψ = parameters, p = dp ranks, fp32; docs/parallelism.md):
 //   0  replicated: each unit's gradients all-reduced; every rank runs AdamW on everything.   16Ψ per rank
-//   1  + optimizer sharded: gradients all-reduced, each rank updates its piece of every unit (ShardLayout:
-//      fp32 master piece, m, v), then every unit's parameters are all-gathered.                 8Ψ + 16Ψ/p
+//   1  + optimizer sharded: gradients all-reduced, each rank updates its piece of every unit in place
+//      (ShardLayout; m, v of its pieces only), then every unit's parameters are all-gathered.  8Ψ + 8Ψ/p
 //   2  + gradients sharded: each unit's gradients reduce-scattered into the rank's piece as soon as backward
-//      produced them; the full-size gradients of a unit are released after (ReleasableBuffer).  4Ψ + 16Ψ/p
-//   3  + parameters sharded: the master piece is the only copy; a unit's parameters are all-gathered just
-//      before the model uses it (the next unit prefetched) and released after.                 16Ψ/p
+//      produced them; the full-size gradients of a unit are released after (ReleasableBuffer).  4Ψ + 12Ψ/p
+//   3  + parameters sharded: an fp32 master piece is the only copy; a unit's parameters are all-gathered
+//      just before the model uses it (the next unit prefetched) and released after.           16Ψ/p
 //   plus, for 2 and 3, the units in flight (full-size gradients between backward and their reduce-scatter;
 //   for 3 the gathered units, the embeddings from the encoder to the LM head).
 //
@@ -139,8 +139,9 @@ class DataParallel final : public UnitHooks {
   ReleasableBuffer params_released_, grads_released_;
   float* params_ = nullptr;
   float* grads_ = nullptr;
-  // This rank's shard [shards_.shard_numel()] (stages ≥ 1): fp32 master pieces, reduced gradient pieces and,
-  // with several micro-batches at stages ≥ 2, the landing buffer of each reduce-scatter before accumulation.
+  // This rank's shard [shards_.shard_numel()]: the fp32 master pieces (stage 3), the reduced gradient pieces
+  // (stages ≥ 2) and, with several micro-batches, the landing buffer of each reduce-scatter before it is
+  // added. The optimizer's moments are the shard's too (stages ≥ 1).
   AlignedBuffer<float> shard_params_, shard_grads_, reduce_out_;
   std::unique_ptr<AdamW> optimizer_;
 

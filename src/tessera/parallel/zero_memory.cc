@@ -25,13 +25,13 @@ MemoryReport zero_memory_report(MemoryReport unsharded, const ParameterLayout& l
       break;
     case 1:
       r.parameters = 4.0 * psi + bf16_copy;
-      r.gradients = 4.0 * psi + 4.0 * shard;
-      r.optimizer = 12.0 * shard;
+      r.gradients = 4.0 * psi;
+      r.optimizer = 8.0 * shard;
       break;
     case 2:
       r.parameters = 4.0 * psi + bf16_copy;
       r.gradients = 4.0 * shard + in_flight;
-      r.optimizer = 12.0 * shard;
+      r.optimizer = 8.0 * shard;
       break;
     default:  // 3: no resident bf16 copy (the matmuls convert per call)
       r.parameters = 4.0 * std::min(psi, embeddings + 2.0 * block);

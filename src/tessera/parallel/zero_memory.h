@@ -5,9 +5,9 @@
 //
 //   stage  parameters              gradients                       optimizer
 //   0      4Ψ (+2Ψ bf16 copy)      4Ψ                              8Ψ  (m, v)
-//   1      4Ψ (+2Ψ)                4Ψ + 4s (reduced piece)         12s (fp32 master piece, m, v)
-//   2      4Ψ (+2Ψ)                4s + in flight                  12s
-//   3      4(E + 2B) gathered      4s + in flight                  12s
+//   1      4Ψ (+2Ψ)                4Ψ                              8s  (m, v of its pieces)
+//   2      4Ψ (+2Ψ)                4s + in flight                  8s
+//   3      4(E + 2B) gathered      4s + in flight                  12s (+ the fp32 master pieces)
 //
 // "In flight": full-size gradients of the units between their backward and their reduce-scatter — with
 // overlap about the embeddings and one block, 4(E + B); without overlap all of them, 4Ψ; plus 4s for the

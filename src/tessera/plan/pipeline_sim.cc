@@ -7,15 +7,6 @@
 
 namespace tessera::plan {
 
-PipelineScheduleKind pipeline_schedule_kind(PipelineSchedule schedule) {
-  switch (schedule) {
-    case PipelineSchedule::kGPipe: return PipelineScheduleKind::kGPipe;
-    case PipelineSchedule::kOneFOneB: return PipelineScheduleKind::kOneFOneB;
-    case PipelineSchedule::kInterleaved: return PipelineScheduleKind::kInterleaved;
-  }
-  return PipelineScheduleKind::kOneFOneB;
-}
-
 StatusOr<PipelineTimeline> simulate_pipeline(const PipelineSimInput& in) {
   TESSERA_ASSIGN_OR_RETURN(
       PipelineProgram program,

@@ -56,8 +56,6 @@ struct PipelineTimes {
 StatusOr<PipelineTimeline> simulate_pipeline(const PipelineSimInput& input);
 // Simulates any program (e.g. ZB-H1, or one read back for checking); fails on a program that deadlocks.
 StatusOr<PipelineTimeline> simulate_pipeline(const PipelineProgram& program, const PipelineTimes& times);
-// The spec schedule of a [parallel] schedule name (the same order for the runtime and the planner).
-PipelineScheduleKind pipeline_schedule_kind(PipelineSchedule schedule);
 
 // Chrome/Perfetto trace-event JSON ({"traceEvents": [...]}): one complete event ("ph":"X") per op, one
 // track per pipeline rank (tid), microseconds.

@@ -311,6 +311,15 @@ Status check_pipeline_schedule(const PipelineScheduleRequest& in) {
   return Status();
 }
 
+PipelineScheduleKind pipeline_schedule_kind(PipelineSchedule schedule) {
+  switch (schedule) {
+    case PipelineSchedule::kGPipe: return PipelineScheduleKind::kGPipe;
+    case PipelineSchedule::kOneFOneB: return PipelineScheduleKind::kOneFOneB;
+    case PipelineSchedule::kInterleaved: return PipelineScheduleKind::kInterleaved;
+  }
+  return PipelineScheduleKind::kOneFOneB;
+}
+
 StatusOr<PipelineProgram> make_pipeline_schedule(const PipelineScheduleRequest& in) {
   if (Status s = check_pipeline_schedule(in); !s.ok()) return s;
   PipelineProgram program;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "tessera/core/status.h"
+#include "tessera/spec/parallel_plan.h"
 
 namespace tessera {
 
@@ -63,7 +64,9 @@ struct PipelineProgram {
 
 const char* pipeline_schedule_kind_name(PipelineScheduleKind kind);  // "gpipe", "1f1b", "interleaved", "zb-h1"
 bool parse_pipeline_schedule_kind(const std::string& text, PipelineScheduleKind* out);
-const char* pipeline_action_name(PipelineActionKind kind);  // "F", "B", "I", "W", "send_act", ...
+const char* pipeline_action_name(PipelineActionKind kind);
+// The generator of a `parallel.schedule` value (the runtime and the planner both map it so).
+PipelineScheduleKind pipeline_schedule_kind(PipelineSchedule schedule);  // "F", "B", "I", "W", "send_act", ...
 
 struct PipelineScheduleRequest {
   PipelineScheduleKind kind = PipelineScheduleKind::kOneFOneB;

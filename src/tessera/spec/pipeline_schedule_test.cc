@@ -142,6 +142,8 @@ TEST(PipelineSchedule, BadInputNamesTheKeyTheValuesAndAHint) {
   EXPECT_NE(p.status().message().find("vpp (2) > 1 needs the interleaved schedule"), std::string::npos);
   p = make_pipeline_schedule({.kind = PipelineScheduleKind::kGPipe, .pp = 0, .micro_batches = 4});
   EXPECT_FALSE(p.ok());
+  EXPECT_EQ(pipeline_schedule_kind(PipelineSchedule::kInterleaved), PipelineScheduleKind::kInterleaved);
+  EXPECT_EQ(pipeline_schedule_kind(PipelineSchedule::kGPipe), PipelineScheduleKind::kGPipe);
   PipelineScheduleKind kind;
   EXPECT_TRUE(parse_pipeline_schedule_kind("zb-h1", &kind));
   EXPECT_EQ(kind, PipelineScheduleKind::kZeroBubbleH1);

@@ -10,6 +10,7 @@
 
 #include "tessera/core/rng.h"
 #include "tessera/model/gpt_model.h"
+#include "tessera/kernels/fast_backend.h"
 #include "tessera/model/memory_report.h"
 
 namespace tessera {
@@ -145,7 +146,8 @@ TEST(MemoryReport, KindsAddUpToTheAllocation) {
   EXPECT_EQ(none.workspace, r.workspace);
   const MemoryReport bf16 = training_memory_report(spec, 2, 32, full, MatmulPrecision::kBf16, 2);
   EXPECT_EQ(bf16.parameters, 6 * P);
-  EXPECT_GT(bf16.workspace, r.workspace + 4.0 * 64 * 9000);  // V = 9000 is a wide output: transposed dW
+  // V = 9000 is a wide output: the transposed dW block scratch
+  EXPECT_GT(bf16.workspace, r.workspace + 4.0 * 64 * FastBackend::kWideOutputBlock);
   EXPECT_NE(r.summary(Recompute::kFull).find("activations"), std::string::npos);
   EXPECT_NE(r.summary(Recompute::kFull).find("(recompute full)"), std::string::npos);
 }

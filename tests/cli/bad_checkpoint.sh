@@ -39,3 +39,20 @@ rm "$WORK/nocommit/checkpoints/step_00000010/COMMIT"
 grep -q "at step 5" "$WORK/log.txt" || fail "resume did not fall back to step 5: $(cat "$WORK/log.txt")"
 [ -f "$WORK/nocommit/checkpoints/step_00000012/COMMIT" ] || fail "resumed run did not finish"
 "$TESSERA" ckpt verify "$ckpt" >/dev/null
+# A restore that loads but does not reproduce the interrupted run (here: the log says step 6 had another
+# loss, as if the checkpoint held other state than the run had): the first step after the resume is
+# compared with the log, the run stops with one line, and the checkpoint is quarantined, not trusted again.
+cp -r "$WORK/run" "$WORK/replay"
+rm -r "$WORK/replay/checkpoints/step_00000010"
+python3 - "$WORK/replay/metrics.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for r in rows:
+    if r["step"] == 6:
+        r["loss"] += 0.25
+open(sys.argv[1], "w").write("".join(json.dumps(r) + "\n" for r in rows))
+PY
+expect_error "the restored state is not what was saved" \
+  "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/replay" --steps 12 --resume
+[ -d "$WORK/replay/checkpoints/quarantine/step_00000005.restore_mismatch" ] || fail "the checkpoint was not quarantined"
+grep -q '"kind":"restore_mismatch"' "$WORK/replay/incidents.jsonl" || fail "no restore_mismatch incident"

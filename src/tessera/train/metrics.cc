@@ -32,9 +32,13 @@ int64_t peak_rss_bytes() {
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // ru_maxrss is in KiB on Linux
 }
 
-Status truncate_metrics_log(const std::string& path, int64_t step) {
+StatusOr<std::map<int64_t, double>> truncate_metrics_log(const std::string& path, int64_t step) {
+  std::map<int64_t, double> dropped;
   auto text = read_file(path);
-  if (!text.ok()) return text.status().code() == StatusCode::kNotFound ? Status() : text.status();
+  if (!text.ok()) {
+    if (text.status().code() == StatusCode::kNotFound) return dropped;
+    return text.status();
+  }
   std::string kept;
   size_t start = 0;
   while (start < text->size()) {
@@ -46,9 +50,13 @@ Status truncate_metrics_log(const std::string& path, int64_t step) {
     if (row.is_object() && row.contains("step") && row["step"].is_number_integer() &&
         row["step"].get<int64_t>() <= step) {
       kept += line + "\n";
+    } else if (row.is_object() && row.contains("step") && row["step"].is_number_integer() && row.contains("loss") &&
+               row["loss"].is_number()) {
+      dropped[row["step"].get<int64_t>()] = row["loss"].get<double>();
     }
   }
-  return write_file_atomic(path, kept);
+  TESSERA_RETURN_IF_ERROR(write_file_atomic(path, kept));
+  return dropped;
 }
 
 StatusOr<MetricsLog> MetricsLog::open_append(const std::string& path) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -39,7 +40,8 @@ std::string step_metrics_to_json(const StepMetrics& m);
 
 // On resume from `step`, drops the lines of steps after it (logged by the interrupted run after its last
 // checkpoint), so the log holds each step once, as the resumed run computes it. A missing file is fine.
-Status truncate_metrics_log(const std::string& path, int64_t step);
+// Returns the losses the dropped lines recorded, by step (what the resumed run must reproduce).
+StatusOr<std::map<int64_t, double>> truncate_metrics_log(const std::string& path, int64_t step);
 
 // Append-only metrics.jsonl writer. Move-only owner of the FILE.
 class MetricsLog {

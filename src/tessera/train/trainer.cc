@@ -189,7 +189,8 @@ Status Trainer::open_run_dir() {
   }
   TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
   if (options_.resume) {
-    TESSERA_RETURN_IF_ERROR(truncate_metrics_log(dir + "/metrics.jsonl", step_));
+    TESSERA_ASSIGN_OR_RETURN(const auto dropped, truncate_metrics_log(dir + "/metrics.jsonl", step_));
+    if (const auto it = dropped.find(step_ + 1); it != dropped.end()) replay_loss_ = it->second;
   } else {
     std::error_code ignored;
     std::filesystem::remove(dir + "/metrics.jsonl", ignored);  // a fresh run starts a fresh log
@@ -236,6 +237,7 @@ Status Trainer::resume_from_latest() {
                                   *latest, options_.stop_at_step, step_);
   }
   log_info("resumed from '{}' at step {}", *latest, step_);
+  resumed_from_ = *latest;
   return Status();
 }
 
@@ -329,6 +331,7 @@ Status Trainer::run() {
   while (step_ < end_step) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
     goodput_.add_step(m.step_seconds);
+    if (replay_loss_) TESSERA_RETURN_IF_ERROR(check_replayed_step(m.loss));
     if (config_.replica_check_every > 0 && step_ % config_.replica_check_every == 0) {
       TESSERA_RETURN_IF_ERROR(check_replicas());
     }
@@ -377,6 +380,26 @@ Status Trainer::run() {
     log_info("{}", goodput_text_line(goodput_));
   }
   return Status();
+}
+
+Status Trainer::check_replayed_step(double loss) {
+  const double logged = *replay_loss_;
+  replay_loss_.reset();
+  // The step's loss depends only on the restored parameters and the data position; the same state gives
+  // the same loss (bit-identical on the same layout, within reduction-order noise on another).
+  const double relative = std::abs(loss - logged) / std::max(std::abs(logged), 1e-30);
+  if (relative <= 1e-5) return Status();
+  const std::string quarantined = std::filesystem::path(resumed_from_).parent_path().string() + "/quarantine/" +
+                                  std::filesystem::path(resumed_from_).filename().string() + ".restore_mismatch";
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(quarantined).parent_path(), ec);
+  if (!std::filesystem::exists(quarantined, ec)) std::filesystem::rename(resumed_from_, quarantined, ec);
+  const std::string detail = fmt::format(
+      "step {} after resuming from '{}' has loss {} but the interrupted run logged {} (relative difference {:.2e}): "
+      "the restored state is not what was saved; the checkpoint was moved to '{}'",
+      step_, resumed_from_, loss, logged, relative, ec ? "(could not be moved: " + ec.message() + ")" : quarantined);
+  record_incident({.kind = "restore_mismatch", .rank = -1, .step = step_, .detail = detail});
+  return data_loss_error("train: {}; hint: resume again (from the previous checkpoint)", detail);
 }
 
 void Trainer::record_incident(Incident incident) {

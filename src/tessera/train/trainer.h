@@ -92,6 +92,8 @@ class Trainer {
   // a divergent rank is named and the step fails before anything is saved (silent data corruption).
   Status check_replicas();
   void record_incident(Incident incident);
+  // The first step after a resume against the interrupted run's log: a mismatch quarantines the checkpoint.
+  Status check_replayed_step(double loss);
   // The stop signal seen by any rank (0 = none): collective over the world when there are several ranks.
   StatusOr<int> agreed_stop_signal();
 
@@ -119,6 +121,10 @@ class Trainer {
   std::optional<IncidentLog> incidents_;      // rank 0 with a run directory: RUN_DIR/incidents.jsonl
   SpikeDetector spikes_;                      // loss and gradient-norm spikes (logged, recorded)
   GoodputSummary goodput_;                    // this process's run: RUN_DIR/goodput.json at the end
+  // After a resume (rank 0): the loss the interrupted run logged for the first step after the checkpoint,
+  // which the resumed run must reproduce (a bad restore does not), and the checkpoint it came from.
+  std::optional<double> replay_loss_;
+  std::string resumed_from_;
   int64_t step_ = 0;
   int stop_signal_ = 0;
   std::vector<int32_t> inputs_, targets_;  // one micro-batch [B, T]

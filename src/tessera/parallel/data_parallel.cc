@@ -15,6 +15,13 @@ void copy_floats(float* to, const float* from, int64_t n) {
   if (n > 0) std::memcpy(to, from, static_cast<size_t>(n) * sizeof(float));
 }
 
+// `bytes` of communicator memory (collectives run on it in place), zero.
+StatusOr<CommBuffer> allocate_zeroed(Communicator& comm, int64_t bytes) {
+  TESSERA_ASSIGN_OR_RETURN(CommBuffer memory, comm.allocate(bytes));
+  if (bytes > 0) std::memset(memory.data(), 0, static_cast<size_t>(bytes));
+  return memory;
+}
+
 }  // namespace
 
 DataParallel::DataParallel(const ModelSpec& spec, Communicator& dp, KernelBackend& kernels,
@@ -42,8 +49,11 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::create(const ModelSpec& sp
   const int64_t total = e->layout_.total_numel();
   const int64_t bytes = total * static_cast<int64_t>(sizeof(float));
   // Parameters: all-gathered in place at stages 1–2 (communicator memory), gathered unit by unit at stage 3.
+  // Units that come and go live in communicator memory (collectives run on it in place) whose pages are
+  // released when a unit is done with.
   if (e->sharded_parameters()) {
-    TESSERA_ASSIGN_OR_RETURN(e->params_released_, ReleasableBuffer::create(total));
+    TESSERA_ASSIGN_OR_RETURN(CommBuffer memory, dp.allocate(bytes));
+    e->params_released_ = ReleasableBuffer::adopt(std::move(memory));
     e->params_ = e->params_released_.data();
   } else {
     TESSERA_ASSIGN_OR_RETURN(e->params_comm_, dp.allocate(bytes));
@@ -52,7 +62,8 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::create(const ModelSpec& sp
   }
   // Gradients: all-reduced in place at stages 0–1, reduce-scattered out of releasable memory from stage 2.
   if (e->sharded_gradients()) {
-    TESSERA_ASSIGN_OR_RETURN(e->grads_released_, ReleasableBuffer::create(total));
+    TESSERA_ASSIGN_OR_RETURN(CommBuffer memory, dp.allocate(bytes));
+    e->grads_released_ = ReleasableBuffer::adopt(std::move(memory));
     e->grads_ = e->grads_released_.data();
   } else {
     TESSERA_ASSIGN_OR_RETURN(e->grads_comm_, dp.allocate(bytes));
@@ -66,9 +77,13 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::create(const ModelSpec& sp
     // Its moments are compact (the shard); it updates its pieces of the replicated parameters in place
     // (stages 1–2) or its master pieces (3), from the all-reduced full-size gradients (1) or its reduced
     // gradient pieces (2–3).
-    const int64_t shard = e->shards_.shard_numel();
-    if (e->sharded_parameters()) e->shard_params_ = AlignedBuffer<float>(shard);
-    if (e->sharded_gradients()) e->shard_grads_ = AlignedBuffer<float>(shard);
+    const int64_t shard_bytes = e->shards_.shard_numel() * static_cast<int64_t>(sizeof(float));
+    if (e->sharded_parameters()) {
+      TESSERA_ASSIGN_OR_RETURN(e->shard_params_, allocate_zeroed(dp, shard_bytes));
+    }
+    if (e->sharded_gradients()) {
+      TESSERA_ASSIGN_OR_RETURN(e->shard_grads_, allocate_zeroed(dp, shard_bytes));
+    }
     for (const OwnedTensorPart& part : e->shards_.owned_parts()) {
       const ParamTensor& t = tensors[part.tensor];
       optimized.push_back({.name = t.name, .shape = t.shape,
@@ -111,7 +126,7 @@ void DataParallel::init_parameters(uint64_t seed) {
     if (sharded_parameters()) model_->init_unit_parameters(seed, u);  // one unit exists at a time
     const UnitPiece& piece = shards_.piece(u);
     if (sharded_parameters()) {
-      copy_floats(shard_params_.data() + piece.shard_offset, params_ + piece.flat_begin, piece.size);
+      copy_floats(shard_params_.as<float>() + piece.shard_offset, params_ + piece.flat_begin, piece.size);
       release_unit_parameters(u);
     }
   }
@@ -159,8 +174,15 @@ void DataParallel::issue_reduce(int unit) {
   // reduce_out_ (then added) for the others.
   const UnitPiece& piece = shards_.piece(unit);
   const bool accumulate = micro_ > 0;
-  if (accumulate && reduce_out_.size() == 0) reduce_out_ = AlignedBuffer<float>(shards_.shard_numel());
-  float* out = (accumulate ? reduce_out_.data() : shard_grads_.data()) + piece.shard_offset;
+  if (accumulate && reduce_out_.bytes() == 0) {
+    auto memory = allocate_zeroed(dp_, shards_.shard_numel() * static_cast<int64_t>(sizeof(float)));
+    if (!memory.ok()) {
+      record(memory.status());
+      return;
+    }
+    reduce_out_ = std::move(*memory);
+  }
+  float* out = (accumulate ? reduce_out_.as<float>() : shard_grads_.as<float>()) + piece.shard_offset;
   in_flight_.push_back({.handle = dp_.reduce_scatter_async(grads_ + u.begin, out, piece.size, DataType::kFloat32,
                                                            ReduceOp::kSum),
                         .kind = OpKind::kReduce, .unit = unit, .accumulate = accumulate});
@@ -171,7 +193,7 @@ void DataParallel::issue_gather(int unit) {
   const UnitPiece& piece = shards_.piece(unit);
   stats_.comm_bytes += u.size() * static_cast<int64_t>(sizeof(float));
   gather_pending_[static_cast<size_t>(unit)] = 1;
-  in_flight_.push_back({.handle = dp_.all_gather_async(shard_params_.data() + piece.shard_offset, params_ + u.begin,
+  in_flight_.push_back({.handle = dp_.all_gather_async(shard_params_.as<float>() + piece.shard_offset, params_ + u.begin,
                                                        piece.size, DataType::kFloat32),
                         .kind = OpKind::kGather, .unit = unit, .accumulate = false});
 }
@@ -188,8 +210,8 @@ bool DataParallel::complete_front(bool block) {
     const ParamUnit& u = layout_.units()[static_cast<size_t>(op.unit)];
     const UnitPiece& piece = shards_.piece(op.unit);
     if (op.accumulate) {
-      kernels_.residual_forward(shard_grads_.data() + piece.shard_offset, shard_grads_.data() + piece.shard_offset,
-                                reduce_out_.data() + piece.shard_offset, piece.size);
+      kernels_.residual_forward(shard_grads_.as<float>() + piece.shard_offset, shard_grads_.as<float>() + piece.shard_offset,
+                                reduce_out_.as<float>() + piece.shard_offset, piece.size);
     }
     grads_released_.release(u.begin, u.end);  // zero again for the next micro-batch
   }
@@ -291,7 +313,7 @@ StatusOr<double> DataParallel::clip_gradients(double max_norm) {
   } else if (!sharded_gradients()) {
     for (int u = 0; u < shards_.num_units(); ++u) mine.emplace_back(grads_ + shards_.piece(u).flat_begin, shards_.piece(u).size);
   } else {
-    mine.emplace_back(shard_grads_.data(), shards_.shard_numel());
+    mine.emplace_back(shard_grads_.as<float>(), shards_.shard_numel());
   }
   double sum_squares = 0;
   for (const auto& [data, n] : mine) sum_squares += kernels_.sum_squares(data, n);
@@ -316,9 +338,18 @@ Status DataParallel::update(float lr) {
     optimizer_->update(params, grads_, lr);
     return Status();
   }
-  optimizer_->update(sharded_parameters() ? shard_params_.data() : params,
-                     sharded_gradients() ? shard_grads_.data() : grads_, lr);
-  if (sharded_parameters()) return Status();  // the next forward gathers the updated pieces
+  optimizer_->update(sharded_parameters() ? shard_params_.as<float>() : params,
+                     sharded_gradients() ? shard_grads_.as<float>() : grads_, lr);
+  if (sharded_parameters()) {
+    // The next forward starts with the embeddings and block 0: gather them now, behind whatever the caller
+    // does between steps (the loss mean, metrics, the next batch), instead of at the first hook.
+    for (const int unit : {ParameterLayout::kEmbeddingUnit, ParameterLayout::block_unit(0)}) {
+      if (unit < shards_.num_units() && !gathered_[static_cast<size_t>(unit)] && !gather_pending_[static_cast<size_t>(unit)]) {
+        issue_gather(unit);
+      }
+    }
+    return error_;
+  }
   // Stages 1–2: every rank's updated pieces to every rank, unit by unit, in place.
   for (int u = 0; u < shards_.num_units(); ++u) {
     const ParamUnit& unit = layout_.units()[static_cast<size_t>(u)];
@@ -339,7 +370,7 @@ Status DataParallel::gather_parameters(float* out) {
   }
   for (int u = 0; u < shards_.num_units(); ++u) {
     const UnitPiece& piece = shards_.piece(u);
-    TESSERA_RETURN_IF_ERROR(dp_.all_gather(shard_params_.data() + piece.shard_offset,
+    TESSERA_RETURN_IF_ERROR(dp_.all_gather(shard_params_.as<float>() + piece.shard_offset,
                                            out + layout_.units()[static_cast<size_t>(u)].begin, piece.size));
   }
   return Status();
@@ -351,7 +382,7 @@ void DataParallel::save_state(StateWriter& writer) const {
   const float* v = optimizer_->second_moments();
   for (const OwnedTensorPart& part : shards_.owned_parts()) {
     const ParamTensor& t = tensors[part.tensor];
-    const float* params = sharded_parameters() ? shard_params_.data() + part.shard : params_ + part.flat;
+    const float* params = sharded_parameters() ? shard_params_.as<float>() + part.shard : params_ + part.flat;
     const int64_t state = sharded_optimizer() ? part.shard : part.flat;
     write_flat_range(writer, "model." + t.name, t.shape, part.tensor_begin, part.count, params);
     write_flat_range(writer, "optim.m." + t.name, t.shape, part.tensor_begin, part.count, m + state);
@@ -380,7 +411,7 @@ Status DataParallel::load_state(StateReader& reader) {
       const ParamTensor& t = tensors[part.tensor];
       if (sharded_parameters()) {  // the master pieces are the only copy
         TESSERA_RETURN_IF_ERROR(read_flat_range(reader, "model." + t.name, t.shape, part.tensor_begin, part.count,
-                                                shard_params_.data() + part.shard));
+                                                shard_params_.as<float>() + part.shard));
       }
       TESSERA_RETURN_IF_ERROR(
           read_flat_range(reader, "optim.m." + t.name, t.shape, part.tensor_begin, part.count, m + part.shard));

@@ -142,7 +142,8 @@ class DataParallel final : public UnitHooks {
   // This rank's shard [shards_.shard_numel()]: the fp32 master pieces (stage 3), the reduced gradient pieces
   // (stages ≥ 2) and, with several micro-batches, the landing buffer of each reduce-scatter before it is
   // added. The optimizer's moments are the shard's too (stages ≥ 1).
-  AlignedBuffer<float> shard_params_, shard_grads_, reduce_out_;
+  // Communicator memory, so that reduce-scatters into and all-gathers out of it run in place.
+  CommBuffer shard_params_, shard_grads_, reduce_out_;
   std::unique_ptr<AdamW> optimizer_;
 
   std::deque<InFlight> in_flight_;

@@ -23,23 +23,34 @@ StatusOr<ReleasableBuffer> ReleasableBuffer::create(int64_t floats) {
   return buffer;
 }
 
+ReleasableBuffer ReleasableBuffer::adopt(CommBuffer buffer) {
+  ReleasableBuffer released;
+  released.data_ = buffer.as<float>();
+  released.floats_ = buffer.bytes() / static_cast<int64_t>(sizeof(float));
+  released.adopted_ = std::move(buffer);
+  released.release(0, released.floats_);
+  return released;
+}
+
 ReleasableBuffer::ReleasableBuffer(ReleasableBuffer&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       floats_(std::exchange(other.floats_, 0)),
-      mapped_bytes_(std::exchange(other.mapped_bytes_, 0)) {}
+      mapped_bytes_(std::exchange(other.mapped_bytes_, 0)),
+      adopted_(std::move(other.adopted_)) {}
 
 ReleasableBuffer& ReleasableBuffer::operator=(ReleasableBuffer&& other) noexcept {
   if (this != &other) {
-    if (data_ != nullptr) ::munmap(data_, mapped_bytes_);
+    if (mapped_bytes_ > 0) ::munmap(data_, mapped_bytes_);
     data_ = std::exchange(other.data_, nullptr);
     floats_ = std::exchange(other.floats_, 0);
     mapped_bytes_ = std::exchange(other.mapped_bytes_, 0);
+    adopted_ = std::move(other.adopted_);
   }
   return *this;
 }
 
 ReleasableBuffer::~ReleasableBuffer() {
-  if (data_ != nullptr) ::munmap(data_, mapped_bytes_);
+  if (mapped_bytes_ > 0) ::munmap(data_, mapped_bytes_);
 }
 
 void ReleasableBuffer::release(int64_t begin, int64_t end) {
@@ -53,8 +64,11 @@ void ReleasableBuffer::release(int64_t begin, int64_t end) {
   }
   std::memset(data_ + begin, 0, inner_first - first);
   std::memset(reinterpret_cast<void*>(inner_last), 0, last - inner_last);
-  // Cannot fail on a private anonymous mapping we own with page-aligned bounds inside it.
-  ::madvise(reinterpret_cast<void*>(inner_first), inner_last - inner_first, MADV_DONTNEED);
+  // Shared memory (a shm segment): punch a hole, which frees the pages for every process mapping them.
+  // Private memory (our mapping, or a heap buffer): MADV_REMOVE fails with EINVAL and DONTNEED frees them.
+  void* pages = reinterpret_cast<void*>(inner_first);
+  const size_t length = inner_last - inner_first;
+  if (::madvise(pages, length, MADV_REMOVE) != 0) ::madvise(pages, length, MADV_DONTNEED);
 }
 
 }  // namespace tessera

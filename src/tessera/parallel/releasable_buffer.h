@@ -1,12 +1,17 @@
 // ReleasableBuffer: a large zero-filled float buffer whose pages can be handed back to the kernel range by
 // range, so that memory is resident only while a range is in use (ZeRO-3's gathered parameters, ZeRO-2/3's
-// full-size gradients between a unit's backward and its reduce-scatter). Anonymous private mmap: pages are
-// made on first touch and release() returns them (MADV_DONTNEED), after which the range reads as zeros.
-// Move-only; unmaps on destruction.
+// full-size gradients between a unit's backward and its reduce-scatter). Pages are made on first touch and
+// release() returns them, after which the range reads as zeros. Two kinds of memory:
+//   create(n)       anonymous private mmap, released with MADV_DONTNEED; unmapped on destruction;
+//   adopt(buffer)   communicator memory (Communicator::allocate: shm segments, which collectives use in place)
+//                   released with MADV_REMOVE (a hole punched in the shared segment, freed for every rank that
+//                   maps it), or MADV_DONTNEED where the memory is private; freed with the CommBuffer.
+// Move-only.
 #pragma once
 
 #include <cstdint>
 
+#include "tessera/comm/communicator.h"
 #include "tessera/core/status.h"
 
 namespace tessera {
@@ -15,6 +20,8 @@ class ReleasableBuffer {
  public:
   ReleasableBuffer() = default;
   static StatusOr<ReleasableBuffer> create(int64_t floats);
+  // Takes over `buffer` (whole floats of it) and releases all of it: it reads as zeros, nothing resident.
+  static ReleasableBuffer adopt(CommBuffer buffer);
   ReleasableBuffer(ReleasableBuffer&& other) noexcept;
   ReleasableBuffer& operator=(ReleasableBuffer&& other) noexcept;
   ReleasableBuffer(const ReleasableBuffer&) = delete;
@@ -30,7 +37,8 @@ class ReleasableBuffer {
  private:
   float* data_ = nullptr;
   int64_t floats_ = 0;
-  size_t mapped_bytes_ = 0;
+  size_t mapped_bytes_ = 0;  // > 0: our own mapping, unmapped on destruction
+  CommBuffer adopted_;       // or communicator memory
 };
 
 }  // namespace tessera

@@ -121,14 +121,14 @@ void DataParallel::init_parameters(uint64_t seed) {
   TESSERA_CHECK(model_ != nullptr, "DataParallel::init_parameters before attach");
   if (!sharded_parameters()) {
     model_->init_parameters(seed);
+    return;
   }
+  // Stage 3: one unit exists at a time; each rank keeps its piece of it.
   for (int u = 0; u < shards_.num_units(); ++u) {
-    if (sharded_parameters()) model_->init_unit_parameters(seed, u);  // one unit exists at a time
+    model_->init_unit_parameters(seed, u);
     const UnitPiece& piece = shards_.piece(u);
-    if (sharded_parameters()) {
-      copy_floats(shard_params_.as<float>() + piece.shard_offset, params_ + piece.flat_begin, piece.size);
-      release_unit_parameters(u);
-    }
+    copy_floats(shard_params_.as<float>() + piece.shard_offset, params_ + piece.flat_begin, piece.size);
+    release_unit_parameters(u);
   }
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # libFuzzer runs of Tessera's parsers (tests/fuzz/fuzz_*.cc): the config reader, the token shard reader,
-# the checkpoint manifest parser, the safetensors reader and serve's request parsing. Not part of ctest:
-# it needs Debian's clang (installed here if missing) and builds the few sources each parser needs with
-# ASan + UBSan into build-fuzz/. Each target runs SECONDS (default 30) from its seed corpus
+# the checkpoint manifest parser, the safetensors reader and serve's request parsing. ctest runs it in a
+# CI-sized form (fuzz.parsers: 10 s per target); longer runs by hand. It needs Debian's clang (scripts/setup.sh
+# installs it) and builds the few sources each parser needs with ASan + UBSan into build-fuzz/ (--build DIR). Each target runs SECONDS (default 30) from its seed corpus
 # tests/fuzz/corpus/<target>/ (read-only; new inputs go to a scratch directory). A crash leaves its input
 # in build-fuzz/crashes/<target>/ and makes the script exit 1.
 # Usage: scripts/fuzz.sh [--seconds N] [--build DIR] [TARGET...]

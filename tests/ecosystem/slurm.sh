@@ -96,3 +96,22 @@ for x, y in zip(a, b):
 print(f"ok: 12 steps under sbatch/srun and under mpirun, losses equal bit for bit (last {a[-1]['loss']:.6f})")
 PY
 ls "$WORK/slurm_run/checkpoints" | grep -q step_00000012 || fail "no final checkpoint from the Slurm job"
+
+# The supervisor inside the allocation: the same job through `tessera launch --max-restarts` (mpirun within
+# the allocation), with rank 1 killed after step 8; it restarts from step 6 and every loss still equals mpirun's.
+TESSERA_FAULT='kill:rank=1,step=8' sbatch --wait --output="$WORK/job2.out" \
+  --export=ALL,TESSERA="$TESSERA",CONFIG="$cfg",DATA="$FORTUNES",OUT="$WORK/slurm_supervised",EXTRA_ARGS="$args",MAX_RESTARTS=2 \
+  "$SRC/tests/ecosystem/slurm_train.sbatch" >"$WORK/sbatch2.txt" 2>&1 ||
+  fail "the supervised sbatch job failed: $(cat "$WORK/sbatch2.txt"; tail -5 "$WORK/job2.out")"
+# (The supervisor usually sees the dead pid first: rank_died; if mpirun's own exit wins: job_failed.)
+grep -qE '"kind":"(rank_died","rank":1,"step":8|job_failed)' "$WORK/slurm_supervised/incidents.jsonl" ||
+  fail "no rank_died incident: $(cat "$WORK/slurm_supervised/incidents.jsonl" 2>&1; tail -5 "$WORK/job2.out")"
+/usr/bin/python3 - "$WORK/slurm_supervised/metrics.jsonl" "$WORK/mpirun_run/metrics.jsonl" <<'PY' || fail "losses differ"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert [r["step"] for r in a] == list(range(1, 13)), [r["step"] for r in a]
+for x, y in zip(a, b):
+    assert x["loss"] == y["loss"], (x["step"], x["loss"], y["loss"])
+print("ok: supervised in the allocation: rank 1 killed after step 8, restarted, 12 losses equal mpirun's bit for bit")
+PY

@@ -17,7 +17,7 @@ packages=(
   libcpp-httplib-dev curl                             # tessera serve's HTTP server; its tests' client
   python3-prometheus-client                           # parses train.metrics_port's scrapes in their test
   slurm-wlm munge                                     # the Slurm test starts a one-node cluster on loopback
-  clang                                               # libFuzzer targets of the parsers (scripts/fuzz.sh, ctest fuzz.parsers)
+  clang libclang-rt-14-dev                            # libFuzzer targets of the parsers (scripts/fuzz.sh, ctest fuzz.parsers)
 )
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)  # installs node-llama-cpp for the GGUF test (a newer node's own npm is kept)
 missing=()

@@ -76,9 +76,11 @@ kill -STOP "$rank1"
 rc=0; timeout 60 tail --pid="$launcher" -f /dev/null || fail "the job did not end after rank 1 stopped"
 wait "$launcher" || rc=$?
 [ "$rc" -eq 1 ] || fail "a stopped rank: expected exit 1, got $rc: $(tail -3 "$WORK/hang.log")"
-# (rank 1 may stop before the all-reduce or inside it, before reducing its slice: both name it)
-grep -Eq "^tessera train: all_reduce #[0-9]+ on axis 'dp' \(rank 0 of 2, shm\): rank\(s\) 1 did not (arrive|finish reducing its slice) within the 2000 ms deadline; .*flight recorder: $WORK/hang/flight_dp_rank0.txt" \
+# (rank 1 may stop before a step's gradient all-reduce on the dp axis (shm) or inside it, before reducing its
+# slice, or before the per-step stop-signal agreement on the world axis (mpi): each names it)
+grep -Eq "^tessera train: (stop signal: )?all_reduce #[0-9]+ on axis '(dp|world)' \(rank 0 of 2, (shm|mpi)\): (rank\(s\) 1 did not (arrive|finish reducing its slice) within the 2000 ms deadline|not complete within the 2000 ms deadline; missing rank\(s\) 1); .*flight recorder: $WORK/hang/flight_(dp|world)_rank0.txt" \
   "$WORK/hang.log" || fail "the stopped rank is not named: $(cat "$WORK/hang.log")"
-head -1 "$WORK/hang/flight_dp_rank0.txt" | grep -q "^tessera flight recorder axis=dp rank=0/2 backend=shm reason: all_reduce" ||
+dump=$(ls "$WORK/hang/"flight_*_rank0.txt | head -1)
+head -1 "$dump" | grep -Eq "^tessera flight recorder axis=(dp|world) rank=0/2 backend=(shm|mpi) reason: all_reduce" ||
   fail "no flight recorder dump in the run directory"
 echo "ok: $(grep -o "all_reduce #.*deadline" "$WORK/hang.log" | head -1); dump in the run directory"

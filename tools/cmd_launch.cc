@@ -174,26 +174,9 @@ std::string launch_run_dir(const LaunchRequest& request) {
 
 StatusOr<int> run_launched(const std::vector<std::string>& argv, const std::string& rank_executable,
                            SignalWatcher& signals) {
-  // mpirun and the ranks start with the default signal dispositions and nothing blocked (this process
-  // blocks SIGTERM/SIGINT for its watcher thread, and a spawned process would inherit that mask).
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGTERM);
-  sigaddset(&defaults, SIGINT);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
   signals.enable_graceful_stop();  // the first SIGTERM/SIGINT is forwarded below; a second ends this process
-  const int rc = posix_spawn(&pid, args[0], nullptr, &attr, args.data(), environ);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return unavailable_error("cannot start {}: {}", argv[0], std::strerror(rc));
+  // mpirun and the ranks start with the default signal dispositions and nothing blocked (spawn_job).
+  TESSERA_ASSIGN_OR_RETURN(const pid_t pid, spawn_job(argv));
   bool forwarded = false;
   while (true) {
     int status = 0;

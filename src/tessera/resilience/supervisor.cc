@@ -31,9 +31,9 @@ double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Starts argv with default signal dispositions and nothing blocked (this process blocks SIGTERM/SIGINT for
-// its signal watcher; the job must not inherit that).
-StatusOr<pid_t> spawn(const std::vector<std::string>& argv) {
+}  // namespace
+
+StatusOr<int> spawn_job(const std::vector<std::string>& argv) {
   if (argv.empty()) return invalid_argument_error("supervisor: empty command");
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -51,9 +51,11 @@ StatusOr<pid_t> spawn(const std::vector<std::string>& argv) {
   pid_t pid = 0;
   const int error = posix_spawnp(&pid, args[0], nullptr, &attr, args.data(), environ);
   posix_spawnattr_destroy(&attr);
-  if (error != 0) return unavailable_error("supervisor: cannot start '{}': {}", argv[0], std::strerror(error));
+  if (error != 0) return unavailable_error("cannot start '{}': {}", argv[0], std::strerror(error));
   return pid;
 }
+
+namespace {
 
 bool alive(int64_t pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH; }
 
@@ -95,7 +97,7 @@ StatusOr<SupervisorReport> supervise(const SupervisorOptions& options) {
 
   for (int attempt = 0;; ++attempt) {
     clear_heartbeats(options.run_dir);
-    TESSERA_ASSIGN_OR_RETURN(const pid_t child, spawn(attempt == 0 ? options.argv : options.resume_argv));
+    TESSERA_ASSIGN_OR_RETURN(const pid_t child, spawn_job(attempt == 0 ? options.argv : options.resume_argv));
     std::optional<Failure> failure;
     std::map<int, double> last_seen_alive;  // rank → unix time its pid was last seen alive
     bool forwarded = false;

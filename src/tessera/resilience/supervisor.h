@@ -46,6 +46,10 @@ struct SupervisorReport {
   GoodputSummary goodput;
 };
 
+// Starts argv (argv[0] found on PATH) with default SIGTERM/SIGINT dispositions and nothing blocked: the
+// caller blocks them for its signal watcher, and the job must not inherit that. Returns its pid.
+StatusOr<int> spawn_job(const std::vector<std::string>& argv);
+
 // Runs the job to its end as described above. Errors: the command cannot be started, or the run
 // directory cannot be written (incidents, goodput).
 StatusOr<SupervisorReport> supervise(const SupervisorOptions& options);

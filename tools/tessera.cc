@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "tessera/comm/comm_stall.h"
 #include "tessera/comm/mpi_communicator.h"
 #include "tessera/comm/mpi_network_scope.h"
 #include "tessera/core/log.h"
@@ -76,6 +77,7 @@ StatusOr<ProcessGrid> make_process_grid(CommandResult& result, const ParallelPla
       .name = "world",
       .deadline = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(plan.comm_timeout_s * 1000))),
       .flight_recorder_dir = run_dir,
+      .stall_notices = std::make_shared<CommStallNotices>(),  // the trainer forwards them into its heartbeat
   };
   std::unique_ptr<Communicator> world = std::move(result.world);
   if (result.mpi != nullptr) world = result.mpi->world(options);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace tessera {
@@ -14,6 +15,8 @@ enum class ReduceOp : uint8_t { kSum, kMax, kMin };
 enum class DataType : uint8_t { kFloat32, kFloat64, kInt32, kInt64, kUint64, kBytes };
 
 enum class CommOpKind : uint8_t { kAllReduce, kReduceScatter, kAllGather, kBroadcast, kBarrier, kSend, kRecv, kSplit };
+
+class CommStallNotices;  // comm_stall.h
 
 int64_t dtype_size(DataType type);
 const char* dtype_name(DataType type);
@@ -31,6 +34,10 @@ struct CommOptions {
   std::string flight_recorder_dir;
   // How many of the most recent operations the flight recorder keeps.
   int flight_recorder_entries = 128;
+  // Where an operation that has waited longer than `stall_notice_after` for its peers is reported
+  // (comm_stall.h), so that a supervisor can tell the waiting ranks from the one they wait for; null: nowhere.
+  std::shared_ptr<CommStallNotices> stall_notices;
+  std::chrono::milliseconds stall_notice_after{1000};
 };
 
 }  // namespace tessera

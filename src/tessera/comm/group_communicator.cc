@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tessera/comm/comm_stall.h"
 #include "tessera/comm/reduce_kernels.h"
 
 namespace tessera {
@@ -71,6 +72,8 @@ struct GroupOp {
   int64_t chunks_done = 0;
   bool started = false;
   CommClock::time_point deadline;
+  // Reported to CommOptions::stall_notices as waiting on peers (so its end is reported too).
+  mutable bool stall_reported = false;
 };
 
 bool is_p2p(CommOpKind kind) { return kind == CommOpKind::kSend || kind == CommOpKind::kRecv; }
@@ -249,6 +252,9 @@ class GroupCommunicator final : public Communicator {
       }
     }
     recorder_.end(op.recorder_id, status);
+    if (op.stall_reported) {
+      options_.stall_notices->report(CommStall{.axis = axis(), .op = op.kind, .seq = op.seq, .missing = {}, .ended = true});
+    }
     {
       std::lock_guard lock(op.state->mutex);
       op.state->status = std::move(status);
@@ -274,9 +280,12 @@ class GroupCommunicator final : public Communicator {
   Status wait_all(ArenaCounter RankControl::*field, uint64_t target, const GroupOp& op, CommClock::time_point deadline,
                   const char* phase) {
     Backoff backoff;
+    const CommClock::time_point stall_at = deadline - options_.deadline + options_.stall_notice_after;
     for (int q = 0; q < size_; ++q) {
       while ((control(q)->*field).value.load(std::memory_order_acquire) < target) {
-        if (CommClock::now() > deadline) return missing_error(field, target, op, phase);
+        const CommClock::time_point now = CommClock::now();
+        if (now > deadline) return missing_error(field, target, op, phase);
+        if (now > stall_at) report_stall(op, missing_ranks(field, target));
         progress_p2p();
         backoff.pause();
       }
@@ -284,15 +293,26 @@ class GroupCommunicator final : public Communicator {
     return Status();
   }
 
-  Status missing_error(ArenaCounter RankControl::*field, uint64_t target, const GroupOp& op, const char* phase) const {
+  // The ranks whose counter `field` has not reached `target`.
+  std::vector<int> missing_ranks(ArenaCounter RankControl::*field, uint64_t target) const {
     std::vector<int> missing;
-    std::string detail;
     for (int q = 0; q < size_; ++q) {
-      if ((control(q)->*field).value.load(std::memory_order_acquire) < target) {
-        missing.push_back(q);
-        detail += "; " + peer_activity(q);
-      }
+      if ((control(q)->*field).value.load(std::memory_order_acquire) < target) missing.push_back(q);
     }
+    return missing;
+  }
+
+  // Tells CommOptions::stall_notices, once per operation, that `op` waits on `missing` (comm_stall.h).
+  void report_stall(const GroupOp& op, std::vector<int> missing) const {
+    if (op.stall_reported || !options_.stall_notices) return;
+    op.stall_reported = true;
+    options_.stall_notices->report(CommStall{.axis = axis(), .op = op.kind, .seq = op.seq, .missing = std::move(missing), .ended = false});
+  }
+
+  Status missing_error(ArenaCounter RankControl::*field, uint64_t target, const GroupOp& op, const char* phase) const {
+    const std::vector<int> missing = missing_ranks(field, target);
+    std::string detail;
+    for (const int q : missing) detail += "; " + peer_activity(q);
     return deadline_exceeded_error("{} #{} on axis '{}' (rank {} of {}, {}): rank(s) {} did not {} within the {} ms deadline{}",
                                    comm_op_name(op.kind), op.seq, axis(), rank_, size_, backend_name(),
                                    rank_list(missing), phase, options_.deadline.count(), detail);
@@ -446,6 +466,9 @@ class GroupCommunicator final : public Communicator {
           const int64_t before = op.chunks_done;
           const bool finished = op.kind == CommOpKind::kSend ? progress_send(op, &status) : progress_recv(op, &status);
           moved = moved || op.chunks_done != before;
+          if (!finished && status.ok() && CommClock::now() > op.deadline - options_.deadline + options_.stall_notice_after) {
+            report_stall(op, {q});
+          }
           if (!finished && status.ok() && CommClock::now() > op.deadline) {
             status = deadline_exceeded_error(
                 "{} #{} {} rank {} ({} bytes, tag {}) on axis '{}' (rank {} of {}, {}): rank {} did not {} it within the {} ms deadline; {}",

@@ -10,8 +10,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
+#include "tessera/comm/comm_stall.h"
 #include "tessera/comm/process_grid.h"
 
 namespace tessera {
@@ -202,6 +204,47 @@ TEST(LocalCommunicator, MissingRankIsNamedWithinTheDeadlineOnEveryOtherRank) {
   EXPECT_NE(second.find("#1 all_reduce"), std::string::npos) << second;
   EXPECT_NE(second.find("state=error"), std::string::npos) << second;
   std::filesystem::remove_all(dir);
+}
+
+TEST(LocalCommunicator, AWaitLongerThanTheStallNoticeIsReportedWithTheMissingRankAndItsEnd) {
+  // Rank 1 arrives at the all-reduce 400 ms late: rank 0 reports the stall (naming rank 1) after 100 ms,
+  // then its end; rank 1 never waits, and reports nothing. So does a recv whose send comes late.
+  auto notices = std::make_shared<CommStallNotices>();
+  std::mutex mutex;
+  std::vector<std::pair<CommStall, double>> seen;  // notice, seconds since start
+  const auto start = std::chrono::steady_clock::now();
+  notices->set_listener([&](const CommStall& stall) {
+    std::lock_guard lock(mutex);
+    seen.emplace_back(stall, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  });
+  ASSERT_TRUE(run_on_thread_ranks(2, [&](Communicator& comm) {
+    std::vector<float> data(100, 1.0f);
+    if (comm.rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    ASSERT_TRUE(comm.all_reduce(data.data(), 100, ReduceOp::kSum).ok());
+    EXPECT_EQ(data[0], 2.0f);
+  }, {.name = "dp", .deadline = std::chrono::milliseconds(5000), .stall_notices = notices,
+      .stall_notice_after = std::chrono::milliseconds(100)}).ok());
+  notices->set_listener({});
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].first.axis, "dp");
+  EXPECT_EQ(seen[0].first.op, CommOpKind::kAllReduce);
+  EXPECT_EQ(seen[0].first.seq, 0u);
+  EXPECT_EQ(seen[0].first.missing, std::vector<int>{1});
+  EXPECT_FALSE(seen[0].first.ended);
+  EXPECT_GE(seen[0].second, 0.1);
+  EXPECT_LT(seen[0].second, 0.4);  // before rank 1 arrived
+  EXPECT_TRUE(seen[1].first.ended);
+  EXPECT_EQ(seen[1].first.seq, 0u);
+
+  // Without a stall nothing is reported.
+  seen.clear();
+  notices->set_listener([&](const CommStall& stall) { seen.emplace_back(stall, 0.0); });
+  ASSERT_TRUE(run_on_thread_ranks(2, [&](Communicator& comm) {
+    std::vector<float> data(100, 1.0f);
+    ASSERT_TRUE(comm.all_reduce(data.data(), 100, ReduceOp::kSum).ok());
+  }, {.name = "dp", .stall_notices = notices, .stall_notice_after = std::chrono::milliseconds(2000)}).ok());
+  notices->set_listener({});
+  EXPECT_TRUE(seen.empty());
 }
 
 TEST(LocalCommunicator, DifferentCollectiveIsNamedOnEveryRank) {

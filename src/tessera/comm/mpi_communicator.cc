@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "tessera/comm/comm_stall.h"
 #include "tessera/comm/group_communicator.h"
 
 namespace tessera {
@@ -74,6 +75,7 @@ class MpiPending final : public PendingOp {
   // run MPI's blocking call; `arrived` says the wait ended that way.
   bool arrival_only = false;
   bool arrived = false;
+  bool stall_reported = false;  // reported to CommOptions::stall_notices (so its end is reported too)
   Status status;
 
  private:
@@ -367,6 +369,9 @@ class MpiCommunicator final : public Communicator {
       }
     }
     recorder_.end(op.recorder_id_, status);
+    if (op.stall_reported) {
+      options_.stall_notices->report(CommStall{.axis = axis(), .op = op.kind_, .seq = op.seq_, .missing = {}, .ended = true});
+    }
     op.status = std::move(status);
     op.finished = true;
   }
@@ -519,8 +524,17 @@ Status MpiPending::wait() {
   // (what a blocking MPI call would do), then back off so a long wait leaves the core to compute threads.
   Backoff backoff;
   const CommClock::time_point eager_until = CommClock::now() + std::chrono::microseconds(500);
+  const CommOptions& options = comm_->options();
+  const CommClock::time_point stall_at = deadline - options.deadline + options.stall_notice_after;
   while (!test()) {
     if (CommClock::now() < eager_until) continue;
+    if (!stall_reported && options.stall_notices && CommClock::now() > stall_at) {
+      // Which peers are missing is known only for point-to-point (asking them is the deadline's census).
+      stall_reported = true;
+      const bool p2p = kind_ == CommOpKind::kSend || kind_ == CommOpKind::kRecv;
+      options.stall_notices->report(CommStall{.axis = comm_->axis(), .op = kind_, .seq = seq_,
+                                              .missing = p2p ? std::vector<int>{peer_} : std::vector<int>{}, .ended = false});
+    }
     if (CommClock::now() > deadline) {
       std::string where = comm_->census(*this);
       if (kind_ == CommOpKind::kRecv) {

@@ -49,6 +49,15 @@ int ProcessGrid::rank_of(GridCoord coord, int dp, int pp, int tp) {
       grid_rank(GridPosition{.dp = coord.dp, .pp = coord.pp, .tp = coord.tp}, GridDims{.dp = dp, .pp = pp, .tp = tp}));
 }
 
+int ProcessGrid::world_rank_of(std::string_view axis, int index) const {
+  GridCoord c = coord();
+  if (axis == "world") return index >= 0 && index < world_size() ? index : -1;
+  if (axis == "dp" && index >= 0 && index < dp_) return c.dp = index, rank_of(c, dp_, pp_, tp_);
+  if (axis == "pp" && index >= 0 && index < pp_) return c.pp = index, rank_of(c, dp_, pp_, tp_);
+  if (axis == "tp" && index >= 0 && index < tp_) return c.tp = index, rank_of(c, dp_, pp_, tp_);
+  return -1;
+}
+
 int ProcessGrid::axis_size(GridAxis axis) const {
   switch (axis) {
     case GridAxis::kDp: return dp_;

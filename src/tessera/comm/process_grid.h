@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "tessera/comm/comm_factory.h"
 #include "tessera/comm/communicator.h"
@@ -46,6 +47,9 @@ class ProcessGrid {
   int rank() const { return rank_; }
   GridCoord coord() const { return coord_of(rank_, dp_, pp_, tp_); }
   int axis_size(GridAxis axis) const;
+  // The world rank of the member at `index` of this rank's group on the axis named `axis` ("world", "dp",
+  // "pp", "tp"); -1 for another name (a backend's inner group, such as "dp/host") or an index outside it.
+  int world_rank_of(std::string_view axis, int index) const;
   Communicator& group(GridAxis axis) { return *groups_[static_cast<int>(axis)]; }
   Communicator& world() { return *world_; }
 

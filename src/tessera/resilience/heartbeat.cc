@@ -24,18 +24,46 @@ std::string this_host_name() {
   return name;
 }
 
-HeartbeatWriter::HeartbeatWriter(const std::string& run_dir, int rank)
+HeartbeatWriter::HeartbeatWriter(const std::string& run_dir, int rank, int64_t start_step)
     : dir_(run_dir + "/heartbeats"),
       path_(fmt::format("{}/rank_{:05d}.json", dir_, rank)),
       tmp_path_(path_ + ".tmp"),
       host_(this_host_name()),
-      rank_(rank) {}
+      rank_(rank),
+      start_step_(start_step) {}
 
 Status HeartbeatWriter::beat(int64_t step, bool final) {
+  std::lock_guard lock(mutex_);
+  step_ = step;
+  step_time_unix_s_ = unix_now();
+  final_ = final;
+  beaten_ = true;
+  return write_locked();
+}
+
+Status HeartbeatWriter::note_stall(const CommStall& stall, std::vector<int> world_ranks) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(waiting_, [&](const HeartbeatWait& w) { return w.axis == stall.axis && w.seq == stall.seq; });
+  if (!stall.ended) {
+    waiting_.push_back({.axis = stall.axis, .op = comm_op_name(stall.op), .seq = stall.seq,
+                        .for_ranks = std::move(world_ranks), .since_unix_s = unix_now()});
+  }
+  return beaten_ ? write_locked() : Status();
+}
+
+Status HeartbeatWriter::write_locked() {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
-  const nlohmann::json j = {{"rank", rank_}, {"pid", static_cast<int64_t>(::getpid())}, {"host", host_},
-                            {"step", step}, {"time_unix_s", unix_now()}, {"final", final}};
+  nlohmann::json j = {{"rank", rank_}, {"pid", static_cast<int64_t>(::getpid())}, {"host", host_},
+                      {"step", step_}, {"time_unix_s", step_time_unix_s_}, {"start_step", start_step_},
+                      {"final", final_}};
+  if (!waiting_.empty()) {
+    nlohmann::json& waits = j["waiting"] = nlohmann::json::array();
+    for (const HeartbeatWait& w : waiting_) {
+      waits.push_back({{"axis", w.axis}, {"op", w.op}, {"seq", w.seq}, {"for_ranks", w.for_ranks},
+                       {"since_unix_s", w.since_unix_s}});
+    }
+  }
   {
     std::ofstream out(tmp_path_, std::ios::trunc);
     out << j.dump() << "\n";
@@ -58,9 +86,18 @@ std::vector<Heartbeat> read_heartbeats(const std::string& run_dir) {
       continue;
     }
     try {
-      beats.push_back({.rank = j["rank"].get<int>(), .pid = j["pid"].get<int64_t>(),
-                       .host = j.value("host", std::string()), .step = j["step"].get<int64_t>(),
-                       .time_unix_s = j["time_unix_s"].get<double>(), .final = j.value("final", false)});
+      Heartbeat beat{.rank = j["rank"].get<int>(), .pid = j["pid"].get<int64_t>(),
+                     .host = j.value("host", std::string()), .step = j["step"].get<int64_t>(),
+                     .time_unix_s = j["time_unix_s"].get<double>(), .start_step = j.value("start_step", int64_t{-1}),
+                     .final = j.value("final", false), .waiting = {}};
+      if (j.contains("waiting")) {
+        for (const nlohmann::json& w : j["waiting"]) {
+          beat.waiting.push_back({.axis = w.at("axis").get<std::string>(), .op = w.at("op").get<std::string>(),
+                                  .seq = w.at("seq").get<uint64_t>(), .for_ranks = w.at("for_ranks").get<std::vector<int>>(),
+                                  .since_unix_s = w.at("since_unix_s").get<double>()});
+        }
+      }
+      beats.push_back(std::move(beat));
     } catch (const nlohmann::json::exception&) {  // a field of the wrong type: not a heartbeat
     }
   }

@@ -18,6 +18,7 @@
 
 #include "tessera/core/clock.h"
 #include "tessera/core/log.h"
+#include "tessera/resilience/hang_blame.h"
 #include "tessera/resilience/heartbeat.h"
 #include "tessera/resilience/incident_log.h"
 
@@ -104,6 +105,7 @@ StatusOr<SupervisorReport> supervise(const SupervisorOptions& options) {
     int status = 0;
     bool exited = false;
     int64_t first_step = -1, furthest = 0;
+    int64_t start_step = -1;  // the step the attempt resumed from, as its ranks say (-1: they do not say)
     double first_beat_time = 0, furthest_time = 0;
     while (!exited) {
       const pid_t done = ::waitpid(child, &status, WNOHANG);
@@ -112,12 +114,14 @@ StatusOr<SupervisorReport> supervise(const SupervisorOptions& options) {
       const std::vector<Heartbeat> beats = read_heartbeats(options.run_dir);
       for (const Heartbeat& beat : beats) {
         if (first_step < 0 || beat.step < first_step) first_step = beat.step, first_beat_time = beat.time_unix_s;
+        if (beat.start_step >= 0 && (start_step < 0 || beat.start_step < start_step)) start_step = beat.start_step;
         if (beat.step > furthest) furthest = beat.step, furthest_time = beat.time_unix_s;
       }
       if (pending && first_step >= 0) {
         // The restarted job's first step: the restart is over.
         const double restart_s = now - detected_at;
-        const int64_t resumed_from = first_step - 1;
+        // The first poll may see a few steps already made: the ranks' own start step is exact.
+        const int64_t resumed_from = start_step >= 0 ? start_step : first_step - 1;
         const double lost_work_s = static_cast<double>(std::max<int64_t>(0, last_step_before - resumed_from)) * seconds_per_step;
         pending->time_lost_s = restart_s + lost_work_s;
         pending->detail += fmt::format("; resumed from step {}, first new step {:.1f} s after detection", resumed_from, restart_s);
@@ -149,12 +153,15 @@ StatusOr<SupervisorReport> supervise(const SupervisorOptions& options) {
             break;
           }
           last_seen_alive[beat.rank] = now;
-          if (now - beat.time_unix_s > options.hang_timeout_s) {
+        }
+        if (!failure) {
+          if (const std::optional<HangVerdict> hang = blame_hung_rank(beats, now, options.hang_timeout_s)) {
+            const Heartbeat& beat = beats[hang->index];
             failure = Failure{.kind = "rank_hung", .rank = beat.rank, .step = beat.step,
                               .detection_s = now - beat.time_unix_s,
-                              .detail = fmt::format("rank {} (pid {} on {}) made no step for {:.0f} s after step {}",
-                                                    beat.rank, beat.pid, beat.host, now - beat.time_unix_s, beat.step)};
-            break;
+                              .detail = fmt::format("rank {} (pid {} on {}) made no step for {:.0f} s after step {}{}",
+                                                    beat.rank, beat.pid, beat.host, now - beat.time_unix_s, beat.step,
+                                                    hang->why.empty() ? "" : " (" + hang->why + ")")};
           }
         }
         if (failure) {

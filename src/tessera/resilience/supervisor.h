@@ -6,8 +6,9 @@
 //   - the job's exit: 0 ends the run; kExitPreempted (3, a stop signal, checkpoint committed) ends it too;
 //     any other code is a failure;
 //   - each rank's heartbeat (heartbeat.h): a rank on this host whose pid is gone has died (detected within
-//     one poll, before mpirun or the peers' collective deadlines notice); a rank whose beat is older than
-//     hang_timeout_s has hung (on any host);
+//     one poll, before mpirun or the peers' collective deadlines notice); once a beat is older than
+//     hang_timeout_s a rank has hung (on any host), and hang_blame.h names which: not the ranks blocked
+//     waiting for it;
 //   - the stop signal of the supervisor itself (a scheduler's preemption): forwarded to the ranks on this
 //     host, and no restart follows.
 // On a failure it kills the ranks it can see (SIGKILL) and the job (SIGTERM, then SIGKILL after 10 s), and

@@ -24,13 +24,13 @@ class SupervisorTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // A bash job: `body` runs with beat STEP [final] (one heartbeat of rank 0, as the shell or subshell that
-  // calls it: $BASHPID) and row STEP (a metrics line).
+  // calls it: $BASHPID, with start_step $start if set) and row STEP (a metrics line).
   std::vector<std::string> job(const std::string& body) const {
     const std::string run = dir_.string();
     const std::string prelude = fmt::format(
         "run='{}'; mkdir -p \"$run/heartbeats\"; "
         "beat() {{ echo \"{{\\\"rank\\\":0,\\\"pid\\\":$BASHPID,\\\"host\\\":\\\"$(hostname)\\\",\\\"step\\\":$1,"
-        "\\\"time_unix_s\\\":$(date +%s.%N),\\\"final\\\":${{2:-false}}}}\" > \"$run/heartbeats/rank_00000.json\"; }}; "
+        "\\\"time_unix_s\\\":$(date +%s.%N),\\\"start_step\\\":${{start:--1}},\\\"final\\\":${{2:-false}}}}\" > \"$run/heartbeats/rank_00000.json\"; }}; "
         "row() {{ echo \"{{\\\"step\\\":$1,\\\"step_seconds\\\":0.01}}\" >> \"$run/metrics.jsonl\"; }}; ",
         run);
     return {"bash", "-c", prelude + body};
@@ -73,7 +73,9 @@ TEST_F(SupervisorTest, DeadRankIsDetectedAndTheJobRestartsFromItsCheckpoint) {
 TEST_F(SupervisorTest, HungRankIsDetectedAfterTheTimeout) {
   SupervisorOptions options;
   options.argv = job("row 1; beat 1; sleep 30");  // alive and silent
-  options.resume_argv = job("row 2; beat 2; beat 2 true; exit 0");
+  // The restart resumes from step 1 and has made steps 2 and 3 before the supervisor's first look: it
+  // must take the resumed step from the beat's start_step, not from the first step it sees.
+  options.resume_argv = job("start=1; row 2; row 3; beat 3; sleep 0.2; beat 3 true; exit 0");
   options.run_dir = dir_.string();
   options.max_restarts = 1;
   options.hang_timeout_s = 0.5;
@@ -86,6 +88,7 @@ TEST_F(SupervisorTest, HungRankIsDetectedAfterTheTimeout) {
   EXPECT_EQ(log[0].kind, "rank_hung");
   EXPECT_GE(log[0].detection_s, 0.5);
   EXPECT_LT(log[0].detection_s, 2.0);
+  EXPECT_NE(log[0].detail.find("resumed from step 1,"), std::string::npos) << log[0].detail;
 }
 
 TEST_F(SupervisorTest, GivesUpAfterMaxRestarts) {

@@ -3,9 +3,12 @@
 #include <signal.h>
 
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -32,8 +35,14 @@ StatusOr<std::vector<ProcessFault>> parse_process_faults(std::string_view value)
   for (const std::string_view entry : split(value, ';')) {
     const size_t colon = entry.find(':');
     const std::string_view kind = entry.substr(0, colon);
-    if (kind != "kill" && kind != "hang") continue;
-    ProcessFault fault{.kind = kind == "kill" ? ProcessFault::Kind::kKill : ProcessFault::Kind::kHang, .rank = -1, .step = -1};
+    static const std::map<std::string_view, ProcessFault::Kind> kKinds = {
+        {"kill", ProcessFault::Kind::kKill}, {"hang", ProcessFault::Kind::kHang},
+        {"bitflip", ProcessFault::Kind::kBitflip}, {"slow", ProcessFault::Kind::kSlow}};
+    const auto known = kKinds.find(kind);
+    if (known == kKinds.end()) continue;
+    const bool slow = known->second == ProcessFault::Kind::kSlow;
+    const char* expected = slow ? "rank=R,step=S,ms=M" : "rank=R,step=S";
+    ProcessFault fault{.kind = known->second, .rank = -1, .step = -1, .slow_ms = -1};
     if (colon != std::string_view::npos) {
       for (const std::string_view field : split(entry.substr(colon + 1), ',')) {
         const size_t eq = field.find('=');
@@ -41,16 +50,18 @@ StatusOr<std::vector<ProcessFault>> parse_process_faults(std::string_view value)
         const std::string_view number = eq == std::string_view::npos ? std::string_view() : field.substr(eq + 1);
         int64_t parsed = -1;
         const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), parsed);
-        if (error != std::errc() || end != number.data() + number.size() || parsed < 0 || (key != "rank" && key != "step")) {
-          return invalid_argument_error("TESSERA_FAULT: entry '{}': expected rank=R,step=S with non-negative integers, found '{}'",
-                                        entry, field);
+        const bool known_key = key == "rank" || key == "step" || (slow && key == "ms");
+        if (error != std::errc() || end != number.data() + number.size() || parsed < 0 || !known_key) {
+          return invalid_argument_error("TESSERA_FAULT: entry '{}': expected {} with non-negative integers, found '{}'",
+                                        entry, expected, field);
         }
         if (key == "rank") fault.rank = static_cast<int>(parsed);
         if (key == "step") fault.step = parsed;
+        if (key == "ms") fault.slow_ms = parsed;
       }
     }
-    if (fault.rank < 0 || fault.step < 0) {
-      return invalid_argument_error("TESSERA_FAULT: entry '{}': expected both rank=R and step=S", entry);
+    if (fault.rank < 0 || fault.step < 0 || (slow && fault.slow_ms < 0)) {
+      return invalid_argument_error("TESSERA_FAULT: entry '{}': expected all of {}", entry, expected);
     }
     faults.push_back(fault);
   }
@@ -63,20 +74,68 @@ StatusOr<std::vector<ProcessFault>> process_faults_from_environment() {
   return parse_process_faults(value);
 }
 
+namespace {
+
+const char* fault_name(ProcessFault::Kind kind) {
+  switch (kind) {
+    case ProcessFault::Kind::kKill: return "kill";
+    case ProcessFault::Kind::kHang: return "hang";
+    case ProcessFault::Kind::kBitflip: return "bitflip";
+    case ProcessFault::Kind::kSlow: return "slow";
+  }
+  return "fault";
+}
+
+// True the first time `fault` reaches this point in `run_dir` (it then leaves its marker file).
+bool first_firing(const ProcessFault& fault, const std::string& run_dir) {
+  const std::string dir = run_dir + "/faults";
+  const std::string marker = fmt::format("{}/{}_rank{}_step{}", dir, fault_name(fault.kind), fault.rank, fault.step);
+  std::error_code ec;
+  if (std::filesystem::exists(marker, ec)) return false;  // fired before this restart
+  std::filesystem::create_directories(dir, ec);
+  std::ofstream(marker) << "fired\n";
+  return true;
+}
+
+}  // namespace
+
 void inject_process_fault(const std::vector<ProcessFault>& faults, const std::string& run_dir, int rank, int64_t step) {
   for (const ProcessFault& fault : faults) {
-    if (fault.rank != rank || fault.step != step) continue;
+    const bool kill_or_hang = fault.kind == ProcessFault::Kind::kKill || fault.kind == ProcessFault::Kind::kHang;
+    if (!kill_or_hang || fault.rank != rank || fault.step != step) continue;
+    if (!first_firing(fault, run_dir)) continue;
     const bool kill = fault.kind == ProcessFault::Kind::kKill;
-    const std::string dir = run_dir + "/faults";
-    const std::string marker = fmt::format("{}/{}_rank{}_step{}", dir, kill ? "kill" : "hang", rank, step);
-    std::error_code ec;
-    if (std::filesystem::exists(marker, ec)) continue;  // fired before this restart
-    std::filesystem::create_directories(dir, ec);
-    std::ofstream(marker) << "fired\n";
     log_warning("fault injection: rank {} {} after step {} (TESSERA_FAULT)", rank, kill ? "kills itself" : "hangs", step);
     // Neither signal runs a handler on this process, so no signal frame lands on a compute thread.
     ::raise(kill ? SIGKILL : SIGSTOP);
   }
+}
+
+bool inject_bit_flip(const std::vector<ProcessFault>& faults, const std::string& run_dir, int rank, int64_t step,
+                     float* parameters, int64_t count) {
+  for (const ProcessFault& fault : faults) {
+    if (fault.kind != ProcessFault::Kind::kBitflip || fault.rank != rank || fault.step != step || count <= 0) continue;
+    if (!first_firing(fault, run_dir)) continue;
+    constexpr int kBit = 20;  // a mantissa bit: the value moves by up to 1/8 of itself, stays finite
+    const int64_t index = count / 2;
+    uint32_t bits = 0;
+    std::memcpy(&bits, &parameters[index], sizeof(bits));
+    const float before = parameters[index];
+    bits ^= 1u << kBit;
+    std::memcpy(&parameters[index], &bits, sizeof(bits));
+    log_warning("fault injection: rank {} flips bit {} of parameter {} after step {} ({} -> {}) (TESSERA_FAULT)", rank,
+                kBit, index, step, before, parameters[index]);
+    return true;
+  }
+  return false;
+}
+
+int64_t injected_slowdown_ms(const std::vector<ProcessFault>& faults, int rank, int64_t step) {
+  int64_t ms = 0;
+  for (const ProcessFault& fault : faults) {
+    if (fault.kind == ProcessFault::Kind::kSlow && fault.rank == rank && step > fault.step) ms += fault.slow_ms;
+  }
+  return ms;
 }
 
 }  // namespace tessera

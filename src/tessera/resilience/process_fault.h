@@ -3,7 +3,12 @@
 // e.g. ckpt_write, belong to other layers and are skipped here):
 //   kill:rank=R,step=S   rank R kills itself with SIGKILL right after finishing step S (a crashed node)
 //   hang:rank=R,step=S   rank R stops itself with SIGSTOP right after step S (a hung process: alive, silent)
-// Each fault fires once per run directory: before firing it creates RUN_DIR/faults/<kind>_rank<R>_step<S>,
+//   bitflip:rank=R,step=S  rank R flips one bit of its parameters right after step S (silent memory
+//                          corruption: bit 20 of the fp32 parameter in the middle of the flat buffer,
+//                          so the value changes by a small fraction and stays finite)
+//   slow:rank=R,step=S,ms=M  rank R computes M ms longer in every step after step S (a straggler: a slow
+//                          or throttled node); not once per run directory, it is a property of the node
+// Kill, hang and bitflip fire once per run directory: before firing it creates RUN_DIR/faults/<kind>_rank<R>_step<S>,
 // so the restarted job passes step S again without dying again.
 #pragma once
 
@@ -17,17 +22,25 @@
 namespace tessera {
 
 struct ProcessFault {
-  enum class Kind { kKill, kHang };
+  enum class Kind { kKill, kHang, kBitflip, kSlow };
   Kind kind = Kind::kKill;
   int rank = 0;
   int64_t step = 0;
+  int64_t slow_ms = 0;  // kSlow: extra compute milliseconds per step
 };
 
-// The kill/hang entries of `value`; InvalidArgument naming the entry and field when one is malformed.
+// The kill/hang/bitflip/slow entries of `value`; InvalidArgument naming the entry and field when one is malformed.
 StatusOr<std::vector<ProcessFault>> parse_process_faults(std::string_view value);
 // The faults of the TESSERA_FAULT variable (none when unset).
 StatusOr<std::vector<ProcessFault>> process_faults_from_environment();
-// Fires the first fault of `rank` at `step` that has not fired in `run_dir` yet (does not return then).
+// Fires the first kill or hang of `rank` at `step` that has not fired in `run_dir` yet (does not return then).
 void inject_process_fault(const std::vector<ProcessFault>& faults, const std::string& run_dir, int rank, int64_t step);
+// Flips the bit of a bitflip fault of `rank` at `step` that has not fired in `run_dir` yet in
+// parameters[0, count) (count > 0). True if it flipped one.
+bool inject_bit_flip(const std::vector<ProcessFault>& faults, const std::string& run_dir, int rank, int64_t step,
+                     float* parameters, int64_t count);
+// How many milliseconds `rank` is to stall while computing step `step` (1-based): the sum over its slow
+// faults with S < step (0: none).
+int64_t injected_slowdown_ms(const std::vector<ProcessFault>& faults, int rank, int64_t step);
 
 }  // namespace tessera

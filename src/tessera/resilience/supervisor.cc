@@ -21,6 +21,7 @@
 #include "tessera/resilience/hang_blame.h"
 #include "tessera/resilience/heartbeat.h"
 #include "tessera/resilience/incident_log.h"
+#include "tessera/resilience/memory_checkpoints.h"
 
 extern char** environ;
 
@@ -217,6 +218,8 @@ StatusOr<SupervisorReport> supervise(const SupervisorOptions& options) {
     detected_at = unix_now();
   }
   if (pending) TESSERA_RETURN_IF_ERROR(incidents.append(*pending));
+  // No attempt follows: the host memory that held checkpoints for restarts is given back (storage has them).
+  remove_memory_checkpoints(options.run_dir);
   add_productive_steps(options.run_dir, report.goodput);
   report.goodput.wall_s = std::max(wall.elapsed_seconds(), report.goodput.productive_step_s + report.goodput.lost_work_s +
                                                               report.goodput.restart_s);

@@ -15,7 +15,7 @@
 // starts resume_argv. The first heartbeat of the new attempt past the checkpoint's step ends the restart:
 // its incident (RUN_DIR/incidents.jsonl) then records the detection time and the time lost (restart plus
 // the steps computed since the checkpoint, now redone). At the end RUN_DIR/goodput.json and one log line
-// give the effective training time.
+// give the effective training time, and the run's in-memory checkpoints (memory_checkpoints.h) are removed.
 #pragma once
 
 #include <atomic>

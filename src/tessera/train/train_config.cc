@@ -26,6 +26,8 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
   c.eval_batches = r.get_int("train.eval_batches", c.eval_batches, "global batches per validation pass");
   c.ckpt_every = r.get_int("train.ckpt_every", c.ckpt_every, "steps between checkpoints; 0 = at the end");
   c.keep_checkpoints = r.get_int("train.keep_checkpoints", c.keep_checkpoints, "committed checkpoints kept; 0 = all");
+  c.ckpt_in_memory_every = r.get_int("train.ckpt_in_memory_every", c.ckpt_in_memory_every,
+                                     "steps between checkpoints kept in host memory (/dev/shm) for fast restarts; 0 = off");
   c.replica_check_every = r.get_int("train.replica_check_every", c.replica_check_every,
                                     "steps between replica fingerprint comparisons (silent data corruption); 0 = never");
   c.log_every = r.get_int("train.log_every", c.log_every, "steps between log lines when not on a terminal");
@@ -49,6 +51,7 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
   } non_negative[] = {{"train.warmup_steps", c.warmup_steps}, {"train.eval_every", c.eval_every},
                       {"train.ckpt_every", c.ckpt_every},     {"train.keep_checkpoints", c.keep_checkpoints},
                       {"train.replica_check_every", c.replica_check_every},
+                      {"train.ckpt_in_memory_every", c.ckpt_in_memory_every},
                       {"train.threads", c.threads},           {"train.seed", c.seed}};
   for (const auto& field : non_negative) {
     if (field.value < 0) r.fail(field.key, "a non-negative integer", std::to_string(field.value));

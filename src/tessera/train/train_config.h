@@ -32,6 +32,9 @@ struct TrainConfig {
   int64_t eval_batches = 8;       // global batches per validation pass (the first ones of the val split)
   int64_t ckpt_every = 50;        // steps between checkpoints; 0 = only at the end
   int64_t keep_checkpoints = 3;   // committed checkpoints kept; 0 = all
+  // Steps between checkpoints in host memory (/dev/shm: they outlive the job's processes, not the host),
+  // so a restart loses at most this many steps without reading storage; 0 = off (resilience/memory_checkpoints.h).
+  int64_t ckpt_in_memory_every = 0;
   // Steps between comparisons of the data-parallel replicas' parameter fingerprints (silent data corruption,
   // resilience/replica_fingerprint.h); 0 = never. Under ZeRO-3 no rank holds a full replica: not checked.
   int64_t replica_check_every = 50;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -17,8 +18,10 @@
 #include "tessera/core/log.h"
 #include "tessera/model/memory_report.h"
 #include "tessera/parallel/rank_agreement.h"
+#include "tessera/resilience/memory_checkpoints.h"
 #include "tessera/resilience/replica_fingerprint.h"
 #include "tessera/resilience/resume_checkpoint.h"
+#include "tessera/resilience/straggler_detector.h"
 #include "tessera/parallel/zero_memory.h"
 #include "tessera/train/dataset_source.h"
 
@@ -28,6 +31,8 @@ Trainer::Trainer(TrainConfig config, TrainerOptions options, ProcessGrid grid)
     : config_(std::move(config)), options_(std::move(options)), grid_(std::move(grid)) {}
 
 Trainer::~Trainer() {
+  // First: no communication thread may note a stall into the heartbeat once it is gone.
+  if (stall_notices_) stall_notices_->set_listener({});
   if (checkpointer_) {
     const Status status = checkpointer_->wait();
     if (!status.ok()) log_error("checkpoint: {}", status.message());
@@ -137,10 +142,32 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
     log_info("metrics: Prometheus text on http://127.0.0.1:{}/metrics", c.metrics_port);
   }
 
+  if (t->grid_.world_size() > 1) {
+    // Sections of compute time per step (Trainer::step); every rank observes, rank 0 reports.
+    t->stragglers_.emplace(std::vector<std::string>{"data", "forward", "backward+update"}, t->grid_.world_size());
+  }
   TESSERA_ASSIGN_OR_RETURN(t->process_faults_, process_faults_from_environment());
+  for (const ProcessFault& fault : t->process_faults_) {
+    if (fault.kind == ProcessFault::Kind::kBitflip && c.parallel.zero_stage >= 3) {
+      return invalid_argument_error("TESSERA_FAULT: bitflip needs full parameter replicas (parallel.zero_stage < 3), "
+                                    "found parallel.zero_stage = {}", c.parallel.zero_stage);
+    }
+  }
   if (!t->options_.run_dir.empty()) {
     TESSERA_RETURN_IF_ERROR(t->open_run_dir());
-    t->heartbeat_.emplace(t->options_.run_dir, t->grid_.rank());
+    t->heartbeat_.emplace(t->options_.run_dir, t->grid_.rank(), /*start_step=*/t->step_);
+    // A rank blocked on its peers says so in its heartbeat, naming them (comm/comm_stall.h).
+    t->stall_notices_ = t->grid_.world().options().stall_notices;
+    if (t->stall_notices_) {
+      t->stall_notices_->set_listener([trainer = t.get()](const CommStall& stall) {
+        std::vector<int> world_ranks;
+        for (const int index : stall.missing) {
+          const int rank = trainer->grid_.world_rank_of(stall.axis, index);
+          if (rank >= 0) world_ranks.push_back(rank);
+        }
+        (void)trainer->heartbeat_->note_stall(stall, std::move(world_ranks));  // like a beat: best effort
+      });
+    }
   }
   // Last, so that every rank probes its cores at about the same time, as they will compute.
   TESSERA_ASSIGN_OR_RETURN(t->mfu_peak_, resolve_mfu_peak(c, kernel_threads(), t->grid_.world()));
@@ -164,12 +191,17 @@ Status Trainer::open_run_dir() {
     run_lock_.emplace(std::move(*lock));
     incidents_.emplace(dir);
   }
+  const bool in_memory = config_.ckpt_in_memory_every > 0;
+  const std::string memory_checkpoints = memory_checkpoints_dir(dir);
   if (options_.resume) {
+    if (in_memory) TESSERA_RETURN_IF_ERROR(prepare_memory_checkpoints(grid_.world(), dir, /*fresh_run=*/false));
     TESSERA_RETURN_IF_ERROR(resume_from_latest());
-  } else if (!list_checkpoints(checkpoints).empty()) {
+  } else if (!list_checkpoints(checkpoints).empty() || (in_memory && !list_checkpoints(memory_checkpoints).empty())) {
     return failed_precondition_error(
-        "train: run directory '{}' already has checkpoints; hint: pass --resume to continue it, or --out NEW_DIR",
-        dir);
+        "train: run directory '{}' already has checkpoints{}; hint: pass --resume to continue it, or --out NEW_DIR",
+        dir, list_checkpoints(checkpoints).empty() ? " in host memory ('" + memory_checkpoints + "')" : "");
+  } else if (in_memory) {
+    TESSERA_RETURN_IF_ERROR(prepare_memory_checkpoints(grid_.world(), dir, /*fresh_run=*/true));
   }
   if (options_.resume && step_ == config_.steps) {
     if (is_writer()) log_info("resume: the run is already at train.steps = {}; nothing to do", step_);
@@ -183,6 +215,14 @@ Status Trainer::open_run_dir() {
   const ShardedCommit sharding{.rank = grid_.rank(), .world_size = grid_.world_size(), .save_id = save_id,
                                .part_deadline_seconds = std::max(600.0, config_.parallel.comm_timeout_s)};
   const int keep = static_cast<int>(config_.keep_checkpoints);
+  if (in_memory) {
+    // The newest one is all a restart needs; the previous one goes once the next has committed.
+    memory_checkpointer_ = std::make_unique<AsyncCheckpointer>(memory_checkpoints, 1, CheckpointWriteOptions{}, sharding);
+    if (is_writer()) {
+      log_info("checkpoints: in host memory every {} step(s) in {} (the newest kept), in storage every {}",
+               config_.ckpt_in_memory_every, memory_checkpoints, config_.ckpt_every);
+    }
+  }
   if (!is_writer()) {
     checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
     return Status();
@@ -208,6 +248,18 @@ Status Trainer::resume_from_latest() {
   TESSERA_ASSIGN_OR_RETURN(std::optional<CheckpointReader> opened,
                            open_resume_checkpoint(grid_.world(), options_.run_dir + "/checkpoints",
                                                   incidents_ ? &*incidents_ : nullptr));
+  if (config_.ckpt_in_memory_every > 0) {
+    // A newer state in host memory wins (resilience/memory_checkpoints.h); one that does not verify is
+    // quarantined like a stored one, and storage is used.
+    StatusOr<std::optional<CheckpointReader>> in_memory = open_resume_checkpoint(
+        grid_.world(), memory_checkpoints_dir(options_.run_dir), incidents_ ? &*incidents_ : nullptr);
+    if (!in_memory.ok() && in_memory.status().code() != StatusCode::kDataLoss) return in_memory.status();
+    if (!in_memory.ok()) {
+      if (is_writer()) log_warning("resume: {}; resuming from storage", in_memory.status().message());
+    } else if (*in_memory && (!opened || (*in_memory)->step() > opened->step())) {
+      opened = std::move(*in_memory);
+    }
+  }
   if (!opened) {
     log_info("resume: no committed checkpoint in '{}/checkpoints'; starting from step 0", options_.run_dir);
     return Status();
@@ -241,9 +293,9 @@ Status Trainer::resume_from_latest() {
   return Status();
 }
 
-Status Trainer::save_checkpoint() {
+Status Trainer::save_checkpoint(AsyncCheckpointer& checkpointer) {
   // Every rank writes its shards of the model and optimizer; rank 0 the scalars (and commits).
-  return checkpointer_->save(step_, [this](StateWriter& writer) {
+  return checkpointer.save(step_, [this](StateWriter& writer) {
     data_parallel_->save_state(writer);
     if (!is_writer()) return;
     writer.write_int("train.step", step_);
@@ -271,16 +323,28 @@ StatusOr<StepMetrics> Trainer::step() {
   DataParallel& data_parallel = *data_parallel_;
   data_parallel.begin_step(micro_batches);
   double loss = 0.0;
+  double data_s = 0.0, forward_s = 0.0, backward_s = 0.0;  // this rank's sections, for the straggler check
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
     data_parallel.begin_micro_batch(micro);
     // Global sample order: step, micro-batch, dp rank. Any layout of the same global batch reads the
     // same samples in the same steps.
     const int64_t first_sample = (step_ * micro_batches + micro) * B * dp.size() + dp.rank() * B;
+    const Stopwatch data_watch;
     train_data_->read_samples(first_sample, B, inputs_.data(), targets_.data());
+    data_s += data_watch.elapsed_seconds();
+    const Stopwatch forward_watch;
+    if (micro == 0) {  // TESSERA_FAULT slow: this rank computes longer (a straggler, for tests)
+      const int64_t slow_ms = injected_slowdown_ms(process_faults_, grid_.rank(), step_ + 1);
+      if (slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms));
+    }
     loss += model_->forward(inputs_.data(), targets_.data()) / static_cast<double>(micro_batches);
+    forward_s += forward_watch.elapsed_seconds();
     // Backward reduces (or reduce-scatters) each unit's gradients as soon as they are complete.
+    const Stopwatch backward_watch;
     model_->backward(data_parallel.loss_scale(micro_batches));
+    backward_s += backward_watch.elapsed_seconds();
   }
+  const Stopwatch update_watch;
   // The mean gradient over the global batch, clipped by its global norm (over the shards under ZeRO).
   TESSERA_RETURN_IF_ERROR(data_parallel.finish_gradients());
   TESSERA_ASSIGN_OR_RETURN(const double grad_norm, data_parallel.clip_gradients(config_.grad_clip));
@@ -296,6 +360,10 @@ StatusOr<StepMetrics> Trainer::step() {
   TESSERA_RETURN_IF_ERROR(data_parallel.update(static_cast<float>(lr)));  // AdamW; under ZeRO-1/2 + all-gather
   ++step_;
   train_data_->seek(step_ * config_.parallel.resolved_global_batch());
+  // Compute only: waiting for peers is the same for every rank of a synchronous step, so it is left out
+  // (a straggler's peers wait for it; their totals would hide it).
+  const double exposed = data_parallel.step_stats().exposed_comm_seconds;
+  step_sections_ = {data_s, forward_s, std::max(0.0, backward_s + update_watch.elapsed_seconds() - exposed)};
 
   StepMetrics m{.step = step_, .loss = loss, .lr = lr, .grad_norm = grad_norm};
   m.step_seconds = watch.elapsed_seconds();
@@ -331,10 +399,8 @@ Status Trainer::run() {
   while (step_ < end_step) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
     goodput_.add_step(m.step_seconds);
+    if (stragglers_) TESSERA_RETURN_IF_ERROR(check_stragglers());
     if (replay_loss_) TESSERA_RETURN_IF_ERROR(check_replayed_step(m.loss));
-    if (config_.replica_check_every > 0 && step_ % config_.replica_check_every == 0) {
-      TESSERA_RETURN_IF_ERROR(check_replicas());
-    }
     if (const SpikeVerdict spike = spikes_.observe(step_, m.loss, m.grad_norm); spike.spike() && is_writer()) {
       log_warning("train: {}", spike.detail);
       record_incident({.kind = spike.loss_spike ? "loss_spike" : "grad_norm_spike", .rank = -1, .step = step_,
@@ -343,6 +409,14 @@ Status Trainer::run() {
     TESSERA_ASSIGN_OR_RETURN(stop_signal_, agreed_stop_signal());
     const bool last = step_ == end_step;
     const bool stopping = stop_signal_ != 0;  // preempted: save now, evaluate later
+    const bool save_now = checkpointer_ && (last || stopping || (config_.ckpt_every > 0 && step_ % config_.ckpt_every == 0));
+    // In host memory when storage is not written this step (a stored checkpoint is as good to resume from).
+    const bool save_in_memory = memory_checkpointer_ && !save_now && step_ % config_.ckpt_in_memory_every == 0;
+    // Replicas are compared every replica_check_every steps and before every save: a corrupt state is
+    // never committed, so the supervisor's restart rolls back to a state the replicas agreed on.
+    if (config_.replica_check_every > 0 && (step_ % config_.replica_check_every == 0 || save_now || save_in_memory)) {
+      TESSERA_RETURN_IF_ERROR(check_replicas());
+    }
     if (val_data_ && !stopping && (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0))) {
       TESSERA_ASSIGN_OR_RETURN(m.val_loss, evaluate());
     }
@@ -351,9 +425,9 @@ Status Trainer::run() {
     if (metrics_exporter_) metrics_exporter_->publish(m);
     const double per_step = run_watch.elapsed_seconds() / static_cast<double>(step_ - first_step);
     if (show_progress) progress.update(m, per_step * static_cast<double>(config_.steps - step_));
-    if (checkpointer_ && (last || stopping || (config_.ckpt_every > 0 && step_ % config_.ckpt_every == 0))) {
+    if (save_now || save_in_memory) {
       const Stopwatch stall;  // the snapshot copy (and a wait for the previous write): what the step loop pays
-      const Status saved = save_checkpoint();
+      const Status saved = save_checkpoint(save_now ? *checkpointer_ : *memory_checkpointer_);
       goodput_.add_checkpoint_stall(stall.elapsed_seconds());
       if (!saved.ok()) record_incident({.kind = "checkpoint_save_failed", .rank = grid_.rank(), .step = step_, .detail = saved.message()});
       TESSERA_RETURN_IF_ERROR(saved);
@@ -363,6 +437,10 @@ Status Trainer::run() {
       if (!beat.ok() && !heartbeat_failed_) log_warning("{} (further heartbeat failures are not logged)", beat.message());
       heartbeat_failed_ = heartbeat_failed_ || !beat.ok();
       inject_process_fault(process_faults_, options_.run_dir, grid_.rank(), step_);
+      const bool flips = std::any_of(process_faults_.begin(), process_faults_.end(),
+                                     [](const ProcessFault& f) { return f.kind == ProcessFault::Kind::kBitflip; });
+      // params() only then: taking them writable marks the bf16 weight copies stale.
+      if (flips) inject_bit_flip(process_faults_, options_.run_dir, grid_.rank(), step_, model_->params(), model_->num_params());
     }
     if (stopping) break;
   }
@@ -373,6 +451,16 @@ Status Trainer::run() {
     goodput_.add_checkpoint_stall(stall.elapsed_seconds());
     if (!written.ok()) record_incident({.kind = "checkpoint_save_failed", .rank = grid_.rank(), .step = step_, .detail = written.message()});
     TESSERA_RETURN_IF_ERROR(written);
+  }
+  if (memory_checkpointer_) {
+    // A failed in-memory write costs nothing now: the run's state is in storage.
+    const Status written = memory_checkpointer_->wait();
+    if (!written.ok()) log_warning("checkpoint in host memory: {}", written.message());
+    if (step_ == config_.steps) {
+      // The run is complete and stored: give the host memory back, once no rank writes there any more.
+      TESSERA_RETURN_IF_ERROR(grid_.world().barrier().with_context("in-memory checkpoints"));
+      if (is_writer()) remove_memory_checkpoints(options_.run_dir);
+    }
   }
   if (is_writer() && !options_.run_dir.empty() && step_ > first_step) {
     goodput_.wall_s = std::max(run_watch.elapsed_seconds(), goodput_.productive_step_s + goodput_.checkpoint_stall_s);
@@ -423,6 +511,17 @@ Status Trainer::check_replicas() {
       "non-deterministic kernel; nothing of this step was saved; hint: resume from the last checkpoint, and "
       "check that rank's host",
       step_, report.describe());
+}
+
+Status Trainer::check_stragglers() {
+  TESSERA_ASSIGN_OR_RETURN(const std::vector<SectionTimes> per_rank, gather_step_timings(grid_.world(), step_sections_));
+  TESSERA_ASSIGN_OR_RETURN(const std::vector<StragglerReport> reports, stragglers_->observe(step_, per_rank));
+  if (!is_writer()) return Status();
+  for (const StragglerReport& report : reports) {
+    log_warning("train: {}", report.describe());
+    record_incident({.kind = "straggler", .rank = report.rank, .step = step_, .detail = report.describe()});
+  }
+  return Status();
 }
 
 StatusOr<int> Trainer::agreed_stop_signal() {

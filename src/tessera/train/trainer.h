@@ -22,6 +22,7 @@
 #include "tessera/parallel/data_parallel.h"
 #include "tessera/resilience/goodput.h"
 #include "tessera/resilience/heartbeat.h"
+#include "tessera/resilience/straggler_detector.h"
 #include "tessera/resilience/incident_log.h"
 #include "tessera/resilience/process_fault.h"
 #include "tessera/resilience/spike_detector.h"
@@ -86,11 +87,14 @@ class Trainer {
   StatusOr<double> dp_mean(double value);
   Status open_run_dir();
   Status resume_from_latest();
-  Status save_checkpoint();
+  Status save_checkpoint(AsyncCheckpointer& checkpointer);
   double mfu(double tokens_per_s) const;
-  // Every train.replica_check_every steps: the dp replicas' parameters must be bit-identical (ZeRO 0-2);
-  // a divergent rank is named and the step fails before anything is saved (silent data corruption).
+  // Every train.replica_check_every steps and before every save: the dp replicas' parameters must be bit-
+  // identical (ZeRO 0-2); a divergent rank is named and the step fails before anything is saved (silent
+  // data corruption).
   Status check_replicas();
+  // Gathers every rank's step sections and logs (rank 0) a rank persistently slower than the median.
+  Status check_stragglers();
   void record_incident(Incident incident);
   // The first step after a resume against the interrupted run's log: a mismatch quarantines the checkpoint.
   Status check_replayed_step(double loss);
@@ -112,14 +116,22 @@ class Trainer {
   std::optional<MetricsLog> metrics_log_;
   std::unique_ptr<PrometheusExporter> metrics_exporter_;  // rank 0 with train.metrics_port > 0
   std::unique_ptr<AsyncCheckpointer> checkpointer_;
+  // train.ckpt_in_memory_every > 0: checkpoints in host memory (resilience/memory_checkpoints.h).
+  std::unique_ptr<AsyncCheckpointer> memory_checkpointer_;
   MfuPeak mfu_peak_;
   MemoryReport memory_report_;
   // After every step, for a supervisor (resilience/heartbeat.h); only with a run directory.
   std::optional<HeartbeatWriter> heartbeat_;
   bool heartbeat_failed_ = false;          // logged once
-  std::vector<ProcessFault> process_faults_;  // TESSERA_FAULT kill/hang entries (tests and demos)
+  // The process's stall notices (comm/comm_stall.h), forwarded into heartbeat_ while this trainer lives.
+  std::shared_ptr<CommStallNotices> stall_notices_;
+  std::vector<ProcessFault> process_faults_;  // TESSERA_FAULT kill/hang/bitflip entries (tests and demos)
   std::optional<IncidentLog> incidents_;      // rank 0 with a run directory: RUN_DIR/incidents.jsonl
   SpikeDetector spikes_;                      // loss and gradient-norm spikes (logged, recorded)
+  // With several ranks: each rank's compute time per step section (data, forward, backward+update, without
+  // waits for peers), gathered every step to find a rank persistently slower than the median.
+  std::optional<StragglerDetector> stragglers_;
+  SectionTimes step_sections_;
   GoodputSummary goodput_;                    // this process's run: RUN_DIR/goodput.json at the end
   // After a resume (rank 0): the loss the interrupted run logged for the first step after the checkpoint,
   // which the resumed run must reproduce (a bad restore does not), and the checkpoint it came from.

@@ -12,12 +12,15 @@ common=(--data "$FORTUNES" --quiet --set train.threads=1 --set train.peak_gflops
         --set parallel.comm_timeout_s=30 --steps 30)
 
 "$TESSERA" launch -n 3 "$cfg" "${common[@]}" --out "$WORK/clean"
-# Rank 2's flip after step 9 is caught by the check before step 12's save; rank 1's after step 13 by the
-# periodic check at step 14 (no save is due there).
-TESSERA_FAULT='bitflip:rank=2,step=9;bitflip:rank=1,step=13' \
+# Rank 2's flip (a mantissa bit of the middle parameter) after step 9 is caught by the check before step 12's
+# save; rank 1's (the lowest bit of a named tensor's AdamW second moment, which moves the next update by about
+# a tenth of a parameter's last bit: only the fingerprint of the replicated optimizer state sees it) after
+# step 13 by the periodic check at step 14 (no save is due there).
+TESSERA_FAULT='bitflip:rank=2,step=9;bitflip:rank=1,step=13,tensor=optim.v.h.1.attn.qkv.weight,bit=0' \
   "$TESSERA" launch -n 3 --max-restarts 3 "$cfg" "${common[@]}" --out "$WORK/flips" 2>"$WORK/flips.log" ||
   fail "the supervised run failed: $(tail -5 "$WORK/flips.log")"
-grep -q "fault injection: rank 2 flips bit 20 of parameter" "$WORK/flips.log" || fail "no flip on rank 2: $(cat "$WORK/flips.log")"
+grep -q "fault injection: rank 2 flips bit 20 of the parameters\[" "$WORK/flips.log" || fail "no flip on rank 2: $(cat "$WORK/flips.log")"
+grep -q "fault injection: rank 1 flips bit 0 of optim.v.h.1.attn.qkv.weight\[" "$WORK/flips.log" || fail "no flip on rank 1: $(cat "$WORK/flips.log")"
 
 python3 - "$WORK" <<'PY'
 import json, sys
@@ -47,3 +50,5 @@ echo "ok: final parameters bit-identical to the uninterrupted run's"
 # ZeRO-3 keeps no full replicas to compare: the fault is refused, not silently skipped.
 TESSERA_FAULT='bitflip:rank=0,step=2' expect_error "bitflip needs full parameter replicas" \
   "$TESSERA" launch -n 2 "$cfg" "${common[@]}" --set parallel.zero_stage=3 --out "$WORK/zero3"
+TESSERA_FAULT='bitflip:rank=0,step=2,tensor=h.9.nothing' expect_error "bitflip tensor 'h.9.nothing': not a parameter" \
+  "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/no_tensor"

@@ -52,6 +52,8 @@ class AdamW final : public Stateful {
   const float* first_moments() const { return m_.data(); }
   float* second_moments() { return v_.data(); }
   const float* second_moments() const { return v_.data(); }
+  // Floats in each moment buffer.
+  int64_t moments_numel() const { return static_cast<int64_t>(m_.size()); }
   void set_step(int64_t step) { step_ = step; }
 
   // "optim.step", "optim.m.<name>", "optim.v.<name>".

@@ -98,6 +98,9 @@ class DataParallel final : public UnitHooks {
   const ShardLayout& shards() const { return shards_; }
   const ParameterLayout& layout() const { return layout_; }
   int64_t optimizer_step() const { return optimizer_->step(); }
+  // The optimizer (its moments: the whole buffer at stage 0, this rank's shard at stages ≥ 1).
+  AdamW& optimizer() { return *optimizer_; }
+  const AdamW& optimizer() const { return *optimizer_; }
 
   // UnitHooks (called by GptModel).
   void before(int unit, ModelPhase phase) override;

@@ -41,23 +41,31 @@ StatusOr<std::vector<ProcessFault>> parse_process_faults(std::string_view value)
     const auto known = kKinds.find(kind);
     if (known == kKinds.end()) continue;
     const bool slow = known->second == ProcessFault::Kind::kSlow;
-    const char* expected = slow ? "rank=R,step=S,ms=M" : "rank=R,step=S";
+    const bool flip = known->second == ProcessFault::Kind::kBitflip;
+    const char* expected = slow ? "rank=R,step=S,ms=M" : flip ? "rank=R,step=S[,bit=B][,tensor=NAME]" : "rank=R,step=S";
     ProcessFault fault{.kind = known->second, .rank = -1, .step = -1, .slow_ms = -1};
     if (colon != std::string_view::npos) {
       for (const std::string_view field : split(entry.substr(colon + 1), ',')) {
         const size_t eq = field.find('=');
         const std::string_view key = field.substr(0, eq);
-        const std::string_view number = eq == std::string_view::npos ? std::string_view() : field.substr(eq + 1);
+        const std::string_view value = eq == std::string_view::npos ? std::string_view() : field.substr(eq + 1);
+        if (flip && key == "tensor" && !value.empty()) {
+          fault.tensor = std::string(value);
+          continue;
+        }
         int64_t parsed = -1;
-        const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), parsed);
-        const bool known_key = key == "rank" || key == "step" || (slow && key == "ms");
-        if (error != std::errc() || end != number.data() + number.size() || parsed < 0 || !known_key) {
-          return invalid_argument_error("TESSERA_FAULT: entry '{}': expected {} with non-negative integers, found '{}'",
-                                        entry, expected, field);
+        const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+        const bool known_key = key == "rank" || key == "step" || (slow && key == "ms") || (flip && key == "bit");
+        if (error != std::errc() || end != value.data() + value.size() || parsed < 0 || !known_key ||
+            (key == "bit" && parsed > 31)) {
+          return invalid_argument_error(
+              "TESSERA_FAULT: entry '{}': expected {} with non-negative integers (bit at most 31), found '{}'", entry,
+              expected, field);
         }
         if (key == "rank") fault.rank = static_cast<int>(parsed);
         if (key == "step") fault.step = parsed;
         if (key == "ms") fault.slow_ms = parsed;
+        if (key == "bit") fault.bit = static_cast<int>(parsed);
       }
     }
     if (fault.rank < 0 || fault.step < 0 || (slow && fault.slow_ms < 0)) {
@@ -111,23 +119,20 @@ void inject_process_fault(const std::vector<ProcessFault>& faults, const std::st
   }
 }
 
-bool inject_bit_flip(const std::vector<ProcessFault>& faults, const std::string& run_dir, int rank, int64_t step,
-                     float* parameters, int64_t count) {
+std::optional<ProcessFault> take_due_bit_flip(const std::vector<ProcessFault>& faults, const std::string& run_dir,
+                                              int rank, int64_t step) {
   for (const ProcessFault& fault : faults) {
-    if (fault.kind != ProcessFault::Kind::kBitflip || fault.rank != rank || fault.step != step || count <= 0) continue;
-    if (!first_firing(fault, run_dir)) continue;
-    constexpr int kBit = 20;  // a mantissa bit: the value moves by up to 1/8 of itself, stays finite
-    const int64_t index = count / 2;
-    uint32_t bits = 0;
-    std::memcpy(&bits, &parameters[index], sizeof(bits));
-    const float before = parameters[index];
-    bits ^= 1u << kBit;
-    std::memcpy(&parameters[index], &bits, sizeof(bits));
-    log_warning("fault injection: rank {} flips bit {} of parameter {} after step {} ({} -> {}) (TESSERA_FAULT)", rank,
-                kBit, index, step, before, parameters[index]);
-    return true;
+    if (fault.kind != ProcessFault::Kind::kBitflip || fault.rank != rank || fault.step != step) continue;
+    if (first_firing(fault, run_dir)) return fault;
   }
-  return false;
+  return std::nullopt;
+}
+
+void flip_float_bit(float* value, int bit) {
+  uint32_t bits = 0;
+  std::memcpy(&bits, value, sizeof(bits));
+  bits ^= 1u << bit;
+  std::memcpy(value, &bits, sizeof(bits));
 }
 
 int64_t injected_slowdown_ms(const std::vector<ProcessFault>& faults, int rank, int64_t step) {

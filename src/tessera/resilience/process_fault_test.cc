@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -34,34 +35,38 @@ TEST(ProcessFault, MalformedEntriesAreNamed) {
   }
 }
 
-TEST(ProcessFault, BitFlipChangesOneBitOfOneParameterOnceAndOnlyOnItsRankAndStep) {
+TEST(ProcessFault, BitFlipFiresOnceOnItsRankAndStepAndFlipsExactlyTheBitAsked) {
   const std::string dir = (std::filesystem::temp_directory_path() / fmt::format("process_fault_test_{}", ::getpid())).string();
   std::filesystem::remove_all(dir);
-  auto faults = parse_process_faults("bitflip:rank=1,step=5");
-  ASSERT_TRUE(faults.ok());
-  std::vector<float> params(11, 0.75f);
-  const std::vector<float> original = params;
-  EXPECT_FALSE(inject_bit_flip(*faults, dir, 0, 5, params.data(), 11));  // another rank
-  EXPECT_FALSE(inject_bit_flip(*faults, dir, 1, 4, params.data(), 11));  // another step
-  EXPECT_EQ(params, original);
-  ASSERT_TRUE(inject_bit_flip(*faults, dir, 1, 5, params.data(), 11));
-  int changed = 0;
-  for (size_t i = 0; i < params.size(); ++i) {
-    uint32_t a = 0, b = 0;
-    std::memcpy(&a, &params[i], 4);
-    std::memcpy(&b, &original[i], 4);
-    if (a != b) {
-      ++changed;
-      EXPECT_EQ(__builtin_popcount(a ^ b), 1);
-      EXPECT_TRUE(std::isfinite(params[i]));
-    }
-  }
-  EXPECT_EQ(changed, 1);
+  auto faults = parse_process_faults("bitflip:rank=1,step=5,bit=31,tensor=h.0.attn.qkv.weight");
+  ASSERT_TRUE(faults.ok()) << faults.status().message();
+  EXPECT_EQ((*faults)[0].bit, 31);
+  EXPECT_EQ((*faults)[0].tensor, "h.0.attn.qkv.weight");
+  EXPECT_EQ(parse_process_faults("bitflip:rank=1,step=5")->front().bit, 20);  // the default: a mantissa bit
+  EXPECT_FALSE(take_due_bit_flip(*faults, dir, 0, 5).has_value());  // another rank
+  EXPECT_FALSE(take_due_bit_flip(*faults, dir, 1, 4).has_value());  // another step
+  ASSERT_TRUE(take_due_bit_flip(*faults, dir, 1, 5).has_value());
   // A restarted job passes step 5 again: the fault has fired in this run directory.
-  const std::vector<float> flipped = params;
-  EXPECT_FALSE(inject_bit_flip(*faults, dir, 1, 5, params.data(), 11));
-  EXPECT_EQ(params, flipped);
+  EXPECT_FALSE(take_due_bit_flip(*faults, dir, 1, 5).has_value());
   std::filesystem::remove_all(dir);
+
+  float value = 0.75f;
+  flip_float_bit(&value, 31);
+  EXPECT_EQ(value, -0.75f);  // the sign bit
+  flip_float_bit(&value, 31);
+  flip_float_bit(&value, 20);
+  uint32_t a = 0, b = 0;
+  const float original = 0.75f;
+  std::memcpy(&a, &value, 4);
+  std::memcpy(&b, &original, 4);
+  EXPECT_EQ(a ^ b, 1u << 20);
+  EXPECT_TRUE(std::isfinite(value));
+}
+
+TEST(ProcessFault, BitOutOfRangeIsRefused) {
+  auto faults = parse_process_faults("bitflip:rank=0,step=1,bit=32");
+  ASSERT_FALSE(faults.ok());
+  EXPECT_NE(faults.status().message().find("bit at most 31"), std::string::npos) << faults.status().message();
 }
 
 }  // namespace

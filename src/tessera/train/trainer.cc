@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -26,6 +28,19 @@
 #include "tessera/train/dataset_source.h"
 
 namespace tessera {
+
+namespace {
+
+// "optim.m.h.0.ln1.weight" → {"m", "h.0.ln1.weight"}; a parameter's own name → {nullptr, name}.
+std::pair<const char*, std::string> split_moment_name(const std::string& tensor) {
+  for (const char* moment : {"m", "v"}) {
+    const std::string prefix = std::string("optim.") + moment + ".";
+    if (tensor.rfind(prefix, 0) == 0) return {moment, tensor.substr(prefix.size())};
+  }
+  return {nullptr, tensor};
+}
+
+}  // namespace
 
 Trainer::Trainer(TrainConfig config, TrainerOptions options, ProcessGrid grid)
     : config_(std::move(config)), options_(std::move(options)), grid_(std::move(grid)) {}
@@ -148,9 +163,22 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   }
   TESSERA_ASSIGN_OR_RETURN(t->process_faults_, process_faults_from_environment());
   for (const ProcessFault& fault : t->process_faults_) {
-    if (fault.kind == ProcessFault::Kind::kBitflip && c.parallel.zero_stage >= 3) {
+    if (fault.kind != ProcessFault::Kind::kBitflip) continue;
+    if (c.parallel.zero_stage >= 3) {
       return invalid_argument_error("TESSERA_FAULT: bitflip needs full parameter replicas (parallel.zero_stage < 3), "
                                     "found parallel.zero_stage = {}", c.parallel.zero_stage);
+    }
+    const auto& tensors = t->model_->layout().tensors();
+    const auto [moment, name] = split_moment_name(fault.tensor);
+    if (!fault.tensor.empty() && std::none_of(tensors.begin(), tensors.end(),
+                                              [&](const ParamTensor& p) { return p.name == name; })) {
+      return invalid_argument_error("TESSERA_FAULT: bitflip tensor '{}': not a parameter of this model; expected a "
+                                    "name such as '{}', or 'optim.m.{}' / 'optim.v.{}' for its AdamW moments",
+                                    fault.tensor, tensors.back().name, tensors.back().name, tensors.back().name);
+    }
+    if (moment != nullptr && c.parallel.zero_stage != 0) {
+      return invalid_argument_error("TESSERA_FAULT: bitflip tensor '{}': optimizer moments are replicated only at "
+                                    "parallel.zero_stage = 0, found {}", fault.tensor, c.parallel.zero_stage);
     }
   }
   if (!t->options_.run_dir.empty()) {
@@ -437,10 +465,7 @@ Status Trainer::run() {
       if (!beat.ok() && !heartbeat_failed_) log_warning("{} (further heartbeat failures are not logged)", beat.message());
       heartbeat_failed_ = heartbeat_failed_ || !beat.ok();
       inject_process_fault(process_faults_, options_.run_dir, grid_.rank(), step_);
-      const bool flips = std::any_of(process_faults_.begin(), process_faults_.end(),
-                                     [](const ProcessFault& f) { return f.kind == ProcessFault::Kind::kBitflip; });
-      // params() only then: taking them writable marks the bf16 weight copies stale.
-      if (flips) inject_bit_flip(process_faults_, options_.run_dir, grid_.rank(), step_, model_->params(), model_->num_params());
+      if (const auto flip = take_due_bit_flip(process_faults_, options_.run_dir, grid_.rank(), step_)) inject_bit_flip(*flip);
     }
     if (stopping) break;
   }
@@ -502,6 +527,11 @@ Status Trainer::check_replicas() {
   ReplicaFingerprint fingerprint;
   const GptModel& model = *model_;  // const: reading does not mark the bf16 weight copies stale
   fingerprint.update(model.params(), static_cast<size_t>(model.num_params()));
+  if (data_parallel_->zero_stage() == 0) {  // the AdamW moments are replicated too (sharded from stage 1)
+    const AdamW& optimizer = std::as_const(*data_parallel_).optimizer();
+    fingerprint.update(optimizer.first_moments(), static_cast<size_t>(optimizer.moments_numel()));
+    fingerprint.update(optimizer.second_moments(), static_cast<size_t>(optimizer.moments_numel()));
+  }
   TESSERA_ASSIGN_OR_RETURN(const DivergenceReport report, find_divergent_replicas(dp, fingerprint.digest()));
   if (report.agree()) return Status();
   record_incident({.kind = "replica_divergence", .rank = report.divergent.empty() ? -1 : report.divergent.front(),
@@ -511,6 +541,26 @@ Status Trainer::check_replicas() {
       "non-deterministic kernel; nothing of this step was saved; hint: resume from the last checkpoint, and "
       "check that rank's host",
       step_, report.describe());
+}
+
+void Trainer::inject_bit_flip(const ProcessFault& flip) {
+  // The middle element of the named tensor (or of the whole buffer), in the parameters or (optim.m.NAME,
+  // optim.v.NAME; ZeRO-0, checked at create) in an AdamW moment at the same offsets. params(): taking the
+  // parameters writable marks the bf16 weight copies stale, so they are refreshed from the flipped value.
+  const auto [moment, name] = split_moment_name(flip.tensor);
+  int64_t offset = 0, count = model_->num_params();
+  for (const ParamTensor& tensor : model_->layout().tensors()) {
+    if (tensor.name == name) offset = tensor.offset, count = tensor.numel;
+  }
+  AdamW& optimizer = data_parallel_->optimizer();
+  float* buffer = moment == nullptr                 ? model_->params()
+                  : std::string_view(moment) == "m" ? optimizer.first_moments()
+                                                    : optimizer.second_moments();
+  float* value = buffer + offset + count / 2;
+  const float before = *value;
+  flip_float_bit(value, flip.bit);
+  log_warning("fault injection: rank {} flips bit {} of {}[{}] after step {} ({} -> {}) (TESSERA_FAULT)", grid_.rank(),
+              flip.bit, flip.tensor.empty() ? "the parameters" : flip.tensor, count / 2, step_, before, *value);
 }
 
 Status Trainer::check_stragglers() {

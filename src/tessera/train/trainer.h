@@ -95,6 +95,8 @@ class Trainer {
   Status check_replicas();
   // Gathers every rank's step sections and logs (rank 0) a rank persistently slower than the median.
   Status check_stragglers();
+  // TESSERA_FAULT bitflip: flips the bit in this rank's parameters (silent data corruption, for tests).
+  void inject_bit_flip(const ProcessFault& flip);
   void record_incident(Incident incident);
   // The first step after a resume against the interrupted run's log: a mismatch quarantines the checkpoint.
   Status check_replayed_step(double loss);

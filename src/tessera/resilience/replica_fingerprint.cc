@@ -43,9 +43,7 @@ std::string DivergenceReport::describe() const {
   std::vector<std::string> hex;
   for (uint64_t value : fingerprints) hex.push_back(hash_to_hex(value));
   if (ambiguous) {
-    return fmt::format("ambiguous: no fingerprint is held by a majority of the {} replicas ({}); replay the last "
-                       "step on each to name the faulty one",
-                       n, fmt::join(hex, ", "));
+    return fmt::format("ambiguous: no fingerprint is held by a majority of the {} replicas ({})", n, fmt::join(hex, ", "));
   }
   if (divergent.empty()) return fmt::format("all {} replicas agree: {}", n, hash_to_hex(majority));
   std::vector<std::string> ranks;

@@ -5,7 +5,8 @@
 //   ReplicaFingerprint fp;
 //   for (each parameter tensor, in the same order on every replica) fp.update(data, numel);
 //   TESSERA_ASSIGN_OR_RETURN(DivergenceReport r, find_divergent_replicas(dp_group, fp.digest()));
-//   if (!r.divergent.empty()) … roll back; r.ambiguous → replay the last step on each replica
+//   if (!r.agree()) … roll back and replay (train/trainer.cc: a rank whose state differs from its own
+//   replay is named; with r.ambiguous, e.g. two replicas, only the replay can name it)
 //
 // The fingerprint is XXH3-64 (seed 0) over the buffers' bytes in update order: order-sensitive (a
 // swap of two values or of two tensors changes it), ~10+ GB/s, not cryptographic (a fault is random,

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -270,7 +271,7 @@ Status Trainer::open_run_dir() {
   return Status();
 }
 
-Status Trainer::resume_from_latest() {
+StatusOr<std::optional<CheckpointReader>> Trainer::open_newest_checkpoint() {
   // The newest checkpoint that fully verifies, the same on every rank; newer bad ones are quarantined
   // (renamed aside, with one line and an incident each), never trusted (resilience/resume_checkpoint.h).
   TESSERA_ASSIGN_OR_RETURN(std::optional<CheckpointReader> opened,
@@ -283,41 +284,53 @@ Status Trainer::resume_from_latest() {
         grid_.world(), memory_checkpoints_dir(options_.run_dir), incidents_ ? &*incidents_ : nullptr);
     if (!in_memory.ok() && in_memory.status().code() != StatusCode::kDataLoss) return in_memory.status();
     if (!in_memory.ok()) {
-      if (is_writer()) log_warning("resume: {}; resuming from storage", in_memory.status().message());
+      if (is_writer()) log_warning("checkpoints: {}; using storage", in_memory.status().message());
     } else if (*in_memory && (!opened || (*in_memory)->step() > opened->step())) {
       opened = std::move(*in_memory);
     }
   }
+  return opened;
+}
+
+Status Trainer::load_checkpoint(CheckpointReader& reader, const char* why) {
+  const std::string& path = reader.path();
+  const auto context = fmt::format("{} from '{}'", why, path);
+  TESSERA_RETURN_IF_ERROR(data_parallel_->load_state(reader).with_context(context));
+  TESSERA_RETURN_IF_ERROR(train_data_->load_state(reader).with_context(context));
+  TESSERA_ASSIGN_OR_RETURN(step_, reader.read_int("train.step"));
+  (void)model_->params();  // writable once: the loaded parameters reach the bf16 weight copies
+  const int64_t expected_sample = step_ * config_.parallel.resolved_global_batch();
+  TESSERA_ASSIGN_OR_RETURN(const int64_t next_sample, reader.read_int("loader.train.next_sample"));
+  if (next_sample != expected_sample) {
+    return invalid_argument_error(
+        "{}: the loader is at sample {} but step {} x global batch {} = {}; hint: keep train.global_batch as in "
+        "the checkpointed run",
+        context, next_sample, step_, config_.parallel.resolved_global_batch(), expected_sample);
+  }
+  return Status();
+}
+
+Status Trainer::resume_from_latest() {
+  TESSERA_ASSIGN_OR_RETURN(std::optional<CheckpointReader> opened, open_newest_checkpoint());
   if (!opened) {
     log_info("resume: no committed checkpoint in '{}/checkpoints'; starting from step 0", options_.run_dir);
     return Status();
   }
   CheckpointReader& reader = *opened;
-  const std::string* latest = &reader.path();
-  const auto context = "resume from '" + *latest + "'";
-  TESSERA_RETURN_IF_ERROR(data_parallel_->load_state(reader).with_context(context));
-  TESSERA_RETURN_IF_ERROR(train_data_->load_state(reader).with_context(context));
-  TESSERA_ASSIGN_OR_RETURN(step_, reader.read_int("train.step"));
-  const int64_t expected_sample = step_ * config_.parallel.resolved_global_batch();
-  TESSERA_ASSIGN_OR_RETURN(const int64_t next_sample, reader.read_int("loader.train.next_sample"));
-  if (next_sample != expected_sample) {
-    return invalid_argument_error(
-        "resume from '{}': the loader is at sample {} but step {} x global batch {} = {}; hint: keep "
-        "train.global_batch as in the checkpointed run",
-        *latest, next_sample, step_, config_.parallel.resolved_global_batch(), expected_sample);
-  }
+  const std::string& latest = reader.path();
+  TESSERA_RETURN_IF_ERROR(load_checkpoint(reader, "resume"));
   if (step_ > config_.steps) {
     return invalid_argument_error(
         "resume from '{}': the run is at step {}, past train.steps = {}; hint: pass --steps N with N > {} to "
         "continue it",
-        *latest, step_, config_.steps, step_);
+        latest, step_, config_.steps, step_);
   }
   if (options_.stop_at_step > 0 && options_.stop_at_step <= step_) {
     return invalid_argument_error("resume from '{}': --stop-at-step {} is not after the checkpoint's step {}",
-                                  *latest, options_.stop_at_step, step_);
+                                  latest, options_.stop_at_step, step_);
   }
-  log_info("resumed from '{}' at step {}", *latest, step_);
-  resumed_from_ = *latest;
+  log_info("resumed from '{}' at step {}", latest, step_);
+  resumed_from_ = latest;
   return Status();
 }
 
@@ -441,9 +454,10 @@ Status Trainer::run() {
     // In host memory when storage is not written this step (a stored checkpoint is as good to resume from).
     const bool save_in_memory = memory_checkpointer_ && !save_now && step_ % config_.ckpt_in_memory_every == 0;
     // Replicas are compared every replica_check_every steps and before every save: a corrupt state is
-    // never committed, so the supervisor's restart rolls back to a state the replicas agreed on.
+    // never committed, so the newest checkpoint is a state the replicas agreed on, and a divergence rolls
+    // back to it and replays the steps since (m then holds this step's replayed metrics).
     if (config_.replica_check_every > 0 && (step_ % config_.replica_check_every == 0 || save_now || save_in_memory)) {
-      TESSERA_RETURN_IF_ERROR(check_replicas());
+      TESSERA_RETURN_IF_ERROR(check_replicas(m));
     }
     if (val_data_ && !stopping && (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0))) {
       TESSERA_ASSIGN_OR_RETURN(m.val_loss, evaluate());
@@ -521,26 +535,112 @@ void Trainer::record_incident(Incident incident) {
   if (!status.ok()) log_warning("incident log: {}", status.message());
 }
 
-Status Trainer::check_replicas() {
-  Communicator& dp = grid_.group(GridAxis::kDp);
-  if (dp.size() < 2 || data_parallel_->zero_stage() >= 3) return Status();  // no two full replicas
+uint64_t Trainer::replica_fingerprint() const {
   ReplicaFingerprint fingerprint;
   const GptModel& model = *model_;  // const: reading does not mark the bf16 weight copies stale
   fingerprint.update(model.params(), static_cast<size_t>(model.num_params()));
   if (data_parallel_->zero_stage() == 0) {  // the AdamW moments are replicated too (sharded from stage 1)
-    const AdamW& optimizer = std::as_const(*data_parallel_).optimizer();
+    const AdamW& optimizer = data_parallel_->optimizer();
     fingerprint.update(optimizer.first_moments(), static_cast<size_t>(optimizer.moments_numel()));
     fingerprint.update(optimizer.second_moments(), static_cast<size_t>(optimizer.moments_numel()));
   }
-  TESSERA_ASSIGN_OR_RETURN(const DivergenceReport report, find_divergent_replicas(dp, fingerprint.digest()));
+  return fingerprint.digest();
+}
+
+Status Trainer::check_replicas(StepMetrics& m) {
+  Communicator& dp = grid_.group(GridAxis::kDp);
+  if (dp.size() < 2 || data_parallel_->zero_stage() >= 3) return Status();  // no two full replicas
+  const uint64_t mine = replica_fingerprint();
+  TESSERA_ASSIGN_OR_RETURN(const DivergenceReport report, find_divergent_replicas(dp, mine));
   if (report.agree()) return Status();
-  record_incident({.kind = "replica_divergence", .rank = report.divergent.empty() ? -1 : report.divergent.front(),
-                   .step = step_, .detail = report.describe()});
-  return data_loss_error(
-      "train: step {}: the data-parallel replicas' parameters differ ({}): silent data corruption or a "
-      "non-deterministic kernel; nothing of this step was saved; hint: resume from the last checkpoint, and "
-      "check that rank's host",
-      step_, report.describe());
+  return roll_back_and_replay(report, mine, m);
+}
+
+Status Trainer::roll_back_and_replay(const DivergenceReport& report, uint64_t diverged, StepMetrics& m) {
+  Communicator& dp = grid_.group(GridAxis::kDp);
+  const int64_t detected_at = step_;
+  const auto world_rank = [&](int dp_rank) { return grid_.world_rank_of("dp", dp_rank); };
+  const auto fail = [&](const std::string& why) {
+    const std::string detail = fmt::format("{}; {}", report.describe(), why);
+    record_incident({.kind = "replica_divergence", .rank = report.divergent.size() == 1 ? world_rank(report.divergent[0]) : -1,
+                     .step = detected_at, .detail = detail});
+    return data_loss_error(
+        "train: step {}: the data-parallel replicas' state differs ({}): silent data corruption or a non-deterministic "
+        "kernel; nothing of this step was saved; hint: check that rank's host, then resume from the last checkpoint",
+        detected_at, detail);
+  };
+  if (!checkpointer_) return fail("no checkpoint to roll back to (no run directory)");
+  // Saves still being written were compared before they started: they are good states to go back to.
+  TESSERA_RETURN_IF_ERROR(checkpointer_->wait());
+  if (memory_checkpointer_) TESSERA_RETURN_IF_ERROR(memory_checkpointer_->wait());
+  TESSERA_ASSIGN_OR_RETURN(std::optional<CheckpointReader> reader, open_newest_checkpoint());
+  if (!reader) return fail("no committed checkpoint to roll back to yet");
+  const Stopwatch replay_watch;
+  TESSERA_RETURN_IF_ERROR(load_checkpoint(*reader, "roll back"));
+  const int64_t from = step_;
+  // The log holds each step once, as computed from a good state: drop the rows since the checkpoint and
+  // write the replayed ones; the first dropped loss the replay does not reproduce dates the corruption.
+  std::map<int64_t, double> logged;
+  if (metrics_log_) {
+    metrics_log_.reset();
+    const std::string path = options_.run_dir + "/metrics.jsonl";
+    TESSERA_ASSIGN_OR_RETURN(logged, truncate_metrics_log(path, from));
+    TESSERA_ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::open_append(path));
+    metrics_log_.emplace(std::move(log));
+  }
+  int64_t first_changed_loss = -1;
+  while (step_ < detected_at) {
+    TESSERA_ASSIGN_OR_RETURN(m, step());
+    if (const auto it = logged.find(step_); it != logged.end() && it->second != m.loss && first_changed_loss < 0) {
+      first_changed_loss = step_;
+    }
+    if (step_ == detected_at) break;  // run() evaluates, logs and saves this one
+    if (val_data_ && config_.eval_every > 0 && step_ % config_.eval_every == 0) {
+      TESSERA_ASSIGN_OR_RETURN(m.val_loss, evaluate());
+    }
+    m.peak_rss_bytes = peak_rss_bytes();
+    if (metrics_log_) TESSERA_RETURN_IF_ERROR(metrics_log_->write(m));
+    if (heartbeat_) (void)heartbeat_->beat(step_);
+  }
+  // A rank whose state before the roll back is not what the replay computes held corrupt state: named
+  // even with two replicas, where the vote cannot tell.
+  const uint64_t replayed = replica_fingerprint();
+  std::vector<int64_t> corrupt(static_cast<size_t>(dp.size()), 0);
+  corrupt[static_cast<size_t>(dp.rank())] = replayed != diverged ? 1 : 0;
+  TESSERA_RETURN_IF_ERROR(dp.all_reduce(corrupt.data(), dp.size(), ReduceOp::kMax).with_context("roll back"));
+  std::string named;
+  int count = 0, first_named = -1;
+  for (int r = 0; r < dp.size(); ++r) {
+    if (corrupt[static_cast<size_t>(r)] == 0) continue;
+    named += fmt::format("{}{}", named.empty() ? "" : ",", world_rank(r));
+    if (first_named < 0) first_named = world_rank(r);
+    ++count;
+  }
+  // Corrupt parameters feed a forward pass, and the gradient all-reduce carries the effect to every
+  // replica: then every state differs from its replay, and only the vote can name the rank. Corruption
+  // that stays on its rank (optimizer moments, a fault in the update) leaves the others equal to theirs.
+  const std::string verdict =
+      count == 0           ? std::string("every rank's state equals its replay")
+      : count == dp.size() ? std::string("every rank's state differs from its replay (the corruption reached all replicas "
+                                         "through the gradient all-reduce; the replay cannot name the rank)")
+                           : fmt::format("rank(s) {} held state that differs from its own replay", named);
+  std::string replay = fmt::format("rolled back to step {} ('{}') and replayed {} step(s) in {:.2f} s: {}", from,
+                                   reader->path(), detected_at - from, replay_watch.elapsed_seconds(), verdict);
+  if (metrics_log_) {  // the writer, which holds the log
+    replay += first_changed_loss < 0 ? std::string("; no logged loss changed")
+                                     : fmt::format("; the first logged loss that changed is step {}'s", first_changed_loss);
+  }
+  TESSERA_ASSIGN_OR_RETURN(const DivergenceReport again, find_divergent_replicas(dp, replayed));
+  if (!again.agree()) return fail(replay + fmt::format("; after the replay the replicas still differ ({}): a persistent fault", again.describe()));
+  const std::string detail = fmt::format("{}; {}", report.describe(), replay);
+  // The rank named: the vote's, else the replay's when it singles one out.
+  const int blamed = report.divergent.size() == 1 && !report.ambiguous ? world_rank(report.divergent[0])
+                     : count == 1                                        ? first_named
+                                                                         : -1;
+  record_incident({.kind = "replica_divergence", .rank = blamed, .step = detected_at, .detail = detail});
+  if (is_writer()) log_warning("train: step {}: the replicas diverged ({}); training continues", detected_at, detail);
+  goodput_.add_lost_work(replay_watch.elapsed_seconds());
+  return Status();
 }
 
 void Trainer::inject_bit_flip(const ProcessFault& flip) {

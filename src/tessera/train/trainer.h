@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tessera/ckpt/async_checkpointer.h"
+#include "tessera/ckpt/checkpoint_reader.h"
 #include "tessera/comm/process_grid.h"
 #include "tessera/core/file_lock.h"
 #include "tessera/kernels/kernel_backend.h"
@@ -22,10 +23,11 @@
 #include "tessera/parallel/data_parallel.h"
 #include "tessera/resilience/goodput.h"
 #include "tessera/resilience/heartbeat.h"
-#include "tessera/resilience/straggler_detector.h"
 #include "tessera/resilience/incident_log.h"
 #include "tessera/resilience/process_fault.h"
+#include "tessera/resilience/replica_fingerprint.h"
 #include "tessera/resilience/spike_detector.h"
+#include "tessera/resilience/straggler_detector.h"
 #include "tessera/train/batch_source.h"
 #include "tessera/train/metrics.h"
 #include "tessera/train/prometheus_exporter.h"
@@ -87,12 +89,24 @@ class Trainer {
   StatusOr<double> dp_mean(double value);
   Status open_run_dir();
   Status resume_from_latest();
+  // Collective: the newest checkpoint that verifies, in storage or (train.ckpt_in_memory_every) host memory.
+  StatusOr<std::optional<CheckpointReader>> open_newest_checkpoint();
+  // Loads the model, optimizer and loader state of `reader` and its step; `why` ("resume", "roll back")
+  // prefixes errors.
+  Status load_checkpoint(CheckpointReader& reader, const char* why);
   Status save_checkpoint(AsyncCheckpointer& checkpointer);
   double mfu(double tokens_per_s) const;
-  // Every train.replica_check_every steps and before every save: the dp replicas' parameters must be bit-
-  // identical (ZeRO 0-2); a divergent rank is named and the step fails before anything is saved (silent
-  // data corruption).
-  Status check_replicas();
+  // Every train.replica_check_every steps and before every save: the dp replicas' parameters (and, at
+  // ZeRO-0, AdamW moments) must be bit-identical (ZeRO 0-2); else roll_back_and_replay.
+  Status check_replicas(StepMetrics& m);
+  // The fingerprint of what must be identical on every dp replica (resilience/replica_fingerprint.h).
+  uint64_t replica_fingerprint() const;
+  // Silent data corruption: every replica reloads the newest checkpoint (compared before it was saved),
+  // replays the steps since and continues from there; the ranks whose state (fingerprint `diverged`)
+  // differs from their own replay are named in the log and a replica_divergence incident. Errors (stop):
+  // no checkpoint yet, or the replicas still differ after the replay (a persistent fault). `m` becomes
+  // the replayed metrics of the current step.
+  Status roll_back_and_replay(const DivergenceReport& report, uint64_t diverged, StepMetrics& m);
   // Gathers every rank's step sections and logs (rank 0) a rank persistently slower than the median.
   Status check_stragglers();
   // TESSERA_FAULT bitflip: flips the bit in this rank's parameters (silent data corruption, for tests).

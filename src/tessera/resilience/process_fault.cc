@@ -37,7 +37,8 @@ StatusOr<std::vector<ProcessFault>> parse_process_faults(std::string_view value)
     const std::string_view kind = entry.substr(0, colon);
     static const std::map<std::string_view, ProcessFault::Kind> kKinds = {
         {"kill", ProcessFault::Kind::kKill}, {"hang", ProcessFault::Kind::kHang},
-        {"bitflip", ProcessFault::Kind::kBitflip}, {"slow", ProcessFault::Kind::kSlow}};
+        {"bitflip", ProcessFault::Kind::kBitflip}, {"slow", ProcessFault::Kind::kSlow},
+        {"matmul", ProcessFault::Kind::kMatmul}};
     const auto known = kKinds.find(kind);
     if (known == kKinds.end()) continue;
     const bool slow = known->second == ProcessFault::Kind::kSlow;
@@ -90,6 +91,7 @@ const char* fault_name(ProcessFault::Kind kind) {
     case ProcessFault::Kind::kHang: return "hang";
     case ProcessFault::Kind::kBitflip: return "bitflip";
     case ProcessFault::Kind::kSlow: return "slow";
+    case ProcessFault::Kind::kMatmul: return "matmul";
   }
   return "fault";
 }
@@ -119,10 +121,10 @@ void inject_process_fault(const std::vector<ProcessFault>& faults, const std::st
   }
 }
 
-std::optional<ProcessFault> take_due_bit_flip(const std::vector<ProcessFault>& faults, const std::string& run_dir,
-                                              int rank, int64_t step) {
+std::optional<ProcessFault> take_due_fault(const std::vector<ProcessFault>& faults, const std::string& run_dir,
+                                           ProcessFault::Kind kind, int rank, int64_t step) {
   for (const ProcessFault& fault : faults) {
-    if (fault.kind != ProcessFault::Kind::kBitflip || fault.rank != rank || fault.step != step) continue;
+    if (fault.kind != kind || fault.rank != rank || fault.step != step) continue;
     if (first_firing(fault, run_dir)) return fault;
   }
   return std::nullopt;

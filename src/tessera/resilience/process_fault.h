@@ -7,6 +7,8 @@
 //                          changes by a small fraction and stays finite) of the fp32 parameter in the
 //                          middle of tensor NAME (default: of the whole flat buffer) right after step S
 //                          (silent memory corruption)
+//   matmul:rank=R,step=S     rank R's first matmul of step S computes one wrong output (its largest element
+//                          x2 or x1/2: a compute fault; kernels/abft_backend.h), once per run directory
 //   slow:rank=R,step=S,ms=M  rank R computes M ms longer in every step after step S (a straggler: a slow
 //                          or throttled node); not once per run directory, it is a property of the node
 // Kill, hang and bitflip fire once per run directory: before firing it creates RUN_DIR/faults/<kind>_rank<R>_step<S>,
@@ -24,7 +26,7 @@
 namespace tessera {
 
 struct ProcessFault {
-  enum class Kind { kKill, kHang, kBitflip, kSlow };
+  enum class Kind { kKill, kHang, kBitflip, kSlow, kMatmul };
   Kind kind = Kind::kKill;
   int rank = 0;
   int64_t step = 0;
@@ -33,16 +35,16 @@ struct ProcessFault {
   std::string tensor;   // kBitflip: the parameter tensor's name; empty: the whole flat buffer
 };
 
-// The kill/hang/bitflip/slow entries of `value`; InvalidArgument naming the entry and field when one is malformed.
+// The kill/hang/bitflip/slow/matmul entries of `value`; InvalidArgument naming the entry and field when one is malformed.
 StatusOr<std::vector<ProcessFault>> parse_process_faults(std::string_view value);
 // The faults of the TESSERA_FAULT variable (none when unset).
 StatusOr<std::vector<ProcessFault>> process_faults_from_environment();
 // Fires the first kill or hang of `rank` at `step` that has not fired in `run_dir` yet (does not return then).
 void inject_process_fault(const std::vector<ProcessFault>& faults, const std::string& run_dir, int rank, int64_t step);
-// The bitflip fault of `rank` due right after `step` that has not fired in `run_dir` yet; it is marked
-// fired (the caller flips: it knows where the tensor is).
-std::optional<ProcessFault> take_due_bit_flip(const std::vector<ProcessFault>& faults, const std::string& run_dir,
-                                              int rank, int64_t step);
+// The fault of `kind` (bitflip, matmul) for `rank` at `step` that has not fired in `run_dir` yet; it is
+// marked fired (the caller injects it: it knows where the tensor or the matmul is).
+std::optional<ProcessFault> take_due_fault(const std::vector<ProcessFault>& faults, const std::string& run_dir,
+                                           ProcessFault::Kind kind, int rank, int64_t step);
 // Flips bit `bit` (0..31) of *value's fp32 representation.
 void flip_float_bit(float* value, int bit);
 // How many milliseconds `rank` is to stall while computing step `step` (1-based): the sum over its slow

@@ -17,9 +17,10 @@ namespace tessera {
 namespace {
 
 TEST(ProcessFault, ParsesKillHangAndBitflipAndSkipsOtherLayersKinds) {
-  auto faults = parse_process_faults("kill:rank=1,step=9;ckpt_write:step=4;hang:rank=0,step=20;bitflip:step=13,rank=2");
+  auto faults = parse_process_faults("kill:rank=1,step=9;ckpt_write:step=4;hang:rank=0,step=20;bitflip:step=13,rank=2;matmul:rank=0,step=3");
   ASSERT_TRUE(faults.ok()) << faults.status().message();
-  ASSERT_EQ(faults->size(), 3u);
+  ASSERT_EQ(faults->size(), 4u);
+  EXPECT_EQ((*faults)[3].kind, ProcessFault::Kind::kMatmul);
   EXPECT_EQ((*faults)[0].kind, ProcessFault::Kind::kKill);
   EXPECT_EQ((*faults)[1].kind, ProcessFault::Kind::kHang);
   EXPECT_EQ((*faults)[2].kind, ProcessFault::Kind::kBitflip);
@@ -43,11 +44,11 @@ TEST(ProcessFault, BitFlipFiresOnceOnItsRankAndStepAndFlipsExactlyTheBitAsked) {
   EXPECT_EQ((*faults)[0].bit, 31);
   EXPECT_EQ((*faults)[0].tensor, "h.0.attn.qkv.weight");
   EXPECT_EQ(parse_process_faults("bitflip:rank=1,step=5")->front().bit, 20);  // the default: a mantissa bit
-  EXPECT_FALSE(take_due_bit_flip(*faults, dir, 0, 5).has_value());  // another rank
-  EXPECT_FALSE(take_due_bit_flip(*faults, dir, 1, 4).has_value());  // another step
-  ASSERT_TRUE(take_due_bit_flip(*faults, dir, 1, 5).has_value());
+  EXPECT_FALSE(take_due_fault(*faults, dir, ProcessFault::Kind::kBitflip, 0, 5).has_value());  // another rank
+  EXPECT_FALSE(take_due_fault(*faults, dir, ProcessFault::Kind::kBitflip, 1, 4).has_value());  // another step
+  ASSERT_TRUE(take_due_fault(*faults, dir, ProcessFault::Kind::kBitflip, 1, 5).has_value());
   // A restarted job passes step 5 again: the fault has fired in this run directory.
-  EXPECT_FALSE(take_due_bit_flip(*faults, dir, 1, 5).has_value());
+  EXPECT_FALSE(take_due_fault(*faults, dir, ProcessFault::Kind::kBitflip, 1, 5).has_value());
   std::filesystem::remove_all(dir);
 
   float value = 0.75f;

@@ -26,6 +26,8 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
   c.eval_batches = r.get_int("train.eval_batches", c.eval_batches, "global batches per validation pass");
   c.ckpt_every = r.get_int("train.ckpt_every", c.ckpt_every, "steps between checkpoints; 0 = at the end");
   c.keep_checkpoints = r.get_int("train.keep_checkpoints", c.keep_checkpoints, "committed checkpoints kept; 0 = all");
+  c.abft_check_every = r.get_int("train.abft_check_every", c.abft_check_every,
+                                 "steps between steps whose matmuls are verified by ABFT checksums; 0 = off");
   c.ckpt_in_memory_every = r.get_int("train.ckpt_in_memory_every", c.ckpt_in_memory_every,
                                      "steps between checkpoints kept in host memory (/dev/shm) for fast restarts; 0 = off");
   c.replica_check_every = r.get_int("train.replica_check_every", c.replica_check_every,
@@ -52,6 +54,7 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
                       {"train.ckpt_every", c.ckpt_every},     {"train.keep_checkpoints", c.keep_checkpoints},
                       {"train.replica_check_every", c.replica_check_every},
                       {"train.ckpt_in_memory_every", c.ckpt_in_memory_every},
+                      {"train.abft_check_every", c.abft_check_every},
                       {"train.threads", c.threads},           {"train.seed", c.seed}};
   for (const auto& field : non_negative) {
     if (field.value < 0) r.fail(field.key, "a non-negative integer", std::to_string(field.value));

@@ -35,6 +35,9 @@ struct TrainConfig {
   // Steps between checkpoints in host memory (/dev/shm: they outlive the job's processes, not the host),
   // so a restart loses at most this many steps without reading storage; 0 = off (resilience/memory_checkpoints.h).
   int64_t ckpt_in_memory_every = 0;
+  // Steps between steps whose every matmul is verified by ABFT column checksums (kernels/abft_backend.h);
+  // a failure rolls back to the newest checkpoint and replays; 0 = off.
+  int64_t abft_check_every = 0;
   // Steps between comparisons of the data-parallel replicas' parameter fingerprints (silent data corruption,
   // resilience/replica_fingerprint.h); 0 = never. Under ZeRO-3 no rank holds a full replica: not checked.
   int64_t replica_check_every = 50;

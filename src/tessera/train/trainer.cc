@@ -83,6 +83,15 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
                                                              ? MatmulPrecision::kBf16
                                                              : MatmulPrecision::kFp32};
   TESSERA_ASSIGN_OR_RETURN(t->kernels_, make_kernel_backend(c.backend, kernel_options));
+  TESSERA_ASSIGN_OR_RETURN(t->process_faults_, process_faults_from_environment());
+  const bool matmul_faults = std::any_of(t->process_faults_.begin(), t->process_faults_.end(),
+                                         [](const ProcessFault& f) { return f.kind == ProcessFault::Kind::kMatmul; });
+  if (c.abft_check_every > 0 || matmul_faults) {
+    // The model sees the wrapper: it checks (and, for tests, corrupts) every matmul it forwards.
+    auto abft = std::make_unique<AbftBackend>(std::move(t->kernels_), kernel_options.matmul_precision);
+    t->abft_ = abft.get();
+    t->kernels_ = std::move(abft);
+  }
 
   const int64_t B = c.parallel.micro_batch, T = c.model.seq_len;
   // Refuse a model that cannot fit before trying to allocate it: parameters, gradients and activations
@@ -162,7 +171,6 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
     // Sections of compute time per step (Trainer::step); every rank observes, rank 0 reports.
     t->stragglers_.emplace(std::vector<std::string>{"data", "forward", "backward+update"}, t->grid_.world_size());
   }
-  TESSERA_ASSIGN_OR_RETURN(t->process_faults_, process_faults_from_environment());
   for (const ProcessFault& fault : t->process_faults_) {
     if (fault.kind != ProcessFault::Kind::kBitflip) continue;
     if (c.parallel.zero_stage >= 3) {
@@ -363,6 +371,14 @@ StatusOr<StepMetrics> Trainer::step() {
   Communicator& dp = grid_.group(GridAxis::kDp);
   DataParallel& data_parallel = *data_parallel_;
   data_parallel.begin_step(micro_batches);
+  if (abft_) {
+    abft_->set_checking(config_.abft_check_every > 0 && (step_ + 1) % config_.abft_check_every == 0);
+    if (!options_.run_dir.empty() &&
+        take_due_fault(process_faults_, options_.run_dir, ProcessFault::Kind::kMatmul, grid_.rank(), step_ + 1)) {
+      log_warning("fault injection: rank {} computes a wrong matmul output in step {} (TESSERA_FAULT)", grid_.rank(), step_ + 1);
+      abft_->corrupt_next_matmul();
+    }
+  }
   double loss = 0.0;
   double data_s = 0.0, forward_s = 0.0, backward_s = 0.0;  // this rank's sections, for the straggler check
   for (int64_t micro = 0; micro < micro_batches; ++micro) {
@@ -440,6 +456,7 @@ Status Trainer::run() {
   while (step_ < end_step) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
     goodput_.add_step(m.step_seconds);
+    if (abft_) TESSERA_RETURN_IF_ERROR(check_abft(m));
     if (stragglers_) TESSERA_RETURN_IF_ERROR(check_stragglers());
     if (replay_loss_) TESSERA_RETURN_IF_ERROR(check_replayed_step(m.loss));
     if (const SpikeVerdict spike = spikes_.observe(step_, m.loss, m.grad_norm); spike.spike() && is_writer()) {
@@ -479,7 +496,9 @@ Status Trainer::run() {
       if (!beat.ok() && !heartbeat_failed_) log_warning("{} (further heartbeat failures are not logged)", beat.message());
       heartbeat_failed_ = heartbeat_failed_ || !beat.ok();
       inject_process_fault(process_faults_, options_.run_dir, grid_.rank(), step_);
-      if (const auto flip = take_due_bit_flip(process_faults_, options_.run_dir, grid_.rank(), step_)) inject_bit_flip(*flip);
+      if (const auto flip = take_due_fault(process_faults_, options_.run_dir, ProcessFault::Kind::kBitflip, grid_.rank(), step_)) {
+        inject_bit_flip(*flip);
+      }
     }
     if (stopping) break;
   }
@@ -550,31 +569,57 @@ uint64_t Trainer::replica_fingerprint() const {
 Status Trainer::check_replicas(StepMetrics& m) {
   Communicator& dp = grid_.group(GridAxis::kDp);
   if (dp.size() < 2 || data_parallel_->zero_stage() >= 3) return Status();  // no two full replicas
-  const uint64_t mine = replica_fingerprint();
-  TESSERA_ASSIGN_OR_RETURN(const DivergenceReport report, find_divergent_replicas(dp, mine));
+  TESSERA_ASSIGN_OR_RETURN(const DivergenceReport report, find_divergent_replicas(dp, replica_fingerprint()));
   if (report.agree()) return Status();
-  return roll_back_and_replay(report, mine, m);
+  const int voted = report.divergent.size() == 1 && !report.ambiguous ? grid_.world_rank_of("dp", report.divergent[0]) : -1;
+  return roll_back_and_replay("replica_divergence", report.describe(), voted, m);
 }
 
-Status Trainer::roll_back_and_replay(const DivergenceReport& report, uint64_t diverged, StepMetrics& m) {
+Status Trainer::check_abft(StepMetrics& m) {
+  const AbftReport report = abft_->take_report();
+  if (report.checked == 0) return Status();  // not a checked step: every rank knows it alike
+  if (report.failed > 0) {
+    log_warning("train: step {}: rank {}: {} of {} matmul checksums (ABFT) failed; the first: {}", step_, grid_.rank(),
+                report.failed, report.checked, report.first_failure);
+  }
+  // Which ranks computed a wrong matmul: a compute fault is where it was seen, no vote needed.
+  std::vector<int64_t> failed(static_cast<size_t>(grid_.world_size()), 0);
+  failed[static_cast<size_t>(grid_.rank())] = report.failed > 0 ? 1 : 0;
+  if (grid_.world_size() > 1) {
+    TESSERA_RETURN_IF_ERROR(grid_.world().all_reduce(failed.data(), grid_.world_size(), ReduceOp::kMax).with_context("ABFT"));
+  }
+  std::string ranks;
+  int first = -1;
+  for (int r = 0; r < grid_.world_size(); ++r) {
+    if (failed[static_cast<size_t>(r)] == 0) continue;
+    ranks += fmt::format("{}{}", ranks.empty() ? "" : ",", r);
+    if (first < 0) first = r;
+  }
+  if (first < 0) return Status();
+  return roll_back_and_replay("abft_mismatch", fmt::format("matmul checksums (ABFT) failed on rank(s) {}", ranks), first, m);
+}
+
+Status Trainer::roll_back_and_replay(const std::string& kind, const std::string& what, int detected_rank, StepMetrics& m) {
   Communicator& dp = grid_.group(GridAxis::kDp);
   const int64_t detected_at = step_;
   const auto world_rank = [&](int dp_rank) { return grid_.world_rank_of("dp", dp_rank); };
   const auto fail = [&](const std::string& why) {
-    const std::string detail = fmt::format("{}; {}", report.describe(), why);
-    record_incident({.kind = "replica_divergence", .rank = report.divergent.size() == 1 ? world_rank(report.divergent[0]) : -1,
-                     .step = detected_at, .detail = detail});
+    const std::string detail = fmt::format("{}; {}", what, why);
+    record_incident({.kind = kind, .rank = detected_rank, .step = detected_at, .detail = detail});
     return data_loss_error(
-        "train: step {}: the data-parallel replicas' state differs ({}): silent data corruption or a non-deterministic "
-        "kernel; nothing of this step was saved; hint: check that rank's host, then resume from the last checkpoint",
+        "train: step {}: {}: silent data corruption; nothing of this step was saved; hint: check that rank's host, "
+        "then resume from the last checkpoint",
         detected_at, detail);
   };
   if (!checkpointer_) return fail("no checkpoint to roll back to (no run directory)");
-  // Saves still being written were compared before they started: they are good states to go back to.
+  // Saves still being written were checked before they started: they are good states to go back to.
   TESSERA_RETURN_IF_ERROR(checkpointer_->wait());
   if (memory_checkpointer_) TESSERA_RETURN_IF_ERROR(memory_checkpointer_->wait());
   TESSERA_ASSIGN_OR_RETURN(std::optional<CheckpointReader> reader, open_newest_checkpoint());
   if (!reader) return fail("no committed checkpoint to roll back to yet");
+  // Replicas (ZeRO 0-2) compare what they held with what the replay computes, below.
+  const bool replicas = data_parallel_->zero_stage() < 3;
+  const uint64_t before = replicas ? replica_fingerprint() : 0;
   const Stopwatch replay_watch;
   TESSERA_RETURN_IF_ERROR(load_checkpoint(*reader, "roll back"));
   const int64_t from = step_;
@@ -602,43 +647,47 @@ Status Trainer::roll_back_and_replay(const DivergenceReport& report, uint64_t di
     if (metrics_log_) TESSERA_RETURN_IF_ERROR(metrics_log_->write(m));
     if (heartbeat_) (void)heartbeat_->beat(step_);
   }
-  // A rank whose state before the roll back is not what the replay computes held corrupt state: named
-  // even with two replicas, where the vote cannot tell.
-  const uint64_t replayed = replica_fingerprint();
-  std::vector<int64_t> corrupt(static_cast<size_t>(dp.size()), 0);
-  corrupt[static_cast<size_t>(dp.rank())] = replayed != diverged ? 1 : 0;
-  TESSERA_RETURN_IF_ERROR(dp.all_reduce(corrupt.data(), dp.size(), ReduceOp::kMax).with_context("roll back"));
-  std::string named;
-  int count = 0, first_named = -1;
-  for (int r = 0; r < dp.size(); ++r) {
-    if (corrupt[static_cast<size_t>(r)] == 0) continue;
-    named += fmt::format("{}{}", named.empty() ? "" : ",", world_rank(r));
-    if (first_named < 0) first_named = world_rank(r);
-    ++count;
+  std::string replay = fmt::format("rolled back to step {} ('{}') and replayed {} step(s) in {:.2f} s", from,
+                                   reader->path(), detected_at - from, replay_watch.elapsed_seconds());
+  int blamed = detected_rank;
+  if (replicas && dp.size() > 1) {
+    // A rank whose state before the roll back is not what the replay computes held corrupt state: named
+    // even with two replicas, where the vote cannot tell.
+    const uint64_t replayed = replica_fingerprint();
+    std::vector<int64_t> corrupt(static_cast<size_t>(dp.size()), 0);
+    corrupt[static_cast<size_t>(dp.rank())] = replayed != before ? 1 : 0;
+    TESSERA_RETURN_IF_ERROR(dp.all_reduce(corrupt.data(), dp.size(), ReduceOp::kMax).with_context("roll back"));
+    std::string named;
+    int count = 0, first_named = -1;
+    for (int r = 0; r < dp.size(); ++r) {
+      if (corrupt[static_cast<size_t>(r)] == 0) continue;
+      named += fmt::format("{}{}", named.empty() ? "" : ",", world_rank(r));
+      if (first_named < 0) first_named = world_rank(r);
+      ++count;
+    }
+    // Corrupt parameters (or a wrong matmul) feed the gradients, and the all-reduce carries the effect to
+    // every replica: then every state differs from its replay and the replay cannot name the rank.
+    // Corruption that stays on its rank (optimizer moments, a fault in the update) leaves the others equal.
+    replay += count == 0           ? std::string(": every rank's state equals its replay")
+              : count == dp.size() ? std::string(": every rank's state differs from its replay (the corruption reached all "
+                                                 "replicas through the gradient all-reduce; the replay cannot name the rank)")
+                                   : fmt::format(": rank(s) {} held state that differs from its own replay", named);
+    if (blamed < 0 && count == 1) blamed = first_named;
+    TESSERA_ASSIGN_OR_RETURN(const DivergenceReport again, find_divergent_replicas(dp, replayed));
+    if (!again.agree()) {
+      return fail(replay + fmt::format("; after the replay the replicas still differ ({}): a persistent fault", again.describe()));
+    }
   }
-  // Corrupt parameters feed a forward pass, and the gradient all-reduce carries the effect to every
-  // replica: then every state differs from its replay, and only the vote can name the rank. Corruption
-  // that stays on its rank (optimizer moments, a fault in the update) leaves the others equal to theirs.
-  const std::string verdict =
-      count == 0           ? std::string("every rank's state equals its replay")
-      : count == dp.size() ? std::string("every rank's state differs from its replay (the corruption reached all replicas "
-                                         "through the gradient all-reduce; the replay cannot name the rank)")
-                           : fmt::format("rank(s) {} held state that differs from its own replay", named);
-  std::string replay = fmt::format("rolled back to step {} ('{}') and replayed {} step(s) in {:.2f} s: {}", from,
-                                   reader->path(), detected_at - from, replay_watch.elapsed_seconds(), verdict);
+  if (abft_ && abft_->take_report().failed > 0) {
+    return fail(replay + "; the matmul checksums failed again in the replay: a persistent fault");
+  }
   if (metrics_log_) {  // the writer, which holds the log
     replay += first_changed_loss < 0 ? std::string("; no logged loss changed")
                                      : fmt::format("; the first logged loss that changed is step {}'s", first_changed_loss);
   }
-  TESSERA_ASSIGN_OR_RETURN(const DivergenceReport again, find_divergent_replicas(dp, replayed));
-  if (!again.agree()) return fail(replay + fmt::format("; after the replay the replicas still differ ({}): a persistent fault", again.describe()));
-  const std::string detail = fmt::format("{}; {}", report.describe(), replay);
-  // The rank named: the vote's, else the replay's when it singles one out.
-  const int blamed = report.divergent.size() == 1 && !report.ambiguous ? world_rank(report.divergent[0])
-                     : count == 1                                        ? first_named
-                                                                         : -1;
-  record_incident({.kind = "replica_divergence", .rank = blamed, .step = detected_at, .detail = detail});
-  if (is_writer()) log_warning("train: step {}: the replicas diverged ({}); training continues", detected_at, detail);
+  const std::string detail = fmt::format("{}; {}", what, replay);
+  record_incident({.kind = kind, .rank = blamed, .step = detected_at, .detail = detail});
+  if (is_writer()) log_warning("train: step {}: {}; training continues", detected_at, detail);
   goodput_.add_lost_work(replay_watch.elapsed_seconds());
   return Status();
 }

@@ -16,6 +16,7 @@
 #include "tessera/ckpt/checkpoint_reader.h"
 #include "tessera/comm/process_grid.h"
 #include "tessera/core/file_lock.h"
+#include "tessera/kernels/abft_backend.h"
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/model/gpt_model.h"
 #include "tessera/model/memory_report.h"
@@ -99,14 +100,17 @@ class Trainer {
   // Every train.replica_check_every steps and before every save: the dp replicas' parameters (and, at
   // ZeRO-0, AdamW moments) must be bit-identical (ZeRO 0-2); else roll_back_and_replay.
   Status check_replicas(StepMetrics& m);
+  // After a step whose matmuls were checked (train.abft_check_every): a failed checksum on any rank rolls
+  // back and replays, naming that rank.
+  Status check_abft(StepMetrics& m);
   // The fingerprint of what must be identical on every dp replica (resilience/replica_fingerprint.h).
   uint64_t replica_fingerprint() const;
-  // Silent data corruption: every replica reloads the newest checkpoint (compared before it was saved),
-  // replays the steps since and continues from there; the ranks whose state (fingerprint `diverged`)
-  // differs from their own replay are named in the log and a replica_divergence incident. Errors (stop):
-  // no checkpoint yet, or the replicas still differ after the replay (a persistent fault). `m` becomes
-  // the replayed metrics of the current step.
-  Status roll_back_and_replay(const DivergenceReport& report, uint64_t diverged, StepMetrics& m);
+  // Silent data corruption (`what`, seen by a detector that names `detected_rank`, or -1): every rank
+  // reloads the newest checkpoint (checked before it was saved), replays the steps since and continues from
+  // there; replicas whose state differs from their own replay are named too. One `kind` incident
+  // (replica_divergence, abft_mismatch) and a log line. Errors (stop): no checkpoint yet, or the fault shows
+  // again in the replay (a persistent fault). `m` becomes the replayed metrics of the current step.
+  Status roll_back_and_replay(const std::string& kind, const std::string& what, int detected_rank, StepMetrics& m);
   // Gathers every rank's step sections and logs (rank 0) a rank persistently slower than the median.
   Status check_stragglers();
   // TESSERA_FAULT bitflip: flips the bit in this rank's parameters (silent data corruption, for tests).
@@ -124,6 +128,8 @@ class Trainer {
   TrainerOptions options_;
   ProcessGrid grid_;
   std::unique_ptr<KernelBackend> kernels_;
+  // kernels_ itself when it is wrapped for ABFT checksums (train.abft_check_every, or a matmul fault).
+  AbftBackend* abft_ = nullptr;
   // Owns the model's flat buffers and the optimizer; declared before the model so that it outlives it.
   std::unique_ptr<DataParallel> data_parallel_;
   std::unique_ptr<GptModel> model_;

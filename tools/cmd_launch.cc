@@ -176,12 +176,15 @@ StatusOr<int> run_launched(const std::vector<std::string>& argv, const std::stri
                            SignalWatcher& signals) {
   signals.enable_graceful_stop();  // the first SIGTERM/SIGINT is forwarded below; a second ends this process
   // mpirun and the ranks start with the default signal dispositions and nothing blocked (spawn_job).
-  TESSERA_ASSIGN_OR_RETURN(const pid_t pid, spawn_job(argv));
+  const std::string shm_tag = job_shm_tag(0);
+  TESSERA_ASSIGN_OR_RETURN(const pid_t pid, spawn_job(argv, shm_tag));
   bool forwarded = false;
   while (true) {
     int status = 0;
     const pid_t done = waitpid(pid, &status, WNOHANG);
     if (done == pid) {
+      // A rank killed on the way (mpirun ends the job when one fails) leaves its buffers' names behind.
+      remove_job_shm_segments(shm_tag);
       if (WIFEXITED(status)) return WEXITSTATUS(status);
       if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
       continue;

@@ -38,6 +38,10 @@ while [ "$kills" -lt 20 ] && kill -0 "$launcher" 2>/dev/null; do
   fi
 done
 wait "$launcher" || fail "the soak run failed after $kills kills: $(tail -5 "$WORK/soak.log")"
+# Each kill -9 left the killed rank's buffer names in /dev/shm; the supervisor removed them after each attempt.
+left=$(ls /dev/shm | grep "^tessera-p${launcher}a" || true)
+[ -z "$left" ] || fail "the soak's killed ranks left shared memory behind: $left"
+echo "ok: soak: nothing left in /dev/shm ($(grep -c "shared-memory segment" "$WORK/soak.log" || true) attempts cleaned up)"
 [ "$kills" -ge 20 ] || fail "the soak ended after only $kills kills (the run was too short)"
 
 python3 - "$WORK" "$kills" <<'PY'

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -325,6 +327,16 @@ StatusOr<HostLayout> detect_hosts(Communicator& bootstrap) {
   return layout;
 }
 
+StatusOr<std::string> shm_tag_from_environment() {
+  const char* value = std::getenv(kShmTagEnvVar);
+  if (value == nullptr) return std::string();
+  const std::string tag = value;
+  const bool valid = !tag.empty() && tag.size() <= 32 &&
+                     std::all_of(tag.begin(), tag.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+  if (!valid) return invalid_argument_error("{}='{}': expected 1 to 32 letters and digits", kShmTagEnvVar, tag);
+  return tag;
+}
+
 StatusOr<std::unique_ptr<Communicator>> make_shm_communicator(Communicator& bootstrap, CommOptions options, const ShmOptions& shm) {
   if (shm.block_bytes < 4096 || shm.block_bytes % 64 != 0 || shm.slots < 2 || shm.p2p_slot_bytes < 64) {
     return invalid_argument_error("shm: block_bytes {} (expected a multiple of 64, ≥ 4096), slots {} (≥ 2), p2p_slot_bytes {} (≥ 64)",
@@ -335,7 +347,9 @@ StatusOr<std::unique_ptr<Communicator>> make_shm_communicator(Communicator& boot
     return failed_precondition_error("shm on axis '{}': its {} ranks are on {} hosts (no shared /dev/shm between them); hint: backend hier or mpi",
                                      options.name, bootstrap.size(), hosts.hosts);
   }
-  const std::string prefix = "/tessera-" + hosts.token;
+  // Segment names: /tessera-[TAG-]TOKEN..., TAG from TESSERA_SHM_TAG (shm_communicator.h).
+  TESSERA_ASSIGN_OR_RETURN(const std::string tag, shm_tag_from_environment());
+  const std::string prefix = "/tessera-" + (tag.empty() ? "" : tag + "-") + hosts.token;
   const auto deadline = CommClock::now() + options.deadline;
   const bool create = bootstrap.rank() == 0;
   StatusOr<std::unique_ptr<ShmTransport>> transport =

@@ -33,6 +33,14 @@ struct HostLayout {
   std::string token;            // random hex shared by the ranks of this host (names its segments)
 };
 
+// A killed rank leaves the names of its buffer segments in /dev/shm (they are mapped by peers on first use,
+// so they cannot be unlinked at once, as the arena's name is); whoever started the job removes them after
+// it ends. To find them, it sets TESSERA_SHM_TAG (1-32 letters and digits) for the job: every segment name
+// of the job's shm communicators then starts with /dev/shm/tessera-TAG- (resilience/supervisor.h does this
+// for each attempt). A malformed value is an InvalidArgument naming the variable.
+inline constexpr const char* kShmTagEnvVar = "TESSERA_SHM_TAG";
+StatusOr<std::string> shm_tag_from_environment();  // "" when unset
+
 // Which ranks of `bootstrap` share /dev/shm. Collective over `bootstrap` (any backend).
 StatusOr<HostLayout> detect_hosts(Communicator& bootstrap);
 

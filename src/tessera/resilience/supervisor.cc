@@ -2,12 +2,14 @@
 
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -16,6 +18,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "tessera/comm/shm_communicator.h"
 #include "tessera/core/clock.h"
 #include "tessera/core/log.h"
 #include "tessera/resilience/hang_blame.h"
@@ -35,11 +38,20 @@ double unix_now() {
 
 }  // namespace
 
-StatusOr<int> spawn_job(const std::vector<std::string>& argv) {
+StatusOr<int> spawn_job(const std::vector<std::string>& argv, const std::string& shm_tag) {
   if (argv.empty()) return invalid_argument_error("supervisor: empty command");
   std::vector<char*> args;
   for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // This process's environment, TESSERA_SHM_TAG replaced by shm_tag.
+  const std::string tag_prefix = std::string(kShmTagEnvVar) + "=";
+  const std::string tag_entry = tag_prefix + shm_tag;
+  std::vector<char*> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::strncmp(*e, tag_prefix.c_str(), tag_prefix.size()) != 0) env.push_back(*e);
+  }
+  if (!shm_tag.empty()) env.push_back(const_cast<char*>(tag_entry.c_str()));
+  env.push_back(nullptr);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none, defaults;
@@ -51,10 +63,24 @@ StatusOr<int> spawn_job(const std::vector<std::string>& argv) {
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = 0;
-  const int error = posix_spawnp(&pid, args[0], nullptr, &attr, args.data(), environ);
+  const int error = posix_spawnp(&pid, args[0], nullptr, &attr, args.data(), env.data());
   posix_spawnattr_destroy(&attr);
   if (error != 0) return unavailable_error("cannot start '{}': {}", argv[0], std::strerror(error));
   return pid;
+}
+
+std::string job_shm_tag(int attempt) { return fmt::format("p{}a{}", ::getpid(), attempt); }
+
+int remove_job_shm_segments(const std::string& shm_tag) {
+  if (shm_tag.empty()) return 0;
+  const std::string prefix = "tessera-" + shm_tag + "-";
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && ::shm_unlink(("/" + name).c_str()) == 0) ++removed;
+  }
+  return removed;
 }
 
 namespace {
@@ -99,7 +125,8 @@ StatusOr<SupervisorReport> supervise(const SupervisorOptions& options) {
 
   for (int attempt = 0;; ++attempt) {
     clear_heartbeats(options.run_dir);
-    TESSERA_ASSIGN_OR_RETURN(const pid_t child, spawn_job(attempt == 0 ? options.argv : options.resume_argv));
+    const std::string shm_tag = job_shm_tag(attempt);
+    TESSERA_ASSIGN_OR_RETURN(const pid_t child, spawn_job(attempt == 0 ? options.argv : options.resume_argv, shm_tag));
     std::optional<Failure> failure;
     std::map<int, double> last_seen_alive;  // rank → unix time its pid was last seen alive
     bool forwarded = false;
@@ -187,6 +214,9 @@ StatusOr<SupervisorReport> supervise(const SupervisorOptions& options) {
       std::this_thread::sleep_for(std::chrono::duration<double>(options.poll_seconds));
     }
     report.exit_code = exit_code_of(status);
+    if (const int removed = remove_job_shm_segments(shm_tag); removed > 0) {
+      log_info("supervisor: removed {} shared-memory segment(s) that the attempt's killed ranks left in /dev/shm", removed);
+    }
     if (!failure && (report.exit_code == 0 || forwarded || report.exit_code == options.preempted_exit_code)) break;
     if (!failure) {
       failure = Failure{.kind = "job_failed", .rank = -1, .step = furthest, .detection_s = 0,

@@ -16,6 +16,8 @@
 // its incident (RUN_DIR/incidents.jsonl) then records the detection time and the time lost (restart plus
 // the steps computed since the checkpoint, now redone). At the end RUN_DIR/goodput.json and one log line
 // give the effective training time, and the run's in-memory checkpoints (memory_checkpoints.h) are removed.
+// Each attempt runs with its own TESSERA_SHM_TAG, and what its killed ranks left in /dev/shm is removed
+// when it ends (a restart after SIGKILLs would otherwise leak the job's communication buffers each time).
 #pragma once
 
 #include <atomic>
@@ -48,8 +50,16 @@ struct SupervisorReport {
 };
 
 // Starts argv (argv[0] found on PATH) with default SIGTERM/SIGINT dispositions and nothing blocked: the
-// caller blocks them for its signal watcher, and the job must not inherit that. Returns its pid.
-StatusOr<int> spawn_job(const std::vector<std::string>& argv);
+// caller blocks them for its signal watcher, and the job must not inherit that. The job's environment is
+// this process's, with TESSERA_SHM_TAG = shm_tag when it is not empty (comm/shm_communicator.h). Returns
+// its pid.
+StatusOr<int> spawn_job(const std::vector<std::string>& argv, const std::string& shm_tag = "");
+
+// The shm tag of attempt `attempt` of a job started by this process: "p<pid>a<attempt>".
+std::string job_shm_tag(int attempt);
+// Removes what ranks of the job tagged `shm_tag` left in /dev/shm (killed ranks leave their buffers' names;
+// ranks that exit in order leave nothing). Call it once the job has ended. Returns how many it removed.
+int remove_job_shm_segments(const std::string& shm_tag);
 
 // Runs the job to its end as described above. Errors: the command cannot be started, or the run
 // directory cannot be written (incidents, goodput).

@@ -134,5 +134,37 @@ TEST_F(SupervisorTest, AnOrderlyExitIsNotADeath) {
   EXPECT_EQ(report->restarts, 0);
 }
 
+TEST_F(SupervisorTest, EachAttemptHasItsOwnShmTagAndWhatItsKilledRanksLeftInDevShmIsRemoved) {
+  // A decoy of another job must survive; each attempt's "buffer" (named as the shm backend names them under
+  // TESSERA_SHM_TAG) must not, whether the attempt was killed or ended in order.
+  const std::string decoy = fmt::format("/dev/shm/tessera-decoy{}-r0b1", ::getpid());
+  std::ofstream(decoy) << "x";
+  SupervisorOptions options;
+  const std::string tags = (dir_ / "tags").string();
+  options.argv = job(fmt::format("echo $TESSERA_SHM_TAG >> {0}; echo x > /dev/shm/tessera-$TESSERA_SHM_TAG-r1b1; "
+                                 "(row 1; beat 1; sleep 0.2; kill -9 $BASHPID); sleep 20; exit 137", tags));
+  options.resume_argv = job(fmt::format("echo $TESSERA_SHM_TAG >> {0}; echo x > /dev/shm/tessera-$TESSERA_SHM_TAG-r0b2; "
+                                        "row 2; beat 2; beat 2 true; exit 0", tags));
+  options.run_dir = dir_.string();
+  options.max_restarts = 1;
+  options.poll_seconds = 0.02;
+  auto report = supervise(options);
+  ASSERT_TRUE(report.ok()) << report.status().message();
+  EXPECT_EQ(report->restarts, 1);
+  std::ifstream in(tags);
+  std::string first, second;
+  in >> first >> second;
+  EXPECT_EQ(first, job_shm_tag(0));
+  EXPECT_EQ(second, job_shm_tag(1));
+  for (const std::string& tag : {first, second}) {
+    for (const char* buffer : {"-r1b1", "-r0b2"}) {
+      EXPECT_FALSE(std::filesystem::exists("/dev/shm/tessera-" + tag + buffer)) << tag << buffer;
+    }
+  }
+  EXPECT_TRUE(std::filesystem::exists(decoy));
+  std::filesystem::remove(decoy);
+  EXPECT_EQ(remove_job_shm_segments(""), 0);  // no tag, nothing touched
+}
+
 }  // namespace
 }  // namespace tessera

@@ -77,10 +77,11 @@ rc=0; timeout 60 tail --pid="$launcher" -f /dev/null || fail "the job did not en
 wait "$launcher" || rc=$?
 [ "$rc" -eq 1 ] || fail "a stopped rank: expected exit 1, got $rc: $(tail -3 "$WORK/hang.log")"
 # (rank 1 may stop before a step's gradient all-reduce on the dp axis (shm) or inside it, before reducing its
-# slice, or before the per-step stop-signal agreement on the world axis (mpi): each names it)
-grep -Eq "^tessera train: (stop signal: )?all_reduce #[0-9]+ on axis '(dp|world)' \(rank 0 of 2, (shm|mpi)\): (rank\(s\) 1 did not (arrive|finish reducing its slice) within the 2000 ms deadline|not complete within the 2000 ms deadline; missing rank\(s\) 1); .*flight recorder: $WORK/hang/flight_(dp|world)_rank0.txt" \
+# slice, or before the per-step straggler timings all-gather or stop-signal agreement on the world axis (mpi):
+# each names it)
+grep -Eq "^tessera train: (stop signal: |step timings all-gather: )?(all_reduce|all_gather) #[0-9]+ on axis '(dp|world)' \(rank 0 of 2, (shm|mpi)\): (rank\(s\) 1 did not (arrive|finish reducing its slice) within the 2000 ms deadline|not complete within the 2000 ms deadline; missing rank\(s\) 1); .*flight recorder: $WORK/hang/flight_(dp|world)_rank0.txt" \
   "$WORK/hang.log" || fail "the stopped rank is not named: $(cat "$WORK/hang.log")"
 dump=$(ls "$WORK/hang/"flight_*_rank0.txt | head -1)
-head -1 "$dump" | grep -Eq "^tessera flight recorder axis=(dp|world) rank=0/2 backend=(shm|mpi) reason: all_reduce" ||
+head -1 "$dump" | grep -Eq "^tessera flight recorder axis=(dp|world) rank=0/2 backend=(shm|mpi) reason: (all_reduce|all_gather)" ||
   fail "no flight recorder dump in the run directory"
-echo "ok: $(grep -o "all_reduce #.*deadline" "$WORK/hang.log" | head -1); dump in the run directory"
+echo "ok: $(grep -Eo "(all_reduce|all_gather) #.*deadline" "$WORK/hang.log" | head -1); dump in the run directory"

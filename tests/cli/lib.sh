@@ -24,3 +24,18 @@ expect_error() {
   grep -qF -- "$want" "$WORK/err.txt" || fail "expected '$want' in stderr of '$*', got: $(cat "$WORK/err.txt")"
   echo "ok: $* -> $(grep -F -- "$want" "$WORK/err.txt" | head -1)"
 }
+
+# export_parameters RUN STEP: the parameters of $WORK/RUN's committed checkpoint at STEP (8 digits) as
+# $WORK/RUN.safetensors, for comparing runs bit for bit.
+export_parameters() {
+  "$TESSERA" ckpt export "$WORK/$1/checkpoints/step_$2" --out "$WORK/$1.safetensors" >/dev/null ||
+    fail "cannot export $WORK/$1/checkpoints/step_$2"
+}
+
+# same_final_parameters CLEAN RUN STEP: RUN's checkpoint at STEP holds the parameters of CLEAN's, bit for bit.
+same_final_parameters() {
+  export_parameters "$1" "$3"
+  export_parameters "$2" "$3"
+  cmp -s "$WORK/$1.safetensors" "$WORK/$2.safetensors" || fail "$2: final parameters differ from $1's"
+  echo "ok: $2: final parameters bit-identical to $1's"
+}

@@ -34,10 +34,8 @@ print(f"ok: abft: every loss bit-identical to the uninterrupted run; {found[0]['
 assert not incidents("silent"), incidents("silent")
 print("ok: silent: the replicas agreed at every step (the fault reached them all alike): nothing raised")
 PY
-"$TESSERA" ckpt export "$WORK/clean/checkpoints/step_00000020" --out "$WORK/clean.safetensors" >/dev/null
-for run in abft silent; do "$TESSERA" ckpt export "$WORK/$run/checkpoints/step_00000020" --out "$WORK/$run.safetensors" >/dev/null; done
-cmp -s "$WORK/clean.safetensors" "$WORK/abft.safetensors" || fail "with ABFT the final parameters differ from the uninterrupted run's"
-echo "ok: with ABFT the final parameters are bit-identical to the uninterrupted run's"
+same_final_parameters clean abft 00000020
+export_parameters silent 00000020
 ! cmp -s "$WORK/clean.safetensors" "$WORK/silent.safetensors" || fail "without ABFT the fault left no trace: the test injects nothing"
 echo "ok: without ABFT the run ended with other parameters, silently"
 expect_error "train.abft_check_every" "$TESSERA" train "$cfg" "${common[@]}" --set train.abft_check_every=-2 --out "$WORK/bad"

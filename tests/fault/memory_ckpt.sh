@@ -32,9 +32,6 @@ assert len(died) == 1 and died[0]["step"] == 13, died
 assert "resumed from step 12" in died[0]["detail"] or "resumed from step 13" in died[0]["detail"], died[0]["detail"]
 print(f"ok: 30 steps bit-identical; {died[0]['detail']}")
 PY
-"$TESSERA" ckpt export "$WORK/clean/checkpoints/step_00000030" --out "$WORK/clean.safetensors" >/dev/null
-"$TESSERA" ckpt export "$WORK/memory/checkpoints/step_00000030" --out "$WORK/memory.safetensors" >/dev/null
-cmp "$WORK/clean.safetensors" "$WORK/memory.safetensors" || fail "final parameters differ from the uninterrupted run's"
-echo "ok: final parameters bit-identical to the uninterrupted run's"
+same_final_parameters clean memory 00000030
 
 expect_error "train.ckpt_in_memory_every" "$TESSERA" train "$cfg" "${common[@]}" --set train.ckpt_in_memory_every=-1 --out "$WORK/bad"

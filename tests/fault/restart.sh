@@ -75,10 +75,5 @@ g = json.load(open(f"{work}/soak/goodput.json"))
 print(f"ok: soak goodput {g}")
 PY
 # Final parameters: the committed step-4000 and step-30 checkpoints equal the uninterrupted runs' bit for bit.
-for pair in "clean faults 00000030" "clean_long soak 00004000"; do
-  set -- $pair
-  "$TESSERA" ckpt export "$WORK/$1/checkpoints/step_$3" --out "$WORK/$1.safetensors" >/dev/null
-  "$TESSERA" ckpt export "$WORK/$2/checkpoints/step_$3" --out "$WORK/$2.safetensors" >/dev/null
-  cmp "$WORK/$1.safetensors" "$WORK/$2.safetensors" || fail "$2: final parameters differ from $1's"
-  echo "ok: $2: final parameters bit-identical to $1's"
-done
+same_final_parameters clean faults 00000030
+same_final_parameters clean_long soak 00004000

@@ -67,21 +67,6 @@ void column_sums(const float* m, int64_t rows, int64_t cols, bool bf16, std::vec
   }
 }
 
-// sum[r] = Σ_c m[r,c], abs_sum[r] = Σ_c |m[r,c]|.
-void row_sums(const float* m, int64_t rows, int64_t cols, bool bf16, std::vector<double>& sum, std::vector<double>& abs_sum) {
-  sum.assign(static_cast<size_t>(rows), 0.0);
-  abs_sum.assign(static_cast<size_t>(rows), 0.0);
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    double s = 0, a = 0;
-    for (int64_t c = 0; c < cols; ++c) {
-      const double x = seen(m[r * cols + c], bf16);
-      s += x, a += std::abs(x);
-    }
-    sum[r] = s, abs_sum[r] = a;
-  }
-}
-
 // out[r] = Σ_c m[r,c]·v[c], bound[r] = Σ_c |m[r,c]|·v_abs[c]   (a matrix-vector product and its bound).
 void row_dots(const float* m, int64_t rows, int64_t cols, bool bf16, const std::vector<double>& v,
               const std::vector<double>& v_abs, std::vector<double>& out, std::vector<double>& bound) {
@@ -160,8 +145,10 @@ void AbftBackend::matmul_backward(float* dinp, float* dweight, float* dbias, con
   }
   if (dweight != nullptr) {
     // Σ_o ΔdW[o,c] against Σ_n (Σ_o dout[n,o])·inp[n,c].
+    // Row sums of dout: its products with a vector of ones (×1 is exact).
+    const std::vector<double> ones(static_cast<size_t>(OC), 1.0);
     std::vector<double> row, row_abs, after;
-    row_sums(dout, N, OC, bf16_, row, row_abs);
+    row_dots(dout, N, OC, bf16_, ones, ones, row, row_abs);
     std::vector<double> expected(static_cast<size_t>(C)), bound(before_abs);
     column_dots(inp, N, C, bf16_, row, row_abs, expected, bound);
     column_sums(dweight, OC, C, /*bf16=*/false, after, nullptr);

@@ -7,7 +7,9 @@
 #include <fstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "tessera/comm/flagged_ranks.h"
 #include "tessera/core/hash.h"
 
 namespace tessera {
@@ -57,19 +59,13 @@ Status prepare_memory_checkpoints(Communicator& world, const std::string& run_di
     if (!(in >> seen) || seen != token) problem = fmt::format("'{}' is missing or holds another run's token", token_path);
   }
   // Every rank learns whether every rank sees rank 0's directory, and which did not.
-  std::vector<int64_t> failed(static_cast<size_t>(world.size()), 0);
-  failed[static_cast<size_t>(world.rank())] = problem.empty() ? 0 : 1;
-  TESSERA_RETURN_IF_ERROR(world.all_reduce(failed.data(), static_cast<int64_t>(failed.size()), ReduceOp::kMax)
-                              .with_context("in-memory checkpoint check"));
-  std::string ranks;
-  for (size_t r = 0; r < failed.size(); ++r) {
-    if (failed[r] != 0) ranks += (ranks.empty() ? "" : ",") + std::to_string(r);
-  }
-  if (ranks.empty()) return Status();
+  TESSERA_ASSIGN_OR_RETURN(const std::vector<int> failed,
+                           ranks_flagging(world, !problem.empty(), "in-memory checkpoint check"));
+  if (failed.empty()) return Status();
   return failed_precondition_error(
       "train.ckpt_in_memory_every: rank(s) {} do not see rank 0's in-memory checkpoint directory '{}'{}; expected every "
       "rank on one host with a writable /dev/shm; hint: set train.ckpt_in_memory_every = 0",
-      ranks, root, problem.empty() ? "" : " (" + problem + ")");
+      fmt::join(failed, ","), root, problem.empty() ? "" : " (" + problem + ")");
 }
 
 void remove_memory_checkpoints(const std::string& run_dir) {

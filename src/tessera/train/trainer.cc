@@ -12,6 +12,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "tessera/ckpt/checkpoint_dir.h"
 #include "tessera/ckpt/checkpoint_reader.h"
@@ -19,6 +20,7 @@
 #include "tessera/core/file.h"
 #include "tessera/core/file_lock.h"
 #include "tessera/core/log.h"
+#include "tessera/comm/flagged_ranks.h"
 #include "tessera/model/memory_report.h"
 #include "tessera/parallel/rank_agreement.h"
 #include "tessera/resilience/memory_checkpoints.h"
@@ -583,20 +585,12 @@ Status Trainer::check_abft(StepMetrics& m) {
                 report.failed, report.checked, report.first_failure);
   }
   // Which ranks computed a wrong matmul: a compute fault is where it was seen, no vote needed.
-  std::vector<int64_t> failed(static_cast<size_t>(grid_.world_size()), 0);
-  failed[static_cast<size_t>(grid_.rank())] = report.failed > 0 ? 1 : 0;
-  if (grid_.world_size() > 1) {
-    TESSERA_RETURN_IF_ERROR(grid_.world().all_reduce(failed.data(), grid_.world_size(), ReduceOp::kMax).with_context("ABFT"));
-  }
-  std::string ranks;
-  int first = -1;
-  for (int r = 0; r < grid_.world_size(); ++r) {
-    if (failed[static_cast<size_t>(r)] == 0) continue;
-    ranks += fmt::format("{}{}", ranks.empty() ? "" : ",", r);
-    if (first < 0) first = r;
-  }
-  if (first < 0) return Status();
-  return roll_back_and_replay("abft_mismatch", fmt::format("matmul checksums (ABFT) failed on rank(s) {}", ranks), first, m);
+  TESSERA_ASSIGN_OR_RETURN(const std::vector<int> failed,
+                           ranks_flagging(grid_.world(), report.failed > 0, "ABFT"));
+  if (failed.empty()) return Status();
+  return roll_back_and_replay("abft_mismatch",
+                              fmt::format("matmul checksums (ABFT) failed on rank(s) {}", fmt::join(failed, ",")),
+                              failed.front(), m);
 }
 
 Status Trainer::roll_back_and_replay(const std::string& kind, const std::string& what, int detected_rank, StepMetrics& m) {
@@ -654,25 +648,17 @@ Status Trainer::roll_back_and_replay(const std::string& kind, const std::string&
     // A rank whose state before the roll back is not what the replay computes held corrupt state: named
     // even with two replicas, where the vote cannot tell.
     const uint64_t replayed = replica_fingerprint();
-    std::vector<int64_t> corrupt(static_cast<size_t>(dp.size()), 0);
-    corrupt[static_cast<size_t>(dp.rank())] = replayed != before ? 1 : 0;
-    TESSERA_RETURN_IF_ERROR(dp.all_reduce(corrupt.data(), dp.size(), ReduceOp::kMax).with_context("roll back"));
-    std::string named;
-    int count = 0, first_named = -1;
-    for (int r = 0; r < dp.size(); ++r) {
-      if (corrupt[static_cast<size_t>(r)] == 0) continue;
-      named += fmt::format("{}{}", named.empty() ? "" : ",", world_rank(r));
-      if (first_named < 0) first_named = world_rank(r);
-      ++count;
-    }
+    TESSERA_ASSIGN_OR_RETURN(std::vector<int> corrupt, ranks_flagging(dp, replayed != before, "roll back"));
+    for (int& r : corrupt) r = world_rank(r);
+    const int count = static_cast<int>(corrupt.size());
     // Corrupt parameters (or a wrong matmul) feed the gradients, and the all-reduce carries the effect to
     // every replica: then every state differs from its replay and the replay cannot name the rank.
     // Corruption that stays on its rank (optimizer moments, a fault in the update) leaves the others equal.
     replay += count == 0           ? std::string(": every rank's state equals its replay")
               : count == dp.size() ? std::string(": every rank's state differs from its replay (the corruption reached all "
                                                  "replicas through the gradient all-reduce; the replay cannot name the rank)")
-                                   : fmt::format(": rank(s) {} held state that differs from its own replay", named);
-    if (blamed < 0 && count == 1) blamed = first_named;
+                                   : fmt::format(": rank(s) {} held state that differs from its own replay", fmt::join(corrupt, ","));
+    if (blamed < 0 && count == 1) blamed = corrupt.front();
     TESSERA_ASSIGN_OR_RETURN(const DivergenceReport again, find_divergent_replicas(dp, replayed));
     if (!again.agree()) {
       return fail(replay + fmt::format("; after the replay the replicas still differ ({}): a persistent fault", again.describe()));

@@ -50,7 +50,7 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
   const bool rank0 = grid.rank() == 0;
   TESSERA_ASSIGN_OR_RETURN(auto trainer,
                            Trainer::create(config, {.random_data = true, .show_progress = false}, std::move(grid)));
-  std::vector<double> seconds, exposed;
+  std::vector<double> seconds, exposed, bubbles;
   int64_t comm_bytes = 0;
   double mfu_sum = 0;
   for (int64_t i = 0; i < args.warmup + args.steps; ++i) {
@@ -58,6 +58,7 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
     if (i < args.warmup) continue;
     seconds.push_back(m.step_seconds);
     exposed.push_back(m.comm_exposed_s);
+    if (m.pipeline_bubble) bubbles.push_back(*m.pipeline_bubble);
     comm_bytes = m.comm_bytes;
     mfu_sum += m.mfu;
     if (!args.json && rank0) std::fprintf(stderr, "  step %ld: %.3f s, loss %.4f\n", long(m.step), m.step_seconds, m.loss);
@@ -69,8 +70,10 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
   const double peak = trainer->mfu_peak().gflops * 1e9;
   const ModelSpec& s = config.model;
   // Memory: the largest peak RSS of any rank, against what each rank was predicted to hold.
-  double rss_max = peak_rss_mib();
-  if (world > 1) TESSERA_RETURN_IF_ERROR(trainer->grid().world().all_reduce(&rss_max, 1, ReduceOp::kMax));
+  // (Pipeline stages hold different shares: the prediction is the largest rank's too.)
+  double largest[2] = {peak_rss_mib(), trainer->memory_report().total() / (1 << 20)};
+  if (world > 1) TESSERA_RETURN_IF_ERROR(trainer->grid().world().all_reduce(largest, 2, ReduceOp::kMax));
+  const double rss_max = largest[0];
   nlohmann::json out = {{"config", args.config},
                         {"backend", config.backend},
                         {"precision", precision_name(config.parallel.precision)},
@@ -79,7 +82,7 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
                         {"seq_len", s.seq_len}, {"vocab_size", s.vocab_size},
                         {"batch_size", config.parallel.resolved_global_batch()},
                         {"world_size", world},
-                        {"params", trainer->model().num_params()},
+                        {"params", config.model.num_params()},
                         {"steps", args.steps}, {"warmup", args.warmup},
                         {"step_time_s", step_time},
                         {"step_times_s", seconds},
@@ -94,11 +97,16 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
                         {"peak_rss_mib", peak_rss_mib()},
                         {"peak_rss_mib_max_rank", rss_max},
                         {"predicted_memory_mib", trainer->memory_report().total() / (1 << 20)},
+                        {"predicted_memory_mib_max_rank", largest[1]},
                         {"dp", config.parallel.dp},
+                        {"pp", config.parallel.pp},
+                        {"schedule", pipeline_schedule_name(config.parallel.schedule)},
+                        {"micro_batches", config.parallel.num_micro_batches()},
                         {"zero_stage", config.parallel.zero_stage},
                         {"overlap_comm", config.parallel.overlap_comm},
                         {"comm_exposed_s", median(exposed)},
                         {"comm_bytes_per_step", comm_bytes}};
+  if (!bubbles.empty()) out["pipeline_bubble"] = median(bubbles);
   if (!rank0) return Status();
   if (args.json) {
     std::printf("%s\n", out.dump().c_str());

@@ -22,6 +22,7 @@ struct TrainArgs {
   std::string out;
   int64_t steps = 0;
   int64_t stop_at_step = 0;
+  std::string trace;
   bool resume = false;
   bool quiet = false;
 };
@@ -49,13 +50,14 @@ int run_train(const TrainArgs& args, CommandResult& result) {
   const bool rank0 = grid->rank() == 0;
   auto trainer = Trainer::create(std::move(*config),
                                  {.run_dir = run_dir, .resume = args.resume, .show_progress = !args.quiet,
-                                  .stop_at_step = args.stop_at_step, .stop_signal = &result.signals->stop_signal()},
+                                  .stop_at_step = args.stop_at_step, .stop_signal = &result.signals->stop_signal(),
+                                  .trace_path = args.trace},
                                  std::move(*grid));
   if (!trainer.ok()) return report_error("train", trainer.status().message());
   const TrainConfig& c = (*trainer)->config();
   if (rank0) log_info("train: {} params (L={} NH={} C={} T={} V={}), batch {}x{} tokens, {} steps, backend {} ({}), "
            "run dir {}; MFU peak {:.1f} GFLOP/s ({})",
-           (*trainer)->model().num_params(), c.model.n_layer, c.model.n_head, c.model.n_embd, c.model.seq_len,
+           c.model.num_params(), c.model.n_layer, c.model.n_head, c.model.n_embd, c.model.seq_len,
            c.model.vocab_size, c.parallel.resolved_global_batch(), c.model.seq_len, c.steps, c.backend,
            precision_name(c.parallel.precision), run_dir, (*trainer)->mfu_peak().gflops, (*trainer)->mfu_peak().source);
   const Status status = (*trainer)->run();
@@ -86,6 +88,8 @@ void register_train_command(CLI::App& app, CommandResult& result) {
   cmd->add_option("--stop-at-step", args->stop_at_step,
                   "stop with a checkpoint at this step; the LR schedule still spans --steps (resume later)")
       ->check(positive_integer());
+  cmd->add_option("--trace", args->trace,
+                  "write a Chrome/Perfetto trace of every step (per rank: FILE, or FILE.rankN.json with several)");
   cmd->add_flag("--resume", args->resume, "continue from the newest committed checkpoint in the run directory");
   cmd->add_flag("--quiet", args->quiet, "no progress output");
   cmd->callback([args, &result] { result.exit_code = run_train(*args, result); });

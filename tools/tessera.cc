@@ -88,6 +88,10 @@ StatusOr<ProcessGrid> make_process_grid(CommandResult& result, const ParallelPla
     log_info("comm: dp axis of {} ranks on {} (parallel.comm_backend = {}), deadline {} s{}", plan.dp,
              grid.group(GridAxis::kDp).backend_name(), plan.comm_backend, plan.comm_timeout_s,
              run_dir.empty() ? "" : fmt::format(", flight recorder dumps in {}", run_dir));
+    if (plan.pp > 1) {
+      log_info("comm: pp axis of {} ranks on {} (activations and their gradients, send/recv)", plan.pp,
+               grid.group(GridAxis::kPp).backend_name());
+    }
   }
   return grid;
 }

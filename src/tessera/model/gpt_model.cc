@@ -35,9 +35,18 @@ int64_t GptModel::resolve_head_chunk_rows(const ModelSpec& spec, int64_t tokens,
 
 GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch, int64_t seq,
                    const ModelOptions& options, FlatStorage storage)
-    : spec_(spec), kernels_(kernels), options_(options), layout_(spec, options.unit_alignment), B_(batch), T_(seq) {
+    : spec_(spec),
+      kernels_(kernels),
+      options_(options),
+      layout_(spec, options.unit_alignment, options.stage),
+      B_(batch),
+      T_(seq) {
   TESSERA_CHECK(spec.validate().ok(), "{}", spec.validate().message());
   TESSERA_CHECK(batch > 0 && seq > 0 && seq <= spec.seq_len, "batch {} seq {} (max {})", batch, seq, spec.seq_len);
+  TESSERA_CHECK(options.slots >= 1, "ModelOptions::slots {} (expected ≥ 1)", options.slots);
+  const ModelStage& stage = options_.stage;
+  TESSERA_CHECK(stage.encoder || layout_.end_layer() > layout_.first_layer(),
+                "GptModel: a stage without the encoder needs at least one layer");
   const int64_t N = B_ * T_, C = spec_.n_embd, F = spec_.ffn(), NH = spec_.n_head, V = spec_.vocab_size;
   head_rows_ = resolve_head_chunk_rows(spec_, N, options_);
   TESSERA_CHECK((storage.params == nullptr) == (storage.grads == nullptr), "FlatStorage: give both buffers or neither");
@@ -48,8 +57,7 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
   }
   params_ = storage.params;
   grads_ = storage.grads;
-  encoded_ = AlignedBuffer<float>(N * C);
-  // Fields a layer keeps go to blocks_[l]; the others once to recomputed_.
+  // Fields a layer keeps go to each slot's blocks[l]; the others once to recomputed_.
   const Kept keep = kept(options_.recompute);
   auto allocate = [&](BlockActivations& a, bool attention_core, bool gelu, bool rest) {
     if (rest) {
@@ -69,23 +77,33 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
     }
     if (gelu) a.fch_gelu = AlignedBuffer<float>(N * F);
   };
-  blocks_.resize(static_cast<size_t>(spec_.n_layer));
-  for (BlockActivations& a : blocks_) {
-    allocate(a, keep.attention_core, keep.gelu, keep.rest);
-    a.residual3 = AlignedBuffer<float>(N * C);
+  dln_ = AlignedBuffer<float>(N * C);
+  slots_.resize(static_cast<size_t>(options_.slots));
+  for (MicroBatchState& state : slots_) {
+    state.blocks.resize(static_cast<size_t>(layout_.end_layer() - layout_.first_layer()));
+    for (BlockActivations& a : state.blocks) {
+      allocate(a, keep.attention_core, keep.gelu, keep.rest);
+      a.residual3 = AlignedBuffer<float>(N * C);
+    }
+    state.input = AlignedBuffer<float>(N * C);
+    if (stage.head) {
+      state.lnf = AlignedBuffer<float>(N * C);
+      state.lnf_mean = AlignedBuffer<float>(N);
+      state.lnf_rstd = AlignedBuffer<float>(N);
+      if (options_.slots > 1) state.own_dlnf = AlignedBuffer<float>(N * C);
+      state.dlnf = options_.slots > 1 ? state.own_dlnf.data() : dln_.data();
+      state.losses = AlignedBuffer<float>(N);
+      state.lse = AlignedBuffer<float>(N);
+    }
+    state.inputs.resize(static_cast<size_t>(N));
+    state.targets.resize(static_cast<size_t>(N));
   }
   allocate(recomputed_, !keep.attention_core, !keep.gelu, !keep.rest);
-  lnf_ = AlignedBuffer<float>(N * C);
-  lnf_mean_ = AlignedBuffer<float>(N);
-  lnf_rstd_ = AlignedBuffer<float>(N);
-  logits_ = AlignedBuffer<float>(head_rows_ * V);
-  dwte_head_ = AlignedBuffer<float>(V * C);
-  losses_ = AlignedBuffer<float>(N);
-  lse_ = AlignedBuffer<float>(N);
-  inputs_.resize(static_cast<size_t>(N));
-  targets_.resize(static_cast<size_t>(N));
+  if (stage.head) {
+    logits_ = AlignedBuffer<float>(head_rows_ * V);
+    dwte_head_ = AlignedBuffer<float>(V * C);
+  }
   dresidual_ = AlignedBuffer<float>(N * C);
-  dln_ = AlignedBuffer<float>(N * C);
   datty_ = AlignedBuffer<float>(N * C);
   dqkv_ = AlignedBuffer<float>(N * 3 * C);
   dfch_ = AlignedBuffer<float>(N * F);
@@ -99,8 +117,18 @@ int64_t GptModel::BlockActivations::floats() const {
          residual3.size();
 }
 
-GptModel::BlockView GptModel::view(int64_t layer) {
-  BlockActivations& own = blocks_[static_cast<size_t>(layer)];
+GptModel::MicroBatchState& GptModel::slot_state(int64_t slot) {
+  TESSERA_CHECK(slot >= 0 && slot < slots(), "GptModel: slot {} outside [0, {})", slot, slots());
+  return slots_[static_cast<size_t>(slot)];
+}
+
+const float* GptModel::block_input(const MicroBatchState& state, int64_t layer) const {
+  return layer == layout_.first_layer() ? state.input.data()
+                                        : state.blocks[static_cast<size_t>(layer - 1 - layout_.first_layer())].residual3.data();
+}
+
+GptModel::BlockView GptModel::view(int64_t slot, int64_t layer) {
+  BlockActivations& own = slot_state(slot).blocks[static_cast<size_t>(layer - layout_.first_layer())];
   auto pick = [&](AlignedBuffer<float>& mine, AlignedBuffer<float>& shared) {
     return mine.size() > 0 ? mine.data() : shared.data();
   };
@@ -121,10 +149,13 @@ GptModel::BlockView GptModel::view(int64_t layer) {
 }
 
 int64_t GptModel::activation_bytes() const {
-  int64_t floats = encoded_.size() + lnf_.size() + lnf_mean_.size() + lnf_rstd_.size() + logits_.size() +
-                   dwte_head_.size() + losses_.size() + lse_.size() + dresidual_.size() + dln_.size() +
-                   datty_.size() + dqkv_.size() + dfch_.size() + recomputed_.floats();
-  for (const BlockActivations& a : blocks_) floats += a.floats();
+  int64_t floats = logits_.size() + dwte_head_.size() + dresidual_.size() + dln_.size() + datty_.size() +
+                   dqkv_.size() + dfch_.size() + recomputed_.floats();
+  for (const MicroBatchState& state : slots_) {
+    floats += state.input.size() + state.lnf.size() + state.lnf_mean.size() + state.lnf_rstd.size() +
+              state.own_dlnf.size() + state.losses.size() + state.lse.size();
+    for (const BlockActivations& a : state.blocks) floats += a.floats();
+  }
   return floats * static_cast<int64_t>(sizeof(float));
 }
 
@@ -137,10 +168,16 @@ GptModel::Bytes GptModel::allocation_bytes(const ModelSpec& spec, int64_t batch,
                                            const ModelOptions& options) {
   const double N = static_cast<double>(batch) * static_cast<double>(seq), C = static_cast<double>(spec.n_embd);
   const double F = static_cast<double>(spec.ffn()), V = static_cast<double>(spec.vocab_size);
-  const double L = static_cast<double>(spec.n_layer), NH = static_cast<double>(spec.n_head);
+  const ModelStage& stage = options.stage;
+  // The stage's layers (the whole model: all of them).
+  const double L = static_cast<double>((stage.end_layer < 0 ? spec.n_layer : stage.end_layer) - stage.first_layer);
+  const double NH = static_cast<double>(spec.n_head);
   const double T = static_cast<double>(seq), B = static_cast<double>(batch);
-  // Parameters: the layout's count in double (ModelSpec::num_params is int64).
-  const double params = V * C + static_cast<double>(spec.seq_len) * C + L * (4 * C + 4 * C * C + 4 * C + 2 * C * F + F + C) + 2 * C;
+  const double slots = static_cast<double>(std::max<int64_t>(1, options.slots));
+  // Parameters: the layout's count in double (ModelSpec::num_params is int64): the embeddings unit on the
+  // first and last stage, the stage's blocks, the final norm on the last.
+  const double embeddings = stage.encoder || stage.head ? V * C + static_cast<double>(spec.seq_len) * C : 0.0;
+  const double params = embeddings + L * (4 * C + 4 * C * C + 4 * C + 2 * C * F + F + C) + (stage.head ? 2 * C : 0.0);
   // Block fields as in BlockActivations: kept per layer, or once in the shared recomputed set.
   const double attention_core = N * C + 2 * B * NH * T, gelu = N * F, rest = N * (6 * C + F + 4), output = N * C;
   const Kept keep = kept(options.recompute);
@@ -151,13 +188,15 @@ GptModel::Bytes GptModel::allocation_bytes(const ModelSpec& spec, int64_t batch,
   const double head_rows = std::min(std::max(N, 1.0), options.head_chunk_rows > 0
                                                            ? static_cast<double>(options.head_chunk_rows)
                                                            : std::floor(static_cast<double>(ModelOptions::kHeadChunkBytes) / (4.0 * V)));
-  const double head = std::max(head_rows, 1.0) * V + V * C;
-  // encoded, lnf (+stats), losses, lse, and the backward scratch (dresidual, dln, datty, dqkv, dfch).
-  const double other = N * (8 * C + 4 + F);
+  const double head = stage.head ? std::max(head_rows, 1.0) * V + V * C : 0.0;
+  // Per slot: the stage input (the embeddings' output on the first stage); on the last stage lnf (+stats),
+  // losses, lse and, with several slots, dlnf. Once: the backward scratch (dresidual, dln, datty, dqkv, dfch).
+  const double per_slot = N * C + (stage.head ? N * (C + 4) + (slots > 1 ? N * C : 0.0) : 0.0);
+  const double scratch = N * (6 * C + F);
   return Bytes{.parameters = 4.0 * params,
                .gradients = 4.0 * params,
-               .activations = 4.0 * (L * per_layer + shared),
-               .workspace = 4.0 * (head + other)};
+               .activations = 4.0 * (slots * L * per_layer + shared),
+               .workspace = 4.0 * (head + slots * per_slot + scratch)};
 }
 
 void GptModel::init_parameters(uint64_t seed) {
@@ -172,7 +211,7 @@ void GptModel::init_unit_parameters(uint64_t seed, int unit) {
     if (layout_.unit_of_tensor(i) != unit) continue;
     const ParamTensor& t = tensors[i];
     float* p = params_ + t.offset;
-    RngStream rng(seed, RngPurpose::kInit, i);
+    RngStream rng(seed, RngPurpose::kInit, static_cast<uint64_t>(t.global_index));
     switch (t.kind) {
       case ParamKind::kEmbedding:
       case ParamKind::kWeight:
@@ -214,58 +253,96 @@ void GptModel::block_forward(int64_t layer, const float* input, const BlockView&
   kernels_.residual_forward(a.residual3, a.residual3, a.residual2, N * C);
 }
 
-void GptModel::head_chunk(int64_t n0, int64_t rows, const int32_t* targets, Pass pass) {
+void GptModel::head_chunk(MicroBatchState& state, int64_t n0, int64_t rows, Pass pass) {
   const int64_t N = B_ * T_, C = spec_.n_embd, V = spec_.vocab_size;
   const float* wte = params_ + layout_.wte();
-  const float* x = lnf_.data() + n0 * C;
+  const float* x = state.lnf.data() + n0 * C;
+  const int32_t* targets = state.targets.data();
   // Tied head: logits[rows,V] = lnf[rows,C] · wte[V,C]^T.
   kernels_.matmul_forward(logits_.data(), x, wte, nullptr, rows, C, V);
-  kernels_.crossentropy_forward(losses_.data() + n0, lse_.data() + n0, logits_.data(), targets + n0, rows, V);
+  kernels_.crossentropy_forward(state.losses.data() + n0, state.lse.data() + n0, logits_.data(), targets + n0, rows, V);
   if (pass == Pass::kEval) return;
   // d(mean loss)/dlogits in place, then dlnf rows (overwritten) and the head's dwte (accumulated).
-  kernels_.crossentropy_backward(logits_.data(), logits_.data(), lse_.data() + n0, targets + n0,
+  kernels_.crossentropy_backward(logits_.data(), logits_.data(), state.lse.data() + n0, targets + n0,
                                  1.0f / static_cast<float>(N), rows, V);
-  kernels_.matmul_backward(dln_.data() + n0 * C, dwte_head_.data(), nullptr, logits_.data(), x, wte, rows, C, V);
+  kernels_.matmul_backward(state.dlnf + n0 * C, dwte_head_.data(), nullptr, logits_.data(), x, wte, rows, C, V);
 }
 
 float GptModel::forward(const int32_t* inputs, const int32_t* targets, Pass pass) {
+  TESSERA_CHECK(options_.stage == ModelStage::whole(), "GptModel::forward runs the whole model; a stage uses forward_stage");
+  return forward_stage(0, inputs, nullptr, targets, pass);
+}
+
+float GptModel::forward_stage(int64_t slot, const int32_t* inputs, const float* input, const int32_t* targets,
+                              Pass pass) {
   const int64_t N = B_ * T_, C = spec_.n_embd, V = spec_.vocab_size;
-  std::memcpy(inputs_.data(), inputs, sizeof(int32_t) * static_cast<size_t>(N));
-  std::memcpy(targets_.data(), targets, sizeof(int32_t) * static_cast<size_t>(N));
+  const ModelStage& stage = options_.stage;
+  MicroBatchState& state = slot_state(slot);
+  TESSERA_CHECK(stage.encoder ? inputs != nullptr : input != nullptr, "GptModel::forward_stage: missing the stage's input");
+  TESSERA_CHECK(!stage.head || targets != nullptr, "GptModel::forward_stage: the last stage needs targets");
   const float* p = params_;
   if (!weights_declared_ && options_.resident_weights) {  // bf16 kernels convert the parameters once here
     kernels_.set_matmul_weights(p, layout_.total_numel());  // instead of per matmul
     weights_declared_ = true;
   }
-  constexpr ModelPhase kFwd = ModelPhase::kForward;
-  const int E = ParameterLayout::kEmbeddingUnit, F = layout_.final_norm_unit();
-  before(E, kFwd);
-  kernels_.encoder_forward(encoded_.data(), inputs, p + layout_.wte(), p + layout_.wpe(), B_, T_, C);
-  after(E, kFwd);
-  const float* x = encoded_.data();
-  for (int64_t l = 0; l < spec_.n_layer; ++l) {
-    const BlockView a = view(l);
-    before(ParameterLayout::block_unit(l), kFwd);
-    block_forward(l, x, a, /*through_output=*/true);
-    after(ParameterLayout::block_unit(l), kFwd);
-    x = a.residual3;
+  // This slot's earlier kTrain forward never got its backward: its head gradient cannot be taken out of
+  // dwte_head_ again, so that is only allowed when no other forward is pending (then it is simply reset).
+  if (state.backward_ready) {
+    TESSERA_CHECK(!stage.head || head_forwards_pending_ == 1,
+                  "GptModel::forward_stage: slot {} still waits for its backward while other forwards do too", slot);
+    state.backward_ready = false;
+    if (stage.head) head_forwards_pending_ = 0;
   }
+  constexpr ModelPhase kFwd = ModelPhase::kForward;
+  const int E = layout_.embedding_unit(), F = layout_.final_norm_unit();
+  if (stage.encoder) {
+    std::memcpy(state.inputs.data(), inputs, sizeof(int32_t) * static_cast<size_t>(N));
+    before(E, kFwd);
+    kernels_.encoder_forward(state.input.data(), inputs, p + layout_.wte(), p + layout_.wpe(), B_, T_, C);
+    after(E, kFwd);
+  } else if (input != state.input.data()) {
+    std::memcpy(state.input.data(), input, sizeof(float) * static_cast<size_t>(N * C));
+  }
+  for (int64_t l = layout_.first_layer(); l < layout_.end_layer(); ++l) {
+    before(layout_.block_unit(l), kFwd);
+    block_forward(l, block_input(state, l), view(slot, l), /*through_output=*/true);
+    after(layout_.block_unit(l), kFwd);
+  }
+  if (!stage.head) {
+    state.backward_ready = pass == Pass::kTrain;
+    return 0.0f;
+  }
+  std::memcpy(state.targets.data(), targets, sizeof(int32_t) * static_cast<size_t>(N));
+  const float* x = layout_.end_layer() > layout_.first_layer() ? state.blocks.back().residual3.data() : state.input.data();
   before(F, kFwd);
-  kernels_.layernorm_forward(lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), x, p + layout_.lnf_w(),
+  kernels_.layernorm_forward(state.lnf.data(), state.lnf_mean.data(), state.lnf_rstd.data(), x, p + layout_.lnf_w(),
                              p + layout_.lnf_b(), N, C);
   after(F, kFwd);
-  if (pass == Pass::kTrain) std::memset(dwte_head_.data(), 0, sizeof(float) * static_cast<size_t>(V * C));
+  if (pass == Pass::kTrain && head_forwards_pending_ == 0) {
+    std::memset(dwte_head_.data(), 0, sizeof(float) * static_cast<size_t>(V * C));
+  }
   before(E, kFwd);  // the tied head reads wte
-  for (int64_t n0 = 0; n0 < N; n0 += head_rows_) head_chunk(n0, std::min(head_rows_, N - n0), targets_.data(), pass);
+  for (int64_t n0 = 0; n0 < N; n0 += head_rows_) head_chunk(state, n0, std::min(head_rows_, N - n0), pass);
   after(E, kFwd);
-  head_backward_ready_ = pass == Pass::kTrain;
+  if (pass == Pass::kTrain) {
+    state.backward_ready = true;
+    ++head_forwards_pending_;
+  }
   double total = 0.0;
-  for (int64_t i = 0; i < N; ++i) total += losses_[i];
+  for (int64_t i = 0; i < N; ++i) total += state.losses[i];
   return static_cast<float>(total / static_cast<double>(N));
 }
 
+const float* GptModel::stage_output(int64_t slot) const {
+  TESSERA_CHECK(slot >= 0 && slot < slots() && layout_.end_layer() > layout_.first_layer(), "GptModel::stage_output: slot {}", slot);
+  return slots_[static_cast<size_t>(slot)].blocks.back().residual3.data();
+}
+
+float* GptModel::stage_input(int64_t slot) { return slot_state(slot).input.data(); }
+
 void GptModel::compute_logits(float* out) {
-  kernels_.matmul_forward(out, lnf_.data(), params_ + layout_.wte(), nullptr, B_ * T_, spec_.n_embd,
+  TESSERA_CHECK(options_.stage.head, "GptModel::compute_logits needs the LM head");
+  kernels_.matmul_forward(out, slots_[0].lnf.data(), params_ + layout_.wte(), nullptr, B_ * T_, spec_.n_embd,
                           spec_.vocab_size);
 }
 
@@ -291,27 +368,41 @@ void GptModel::block_backward(int64_t layer, const float* input, const BlockView
 }
 
 void GptModel::backward(float loss_scale) {
-  TESSERA_CHECK(head_backward_ready_, "GptModel::backward needs a preceding forward with Pass::kTrain");
-  head_backward_ready_ = false;
+  TESSERA_CHECK(options_.stage == ModelStage::whole(), "GptModel::backward runs the whole model; a stage uses backward_stage");
+  backward_stage(0, nullptr, nullptr, loss_scale);
+}
+
+void GptModel::backward_stage(int64_t slot, const float* output_grad, float* input_grad, float loss_scale) {
+  MicroBatchState& state = slot_state(slot);
+  TESSERA_CHECK(state.backward_ready, "GptModel::backward needs a preceding forward with Pass::kTrain (slot {})", slot);
+  state.backward_ready = false;
+  const ModelStage& stage = options_.stage;
+  TESSERA_CHECK(stage.head || output_grad != nullptr, "GptModel::backward_stage: a stage without the head needs output_grad");
+  TESSERA_CHECK(stage.encoder || input_grad != nullptr, "GptModel::backward_stage: a stage without the encoder needs input_grad");
   const int64_t N = B_ * T_, C = spec_.n_embd, V = spec_.vocab_size, NH = spec_.n_head;
   const float* p = params_;
   float* g = grads_;
   constexpr ModelPhase kBwd = ModelPhase::kBackward;
-  const int E = ParameterLayout::kEmbeddingUnit, F = layout_.final_norm_unit();
-  // The head's backward ran in forward at loss scale 1: apply loss_scale to dlnf and dwte.
-  kernels_.scale(dln_.data(), loss_scale, N * C);
-  // layernorm_backward accumulates into dresidual: start it at zero.
-  std::memset(dresidual_.data(), 0, sizeof(float) * static_cast<size_t>(N * C));
-  const float* last = spec_.n_layer > 0 ? blocks_.back().residual3.data() : encoded_.data();
-  before(F, kBwd);
-  kernels_.layernorm_backward(dresidual_.data(), g + layout_.lnf_w(), g + layout_.lnf_b(), dln_.data(), last,
-                              p + layout_.lnf_w(), lnf_mean_.data(), lnf_rstd_.data(), N, C);
-  after(F, kBwd);
-  if (hooks_ != nullptr) hooks_->gradients_ready(F);
-  for (int64_t l = spec_.n_layer - 1; l >= 0; --l) {
-    const float* input = l == 0 ? encoded_.data() : blocks_[static_cast<size_t>(l - 1)].residual3.data();
-    const BlockView a = view(l);
-    const int unit = ParameterLayout::block_unit(l);
+  const int E = layout_.embedding_unit(), F = layout_.final_norm_unit();
+  const int64_t first = layout_.first_layer(), end = layout_.end_layer();
+  if (stage.head) {
+    // The head's backward ran in forward at loss scale 1: apply loss_scale to dlnf (and, below, dwte).
+    kernels_.scale(state.dlnf, loss_scale, N * C);
+    // layernorm_backward accumulates into dresidual: start it at zero.
+    std::memset(dresidual_.data(), 0, sizeof(float) * static_cast<size_t>(N * C));
+    const float* last = end > first ? state.blocks.back().residual3.data() : state.input.data();
+    before(F, kBwd);
+    kernels_.layernorm_backward(dresidual_.data(), g + layout_.lnf_w(), g + layout_.lnf_b(), state.dlnf, last,
+                                p + layout_.lnf_w(), state.lnf_mean.data(), state.lnf_rstd.data(), N, C);
+    after(F, kBwd);
+    if (hooks_ != nullptr) hooks_->gradients_ready(F);
+  } else {
+    std::memcpy(dresidual_.data(), output_grad, sizeof(float) * static_cast<size_t>(N * C));
+  }
+  for (int64_t l = end - 1; l >= first; --l) {
+    const float* input = block_input(state, l);
+    const BlockView a = view(slot, l);
+    const int unit = layout_.block_unit(l);
     before(unit, kBwd);
     switch (options_.recompute) {
       case Recompute::kNone:
@@ -328,18 +419,29 @@ void GptModel::backward(float loss_scale) {
     after(unit, kBwd);
     if (hooks_ != nullptr) hooks_->gradients_ready(unit);
   }
-  // The embeddings' gradient last: the head's part (kept at scale 1 since forward), then the encoder's.
-  // (Adding the head's part here rather than first keeps the embeddings' gradient memory untouched for
-  // the whole backward, which matters when an engine releases gradient memory unit by unit.)
+  if (!stage.encoder) std::memcpy(input_grad, dresidual_.data(), sizeof(float) * static_cast<size_t>(N * C));
+  if (E < 0) return;
+  // The embeddings' gradient last: the head's part (at scale 1 since forward, for every forward pending),
+  // then the encoder's. (Adding the head's part here rather than first keeps the embeddings' gradient memory
+  // untouched for the whole backward, which matters when an engine releases gradient memory unit by unit.)
   // No before/after: neither reads a parameter.
-  kernels_.scale(dwte_head_.data(), loss_scale, V * C);
-  kernels_.residual_forward(g + layout_.wte(), g + layout_.wte(), dwte_head_.data(), V * C);
-  kernels_.encoder_backward(g + layout_.wte(), g + layout_.wpe(), dresidual_.data(), inputs_.data(), B_, T_, C);
+  if (stage.head && head_forwards_pending_ > 0) {
+    kernels_.scale(dwte_head_.data(), loss_scale, V * C);
+    kernels_.residual_forward(g + layout_.wte(), g + layout_.wte(), dwte_head_.data(), V * C);
+    head_forwards_pending_ = 0;
+  }
+  if (stage.encoder) {
+    kernels_.encoder_backward(g + layout_.wte(), g + layout_.wpe(), dresidual_.data(), state.inputs.data(), B_, T_, C);
+  }
   if (hooks_ != nullptr) hooks_->gradients_ready(E);
 }
 
 void GptModel::save_state(StateWriter& writer) const {
-  for (const ParamTensor& t : layout_.tensors()) {
+  const auto& tensors = layout_.tensors();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const ParamTensor& t = tensors[i];
+    // The last pipeline stage's embeddings are the first stage's replica: the first stage saves them.
+    if (layout_.embeddings_replica() && layout_.unit_of_tensor(i) == layout_.embedding_unit()) continue;
     writer.write_tensor(TensorView{.name = "model." + t.name,
                                    .dtype = DType::kF32,
                                    .shape = t.shape,

@@ -8,6 +8,14 @@
 // Parallelism stays outside: an engine may own the flat buffers (FlatStorage) and follow the model unit by
 // unit through UnitHooks (unit_hooks.h) to reduce, shard and gather them.
 //
+// Pipeline stages (ModelOptions::stage, parameter_layout.h): a model may hold only layers [first, end) — with
+// the embeddings if it is the first stage, the final norm, LM head and loss if it is the last — and keep the
+// activations of several micro-batches at once (ModelOptions::slots), as a pipeline schedule runs forwards
+// ahead of backwards:
+//   forward_stage(slot, tokens | input activation [B,T,C], targets)  → stage_output(slot) [B,T,C] (or the loss)
+//   backward_stage(slot, output gradient [B,T,C] | none on the last stage, input gradient [B,T,C] | none on the first)
+// forward()/backward() are the whole-model case on slot 0.
+//
 // One micro-batch:
 //   float loss = model.forward(inputs, targets);   // mean cross-entropy over B·T tokens
 //   model.backward(loss_scale);                     // grads += loss_scale · d(mean loss)/d(params)
@@ -50,6 +58,11 @@ struct ModelOptions {
   // Declare the parameters to the kernels as resident matmul weights once per update (bf16 copies). Off
   // when parameters come and go unit by unit (ZeRO-3), where a whole-buffer copy would read released units.
   bool resident_weights = true;
+  // The layers (and ends) of the model this object runs: the whole model, or one pipeline stage.
+  ModelStage stage = ModelStage::whole();
+  // Micro-batches whose activations are kept at once (between their forward and backward): 1 without a
+  // pipeline; a schedule's peak_in_flight with one.
+  int64_t slots = 1;
 };
 
 // Flat parameter and gradient buffers the model uses instead of allocating its own (parallel/ owns them
@@ -79,12 +92,30 @@ class GptModel final : public Stateful {
 
   enum class Pass { kTrain, kEval };
   // inputs, targets: [B, T] token ids in [0, V). Returns the mean loss. kTrain keeps what backward needs
-  // (and already runs the LM head's backward, see above); kEval only computes the losses.
+  // (and already runs the LM head's backward, see above); kEval only computes the losses. Whole model, slot 0.
   float forward(const int32_t* inputs, const int32_t* targets, Pass pass = Pass::kTrain);
   // Accumulates loss_scale · ∂(mean loss)/∂params into grads(); uses the last forward, which must have
   // been a kTrain pass (checked).
   void backward(float loss_scale);
   void zero_grad();
+
+  // One micro-batch through this stage, its activations kept in `slot` (< slots). The first stage reads
+  // `inputs` [B,T] token ids, the others `input` [B,T,C] (copied unless it is stage_input(slot)); the last
+  // stage reads `targets` [B,T] and returns the mean loss (others return 0 and leave stage_output(slot)).
+  float forward_stage(int64_t slot, const int32_t* inputs, const float* input, const int32_t* targets,
+                      Pass pass = Pass::kTrain);
+  // Backward of the micro-batch in `slot` (a kTrain forward, checked): the last stage starts from its loss,
+  // the others from output_grad [B,T,C] = ∂loss/∂stage_output. Accumulates loss_scale-scaled gradients;
+  // writes ∂loss/∂input into input_grad [B,T,C] unless this is the first stage. Every micro-batch of a step
+  // must use the same loss_scale (the LM head's wte gradient of all pending forwards is applied at once).
+  void backward_stage(int64_t slot, const float* output_grad, float* input_grad, float loss_scale);
+  // [B,T,C] the stage's output of the micro-batch in `slot` (a stage without the head), valid until the slot's
+  // next forward.
+  const float* stage_output(int64_t slot) const;
+  // [B,T,C] where a stage without the encoder keeps its input: receive into it and pass it to forward_stage.
+  float* stage_input(int64_t slot);
+  int64_t slots() const { return static_cast<int64_t>(slots_.size()); }
+  const ModelStage& stage() const { return options_.stage; }
 
   const ModelSpec& spec() const { return spec_; }
   const ParameterLayout& layout() const { return layout_; }
@@ -107,8 +138,8 @@ class GptModel final : public Stateful {
   void compute_logits(float* out);
   int64_t head_chunk_rows() const { return head_rows_; }
   Recompute recompute() const { return options_.recompute; }
-  // Per-token losses [B, T] of the last forward.
-  const float* losses() const { return losses_.data(); }
+  // Per-token losses [B, T] of the last forward in slot 0.
+  const float* losses() const { return slots_[0].losses.data(); }
   // Bytes held by activations and scratch (for memory reports).
   int64_t activation_bytes() const;
   // Bytes a GptModel(spec, batch, seq, options) would allocate, parameters + gradients + activations,
@@ -148,14 +179,30 @@ class GptModel final : public Stateful {
     float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att_stats, *atty, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
         *fch_gelu, *residual3;
   };
-  BlockView view(int64_t layer);
+  // What one micro-batch keeps between its forward and backward on this stage.
+  struct MicroBatchState {
+    std::vector<BlockActivations> blocks;              // per layer of the stage
+    AlignedBuffer<float> input;                        // [B,T,C] embeddings output (first stage) or received input
+    AlignedBuffer<float> lnf, lnf_mean, lnf_rstd;      // [B,T,C], [B,T], [B,T] (last stage)
+    AlignedBuffer<float> own_dlnf;                     // [B,T,C] with several slots (else dlnf is dln_)
+    float* dlnf = nullptr;                             // ∂loss/∂lnf at loss scale 1 from forward to backward
+    AlignedBuffer<float> losses, lse;                  // [B,T] (last stage)
+    std::vector<int32_t> inputs, targets;              // [B,T]
+    bool backward_ready = false;                       // a kTrain forward waits for its backward
+  };
+  // Where layer l's activations of `slot` are: its own buffer or the shared recomputed_ one, field by field.
+  BlockView view(int64_t slot, int64_t layer);
+  MicroBatchState& slot_state(int64_t slot);
+  // The input of block `layer` in `state`: the stage input for the stage's first layer, else the previous
+  // block's output.
+  const float* block_input(const MicroBatchState& state, int64_t layer) const;
 
   // Runs block `layer` on input into a; through_output = false stops after the GELU (what backward needs).
   void block_forward(int64_t layer, const float* input, const BlockView& a, bool through_output);
   // dresidual: [B,T,C] gradient w.r.t. the block output on entry, w.r.t. its input on exit.
   void block_backward(int64_t layer, const float* input, const BlockView& a, float* dresidual);
-  // LM head + loss over rows [n0, n0 + rows) (see the top of the file).
-  void head_chunk(int64_t n0, int64_t rows, const int32_t* targets, Pass pass);
+  // LM head + loss over rows [n0, n0 + rows) of `state` (see the top of the file).
+  void head_chunk(MicroBatchState& state, int64_t n0, int64_t rows, Pass pass);
   void before(int unit, ModelPhase phase) {
     if (hooks_ != nullptr) hooks_->before(unit, phase);
   }
@@ -173,17 +220,16 @@ class GptModel final : public Stateful {
   float* params_ = nullptr;                      // [layout_.total_numel()] own_params_ or the caller's
   float* grads_ = nullptr;                       // [layout_.total_numel()] own_grads_ or the caller's
   UnitHooks* hooks_ = nullptr;
-  AlignedBuffer<float> encoded_;  // [B,T,C] token + position embeddings (block 0's input)
-  std::vector<BlockActivations> blocks_;
+  std::vector<MicroBatchState> slots_;              // [options.slots]
   BlockActivations recomputed_;                     // shared buffers of the fields layers do not keep
-  AlignedBuffer<float> lnf_, lnf_mean_, lnf_rstd_;  // [B,T,C], [B,T], [B,T]
   AlignedBuffer<float> logits_;                     // [head_rows, V] one chunk; dlogits in place
-  AlignedBuffer<float> dwte_head_;                  // [V,C] the head's wte gradient at loss scale 1
-  AlignedBuffer<float> losses_, lse_;               // [B,T]
-  std::vector<int32_t> inputs_, targets_;           // [B,T] of the last forward
-  bool head_backward_ready_ = false;                // the last forward was a kTrain pass
+  // [V,C] the LM head's wte gradient at loss scale 1, summed over the kTrain forwards whose backward has not
+  // applied it yet (head_forwards_pending_ of them; the first backward after them adds it to grads).
+  AlignedBuffer<float> dwte_head_;
+  int64_t head_forwards_pending_ = 0;
   bool weights_declared_ = false;                   // set_matmul_weights has the current parameters
-  // Backward scratch, reused by every block. dln_ holds dlnf (scale 1) between forward and backward.
+  // Backward scratch, reused by every block and slot. With one slot dln_ also holds dlnf (scale 1) between
+  // forward and backward.
   AlignedBuffer<float> dresidual_, dln_, datty_, dqkv_, dfch_;  // [B,T,C] ×3, [B,T,3C], [B,T,F]
 };
 

@@ -13,11 +13,20 @@
 // The LM head is tied: logits = lnf(x) · wte^T.
 //
 // Units: the parameters are grouped into units, the granularity at which data parallelism reduces,
-// shards and gathers them (parallel/, as FSDP wraps each transformer block): unit 0 = the embeddings
-// (wte, wpe), unit 1 + l = block l, the last unit = the final LayerNorm. Each unit is one contiguous range of
-// the flat buffer; with unit_alignment A > 1 every unit's range is padded with zeros to a multiple of A
-// floats (A = dp · 16 gives every rank an equal, 64-byte aligned piece of every unit). A = 1: no padding,
-// the flat buffer holds exactly spec.num_params() floats.
+// shards and gathers them (parallel/, as FSDP wraps each transformer block): the embeddings (wte, wpe), one
+// unit per block, the final LayerNorm. Each unit is one contiguous range of the flat buffer; with
+// unit_alignment A > 1 every unit's range is padded with zeros to a multiple of A floats (A = dp · 16 gives
+// every rank an equal, 64-byte aligned piece of every unit). A = 1: no padding, the flat buffer holds exactly
+// spec.num_params() floats.
+//
+// Pipeline stages (ModelStage): a stage's layout holds only its own tensors, in the same order — the
+// embeddings unit if it runs the encoder (the first stage) or the tied LM head (the last stage), its blocks,
+// and the final norm if it is the last stage. Tensor names stay global ("h.7.ln1.weight"), so checkpoints
+// do not depend on the stage layout. With pp > 1 the last stage holds a replica of the embeddings unit for
+// the tied head (Megatron's word-embedding copy on the last stage): it starts equal, its gradient is summed
+// with the first stage's after every backward, and both update it identically; it is not saved
+// (embeddings_replica()). Its wpe is carried along unused (zero gradient) so that both stages' embeddings
+// units have the same size and shard pieces.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +52,9 @@ struct ParamTensor {
   int64_t offset = 0;  // in floats, into the flat buffer
   int64_t numel = 0;
   ParamKind kind = ParamKind::kWeight;
+  // Index of the tensor in the whole model's layout (wte 0, wpe 1, block l's 2 + 12·l + j, lnf last): what
+  // seeds its initialisation, so every stage layout initialises a tensor to the same values.
+  int64_t global_index = 0;
   // Weight decay applies to matrices (embeddings and matmul weights), not to biases and norm gains.
   bool is_matrix() const { return shape.size() == 2; }
 };
@@ -56,6 +68,16 @@ struct ParamUnit {
   int64_t size() const { return end - begin; }
 };
 
+// The part of the model a pipeline stage holds (whole(): the whole model, pp = 1).
+struct ModelStage {
+  int64_t first_layer = 0;
+  int64_t end_layer = -1;   // -1: spec.n_layer
+  bool encoder = true;      // runs the token and position embeddings (the first stage)
+  bool head = true;         // runs the final norm, the tied LM head and the loss (the last stage)
+  static ModelStage whole() { return {}; }
+  bool operator==(const ModelStage&) const = default;
+};
+
 // Offsets of one block's tensors into the flat buffer.
 struct BlockParams {
   int64_t ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fcproj_w, fcproj_b;
@@ -63,23 +85,30 @@ struct BlockParams {
 
 class ParameterLayout {
  public:
-  explicit ParameterLayout(const ModelSpec& spec, int64_t unit_alignment = 1);
+  explicit ParameterLayout(const ModelSpec& spec, int64_t unit_alignment = 1, ModelStage stage = ModelStage::whole());
 
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   // Floats of the flat buffer: the parameters plus each unit's padding.
   int64_t total_numel() const { return total_; }
   const std::vector<ParamUnit>& units() const { return units_; }
-  // Unit indices: embeddings, block l, final LayerNorm.
-  static constexpr int kEmbeddingUnit = 0;
-  static int block_unit(int64_t layer) { return static_cast<int>(layer) + 1; }
-  int final_norm_unit() const { return static_cast<int>(units_.size()) - 1; }
+  // Unit indices (−1 where the stage has no such unit): the embeddings, block `layer` (a global layer index
+  // in [first_layer(), end_layer())), the final LayerNorm.
+  int embedding_unit() const { return has_embeddings_ ? 0 : -1; }
+  int block_unit(int64_t layer) const { return (has_embeddings_ ? 1 : 0) + static_cast<int>(layer - first_layer_); }
+  int final_norm_unit() const { return stage_.head ? static_cast<int>(units_.size()) - 1 : -1; }
   // The unit tensor `index` (into tensors()) belongs to.
   int unit_of_tensor(size_t index) const { return tensor_units_[index]; }
+  const ModelStage& stage() const { return stage_; }
+  int64_t first_layer() const { return first_layer_; }
+  int64_t end_layer() const { return end_layer_; }
+  // The embeddings unit is the last stage's replica of the first stage's (pp > 1; see above).
+  bool embeddings_replica() const { return has_embeddings_ && !stage_.encoder; }
+  // Offsets; wte and wpe need the embeddings unit, lnf the head (checked by the callers' stage).
   int64_t wte() const { return wte_; }
   int64_t wpe() const { return wpe_; }
   int64_t lnf_w() const { return lnf_w_; }
   int64_t lnf_b() const { return lnf_b_; }
-  const BlockParams& block(int64_t layer) const { return blocks_[static_cast<size_t>(layer)]; }
+  const BlockParams& block(int64_t layer) const { return blocks_[static_cast<size_t>(layer - first_layer_)]; }
 
  private:
   int64_t add(std::string name, std::vector<int64_t> shape, ParamKind kind);
@@ -87,11 +116,15 @@ class ParameterLayout {
   void close_unit(std::string name, int64_t begin);
 
   int64_t unit_alignment_ = 1;
+  ModelStage stage_;
+  int64_t first_layer_ = 0, end_layer_ = 0;
+  bool has_embeddings_ = true;
   std::vector<ParamTensor> tensors_;
   std::vector<int> tensor_units_;  // per tensor, its unit
   std::vector<ParamUnit> units_;
   std::vector<BlockParams> blocks_;
   int64_t total_ = 0;
+  int64_t next_global_index_ = 0;  // of the next add()
   int64_t wte_ = 0, wpe_ = 0, lnf_w_ = 0, lnf_b_ = 0;
 };
 

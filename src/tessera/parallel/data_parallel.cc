@@ -26,7 +26,7 @@ StatusOr<CommBuffer> allocate_zeroed(Communicator& comm, int64_t bytes) {
 
 DataParallel::DataParallel(const ModelSpec& spec, Communicator& dp, KernelBackend& kernels,
                            const DataParallelOptions& options)
-    : layout_(spec, ShardLayout::unit_alignment(dp.size())),
+    : layout_(spec, ShardLayout::unit_alignment(dp.size()), options.stage),
       shards_(layout_, dp.size(), dp.rank()),
       dp_(dp),
       kernels_(kernels),
@@ -44,6 +44,12 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::create(const ModelSpec& sp
                                                              const DataParallelOptions& options) {
   if (options.zero_stage < 0 || options.zero_stage > 3) {
     return invalid_argument_error("parallel.zero_stage: expected 0, 1, 2 or 3, found {}", options.zero_stage);
+  }
+  if (options.zero_stage == 3 && !(options.stage == ModelStage::whole())) {
+    // ZeRO-3's gathers follow the whole model's unit order (encoder, blocks, head) and are not built for a
+    // pipeline stage's share of it.
+    return invalid_argument_error("parallel.zero_stage = 3 with parallel.pp > 1: not built; expected "
+                                  "parallel.zero_stage 0, 1 or 2 with a pipeline");
   }
   std::unique_ptr<DataParallel> e(new DataParallel(spec, dp, kernels, options));
   const int64_t total = e->layout_.total_numel();
@@ -105,6 +111,7 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::create(const ModelSpec& sp
 
 ModelOptions DataParallel::model_options(ModelOptions base) const {
   base.unit_alignment = ShardLayout::unit_alignment(dp_.size());
+  base.stage = options_.stage;
   // At stage 3 the parameters are present one unit at a time: no whole-buffer bf16 copy.
   if (sharded_parameters()) base.resident_weights = false;
   return base;
@@ -154,7 +161,7 @@ void DataParallel::begin_micro_batch(int64_t index) {
   // Stages 2–3: the previous micro-batch's reduce-scatters must have read (and released) the full-size
   // gradients before this backward writes them again, and have landed in the shard before reduce_out_ is
   // reused. Only the last of them (the embeddings') is usually still in flight here.
-  if (sharded_gradients() && index > 0) wait_all();
+  if (sharded_gradients() && index > 0) (void)wait_all();  // an error stays recorded for finish_gradients
 }
 
 void DataParallel::record(const Status& status) {
@@ -167,7 +174,7 @@ void DataParallel::issue_reduce(int unit) {
   if (!sharded_gradients()) {
     // In place over the unit's full-size gradients (stages 0, 1).
     in_flight_.push_back({.handle = dp_.all_reduce_async(grads_ + u.begin, u.size(), DataType::kFloat32, ReduceOp::kSum),
-                          .kind = OpKind::kReduce, .unit = unit, .accumulate = false});
+                          .kind = OpKind::kReduce, .unit = unit, .accumulate = false, .issued_s = now_seconds()});
     return;
   }
   // This rank's piece of the sum lands in its shard: directly for the first micro-batch, through
@@ -185,7 +192,7 @@ void DataParallel::issue_reduce(int unit) {
   float* out = (accumulate ? reduce_out_.as<float>() : shard_grads_.as<float>()) + piece.shard_offset;
   in_flight_.push_back({.handle = dp_.reduce_scatter_async(grads_ + u.begin, out, piece.size, DataType::kFloat32,
                                                            ReduceOp::kSum),
-                        .kind = OpKind::kReduce, .unit = unit, .accumulate = accumulate});
+                        .kind = OpKind::kReduce, .unit = unit, .accumulate = accumulate, .issued_s = now_seconds()});
 }
 
 void DataParallel::issue_gather(int unit) {
@@ -195,16 +202,22 @@ void DataParallel::issue_gather(int unit) {
   gather_pending_[static_cast<size_t>(unit)] = 1;
   in_flight_.push_back({.handle = dp_.all_gather_async(shard_params_.as<float>() + piece.shard_offset, params_ + u.begin,
                                                        piece.size, DataType::kFloat32),
-                        .kind = OpKind::kGather, .unit = unit, .accumulate = false});
+                        .kind = OpKind::kGather, .unit = unit, .accumulate = false, .issued_s = now_seconds()});
 }
 
 bool DataParallel::complete_front(bool block) {
   if (in_flight_.empty()) return false;
   InFlight& op = in_flight_.front();
   if (!block && !op.handle.test()) return false;
-  const Stopwatch watch;
+  const double wait_start = now_seconds();
   const Status status = op.handle.wait();
-  stats_.exposed_comm_seconds += watch.elapsed_seconds();
+  const double done = now_seconds();
+  stats_.exposed_comm_seconds += done - wait_start;
+  if (tracer_ != nullptr) {
+    const std::string name = op_name(op);
+    tracer_->add(name, "comm", op.issued_s, done, TraceRecorder::Track::kComm);
+    if (block) tracer_->add("wait " + name, "comm", wait_start, done);
+  }
   record(status);
   if (status.ok() && op.kind == OpKind::kReduce && sharded_gradients()) {
     const ParamUnit& u = layout_.units()[static_cast<size_t>(op.unit)];
@@ -221,6 +234,11 @@ bool DataParallel::complete_front(bool block) {
   }
   in_flight_.pop_front();
   return true;
+}
+
+std::string DataParallel::op_name(const InFlight& op) const {
+  const char* kind = op.kind == OpKind::kGather ? "all_gather" : sharded_gradients() ? "reduce_scatter" : "all_reduce";
+  return std::string(kind) + " " + layout_.units()[static_cast<size_t>(op.unit)].name;
 }
 
 void DataParallel::poll() {
@@ -242,7 +260,8 @@ void DataParallel::release_unit_parameters(int unit) {
 
 void DataParallel::before(int unit, ModelPhase phase) {
   if (!sharded_parameters() || !error_.ok()) return;
-  if (unit == ParameterLayout::kEmbeddingUnit && phase == ModelPhase::kForward) ++embedding_forward_uses_;
+  const int embeddings = layout_.embedding_unit();
+  if (unit == embeddings && phase == ModelPhase::kForward) ++embedding_forward_uses_;
   const size_t u = static_cast<size_t>(unit);
   if (!gathered_[u]) {
     if (!gather_pending_[u]) issue_gather(unit);
@@ -256,10 +275,10 @@ void DataParallel::before(int unit, ModelPhase phase) {
   int next = -1;
   if (phase == ModelPhase::kBackward) {
     next = unit - 1;
-  } else if (unit != ParameterLayout::kEmbeddingUnit || embedding_forward_uses_ % 2 == 1) {
+  } else if (unit != embeddings || embedding_forward_uses_ % 2 == 1) {
     next = unit + 1;
   }
-  if (next >= 1 && next <= layout_.final_norm_unit() && !gathered_[static_cast<size_t>(next)] &&
+  if (next > embeddings && next < shards_.num_units() && !gathered_[static_cast<size_t>(next)] &&
       !gather_pending_[static_cast<size_t>(next)]) {
     issue_gather(next);
   }
@@ -269,7 +288,7 @@ void DataParallel::before(int unit, ModelPhase phase) {
 void DataParallel::after(int unit, ModelPhase phase) {
   if (!sharded_parameters() || !error_.ok()) return;
   // The embeddings serve the encoder and, at the end of forward, the tied LM head: keep them in between.
-  const bool embeddings_needed_again = unit == ParameterLayout::kEmbeddingUnit && phase == ModelPhase::kForward &&
+  const bool embeddings_needed_again = unit == layout_.embedding_unit() && phase == ModelPhase::kForward &&
                                        embedding_forward_uses_ % 2 == 1;
   if (!embeddings_needed_again) release_unit_parameters(unit);
   poll();
@@ -289,7 +308,7 @@ void DataParallel::gradients_ready(int unit) {
   deferred_.push_back(unit);
   // Without overlap, stages 2–3 still reduce-scatter each micro-batch, once its backward is complete (the
   // embeddings' gradients come last).
-  if (sharded_gradients() && unit == ParameterLayout::kEmbeddingUnit) {
+  if (sharded_gradients() && unit == last_gradient_unit()) {
     for (const int u : deferred_) issue_reduce(u);
     deferred_.clear();
   }
@@ -303,23 +322,50 @@ Status DataParallel::finish_gradients() {
   return wait_all();
 }
 
+int DataParallel::last_gradient_unit() const {
+  // Backward ends with the embeddings where the stage has them, else with its first block.
+  return layout_.embedding_unit() >= 0 ? layout_.embedding_unit() : layout_.block_unit(layout_.first_layer());
+}
+
+std::span<float> DataParallel::unit_gradients(int unit) {
+  const UnitPiece& piece = shards_.piece(unit);
+  if (sharded_gradients()) return {shard_grads_.as<float>() + piece.shard_offset, static_cast<size_t>(piece.size)};
+  const ParamUnit& u = layout_.units()[static_cast<size_t>(unit)];
+  return {grads_ + u.begin, static_cast<size_t>(u.size())};
+}
+
 StatusOr<double> DataParallel::clip_gradients(double max_norm) {
   TESSERA_RETURN_IF_ERROR(error_);
-  // The gradients this rank updates: everything (stage 0), its pieces of the full-size ones (1), its shard
-  // (2, 3). Padding is zero and adds nothing.
+  // The gradients this rank updates, unit by unit: all of each unit (stage 0), its piece of the full-size
+  // ones (1), its shard's piece (2, 3). Padding is zero and adds nothing.
   std::vector<std::pair<float*, int64_t>> mine;
-  if (!sharded_optimizer()) {
+  std::vector<char> counted;  // per entry of mine: part of the norm (a replica's copy is not)
+  const bool in_one_sum = !sharded_optimizer() && !layout_.embeddings_replica();
+  if (in_one_sum) {  // everything
     mine.emplace_back(grads_, layout_.total_numel());
-  } else if (!sharded_gradients()) {
-    for (int u = 0; u < shards_.num_units(); ++u) mine.emplace_back(grads_ + shards_.piece(u).flat_begin, shards_.piece(u).size);
-  } else {
-    mine.emplace_back(shard_grads_.as<float>(), shards_.shard_numel());
+    counted.push_back(1);
+  }
+  for (int u = 0; u < shards_.num_units() && !in_one_sum; ++u) {
+    const UnitPiece& piece = shards_.piece(u);
+    const ParamUnit& unit = layout_.units()[static_cast<size_t>(u)];
+    if (!sharded_optimizer()) {
+      mine.emplace_back(grads_ + unit.begin, unit.size());
+    } else if (!sharded_gradients()) {
+      mine.emplace_back(grads_ + piece.flat_begin, piece.size);
+    } else {
+      mine.emplace_back(shard_grads_.as<float>() + piece.shard_offset, piece.size);
+    }
+    counted.push_back(!(layout_.embeddings_replica() && u == layout_.embedding_unit()));
   }
   double sum_squares = 0;
-  for (const auto& [data, n] : mine) sum_squares += kernels_.sum_squares(data, n);
-  if (sharded_optimizer() && dp_.size() > 1) {
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (counted[i]) sum_squares += kernels_.sum_squares(mine[i].first, mine[i].second);
+  }
+  // The sum over the ranks that hold different parts: the dp shards (stages ≥ 1), then the pipeline stages.
+  for (Communicator* group : {sharded_optimizer() ? &dp_ : nullptr, options_.model_parallel}) {
+    if (group == nullptr || group->size() == 1) continue;
     const Stopwatch watch;
-    const Status status = dp_.all_reduce(&sum_squares, 1, ReduceOp::kSum).with_context("gradient norm");
+    const Status status = group->all_reduce(&sum_squares, 1, ReduceOp::kSum).with_context("gradient norm");
     stats_.exposed_comm_seconds += watch.elapsed_seconds();
     record(status);
     TESSERA_RETURN_IF_ERROR(status);
@@ -343,8 +389,8 @@ Status DataParallel::update(float lr) {
   if (sharded_parameters()) {
     // The next forward starts with the embeddings and block 0: gather them now, behind whatever the caller
     // does between steps (the loss mean, metrics, the next batch), instead of at the first hook.
-    for (const int unit : {ParameterLayout::kEmbeddingUnit, ParameterLayout::block_unit(0)}) {
-      if (unit < shards_.num_units() && !gathered_[static_cast<size_t>(unit)] && !gather_pending_[static_cast<size_t>(unit)]) {
+    for (const int unit : {layout_.embedding_unit(), layout_.block_unit(layout_.first_layer())}) {
+      if (unit >= 0 && unit < shards_.num_units() && !gathered_[static_cast<size_t>(unit)] && !gather_pending_[static_cast<size_t>(unit)]) {
         issue_gather(unit);
       }
     }
@@ -358,7 +404,7 @@ Status DataParallel::update(float lr) {
     stats_.comm_bytes += unit.size() * static_cast<int64_t>(sizeof(float));
     in_flight_.push_back({.handle = dp_.all_gather_async(params_ + piece.flat_begin, params_ + unit.begin, piece.size,
                                                          DataType::kFloat32),
-                          .kind = OpKind::kGather, .unit = u, .accumulate = false});
+                          .kind = OpKind::kGather, .unit = u, .accumulate = false, .issued_s = now_seconds()});
   }
   return wait_all();
 }
@@ -382,6 +428,8 @@ void DataParallel::save_state(StateWriter& writer) const {
   const float* v = optimizer_->second_moments();
   for (const OwnedTensorPart& part : shards_.owned_parts()) {
     const ParamTensor& t = tensors[part.tensor];
+    // The last pipeline stage's embeddings replicate the first stage's, which saves them.
+    if (layout_.embeddings_replica() && layout_.unit_of_tensor(part.tensor) == layout_.embedding_unit()) continue;
     const float* params = sharded_parameters() ? shard_params_.as<float>() + part.shard : params_ + part.flat;
     const int64_t state = sharded_optimizer() ? part.shard : part.flat;
     write_flat_range(writer, "model." + t.name, t.shape, part.tensor_begin, part.count, params);

@@ -29,11 +29,13 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "tessera/comm/communicator.h"
 #include "tessera/core/aligned_buffer.h"
 #include "tessera/core/stateful.h"
+#include "tessera/core/trace_recorder.h"
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/model/gpt_model.h"
 #include "tessera/optim/adamw.h"
@@ -47,6 +49,12 @@ struct DataParallelOptions {
   bool overlap = true;  // parallel.overlap_comm: reduce during backward (false: all after backward)
   AdamWConfig adamw;
   bool decay_all = false;  // train.decay_all: decay every tensor, not only matrices
+  // The part of the model this rank's stage holds (parallel/pipeline_parallel.h); the whole model without a
+  // pipeline.
+  ModelStage stage = ModelStage::whole();
+  // The group whose ranks hold the other parts of the model (the pp axis), outliving the engine: the gradient
+  // norm sums over it too. Null: this rank's model is the whole model.
+  Communicator* model_parallel = nullptr;
 };
 
 // What one step cost in communication on this rank.
@@ -78,12 +86,20 @@ class DataParallel final : public UnitHooks {
   void begin_micro_batch(int64_t index);
   // Waits for every reduction of the step; afterwards the gradients this rank updates hold the mean.
   Status finish_gradients();
-  // ‖g‖ over the whole model (collective for stages ≥ 1); scales the gradients this rank updates by
-  // max_norm/‖g‖ when max_norm > 0 and ‖g‖ exceeds it. Returns ‖g‖ before clipping.
+  // ‖g‖ over the whole model (collective for stages ≥ 1 and over options.model_parallel; a pipeline's
+  // replicated embeddings counted once); scales the gradients this rank updates by max_norm/‖g‖ when
+  // max_norm > 0 and ‖g‖ exceeds it. Returns ‖g‖ before clipping.
   StatusOr<double> clip_gradients(double max_norm);
   // AdamW on this rank's part, then (stages 1, 2) the updated parameters gathered to every rank.
   Status update(float lr);
   const DataParallelStepStats& step_stats() const { return stats_; }
+  // Records every collective (issue to completion, communication track) and every wait for one (compute
+  // track) into `tracer` from now on (null: none); it outlives the engine's use of it.
+  void set_tracer(TraceRecorder* tracer) { tracer_ = tracer; }
+  // After finish_gradients: the reduced gradients of `unit` this rank holds — the whole unit at stages 0–1,
+  // its piece in the shard at stages 2–3 (the same piece on every stage with an equal unit: how a
+  // pipeline sums its tied embeddings' gradients between the first and the last stage).
+  std::span<float> unit_gradients(int unit);
 
   // Every rank's full flat parameter buffer (layout of the model) into out[total] — collective under ZeRO-3.
   Status gather_parameters(float* out);
@@ -114,13 +130,18 @@ class DataParallel final : public UnitHooks {
     OpKind kind;
     int unit;
     bool accumulate;  // a reduce-scatter into reduce_out_ that must be added into shard_grads_
+    double issued_s = 0;  // now_seconds() when it was issued (for the trace)
   };
 
   DataParallel(const ModelSpec& spec, Communicator& dp, KernelBackend& kernels, const DataParallelOptions& options);
   bool sharded_optimizer() const { return options_.zero_stage >= 1; }
   bool sharded_gradients() const { return options_.zero_stage >= 2; }
   bool sharded_parameters() const { return options_.zero_stage >= 3; }
+  // The unit whose gradients backward completes last (the embeddings, or a stage's first block).
+  int last_gradient_unit() const;
   void issue_reduce(int unit);
+  // The op's trace name: "all_reduce h.3", "reduce_scatter embeddings", "all_gather final_norm".
+  std::string op_name(const InFlight& op) const;
   void issue_gather(int unit);
   // Completes the oldest operation in flight (waiting if `block`); false if none finished.
   bool complete_front(bool block);
@@ -149,6 +170,7 @@ class DataParallel final : public UnitHooks {
   CommBuffer shard_params_, shard_grads_, reduce_out_;
   std::unique_ptr<AdamW> optimizer_;
 
+  TraceRecorder* tracer_ = nullptr;
   std::deque<InFlight> in_flight_;
   std::vector<int> deferred_;          // units whose reduction waits for the end of backward (overlap off)
   std::vector<char> gathered_;         // per unit (stage 3): parameters present in params_

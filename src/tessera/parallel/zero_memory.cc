@@ -9,9 +9,13 @@ MemoryReport zero_memory_report(MemoryReport unsharded, const ParameterLayout& l
   const double psi = static_cast<double>(layout.total_numel());
   const double shard = psi / std::max(dp, 1);
   const auto& units = layout.units();
-  const double embeddings = static_cast<double>(units.front().size());
+  // The embeddings unit (a pipeline's middle stages have none) and the largest block of this stage.
+  const int e = layout.embedding_unit();
+  const double embeddings = e >= 0 ? static_cast<double>(units[static_cast<size_t>(e)].size()) : 0.0;
   double block = 0;
-  for (size_t u = 1; u + 1 < units.size(); ++u) block = std::max(block, static_cast<double>(units[u].size()));
+  for (int64_t l = layout.first_layer(); l < layout.end_layer(); ++l) {
+    block = std::max(block, static_cast<double>(units[static_cast<size_t>(layout.block_unit(l))].size()));
+  }
   const double bf16_copy = precision == MatmulPrecision::kBf16 ? 2.0 * psi : 0.0;
 
   MemoryReport r = unsharded;

@@ -78,9 +78,16 @@ Status ParallelPlan::validate(const ModelSpec& model, int64_t world) const {
   if (model.ffn() % tp != 0) {
     return invalid_argument_error("parallel.tp: expected a divisor of the MLP width ({}), found {}", model.ffn(), tp);
   }
-  if (model.n_layer % (pp * vpp) != 0) {
-    return invalid_argument_error("parallel: pp({})*vpp({})={} must divide model.n_layer ({})", pp, vpp, pp * vpp,
-                                  model.n_layer);
+  // Uneven stages are allowed (spec/pipeline_stages.h) but every stage needs a layer; interleaving's
+  // virtual stages must be equal (each rank's chunks take turns in a fixed rotation).
+  if (pp * vpp > model.n_layer) {
+    return invalid_argument_error("parallel: pp({})*vpp({})={} stages for model.n_layer ({}) layers; every stage needs "
+                                  "at least one layer; hint: parallel.pp ≤ {}", pp, vpp, pp * vpp, model.n_layer,
+                                  std::max<int64_t>(1, model.n_layer / vpp));
+  }
+  if (vpp > 1 && model.n_layer % (pp * vpp) != 0) {
+    return invalid_argument_error("parallel: pp({})*vpp({})={} must divide model.n_layer ({}) under the interleaved "
+                                  "schedule", pp, vpp, pp * vpp, model.n_layer);
   }
   if (model.seq_len % cp != 0) {
     return invalid_argument_error("parallel.cp: expected a divisor of model.seq_len ({}), found {}", model.seq_len, cp);

@@ -21,6 +21,7 @@ std::string step_metrics_to_json(const StepMetrics& m) {
                       {"mfu_peak_gflops", m.mfu_peak_gflops},
                       {"comm_exposed_s", m.comm_exposed_s},
                       {"comm_bytes", m.comm_bytes}};
+  if (m.pipeline_bubble) j["pipeline_bubble"] = *m.pipeline_bubble;
   if (m.val_loss) j["val_loss"] = *m.val_loss;
   if (m.peak_rss_bytes > 0) j["peak_rss_bytes"] = m.peak_rss_bytes;
   return j.dump();

@@ -26,9 +26,12 @@ struct StepMetrics {
   double mfu = 0.0;         // fraction of peak, 0..1
   double mfu_peak_gflops = 0.0;  // the peak MFU is measured against (the whole job's)
   // Data parallelism: seconds of the step this rank waited for gradient/parameter collectives (what overlap
-  // with backward did not hide), and their payload bytes.
+  // with backward did not hide), and the payload bytes of those and of the pipeline's sends.
   double comm_exposed_s = 0.0;
   int64_t comm_bytes = 0;
+  // Pipeline parallelism (pp > 1): the fraction of the step the stages spent blocked on pipeline messages
+  // (their bubble), averaged over the stages.
+  std::optional<double> pipeline_bubble;
   std::optional<double> val_loss;
   int64_t peak_rss_bytes = 0;  // this process's peak resident set so far (getrusage); 0 = not recorded
 };

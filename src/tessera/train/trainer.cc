@@ -28,6 +28,7 @@
 #include "tessera/resilience/resume_checkpoint.h"
 #include "tessera/resilience/straggler_detector.h"
 #include "tessera/parallel/zero_memory.h"
+#include "tessera/spec/pipeline_stages.h"
 #include "tessera/train/dataset_source.h"
 
 namespace tessera {
@@ -55,6 +56,11 @@ Trainer::~Trainer() {
     const Status status = checkpointer_->wait();
     if (!status.ok()) log_error("checkpoint: {}", status.message());
   }
+  // A run that failed still leaves its trace up to the failure.
+  if (const Status traced = write_trace(); !traced.ok()) log_error("{}", traced.message());
+  // The engines outlive tracer_ (declared before it) and may still complete operations as they go.
+  if (data_parallel_) data_parallel_->set_tracer(nullptr);
+  if (pipeline_) pipeline_->set_tracer(nullptr);
   // This rank leaves in order (its run ended or failed cleanly): a supervisor must not take it for dead.
   if (heartbeat_) (void)heartbeat_->beat(step_, /*final=*/true);
 }
@@ -62,17 +68,17 @@ Trainer::~Trainer() {
 StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOptions options, ProcessGrid grid) {
   TESSERA_RETURN_IF_ERROR(config.parallel.validate(config.model, grid.world_size()).with_context("train"));
   const ParallelPlan& plan = config.parallel;
-  if (plan.tp > 1 || plan.pp > 1 || plan.cp > 1) {
+  if (plan.tp > 1 || plan.cp > 1) {
     return invalid_argument_error(
-        "train: parallel.tp={} pp={} cp={}: only data parallelism (with ZeRO) is built so far; hint: set "
-        "parallel.dp = world size and leave tp = pp = cp = 1",
-        plan.tp, plan.pp, plan.cp);
+        "train: parallel.tp={} cp={}: tensor and context parallelism are not built yet; hint: leave tp = cp = 1 "
+        "(data and pipeline parallelism are: parallel.dp, parallel.pp)",
+        plan.tp, plan.cp);
   }
   // Keys the planner reads but the trainer does not run yet are refused, never accepted and ignored.
-  if (plan.schedule != ParallelPlan{}.schedule || plan.vpp != 1) {
+  if (plan.schedule == PipelineSchedule::kInterleaved || plan.vpp != 1) {
     return invalid_argument_error(
-        "train: parallel.schedule = \"{}\", parallel.vpp = {}: pipeline schedules are not built yet (issue 9, "
-        "model parallelism); hint: remove both keys (with pp = 1 there is no pipeline to schedule)",
+        "train: parallel.schedule = \"{}\", parallel.vpp = {}: the interleaved schedule is not built yet; hint: "
+        "parallel.schedule = \"1f1b\" or \"gpipe\" and vpp = 1",
         pipeline_schedule_name(plan.schedule), plan.vpp);
   }
   // Every rank must train the same job: one line naming the first difference, on every rank, not a hang.
@@ -100,16 +106,30 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   // (GptModel) plus the AdamW moments.
   // The size limits keep ModelSpec's int64 parameter count from overflowing.
   const bool sizes_in_range = c.model.n_layer <= 65536 && c.model.n_embd <= (1 << 20) && c.model.seq_len <= (1 << 24);
-  const ModelOptions base_options{.recompute = c.parallel.recompute};  // parallel.recompute
   Communicator& dp = t->grid_.group(GridAxis::kDp);
+  Communicator& pp = t->grid_.group(GridAxis::kPp);
   const int zero_stage = static_cast<int>(c.parallel.zero_stage);
+  // The pipeline axis: this rank's stage of the model and the schedule's program (the whole model and the
+  // plain accumulation loop when pp = 1).
+  TESSERA_ASSIGN_OR_RETURN(t->pipeline_,
+                           PipelineParallel::create(c.model, pp, pipeline_schedule_kind(c.parallel.schedule),
+                                                    c.parallel.num_micro_batches()));
+  // parallel.recompute; the stage and the micro-batches it keeps at once.
+  const ModelOptions base_options{.recompute = c.parallel.recompute, .stage = t->pipeline_->stage(),
+                                  .slots = t->pipeline_->slots()};
+  if (pp.size() > 1 && zero_stage == 3) {
+    return invalid_argument_error("train: parallel.zero_stage = 3 with parallel.pp = {}: not built; hint: "
+                                  "parallel.zero_stage 0, 1 or 2 with a pipeline", pp.size());
+  }
   // What this rank will hold under the ZeRO stage (parallel/zero_memory.h); printed below.
   const auto memory = [&] {
-    const ParameterLayout aligned(c.model, ShardLayout::unit_alignment(dp.size()));
-    return zero_memory_report(training_memory_report(c.model, B, T, base_options, kernel_options.matmul_precision,
-                                                     kernel_threads()),
-                              aligned, dp.size(), zero_stage, c.parallel.overlap_comm, c.parallel.num_micro_batches(),
-                              kernel_options.matmul_precision);
+    const ParameterLayout aligned(c.model, ShardLayout::unit_alignment(dp.size()), base_options.stage);
+    MemoryReport report = zero_memory_report(
+        training_memory_report(c.model, B, T, base_options, kernel_options.matmul_precision, kernel_threads()),
+        aligned, dp.size(), zero_stage, c.parallel.overlap_comm, c.parallel.num_micro_batches(),
+        kernel_options.matmul_precision);
+    report.workspace += t->pipeline_->buffer_bytes(B, T, c.model.n_embd);
+    return report;
   };
   if (sizes_in_range) t->memory_report_ = memory();
   const double needed = sizes_in_range ? t->memory_report_.total() : GptModel::estimate_bytes(c.model, B, T, base_options);
@@ -147,21 +167,29 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   TESSERA_ASSIGN_OR_RETURN(t->data_parallel_,
                            DataParallel::create(c.model, dp, *t->kernels_,
                                                 {.zero_stage = zero_stage, .overlap = c.parallel.overlap_comm,
-                                                 .adamw = adamw, .decay_all = c.decay_all}));
+                                                 .adamw = adamw, .decay_all = c.decay_all,
+                                                 .stage = base_options.stage,
+                                                 .model_parallel = pp.size() > 1 ? &pp : nullptr}));
   t->model_ = std::make_unique<GptModel>(c.model, *t->kernels_, B, T, t->data_parallel_->model_options(base_options),
                                          t->data_parallel_->storage());
   t->data_parallel_->attach(*t->model_);
+  t->pipeline_->attach(*t->model_, *t->data_parallel_);
   if (t->grid_.rank() == 0) {  // the start-up memory report, per rank
     log_info("{}{}", t->memory_report_.summary(c.parallel.recompute),
-             dp.size() > 1 || zero_stage > 0
-                 ? fmt::format(" (per rank: dp {}, ZeRO-{}, overlap {})", dp.size(), zero_stage,
-                               c.parallel.overlap_comm ? "on" : "off")
+             dp.size() > 1 || zero_stage > 0 || pp.size() > 1
+                 ? fmt::format(" (rank 0: dp {}, ZeRO-{}, overlap {}{})", dp.size(), zero_stage,
+                               c.parallel.overlap_comm ? "on" : "off",
+                               pp.size() > 1 ? fmt::format(", pipeline stage 0 of {}", pp.size()) : "")
                  : "");
+    if (pp.size() > 1) {
+      log_info("pipeline: pp {}, schedule {}, {} micro-batches, layers per stage {}, up to {} micro-batch(es) in "
+               "flight on stage 0",
+               pp.size(), pipeline_schedule_name(c.parallel.schedule), c.parallel.num_micro_batches(),
+               stage_sizes_text(t->pipeline_->stage_layers()), t->pipeline_->slots());
+    }
   }
   t->data_parallel_->init_parameters(static_cast<uint64_t>(c.seed));
   t->schedule_ = LrSchedule{.max_lr = c.lr, .min_lr = c.min_lr, .warmup_steps = c.warmup_steps, .total_steps = c.steps};
-  t->inputs_.resize(static_cast<size_t>(B * T));
-  t->targets_.resize(static_cast<size_t>(B * T));
   // Live metrics for Prometheus (train/prometheus_exporter.h), before the run directory: a taken port
   // changes nothing on disk.
   if (c.metrics_port > 0 && t->is_writer()) {
@@ -207,6 +235,14 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
         (void)trainer->heartbeat_->note_stall(stall, std::move(world_ranks));  // like a beat: best effort
       });
     }
+  }
+  if (!t->options_.trace_path.empty()) {
+    // Rank 0's clock is every trace's 0 (one monotonic clock per host: the ranks of a host line up).
+    double origin = now_seconds();
+    TESSERA_RETURN_IF_ERROR(t->grid_.world().broadcast(&origin, sizeof(origin), 0).with_context("trace origin"));
+    t->tracer_.emplace(t->grid_.coord().dp, t->grid_.coord().pp, origin);
+    t->pipeline_->set_tracer(&*t->tracer_);
+    t->data_parallel_->set_tracer(&*t->tracer_);
   }
   // Last, so that every rank probes its cores at about the same time, as they will compute.
   TESSERA_ASSIGN_OR_RETURN(t->mfu_peak_, resolve_mfu_peak(c, kernel_threads(), t->grid_.world()));
@@ -381,31 +417,31 @@ StatusOr<StepMetrics> Trainer::step() {
       abft_->corrupt_next_matmul();
     }
   }
-  double loss = 0.0;
-  double data_s = 0.0, forward_s = 0.0, backward_s = 0.0;  // this rank's sections, for the straggler check
-  for (int64_t micro = 0; micro < micro_batches; ++micro) {
-    data_parallel.begin_micro_batch(micro);
-    // Global sample order: step, micro-batch, dp rank. Any layout of the same global batch reads the
-    // same samples in the same steps.
-    const int64_t first_sample = (step_ * micro_batches + micro) * B * dp.size() + dp.rank() * B;
+  double data_s = 0.0;  // this rank's reading time, for the straggler check
+  // Global sample order: step, micro-batch, dp rank. Any layout of the same global batch reads the same
+  // samples in the same steps.
+  const MicroBatchReader read = [&](int64_t micro, int32_t* inputs, int32_t* targets) {
     const Stopwatch data_watch;
-    train_data_->read_samples(first_sample, B, inputs_.data(), targets_.data());
+    const int64_t first_sample = (step_ * micro_batches + micro) * B * dp.size() + dp.rank() * B;
+    train_data_->read_samples(first_sample, B, inputs, targets);
     data_s += data_watch.elapsed_seconds();
-    const Stopwatch forward_watch;
-    if (micro == 0) {  // TESSERA_FAULT slow: this rank computes longer (a straggler, for tests)
-      const int64_t slow_ms = injected_slowdown_ms(process_faults_, grid_.rank(), step_ + 1);
-      if (slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms));
-    }
-    loss += model_->forward(inputs_.data(), targets_.data()) / static_cast<double>(micro_batches);
-    forward_s += forward_watch.elapsed_seconds();
-    // Backward reduces (or reduce-scatters) each unit's gradients as soon as they are complete.
-    const Stopwatch backward_watch;
-    model_->backward(data_parallel.loss_scale(micro_batches));
-    backward_s += backward_watch.elapsed_seconds();
-  }
+  };
+  // TESSERA_FAULT slow: this rank computes longer (a straggler, for tests).
+  const int64_t slow_ms = injected_slowdown_ms(process_faults_, grid_.rank(), step_ + 1);
+  const Stopwatch slow_watch;
+  if (slow_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(slow_ms));
+  const double slow_s = slow_watch.elapsed_seconds();
+  // The forwards and backwards of every micro-batch, in the pipeline schedule's order; backward reduces (or
+  // reduce-scatters) each unit's gradients as soon as they are complete.
+  TESSERA_ASSIGN_OR_RETURN(const PipelineStepStats pipeline, pipeline_->run_step(read, data_parallel.loss_scale(micro_batches)));
+  double loss = pipeline.loss;
+  const double forward_s = slow_s + pipeline.forward_seconds - data_s;  // the reads happen inside the forwards
+  const double backward_s = pipeline.backward_seconds;
+  const double update_start = now_seconds();
   const Stopwatch update_watch;
   // The mean gradient over the global batch, clipped by its global norm (over the shards under ZeRO).
   TESSERA_RETURN_IF_ERROR(data_parallel.finish_gradients());
+  TESSERA_RETURN_IF_ERROR(pipeline_->sum_tied_gradients(data_parallel));
   TESSERA_ASSIGN_OR_RETURN(const double grad_norm, data_parallel.clip_gradients(config_.grad_clip));
   TESSERA_ASSIGN_OR_RETURN(loss, dp_mean(loss));
   if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
@@ -418,6 +454,7 @@ StatusOr<StepMetrics> Trainer::step() {
   const double lr = schedule_.lr(step_);
   TESSERA_RETURN_IF_ERROR(data_parallel.update(static_cast<float>(lr)));  // AdamW; under ZeRO-1/2 + all-gather
   ++step_;
+  if (tracer_) tracer_->add("update " + std::to_string(step_), "optimizer", update_start, now_seconds());
   train_data_->seek(step_ * config_.parallel.resolved_global_batch());
   // Compute only: waiting for peers is the same for every rank of a synchronous step, so it is left out
   // (a straggler's peers wait for it; their totals would hide it).
@@ -430,21 +467,22 @@ StatusOr<StepMetrics> Trainer::step() {
   m.mfu = mfu(m.tokens_per_s);
   m.mfu_peak_gflops = mfu_peak_.gflops;
   m.comm_exposed_s = data_parallel.step_stats().exposed_comm_seconds;
-  m.comm_bytes = data_parallel.step_stats().comm_bytes;
+  m.comm_bytes = data_parallel.step_stats().comm_bytes + pipeline.p2p_bytes;
+  if (grid_.group(GridAxis::kPp).size() > 1) m.pipeline_bubble = pipeline.bubble_fraction;
   return m;
 }
 
 StatusOr<double> Trainer::evaluate() {
   // The validation set is the first eval_batches global batches of the val split, whatever the layout:
-  // its micro-batch-sized chunks are dealt round-robin to the dp ranks.
+  // its micro-batch-sized chunks are dealt round-robin to the dp ranks (and run through the pipeline stages).
   const int64_t B = config_.parallel.micro_batch;
   const int64_t chunks = config_.eval_batches * config_.parallel.resolved_global_batch() / B;
   Communicator& dp = grid_.group(GridAxis::kDp);
-  double total = 0.0;
-  for (int64_t i = dp.rank(); i < chunks; i += dp.size()) {
-    val_data_->read_samples(i * B, B, inputs_.data(), targets_.data());
-    total += model_->forward(inputs_.data(), targets_.data(), GptModel::Pass::kEval);
-  }
+  const int64_t mine = chunks > dp.rank() ? (chunks - dp.rank() + dp.size() - 1) / dp.size() : 0;
+  const MicroBatchReader read = [&](int64_t k, int32_t* inputs, int32_t* targets) {
+    val_data_->read_samples((dp.rank() + k * dp.size()) * B, B, inputs, targets);
+  };
+  TESSERA_ASSIGN_OR_RETURN(double total, pipeline_->evaluate(read, mine));
   TESSERA_RETURN_IF_ERROR(dp.all_reduce(&total, 1, ReduceOp::kSum));
   return total / static_cast<double>(chunks);
 }
@@ -479,7 +517,9 @@ Status Trainer::run() {
       TESSERA_RETURN_IF_ERROR(check_replicas(m));
     }
     if (val_data_ && !stopping && (last || (config_.eval_every > 0 && step_ % config_.eval_every == 0))) {
+      const double eval_start = now_seconds();
       TESSERA_ASSIGN_OR_RETURN(m.val_loss, evaluate());
+      if (tracer_) tracer_->add("evaluate " + std::to_string(step_), "eval", eval_start, now_seconds());
     }
     m.peak_rss_bytes = peak_rss_bytes();
     if (metrics_log_) TESSERA_RETURN_IF_ERROR(metrics_log_->write(m));
@@ -522,10 +562,23 @@ Status Trainer::run() {
       if (is_writer()) remove_memory_checkpoints(options_.run_dir);
     }
   }
+  TESSERA_RETURN_IF_ERROR(write_trace());
   if (is_writer() && !options_.run_dir.empty() && step_ > first_step) {
     goodput_.wall_s = std::max(run_watch.elapsed_seconds(), goodput_.productive_step_s + goodput_.checkpoint_stall_s);
     TESSERA_RETURN_IF_ERROR(write_goodput(options_.run_dir, goodput_));
     log_info("{}", goodput_text_line(goodput_));
+  }
+  return Status();
+}
+
+Status Trainer::write_trace() {
+  if (!tracer_ || trace_written_) return Status();
+  trace_written_ = true;
+  const std::string path = TraceRecorder::rank_path(options_.trace_path, grid_.rank(), grid_.world_size());
+  TESSERA_RETURN_IF_ERROR(tracer_->write(path));
+  if (is_writer()) {
+    log_info("trace: {} spans in {}{} (open in ui.perfetto.dev or chrome://tracing)", tracer_->size(), path,
+             grid_.world_size() > 1 ? " and the other ranks' files beside it" : "");
   }
   return Status();
 }
@@ -572,9 +625,17 @@ Status Trainer::check_replicas(StepMetrics& m) {
   Communicator& dp = grid_.group(GridAxis::kDp);
   if (dp.size() < 2 || data_parallel_->zero_stage() >= 3) return Status();  // no two full replicas
   TESSERA_ASSIGN_OR_RETURN(const DivergenceReport report, find_divergent_replicas(dp, replica_fingerprint()));
-  if (report.agree()) return Status();
+  // Each pipeline stage compares its own replicas; all stages roll back together if any of them diverged.
+  bool diverged = !report.agree();
+  if (grid_.world_size() > dp.size()) {
+    TESSERA_ASSIGN_OR_RETURN(const std::vector<int> flagged, ranks_flagging(grid_.world(), diverged, "replica check"));
+    diverged = !flagged.empty();
+  }
+  if (!diverged) return Status();
   const int voted = report.divergent.size() == 1 && !report.ambiguous ? grid_.world_rank_of("dp", report.divergent[0]) : -1;
-  return roll_back_and_replay("replica_divergence", report.describe(), voted, m);
+  return roll_back_and_replay("replica_divergence",
+                              report.agree() ? "the replicas of another pipeline stage diverged" : report.describe(),
+                              voted, m);
 }
 
 Status Trainer::check_abft(StepMetrics& m) {

@@ -16,12 +16,14 @@
 #include "tessera/ckpt/checkpoint_reader.h"
 #include "tessera/comm/process_grid.h"
 #include "tessera/core/file_lock.h"
+#include "tessera/core/trace_recorder.h"
 #include "tessera/kernels/abft_backend.h"
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/model/gpt_model.h"
 #include "tessera/model/memory_report.h"
 #include "tessera/optim/lr_schedule.h"
 #include "tessera/parallel/data_parallel.h"
+#include "tessera/parallel/pipeline_parallel.h"
 #include "tessera/resilience/goodput.h"
 #include "tessera/resilience/heartbeat.h"
 #include "tessera/resilience/incident_log.h"
@@ -50,12 +52,15 @@ struct TrainerOptions {
   // agreed over all ranks. The trainer then finishes the step, commits a checkpoint and returns from run()
   // with stop_signal() != 0: how a scheduler's preemption loses no work. Null: not watched.
   const std::atomic<int>* stop_signal = nullptr;
+  // --trace: write a Chrome/Perfetto trace of every step here when run() ends (core/trace_recorder.h; one
+  // file per rank, TraceRecorder::rank_path). Empty: no trace.
+  std::string trace_path;
 };
 
 class Trainer {
  public:
-  // `grid` is this rank's place in the process grid; its shape must match config.parallel (only data
-  // parallelism is built: tp = pp = cp = 1). Rank 0 of the grid writes the run directory, metrics and the
+  // `grid` is this rank's place in the process grid; its shape must match config.parallel (data and pipeline
+  // parallelism are built: tp = cp = 1). Rank 0 of the grid writes the run directory, metrics and the
   // checkpoints' commit; every rank writes its own shards of each checkpoint.
   static StatusOr<std::unique_ptr<Trainer>> create(TrainConfig config, TrainerOptions options,
                                                    ProcessGrid grid = ProcessGrid::single_process());
@@ -116,6 +121,8 @@ class Trainer {
   // TESSERA_FAULT bitflip: flips the bit in this rank's parameters (silent data corruption, for tests).
   void inject_bit_flip(const ProcessFault& flip);
   void record_incident(Incident incident);
+  // --trace: writes this rank's trace once (at the end of run(), or when the trainer goes after a failure).
+  Status write_trace();
   // The first step after a resume against the interrupted run's log: a mismatch quarantines the checkpoint.
   Status check_replayed_step(double loss);
   // The stop signal seen by any rank (0 = none): collective over the world when there are several ranks.
@@ -133,6 +140,11 @@ class Trainer {
   // Owns the model's flat buffers and the optimizer; declared before the model so that it outlives it.
   std::unique_ptr<DataParallel> data_parallel_;
   std::unique_ptr<GptModel> model_;
+  // The pipeline axis (this rank's stage and the schedule); drives the model and the data-parallel hooks. Declared
+  // after the model: it goes first, and its sends in flight read the model's activations.
+  std::unique_ptr<PipelineParallel> pipeline_;
+  std::optional<TraceRecorder> tracer_;  // --trace: spans of every step (written by run())
+  bool trace_written_ = false;
   LrSchedule schedule_;
   std::unique_ptr<BatchSource> train_data_, val_data_;
   std::optional<MetricsLog> metrics_log_;
@@ -161,7 +173,6 @@ class Trainer {
   std::string resumed_from_;
   int64_t step_ = 0;
   int stop_signal_ = 0;
-  std::vector<int32_t> inputs_, targets_;  // one micro-batch [B, T]
 };
 
 }  // namespace tessera

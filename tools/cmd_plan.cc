@@ -435,7 +435,7 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_option("--zero", a.zero, "ZeRO stage 0-3 (3 = FSDP)")->check(integer_in(0, 3));
   app->add_option("--recompute", a.recompute, "none | selective | full");
   app->add_option("--precision", a.precision, "fp32 | bf16 | fp8 | fp4 (GEMMs)");
-  app->add_option("--schedule", a.schedule, "gpipe | 1f1b | interleaved");
+  app->add_option("--schedule", a.schedule, "gpipe | 1f1b | interleaved | zb-h1");
   app->add_option("--framework", a.framework, "generic | megatron | nemo | torchtitan: memory traits (docs/planner.md)")
       ->capture_default_str();
   app->add_option("--offload-layers", a.offload_layers, "layers per pipeline stage whose activations go to host memory")

@@ -1,4 +1,4 @@
-# Pipeline parallelism over MPI: `mpirun -n 2 tessera train --set parallel.pp=2` (1F1B and GPipe) and
+# Pipeline parallelism over MPI: `mpirun -n 2 tessera train --set parallel.pp=2` (1F1B, GPipe, ZB-H1) and
 # `mpirun -n 4 ... parallel.dp=2 parallel.pp=2` (ZeRO-1 on the dp axis) train the same global batches as one
 # rank — per-step losses within 1e-5 relative over 20 steps, validation losses too — on uneven stages (3
 # layers: 2 + 1, the LM head balancing the last stage). The pp=2 run's checkpoint at step 10 resumes on one rank (pp = 1) with the same losses;
@@ -20,6 +20,8 @@ mpirun -n 2 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/gpipe" \
   --set parallel.pp=2 --set parallel.dp=1 --set parallel.schedule=gpipe --trace "$WORK/gpipe/trace.json" 2>"$WORK/gpipe.log"
 grep -q "schedule gpipe, 4 micro-batches, layers per stage 2+1, up to 4 micro-batch(es) in flight" "$WORK/gpipe.log" ||
   fail "the GPipe run does not describe its pipeline: $(cat "$WORK/gpipe.log")"
+mpirun -n 2 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/zb" \
+  --set parallel.pp=2 --set parallel.dp=1 --set parallel.schedule=zb-h1
 mpirun -n 4 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/dp2pp2" \
   --set parallel.pp=2 --set parallel.dp=2 --set parallel.zero_stage=1 --set train.micro_batch=1 \
   --trace "$WORK/dp2pp2/trace.json"
@@ -46,11 +48,13 @@ for base, ranks, micro, dp in ((sys.argv[1], 2, 4, 1), (sys.argv[2], 4, 4, 2)):
         assert sum(e["cat"] == "optimizer" for e in spans) == 20, (base, rank)
     print("ok: %s: %d per-rank traces with every forward, backward and wait" % (base, ranks))
 PY
-python3 - "$WORK/one/metrics.jsonl" "$WORK/pp2/metrics.jsonl" "$WORK/gpipe/metrics.jsonl" "$WORK/dp2pp2/metrics.jsonl" <<'PY'
+python3 - "$WORK/one/metrics.jsonl" "$WORK/pp2/metrics.jsonl" "$WORK/gpipe/metrics.jsonl" "$WORK/dp2pp2/metrics.jsonl" \
+  "$WORK/zb/metrics.jsonl" <<'PY'
 import json, sys
 one = {r["step"]: r for r in map(json.loads, open(sys.argv[1]))}
 for name, path, pipelined in (("pp=2 1f1b to step 10, then one rank", sys.argv[2], range(1, 11)),
-                              ("pp=2 gpipe", sys.argv[3], range(1, 21)), ("dp=2 x pp=2 zero-1", sys.argv[4], range(1, 21))):
+                              ("pp=2 gpipe", sys.argv[3], range(1, 21)), ("dp=2 x pp=2 zero-1", sys.argv[4], range(1, 21)),
+                              ("pp=2 zb-h1", sys.argv[5], range(1, 21))):
     other = {r["step"]: r for r in map(json.loads, open(path))}
     assert sorted(other) == list(range(1, 21)), sorted(other)
     worst = max(abs(one[s]["loss"] - other[s]["loss"]) / one[s]["loss"] for s in one)

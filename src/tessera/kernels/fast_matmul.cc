@@ -192,6 +192,7 @@ void FastBackend::matmul_backward(float* dinp, float* dweight, float* dbias, con
         bf16_gemm_->gemm(false, false, N, C, kb, d + k0, OC, w + k0 * C, C, k0 == 0 ? 0.0f : 1.0f, dinp, C);
       }
     }
+    if (dweight == nullptr) return;  // the input-gradient pass of a split backward
     const uint16_t* x = bf16_gemm_->convert(Bf16Gemm::kSlotC, inp, N * C);
     if (OC >= kWideOutputChannels) {
       if (static_cast<int64_t>(transposed_dweight_.size()) < C * kWideOutputBlock) {
@@ -207,7 +208,7 @@ void FastBackend::matmul_backward(float* dinp, float* dweight, float* dbias, con
     }
   } else {
     if (dinp != nullptr) sgemm('N', 'N', N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
-    sgemm('T', 'N', OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    if (dweight != nullptr) sgemm('T', 'N', OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
   }
   if (dbias != nullptr) column_sum_accumulate(dbias, dout, N, OC);
 }

@@ -48,7 +48,8 @@ class KernelBackend {
   virtual void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N,
                               int64_t C, int64_t OC) = 0;
   // dinp[N,C] = dout[N,OC] · weight[OC,C]  (may be null);  dweight[OC,C] += dout^T · inp;
-  // dbias[OC] += Σ_n dout[n,:]  (may be null)
+  // dbias[OC] += Σ_n dout[n,:]  (may be null). dweight null (then dbias too): only dinp — a zero-bubble
+  // pipeline's input-gradient pass, whose weight gradients come later in a second call with dinp null.
   virtual void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                const float* weight, int64_t N, int64_t C, int64_t OC) = 0;
 

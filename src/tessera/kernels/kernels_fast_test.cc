@@ -80,6 +80,27 @@ TEST_F(FastKernelsTest, MatmulBackwardWithoutDinp) {
   EXPECT_TRUE(all_close(dweight_fast, dweight_ref, 1e-4, 1e-4));
 }
 
+// A zero-bubble pipeline splits backward: dinp alone (dweight null), then dweight and dbias alone (dinp null).
+// The two calls give exactly what one call gives, on both backends.
+TEST_F(FastKernelsTest, MatmulBackwardSplitIntoInputAndWeightPasses) {
+  const int64_t N = 11, C = 19, OC = 7;
+  const std::vector<float> inp = random_floats(N * C, 140), weight = random_floats(OC * C, 141),
+                           dout = random_floats(N * OC, 142);
+  for (KernelBackend* backend : std::vector<KernelBackend*>{&ref_, &fast_}) {
+    std::vector<float> dinp_one(N * C), dweight_one(OC * C, 0.5f), dbias_one(OC, 0.25f);
+    backend->matmul_backward(dinp_one.data(), dweight_one.data(), dbias_one.data(), dout.data(), inp.data(),
+                             weight.data(), N, C, OC);
+    std::vector<float> dinp_split(N * C, -7.0f), dweight_split(OC * C, 0.5f), dbias_split(OC, 0.25f);
+    backend->matmul_backward(dinp_split.data(), nullptr, nullptr, dout.data(), inp.data(), weight.data(), N, C, OC);
+    EXPECT_EQ(dweight_split, std::vector<float>(OC * C, 0.5f)) << "the input pass touched dweight";
+    backend->matmul_backward(nullptr, dweight_split.data(), dbias_split.data(), dout.data(), inp.data(),
+                             weight.data(), N, C, OC);
+    EXPECT_EQ(dinp_split, dinp_one);
+    EXPECT_EQ(dweight_split, dweight_one);
+    EXPECT_EQ(dbias_split, dbias_one);
+  }
+}
+
 void check_layernorm(KernelBackend& ref, KernelBackend& fast, int64_t N, int64_t C, uint32_t seed) {
   SCOPED_TRACE(testing::Message() << "N=" << N << " C=" << C);
   // An offset mean exercises the two-pass variance.

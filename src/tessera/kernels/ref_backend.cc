@@ -116,7 +116,7 @@ void RefBackend::matmul_backward(float* dinp, float* dweight, float* dbias, cons
       }
     }
   }
-  for (int64_t o = 0; o < OC; ++o) {
+  for (int64_t o = 0; o < OC && dweight != nullptr; ++o) {
     for (int64_t c = 0; c < C; ++c) {
       double acc = 0.0;
       for (int64_t n = 0; n < N; ++n) acc += operand(dout[n * OC + o]) * operand(inp[n * C + c]);

@@ -44,6 +44,8 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
   TESSERA_CHECK(spec.validate().ok(), "{}", spec.validate().message());
   TESSERA_CHECK(batch > 0 && seq > 0 && seq <= spec.seq_len, "batch {} seq {} (max {})", batch, seq, spec.seq_len);
   TESSERA_CHECK(options.slots >= 1, "ModelOptions::slots {} (expected ≥ 1)", options.slots);
+  TESSERA_CHECK(!options.split_backward || options.recompute == Recompute::kNone,
+                "ModelOptions::split_backward needs every activation kept (recompute none)");
   const ModelStage& stage = options_.stage;
   TESSERA_CHECK(stage.encoder || layout_.end_layer() > layout_.first_layer(),
                 "GptModel: a stage without the encoder needs at least one layer");
@@ -86,6 +88,15 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
       a.residual3 = AlignedBuffer<float>(N * C);
     }
     state.input = AlignedBuffer<float>(N * C);
+    if (options_.split_backward) {
+      state.deferred.resize(state.blocks.size());
+      for (DeferredGrads& d : state.deferred) {
+        d.fcproj_out = AlignedBuffer<float>(N * C);
+        d.fc_out = AlignedBuffer<float>(N * F);
+        d.proj_out = AlignedBuffer<float>(N * C);
+        d.qkv_out = AlignedBuffer<float>(N * 3 * C);
+      }
+    }
     if (stage.head) {
       state.lnf = AlignedBuffer<float>(N * C);
       state.lnf_mean = AlignedBuffer<float>(N);
@@ -155,6 +166,9 @@ int64_t GptModel::activation_bytes() const {
     floats += state.input.size() + state.lnf.size() + state.lnf_mean.size() + state.lnf_rstd.size() +
               state.own_dlnf.size() + state.losses.size() + state.lse.size();
     for (const BlockActivations& a : state.blocks) floats += a.floats();
+    for (const DeferredGrads& d : state.deferred) {
+      floats += d.fcproj_out.size() + d.fc_out.size() + d.proj_out.size() + d.qkv_out.size();
+    }
   }
   return floats * static_cast<int64_t>(sizeof(float));
 }
@@ -181,8 +195,10 @@ GptModel::Bytes GptModel::allocation_bytes(const ModelSpec& spec, int64_t batch,
   // Block fields as in BlockActivations: kept per layer, or once in the shared recomputed set.
   const double attention_core = N * C + 2 * B * NH * T, gelu = N * F, rest = N * (6 * C + F + 4), output = N * C;
   const Kept keep = kept(options.recompute);
+  // A split backward keeps each layer's four matmul output gradients [N,C], [N,F], [N,C], [N,3C] per slot.
+  const double deferred = options.split_backward ? N * (5 * C + F) : 0.0;
   const double per_layer = output + (keep.attention_core ? attention_core : 0) + (keep.gelu ? gelu : 0) +
-                           (keep.rest ? rest : 0);
+                           (keep.rest ? rest : 0) + deferred;
   const double shared = (keep.attention_core ? 0 : attention_core) + (keep.gelu ? 0 : gelu) + (keep.rest ? 0 : rest);
   // Head chunk logits (in double: the row count may be a clamped absurd size) and its wte gradient.
   const double head_rows = std::min(std::max(N, 1.0), options.head_chunk_rows > 0
@@ -285,6 +301,7 @@ float GptModel::forward_stage(int64_t slot, const int32_t* inputs, const float* 
     kernels_.set_matmul_weights(p, layout_.total_numel());  // instead of per matmul
     weights_declared_ = true;
   }
+  TESSERA_CHECK(!state.weight_pending, "GptModel::forward_stage: slot {} still waits for its weight gradients", slot);
   // This slot's earlier kTrain forward never got its backward: its head gradient cannot be taken out of
   // dwte_head_ again, so that is only allowed when no other forward is pending (then it is simply reset).
   if (state.backward_ready) {
@@ -346,25 +363,49 @@ void GptModel::compute_logits(float* out) {
                           spec_.vocab_size);
 }
 
-void GptModel::block_backward(int64_t layer, const float* input, const BlockView& a, float* dresidual) {
+void GptModel::block_backward(int64_t layer, const float* input, const BlockView& a, float* dresidual,
+                              DeferredGrads* defer) {
   const int64_t N = B_ * T_, C = spec_.n_embd, F = spec_.ffn(), NH = spec_.n_head;
   const BlockParams& w = layout_.block(layer);
   const float* p = params_;
   float* g = grads_;
+  // A split backward (defer) computes the input gradients only and keeps each matmul's output gradient for
+  // block_weight_backward; the LayerNorms' (cheap) parameter gradients are taken now either way.
+  const auto weight_grad = [&](int64_t offset) { return defer != nullptr ? nullptr : g + offset; };
+  float* dfch = defer != nullptr ? defer->fc_out.data() : dfch_.data();
+  float* dqkv = defer != nullptr ? defer->qkv_out.data() : dqkv_.data();
+  const size_t activation_bytes = sizeof(float) * static_cast<size_t>(N * C);
   // residual3 = residual2 + fcproj: dresidual flows to both the MLP branch and residual2 unchanged.
-  kernels_.matmul_backward(dfch_.data(), g + w.fcproj_w, g + w.fcproj_b, dresidual, a.fch_gelu, p + w.fcproj_w, N, F, C);
-  kernels_.gelu_backward(dfch_.data(), a.fch, dfch_.data(), N * F);
-  kernels_.matmul_backward(dln_.data(), g + w.fc_w, g + w.fc_b, dfch_.data(), a.ln2, p + w.fc_w, N, C, F);
+  if (defer != nullptr) std::memcpy(defer->fcproj_out.data(), dresidual, activation_bytes);
+  kernels_.matmul_backward(dfch, weight_grad(w.fcproj_w), weight_grad(w.fcproj_b), dresidual, a.fch_gelu, p + w.fcproj_w,
+                           N, F, C);
+  kernels_.gelu_backward(dfch, a.fch, dfch, N * F);
+  kernels_.matmul_backward(dln_.data(), weight_grad(w.fc_w), weight_grad(w.fc_b), dfch, a.ln2, p + w.fc_w, N, C, F);
   // dresidual += ∂ln2/∂residual2 · dln: now the gradient w.r.t. residual2.
   kernels_.layernorm_backward(dresidual, g + w.ln2_w, g + w.ln2_b, dln_.data(), a.residual2, p + w.ln2_w, a.ln2_mean,
                               a.ln2_rstd, N, C);
   // residual2 = input + proj(attn(ln1(input))).
-  kernels_.matmul_backward(datty_.data(), g + w.proj_w, g + w.proj_b, dresidual, a.atty, p + w.proj_w, N, C, C);
-  kernels_.attention_backward(dqkv_.data(), datty_.data(), a.qkv, a.atty, a.att_stats, B_, T_, C, NH);
-  kernels_.matmul_backward(dln_.data(), g + w.qkv_w, g + w.qkv_b, dqkv_.data(), a.ln1, p + w.qkv_w, N, C, 3 * C);
+  if (defer != nullptr) std::memcpy(defer->proj_out.data(), dresidual, activation_bytes);
+  kernels_.matmul_backward(datty_.data(), weight_grad(w.proj_w), weight_grad(w.proj_b), dresidual, a.atty,
+                           p + w.proj_w, N, C, C);
+  kernels_.attention_backward(dqkv, datty_.data(), a.qkv, a.atty, a.att_stats, B_, T_, C, NH);
+  kernels_.matmul_backward(dln_.data(), weight_grad(w.qkv_w), weight_grad(w.qkv_b), dqkv, a.ln1, p + w.qkv_w, N, C,
+                           3 * C);
   // dresidual += ∂ln1/∂input · dln: now the gradient w.r.t. the block input.
   kernels_.layernorm_backward(dresidual, g + w.ln1_w, g + w.ln1_b, dln_.data(), input, p + w.ln1_w, a.ln1_mean,
                               a.ln1_rstd, N, C);
+}
+
+void GptModel::block_weight_backward(int64_t layer, const BlockView& a, const DeferredGrads& d) {
+  const int64_t N = B_ * T_, C = spec_.n_embd, F = spec_.ffn();
+  const BlockParams& w = layout_.block(layer);
+  const float* p = params_;
+  float* g = grads_;
+  // dW += doutᵀ · inp and db += Σ dout for the four matmuls, from the output gradients the input pass kept.
+  kernels_.matmul_backward(nullptr, g + w.fcproj_w, g + w.fcproj_b, d.fcproj_out.data(), a.fch_gelu, p + w.fcproj_w, N, F, C);
+  kernels_.matmul_backward(nullptr, g + w.fc_w, g + w.fc_b, d.fc_out.data(), a.ln2, p + w.fc_w, N, C, F);
+  kernels_.matmul_backward(nullptr, g + w.proj_w, g + w.proj_b, d.proj_out.data(), a.atty, p + w.proj_w, N, C, C);
+  kernels_.matmul_backward(nullptr, g + w.qkv_w, g + w.qkv_b, d.qkv_out.data(), a.ln1, p + w.qkv_w, N, C, 3 * C);
 }
 
 void GptModel::backward(float loss_scale) {
@@ -373,9 +414,30 @@ void GptModel::backward(float loss_scale) {
 }
 
 void GptModel::backward_stage(int64_t slot, const float* output_grad, float* input_grad, float loss_scale) {
+  backward_pass(slot, output_grad, input_grad, loss_scale, /*split=*/false);
+}
+
+void GptModel::backward_stage_input(int64_t slot, const float* output_grad, float* input_grad, float loss_scale) {
+  TESSERA_CHECK(options_.split_backward, "GptModel::backward_stage_input needs ModelOptions::split_backward");
+  backward_pass(slot, output_grad, input_grad, loss_scale, /*split=*/true);
+}
+
+void GptModel::backward_stage_weight(int64_t slot) {
+  MicroBatchState& state = slot_state(slot);
+  TESSERA_CHECK(state.weight_pending, "GptModel::backward_stage_weight needs a preceding backward_stage_input (slot {})", slot);
+  state.weight_pending = false;
+  // No before/after: the weight gradients read activations and output gradients, no parameter.
+  for (int64_t l = layout_.end_layer() - 1; l >= layout_.first_layer(); --l) {
+    block_weight_backward(l, view(slot, l), state.deferred[static_cast<size_t>(l - layout_.first_layer())]);
+    if (hooks_ != nullptr) hooks_->gradients_ready(layout_.block_unit(l));
+  }
+}
+
+void GptModel::backward_pass(int64_t slot, const float* output_grad, float* input_grad, float loss_scale, bool split) {
   MicroBatchState& state = slot_state(slot);
   TESSERA_CHECK(state.backward_ready, "GptModel::backward needs a preceding forward with Pass::kTrain (slot {})", slot);
   state.backward_ready = false;
+  state.weight_pending = split;
   const ModelStage& stage = options_.stage;
   TESSERA_CHECK(stage.head || output_grad != nullptr, "GptModel::backward_stage: a stage without the head needs output_grad");
   TESSERA_CHECK(stage.encoder || input_grad != nullptr, "GptModel::backward_stage: a stage without the encoder needs input_grad");
@@ -415,9 +477,10 @@ void GptModel::backward_stage(int64_t slot, const float* output_grad, float* inp
         block_forward(l, input, a, /*through_output=*/false);
         break;
     }
-    block_backward(l, input, a, dresidual_.data());
+    block_backward(l, input, a, dresidual_.data(), split ? &state.deferred[static_cast<size_t>(l - first)] : nullptr);
     after(unit, kBwd);
-    if (hooks_ != nullptr) hooks_->gradients_ready(unit);
+    // A split backward's block gradients are complete only after its weight pass.
+    if (hooks_ != nullptr && !split) hooks_->gradients_ready(unit);
   }
   if (!stage.encoder) std::memcpy(input_grad, dresidual_.data(), sizeof(float) * static_cast<size_t>(N * C));
   if (E < 0) return;

@@ -63,6 +63,11 @@ struct ModelOptions {
   // Micro-batches whose activations are kept at once (between their forward and backward): 1 without a
   // pipeline; a schedule's peak_in_flight with one.
   int64_t slots = 1;
+  // Backward in two passes per micro-batch, as zero-bubble schedules run it: backward_stage_input (the
+  // activation gradients, what the previous stage waits for) now, backward_stage_weight (the four matmul weight
+  // gradients per layer) later. Each slot then keeps every layer's matmul output gradients in between,
+  // N·(5C + F) floats per layer. Needs recompute none (the weight pass reads the kept activations).
+  bool split_backward = false;
 };
 
 // Flat parameter and gradient buffers the model uses instead of allocating its own (parallel/ owns them
@@ -109,6 +114,11 @@ class GptModel final : public Stateful {
   // writes ∂loss/∂input into input_grad [B,T,C] unless this is the first stage. Every micro-batch of a step
   // must use the same loss_scale (the LM head's wte gradient of all pending forwards is applied at once).
   void backward_stage(int64_t slot, const float* output_grad, float* input_grad, float loss_scale);
+  // ModelOptions::split_backward: backward_stage_input does what backward_stage does except the matmul weight
+  // gradients (it keeps their output gradients); backward_stage_weight(slot) adds those, after which the
+  // blocks' gradients are complete (UnitHooks::gradients_ready fires for each block then).
+  void backward_stage_input(int64_t slot, const float* output_grad, float* input_grad, float loss_scale);
+  void backward_stage_weight(int64_t slot);
   // [B,T,C] the stage's output of the micro-batch in `slot` (a stage without the head), valid until the slot's
   // next forward.
   const float* stage_output(int64_t slot) const;
@@ -116,6 +126,7 @@ class GptModel final : public Stateful {
   float* stage_input(int64_t slot);
   int64_t slots() const { return static_cast<int64_t>(slots_.size()); }
   const ModelStage& stage() const { return options_.stage; }
+  bool split_backward() const { return options_.split_backward; }
 
   const ModelSpec& spec() const { return spec_; }
   const ParameterLayout& layout() const { return layout_; }
@@ -179,9 +190,14 @@ class GptModel final : public Stateful {
     float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att_stats, *atty, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
         *fch_gelu, *residual3;
   };
+  // A split backward's matmul output gradients of one layer, from its input pass to its weight pass.
+  struct DeferredGrads {
+    AlignedBuffer<float> fcproj_out, fc_out, proj_out, qkv_out;  // [B,T,C], [B,T,F], [B,T,C], [B,T,3C]
+  };
   // What one micro-batch keeps between its forward and backward on this stage.
   struct MicroBatchState {
     std::vector<BlockActivations> blocks;              // per layer of the stage
+    std::vector<DeferredGrads> deferred;               // per layer, with ModelOptions::split_backward
     AlignedBuffer<float> input;                        // [B,T,C] embeddings output (first stage) or received input
     AlignedBuffer<float> lnf, lnf_mean, lnf_rstd;      // [B,T,C], [B,T], [B,T] (last stage)
     AlignedBuffer<float> own_dlnf;                     // [B,T,C] with several slots (else dlnf is dln_)
@@ -189,6 +205,7 @@ class GptModel final : public Stateful {
     AlignedBuffer<float> losses, lse;                  // [B,T] (last stage)
     std::vector<int32_t> inputs, targets;              // [B,T]
     bool backward_ready = false;                       // a kTrain forward waits for its backward
+    bool weight_pending = false;                       // a split backward waits for its weight pass
   };
   // Where layer l's activations of `slot` are: its own buffer or the shared recomputed_ one, field by field.
   BlockView view(int64_t slot, int64_t layer);
@@ -199,8 +216,13 @@ class GptModel final : public Stateful {
 
   // Runs block `layer` on input into a; through_output = false stops after the GELU (what backward needs).
   void block_forward(int64_t layer, const float* input, const BlockView& a, bool through_output);
-  // dresidual: [B,T,C] gradient w.r.t. the block output on entry, w.r.t. its input on exit.
-  void block_backward(int64_t layer, const float* input, const BlockView& a, float* dresidual);
+  // dresidual: [B,T,C] gradient w.r.t. the block output on entry, w.r.t. its input on exit. With `defer`, the
+  // matmul weight gradients are left for block_weight_backward and their output gradients kept in `defer`.
+  void block_backward(int64_t layer, const float* input, const BlockView& a, float* dresidual,
+                      DeferredGrads* defer = nullptr);
+  void block_weight_backward(int64_t layer, const BlockView& a, const DeferredGrads& deferred);
+  // backward_stage (split = false) or backward_stage_input (split = true).
+  void backward_pass(int64_t slot, const float* output_grad, float* input_grad, float loss_scale, bool split);
   // LM head + loss over rows [n0, n0 + rows) of `state` (see the top of the file).
   void head_chunk(MicroBatchState& state, int64_t n0, int64_t rows, Pass pass);
   void before(int unit, ModelPhase phase) {

@@ -1,5 +1,6 @@
 #include "tessera/parallel/data_parallel.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -296,6 +297,10 @@ void DataParallel::after(int unit, ModelPhase phase) {
 
 void DataParallel::gradients_ready(int unit) {
   if (!error_.ok()) return;
+  if (reduce_after_backward_) {  // once per unit and step, in finish_gradients
+    if (std::find(deferred_.begin(), deferred_.end(), unit) == deferred_.end()) deferred_.push_back(unit);
+    return;
+  }
   // Stages 0–1 reduce once per step, after the last micro-batch's backward (gradients accumulate locally
   // before); stages 2–3 reduce-scatter every micro-batch, as the full-size gradients do not stay.
   if (!sharded_gradients() && micro_ != micro_batches_ - 1) return;
@@ -315,6 +320,12 @@ void DataParallel::gradients_ready(int unit) {
 }
 
 Status DataParallel::finish_gradients() {
+  // After a split backward every unit holds the whole step's gradients: one reduction each, as for the
+  // first micro-batch (stage 2 reduce-scatters straight into the shard).
+  if (reduce_after_backward_) {
+    if (!sharded_gradients() && dp_.size() == 1) deferred_.clear();  // the sum over one rank
+    micro_ = 0;
+  }
   for (const int unit : deferred_) {
     if (error_.ok()) issue_reduce(unit);
   }

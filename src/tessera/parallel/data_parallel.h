@@ -84,6 +84,10 @@ class DataParallel final : public UnitHooks {
   float loss_scale(int64_t micro_batches) const;
   void begin_step(int64_t micro_batches);
   void begin_micro_batch(int64_t index);
+  // Reduce every unit's gradients once, in finish_gradients, at every ZeRO stage (no overlap with backward):
+  // for schedules that interleave several micro-batches' weight gradients (zero bubble), where no backward
+  // is "the last" for every unit at once. At stage 2 the full-size gradients then stay until the step's end.
+  void set_reduce_after_backward(bool on) { reduce_after_backward_ = on; }
   // Waits for every reduction of the step; afterwards the gradients this rank updates hold the mean.
   Status finish_gradients();
   // ‖g‖ over the whole model (collective for stages ≥ 1 and over options.model_parallel; a pipeline's
@@ -173,6 +177,7 @@ class DataParallel final : public UnitHooks {
   TraceRecorder* tracer_ = nullptr;
   std::deque<InFlight> in_flight_;
   std::vector<int> deferred_;          // units whose reduction waits for the end of backward (overlap off)
+  bool reduce_after_backward_ = false;  // set_reduce_after_backward
   std::vector<char> gathered_;         // per unit (stage 3): parameters present in params_
   std::vector<char> gather_pending_;   // per unit (stage 3): an all-gather is in flight
   int64_t embedding_forward_uses_ = 0;  // stage 3: the embeddings stay from the encoder to the LM head

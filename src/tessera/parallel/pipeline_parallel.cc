@@ -19,7 +19,7 @@ int activation_tag(int64_t micro_batch) { return static_cast<int>(2 * micro_batc
 int gradient_tag(int64_t micro_batch) { return static_cast<int>(2 * micro_batch + 1); }
 
 // The most micro-batches `actions` holds a slot for at once: taken at its first recv_act or F, given back
-// after its B.
+// after its B (or, split, its W).
 int64_t slots_needed(const std::vector<PipelineAction>& actions) {
   std::vector<char> live;
   int64_t now = 0, peak = 0;
@@ -29,7 +29,7 @@ int64_t slots_needed(const std::vector<PipelineAction>& actions) {
     if ((a.kind == Kind::kRecvActivation || a.kind == Kind::kForward) && !held) {
       held = 1;
       peak = std::max(peak, ++now);
-    } else if (a.kind == Kind::kBackward) {
+    } else if (a.kind == Kind::kBackward || a.kind == Kind::kBackwardWeight) {
       held = 0;
       --now;
     }
@@ -45,9 +45,9 @@ PipelineParallel::PipelineParallel(Communicator& pp, PipelineProgram program, st
 StatusOr<std::unique_ptr<PipelineParallel>> PipelineParallel::create(const ModelSpec& spec, Communicator& pp,
                                                                     PipelineScheduleKind schedule,
                                                                     int64_t micro_batches) {
-  if (schedule != PipelineScheduleKind::kGPipe && schedule != PipelineScheduleKind::kOneFOneB) {
-    return invalid_argument_error("parallel.schedule = \"{}\": not built yet; expected \"gpipe\" or \"1f1b\"",
-                                  pipeline_schedule_kind_name(schedule));
+  if (schedule == PipelineScheduleKind::kInterleaved) {
+    return invalid_argument_error("parallel.schedule = \"{}\": not built yet; expected \"gpipe\", \"1f1b\" or "
+                                  "\"zb-h1\"", pipeline_schedule_kind_name(schedule));
   }
   if (2 * micro_batches + 1 >= kLargestTag) {
     return invalid_argument_error("pipeline: {} micro-batches per step; expected at most {} (message tags); hint: a "
@@ -72,13 +72,17 @@ int64_t PipelineParallel::buffer_bytes(int64_t batch, int64_t seq, int64_t n_emb
 }
 
 void PipelineParallel::attach(GptModel& model, DataParallel& dp) {
-  TESSERA_CHECK(model.stage() == stage_ && model.slots() >= slots_,
-                "PipelineParallel::attach: build the model with stage() and slots() ({})", slots_);
+  TESSERA_CHECK(model.stage() == stage_ && model.slots() >= slots_ && model.split_backward() == split_backward(),
+                "PipelineParallel::attach: build the model with stage(), slots() ({}) and split_backward()", slots_);
   model_ = &model;
   dp_ = &dp;
+  // A zero-bubble program interleaves several micro-batches' weight gradients: every unit is reduced once,
+  // after the step's backward.
+  dp.set_reduce_after_backward(split_backward());
   const int64_t n = model.batch() * model.seq();
   const int64_t activation = n * model.spec().n_embd;
   slot_micro_batch_.assign(static_cast<size_t>(slots_), -1);
+  slot_done_.assign(static_cast<size_t>(slots_), 0);
   output_grads_.clear();
   input_grads_.clear();
   for (int64_t s = 0; s < slots_; ++s) {
@@ -126,6 +130,7 @@ StatusOr<PipelineStepStats> PipelineParallel::run_step(const MicroBatchReader& r
   double loss = 0.0;
   int64_t backwards = 0;
   std::fill(slot_micro_batch_.begin(), slot_micro_batch_.end(), -1);
+  std::fill(slot_done_.begin(), slot_done_.end(), 0);
   for (const PipelineAction& a : program_.ranks[static_cast<size_t>(pp_.rank())]) {
     TESSERA_ASSIGN_OR_RETURN(const int64_t slot, slot_of(a.micro_batch));
     const size_t s = static_cast<size_t>(slot);
@@ -159,28 +164,47 @@ StatusOr<PipelineStepStats> PipelineParallel::run_step(const MicroBatchReader& r
         TESSERA_RETURN_IF_ERROR(wait_idle(recv, stats, what).with_context("pipeline " + what));
         break;
       }
-      case Kind::kBackward: {
+      case Kind::kBackward:
+      case Kind::kBackwardInput: {
+        const bool split = a.kind == Kind::kBackwardInput;
         const double start = now_seconds();
         if (dp_ != nullptr) dp_->begin_micro_batch(backwards);
         ++backwards;
-        model_->backward_stage(slot, last() ? nullptr : output_grads_[s].data(), first() ? nullptr : input_grads_[s].data(),
-                               loss_scale);
+        const float* output_grad = last() ? nullptr : output_grads_[s].data();
+        float* input_grad = first() ? nullptr : input_grads_[s].data();
+        if (split) {
+          model_->backward_stage_input(slot, output_grad, input_grad, loss_scale);
+        } else {
+          model_->backward_stage(slot, output_grad, input_grad, loss_scale);
+        }
         const double end = now_seconds();
         stats.backward_seconds += end - start;
-        if (tracer_ != nullptr) tracer_->add("B" + std::to_string(a.micro_batch), "backward", start, end);
-        if (first()) slot_micro_batch_[s] = -1;  // done with it (slot_of waits for its sends before reuse)
+        if (tracer_ != nullptr) tracer_->add((split ? "I" : "B") + std::to_string(a.micro_batch), "backward", start, end);
+        if (!split) slot_done_[s] |= kBackwardDone;
+        if (first()) slot_done_[s] |= kGradientSent;
+        break;
+      }
+      case Kind::kBackwardWeight: {
+        const double start = now_seconds();
+        model_->backward_stage_weight(slot);
+        const double end = now_seconds();
+        stats.backward_seconds += end - start;
+        if (tracer_ != nullptr) tracer_->add("W" + std::to_string(a.micro_batch), "backward", start, end);
+        slot_done_[s] |= kBackwardDone;
         break;
       }
       case Kind::kSendGrad:
         slot_sends_[s].push_back(pp_.send_async(input_grads_[s].data(), activation_bytes, previous,
                                                 gradient_tag(a.micro_batch)));
         stats.p2p_bytes += activation_bytes;
-        slot_micro_batch_[s] = -1;  // done with it once this send completes (slot_of waits for it)
+        slot_done_[s] |= kGradientSent;
         break;
-      case Kind::kBackwardInput:
-      case Kind::kBackwardWeight:
-        return internal_error("pipeline rank {}: {} is not built (zero-bubble schedules)", pp_.rank(),
-                              pipeline_action_name(a.kind));
+    }
+    // Done with a slot once its backward is complete (B, or W after I) and its input gradient sent (slot_of
+    // waits for that send before the slot is reused).
+    if (slot_done_[s] == (kBackwardDone | kGradientSent)) {
+      slot_micro_batch_[s] = -1;
+      slot_done_[s] = 0;
     }
   }
   for (auto& sends : slot_sends_) {

@@ -9,13 +9,16 @@
 // the embeddings, the last the final norm, the tied LM head and the loss. With pp = 1 the one stage is the
 // whole model and the program is M × (forward, backward) — the plain gradient-accumulation loop.
 //
-// One step on rank r runs its program action by action:
+// One step on rank r runs its program action by action (zb-h1 splits B into I, then W later):
 //   recv_act(i)   receive micro-batch i's input activation [B,T,C] from rank r−1 into a free slot's input
 //   F(i)          the stage forward of micro-batch i (the first stage reads its tokens first); its activations
 //                 stay in that slot (GptModel::slots = the most micro-batches this program has in flight)
 //   send_act(i)   send the stage output to rank r+1 (asynchronous; completed before the slot is reused)
 //   recv_grad(i)  receive ∂loss/∂output of micro-batch i from rank r+1
 //   B(i)          the stage backward (data parallelism reduces the finished units as it goes); frees the slot
+//   I(i), W(i)    zb-h1: the input gradients (what rank r−1 waits for), and later the weight gradients, which
+//                 fill what would be the bubble; the slot is freed after W (data parallelism reduces every
+//                 unit once after the step's backward)
 //   send_grad(i)  send ∂loss/∂input to rank r−1 (asynchronous)
 // Messages carry tag 2·i (activations) or 2·i + 1 (gradients), so a mismatched schedule fails by name
 // instead of mixing micro-batches. Time blocked in receives and in completing sends is this rank's pipeline
@@ -59,7 +62,7 @@ struct PipelineStepStats {
 class PipelineParallel {
  public:
   // The stage of pipeline rank pp.rank() of pp.size() over `spec`'s layers and its program for M micro-batches
-  // under `schedule` (kGPipe or kOneFOneB; others are refused with one line). `pp` outlives the engine.
+  // under `schedule` (kGPipe, kOneFOneB or kZeroBubbleH1; interleaved is refused with one line). `pp` outlives the engine.
   static StatusOr<std::unique_ptr<PipelineParallel>> create(const ModelSpec& spec, Communicator& pp,
                                                             PipelineScheduleKind schedule, int64_t micro_batches);
 
@@ -67,6 +70,8 @@ class PipelineParallel {
   ModelStage stage() const { return stage_; }
   // Micro-batches this rank holds at once (ModelOptions::slots).
   int64_t slots() const { return slots_; }
+  // The schedule splits backward into input and weight passes (zero bubble; ModelOptions::split_backward).
+  bool split_backward() const { return program_.kind == PipelineScheduleKind::kZeroBubbleH1; }
   const std::vector<StageLayers>& stage_layers() const { return stages_; }
   const PipelineProgram& program() const { return program_; }
   int rank() const { return pp_.rank(); }
@@ -113,6 +118,9 @@ class PipelineParallel {
   // Per slot: the micro-batch it holds (−1: free), the gradient received for its output and the gradient of
   // its input to send, both [B,T,C] (only on the stages that have such neighbours), and its sends in flight.
   std::vector<int64_t> slot_micro_batch_;
+  // Per slot: what of its micro-batch is done (kBackwardDone | kGradientSent: the slot is free again).
+  static constexpr uint8_t kBackwardDone = 1, kGradientSent = 2;
+  std::vector<uint8_t> slot_done_;
   std::vector<AlignedBuffer<float>> output_grads_, input_grads_;
   std::vector<std::vector<CommHandle>> slot_sends_;
   std::vector<int32_t> inputs_, targets_;  // [B,T] the micro-batch being read

@@ -77,7 +77,7 @@ void train_rank(Communicator& world, const PipeLayout& layout, int steps, RunRes
                                       .stage = pipe.stage(), .model_parallel = layout.pp > 1 ? pp->get() : nullptr});
   ASSERT_TRUE(engine.ok()) << engine.status().message();
   DataParallel& data_parallel = **engine;
-  GptModel model(spec, **kernels, layout.micro_batch, kSeq, data_parallel.model_options({.slots = pipe.slots()}),
+  GptModel model(spec, **kernels, layout.micro_batch, kSeq, data_parallel.model_options({.slots = pipe.slots(), .split_backward = pipe.split_backward()}),
                  data_parallel.storage());
   data_parallel.attach(model);
   pipe.attach(model, data_parallel);
@@ -189,6 +189,9 @@ TEST(PipelineParallel, SchedulesTrainLikeOneRank) {
            {.pp = 3, .schedule = PipelineScheduleKind::kOneFOneB},
            {.pp = 3, .schedule = PipelineScheduleKind::kGPipe, .micro_batch = 1},
            {.pp = 2, .schedule = PipelineScheduleKind::kOneFOneB, .micro_batch = 8},  // one micro-batch
+           {.pp = 2, .schedule = PipelineScheduleKind::kZeroBubbleH1},
+           {.pp = 3, .schedule = PipelineScheduleKind::kZeroBubbleH1, .micro_batch = 1},
+           {.pp = 1, .schedule = PipelineScheduleKind::kZeroBubbleH1},
        }) {
     const auto got = run(layout, 3);
     expect_same_training(*oracle, *got, layout.name());
@@ -202,8 +205,10 @@ TEST(PipelineParallel, SchedulesTrainLikeOneRank) {
 TEST(PipelineParallel, DataAndPipelineParallelTrainLikeOneRank) {
   const auto oracle = run({.dp = 1, .pp = 1, .micro_batch = 2}, 3);
   for (int zero = 0; zero <= 2; ++zero) {
-    const PipeLayout layout{.dp = 2, .pp = 2, .zero_stage = zero, .micro_batch = 1};
-    expect_same_training(*oracle, *run(layout, 3), layout.name());
+    for (const auto schedule : {PipelineScheduleKind::kOneFOneB, PipelineScheduleKind::kZeroBubbleH1}) {
+      const PipeLayout layout{.dp = 2, .pp = 2, .zero_stage = zero, .schedule = schedule, .micro_batch = 1};
+      expect_same_training(*oracle, *run(layout, 3), layout.name());
+    }
   }
 }
 
@@ -212,6 +217,8 @@ TEST(PipelineParallel, SlotsFollowTheSchedule) {
   EXPECT_EQ(run({.pp = 3, .schedule = PipelineScheduleKind::kOneFOneB, .micro_batch = 1}, 1)->slots_stage0, 3);
   EXPECT_EQ(run({.pp = 3, .schedule = PipelineScheduleKind::kGPipe, .micro_batch = 1}, 1)->slots_stage0, 8);
   EXPECT_EQ(run({.pp = 1, .micro_batch = 1}, 1)->slots_stage0, 1);
+  // ZB-H1: stage 0 runs each W right after its I, so it holds what 1F1B holds.
+  EXPECT_EQ(run({.pp = 3, .schedule = PipelineScheduleKind::kZeroBubbleH1, .micro_batch = 1}, 1)->slots_stage0, 3);
 }
 
 // Saved under one layout after 2 steps, resumed under another for a third: the same as 3 steps straight.
@@ -222,6 +229,7 @@ TEST(PipelineParallel, CheckpointReshardsAcrossStages) {
       {{.pp = 1}, {.pp = 3, .schedule = PipelineScheduleKind::kGPipe}},
       {{.dp = 2, .pp = 2, .zero_stage = 1, .micro_batch = 1}, {.pp = 3}},
       {{.pp = 3}, {.dp = 2, .pp = 2, .zero_stage = 2, .micro_batch = 2}},
+      {{.pp = 2, .schedule = PipelineScheduleKind::kZeroBubbleH1}, {.pp = 1}},
   };
   for (const auto& [saved, loaded] : cases) {
     const std::string what = saved.name() + " → " + loaded.name();
@@ -246,6 +254,11 @@ TEST(PipelineParallel, RefusesWhatItCannotRun) {
         ASSERT_FALSE(interleaved.ok());
         EXPECT_NE(interleaved.status().message().find("parallel.schedule = \"interleaved\": not built yet"),
                   std::string::npos);
+        // ZB-H1 fills its bubble with weight gradients only with at least pp micro-batches.
+        auto zb = PipelineParallel::create(pipe_spec(), world, PipelineScheduleKind::kZeroBubbleH1, 1);
+        ASSERT_FALSE(zb.ok());
+        EXPECT_NE(zb.status().message().find("pipeline zb-h1: needs micro-batches (1) >= pp (2)"), std::string::npos)
+            << zb.status().message();
       }, kTestComm);
   ASSERT_TRUE(status.ok());
   ModelSpec one_layer = pipe_spec();

@@ -147,7 +147,8 @@ MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
   if (p.pp > 1) {
     switch (p.schedule) {
       case PipelineSchedule::kGPipe: in_flight = m; break;
-      case PipelineSchedule::kOneFOneB: in_flight = std::min(pp, m); break;
+      case PipelineSchedule::kOneFOneB:
+      case PipelineSchedule::kZeroBubbleH1: in_flight = std::min(pp, m); break;
       case PipelineSchedule::kInterleaved:
         in_flight = std::min(pp, m) * (1 + (pp - 1) / (pp * static_cast<double>(p.vpp)));
         break;

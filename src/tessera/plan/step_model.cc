@@ -331,8 +331,11 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
       bwd_compute + tp_bwd + ep_bwd + host_bwd + layers_per_stage * cp_bwd_exposed + pp_send + out.offload_s;
   const double t_mb = out.forward_s + out.backward_s;
 
-  // Pipeline: (m + (pp−1)/vpp) micro-batch slots; the bubble is the (pp−1)/vpp fill/drain share.
-  const double slots = p.pp > 1 ? mb + (pp - 1) / (p.schedule == PipelineSchedule::kInterleaved ? vpp : 1.0) : mb;
+  // Pipeline: (m + (pp−1)/vpp) micro-batch slots; the bubble is the (pp−1)/vpp fill/drain share. ZB-H1 fills the
+  // drain with deferred weight gradients: with F = I = W (B = 2F) its bubble is (pp−1) forwards, (pp−1)/3 slots.
+  const double fill = p.schedule == PipelineSchedule::kInterleaved ? vpp
+                      : p.schedule == PipelineSchedule::kZeroBubbleH1 ? 3.0 : 1.0;
+  const double slots = p.pp > 1 ? mb + (pp - 1) / fill : mb;
   const double pipeline = slots * t_mb;
   out.compute_s = mb * (fwd_compute + bwd_compute);
   out.tp_comm_s = mb * (tp_fwd + tp_bwd);

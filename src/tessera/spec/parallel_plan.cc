@@ -14,6 +14,7 @@ const char* pipeline_schedule_name(PipelineSchedule s) {
     case PipelineSchedule::kGPipe: return "gpipe";
     case PipelineSchedule::kOneFOneB: return "1f1b";
     case PipelineSchedule::kInterleaved: return "interleaved";
+    case PipelineSchedule::kZeroBubbleH1: return "zb-h1";
   }
   return "?";
 }
@@ -35,7 +36,8 @@ const char* precision_name(Precision p) {
 }
 
 bool parse_pipeline_schedule(const std::string& text, PipelineSchedule* out) {
-  for (auto s : {PipelineSchedule::kGPipe, PipelineSchedule::kOneFOneB, PipelineSchedule::kInterleaved}) {
+  for (auto s : {PipelineSchedule::kGPipe, PipelineSchedule::kOneFOneB, PipelineSchedule::kInterleaved,
+                 PipelineSchedule::kZeroBubbleH1}) {
     if (text == pipeline_schedule_name(s)) return *out = s, true;
   }
   return false;
@@ -119,9 +121,9 @@ ParallelPlan read_parallel_plan(ConfigReader& reader) {
   plan.overlap_comm = reader.get_bool("parallel.overlap_comm", plan.overlap_comm,
                                       "reduce each unit's gradients while backward goes on (false: after backward)");
   const std::string schedule =
-      reader.get_string("parallel.schedule", pipeline_schedule_name(plan.schedule), "gpipe | 1f1b | interleaved");
+      reader.get_string("parallel.schedule", pipeline_schedule_name(plan.schedule), "gpipe | 1f1b | interleaved | zb-h1");
   if (!parse_pipeline_schedule(schedule, &plan.schedule)) {
-    reader.fail("parallel.schedule", "one of gpipe, 1f1b, interleaved", "\"" + schedule + "\"");
+    reader.fail("parallel.schedule", "one of gpipe, 1f1b, interleaved, zb-h1", "\"" + schedule + "\"");
   }
   const std::string recompute =
       reader.get_string("parallel.recompute", recompute_name(plan.recompute), "none | selective | full");

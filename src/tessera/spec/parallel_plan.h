@@ -12,7 +12,8 @@ namespace tessera {
 class ConfigReader;
 struct ModelSpec;
 
-enum class PipelineSchedule { kGPipe, kOneFOneB, kInterleaved };
+// kZeroBubbleH1: 1F1B with backward split into input and weight gradients (spec/pipeline_schedule.h).
+enum class PipelineSchedule { kGPipe, kOneFOneB, kInterleaved, kZeroBubbleH1 };
 // Activation recomputation in backward (GptModel, docs/training.md): kSelective recomputes the attention
 // core (output and lse) and the GELU output, kFull whole blocks from their inputs.
 enum class Recompute { kNone, kSelective, kFull };

@@ -316,6 +316,7 @@ PipelineScheduleKind pipeline_schedule_kind(PipelineSchedule schedule) {
     case PipelineSchedule::kGPipe: return PipelineScheduleKind::kGPipe;
     case PipelineSchedule::kOneFOneB: return PipelineScheduleKind::kOneFOneB;
     case PipelineSchedule::kInterleaved: return PipelineScheduleKind::kInterleaved;
+    case PipelineSchedule::kZeroBubbleH1: return PipelineScheduleKind::kZeroBubbleH1;
   }
   return PipelineScheduleKind::kOneFOneB;
 }

@@ -78,7 +78,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   if (plan.schedule == PipelineSchedule::kInterleaved || plan.vpp != 1) {
     return invalid_argument_error(
         "train: parallel.schedule = \"{}\", parallel.vpp = {}: the interleaved schedule is not built yet; hint: "
-        "parallel.schedule = \"1f1b\" or \"gpipe\" and vpp = 1",
+        "parallel.schedule = \"1f1b\", \"gpipe\" or \"zb-h1\" and vpp = 1",
         pipeline_schedule_name(plan.schedule), plan.vpp);
   }
   // Every rank must train the same job: one line naming the first difference, on every rank, not a hang.
@@ -116,7 +116,13 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
                                                     c.parallel.num_micro_batches()));
   // parallel.recompute; the stage and the micro-batches it keeps at once.
   const ModelOptions base_options{.recompute = c.parallel.recompute, .stage = t->pipeline_->stage(),
-                                  .slots = t->pipeline_->slots()};
+                                  .slots = t->pipeline_->slots(), .split_backward = t->pipeline_->split_backward()};
+  if (base_options.split_backward && (c.parallel.recompute != Recompute::kNone || zero_stage == 3)) {
+    return invalid_argument_error("train: parallel.schedule = \"zb-h1\" with parallel.recompute = \"{}\", "
+                                  "parallel.zero_stage = {}: its weight-gradient pass reads every kept activation and "
+                                  "parameter; hint: recompute = \"none\" and zero_stage ≤ 2",
+                                  recompute_name(c.parallel.recompute), zero_stage);
+  }
   if (pp.size() > 1 && zero_stage == 3) {
     return invalid_argument_error("train: parallel.zero_stage = 3 with parallel.pp = {}: not built; hint: "
                                   "parallel.zero_stage 0, 1 or 2 with a pipeline", pp.size());

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Pipeline parallelism on one host (issue 9), interleaved in one run so that the machine's drift hits every
+# layout alike: per round, 1 rank × 2 threads, dp=2 and pp=2 (1F1B, GPipe, ZB-H1) × 1 thread per rank, all on the
+# same global batch through `tessera bench train` on random tokens. Prints one line per run and a table of
+# medians: tokens/s, the measured bubble against (p−1)/(m+p−1), the largest rank's peak RSS and prediction.
+#
+# Usage: bench/pipeline.sh [CONFIG=configs/small.toml] [ROUNDS=3] [STEPS=3] [MICRO=2] [GLOBAL=16]
+#        (TESSERA_BUILD=build)
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+config="${1:-configs/small.toml}"
+rounds="${2:-3}"
+steps="${3:-3}"
+micro="${4:-2}"
+global="${5:-16}"
+build="${TESSERA_BUILD:-build}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(git rev-parse --short HEAD); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+run() {  # NAME RANKS THREADS [--set ...]
+  local name="$1" ranks="$2" threads="$3"
+  shift 3
+  local cmd=("$build/tessera" bench train "$config" --steps "$steps" --warmup 1 --threads "$threads" --json
+             --set train.micro_batch="$micro" --set train.global_batch="$global" "$@")
+  if [ "$ranks" -gt 1 ]; then cmd=(mpirun -q -n "$ranks" --bind-to none "${cmd[@]}"); fi
+  "${cmd[@]}" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+r = json.loads(sys.stdin.readline())
+print(json.dumps({"layout": sys.argv[1], "tokens_per_s": r["tokens_per_s"], "step_time_s": r["step_time_s"],
+                  "bubble": r.get("pipeline_bubble", 0), "micro_batches": r["micro_batches"], "pp": r["pp"],
+                  "peak_rss_mib": r["peak_rss_mib_max_rank"], "predicted_mib": r["predicted_memory_mib_max_rank"]}))' "$name"
+}
+results=$(mktemp)
+for round in $(seq "$rounds"); do
+  run "1 rank x 2 threads" 1 2 | tee -a "$results"
+  run "dp2" 2 1 --set parallel.dp=2 | tee -a "$results"
+  run "pp2 1f1b" 2 1 --set parallel.dp=1 --set parallel.pp=2 | tee -a "$results"
+  run "pp2 gpipe" 2 1 --set parallel.dp=1 --set parallel.pp=2 --set parallel.schedule=gpipe | tee -a "$results"
+  run "pp2 zb-h1" 2 1 --set parallel.dp=1 --set parallel.pp=2 --set parallel.schedule=zb-h1 | tee -a "$results"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+/usr/bin/python3 - "$results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+layouts = list(dict.fromkeys(r["layout"] for r in rows))
+med = {l: {k: statistics.median(r[k] for r in rows if r["layout"] == l) for k in rows[0] if k != "layout"} for l in layouts}
+base = med[layouts[0]]["tokens_per_s"]
+print("| layout | tokens/s (median) | vs 1 rank | step s | micro-batches | bubble measured | ideal bubble | peak RSS (largest rank) | predicted |")
+print("|---|---|---|---|---|---|---|---|---|")
+for l in layouts:
+    m = med[l]
+    p, mb = m["pp"], m["micro_batches"]
+    ideal = (p - 1) / ((3 if "zb" in l else 1) * mb + p - 1) if p > 1 else 0  # ZB-H1: F = I = W
+    print(f"| {l} | {m['tokens_per_s']:.0f} | {m['tokens_per_s'] / base:.2f}x | {m['step_time_s']:.3f} | {mb:.0f} | "
+          f"{100 * m['bubble']:.1f}% | {100 * ideal:.1f}% | {m['peak_rss_mib']:.0f} MiB | {m['predicted_mib']:.0f} MiB |")
+PY

@@ -379,7 +379,7 @@ std::string PublishedRun::config_key() const {
 ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
   ValidationSummary s;
   std::vector<double> time_all, tflops_all, time_fit, tflops_fit, time_held, tflops_held, memory_errors;
-  std::vector<double> time_moe, tflops_moe, time_moe_held, tflops_moe_held;
+  std::vector<double> time_moe, tflops_moe, time_moe_held, tflops_moe_held, time_dense_held, tflops_dense_held;
   // Held-out rows that repeat a fit-half configuration exactly (same model, GPUs, layout, batch) are not
   // independent evidence: they stay in "all" but leave the held-out statistics.
   std::set<std::string> fit_configs;
@@ -414,6 +414,10 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
       tflops_moe.push_back(p.tflops_error);
       if (!p.run.fit_half && !duplicate) tflops_moe_held.push_back(p.tflops_error);
     }
+    if (!moe && !p.run.fit_half && !duplicate) {
+      if (p.time_error >= 0) time_dense_held.push_back(p.time_error);
+      if (p.tflops_error >= 0) tflops_dense_held.push_back(p.tflops_error);
+    }
     if (p.time_error >= 0) {
       time_all.push_back(p.time_error);
       if (p.run.fit_half) time_fit.push_back(p.time_error);
@@ -436,6 +440,8 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
   s.tflops_moe = error_stats(tflops_moe);
   s.time_moe_held_out = error_stats(time_moe_held);
   s.tflops_moe_held_out = error_stats(tflops_moe_held);
+  s.time_dense_held_out = error_stats(time_dense_held);
+  s.tflops_dense_held_out = error_stats(tflops_dense_held);
   return s;
 }
 

@@ -53,6 +53,13 @@ TEST_F(PublishedRuns, CatalogConstantsMeetTheTargetsOnAllAndHeldOutRows) {
   EXPECT_LE(s.tflops_held_out.median, 0.10);
   EXPECT_LE(s.time_held_out.p90, 0.25);
   EXPECT_LE(s.tflops_held_out.p90, 0.25);
+  // The summary of every row reports the same dense held-out group itself (validate's "dense held-out" lines).
+  const ValidationSummary every = summarize(predict_runs(runs_, {}));
+  EXPECT_EQ(every.time_dense_held_out.count, s.time_held_out.count);
+  EXPECT_DOUBLE_EQ(every.time_dense_held_out.p90, s.time_held_out.p90);
+  EXPECT_EQ(every.tflops_dense_held_out.count, s.tflops_held_out.count);
+  EXPECT_DOUBLE_EQ(every.tflops_dense_held_out.median, s.tflops_held_out.median);
+  EXPECT_LT(every.tflops_dense_held_out.count, every.tflops_held_out.count);  // the MoE rows are not in it
 }
 
 // The constants the catalog marks "fitted" are what `plan validate --fit` gives today: a change to the step

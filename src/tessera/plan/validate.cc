@@ -260,7 +260,8 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       // moe_expert_capacity_factor in the Bridge token-drop recipes); the rest are dropless. Bridge forces a
       // balanced token distribution in its benchmarks (the notes say so): imbalance 1.
       run.job.ep = std::max<int64_t>(1, integer(t.field(r, "ep")));
-      if (has(name_l, "tokendrop") || has(name_l, "token drop")) run.job.capacity_factor = 1.0;
+      // Bridge's token drop (apply_moe_token_drop) also pads every expert to its capacity.
+      if (has(name_l, "tokendrop") || has(name_l, "token drop")) run.job.capacity_factor = 1.0, run.job.pad_to_capacity = true;
       if ((p.tp * p.cp * p.dp) % run.job.ep != 0 || m.moe_experts % run.job.ep != 0) {
         skip(fmt::format("ep ({}) does not divide tp*cp*dp ({}) or the experts ({})", run.job.ep, p.tp * p.cp * p.dp,
                          m.moe_experts));
@@ -274,7 +275,9 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     // DeepEP: one NIC crossing per destination node, scripts/performance/configs/deepseek/
     // deepseek_workload_base_configs.py sets moe_flex_dispatcher_backend in every DeepSeek-V3 configuration);
     // its Qwen3-235B recipes that cross nodes (H100, B200, B300) set moe_token_dispatcher_type = "alltoall".
-    if (framework == Framework::kNemo && is_moe(m) && run.job.router_groups > 0) {
+    // Token drop runs on the all-to-all dispatcher only (apply_moe_token_drop asserts it; the DeepSeek-V3 configs
+    // log "Using token drop, disabling DeepEP").
+    if (framework == Framework::kNemo && is_moe(m) && run.job.router_groups > 0 && run.job.capacity_factor <= 0) {
       run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
     }
     // A row that names its dispatcher or the all-to-all overlap in the notes ("dispatcher=DeepEP",

@@ -127,6 +127,11 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
   EXPECT_EQ(runs_[139].job.model.mtp_layers, 0);
   EXPECT_EQ(runs_[173].job.capacity_factor, 1.0);
   EXPECT_EQ(runs_[191].job.capacity_factor, 0.0);  // "(dropless)"
+  // Bridge's token drop pads every expert to capacity and runs on the all-to-all dispatcher, also for DeepSeek-V3
+  // (apply_moe_token_drop asserts it); dropless DeepSeek-V3 rows keep the flex dispatcher.
+  EXPECT_TRUE(runs_[173].job.pad_to_capacity);
+  EXPECT_EQ(runs_[173].job.ep_dispatch, ExpertDispatch::kAllToAll);
+  EXPECT_FALSE(runs_[191].job.pad_to_capacity);
   // Megatron-Bridge runs DeepSeek-V3 (node-limited routing) with the deduplicating flex dispatcher and Qwen3-235B
   // with the all-to-all one; on 1024 H100 (ep 64 over 8 nodes) that halves the NIC traffic, which is what brings
   // the held-out row 191 from +50% to within 15%.

@@ -63,7 +63,7 @@ Framework framework_for(const std::string& source_lower) {
 }
 
 constexpr const char* kFitSources[] = {"Narayanan", "Llama Team", "llama3_h100_202412", "NVIDIA/NeMo ",
-                                       "(26.02.01 NeMo", "(25.11 NeMo"};
+                                       "(26.02.01 NeMo", "(25.11 NeMo", "AI-Hypercomputer/maxtext"};
 
 bool in_fit_half(const std::string& source) {
   for (const char* fit : kFitSources) {

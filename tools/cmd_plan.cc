@@ -43,7 +43,7 @@ struct PlanArgs {
   std::string cp_mode = "ring";      // ring | ulysses
   double expert_imbalance = 1.0;     // busiest expert's tokens over the mean
   double capacity_factor = 0;        // 0 = dropless
-  bool pad_to_capacity = false;      // experts padded to capacity (no host sync)
+  bool pad_to_capacity = false;      // every expert computes and sends its whole capacity
   std::string ep_dispatcher = "alltoall";  // alltoall | dedup (DeepEP/HybridEP)
   bool ep_overlap = false;           // all-to-all under the paired micro-batch's compute
   bool json = false;
@@ -426,7 +426,7 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
       ->check(number_above(0, true));
   app->add_flag("--pad-to-capacity", a.pad_to_capacity,
                 "MoE token drop with every expert padded to its capacity (Megatron moe_pad_expert_input_to_capacity: "
-                "no host sync of the token counts; needs --capacity-factor)");
+                "each expert computes and receives its whole capacity; needs --capacity-factor)");
   app->add_option("--ep-dispatcher", a.ep_dispatcher,
                   "MoE token dispatch: alltoall (every routed copy its own message) | dedup (DeepEP/HybridEP: once per "
                   "remote node, forwarded over NVLink)")

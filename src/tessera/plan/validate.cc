@@ -82,6 +82,15 @@ std::string fit_source(const std::string& source) {
 
 double relative_error(double predicted, double published) { return std::fabs(predicted - published) / published; }
 
+// The NeMo container a Megatron-Bridge performance row ran in, as YY.MM ("(25.11 NeMo container)" → 25.11,
+// "(26.02.01 NeMo container)" → 26.02); 0 when the source names none.
+double nemo_container(const std::string& source) {
+  const size_t at = source.find(" NeMo container");
+  if (at == std::string::npos) return 0;
+  const size_t open = source.rfind('(', at);
+  return open == std::string::npos ? 0 : number(source.substr(open + 1, at - open - 1));
+}
+
 }  // namespace
 
 std::string PublishedRun::efficiency_key() const {
@@ -287,7 +296,15 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     } else if (has(notes_l, "dispatcher=a2a") || has(notes_l, "dispatcher=alltoall")) {
       run.job.ep_dispatch = ExpertDispatch::kAllToAll;
     }
-    run.job.ep_overlap = has(notes_l, "1f1b overlap") || has(notes_l, "a2a_overlap=1");
+    // Megatron-Bridge's H100 Qwen3 recipes overlap the expert all-to-all with the paired micro-batch from the 25.11
+    // container on: moe_a2a_overlap = True for Qwen3-235B-A22B (tp 2, pp 8, vp 4, ep 32) and Qwen3-30B-A3B (pp 2,
+    // vp 12) in scripts/performance/configs/qwen3/workload_base_configs.py at v0.2.0 (2025-11-26) and
+    // configs/qwen/qwen3_workload_base_configs.py at v0.3.0 (2026-02-26); v0.1.0rc4's perf matrix (the 25.09 era)
+    // has no such switch. A row's notes override it either way.
+    run.job.ep_overlap = framework == Framework::kNemo && is_moe(m) && has(name_l, "qwen3") &&
+                         run.accelerator.generation == "hopper" && nemo_container(run.source) >= 25.11;
+    if (has(notes_l, "1f1b overlap") || has(notes_l, "a2a_overlap=1")) run.job.ep_overlap = true;
+    if (has(notes_l, "a2a_overlap=0")) run.job.ep_overlap = false;
     apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
     // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.

@@ -156,6 +156,15 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
   EXPECT_TRUE(runs_[173].job.pad_to_capacity);
   EXPECT_EQ(runs_[173].job.ep_dispatch, ExpertDispatch::kAllToAll);
   EXPECT_FALSE(runs_[191].job.pad_to_capacity);
+  // Bridge's H100 Qwen3 recipes overlap the all-to-all from the 25.11 container on (moe_a2a_overlap = True): 25.11
+  // row 166 and 26.02.01 row 96 have it, the 25.09 row 194 and the GB200 row 94 do not. It is what brings the
+  // Qwen3-235B H100 rows from +46-49% to within 11%.
+  EXPECT_TRUE(runs_[96].job.ep_overlap);
+  EXPECT_TRUE(runs_[166].job.ep_overlap);
+  EXPECT_FALSE(runs_[194].job.ep_overlap);
+  EXPECT_FALSE(runs_[94].job.ep_overlap);
+  EXPECT_LT(predict_run(runs_[96], {}).time_error, 0.11);
+  EXPECT_LT(predict_run(runs_[166], {}).time_error, 0.11);
   // Megatron-Bridge runs DeepSeek-V3 (node-limited routing) with the deduplicating flex dispatcher and Qwen3-235B
   // with the all-to-all one; on 1024 H100 (ep 64 over 8 nodes) that halves the NIC traffic, which is what brings
   // the held-out row 191 from +50% to within 15%.

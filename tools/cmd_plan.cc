@@ -43,6 +43,7 @@ struct PlanArgs {
   std::string cp_mode = "ring";      // ring | ulysses
   double expert_imbalance = 1.0;     // busiest expert's tokens over the mean
   double capacity_factor = 0;        // 0 = dropless
+  bool pad_to_capacity = false;      // every expert computes and sends its whole capacity
   std::string ep_dispatcher = "alltoall";  // alltoall | dedup (DeepEP/HybridEP)
   bool ep_overlap = false;           // all-to-all under the paired micro-batch's compute
   bool json = false;
@@ -132,6 +133,7 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
   if (a.etp > 0) r.job.etp = a.etp;
   r.job.expert_imbalance = a.expert_imbalance;
   r.job.capacity_factor = a.capacity_factor;
+  r.job.pad_to_capacity = a.pad_to_capacity;
   if (a.ep_dispatcher == "dedup") {
     r.job.ep_dispatch = ExpertDispatch::kDeduplicated;
   } else if (a.ep_dispatcher != "alltoall") {
@@ -422,6 +424,9 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_option("--capacity-factor", a.capacity_factor, "MoE token-drop capacity factor (0 = dropless)")
       ->capture_default_str()
       ->check(number_above(0, true));
+  app->add_flag("--pad-to-capacity", a.pad_to_capacity,
+                "MoE token drop with every expert padded to its capacity (Megatron moe_pad_expert_input_to_capacity: "
+                "each expert computes and receives its whole capacity; needs --capacity-factor)");
   app->add_option("--ep-dispatcher", a.ep_dispatcher,
                   "MoE token dispatch: alltoall (every routed copy its own message) | dedup (DeepEP/HybridEP: once per "
                   "remote node, forwarded over NVLink)")

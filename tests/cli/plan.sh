@@ -73,9 +73,17 @@ expect_error "--top" "$TESSERA" plan search --model llama3-8b --gpus 64 --global
   --precision fp8 --framework nemo --zero 1 --json >"$WORK/moe.json"
 "$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 8 --global-batch 4096 \
   --precision fp8 --framework nemo --zero 1 --json >"$WORK/moe_ep8.json"
-/usr/bin/python3 - "$WORK/moe.json" "$WORK/moe_ep8.json" "$WORK/validate.jsonl" <<'PY'
+# Token drop padded to capacity 1.25: every expert computes and sends its padded capacity.
+"$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 64 --global-batch 4096 \
+  --precision fp8 --framework nemo --zero 1 --capacity-factor 1.25 --pad-to-capacity --json >"$WORK/moe_padded.json"
+expect_error "padding to capacity needs a capacity factor" "$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 \
+  --gpus 256 --pp 4 --ep 64 --global-batch 4096 --pad-to-capacity
+/usr/bin/python3 - "$WORK/moe.json" "$WORK/moe_ep8.json" "$WORK/validate.jsonl" "$WORK/moe_padded.json" <<'PY'
 import json, sys
 ep64, ep8 = (json.load(open(f)) for f in sys.argv[1:3])
+padded = json.load(open(sys.argv[4]))
+assert padded["layout"]["pad_to_capacity"] and not ep64["layout"]["pad_to_capacity"], padded["layout"]
+assert padded["breakdown_s"]["compute"] > ep64["breakdown_s"]["compute"], (padded["breakdown_s"], ep64["breakdown_s"])
 assert ep64["layout"]["ep"] == 64 and ep8["layout"]["ep"] == 8, ep64["layout"]
 assert 670e9 < ep64["params"]["total"] < 700e9 and 35e9 < ep64["params"]["active_matmul"] < 42e9, ep64["params"]
 assert ep64["breakdown_s"]["ep_comm"] > 0 and ep64["breakdown_s"]["moe_host_wait"] > 0, ep64["breakdown_s"]
@@ -87,6 +95,10 @@ assert len(moe) >= 74 and sum(1 for l in moe if l.get("step_time_s")) >= 73, len
 summary = lines[-1]
 assert summary["predicted"] * 100 >= summary["rows"] * 95, summary
 assert summary["step_time_moe"]["count"] >= 70, summary["step_time_moe"]
+assert summary["step_time_dense_held_out"]["count"] >= 25, summary["step_time_dense_held_out"]
+# Each predicted row says what configuration it is and where its time went.
+rows = [l for l in lines if "row" in l and l.get("step_time_s")]
+assert all(l["config"] and l["breakdown_s"]["compute"] > 0 for l in rows), rows[0]
 PY
 # DeepSeek-V3 on 1024 H100 (ep 64 over 8 nodes): the deduplicating dispatcher sends a token once per remote node
 # it reaches (4 of 8 with the model's node-limited routing), half the all-to-all dispatcher's NIC traffic; the

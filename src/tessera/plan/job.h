@@ -104,6 +104,14 @@ struct Job {
   // Capacity factor: an expert takes at most this multiple of the mean tokens and drops the rest
   // (token-drop); 0 = dropless (every routed token is processed, the busiest expert sets the pace).
   double capacity_factor = 0;
+  // Megatron's moe_pad_expert_input_to_capacity (needs a capacity factor; Megatron-Bridge's apply_moe_token_drop,
+  // src/megatron/bridge/training/utils/moe_token_drop.py, sets it with capacity factor 1 for every token-drop
+  // recipe): every expert receives exactly its capacity, cf × the mean routed copies, padded, so every expert
+  // computes and every rank sends the padded capacity whatever the routing. The host wait below is still paid:
+  // padding removes the device-to-host copy of the token counts (megatron/core/transformer/moe/
+  // token_dispatcher.py, MoEAlltoAllTokenDispatcher.preprocess: the drop_and_pad branch leaves cuda_sync_point at
+  // "no_sync"), but the padded Bridge rows imply the same per-layer wait as the dropless ones (docs/planner.md).
+  bool pad_to_capacity = false;
   // Share of the expert-parallel all-to-all time on the critical path (1 = fully exposed, as Megatron runs it
   // without overlap; ep_overlap below models its 1F1B overlap with another micro-batch's compute).
   double ep_exposed = 1.0;
@@ -120,7 +128,8 @@ struct Job {
   // Host-side time per MoE layer per micro-batch, forward + backward, that the GPU waits for: dropless
   // routing copies the tokens-per-expert counts to the host (a device sync) before the grouped GEMMs and the
   // all-to-all can be sized and launched, so the CPU's launch work for the layer cannot run ahead of the
-  // GPU. Fitted on the fit-half MoE rows (`plan validate --fit`, key kMoeHostOverheadKey in validate.h).
+  // GPU. Fitted on the fit-half MoE rows (`plan validate --fit`, key kMoeHostOverheadKey in validate.h). Rows
+  // padded to capacity (no sync) imply a wait of the same size, so it is charged to every MoE layer.
   double moe_host_overhead_s = kMoeHostOverheadS;
 
   // Ranks of an expert-data-parallel group (each holds the same experts).

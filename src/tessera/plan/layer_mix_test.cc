@@ -171,6 +171,35 @@ TEST(LayerMix, StepModelChargesMoeWork) {
   EXPECT_NEAR(predict_step(skewed, acc, links, dev).step_time_s, bare.step_time_s, 1e-9);
 }
 
+// Token drop padded to capacity (Megatron's moe_pad_expert_input_to_capacity, Bridge's token-drop recipes): every
+// expert computes its full capacity and every rank sends it, whatever the routing — at capacity factor 1.25 with
+// balanced routing the padded job does 1.25x the expert work of the unpadded one, which drops nothing; at capacity
+// factor 1 both are the balanced dropless step. Padding needs a capacity factor.
+TEST(LayerMix, PaddedTokenDropComputesTheCapacity) {
+  AcceleratorSpec acc = *testing::load_test_catalog().accelerator("h100-sxm-80gb");
+  ClusterSpec cluster = *testing::load_test_catalog().cluster("dgx-h100-superpod");
+  const ClusterLinks links = cluster_links(cluster, acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kBf16);
+  const StepPrediction dropless = predict_step(moe_job(8), acc, links, dev);
+  Job padded = moe_job(8);
+  padded.capacity_factor = 1.0;
+  padded.pad_to_capacity = true;
+  ASSERT_TRUE(validate_job(padded, 256).ok()) << validate_job(padded, 256).message();
+  const StepPrediction p1 = predict_step(padded, acc, links, dev);
+  EXPECT_NEAR(p1.step_time_s, dropless.step_time_s, 1e-9);
+  EXPECT_NEAR(p1.host_wait_s, dropless.host_wait_s, 1e-12);  // the per-layer wait is still charged
+  padded.capacity_factor = 1.25;
+  Job unpadded = padded;
+  unpadded.pad_to_capacity = false;
+  const StepPrediction p125 = predict_step(padded, acc, links, dev);
+  const StepPrediction u125 = predict_step(unpadded, acc, links, dev);
+  EXPECT_NEAR(u125.step_time_s, dropless.step_time_s, 1e-9);
+  EXPECT_GT(p125.compute_s, u125.compute_s);
+  EXPECT_GT(p125.ep_comm_s, u125.ep_comm_s);
+  padded.capacity_factor = 0;
+  EXPECT_NE(validate_job(padded, 256).message().find("padding to capacity needs a capacity factor"), std::string::npos);
+}
+
 // Context parallelism as a ring (K,V passed point to point behind the attention) or as Ulysses' all-to-all
 // (heads exchanged before and after attention, exposed): at 128k tokens the ring hides, Ulysses pays.
 TEST(ContextParallel, RingHidesUlyssesPays) {

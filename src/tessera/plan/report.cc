@@ -9,13 +9,21 @@ namespace tessera::plan {
 namespace {
 std::string percent_or_dash(double fraction) { return fraction < 0 ? "   -  " : fmt::format("{:5.1f}%", 100 * fraction); }
 std::string stats_line(const char* what, const ErrorStats& s) {
-  if (s.count == 0) return fmt::format("  {:<24} n={:<4} median {:>6}   p90 {:>6}\n", what, s.count, "-", "-");
-  return fmt::format("  {:<24} n={:<4} median {:5.1f}%   p90 {:5.1f}%\n", what, s.count, 100 * s.median, 100 * s.p90);
+  if (s.count == 0) return fmt::format("  {:<28} n={:<4} median {:>6}   p90 {:>6}\n", what, s.count, "-", "-");
+  return fmt::format("  {:<28} n={:<4} median {:5.1f}%   p90 {:5.1f}%\n", what, s.count, 100 * s.median, 100 * s.p90);
 }
 nlohmann::json stats_json(const ErrorStats& s) {
   if (s.count == 0) return {{"count", 0}, {"median_percent", nullptr}, {"p90_percent", nullptr}};
   return {{"count", s.count}, {"median_percent", 100 * s.median}, {"p90_percent", 100 * s.p90}};
 }
+// Where a step's time goes (seconds per step; the offload entry is per micro-batch), for the plan and each validated row.
+nlohmann::json breakdown_json(const StepPrediction& s) {
+  return {{"compute", s.compute_s},     {"tp_comm", s.tp_comm_s},        {"cp_comm", s.cp_comm_s},
+          {"ep_comm", s.ep_comm_s},     {"moe_host_wait", s.host_wait_s}, {"pp_comm", s.pp_comm_s},
+          {"bubble", s.bubble_s},       {"dp_comm_exposed", s.dp_comm_s}, {"dp_comm_total", s.dp_comm_total_s},
+          {"optimizer", s.optimizer_s}, {"offload_per_micro_batch", s.offload_s}};
+}
+
 }  // namespace
 
 std::string format_plan_report(const PlanReport& r) {
@@ -49,8 +57,10 @@ std::string format_plan_report(const PlanReport& r) {
                      r.job.memory.offload_layers > 0 ? fmt::format(" offload={} layers", r.job.memory.offload_layers) : "",
                      is_moe(mo) ? fmt::format(" ep={} etp={} expert_imbalance={:.2f} capacity_factor={}", r.job.ep,
                                               r.job.etp, r.job.expert_imbalance,
-                                              r.job.capacity_factor > 0 ? fmt::format("{:.2f}", r.job.capacity_factor)
-                                                                        : std::string("dropless"))
+                                              r.job.capacity_factor > 0
+                                                  ? fmt::format("{:.2f}{}", r.job.capacity_factor,
+                                                                r.job.pad_to_capacity ? " padded" : "")
+                                                  : std::string("dropless"))
                                 : "");
   out += fmt::format("  step      {:.3f} s   {:.0f} tokens/s   {:.0f} TFLOP/s/GPU (model)   MFU {:.1f}%   HFU {:.1f}%{}\n",
                      s.step_time_s, s.tokens_per_s, s.tflops_per_gpu, 100 * s.mfu, 100 * s.hfu,
@@ -114,7 +124,7 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                  {"framework", framework_name(r.job.framework)}, {"offload_layers", r.job.memory.offload_layers},
                  {"ep", r.job.ep}, {"etp", r.job.etp},
                  {"ep_dispatcher", r.job.ep_dispatch == ExpertDispatch::kDeduplicated ? "dedup" : "alltoall"},
-                 {"ep_overlap", r.job.ep_overlap},
+                 {"ep_overlap", r.job.ep_overlap}, {"pad_to_capacity", r.job.pad_to_capacity},
                  {"cp_mode", r.job.cp_mode == ContextParallel::kRing ? "ring" : "ulysses"}};
   j["params"] = {{"total", total_params(r.job.model)}, {"active_matmul", active_matmul_params(r.job.model)}};
   j["step_time_s"] = s.step_time_s;
@@ -123,10 +133,7 @@ nlohmann::json plan_report_json(const PlanReport& r) {
   j["mfu_percent"] = 100 * s.mfu;
   j["mfu_format_peak_percent"] = 100 * s.mfu_format_peak;
   j["hfu_percent"] = 100 * s.hfu;
-  j["breakdown_s"] = {{"compute", s.compute_s}, {"tp_comm", s.tp_comm_s}, {"cp_comm", s.cp_comm_s},
-                      {"ep_comm", s.ep_comm_s}, {"moe_host_wait", s.host_wait_s}, {"pp_comm", s.pp_comm_s}, {"bubble", s.bubble_s}, {"dp_comm_exposed", s.dp_comm_s},
-                      {"dp_comm_total", s.dp_comm_total_s}, {"optimizer", s.optimizer_s},
-                      {"offload_per_micro_batch", s.offload_s}};
+  j["breakdown_s"] = breakdown_json(s);
   j["bubble_fraction"] = s.bubble_fraction;
   j["step_time_p50_s"] = r.distribution.p50_s;
   j["step_time_p90_s"] = r.distribution.p90_s;
@@ -190,6 +197,8 @@ std::string format_validation(const std::vector<RunPrediction>& predictions, con
   out += stats_line("TFLOP/s/GPU, MoE all", s.tflops_moe);
   out += stats_line("step time, MoE held-out", s.time_moe_held_out);
   out += stats_line("TFLOP/s/GPU, MoE held-out", s.tflops_moe_held_out);
+  out += stats_line("step time, dense held-out", s.time_dense_held_out);
+  out += stats_line("TFLOP/s/GPU, dense held-out", s.tflops_dense_held_out);
   out += fmt::format("Memory (every predicted row ran): {} fit, {} tight (90-110% of capacity), {} OOM; {} fit only with "
                      "offload the row does not state\n",
                      s.memory_fits, s.memory_tight, s.memory_oom, s.memory_offload_assumed);
@@ -224,6 +233,8 @@ nlohmann::json validation_row_json(const RunPrediction& p) {
   j["flop_convention"] = flop_convention_name(p.run.convention);
   j["accelerator"] = p.run.accelerator.name;
   j["split"] = p.run.fit_half ? "fit" : "held-out";
+  j["config"] = p.run.config_key();  // equal keys: the same configuration (held-out repeats of a fit row)
+  j["breakdown_s"] = breakdown_json(p.step);
   j["time_error_percent"] = p.time_error < 0 ? nlohmann::json(nullptr) : nlohmann::json(100 * p.time_error);
   j["tflops_error_percent"] = p.tflops_error < 0 ? nlohmann::json(nullptr) : nlohmann::json(100 * p.tflops_error);
   return j;
@@ -238,6 +249,8 @@ nlohmann::json validation_summary_json(const ValidationSummary& s) {
           {"step_time_moe", stats_json(s.time_moe)}, {"tflops_per_gpu_moe", stats_json(s.tflops_moe)},
           {"step_time_moe_held_out", stats_json(s.time_moe_held_out)},
           {"tflops_per_gpu_moe_held_out", stats_json(s.tflops_moe_held_out)},
+          {"step_time_dense_held_out", stats_json(s.time_dense_held_out)},
+          {"tflops_per_gpu_dense_held_out", stats_json(s.tflops_dense_held_out)},
           {"memory", {{"fits", s.memory_fits}, {"tight", s.memory_tight}, {"oom", s.memory_oom},
                       {"offload_assumed", s.memory_offload_assumed}, {"error_vs_measured", stats_json(s.memory_error)},
                       {"error_vs_measured_max_percent", 100 * s.memory_error_max}}}};

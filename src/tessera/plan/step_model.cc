@@ -156,8 +156,10 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     const double Fe = static_cast<double>(m.moe_ffn_hidden), Fs = static_cast<double>(m.moe_shared_ffn_hidden);
     const double tokens = M / (p.tp > 1 ? tp : 1);  // Megatron's MoE layer takes the sequence-parallel shard
     // Routed token copies a rank computes: its etp group's tokens, k copies each, at the busiest expert's
-    // load (capped by the capacity factor when tokens are dropped).
-    const double load = job.capacity_factor > 0 ? std::min(job.expert_imbalance, job.capacity_factor) : job.expert_imbalance;
+    // load (capped by the capacity factor when tokens are dropped; exactly the capacity when padded to it).
+    const double load = job.pad_to_capacity && job.capacity_factor > 0 ? job.capacity_factor
+                        : job.capacity_factor > 0                       ? std::min(job.expert_imbalance, job.capacity_factor)
+                                                                        : job.expert_imbalance;
     const double per_expert = tokens * k * ep * etp / E * std::max(load, 1e-9);
     const GemmTimes experts = gemm_times(dev, per_expert, {{up * Fe / etp, C}, {C, Fe / etp}});
     const GemmTimes router = gemm_times(dev, tokens, {{E, C}});
@@ -174,8 +176,10 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     total.tp_comm_fwd += mix.moe_ffn * tp_all_reduce;
     total.host_fwd += mix.moe_ffn * job.moe_host_overhead_s / 3;
     total.host_bwd += mix.moe_ffn * job.moe_host_overhead_s * 2 / 3;
-    // Dispatch + combine, forward (their gradients backward), by the job's dispatcher (moe_dispatch.h).
-    ep_a2a_fwd = 2 * expert_dispatch_seconds(links, job, tokens, C * act);
+    // Dispatch + combine, forward (their gradients backward), by the job's dispatcher (moe_dispatch.h); padded
+    // to capacity, a rank sends cf × its k routed copies (E experts × capacity = cf·k·tokens rows).
+    const double padded = job.pad_to_capacity && job.capacity_factor > 0 ? job.capacity_factor : 1.0;
+    ep_a2a_fwd = 2 * expert_dispatch_seconds(links, job, tokens * padded, C * act);
   }
   // MTP modules' 2C×C projections.
   if (mix.mtp > 0) {
@@ -246,6 +250,10 @@ Status validate_job(const Job& job, int64_t world_size) {
     return invalid_argument_error("parallel.cp: all-to-all (Ulysses) context parallelism needs cp*tp ({}) to divide the "
                                   "heads ({}) and kv heads ({}); use the ring",
                                   job.plan.cp * job.plan.tp, job.model.n_head, job.model.kv_heads());
+  }
+  if (job.pad_to_capacity && job.capacity_factor <= 0) {
+    return invalid_argument_error("moe: padding to capacity needs a capacity factor > 0 (token drop), found {}",
+                                  job.capacity_factor);
   }
   if (job.expert_imbalance < 1 || job.capacity_factor < 0) {
     return invalid_argument_error("moe: expected expert imbalance >= 1 and capacity factor >= 0 (0 = dropless), "

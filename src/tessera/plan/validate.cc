@@ -63,7 +63,7 @@ Framework framework_for(const std::string& source_lower) {
 }
 
 constexpr const char* kFitSources[] = {"Narayanan", "Llama Team", "llama3_h100_202412", "NVIDIA/NeMo ",
-                                       "(26.02.01 NeMo", "(25.11 NeMo"};
+                                       "(26.02.01 NeMo", "(25.11 NeMo", "AI-Hypercomputer/maxtext"};
 
 bool in_fit_half(const std::string& source) {
   for (const char* fit : kFitSources) {
@@ -81,6 +81,15 @@ std::string fit_source(const std::string& source) {
 }
 
 double relative_error(double predicted, double published) { return std::fabs(predicted - published) / published; }
+
+// The NeMo container a Megatron-Bridge performance row ran in, as YY.MM ("(25.11 NeMo container)" → 25.11,
+// "(26.02.01 NeMo container)" → 26.02); 0 when the source names none.
+double nemo_container(const std::string& source) {
+  const size_t at = source.find(" NeMo container");
+  if (at == std::string::npos) return 0;
+  const size_t open = source.rfind('(', at);
+  return open == std::string::npos ? 0 : number(source.substr(open + 1, at - open - 1));
+}
 
 }  // namespace
 
@@ -260,7 +269,8 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       // moe_expert_capacity_factor in the Bridge token-drop recipes); the rest are dropless. Bridge forces a
       // balanced token distribution in its benchmarks (the notes say so): imbalance 1.
       run.job.ep = std::max<int64_t>(1, integer(t.field(r, "ep")));
-      if (has(name_l, "tokendrop") || has(name_l, "token drop")) run.job.capacity_factor = 1.0;
+      // Bridge's token drop (apply_moe_token_drop) also pads every expert to its capacity.
+      if (has(name_l, "tokendrop") || has(name_l, "token drop")) run.job.capacity_factor = 1.0, run.job.pad_to_capacity = true;
       if ((p.tp * p.cp * p.dp) % run.job.ep != 0 || m.moe_experts % run.job.ep != 0) {
         skip(fmt::format("ep ({}) does not divide tp*cp*dp ({}) or the experts ({})", run.job.ep, p.tp * p.cp * p.dp,
                          m.moe_experts));
@@ -274,7 +284,9 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     // DeepEP: one NIC crossing per destination node, scripts/performance/configs/deepseek/
     // deepseek_workload_base_configs.py sets moe_flex_dispatcher_backend in every DeepSeek-V3 configuration);
     // its Qwen3-235B recipes that cross nodes (H100, B200, B300) set moe_token_dispatcher_type = "alltoall".
-    if (framework == Framework::kNemo && is_moe(m) && run.job.router_groups > 0) {
+    // Token drop runs on the all-to-all dispatcher only (apply_moe_token_drop asserts it; the DeepSeek-V3 configs
+    // log "Using token drop, disabling DeepEP").
+    if (framework == Framework::kNemo && is_moe(m) && run.job.router_groups > 0 && run.job.capacity_factor <= 0) {
       run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
     }
     // A row that names its dispatcher or the all-to-all overlap in the notes ("dispatcher=DeepEP",
@@ -284,7 +296,15 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     } else if (has(notes_l, "dispatcher=a2a") || has(notes_l, "dispatcher=alltoall")) {
       run.job.ep_dispatch = ExpertDispatch::kAllToAll;
     }
-    run.job.ep_overlap = has(notes_l, "1f1b overlap") || has(notes_l, "a2a_overlap=1");
+    // Megatron-Bridge's H100 Qwen3 recipes overlap the expert all-to-all with the paired micro-batch from the 25.11
+    // container on: moe_a2a_overlap = True for Qwen3-235B-A22B (tp 2, pp 8, vp 4, ep 32) and Qwen3-30B-A3B (pp 2,
+    // vp 12) in scripts/performance/configs/qwen3/workload_base_configs.py at v0.2.0 (2025-11-26) and
+    // configs/qwen/qwen3_workload_base_configs.py at v0.3.0 (2026-02-26); v0.1.0rc4's perf matrix (the 25.09 era)
+    // has no such switch. A row's notes override it either way.
+    run.job.ep_overlap = framework == Framework::kNemo && is_moe(m) && has(name_l, "qwen3") &&
+                         run.accelerator.generation == "hopper" && nemo_container(run.source) >= 25.11;
+    if (has(notes_l, "1f1b overlap") || has(notes_l, "a2a_overlap=1")) run.job.ep_overlap = true;
+    if (has(notes_l, "a2a_overlap=0")) run.job.ep_overlap = false;
     apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
     // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.
@@ -379,7 +399,7 @@ std::string PublishedRun::config_key() const {
 ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
   ValidationSummary s;
   std::vector<double> time_all, tflops_all, time_fit, tflops_fit, time_held, tflops_held, memory_errors;
-  std::vector<double> time_moe, tflops_moe, time_moe_held, tflops_moe_held;
+  std::vector<double> time_moe, tflops_moe, time_moe_held, tflops_moe_held, time_dense_held, tflops_dense_held;
   // Held-out rows that repeat a fit-half configuration exactly (same model, GPUs, layout, batch) are not
   // independent evidence: they stay in "all" but leave the held-out statistics.
   std::set<std::string> fit_configs;
@@ -414,6 +434,10 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
       tflops_moe.push_back(p.tflops_error);
       if (!p.run.fit_half && !duplicate) tflops_moe_held.push_back(p.tflops_error);
     }
+    if (!moe && !p.run.fit_half && !duplicate) {
+      if (p.time_error >= 0) time_dense_held.push_back(p.time_error);
+      if (p.tflops_error >= 0) tflops_dense_held.push_back(p.tflops_error);
+    }
     if (p.time_error >= 0) {
       time_all.push_back(p.time_error);
       if (p.run.fit_half) time_fit.push_back(p.time_error);
@@ -436,6 +460,8 @@ ValidationSummary summarize(const std::vector<RunPrediction>& predictions) {
   s.tflops_moe = error_stats(tflops_moe);
   s.time_moe_held_out = error_stats(time_moe_held);
   s.tflops_moe_held_out = error_stats(tflops_moe_held);
+  s.time_dense_held_out = error_stats(time_dense_held);
+  s.tflops_dense_held_out = error_stats(tflops_dense_held);
   return s;
 }
 

@@ -74,6 +74,8 @@ struct ValidationSummary {
   ErrorStats time_all, tflops_all, time_fit, tflops_fit, time_held_out, tflops_held_out;
   // Mixture-of-experts rows as their own group (also counted above).
   ErrorStats time_moe, tflops_moe, time_moe_held_out, tflops_moe_held_out;
+  // Dense rows of the held-out sources, less the fit duplicates (the targets, dense group).
+  ErrorStats time_dense_held_out, tflops_dense_held_out;
   // Memory verdicts of the predicted rows (every one of which ran): bands of MemoryBreakdown::band().
   size_t memory_fits = 0, memory_tight = 0, memory_oom = 0;
   size_t memory_offload_assumed = 0;  // rows that fit only with assumed offload (recompute not stated)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Pipeline parallelism on one host (issue 9), interleaved in one run so that the machine's drift hits every
 # layout alike: per round, 1 rank × 2 threads, dp=2 and pp=2 (1F1B, GPipe, ZB-H1) × 1 thread per rank, all on the
-# same global batch through `tessera bench train` on random tokens. Prints one line per run and a table of
-# medians: tokens/s, the measured bubble against (p−1)/(m+p−1), the largest rank's peak RSS and prediction.
+# same global batch through `tessera bench train` on random tokens. Then `tessera plan calibrate` predicts each
+# layout's step time and bubble from this machine's kernel probe alone (`tessera bench kernels`, run first).
+# Prints one line per run and a table of medians: tokens/s, the measured bubble against the schedule's ideal
+# (F = 1, B = 2, even stages) and the planner's prediction, the largest rank's peak RSS and its prediction.
 #
 # Usage: bench/pipeline.sh [CONFIG=configs/small.toml] [ROUNDS=3] [STEPS=3] [MICRO=2] [GLOBAL=16]
 #        (TESSERA_BUILD=build)
@@ -22,14 +24,18 @@ run() {  # NAME RANKS THREADS [--set ...]
   local cmd=("$build/tessera" bench train "$config" --steps "$steps" --warmup 1 --threads "$threads" --json
              --set train.micro_batch="$micro" --set train.global_batch="$global" "$@")
   if [ "$ranks" -gt 1 ]; then cmd=(mpirun -q -n "$ranks" --bind-to none "${cmd[@]}"); fi
-  "${cmd[@]}" 2>/dev/null | /usr/bin/python3 -c '
+  local file="$runs/$(echo "$name" | tr -c 'a-z0-9\n' _)_$(date +%s%N).json"
+  "${cmd[@]}" 2>/dev/null | tee "$file" | /usr/bin/python3 -c '
 import json, sys
 r = json.loads(sys.stdin.readline())
-print(json.dumps({"layout": sys.argv[1], "tokens_per_s": r["tokens_per_s"], "step_time_s": r["step_time_s"],
+print(json.dumps({"layout": sys.argv[1], "file": sys.argv[2], "tokens_per_s": r["tokens_per_s"], "step_time_s": r["step_time_s"],
                   "bubble": r.get("pipeline_bubble", 0), "micro_batches": r["micro_batches"], "pp": r["pp"],
-                  "peak_rss_mib": r["peak_rss_mib_max_rank"], "predicted_mib": r["predicted_memory_mib_max_rank"]}))' "$name"
+                  "peak_rss_mib": r["peak_rss_mib_max_rank"], "predicted_mib": r["predicted_memory_mib_max_rank"]}))' "$name" "$file"
 }
 results=$(mktemp)
+runs=$(mktemp -d)
+trap 'rm -rf "$runs" "$results"' EXIT
+"$build/tessera" bench kernels --json --seconds 0.5 >"$runs/probe.json"
 for round in $(seq "$rounds"); do
   run "1 rank x 2 threads" 1 2 | tee -a "$results"
   run "dp2" 2 1 --set parallel.dp=2 | tee -a "$results"
@@ -38,18 +44,27 @@ for round in $(seq "$rounds"); do
   run "pp2 zb-h1" 2 1 --set parallel.dp=1 --set parallel.pp=2 --set parallel.schedule=zb-h1 | tee -a "$results"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-/usr/bin/python3 - "$results" <<'PY'
-import json, statistics, sys
+/usr/bin/python3 - "$results" "$build/tessera" "$runs/probe.json" "$config" <<'PY'
+import json, statistics, subprocess, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
+tessera, probe, config = sys.argv[2:5]
 layouts = list(dict.fromkeys(r["layout"] for r in rows))
-med = {l: {k: statistics.median(r[k] for r in rows if r["layout"] == l) for k in rows[0] if k != "layout"} for l in layouts}
+numeric = [k for k in rows[0] if k not in ("layout", "file")]
+med = {l: {k: statistics.median(r[k] for r in rows if r["layout"] == l) for k in numeric} for l in layouts}
 base = med[layouts[0]]["tokens_per_s"]
-print("| layout | tokens/s (median) | vs 1 rank | step s | micro-batches | bubble measured | ideal bubble | peak RSS (largest rank) | predicted |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| layout | tokens/s (median) | vs 1 rank | step s | planner s | error | micro-batches | bubble measured "
+      "| planner bubble | ideal bubble | peak RSS (largest rank) | predicted |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for l in layouts:
     m = med[l]
+    # The planner predicts the run whose step time is the layout's median, from the kernel probe alone.
+    runs = sorted((r for r in rows if r["layout"] == l), key=lambda r: r["step_time_s"])
+    chosen = runs[len(runs) // 2]
+    plan = json.loads(subprocess.run([tessera, "plan", "calibrate", "--probe", probe, "--config", config, "--measured",
+                                      chosen["file"], "--json"], check=True, capture_output=True, text=True).stdout)
     p, mb = m["pp"], m["micro_batches"]
     ideal = (p - 1) / ((3 if "zb" in l else 1) * mb + p - 1) if p > 1 else 0  # ZB-H1: F = I = W
-    print(f"| {l} | {m['tokens_per_s']:.0f} | {m['tokens_per_s'] / base:.2f}x | {m['step_time_s']:.3f} | {mb:.0f} | "
-          f"{100 * m['bubble']:.1f}% | {100 * ideal:.1f}% | {m['peak_rss_mib']:.0f} MiB | {m['predicted_mib']:.0f} MiB |")
+    print(f"| {l} | {m['tokens_per_s']:.0f} | {m['tokens_per_s'] / base:.2f}x | {m['step_time_s']:.3f} | "
+          f"{plan['step_time_s']:.3f} | {plan['error_percent']:+.1f}% | {mb:.0f} | {100 * m['bubble']:.1f}% | "
+          f"{100 * plan['bubble_fraction']:.1f}% | {100 * ideal:.1f}% | {m['peak_rss_mib']:.0f} MiB | {m['predicted_mib']:.0f} MiB |")
 PY

@@ -361,12 +361,18 @@ int run_calibrate(const CalibrateArgs& c) {
     if (measured->world_size > 0 && c.ranks == 1) in.ranks = measured->world_size;
     // Predict the run that was measured: its per-rank micro-batch (a 2-rank run of the same global batch
     // has half the config's micro-batch).
+    // Its pipeline too: pp stages, the schedule, M micro-batches of B sequences per dp replica.
+    in.pp = measured->pp;
+    in.schedule = measured->schedule;
+    in.micro_batches = measured->micro_batches;
     if (measured->batch_size > 0 && measured->world_size > 0) {
-      if (measured->batch_size % measured->world_size != 0) {
-        return report_error("plan calibrate", fmt::format("'{}': batch_size {} is not a multiple of world_size {}",
-                                                          c.measured, measured->batch_size, measured->world_size));
+      const int64_t replicas = measured->world_size / measured->pp;
+      if (measured->batch_size % (replicas * measured->micro_batches) != 0) {
+        return report_error("plan calibrate",
+                            fmt::format("'{}': batch_size {} is not a multiple of dp {} x micro_batches {}", c.measured,
+                                        measured->batch_size, replicas, measured->micro_batches));
       }
-      in.micro_batch = measured->batch_size / measured->world_size;
+      in.micro_batch = measured->batch_size / (replicas * measured->micro_batches);
     }
   }
   auto result = calibrate_and_predict(*probe, in);
@@ -376,6 +382,7 @@ int run_calibrate(const CalibrateArgs& c) {
     if (measured) {
       j["measured_step_time_s"] = measured->step_time_s;
       j["error_percent"] = 100 * (result->step_time_s - measured->step_time_s) / measured->step_time_s;
+      if (measured->pipeline_bubble) j["measured_bubble_fraction"] = *measured->pipeline_bubble;
     }
     std::cout << j.dump(2) << "\n";
     return 0;

@@ -75,3 +75,27 @@ expect_error "parallel.zero_stage = 3 with parallel.pp = 2: not built" \
   --set parallel.dp=1 --set parallel.zero_stage=3
 expect_error "the interleaved schedule is not built yet" \
   "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/bad" --set parallel.schedule=interleaved
+
+# A pipeline survives its faults like any job (issue 10): under `tessera launch --max-restarts`, the second
+# stage killed after step 9 and the first stopped (SIGSTOP, a hang: its peer then waits in a pipeline receive)
+# after step 14 — the job restarts from its newest checkpoint each time, names the rank, and ends with every
+# loss and the final parameters bit-identical to an uninterrupted pp=2 run.
+supervised=(--set parallel.pp=2 --set parallel.dp=1 --set train.ckpt_every=2 --set train.eval_every=0
+            --set train.peak_gflops_per_thread=100 --set parallel.comm_timeout_s=20)
+"$TESSERA" launch -n 2 "$cfg" "${common[@]}" "${supervised[@]}" --out "$WORK/pp_clean"
+TESSERA_FAULT='kill:rank=1,step=9;hang:rank=0,step=14' \
+  "$TESSERA" launch -n 2 --max-restarts 3 --hang-timeout 3 "$cfg" "${common[@]}" "${supervised[@]}" \
+  --out "$WORK/pp_faults" 2>"$WORK/pp_faults.log" || fail "the supervised pipeline failed: $(tail -5 "$WORK/pp_faults.log")"
+same_final_parameters pp_clean pp_faults 00000020
+python3 - "$WORK" <<'PY'
+import json, sys
+work = sys.argv[1]
+rows = lambda run: [json.loads(l) for l in open(f"{work}/{run}/metrics.jsonl")]
+a, b = rows("pp_clean"), rows("pp_faults")
+assert [r["step"] for r in b] == list(range(1, 21)), [r["step"] for r in b]
+assert all(r["loss"] == s["loss"] for r, s in zip(a, b)), "losses differ from the uninterrupted pipeline"
+kinds = [(i["kind"], i["rank"], i["step"]) for i in map(json.loads, open(f"{work}/pp_faults/incidents.jsonl"))]
+assert ("rank_died", 1, 9) in kinds, kinds
+assert any(k == "rank_hung" and r == 0 and s == 14 for k, r, s in kinds), kinds
+print("ok: pp=2 under the supervisor: a killed and a hung stage, 20 losses bit-identical to the uninterrupted run")
+PY

@@ -71,7 +71,19 @@ StatusOr<TrainMeasurement> read_train_measurement(const std::string& path) {
   m.step_time_s = j.value("step_time_s", 0.0);
   m.world_size = j.value("world_size", int64_t{1});
   m.batch_size = j.value("batch_size", int64_t{0});
+  m.pp = j.value("pp", int64_t{1});
+  m.micro_batches = j.value("micro_batches", int64_t{1});
+  const std::string schedule = j.value("schedule", std::string(pipeline_schedule_name(m.schedule)));
+  if (!parse_pipeline_schedule(schedule, &m.schedule)) {
+    return invalid_argument_error("measurement '{}': schedule: expected gpipe, 1f1b, interleaved or zb-h1, found '{}'",
+                                  path, schedule);
+  }
+  if (j.contains("pipeline_bubble")) m.pipeline_bubble = j["pipeline_bubble"].get<double>();
   if (m.step_time_s <= 0) return invalid_argument_error("measurement '{}': step_time_s: expected > 0", path);
+  if (m.pp < 1 || m.micro_batches < 1 || m.world_size % m.pp != 0) {
+    return invalid_argument_error("measurement '{}': pp {} and micro_batches {}: expected ≥ 1, pp dividing world_size {}",
+                                  path, m.pp, m.micro_batches, m.world_size);
+  }
   return m;
 }
 
@@ -102,12 +114,18 @@ double CpuDevice::memory_seconds(double bytes) const { return bytes / (probe_.me
 
 StatusOr<CalibrationResult> calibrate_and_predict(const KernelProbe& probe, const CalibrationInput& in) {
   TESSERA_RETURN_IF_ERROR(in.model.validate());
-  if (in.ranks < 1) return invalid_argument_error("calibrate: --ranks: expected >= 1, found {}", in.ranks);
+  if (in.ranks < 1 || in.pp < 1 || in.ranks % in.pp != 0 || in.micro_batches < 1) {
+    return invalid_argument_error("calibrate: expected ranks ≥ 1 a multiple of pp ≥ 1 and micro-batches ≥ 1, found "
+                                  "ranks {}, pp {}, micro-batches {}", in.ranks, in.pp, in.micro_batches);
+  }
   Job job;
   job.model = in.model;
-  job.plan.dp = in.ranks;
+  job.plan.dp = in.ranks / in.pp;
+  job.plan.pp = in.pp;
+  job.plan.schedule = in.schedule;
   job.plan.micro_batch = in.micro_batch;
-  job.plan.global_batch = in.micro_batch * in.ranks;
+  job.plan.global_batch = in.micro_batch * job.plan.dp * in.micro_batches;
+  job.runtime_stages = true;  // Tessera's stage split, the LM head on the last stage
   job.plan.precision = Precision::kFp32;
   job.gemm_format = GemmFormat::kFp32;
   job.flash_attention = true;  // the runtime's attention loops skip masked positions (causal FLOPs)
@@ -133,6 +151,7 @@ StatusOr<CalibrationResult> calibrate_and_predict(const KernelProbe& probe, cons
   r.compute_s = step.compute_s;
   r.allreduce_s = step.dp_comm_s;
   r.optimizer_s = step.optimizer_s;
+  r.bubble_fraction = step.bubble_fraction;
   const double M = static_cast<double>(in.micro_batch * in.model.seq_len);
   r.matmul_gflops_used = device.probe_gflops(M, static_cast<double>(in.model.ffn()), static_cast<double>(in.model.n_embd));
   r.memory_bandwidth_gbs = probe.memory_bandwidth_gbs;
@@ -144,15 +163,21 @@ std::string format_calibration(const CalibrationResult& r) {
   return fmt::format(
       "tessera plan calibrate: L={} C={} heads={} T={} V={} B={} on {} rank(s) of this machine\n"
       "  device    matmul {:.0f} GFLOP/s (probe, largest layer GEMM, whole machine), memory {:.1f} GB/s, shared by {} rank(s)\n"
-      "  predicted {:.4f} s/step ({:.0f} tokens/s): compute {:.4f} s, all-reduce {:.4f} s, optimizer {:.4f} s\n",
+      "  predicted {:.4f} s/step ({:.0f} tokens/s): compute {:.4f} s, all-reduce {:.4f} s, optimizer {:.4f} s{}\n",
       m.n_layer, m.n_embd, m.n_head, m.seq_len, m.vocab_size, r.input.micro_batch, r.input.ranks, r.matmul_gflops_used,
-      r.memory_bandwidth_gbs, r.input.ranks, r.step_time_s, r.tokens_per_s, r.compute_s, r.allreduce_s, r.optimizer_s);
+      r.memory_bandwidth_gbs, r.input.ranks, r.step_time_s, r.tokens_per_s, r.compute_s, r.allreduce_s, r.optimizer_s,
+      r.input.pp > 1 ? fmt::format("; pipeline pp {} {} over {} micro-batches, bubble {:.1f}%", r.input.pp,
+                                   pipeline_schedule_name(r.input.schedule), r.input.micro_batches,
+                                   100 * r.bubble_fraction)
+                     : "");
 }
 
 nlohmann::json calibration_json(const CalibrationResult& r) {
   return {{"ranks", r.input.ranks}, {"micro_batch", r.input.micro_batch}, {"step_time_s", r.step_time_s},
           {"tokens_per_s", r.tokens_per_s}, {"compute_s", r.compute_s}, {"allreduce_s", r.allreduce_s},
           {"optimizer_s", r.optimizer_s}, {"matmul_gflops", r.matmul_gflops_used},
+          {"pp", r.input.pp}, {"schedule", pipeline_schedule_name(r.input.schedule)},
+          {"micro_batches", r.input.micro_batches}, {"bubble_fraction", r.bubble_fraction},
           {"memory_bandwidth_gbs", r.memory_bandwidth_gbs}};
 }
 

@@ -11,7 +11,8 @@
 // (scaled by the FLOP ratio when the nearest shape is far), attention at the rate of its own T×T×HS shape,
 // memory-bound kernels at the measured bandwidth. With R ranks on the machine each rank gets 1/R of the
 // cores and of the bandwidth, and the gradients are all-reduced over shared memory (not overlapped:
-// the same cores do both). Nothing is fitted to the measured step time: it is only compared.
+// the same cores do both). With pp > 1 the ranks are pipeline stages as the runtime splits them (the LM head
+// on the last), simulated through the schedule's program (Job::runtime_stages). Nothing is fitted to the measured step time: it is only compared.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 
 #include "tessera/plan/device_model.h"
 #include "tessera/spec/model_spec.h"
+#include "tessera/spec/parallel_plan.h"
 
 namespace tessera::plan {
 
@@ -40,7 +42,12 @@ struct TrainMeasurement {
   double tokens_per_s = 0;
   double step_time_s = 0;
   int64_t world_size = 1;
-  int64_t batch_size = 0;
+  int64_t batch_size = 0;  // sequences per step over all ranks
+  // The layout (absent in older files: one pipeline stage, one micro-batch per rank).
+  int64_t pp = 1;
+  int64_t micro_batches = 1;  // per step and model replica
+  PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
+  std::optional<double> pipeline_bubble;  // measured, with pp > 1
 };
 
 StatusOr<KernelProbe> parse_kernel_probe(const std::string& json_text, const std::string& origin);
@@ -66,7 +73,11 @@ class CpuDevice final : public DeviceModel {
 struct CalibrationInput {
   ModelSpec model;
   int64_t micro_batch = 8;  // B per rank
-  int64_t ranks = 1;        // data-parallel ranks sharing this machine
+  int64_t ranks = 1;        // ranks sharing this machine: dp · pp
+  // Pipeline stages (Tessera's own split, spec/pipeline_stages.h), their schedule and the micro-batches per step.
+  int64_t pp = 1;
+  PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
+  int64_t micro_batches = 1;
 };
 
 struct CalibrationResult {
@@ -76,6 +87,7 @@ struct CalibrationResult {
   double compute_s = 0;
   double allreduce_s = 0;
   double optimizer_s = 0;
+  double bubble_fraction = 0;      // the stages' mean idle share (pp > 1)
   double matmul_gflops_used = 0;   // probe rate of the model's largest GEMM
   double memory_bandwidth_gbs = 0;
 };

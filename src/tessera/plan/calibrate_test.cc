@@ -39,6 +39,30 @@ TEST(Calibrate, PredictionFollowsThePhysicsOfTheProbe) {
   EXPECT_NEAR(two->tokens_per_s, one->tokens_per_s, 0.1 * one->tokens_per_s);
 }
 
+// Pipelines as the runtime runs them: small's 6 layers split 5 + 1 (the LM head is ~10 blocks, on the last
+// stage), so the last stage paces the step and the first waits: more bubble than (p−1)/(m+p−1) of even stages,
+// less of it under zb-h1, and a slower step than two data-parallel ranks.
+TEST(Calibrate, PipelineStagesAreTheRuntimesUnevenOnes) {
+  auto probe = read_kernel_probe(fixture("bench_kernels_2threads.json"));
+  ASSERT_TRUE(probe.ok()) << probe.status().to_string();
+  const CalibrationInput dp2{.model = small(), .micro_batch = 2, .ranks = 2, .pp = 1, .micro_batches = 4};
+  const CalibrationInput pp2{.model = small(), .micro_batch = 2, .ranks = 2, .pp = 2, .micro_batches = 8};
+  auto data = calibrate_and_predict(*probe, dp2);
+  auto pipe = calibrate_and_predict(*probe, pp2);
+  ASSERT_TRUE(data.ok() && pipe.ok()) << pipe.status().to_string();
+  EXPECT_GT(pipe->bubble_fraction, 1.0 / 9);
+  EXPECT_LT(pipe->bubble_fraction, 0.6);
+  EXPECT_GT(pipe->step_time_s, data->step_time_s);
+  CalibrationInput zb = pp2;
+  zb.schedule = PipelineSchedule::kZeroBubbleH1;
+  auto zero_bubble = calibrate_and_predict(*probe, zb);
+  ASSERT_TRUE(zero_bubble.ok());
+  EXPECT_LE(zero_bubble->step_time_s, pipe->step_time_s);
+  CalibrationInput odd = pp2;
+  odd.ranks = 3;
+  EXPECT_FALSE(calibrate_and_predict(*probe, odd).ok());  // ranks must be dp · pp
+}
+
 // The target on real measurements of this machine: testdata/ holds one `tessera bench kernels
 // --json` probe and the `tessera bench train configs/small.toml --json` step times measured right after it
 // on 1 rank and on 2 ranks (mpirun, dp=2, micro-batch 4). bench/calibrate_local.sh regenerates them.

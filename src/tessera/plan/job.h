@@ -92,6 +92,9 @@ struct Job {
   // Fraction of compute that data-parallel collectives can hide behind (bucketed, started as gradients are
   // ready). 0 where communication competes with compute for the same cores (CPU ranks sharing a machine).
   double dp_overlap = 0.9;
+  // Tessera's own runtime (plan calibrate): pipeline stages as spec/pipeline_stages.h splits them, the LM head
+  // on the last stage, the step simulated stage by stage; false: frameworks' balanced stages (head spread).
+  bool runtime_stages = false;
   Framework framework = Framework::kGeneric;
   MemoryTraits memory;  // as apply_framework(framework) sets them, plus offload_layers
   // Mixture of experts (ignored for dense models). The expert layers lay the same tp·cp·dp ranks of a stage

@@ -23,14 +23,25 @@ StatusOr<PipelineTimeline> simulate_pipeline(const PipelineProgram& p, const Pip
                                   "programs",
                                   p.pp, p.vpp, p.ranks.size());
   }
+  const bool per_rank = !t.rank_forward_s.empty();
+  if (per_rank && (static_cast<int64_t>(t.rank_forward_s.size()) != p.pp ||
+                   static_cast<int64_t>(t.rank_backward_s.size()) != p.pp ||
+                   (!t.rank_weight_s.empty() && static_cast<int64_t>(t.rank_weight_s.size()) != p.pp))) {
+    return invalid_argument_error("pipeline: per-rank times for {} ranks, expected {}", t.rank_forward_s.size(), p.pp);
+  }
   const double vpp = static_cast<double>(p.vpp);
-  const double f = t.forward_s / vpp, b = t.backward_s / vpp;
-  auto duration = [&](Kind k) {
+  auto forward_of = [&](int64_t r) { return (per_rank ? t.rank_forward_s[static_cast<size_t>(r)] : t.forward_s) / vpp; };
+  auto backward_of = [&](int64_t r) { return (per_rank ? t.rank_backward_s[static_cast<size_t>(r)] : t.backward_s) / vpp; };
+  auto weight_of = [&](int64_t r) {
+    return per_rank && !t.rank_weight_s.empty() ? t.rank_weight_s[static_cast<size_t>(r)] / vpp
+                                                : backward_of(r) * t.weight_share;
+  };
+  auto duration = [&](int64_t r, Kind k) {
     switch (k) {
-      case Kind::kForward: return f;
-      case Kind::kBackward: return b;
-      case Kind::kBackwardInput: return b * (1 - t.weight_share);
-      case Kind::kBackwardWeight: return b * t.weight_share;
+      case Kind::kForward: return forward_of(r);
+      case Kind::kBackward: return backward_of(r);
+      case Kind::kBackwardInput: return backward_of(r) - weight_of(r);
+      case Kind::kBackwardWeight: return weight_of(r);
       default: return 0.0;
     }
   };
@@ -59,7 +70,7 @@ StatusOr<PipelineTimeline> simulate_pipeline(const PipelineProgram& p, const Pip
           if (it == sent.end()) break;
           now = std::max(now, it->second + t.p2p_s);  // a blocking recv
         } else {
-          PipelineOp op{r, a.micro_batch, stage, a.kind, now, now + duration(a.kind)};
+          PipelineOp op{r, a.micro_batch, stage, a.kind, now, now + duration(r, a.kind)};
           now = op.end_s;
           timeline.ops.push_back(op);
         }
@@ -74,8 +85,8 @@ StatusOr<PipelineTimeline> simulate_pipeline(const PipelineProgram& p, const Pip
     }
   }
   for (const auto& op : timeline.ops) timeline.makespan_s = std::max(timeline.makespan_s, op.end_s);
-  const double busy =
-      static_cast<double>(p.micro_batches) * (t.forward_s + t.backward_s) * static_cast<double>(p.pp);
+  double busy = 0;
+  for (int64_t r = 0; r < p.pp; ++r) busy += static_cast<double>(p.micro_batches) * vpp * (forward_of(r) + backward_of(r));
   timeline.bubble_fraction =
       timeline.makespan_s > 0 ? 1 - busy / (static_cast<double>(p.pp) * timeline.makespan_s) : 0;
   return timeline;

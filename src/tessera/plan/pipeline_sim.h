@@ -50,6 +50,9 @@ struct PipelineTimes {
   double backward_s = 2;
   double weight_share = 0.5;  // W's share of a split backward (ZB: I = (1−w)·B, W = w·B)
   double p2p_s = 0;
+  // Uneven stages: each rank's own forward, backward and W seconds (size pp; W only read for split backwards);
+  // empty: forward_s, backward_s and weight_share on every rank.
+  std::vector<double> rank_forward_s, rank_backward_s, rank_weight_s;
 };
 
 // Builds the schedule of input.schedule (spec/pipeline_schedule.h) and simulates it.

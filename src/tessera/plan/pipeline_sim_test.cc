@@ -63,6 +63,20 @@ TEST(PipelineSim, ZeroBubbleH1FillsTheDrainWithWeightGradients) {
   }
 }
 
+// Uneven stages (each rank its own times): GPipe's makespan is Σ_r (f_r + b_r) + (m−1)·max_r (f_r + b_r), the
+// slowest stage pacing the steady state; the idle share counts every rank's wait.
+TEST(PipelineSim, UnevenStagesArePacedByTheSlowest) {
+  auto program = make_pipeline_schedule({.kind = PipelineScheduleKind::kGPipe, .pp = 2, .vpp = 1, .micro_batches = 4});
+  ASSERT_TRUE(program.ok());
+  PipelineTimes times{.rank_forward_s = {1, 2}, .rank_backward_s = {2, 4}};
+  auto t = simulate_pipeline(*program, times);
+  ASSERT_TRUE(t.ok()) << t.status().to_string();
+  EXPECT_DOUBLE_EQ(t->makespan_s, (1 + 2 + 2 + 4) + 3 * (2 + 4));
+  EXPECT_DOUBLE_EQ(t->bubble_fraction, 1 - 4.0 * (3 + 6) / (2 * 27.0));
+  times.rank_forward_s = {1};
+  EXPECT_FALSE(simulate_pipeline(*program, times).ok());  // one time per rank
+}
+
 TEST(PipelineSim, P2pLatencyAddsToTheFillAndDrain) {
   // 1F1B pp 2, m 1, f 1, b 2, p2p 0.5: F on rank 0 [0,1], F on rank 1 [1.5,2.5], B on 1 [2.5,4.5],
   // B on rank 0 [5,7].

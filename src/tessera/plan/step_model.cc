@@ -7,6 +7,7 @@
 #include "tessera/plan/layer_mix.h"
 #include "tessera/plan/moe_dispatch.h"
 #include "tessera/plan/pipeline_sim.h"
+#include "tessera/spec/pipeline_stages.h"
 
 namespace tessera::plan {
 
@@ -344,15 +345,51 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   const double fill = p.schedule == PipelineSchedule::kInterleaved ? vpp
                       : p.schedule == PipelineSchedule::kZeroBubbleH1 ? 3.0 : 1.0;
   const double slots = p.pp > 1 ? mb + (pp - 1) / fill : mb;
-  const double pipeline = slots * t_mb;
-  out.compute_s = mb * (fwd_compute + bwd_compute);
+  double pipeline = slots * t_mb;
+  double stage_compute = fwd_compute + bwd_compute;  // per micro-batch on the slowest stage
+  double idle_share = -1;                              // the simulated stages' mean idle share, if simulated
+  if (job.runtime_stages && p.pp > 1 && p.vpp == 1) {
+    // Tessera's runtime: its own stages (spec/pipeline_stages.h, the LM head and loss on the last), each with
+    // its own time, run through the schedule's program in the pipeline simulator — the stages are uneven, so
+    // the slowest one paces the steady state and the others wait (idle counted as bubble, as the runtime
+    // measures it). W (zero bubble): the weight-gradient GEMMs, half of a block's backward.
+    const auto stages = pipeline_stage_layers(m, p.pp);
+    const auto program = make_pipeline_schedule({.kind = pipeline_schedule_kind(p.schedule), .pp = p.pp, .vpp = 1,
+                                                 .micro_batches = p.num_micro_batches()});
+    if (stages.ok() && program.ok()) {
+      PipelineTimes times;
+      const double per_layer_fwd = lt.fwd_compute + lt.tp_comm_fwd + lt.ep_comm_fwd + lt.host_fwd + cp_fwd_exposed;
+      const double per_layer_bwd = lt.bwd_compute + recompute + lt.tp_comm_fwd + recompute_comm + lt.ep_comm_fwd +
+                                   lt.host_bwd + cp_bwd_exposed;
+      double slowest = 0;
+      for (int64_t r = 0; r < p.pp; ++r) {
+        const double n = static_cast<double>((*stages)[static_cast<size_t>(r)].count());
+        const bool last = r == p.pp - 1;
+        times.rank_forward_s.push_back(n * per_layer_fwd + (last ? head_fwd : 0.0) + pp_send);
+        times.rank_backward_s.push_back(n * per_layer_bwd + (last ? head_bwd : 0.0) + pp_send);
+        times.rank_weight_s.push_back(0.5 * n * lt.bwd_compute);
+        if (times.rank_forward_s.back() + times.rank_backward_s.back() > slowest) {
+          slowest = times.rank_forward_s.back() + times.rank_backward_s.back();
+          out.forward_s = times.rank_forward_s.back();
+          out.backward_s = times.rank_backward_s.back();
+          stage_compute = n * (lt.fwd_compute + lt.bwd_compute + recompute) + (last ? head_fwd + head_bwd : 0.0);
+        }
+      }
+      const auto timeline = simulate_pipeline(*program, times);
+      if (timeline.ok()) {
+        pipeline = timeline->makespan_s;
+        idle_share = timeline->bubble_fraction;  // every stage's idle, as the runtime reports it
+      }
+    }
+  }
+  out.compute_s = mb * stage_compute;
   out.tp_comm_s = mb * (tp_fwd + tp_bwd);
   out.ep_comm_s = mb * (ep_fwd + ep_bwd);
   out.host_wait_s = mb * (host_fwd + host_bwd);
   out.cp_comm_s = mb * layers_per_stage * (cp_fwd_exposed + cp_bwd_exposed);
   out.pp_comm_s = mb * 2 * pp_send;
-  out.bubble_s = pipeline - mb * t_mb;
-  out.bubble_fraction = pipeline > 0 ? out.bubble_s / pipeline : 0;
+  out.bubble_s = pipeline - mb * (out.forward_s + out.backward_s);
+  out.bubble_fraction = idle_share >= 0 ? idle_share : pipeline > 0 ? out.bubble_s / pipeline : 0;
 
   // Data parallel: gradients are reduced (and ZeRO/FSDP state sharded) over the dp·cp ranks that hold the
   // same weights — cp ranks see different tokens of the same sequences (Megatron's dp-cp group, torchtitan's

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <deque>
+#include <memory>
 #include <climits>
 #include <cstdlib>
 #include <utility>
@@ -20,6 +21,9 @@ namespace {
 // Large all-reduces and broadcasts are split into pieces of this many bytes: on this machine one 256 MiB
 // MPI_Allreduce runs at ~1.6 GB/s and the same bytes in 4 MiB calls at ~4.9 GB/s (DESIGN.md).
 constexpr int64_t kChunkBytes = int64_t{4} << 20;
+// Blocking collectives up to this size move their data by nonblocking MPI under the deadline; larger ones by
+// MPI's faster blocking call (MpiCommunicator::blocking).
+constexpr int64_t kBlockingDataBytes = int64_t{1} << 20;
 constexpr int kQueryTag = 1, kReplyTag = 2;
 
 MPI_Op to_mpi(ReduceOp op) {
@@ -216,9 +220,12 @@ class MpiCommunicator final : public Communicator {
   }
 
   // A blocking collective: the descriptor gather (with the deadline, the census and the mismatch check)
-  // proves that every rank has arrived at this very collective; then MPI's own blocking call moves the
-  // data (its tuned algorithms are faster than the nonblocking ones), all-reduce and broadcast in 4 MiB
-  // pieces. The deadline covers the arrival; a rank that dies inside the data phase ends the job.
+  // proves that every rank has arrived at this very collective. Then a small one (≤ kBlockingDataBytes: every
+  // per-step control collective) moves its data by MPI's nonblocking call under a second deadline, and a large
+  // one by MPI's blocking call (faster; see blocking_data_phase). With the blocking call for all sizes, a peer
+  // stopped between arriving and finishing held it forever: a test job's rank 0 spun for ten minutes in
+  // MPI_Allreduce after its peer's SIGSTOP. A large blocking collective keeps that risk (a rank that dies in
+  // it ends the job; one that stops is left to the supervisor's heartbeat timeout).
   Status blocking(CommOpKind kind, const void* in, void* out, int64_t count, DataType type, ReduceOp op, int root) override {
     if (count < 0) return invalid_argument_error("{} on axis '{}': count {} is negative", comm_op_name(kind), axis(), count);
     if ((kind == CommOpKind::kAllReduce || kind == CommOpKind::kReduceScatter) && type == DataType::kBytes) {
@@ -241,6 +248,33 @@ class MpiCommunicator final : public Communicator {
                                            comm_op_name(kind), p->seq_, axis(), rank_, size_, gave_up_rank_));
       return p->status;
     }
+    const int64_t E = dtype_size(type);
+    if (count * E > kBlockingDataBytes) return blocking_data_phase(*p, kind, in, out, count, type, op, root);
+    // The data phase of a small collective (every per-step one: losses, norms, timings, flags): MPI's
+    // nonblocking calls, waited for under a fresh deadline — a peer stopped (SIGSTOP, a hung host) after it
+    // arrived would hold MPI's blocking call forever.
+    p->arrival_only = false;
+    p->deadline = CommClock::now() + options_.deadline;
+    if (kind == CommOpKind::kAllReduce || kind == CommOpKind::kBroadcast) {
+      const bool issued = kind == CommOpKind::kAllReduce
+                              ? issue(*p, MPI_Iallreduce(MPI_IN_PLACE, out, static_cast<int>(count), to_mpi(type), to_mpi(op), comm_, next(*p)), "MPI_Iallreduce")
+                              : issue(*p, MPI_Ibcast(out, static_cast<int>(count), MPI_BYTE, root, comm_, next(*p)), "MPI_Ibcast");
+      (void)issued;  // a failure is recorded in p
+    } else if (kind == CommOpKind::kReduceScatter) {
+      issue(*p, MPI_Ireduce_scatter_block(in == out ? MPI_IN_PLACE : in, out, static_cast<int>(count), to_mpi(type), to_mpi(op), comm_, next(*p)),
+            "MPI_Ireduce_scatter_block");
+    } else {
+      const bool in_place = static_cast<const char*>(in) == static_cast<char*>(out) + rank_ * count * E;
+      issue(*p, MPI_Iallgather(in_place ? MPI_IN_PLACE : in, static_cast<int>(count), to_mpi(type), out, static_cast<int>(count), to_mpi(type), comm_, next(*p)),
+            "MPI_Iallgather");
+    }
+    return p->wait();
+  }
+
+  // The data phase of a large blocking collective: MPI's own blocking call (all-reduce and broadcast in
+  // 4 MiB pieces), whose tuned algorithms are much faster than the nonblocking ones.
+  Status blocking_data_phase(MpiPending& p, CommOpKind kind, const void* in, void* out, int64_t count, DataType type,
+                             ReduceOp op, int root) {
     const int64_t E = dtype_size(type);
     int rc = MPI_SUCCESS;
     const char* what = "";
@@ -265,10 +299,10 @@ class MpiCommunicator final : public Communicator {
       const bool in_place = static_cast<const char*>(in) == static_cast<char*>(out) + rank_ * count * E;
       rc = MPI_Allgather(in_place ? MPI_IN_PLACE : in, static_cast<int>(count), to_mpi(type), out, static_cast<int>(count), to_mpi(type), comm_);
     }
-    finished(*p, rc == MPI_SUCCESS ? Status()
-                                   : unavailable_error("{} #{} on axis '{}' rank {}: {} failed: {}", comm_op_name(kind), p->seq_,
-                                                       axis(), rank_, what, mpi_error_text(rc)));
-    return p->status;
+    finished(p, rc == MPI_SUCCESS ? Status()
+                                  : unavailable_error("{} #{} on axis '{}' rank {}: {} failed: {}", comm_op_name(kind), p.seq_,
+                                                      axis(), rank_, what, mpi_error_text(rc)));
+    return p.status;
   }
 
   // --- used by MpiPending ---
@@ -301,7 +335,10 @@ class MpiCommunicator final : public Communicator {
 
   // Asks every peer where it is and names those that have not reached collective `seq` (or p2p peer).
   std::string census(const MpiPending& op) {
-    std::vector<std::array<int64_t, 3>> answer(static_cast<size_t>(size_), {-2, -2, -2});
+    // On the heap: a reply MPI cannot finish cancelling keeps its buffer (below).
+    auto answers = std::make_unique<std::vector<std::array<int64_t, 3>>>(static_cast<size_t>(size_),
+                                                                         std::array<int64_t, 3>{-2, -2, -2});
+    std::vector<std::array<int64_t, 3>>& answer = *answers;
     std::vector<MPI_Request> replies(static_cast<size_t>(size_), MPI_REQUEST_NULL);
     // The query's buffer and request live in the communicator: a send may outlast this call.
     queries_.push_back({static_cast<int64_t>(op.seq_), static_cast<int64_t>(op.kind_)});
@@ -326,20 +363,40 @@ class MpiCommunicator final : public Communicator {
       if (all_done || CommClock::now() > until) break;
       backoff.pause();
     }
-    // A cancelled receive completes locally (cancelled, or with the answer that just came): after the
-    // wait nothing writes into `answer` any more.
-    for (MPI_Request& r : replies) {
+    // A cancelled receive completes locally (cancelled, or with the answer that just came): after that
+    // nothing writes into `answer` any more. Polled for at most a second, not MPI_Wait: a rank of a test job
+    // whose peer had been SIGSTOPped was once found spinning in MPI_Wait here for ten minutes after its
+    // launcher had gone. A reply still pending then is left to MPI with its buffer, and that peer counts as
+    // not answering.
+    const auto cancel_until = CommClock::now() + std::chrono::seconds(1);
+    bool leave_buffer = false;
+    std::vector<char> unanswered(static_cast<size_t>(size_), 0);
+    for (int q = 0; q < size_; ++q) {
+      MPI_Request& r = replies[static_cast<size_t>(q)];
       if (r == MPI_REQUEST_NULL) continue;
       MPI_Cancel(&r);
-      MPI_Wait(&r, MPI_STATUS_IGNORE);
+      int flag = 0, cancelled = 0;
+      MPI_Status st;
+      Backoff backoff;
+      while (!flag && CommClock::now() < cancel_until) {
+        MPI_Test(&r, &flag, &st);
+        if (!flag) backoff.pause();
+      }
+      if (!flag) {
+        leave_buffer = true;
+        unanswered[static_cast<size_t>(q)] = 1;
+      } else if (MPI_Test_cancelled(&st, &cancelled) == MPI_SUCCESS && cancelled) {
+        unanswered[static_cast<size_t>(q)] = 1;
+      }
     }
+    if (leave_buffer) (void)answers.release();  // NOLINT: deliberately never freed (MPI may still write it)
     std::vector<int> missing;
     std::string detail;
     for (int q = 0; q < size_; ++q) {
       if (q == rank_) continue;
       const bool p2p = op.kind_ == CommOpKind::kSend || op.kind_ == CommOpKind::kRecv;
       if (p2p && q != op.peer_) continue;
-      const auto& a = answer[q];
+      const std::array<int64_t, 3> a = unanswered[static_cast<size_t>(q)] ? std::array<int64_t, 3>{-2, -2, -2} : answer[q];
       if (a[0] == -2) {
         missing.push_back(q);
         detail += fmt::format("; rank {} did not answer (not in a Tessera call on this axis)", q);

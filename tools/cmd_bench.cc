@@ -115,7 +115,7 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
                 args.config.c_str(), precision_name(config.parallel.precision), tokens_per_s, out["tokens_per_s_min"].get<double>(),
                 out["tokens_per_s_max"].get<double>(), long(args.steps), step_time);
     std::printf("  model %.1f GFLOP/s = MFU %.1f%% of %.0f GFLOP/s (%s); peak RSS %.0f MiB (largest rank; predicted "
-                "%.0f MiB per rank + the program)\n",
+                "%.0f MiB per rank, with the program's own footprint at start)\n",
                 flops_per_s / 1e9, 100.0 * flops_per_s / peak, peak / 1e9, trainer->mfu_peak().source.c_str(), rss_max,
                 trainer->memory_report().total() / (1 << 20));
     if (world > 1) {

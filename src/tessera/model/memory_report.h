@@ -24,10 +24,13 @@
 namespace tessera {
 
 struct MemoryReport {
-  double parameters = 0, gradients = 0, optimizer = 0, activations = 0, workspace = 0;  // bytes
-  double total() const { return parameters + gradients + optimizer + activations + workspace; }
+  double parameters = 0, gradients = 0, optimizer = 0, activations = 0, workspace = 0;  // bytes, predicted
+  // What the process itself held before training started (its code and libraries, MPI's shared-memory
+  // segments, the data loader's maps): measured at start-up (the trainer sets it), not predicted; 0 = unknown.
+  double program = 0;
+  double total() const { return parameters + gradients + optimizer + activations + workspace + program; }
   // "memory: 2.61 GiB = parameters 474 MiB + gradients 474 MiB + optimizer 949 MiB + activations
-  //  147 MiB (recompute full) + workspace 590 MiB"
+  //  147 MiB (recompute full) + workspace 590 MiB [+ program 80 MiB (measured at start)]"
   std::string summary(Recompute recompute) const;
 };
 

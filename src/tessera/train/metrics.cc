@@ -1,5 +1,9 @@
 #include "tessera/train/metrics.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <sys/resource.h>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +29,15 @@ std::string step_metrics_to_json(const StepMetrics& m) {
   if (m.val_loss) j["val_loss"] = *m.val_loss;
   if (m.peak_rss_bytes > 0) j["peak_rss_bytes"] = m.peak_rss_bytes;
   return j.dump();
+}
+
+int64_t current_rss_bytes() {
+  std::FILE* statm = std::fopen("/proc/self/statm", "r");
+  if (statm == nullptr) return 0;
+  long size = 0, resident = 0;
+  const int read = std::fscanf(statm, "%ld %ld", &size, &resident);
+  std::fclose(statm);
+  return read == 2 ? static_cast<int64_t>(resident) * ::sysconf(_SC_PAGESIZE) : 0;
 }
 
 int64_t peak_rss_bytes() {

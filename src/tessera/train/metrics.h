@@ -38,6 +38,8 @@ struct StepMetrics {
 
 // This process's peak resident set size so far (getrusage's ru_maxrss), in bytes.
 int64_t peak_rss_bytes();
+// This process's resident set size now (/proc/self/statm), in bytes; 0 where it cannot be read.
+int64_t current_rss_bytes();
 
 std::string step_metrics_to_json(const StepMetrics& m);
 

@@ -13,15 +13,6 @@
 
 namespace tessera {
 
-int64_t current_rss_bytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (f == nullptr) return 0;
-  long long size = 0, resident = 0;
-  const int read = std::fscanf(f, "%lld %lld", &size, &resident);
-  std::fclose(f);
-  return read == 2 ? resident * static_cast<int64_t>(::sysconf(_SC_PAGESIZE)) : 0;
-}
-
 std::string PrometheusExporter::render(const std::optional<StepMetrics>& latest, std::optional<double> last_val_loss,
                                        double tokens_total, int64_t rss_bytes, double last_step_unix_seconds) {
   std::string out;

@@ -43,7 +43,4 @@ class PrometheusExporter {
   std::unique_ptr<Impl> impl_;
 };
 
-// The resident set size of this process now (/proc/self/statm), 0 if it cannot be read.
-int64_t current_rss_bytes();
-
 }  // namespace tessera

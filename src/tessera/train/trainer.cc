@@ -66,6 +66,8 @@ Trainer::~Trainer() {
 }
 
 StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOptions options, ProcessGrid grid) {
+  // What the process holds before any of the model exists (the report's measured "program" term).
+  const double program_bytes = static_cast<double>(current_rss_bytes());
   TESSERA_RETURN_IF_ERROR(config.parallel.validate(config.model, grid.world_size()).with_context("train"));
   const ParallelPlan& plan = config.parallel;
   if (plan.tp > 1 || plan.cp > 1) {
@@ -135,6 +137,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
         aligned, dp.size(), zero_stage, c.parallel.overlap_comm, c.parallel.num_micro_batches(),
         kernel_options.matmul_precision);
     report.workspace += t->pipeline_->buffer_bytes(B, T, c.model.n_embd);
+    report.program = program_bytes;
     return report;
   };
   if (sizes_in_range) t->memory_report_ = memory();

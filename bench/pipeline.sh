@@ -33,8 +33,9 @@ print(json.dumps({"layout": sys.argv[1], "file": sys.argv[2], "tokens_per_s": r[
                   "peak_rss_mib": r["peak_rss_mib_max_rank"], "predicted_mib": r["predicted_memory_mib_max_rank"]}))' "$name" "$file"
 }
 results=$(mktemp)
-runs=$(mktemp -d)
-trap 'rm -rf "$runs" "$results"' EXIT
+runs="${TESSERA_BENCH_KEEP:-$(mktemp -d)}"  # TESSERA_BENCH_KEEP=DIR keeps the runs' JSON for replanning
+mkdir -p "$runs"
+[ -n "${TESSERA_BENCH_KEEP:-}" ] || trap 'rm -rf "$runs" "$results"' EXIT
 "$build/tessera" bench kernels --json --seconds 0.5 >"$runs/probe.json"
 for round in $(seq "$rounds"); do
   run "1 rank x 2 threads" 1 2 | tee -a "$results"

@@ -352,7 +352,8 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
     // Tessera's runtime: its own stages (spec/pipeline_stages.h, the LM head and loss on the last), each with
     // its own time, run through the schedule's program in the pipeline simulator — the stages are uneven, so
     // the slowest one paces the steady state and the others wait (idle counted as bubble, as the runtime
-    // measures it). W (zero bubble): the weight-gradient GEMMs, half of a block's backward.
+    // measures it). W (zero bubble): the weight-gradient GEMMs, half of a block's backward. (Under GPipe the
+    // last stage's heavy forwards all come first, so its bubble exceeds 1F1B's, as measured.)
     const auto stages = pipeline_stage_layers(m, p.pp);
     const auto program = make_pipeline_schedule({.kind = pipeline_schedule_kind(p.schedule), .pp = p.pp, .vpp = 1,
                                                  .micro_batches = p.num_micro_batches()});
@@ -365,8 +366,10 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
       for (int64_t r = 0; r < p.pp; ++r) {
         const double n = static_cast<double>((*stages)[static_cast<size_t>(r)].count());
         const bool last = r == p.pp - 1;
-        times.rank_forward_s.push_back(n * per_layer_fwd + (last ? head_fwd : 0.0) + pp_send);
-        times.rank_backward_s.push_back(n * per_layer_bwd + (last ? head_bwd : 0.0) + pp_send);
+        // The runtime fuses the LM head's backward into its forward (GptModel: the logits never exist whole), so
+        // the last stage's F carries the head's forward and backward.
+        times.rank_forward_s.push_back(n * per_layer_fwd + (last ? head_fwd + head_bwd : 0.0) + pp_send);
+        times.rank_backward_s.push_back(n * per_layer_bwd + pp_send);
         times.rank_weight_s.push_back(0.5 * n * lt.bwd_compute);
         if (times.rank_forward_s.back() + times.rank_backward_s.back() > slowest) {
           slowest = times.rank_forward_s.back() + times.rank_backward_s.back();

@@ -73,6 +73,10 @@ expect_error "parallel: pp(4)*vpp(1)=4 stages for model.n_layer (3) layers; ever
 expect_error "parallel.zero_stage = 3 with parallel.pp = 2: not built" \
   timeout 120 mpirun -n 2 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/bad" --set parallel.pp=2 \
   --set parallel.dp=1 --set parallel.zero_stage=3
+# A fault aimed at a tensor the targeted rank's stage does not hold is refused by name, not flipped elsewhere.
+expect_error "bitflip tensor 'h.0.ln1.weight': rank 1 runs pipeline stage 1 (layers 2..2), which does not hold it" \
+  env TESSERA_FAULT='bitflip:rank=1,step=3,tensor=h.0.ln1.weight' timeout 120 mpirun -n 2 "$TESSERA" train "$cfg" \
+  "${common[@]}" --out "$WORK/bad" --set parallel.pp=2 --set parallel.dp=1
 expect_error "the interleaved schedule is not built yet" \
   "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/bad" --set parallel.schedule=interleaved
 

@@ -216,13 +216,22 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
       return invalid_argument_error("TESSERA_FAULT: bitflip needs full parameter replicas (parallel.zero_stage < 3), "
                                     "found parallel.zero_stage = {}", c.parallel.zero_stage);
     }
-    const auto& tensors = t->model_->layout().tensors();
+    // Named against the whole model on every rank; the rank it targets must hold it (its pipeline stage).
+    const ParameterLayout whole_model(c.model);
+    const auto& tensors = whole_model.tensors();
     const auto [moment, name] = split_moment_name(fault.tensor);
-    if (!fault.tensor.empty() && std::none_of(tensors.begin(), tensors.end(),
-                                              [&](const ParamTensor& p) { return p.name == name; })) {
+    const auto named = [&](const ParamTensor& p) { return p.name == name; };
+    if (!fault.tensor.empty() && std::none_of(tensors.begin(), tensors.end(), named)) {
       return invalid_argument_error("TESSERA_FAULT: bitflip tensor '{}': not a parameter of this model; expected a "
                                     "name such as '{}', or 'optim.m.{}' / 'optim.v.{}' for its AdamW moments",
                                     fault.tensor, tensors.back().name, tensors.back().name, tensors.back().name);
+    }
+    const auto& held = t->model_->layout().tensors();
+    if (!fault.tensor.empty() && fault.rank == t->grid_.rank() && std::none_of(held.begin(), held.end(), named)) {
+      return invalid_argument_error("TESSERA_FAULT: bitflip tensor '{}': rank {} runs pipeline stage {} (layers {}..{}), "
+                                    "which does not hold it; hint: target the rank of its stage",
+                                    fault.tensor, fault.rank, t->grid_.coord().pp, t->model_->layout().first_layer(),
+                                    t->model_->layout().end_layer() - 1);
     }
     if (moment != nullptr && c.parallel.zero_stage != 0) {
       return invalid_argument_error("TESSERA_FAULT: bitflip tensor '{}': optimizer moments are replicated only at "

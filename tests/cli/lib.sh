@@ -5,7 +5,14 @@ TEST_DATA="$2"
 SRC="$3"
 FORTUNES="$TEST_DATA/fortunes"
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+# At exit, whatever still runs with this test's directory on its command line (a rank of a job the test gave
+# up on, e.g. one left spinning after its launcher went) is killed before the directory goes: a failed test
+# must not leave processes behind for the next ones to share the cores with.
+cleanup_work() {
+  pkill -KILL -f -- "$WORK" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup_work EXIT
 
 fail() {
   echo "FAIL: $*" >&2

@@ -8,7 +8,7 @@ cfg="$SRC/tests/configs/test_tiny.toml"
 
 "$TESSERA" serve "$WORK/run" --port 0 --slots 4 --max-body-bytes 65536 >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $SERVER 2>/dev/null || true; cleanup_work' EXIT
 for _ in $(seq 300); do
   grep -q "listening on" "$WORK/serve.out" && break
   kill -0 $SERVER 2>/dev/null || fail "serve exited: $(cat "$WORK/serve.err")"

@@ -14,7 +14,7 @@ port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); p
 "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/run" --steps 100000 --set train.metrics_port="$port" \
   --set train.eval_every=20 --set train.ckpt_every=0 --quiet 2>"$WORK/train.err" &
 TRAIN=$!
-trap 'kill $TRAIN 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $TRAIN 2>/dev/null || true; cleanup_work' EXIT
 
 # scrape OUT MIN_STEP: waits (≤ 120 s) until a scrape shows tessera_train_step >= MIN_STEP.
 scrape() {

@@ -18,7 +18,7 @@ stop_daemons() {
   done
   sleep 0.5
 }
-trap 'stop_daemons; rm -rf "$WORK"' EXIT
+trap 'stop_daemons; cleanup_work' EXIT
 head -c 1024 /dev/urandom >"$S/munge/munge.key"
 chmod 600 "$S/munge/munge.key"
 munged --key-file="$S/munge/munge.key" --socket="$S/munge/munge.socket" --pid-file="$S/munge/munged.pid" \

@@ -244,19 +244,31 @@ StatusOr<double> PipelineParallel::evaluate(const MicroBatchReader& read, int64_
   const int64_t n = model_->batch() * model_->seq();
   const int64_t activation_bytes = n * model_->spec().n_embd * static_cast<int64_t>(sizeof(float));
   double total = 0.0;
-  // Forwards only, one micro-batch after the other down the stages (slot 0 throughout: no backward follows).
+  // Forwards only, micro-batch after micro-batch down the stages. The sends are asynchronous and the slots
+  // rotate, so a stage forwards micro-batch i+1 while i travels on (the stages overlap instead of taking
+  // turns); a slot is reused once its send has completed.
+  // MPI keeps one sender's messages of one tag in order, so the tags only need to tell neighbouring
+  // micro-batches apart: they cycle, staying far below MPI's tag limit whatever the size of the val set.
+  constexpr int64_t kEvalTagCycle = 1024;
+  for (auto& sends : slot_sends_) sends.clear();
   for (int64_t i = 0; i < count; ++i) {
+    const int64_t slot = i % slots_;
+    const int tag = activation_tag(i % kEvalTagCycle);
+    auto& sends = slot_sends_[static_cast<size_t>(slot)];
+    for (CommHandle& send : sends) TESSERA_RETURN_IF_ERROR(send.wait().with_context("pipeline evaluation activation"));
+    sends.clear();
     if (!first()) {
-      TESSERA_RETURN_IF_ERROR(pp_.recv(model_->stage_input(0), activation_bytes, pp_.rank() - 1, activation_tag(i))
+      TESSERA_RETURN_IF_ERROR(pp_.recv(model_->stage_input(slot), activation_bytes, pp_.rank() - 1, tag)
                                   .with_context("pipeline evaluation activation"));
     }
     if (first() || last()) read(i, inputs_.data(), targets_.data());
-    total += model_->forward_stage(0, first() ? inputs_.data() : nullptr, first() ? nullptr : model_->stage_input(0),
+    total += model_->forward_stage(slot, first() ? inputs_.data() : nullptr, first() ? nullptr : model_->stage_input(slot),
                                    last() ? targets_.data() : nullptr, GptModel::Pass::kEval);
-    if (!last()) {
-      TESSERA_RETURN_IF_ERROR(pp_.send(model_->stage_output(0), activation_bytes, pp_.rank() + 1, activation_tag(i))
-                                  .with_context("pipeline evaluation activation"));
-    }
+    if (!last()) sends.push_back(pp_.send_async(model_->stage_output(slot), activation_bytes, pp_.rank() + 1, tag));
+  }
+  for (auto& sends : slot_sends_) {
+    for (CommHandle& send : sends) TESSERA_RETURN_IF_ERROR(send.wait().with_context("pipeline evaluation activation"));
+    sends.clear();
   }
   if (pp_.size() > 1) TESSERA_RETURN_IF_ERROR(pp_.all_reduce(&total, 1, ReduceOp::kSum).with_context("pipeline evaluation"));
   return total;

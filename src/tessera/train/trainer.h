@@ -1,5 +1,6 @@
-// Trainer: one rank's training loop — data, forward/backward over micro-batches, gradient reduction over
-// the data-parallel group, clipping, AdamW, evaluation, metrics and asynchronous checkpoints.
+// Trainer: one rank's training loop — data, forward/backward over micro-batches in the pipeline schedule's order
+// (parallel/pipeline_parallel.h; pp = 1: plain accumulation), gradient reduction over the data-parallel group
+// (parallel/data_parallel.h), clipping, AdamW, evaluation, metrics and asynchronous checkpoints.
 //
 // Trainer::step reads top to bottom as the path of one step in docs/architecture.md. Everything the
 // trainer owns is created in create(); a Trainer without a run directory (benchmarks) writes no files.
@@ -69,7 +70,8 @@ class Trainer {
   // Trains until config.steps, evaluating, logging and checkpointing on schedule; the final checkpoint is
   // committed before run() returns.
   Status run();
-  // One optimizer step over the global batch (this rank's share of it, gradients averaged over dp).
+  // One optimizer step over the global batch (this rank's share of it — its stage of its dp replica's
+  // micro-batches — gradients averaged over dp).
   StatusOr<StepMetrics> step();
   // Mean validation loss over the first config.eval_batches global batches of the val split: the same
   // samples whatever the dp layout or micro-batch (chunks dealt to the dp ranks).

@@ -45,9 +45,11 @@ struct PipeLayout {
   int zero_stage = 0;
   PipelineScheduleKind schedule = PipelineScheduleKind::kOneFOneB;
   int64_t micro_batch = 2;  // per dp rank; global / (micro · dp) micro-batches
+  Recompute recompute = Recompute::kNone;
   std::string name() const {
     return "dp" + std::to_string(dp) + " pp" + std::to_string(pp) + " zero" + std::to_string(zero_stage) + " " +
-           pipeline_schedule_kind_name(schedule) + " micro " + std::to_string(micro_batch);
+           pipeline_schedule_kind_name(schedule) + " micro " + std::to_string(micro_batch) + " recompute " +
+           recompute_name(recompute);
   }
 };
 
@@ -77,7 +79,8 @@ void train_rank(Communicator& world, const PipeLayout& layout, int steps, RunRes
                                       .stage = pipe.stage(), .model_parallel = layout.pp > 1 ? pp->get() : nullptr});
   ASSERT_TRUE(engine.ok()) << engine.status().message();
   DataParallel& data_parallel = **engine;
-  GptModel model(spec, **kernels, layout.micro_batch, kSeq, data_parallel.model_options({.slots = pipe.slots(), .split_backward = pipe.split_backward()}),
+  GptModel model(spec, **kernels, layout.micro_batch, kSeq, data_parallel.model_options({.recompute = layout.recompute, .slots = pipe.slots(),
+                                                              .split_backward = pipe.split_backward()}),
                  data_parallel.storage());
   data_parallel.attach(model);
   pipe.attach(model, data_parallel);
@@ -192,6 +195,9 @@ TEST(PipelineParallel, SchedulesTrainLikeOneRank) {
            {.pp = 2, .schedule = PipelineScheduleKind::kZeroBubbleH1},
            {.pp = 3, .schedule = PipelineScheduleKind::kZeroBubbleH1, .micro_batch = 1},
            {.pp = 1, .schedule = PipelineScheduleKind::kZeroBubbleH1},
+           // Recomputation reruns a block from the slot's kept input (shared recompute buffers across slots).
+           {.pp = 2, .schedule = PipelineScheduleKind::kGPipe, .recompute = Recompute::kFull},
+           {.pp = 3, .schedule = PipelineScheduleKind::kOneFOneB, .micro_batch = 1, .recompute = Recompute::kSelective},
        }) {
     const auto got = run(layout, 3);
     expect_same_training(*oracle, *got, layout.name());

@@ -1,5 +1,5 @@
-// Which layers each pipeline stage holds — one rule for the runtime (GptModel stages, parallel/pipeline_parallel.h)
-// and the start-up log, so stage sizes are printed as they run.
+// Which layers each pipeline stage holds — one rule for the runtime (GptModel stages, parallel/pipeline_parallel.h),
+// its start-up log and the planner's prediction of the runtime (plan/step_model.cc, Job::runtime_stages).
 //
 // Stages are balanced by compute, not by layer count: the last stage also runs the LM head and the loss, whose
 // training FLOPs per token (6·C·V: the logits matmul and its two gradients) are worth h = head / block layers
@@ -9,9 +9,8 @@
 // max(⌈(L − n)/(S − 1)⌉, n + h) — on a tie, the n whose n + h is nearest the others' mean (L − n)/(S − 1); the
 // other L − n layers go to stages 0..S−2, ⌊(L−n)/(S−1)⌋ each, the remainder one each to stages 1, 2, … (the
 // first also runs the embeddings, a gather). With h = 0 this is an even split (126 layers over 16 stages: 7 on
-// the first and on stage 14, 8 on the others). Megatron
-// leaves this to flags (account_for_loss_in_pipeline_split, decoder_last_pipeline_num_layers); here it is the
-// default. Every stage needs at least one layer (S ≤ L).
+// the first and on stage 14, 8 on the others). Megatron leaves this to flags (account_for_loss_in_pipeline_split,
+// decoder_last_pipeline_num_layers); here it is the default. Every stage needs at least one layer (S ≤ L).
 #pragma once
 
 #include <cstdint>

@@ -147,12 +147,7 @@ class MpiCommunicator final : public Communicator {
     if (type == DataType::kBytes) return CommHandle(invalid_argument_error("all_reduce on axis '{}': bytes cannot be reduced; hint: all_gather them", axis()));
     auto p = begin_collective(CommOpKind::kAllReduce, type, op, count, -1);
     if (!p) return broken_handle();
-    const int64_t E = dtype_size(type), chunk = kChunkBytes / E;
-    auto* bytes = static_cast<char*>(data);
-    for (int64_t done = 0; done < count; done += chunk) {
-      const int n = static_cast<int>(std::min(chunk, count - done));
-      if (!issue(*p, MPI_Iallreduce(MPI_IN_PLACE, bytes + done * E, n, to_mpi(type), to_mpi(op), comm_, next(*p)), "MPI_Iallreduce")) break;
-    }
+    issue_data(*p, CommOpKind::kAllReduce, data, data, count, type, op, -1);
     return CommHandle(std::move(p));
   }
   CommHandle reduce_scatter_async(const void* in, void* out, int64_t count, DataType type, ReduceOp op) override {
@@ -160,27 +155,21 @@ class MpiCommunicator final : public Communicator {
     if (count > INT_MAX) return CommHandle(too_large("reduce_scatter", count));
     auto p = begin_collective(CommOpKind::kReduceScatter, type, op, count, -1);
     if (!p) return broken_handle();
-    issue(*p, MPI_Ireduce_scatter_block(in == out ? MPI_IN_PLACE : in, out, static_cast<int>(count), to_mpi(type), to_mpi(op), comm_, next(*p)),
-          "MPI_Ireduce_scatter_block");
+    issue_data(*p, CommOpKind::kReduceScatter, in, out, count, type, op, -1);
     return CommHandle(std::move(p));
   }
   CommHandle all_gather_async(const void* in, void* out, int64_t count, DataType type) override {
     if (count > INT_MAX) return CommHandle(too_large("all_gather", count));
     auto p = begin_collective(CommOpKind::kAllGather, type, ReduceOp::kSum, count, -1);
     if (!p) return broken_handle();
-    const bool in_place = static_cast<const char*>(in) == static_cast<char*>(out) + rank_ * count * dtype_size(type);
-    issue(*p, MPI_Iallgather(in_place ? MPI_IN_PLACE : in, static_cast<int>(count), to_mpi(type), out, static_cast<int>(count), to_mpi(type), comm_, next(*p)),
-          "MPI_Iallgather");
+    issue_data(*p, CommOpKind::kAllGather, in, out, count, type, ReduceOp::kSum, -1);
     return CommHandle(std::move(p));
   }
   CommHandle broadcast_async(void* data, int64_t bytes, int root) override {
     if (root < 0 || root >= size_) return CommHandle(invalid_argument_error("broadcast on axis '{}': root {} outside [0, {})", axis(), root, size_));
     auto p = begin_collective(CommOpKind::kBroadcast, DataType::kBytes, ReduceOp::kSum, bytes, root);
     if (!p) return broken_handle();
-    for (int64_t done = 0; done < bytes; done += kChunkBytes) {
-      const int n = static_cast<int>(std::min(kChunkBytes, bytes - done));
-      if (!issue(*p, MPI_Ibcast(static_cast<char*>(data) + done, n, MPI_BYTE, root, comm_, next(*p)), "MPI_Ibcast")) break;
-    }
+    issue_data(*p, CommOpKind::kBroadcast, data, data, bytes, DataType::kBytes, ReduceOp::kSum, root);
     return CommHandle(std::move(p));
   }
   CommHandle barrier_async() override {
@@ -255,20 +244,35 @@ class MpiCommunicator final : public Communicator {
     // arrived would hold MPI's blocking call forever.
     p->arrival_only = false;
     p->deadline = CommClock::now() + options_.deadline;
+    issue_data(*p, kind, in, out, count, kind == CommOpKind::kBroadcast ? DataType::kBytes : type, op, root);
+    return p->wait();
+  }
+
+  // Issues a collective's nonblocking data requests on `p` (after its descriptor gather): all-reduce and
+  // broadcast in kChunkBytes pieces, reduce-scatter and all-gather whole (in place where `in` is `out`'s
+  // piece). `count` is in elements of `type` (bytes for broadcast). A failed issue is recorded in `p`.
+  void issue_data(MpiPending& p, CommOpKind kind, const void* in, void* out, int64_t count, DataType type, ReduceOp op,
+                  int root) {
+    const int64_t E = dtype_size(type);
     if (kind == CommOpKind::kAllReduce || kind == CommOpKind::kBroadcast) {
-      const bool issued = kind == CommOpKind::kAllReduce
-                              ? issue(*p, MPI_Iallreduce(MPI_IN_PLACE, out, static_cast<int>(count), to_mpi(type), to_mpi(op), comm_, next(*p)), "MPI_Iallreduce")
-                              : issue(*p, MPI_Ibcast(out, static_cast<int>(count), MPI_BYTE, root, comm_, next(*p)), "MPI_Ibcast");
-      (void)issued;  // a failure is recorded in p
+      const int64_t chunk = kChunkBytes / E;
+      auto* bytes = static_cast<char*>(out);
+      for (int64_t done = 0; done < count; done += chunk) {
+        const int n = static_cast<int>(std::min(chunk, count - done));
+        const bool issued =
+            kind == CommOpKind::kAllReduce
+                ? issue(p, MPI_Iallreduce(MPI_IN_PLACE, bytes + done * E, n, to_mpi(type), to_mpi(op), comm_, next(p)), "MPI_Iallreduce")
+                : issue(p, MPI_Ibcast(bytes + done * E, n, MPI_BYTE, root, comm_, next(p)), "MPI_Ibcast");
+        if (!issued) break;
+      }
     } else if (kind == CommOpKind::kReduceScatter) {
-      issue(*p, MPI_Ireduce_scatter_block(in == out ? MPI_IN_PLACE : in, out, static_cast<int>(count), to_mpi(type), to_mpi(op), comm_, next(*p)),
+      issue(p, MPI_Ireduce_scatter_block(in == out ? MPI_IN_PLACE : in, out, static_cast<int>(count), to_mpi(type), to_mpi(op), comm_, next(p)),
             "MPI_Ireduce_scatter_block");
     } else {
       const bool in_place = static_cast<const char*>(in) == static_cast<char*>(out) + rank_ * count * E;
-      issue(*p, MPI_Iallgather(in_place ? MPI_IN_PLACE : in, static_cast<int>(count), to_mpi(type), out, static_cast<int>(count), to_mpi(type), comm_, next(*p)),
+      issue(p, MPI_Iallgather(in_place ? MPI_IN_PLACE : in, static_cast<int>(count), to_mpi(type), out, static_cast<int>(count), to_mpi(type), comm_, next(p)),
             "MPI_Iallgather");
     }
-    return p->wait();
   }
 
   // The data phase of a large blocking collective: MPI's own blocking call (all-reduce and broadcast in

@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "tessera/comm/local_communicator.h"
-#include "tessera/parallel/box_store_test_util.h"
+#include "tessera/parallel/parallel_test_util.h"
 #include "tessera/core/flat_range.h"
 #include "tessera/parallel/rank_agreement.h"
 
@@ -30,17 +30,11 @@ ModelSpec tiny_spec() {
 constexpr int64_t kSeq = 8;
 constexpr int64_t kGlobalBatch = 6;  // sequences per step over all ranks
 
-// Sample i's tokens, deterministic: inputs and next-token targets.
+// Samples [first, first + count), sized into in and out.
 void sample_tokens(int64_t first, int64_t count, std::vector<int32_t>& in, std::vector<int32_t>& out) {
   in.resize(static_cast<size_t>(count * kSeq));
   out.resize(in.size());
-  for (int64_t s = 0; s < count; ++s) {
-    for (int64_t t = 0; t < kSeq; ++t) {
-      const int64_t i = first + s;
-      in[static_cast<size_t>(s * kSeq + t)] = static_cast<int32_t>((i * 7 + t * 3 + i * t) % 40);
-      out[static_cast<size_t>(s * kSeq + t)] = static_cast<int32_t>((i * 7 + (t + 1) * 3 + i * (t + 1)) % 40);
-    }
-  }
+  test_sample_tokens(first, count, kSeq, in.data(), out.data());
 }
 
 // A rank that fails an assertion returns early; its peers then fail within seconds instead of hanging.

@@ -1,6 +1,7 @@
-// BoxStore: an in-memory checkpoint for the parallel/ tests that keeps every tensor whole and accepts boxes,
-// as the real format does: a save by any layout (dp shards, pipeline stages) is read back by any other
-// through the same StateWriter/StateReader calls; complete() says whether the writers tiled every tensor.
+// What the parallel/ tests share: deterministic samples, and BoxStore — an in-memory checkpoint that keeps
+// every tensor whole and accepts boxes, as the real format does: a save by any layout (dp shards, pipeline
+// stages) is read back by any other through the same StateWriter/StateReader calls; complete() says whether
+// the writers tiled every tensor.
 #pragma once
 
 #include <cmath>
@@ -14,6 +15,18 @@
 #include "tessera/core/status.h"
 
 namespace tessera {
+
+// Samples [first, first + count) of `seq` tokens over a 40-token vocabulary, deterministic: inputs and their
+// next-token targets, each [count, seq].
+inline void test_sample_tokens(int64_t first, int64_t count, int64_t seq, int32_t* in, int32_t* out) {
+  for (int64_t s = 0; s < count; ++s) {
+    for (int64_t t = 0; t < seq; ++t) {
+      const int64_t i = first + s;
+      in[s * seq + t] = static_cast<int32_t>((i * 7 + t * 3 + i * t) % 40);
+      out[s * seq + t] = static_cast<int32_t>((i * 7 + (t + 1) * 3 + i * (t + 1)) % 40);
+    }
+  }
+}
 
 class BoxStore : public StateWriter, public StateReader {
  public:

@@ -102,13 +102,23 @@ StatusOr<int64_t> PipelineParallel::slot_of(int64_t micro_batch) {
   for (int64_t s = 0; s < slots_; ++s) {
     if (slot_micro_batch_[static_cast<size_t>(s)] >= 0) continue;
     // The slot's earlier sends read its output and input gradient: they must be done before it is reused.
-    for (CommHandle& send : slot_sends_[static_cast<size_t>(s)]) TESSERA_RETURN_IF_ERROR(send.wait());
-    slot_sends_[static_cast<size_t>(s)].clear();
+    TESSERA_RETURN_IF_ERROR(complete_sends(s, nullptr));
     slot_micro_batch_[static_cast<size_t>(s)] = micro_batch;
     return s;
   }
   return internal_error("pipeline rank {}: no free activation slot for micro-batch {} ({} slots)", pp_.rank(),
                         micro_batch, slots_);
+}
+
+Status PipelineParallel::complete_sends(int64_t slot, PipelineStepStats* stats) {
+  auto& sends = slot_sends_[static_cast<size_t>(slot)];
+  Status status;
+  for (CommHandle& send : sends) {
+    status = stats != nullptr ? wait_idle(send, *stats, "send") : send.wait();
+    if (!status.ok()) break;
+  }
+  sends.clear();
+  return status.with_context("pipeline send");
 }
 
 Status PipelineParallel::wait_idle(CommHandle& handle, PipelineStepStats& stats, const std::string& what) {
@@ -207,10 +217,7 @@ StatusOr<PipelineStepStats> PipelineParallel::run_step(const MicroBatchReader& r
       slot_done_[s] = 0;
     }
   }
-  for (auto& sends : slot_sends_) {
-    for (CommHandle& send : sends) TESSERA_RETURN_IF_ERROR(wait_idle(send, stats, "send").with_context("pipeline send"));
-    sends.clear();
-  }
+  for (int64_t slot = 0; slot < slots_; ++slot) TESSERA_RETURN_IF_ERROR(complete_sends(slot, &stats));
   stats.wall_seconds = step_watch.elapsed_seconds();
   // The loss lives on the last stage; the bubble is averaged over the stages.
   double agreed[2] = {last() ? loss / static_cast<double>(program_.micro_batches) : 0.0,
@@ -250,13 +257,10 @@ StatusOr<double> PipelineParallel::evaluate(const MicroBatchReader& read, int64_
   // MPI keeps one sender's messages of one tag in order, so the tags only need to tell neighbouring
   // micro-batches apart: they cycle, staying far below MPI's tag limit whatever the size of the val set.
   constexpr int64_t kEvalTagCycle = 1024;
-  for (auto& sends : slot_sends_) sends.clear();
   for (int64_t i = 0; i < count; ++i) {
     const int64_t slot = i % slots_;
     const int tag = activation_tag(i % kEvalTagCycle);
-    auto& sends = slot_sends_[static_cast<size_t>(slot)];
-    for (CommHandle& send : sends) TESSERA_RETURN_IF_ERROR(send.wait().with_context("pipeline evaluation activation"));
-    sends.clear();
+    TESSERA_RETURN_IF_ERROR(complete_sends(slot, nullptr).with_context("evaluation"));
     if (!first()) {
       TESSERA_RETURN_IF_ERROR(pp_.recv(model_->stage_input(slot), activation_bytes, pp_.rank() - 1, tag)
                                   .with_context("pipeline evaluation activation"));
@@ -264,12 +268,12 @@ StatusOr<double> PipelineParallel::evaluate(const MicroBatchReader& read, int64_
     if (first() || last()) read(i, inputs_.data(), targets_.data());
     total += model_->forward_stage(slot, first() ? inputs_.data() : nullptr, first() ? nullptr : model_->stage_input(slot),
                                    last() ? targets_.data() : nullptr, GptModel::Pass::kEval);
-    if (!last()) sends.push_back(pp_.send_async(model_->stage_output(slot), activation_bytes, pp_.rank() + 1, tag));
+    if (!last()) {
+      slot_sends_[static_cast<size_t>(slot)].push_back(
+          pp_.send_async(model_->stage_output(slot), activation_bytes, pp_.rank() + 1, tag));
+    }
   }
-  for (auto& sends : slot_sends_) {
-    for (CommHandle& send : sends) TESSERA_RETURN_IF_ERROR(send.wait().with_context("pipeline evaluation activation"));
-    sends.clear();
-  }
+  for (int64_t slot = 0; slot < slots_; ++slot) TESSERA_RETURN_IF_ERROR(complete_sends(slot, nullptr).with_context("evaluation"));
   if (pp_.size() > 1) TESSERA_RETURN_IF_ERROR(pp_.all_reduce(&total, 1, ReduceOp::kSum).with_context("pipeline evaluation"));
   return total;
 }

@@ -104,6 +104,8 @@ class PipelineParallel {
   bool last() const { return pp_.rank() == pp_.size() - 1; }
   // The slot of micro-batch i, taking a free one (its earlier sends completed) on first use.
   StatusOr<int64_t> slot_of(int64_t micro_batch);
+  // Completes the sends of `slot` (counting the wait as idle into `stats` where given) and forgets them.
+  Status complete_sends(int64_t slot, PipelineStepStats* stats);
   // Waits for a handle, counting the time as idle (traced as `what`).
   Status wait_idle(CommHandle& handle, PipelineStepStats& stats, const std::string& what);
 

@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "tessera/comm/local_communicator.h"
-#include "tessera/parallel/box_store_test_util.h"
+#include "tessera/parallel/parallel_test_util.h"
 
 namespace tessera {
 namespace {
@@ -27,16 +27,6 @@ ModelSpec pipe_spec() {
 
 constexpr int64_t kSeq = 8;
 constexpr int64_t kGlobalBatch = 8;  // sequences per step over all dp ranks
-
-void sample_tokens(int64_t first, int64_t count, int32_t* in, int32_t* out) {
-  for (int64_t s = 0; s < count; ++s) {
-    for (int64_t t = 0; t < kSeq; ++t) {
-      const int64_t i = first + s;
-      in[s * kSeq + t] = static_cast<int32_t>((i * 7 + t * 3 + i * t) % 40);
-      out[s * kSeq + t] = static_cast<int32_t>((i * 7 + (t + 1) * 3 + i * (t + 1)) % 40);
-    }
-  }
-}
 
 const CommOptions kTestComm{.name = "world", .deadline = std::chrono::seconds(60)};
 
@@ -93,8 +83,8 @@ void train_rank(Communicator& world, const PipeLayout& layout, int steps, RunRes
   for (int step = first_step; step < first_step + steps; ++step) {
     data_parallel.begin_step(micro_batches);
     const MicroBatchReader read = [&](int64_t micro, int32_t* in, int32_t* out) {
-      sample_tokens((step * micro_batches + micro) * layout.micro_batch * layout.dp + dp_index * layout.micro_batch,
-                    layout.micro_batch, in, out);
+      test_sample_tokens((step * micro_batches + micro) * layout.micro_batch * layout.dp + dp_index * layout.micro_batch,
+                         layout.micro_batch, kSeq, in, out);
     };
     auto stats = pipe.run_step(read, data_parallel.loss_scale(micro_batches));
     ASSERT_TRUE(stats.ok()) << stats.status().message();

@@ -363,10 +363,13 @@ int run_calibrate(const CalibrateArgs& c) {
     // has half the config's micro-batch).
     // Its pipeline too: pp stages, the schedule, M micro-batches of B sequences per dp replica.
     in.pp = measured->pp;
+    in.tp = measured->tp;
+    in.sequence_parallel = measured->sequence_parallel;
+    in.vpp = measured->vpp;
     in.schedule = measured->schedule;
     in.micro_batches = measured->micro_batches;
     if (measured->batch_size > 0 && measured->world_size > 0) {
-      const int64_t replicas = measured->world_size / measured->pp;
+      const int64_t replicas = measured->world_size / (measured->pp * measured->tp);
       if (measured->batch_size % (replicas * measured->micro_batches) != 0) {
         return report_error("plan calibrate",
                             fmt::format("'{}': batch_size {} is not a multiple of dp {} x micro_batches {}", c.measured,

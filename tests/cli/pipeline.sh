@@ -1,8 +1,9 @@
-# Pipeline parallelism over MPI: `mpirun -n 2 tessera train --set parallel.pp=2` (1F1B, GPipe, ZB-H1) and
-# `mpirun -n 4 ... parallel.dp=2 parallel.pp=2` (ZeRO-1 on the dp axis) train the same global batches as one
-# rank — per-step losses within 1e-5 relative over 20 steps, validation losses too — on uneven stages (3
-# layers: 2 + 1, the LM head balancing the last stage). The pp=2 run's checkpoint at step 10 resumes on one rank (pp = 1) with the same losses;
-# the bubble is reported per step; layouts the runtime cannot run are refused with one line.
+# Pipeline parallelism over MPI: `mpirun -n 2 tessera train --set parallel.pp=2` (1F1B, GPipe, ZB-H1), `-n 4`
+# dp=2 × pp=2 (ZeRO-1 and ZeRO-3 on the dp axis) and `-n 4` pp=4 interleaved (vpp 2 over 8 layers) train the same
+# global batches as one rank — per-step losses within 1e-5 relative over 20 steps, validation losses too — on
+# uneven stages (3 layers: 2 + 1, the LM head balancing the last stage). The pp=2 run's checkpoint at step 10
+# resumes on one rank (pp = 1) with the same losses; the bubble is reported per step; layouts the runtime cannot
+# run are refused with one line.
 source "$(dirname "$0")/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 cfg="$SRC/tests/configs/test_tiny.toml"
@@ -22,6 +23,8 @@ grep -q "schedule gpipe, 4 micro-batches, layers per stage 2+1, up to 4 micro-ba
   fail "the GPipe run does not describe its pipeline: $(cat "$WORK/gpipe.log")"
 mpirun -n 2 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/zb" \
   --set parallel.pp=2 --set parallel.dp=1 --set parallel.schedule=zb-h1
+mpirun -n 4 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/zero3" \
+  --set parallel.pp=2 --set parallel.dp=2 --set parallel.zero_stage=3 --set train.micro_batch=1
 mpirun -n 4 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/dp2pp2" \
   --set parallel.pp=2 --set parallel.dp=2 --set parallel.zero_stage=1 --set train.micro_batch=1 \
   --trace "$WORK/dp2pp2/trace.json"
@@ -48,13 +51,30 @@ for base, ranks, micro, dp in ((sys.argv[1], 2, 4, 1), (sys.argv[2], 4, 4, 2)):
         assert sum(e["cat"] == "optimizer" for e in spans) == 20, (base, rank)
     print("ok: %s: %d per-rank traces with every forward, backward and wait" % (base, ranks))
 PY
+# Interleaved 1F1B over 4 ranks: 8 layers in 8 virtual stages, rank r running stages r and r + 4.
+"$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/one8" --set model.n_layer=8
+mpirun -n 4 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/pp4v2" --set model.n_layer=8 --set parallel.pp=4 \
+  --set parallel.dp=1 --set parallel.schedule=interleaved --set parallel.vpp=2 2>"$WORK/pp4v2.log"
+grep -q "pipeline: pp 4, schedule interleaved with 2 chunks per rank, 4 micro-batches, layers per stage 1+1+1+1+1+1+1+1" \
+  "$WORK/pp4v2.log" || fail "the interleaved run does not describe its pipeline: $(cat "$WORK/pp4v2.log")"
+python3 - "$WORK/one8/metrics.jsonl" "$WORK/pp4v2/metrics.jsonl" <<'PY'
+import json, sys
+one, other = ({r["step"]: r for r in map(json.loads, open(p))} for p in sys.argv[1:3])
+assert sorted(other) == list(range(1, 21)), sorted(other)
+worst = max(abs(one[s]["loss"] - other[s]["loss"]) / one[s]["loss"] for s in one)
+assert worst < 1e-5, "pp=4 interleaved: losses differ by %.2e relative" % worst
+for s in (10, 20):
+    assert abs(one[s]["val_loss"] - other[s]["val_loss"]) < 1e-4, (s, one[s]["val_loss"], other[s]["val_loss"])
+assert all(0 < other[s]["pipeline_bubble"] < 1 for s in other)
+print("ok: pp=4 interleaved (vpp 2) agrees with one rank over 20 steps; worst relative loss difference %.1e" % worst)
+PY
 python3 - "$WORK/one/metrics.jsonl" "$WORK/pp2/metrics.jsonl" "$WORK/gpipe/metrics.jsonl" "$WORK/dp2pp2/metrics.jsonl" \
-  "$WORK/zb/metrics.jsonl" <<'PY'
+  "$WORK/zb/metrics.jsonl" "$WORK/zero3/metrics.jsonl" <<'PY'
 import json, sys
 one = {r["step"]: r for r in map(json.loads, open(sys.argv[1]))}
 for name, path, pipelined in (("pp=2 1f1b to step 10, then one rank", sys.argv[2], range(1, 11)),
                               ("pp=2 gpipe", sys.argv[3], range(1, 21)), ("dp=2 x pp=2 zero-1", sys.argv[4], range(1, 21)),
-                              ("pp=2 zb-h1", sys.argv[5], range(1, 21))):
+                              ("pp=2 zb-h1", sys.argv[5], range(1, 21)), ("dp=2 x pp=2 zero-3", sys.argv[6], range(1, 21))):
     other = {r["step"]: r for r in map(json.loads, open(path))}
     assert sorted(other) == list(range(1, 21)), sorted(other)
     worst = max(abs(one[s]["loss"] - other[s]["loss"]) / one[s]["loss"] for s in one)
@@ -70,15 +90,18 @@ PY
 # Layouts the runtime cannot run: one line naming the keys and values, on every rank, and no hang.
 expect_error "parallel: pp(4)*vpp(1)=4 stages for model.n_layer (3) layers; every stage needs at least one layer" \
   timeout 120 mpirun -n 4 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/bad" --set parallel.pp=4 --set parallel.dp=1
-expect_error "parallel.zero_stage = 3 with parallel.pp = 2: not built" \
+expect_error "parallel.schedule = \"zb-h1\" with parallel.recompute = \"none\", parallel.zero_stage = 3" \
   timeout 120 mpirun -n 2 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/bad" --set parallel.pp=2 \
-  --set parallel.dp=1 --set parallel.zero_stage=3
+  --set parallel.dp=1 --set parallel.zero_stage=3 --set parallel.schedule=zb-h1
 # A fault aimed at a tensor the targeted rank's stage does not hold is refused by name, not flipped elsewhere.
 expect_error "bitflip tensor 'h.0.ln1.weight': rank 1 runs pipeline stage 1 (layers 2..2), which does not hold it" \
   env TESSERA_FAULT='bitflip:rank=1,step=3,tensor=h.0.ln1.weight' timeout 120 mpirun -n 2 "$TESSERA" train "$cfg" \
   "${common[@]}" --out "$WORK/bad" --set parallel.pp=2 --set parallel.dp=1
-expect_error "the interleaved schedule is not built yet" \
+expect_error "parallel.schedule = \"interleaved\" with parallel.pp = 1: interleaving needs several pipeline ranks" \
   "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/bad" --set parallel.schedule=interleaved
+expect_error "parallel: pp(2)*vpp(2)=4 must divide model.n_layer (6) under the interleaved schedule" \
+  timeout 120 mpirun -n 2 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/bad" --set parallel.pp=2 \
+  --set parallel.dp=1 --set parallel.schedule=interleaved --set parallel.vpp=2 --set model.n_layer=6
 
 # A pipeline survives its faults like any job (issue 10): under `tessera launch --max-restarts`, the second
 # stage killed after step 9 and the first stopped (SIGSTOP, a hang: its peer then waits in a pipeline receive)

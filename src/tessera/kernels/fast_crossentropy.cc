@@ -17,7 +17,7 @@ void FastBackend::crossentropy_forward(float* losses, float* lse, const float* l
     const float mx = fast_math::max_value(x, V);
     const float l = mx + std::log(fast_math::sum_exp_shifted(x, V, mx));
     lse[n] = l;
-    losses[n] = l - x[targets[n]];
+    losses[n] = targets[n] >= 0 ? l - x[targets[n]] : l;
   }
 }
 
@@ -31,7 +31,7 @@ void FastBackend::crossentropy_backward(float* dlogits, const float* logits, con
     const float l = lse[n];
 #pragma omp simd
     for (int64_t v = 0; v < V; ++v) dx[v] = dloss * fast_math::exp(x[v] - l);
-    dx[targets[n]] -= dloss;
+    if (targets[n] >= 0) dx[targets[n]] -= dloss;
   }
 }
 

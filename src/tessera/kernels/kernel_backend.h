@@ -77,6 +77,8 @@ class KernelBackend {
 
   // Softmax cross-entropy over logits[N,V] with targets[N] in [0, V).
   // losses[N] = logsumexp(logits[n]) - logits[n, targets[n]];  lse[N] = logsumexp(logits[n]) saved.
+  // A negative target means "not in these columns" (a vocab-parallel slice of the logits): its row's loss is
+  // logsumexp alone and the backward subtracts nothing.
   virtual void crossentropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets,
                                     int64_t N, int64_t V) = 0;
   // dlogits[n,v] = dloss · (softmax(logits[n])[v] - [v == targets[n]]). dlogits MAY ALIAS logits

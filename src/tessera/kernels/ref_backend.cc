@@ -252,7 +252,7 @@ void RefBackend::crossentropy_forward(float* losses, float* lse, const float* lo
     for (int64_t v = 0; v < V; ++v) sum += std::exp(x[v] - mx);
     const double l = mx + std::log(sum);
     lse[n] = static_cast<float>(l);
-    losses[n] = static_cast<float>(l - x[targets[n]]);
+    losses[n] = static_cast<float>(targets[n] >= 0 ? l - x[targets[n]] : l);
   }
 }
 

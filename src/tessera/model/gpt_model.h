@@ -33,6 +33,15 @@
 //   kFull       only each block's output (the residual stream) is kept; backward reruns the block's
 //               forward up to the GELU (everything but the last matmul) into one shared set of buffers.
 // The kernels are deterministic, so losses and gradients are bit-identical in all three modes.
+//
+// Tensor parallelism (ModelOptions::tensor_parallel, Megatron-LM): rank r of t holds its slice of the split
+// tensors (parameter_layout.h) — NH/t heads, F/t MLP columns, V/t vocabulary rows — and the regions of
+// tensor_regions.h join the slices: per block one all-reduce after attn.proj and one after mlp.proj in
+// forward, one after each of qkv's and mlp.fc's input gradients in backward (with sequence parallelism the
+// all-gather / reduce-scatter pairs instead, LayerNorms and residuals on N/t rows). The embedding looks up
+// only its vocabulary rows and sums over the group; the LM head computes its [rows, V/t] logits, exchanges
+// each row's (log-sum-exp, target logit) with the group and never gathers the logits. Row-parallel biases
+// are added by tp rank 0 only (once in the sum). Losses equal the single-rank model's to rounding.
 #pragma once
 
 #include <cstdint>
@@ -42,6 +51,7 @@
 #include "tessera/core/stateful.h"
 #include "tessera/kernels/kernel_backend.h"
 #include "tessera/model/parameter_layout.h"
+#include "tessera/model/tensor_regions.h"
 #include "tessera/model/unit_hooks.h"
 #include "tessera/spec/model_spec.h"
 #include "tessera/spec/parallel_plan.h"
@@ -60,14 +70,19 @@ struct ModelOptions {
   bool resident_weights = true;
   // The layers (and ends) of the model this object runs: the whole model, or one pipeline stage.
   ModelStage stage = ModelStage::whole();
-  // Micro-batches whose activations are kept at once (between their forward and backward): 1 without a
-  // pipeline; a schedule's peak_in_flight with one.
+  // Micro-batches whose activations are kept at once (between their forward and backward), per chunk of the
+  // stage: 1 without a pipeline; a schedule's peak_in_flight with one.
   int64_t slots = 1;
   // Backward in two passes per micro-batch, as zero-bubble schedules run it: backward_stage_input (the
   // activation gradients, what the previous stage waits for) now, backward_stage_weight (the four matmul weight
   // gradients per layer) later. Each slot then keeps every layer's matmul output gradients in between,
   // N·(5C + F) floats per layer. Needs recompute none (the weight pass reads the kept activations).
   bool split_backward = false;
+  // Tensor parallelism: this rank's part, its group (outliving the model; null only when size is 1), and
+  // sequence parallelism (parallel.sequence_parallel: per-token work on B·T/t rows, see tensor_regions.h).
+  TensorParallelPart tensor_parallel;
+  TensorParallelGroup* tensor_group = nullptr;
+  bool sequence_parallel = false;
 };
 
 // Flat parameter and gradient buffers the model uses instead of allocating its own (parallel/ owns them
@@ -119,12 +134,19 @@ class GptModel final : public Stateful {
   // blocks' gradients are complete (UnitHooks::gradients_ready fires for each block then).
   void backward_stage_input(int64_t slot, const float* output_grad, float* input_grad, float loss_scale);
   void backward_stage_weight(int64_t slot);
-  // [B,T,C] the stage's output of the micro-batch in `slot` (a stage without the head), valid until the slot's
-  // next forward.
+  // [R,C] the stage's output of the micro-batch in `slot` (a stage without the head), valid until the slot's
+  // next forward. R = activation_rows(): B·T, or this rank's B·T/t rows under sequence parallelism.
   const float* stage_output(int64_t slot) const;
-  // [B,T,C] where a stage without the encoder keeps its input: receive into it and pass it to forward_stage.
+  // [R,C] where a stage without the encoder keeps its input: receive into it and pass it to forward_stage.
   float* stage_input(int64_t slot);
+  int64_t activation_rows() const { return regions_.rows(); }
+  // Floats of a stage's input or output activation (and of their gradients): R·C.
+  int64_t stage_activation_floats() const { return regions_.rows() * spec_.n_embd; }
+  const TensorRegions& tensor_regions() const { return regions_; }
+  // Slots in all: ModelOptions::slots per chunk, chunk c's are [c·slots, (c+1)·slots) (an interleaved stage runs
+  // several chunks of layers, ModelStage::chunks; forward_stage and backward_stage run the slot's chunk).
   int64_t slots() const { return static_cast<int64_t>(slots_.size()); }
+  int64_t num_chunks() const { return static_cast<int64_t>(layout_.chunks().size()); }
   const ModelStage& stage() const { return options_.stage; }
   bool split_backward() const { return options_.split_backward; }
 
@@ -144,12 +166,12 @@ class GptModel final : public Stateful {
   // Floats of the flat buffers: the parameters plus unit padding (= spec().num_params() when
   // unit_alignment is 1).
   int64_t num_params() const { return layout_.total_numel(); }
-  // out[B, T, V] = the logits of the last forward, recomputed from the final LayerNorm's output (the
+  // out[B, T, V] = the logits of the last forward (tensor parallelism: not available, checked), recomputed from the final LayerNorm's output (the
   // model never holds them all). For tests and tools; costs one head matmul.
   void compute_logits(float* out);
   int64_t head_chunk_rows() const { return head_rows_; }
   Recompute recompute() const { return options_.recompute; }
-  // Per-token losses [B, T] of the last forward in slot 0.
+  // Per-token losses [B, T] of the last forward in slot 0 (every tp rank holds all of them).
   const float* losses() const { return slots_[0].losses.data(); }
   // Bytes held by activations and scratch (for memory reports).
   int64_t activation_bytes() const;
@@ -167,46 +189,57 @@ class GptModel final : public Stateful {
   // Tokens per LM-head chunk for N = batch·seq tokens.
   static int64_t resolve_head_chunk_rows(const ModelSpec& spec, int64_t tokens, const ModelOptions& options);
 
-  // "model.<tensor name>" for every parameter, full shape.
+  // "model.<tensor name>" for every parameter, global shape: the whole tensor, or this tp rank's slice as a box
+  // of it (replicas from tp rank 0 only).
   void save_state(StateWriter& writer) const override;
   Status load_state(StateReader& reader) override;
 
  private:
   // Activations of one block, each [B, T, ·] unless stated. Per layer only the buffers the recompute
   // mode keeps are allocated; the others live once in recomputed_ and are shared by all layers.
+  // Under tensor parallelism t: R = rows of the residual stream (N, or N/t with sequence parallelism), C' = C/t,
+  // NH' = NH/t and F' = F/t are this rank's attention width, heads and MLP columns.
   struct BlockActivations {
-    AlignedBuffer<float> ln1, ln1_mean, ln1_rstd;  // [B,T,C], [B,T], [B,T]
-    AlignedBuffer<float> qkv;                      // [B,T,3C]
-    AlignedBuffer<float> att_stats;                // [B,NH,T,2] attention row max and sum (no [T,T] is kept)
-    AlignedBuffer<float> atty;                     // [B,T,C] attention output before proj
-    AlignedBuffer<float> residual2;                // [B,T,C] input + attention branch
-    AlignedBuffer<float> ln2, ln2_mean, ln2_rstd;  // [B,T,C], [B,T], [B,T]
-    AlignedBuffer<float> fch, fch_gelu;            // [B,T,F] MLP pre- and post-activation
-    AlignedBuffer<float> residual3;                // [B,T,C] block output (always per layer)
+    AlignedBuffer<float> ln1, ln1_mean, ln1_rstd;  // [R,C], [R], [R]
+    AlignedBuffer<float> ln1_full, ln2_full;       // [N,C] the all-gathered ln1, ln2 (sequence parallelism only)
+    AlignedBuffer<float> qkv;                      // [N,3C']
+    AlignedBuffer<float> att_stats;                // [B,NH',T,2] attention row max and sum (no [T,T] is kept)
+    AlignedBuffer<float> atty;                     // [N,C'] attention output before proj
+    AlignedBuffer<float> residual2;                // [R,C] input + attention branch
+    AlignedBuffer<float> ln2, ln2_mean, ln2_rstd;  // [R,C], [R], [R]
+    AlignedBuffer<float> fch, fch_gelu;            // [N,F'] MLP pre- and post-activation
+    AlignedBuffer<float> residual3;                // [R,C] block output (always per layer)
     int64_t floats() const;
   };
   // Where layer l's activations are: its own buffer or the shared recomputed_ one, field by field.
+  // ln1_full / ln2_full are ln1 / ln2 themselves without sequence parallelism.
   struct BlockView {
-    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att_stats, *atty, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
+    float *ln1, *ln1_mean, *ln1_rstd, *ln1_full, *ln2_full, *qkv, *att_stats, *atty, *residual2, *ln2, *ln2_mean, *ln2_rstd, *fch,
         *fch_gelu, *residual3;
   };
   // A split backward's matmul output gradients of one layer, from its input pass to its weight pass.
   struct DeferredGrads {
-    AlignedBuffer<float> fcproj_out, fc_out, proj_out, qkv_out;  // [B,T,C], [B,T,F], [B,T,C], [B,T,3C]
+    AlignedBuffer<float> fcproj_out, fc_out, proj_out, qkv_out;  // [N,C], [N,F'], [N,C], [N,3C']
   };
   // What one micro-batch keeps between its forward and backward on this stage.
   struct MicroBatchState {
     std::vector<BlockActivations> blocks;              // per layer of the stage
     std::vector<DeferredGrads> deferred;               // per layer, with ModelOptions::split_backward
-    AlignedBuffer<float> input;                        // [B,T,C] embeddings output (first stage) or received input
-    AlignedBuffer<float> lnf, lnf_mean, lnf_rstd;      // [B,T,C], [B,T], [B,T] (last stage)
-    AlignedBuffer<float> own_dlnf;                     // [B,T,C] with several slots (else dlnf is dln_)
+    AlignedBuffer<float> input;                        // [R,C] embeddings output (first stage) or received input
+    AlignedBuffer<float> lnf, lnf_mean, lnf_rstd;      // [R,C], [R], [R] (last stage)
+    AlignedBuffer<float> own_dlnf;                     // [R,C] with several slots (else dlnf is dln_)
     float* dlnf = nullptr;                             // ∂loss/∂lnf at loss scale 1 from forward to backward
     AlignedBuffer<float> losses, lse;                  // [B,T] (last stage)
     std::vector<int32_t> inputs, targets;              // [B,T]
+    int64_t chunk = 0;                                 // the chunk of layers this slot runs
     bool backward_ready = false;                       // a kTrain forward waits for its backward
     bool weight_pending = false;                       // a split backward waits for its weight pass
   };
+  // Chunk c's layers; whether the encoder runs before it (the first chunk of the first stage) and the head after
+  // it (the last chunk of the last stage).
+  const LayerRange& chunk_layers(int64_t chunk) const { return layout_.chunks()[static_cast<size_t>(chunk)]; }
+  bool chunk_encoder(int64_t chunk) const { return options_.stage.encoder && chunk == 0; }
+  bool chunk_head(int64_t chunk) const { return options_.stage.head && chunk == num_chunks() - 1; }
   // Where layer l's activations of `slot` are: its own buffer or the shared recomputed_ one, field by field.
   BlockView view(int64_t slot, int64_t layer);
   MicroBatchState& slot_state(int64_t slot);
@@ -223,8 +256,16 @@ class GptModel final : public Stateful {
   void block_weight_backward(int64_t layer, const BlockView& a, const DeferredGrads& deferred);
   // backward_stage (split = false) or backward_stage_input (split = true).
   void backward_pass(int64_t slot, const float* output_grad, float* input_grad, float loss_scale, bool split);
-  // LM head + loss over rows [n0, n0 + rows) of `state` (see the top of the file).
-  void head_chunk(MicroBatchState& state, int64_t n0, int64_t rows, Pass pass);
+  // LM head + loss over rows [n0, n0 + rows) of the final norm's whole output x[N,C] (see the top of the file);
+  // the training pass writes the partial ∂loss/∂x rows into dx[N,C].
+  void head_chunk(MicroBatchState& state, const float* x, float* dx, int64_t n0, int64_t rows, Pass pass);
+  // The vocab-parallel loss of rows [n0, n0 + rows) from this rank's logits_ [rows, V/t]: each row's local
+  // log-sum-exp and target logit exchanged with the group, combined in rank order (identical on every rank).
+  void vocab_parallel_loss(MicroBatchState& state, int64_t n0, int64_t rows);
+  // The embeddings under tensor parallelism: this rank's vocabulary rows looked up, summed over the group into
+  // out[R,C], the positions added; and the backward of both.
+  void parallel_encoder_forward(const int32_t* inputs, float* out);
+  void parallel_encoder_backward(const float* dout, const int32_t* inputs);
   void before(int unit, ModelPhase phase) {
     if (hooks_ != nullptr) hooks_->before(unit, phase);
   }
@@ -237,6 +278,8 @@ class GptModel final : public Stateful {
   ModelOptions options_;
   ParameterLayout layout_;
   int64_t B_, T_;
+  TensorRegions regions_;
+  int64_t Cl_, NHl_, Fl_, Vl_;  // this rank's attention width, heads, MLP columns, vocabulary rows (C/t, …)
   int64_t head_rows_;  // tokens per LM-head chunk
   AlignedBuffer<float> own_params_, own_grads_;  // empty when FlatStorage was given
   float* params_ = nullptr;                      // [layout_.total_numel()] own_params_ or the caller's
@@ -252,7 +295,14 @@ class GptModel final : public Stateful {
   bool weights_declared_ = false;                   // set_matmul_weights has the current parameters
   // Backward scratch, reused by every block and slot. With one slot dln_ also holds dlnf (scale 1) between
   // forward and backward.
-  AlignedBuffer<float> dresidual_, dln_, datty_, dqkv_, dfch_;  // [B,T,C] ×3, [B,T,3C], [B,T,F]
+  AlignedBuffer<float> dresidual_, dln_, datty_, dqkv_, dfch_;  // [R,C], [N,C], [N,C'], [N,3C'], [N,F']
+  // Tensor parallelism: the whole [N,C] activation a region gathers or a row-parallel matmul sums (sequence
+  // parallelism; also the whole final-norm gradient), the head's whole final-norm output (sequence parallelism),
+  // the head chunk's local targets (−1: not in this rank's vocabulary) and its (lse, target logit) exchange
+  // [t][2·rows], and the replicated parameters' gradient contributions before they are summed over the group.
+  AlignedBuffer<float> full_, lnf_full_;
+  std::vector<int32_t> local_targets_;
+  AlignedBuffer<float> loss_exchange_, replica_grads_;
 };
 
 }  // namespace tessera

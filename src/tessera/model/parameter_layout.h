@@ -27,12 +27,23 @@
 // with the first stage's after every backward, and both update it identically; it is not saved
 // (embeddings_replica()). Its wpe is carried along unused (zero gradient) so that both stages' embeddings
 // units have the same size and shard pieces.
+//
+// Tensor parallelism (TensorParallelPart, Megatron-LM's split): tp rank r of t holds its slice of the split
+// tensors — the local shape is in ParamTensor::shape, the global one and the offsets in ParamTensor::slice:
+//   wte [V,C]               rows (vocab-parallel embedding and LM head)     → [V/t, C]
+//   attn.qkv.weight [3C,C]  rows of each of q, k, v (the rank's heads)       → [3C/t, C]; qkv.bias [3C] alike
+//   attn.proj.weight [C,C]  columns (row-parallel: its heads' inputs)        → [C, C/t]
+//   mlp.fc.weight [F,C]     rows (column-parallel)                           → [F/t, C];  fc.bias [F] alike
+//   mlp.proj.weight [C,F]   columns (row-parallel)                           → [C, F/t]
+// Everything else (wpe, LayerNorms, the row-parallel biases, lnf) is a replica on every tp rank
+// (ParamTensor::tp_replica): tp rank 0 saves it and counts it in the gradient norm.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "tessera/core/tensor_slice.h"
 #include "tessera/spec/model_spec.h"
 
 namespace tessera {
@@ -55,6 +66,10 @@ struct ParamTensor {
   // Index of the tensor in the whole model's layout (wte 0, wpe 1, block l's 2 + 12·l + j, lnf last): what
   // seeds its initialisation, so every stage layout initialises a tensor to the same values.
   int64_t global_index = 0;
+  // Where the local tensor sits in the global one (the whole tensor unless tensor parallelism splits it).
+  TensorSlice slice;
+  // Every tp rank holds the same copy (tp > 1 and not split).
+  bool tp_replica = false;
   // Weight decay applies to matrices (embeddings and matmul weights), not to biases and norm gains.
   bool is_matrix() const { return shape.size() == 2; }
 };
@@ -68,14 +83,31 @@ struct ParamUnit {
   int64_t size() const { return end - begin; }
 };
 
+// Layers [first, end).
+struct LayerRange {
+  int64_t first = 0, end = 0;
+  int64_t size() const { return end - first; }
+  bool operator==(const LayerRange&) const = default;
+};
+
 // The part of the model a pipeline stage holds (whole(): the whole model, pp = 1).
 struct ModelStage {
   int64_t first_layer = 0;
   int64_t end_layer = -1;   // -1: spec.n_layer
-  bool encoder = true;      // runs the token and position embeddings (the first stage)
-  bool head = true;         // runs the final norm, the tied LM head and the loss (the last stage)
+  bool encoder = true;      // runs the token and position embeddings (the first stage; before chunk 0)
+  bool head = true;         // runs the final norm, the tied LM head and the loss (the last stage; after the last chunk)
+  // An interleaved pipeline's rank holds several chunks of layers, virtual stages r, r + pp, … (Megatron's
+  // interleaving), run one at a time; then first_layer/end_layer are ignored. Empty: one chunk [first_layer, end_layer).
+  std::vector<LayerRange> chunks;
   static ModelStage whole() { return {}; }
   bool operator==(const ModelStage&) const = default;
+};
+
+// This rank's place on the tensor-parallel axis (size 1: no tensor parallelism).
+struct TensorParallelPart {
+  int64_t rank = 0;
+  int64_t size = 1;
+  bool operator==(const TensorParallelPart&) const = default;
 };
 
 // Offsets of one block's tensors into the flat buffer.
@@ -85,7 +117,8 @@ struct BlockParams {
 
 class ParameterLayout {
  public:
-  explicit ParameterLayout(const ModelSpec& spec, int64_t unit_alignment = 1, ModelStage stage = ModelStage::whole());
+  explicit ParameterLayout(const ModelSpec& spec, int64_t unit_alignment = 1, ModelStage stage = ModelStage::whole(),
+                           TensorParallelPart tp = {});
 
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   // Floats of the flat buffer: the parameters plus each unit's padding.
@@ -94,13 +127,18 @@ class ParameterLayout {
   // Unit indices (−1 where the stage has no such unit): the embeddings, block `layer` (a global layer index
   // in [first_layer(), end_layer())), the final LayerNorm.
   int embedding_unit() const { return has_embeddings_ ? 0 : -1; }
-  int block_unit(int64_t layer) const { return (has_embeddings_ ? 1 : 0) + static_cast<int>(layer - first_layer_); }
+  int block_unit(int64_t layer) const { return (has_embeddings_ ? 1 : 0) + static_cast<int>(block_index(layer)); }
   int final_norm_unit() const { return stage_.head ? static_cast<int>(units_.size()) - 1 : -1; }
   // The unit tensor `index` (into tensors()) belongs to.
   int unit_of_tensor(size_t index) const { return tensor_units_[index]; }
   const ModelStage& stage() const { return stage_; }
-  int64_t first_layer() const { return first_layer_; }
-  int64_t end_layer() const { return end_layer_; }
+  const TensorParallelPart& tensor_parallel() const { return tp_; }
+  // The chunks of layers held, in order (one unless the pipeline interleaves); the first layer held and one past
+  // the last (with several chunks not every layer between is held).
+  const std::vector<LayerRange>& chunks() const { return chunks_; }
+  int64_t first_layer() const { return chunks_.front().first; }
+  int64_t end_layer() const { return chunks_.back().end; }
+  int64_t num_layers() const { return static_cast<int64_t>(blocks_.size()); }
   // The embeddings unit is the last stage's replica of the first stage's (pp > 1; see above).
   bool embeddings_replica() const { return has_embeddings_ && !stage_.encoder; }
   // Offsets; wte and wpe need the embeddings unit, lnf the head (checked by the callers' stage).
@@ -108,16 +146,23 @@ class ParameterLayout {
   int64_t wpe() const { return wpe_; }
   int64_t lnf_w() const { return lnf_w_; }
   int64_t lnf_b() const { return lnf_b_; }
-  const BlockParams& block(int64_t layer) const { return blocks_[static_cast<size_t>(layer - first_layer_)]; }
+  const BlockParams& block(int64_t layer) const { return blocks_[static_cast<size_t>(block_index(layer))]; }
 
  private:
-  int64_t add(std::string name, std::vector<int64_t> shape, ParamKind kind);
+  // Adds a tensor of global `shape`, split along `split_dim` (-1: a replica) into tp parts of each of
+  // `blocks` blocks; returns its offset.
+  int64_t add(std::string name, std::vector<int64_t> shape, ParamKind kind, int split_dim = -1, int64_t blocks = 1);
   // Closes the unit opened at `begin`: pads total_ to the alignment and records the unit.
   void close_unit(std::string name, int64_t begin);
 
   int64_t unit_alignment_ = 1;
   ModelStage stage_;
-  int64_t first_layer_ = 0, end_layer_ = 0;
+  TensorParallelPart tp_;
+  // Position of `layer` among the held blocks (checked).
+  int64_t block_index(int64_t layer) const;
+
+  std::vector<LayerRange> chunks_;
+  std::vector<int64_t> block_of_layer_;  // per global layer: its position in blocks_, −1 if not held
   bool has_embeddings_ = true;
   std::vector<ParamTensor> tensors_;
   std::vector<int> tensor_units_;  // per tensor, its unit

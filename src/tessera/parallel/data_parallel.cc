@@ -7,6 +7,7 @@
 #include "tessera/core/check.h"
 #include "tessera/core/clock.h"
 #include "tessera/core/flat_range.h"
+#include "tessera/core/tensor_slice.h"
 
 namespace tessera {
 
@@ -27,11 +28,36 @@ StatusOr<CommBuffer> allocate_zeroed(Communicator& comm, int64_t bytes) {
 
 DataParallel::DataParallel(const ModelSpec& spec, Communicator& dp, KernelBackend& kernels,
                            const DataParallelOptions& options)
-    : layout_(spec, ShardLayout::unit_alignment(dp.size()), options.stage),
+    : layout_(spec, ShardLayout::unit_alignment(dp.size()), options.stage, options.tensor_parallel),
       shards_(layout_, dp.size(), dp.rank()),
       dp_(dp),
       kernels_(kernels),
-      options_(options) {}
+      options_(options) {
+  if (layout_.embeddings_replica()) {
+    const ParamUnit& unit = layout_.units()[static_cast<size_t>(layout_.embedding_unit())];
+    uncounted_.emplace_back(unit.begin, unit.end);
+  }
+  for (const ParamTensor& t : layout_.tensors()) {
+    const bool in_replica = layout_.embeddings_replica() &&
+                            t.offset >= uncounted_.front().first && t.offset < uncounted_.front().second;
+    if (t.tp_replica && options.tensor_parallel.rank != 0 && !in_replica) uncounted_.emplace_back(t.offset, t.offset + t.numel);
+  }
+  std::sort(uncounted_.begin(), uncounted_.end());
+}
+
+double DataParallel::counted_sum_squares(const float* data, int64_t flat_begin, int64_t n) const {
+  double sum = 0;
+  int64_t at = flat_begin;  // the next element not yet summed or skipped
+  const int64_t end = flat_begin + n;
+  for (const auto& [skip_begin, skip_end] : uncounted_) {
+    if (skip_end <= at) continue;
+    if (skip_begin >= end) break;
+    if (skip_begin > at) sum += kernels_.sum_squares(data + (at - flat_begin), skip_begin - at);
+    at = std::max(at, skip_end);
+  }
+  if (at < end) sum += kernels_.sum_squares(data + (at - flat_begin), end - at);
+  return sum;
+}
 
 DataParallel::~DataParallel() {
   // Operations in flight read and write the buffers: finish them before the buffers go (errors were
@@ -45,12 +71,6 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::create(const ModelSpec& sp
                                                              const DataParallelOptions& options) {
   if (options.zero_stage < 0 || options.zero_stage > 3) {
     return invalid_argument_error("parallel.zero_stage: expected 0, 1, 2 or 3, found {}", options.zero_stage);
-  }
-  if (options.zero_stage == 3 && !(options.stage == ModelStage::whole())) {
-    // ZeRO-3's gathers follow the whole model's unit order (encoder, blocks, head) and are not built for a
-    // pipeline stage's share of it.
-    return invalid_argument_error("parallel.zero_stage = 3 with parallel.pp > 1: not built; expected "
-                                  "parallel.zero_stage 0, 1 or 2 with a pipeline");
   }
   std::unique_ptr<DataParallel> e(new DataParallel(spec, dp, kernels, options));
   const int64_t total = e->layout_.total_numel();
@@ -113,6 +133,7 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::create(const ModelSpec& sp
 ModelOptions DataParallel::model_options(ModelOptions base) const {
   base.unit_alignment = ShardLayout::unit_alignment(dp_.size());
   base.stage = options_.stage;
+  base.tensor_parallel = options_.tensor_parallel;
   // At stage 3 the parameters are present one unit at a time: no whole-buffer bf16 copy.
   if (sharded_parameters()) base.resident_weights = false;
   return base;
@@ -347,31 +368,22 @@ std::span<float> DataParallel::unit_gradients(int unit) {
 
 StatusOr<double> DataParallel::clip_gradients(double max_norm) {
   TESSERA_RETURN_IF_ERROR(error_);
-  // The gradients this rank updates, unit by unit: all of each unit (stage 0), its piece of the full-size
-  // ones (1), its shard's piece (2, 3). Padding is zero and adds nothing.
-  std::vector<std::pair<float*, int64_t>> mine;
-  std::vector<char> counted;  // per entry of mine: part of the norm (a replica's copy is not)
-  const bool in_one_sum = !sharded_optimizer() && !layout_.embeddings_replica();
-  if (in_one_sum) {  // everything
-    mine.emplace_back(grads_, layout_.total_numel());
-    counted.push_back(1);
-  }
-  for (int u = 0; u < shards_.num_units() && !in_one_sum; ++u) {
+  // The gradients this rank updates (data, the flat range of the layout they hold, floats): all of them
+  // (stage 0), unit by unit its piece of the full-size ones (1) or its shard's piece (2, 3). Padding is zero
+  // and adds nothing.
+  struct Held {
+    float* data;
+    int64_t flat_begin, n;
+  };
+  std::vector<Held> mine;
+  if (!sharded_optimizer()) mine.push_back({grads_, 0, layout_.total_numel()});
+  for (int u = 0; u < shards_.num_units() && sharded_optimizer(); ++u) {
     const UnitPiece& piece = shards_.piece(u);
-    const ParamUnit& unit = layout_.units()[static_cast<size_t>(u)];
-    if (!sharded_optimizer()) {
-      mine.emplace_back(grads_ + unit.begin, unit.size());
-    } else if (!sharded_gradients()) {
-      mine.emplace_back(grads_ + piece.flat_begin, piece.size);
-    } else {
-      mine.emplace_back(shard_grads_.as<float>() + piece.shard_offset, piece.size);
-    }
-    counted.push_back(!(layout_.embeddings_replica() && u == layout_.embedding_unit()));
+    float* data = sharded_gradients() ? shard_grads_.as<float>() + piece.shard_offset : grads_ + piece.flat_begin;
+    mine.push_back({data, piece.flat_begin, piece.size});
   }
   double sum_squares = 0;
-  for (size_t i = 0; i < mine.size(); ++i) {
-    if (counted[i]) sum_squares += kernels_.sum_squares(mine[i].first, mine[i].second);
-  }
+  for (const Held& held : mine) sum_squares += counted_sum_squares(held.data, held.flat_begin, held.n);
   // The sum over the ranks that hold different parts: the dp shards (stages ≥ 1), then the pipeline stages.
   for (Communicator* group : {sharded_optimizer() ? &dp_ : nullptr, options_.model_parallel}) {
     if (group == nullptr || group->size() == 1) continue;
@@ -383,7 +395,7 @@ StatusOr<double> DataParallel::clip_gradients(double max_norm) {
   }
   const double norm = std::sqrt(sum_squares);
   if (max_norm > 0.0 && norm > max_norm) {
-    for (const auto& [data, n] : mine) kernels_.scale(data, static_cast<float>(max_norm / norm), n);
+    for (const Held& held : mine) kernels_.scale(held.data, static_cast<float>(max_norm / norm), held.n);
   }
   return norm;
 }
@@ -441,11 +453,13 @@ void DataParallel::save_state(StateWriter& writer) const {
     const ParamTensor& t = tensors[part.tensor];
     // The last pipeline stage's embeddings replicate the first stage's, which saves them.
     if (layout_.embeddings_replica() && layout_.unit_of_tensor(part.tensor) == layout_.embedding_unit()) continue;
+    // A tensor every tp rank holds alike: tp rank 0 saves it.
+    if (t.tp_replica && options_.tensor_parallel.rank != 0) continue;
     const float* params = sharded_parameters() ? shard_params_.as<float>() + part.shard : params_ + part.flat;
     const int64_t state = sharded_optimizer() ? part.shard : part.flat;
-    write_flat_range(writer, "model." + t.name, t.shape, part.tensor_begin, part.count, params);
-    write_flat_range(writer, "optim.m." + t.name, t.shape, part.tensor_begin, part.count, m + state);
-    write_flat_range(writer, "optim.v." + t.name, t.shape, part.tensor_begin, part.count, v + state);
+    write_sliced_range(writer, "model." + t.name, t.slice, part.tensor_begin, part.count, params);
+    write_sliced_range(writer, "optim.m." + t.name, t.slice, part.tensor_begin, part.count, m + state);
+    write_sliced_range(writer, "optim.v." + t.name, t.slice, part.tensor_begin, part.count, v + state);
   }
   if (dp_.rank() == 0) writer.write_int("optim.step", optimizer_->step());
 }
@@ -455,27 +469,27 @@ Status DataParallel::load_state(StateReader& reader) {
   if (!sharded_parameters()) {  // every rank holds every parameter
     float* params = model_ != nullptr ? model_->params() : params_;
     for (const ParamTensor& t : tensors) {
-      TESSERA_RETURN_IF_ERROR(read_flat_range(reader, "model." + t.name, t.shape, 0, t.numel, params + t.offset));
+      TESSERA_RETURN_IF_ERROR(read_sliced_range(reader, "model." + t.name, t.slice, 0, t.numel, params + t.offset));
     }
   }
   float* m = optimizer_->first_moments();
   float* v = optimizer_->second_moments();
   if (!sharded_optimizer()) {  // stage 0: every rank holds the whole optimizer state
     for (const ParamTensor& t : tensors) {
-      TESSERA_RETURN_IF_ERROR(read_flat_range(reader, "optim.m." + t.name, t.shape, 0, t.numel, m + t.offset));
-      TESSERA_RETURN_IF_ERROR(read_flat_range(reader, "optim.v." + t.name, t.shape, 0, t.numel, v + t.offset));
+      TESSERA_RETURN_IF_ERROR(read_sliced_range(reader, "optim.m." + t.name, t.slice, 0, t.numel, m + t.offset));
+      TESSERA_RETURN_IF_ERROR(read_sliced_range(reader, "optim.v." + t.name, t.slice, 0, t.numel, v + t.offset));
     }
   } else {  // its pieces, wherever they were stored
     for (const OwnedTensorPart& part : shards_.owned_parts()) {
       const ParamTensor& t = tensors[part.tensor];
       if (sharded_parameters()) {  // the master pieces are the only copy
-        TESSERA_RETURN_IF_ERROR(read_flat_range(reader, "model." + t.name, t.shape, part.tensor_begin, part.count,
-                                                shard_params_.as<float>() + part.shard));
+        TESSERA_RETURN_IF_ERROR(read_sliced_range(reader, "model." + t.name, t.slice, part.tensor_begin, part.count,
+                                                  shard_params_.as<float>() + part.shard));
       }
       TESSERA_RETURN_IF_ERROR(
-          read_flat_range(reader, "optim.m." + t.name, t.shape, part.tensor_begin, part.count, m + part.shard));
+          read_sliced_range(reader, "optim.m." + t.name, t.slice, part.tensor_begin, part.count, m + part.shard));
       TESSERA_RETURN_IF_ERROR(
-          read_flat_range(reader, "optim.v." + t.name, t.shape, part.tensor_begin, part.count, v + part.shard));
+          read_sliced_range(reader, "optim.v." + t.name, t.slice, part.tensor_begin, part.count, v + part.shard));
     }
   }
   TESSERA_ASSIGN_OR_RETURN(const int64_t step, reader.read_int("optim.step"));

@@ -52,8 +52,10 @@ struct DataParallelOptions {
   // The part of the model this rank's stage holds (parallel/pipeline_parallel.h); the whole model without a
   // pipeline.
   ModelStage stage = ModelStage::whole();
-  // The group whose ranks hold the other parts of the model (the pp axis), outliving the engine: the gradient
-  // norm sums over it too. Null: this rank's model is the whole model.
+  // This rank's tensor-parallel slice of every split tensor (parameter_layout.h); size 1: none.
+  TensorParallelPart tensor_parallel;
+  // The group whose ranks hold the other parts of the model (the tp × pp ranks of this dp replica), outliving
+  // the engine: the gradient norm sums over it too. Null: this rank's model is the whole model.
   Communicator* model_parallel = nullptr;
 };
 
@@ -91,7 +93,7 @@ class DataParallel final : public UnitHooks {
   // Waits for every reduction of the step; afterwards the gradients this rank updates hold the mean.
   Status finish_gradients();
   // ‖g‖ over the whole model (collective for stages ≥ 1 and over options.model_parallel; a pipeline's
-  // replicated embeddings counted once); scales the gradients this rank updates by max_norm/‖g‖ when
+  // replicated embeddings and the tensors every tp rank holds alike counted once); scales the gradients this rank updates by max_norm/‖g‖ when
   // max_norm > 0 and ‖g‖ exceeds it. Returns ‖g‖ before clipping.
   StatusOr<double> clip_gradients(double max_norm);
   // AdamW on this rank's part, then (stages 1, 2) the updated parameters gathered to every rank.
@@ -109,8 +111,9 @@ class DataParallel final : public UnitHooks {
   Status gather_parameters(float* out);
 
   // This rank's pieces of "model.<tensor>", "optim.m.<tensor>", "optim.v.<tensor>" as boxes of the global
-  // tensors (every rank writes, in parallel), and "optim.step" from rank 0. Any dp × stage layout loads any
-  // other's: load_state reads the pieces it owns by global offsets.
+  // tensors (every rank writes, in parallel; a tp slice maps to its global offsets, a tp replica is written by
+  // tp rank 0), and "optim.step" from rank 0. Any dp × tp × stage layout loads any other's: load_state reads
+  // the pieces it owns by global offsets.
   void save_state(StateWriter& writer) const;
   Status load_state(StateReader& reader);
 
@@ -143,6 +146,9 @@ class DataParallel final : public UnitHooks {
   bool sharded_parameters() const { return options_.zero_stage >= 3; }
   // The unit whose gradients backward completes last (the embeddings, or a stage's first block).
   int last_gradient_unit() const;
+  // Σ g² over the layout's flat range [flat_begin, flat_begin + n), whose gradients are at data, leaving out the
+  // ranges another rank counts (uncounted_).
+  double counted_sum_squares(const float* data, int64_t flat_begin, int64_t n) const;
   void issue_reduce(int unit);
   // The op's trace name: "all_reduce h.3", "reduce_scatter embeddings", "all_gather final_norm".
   std::string op_name(const InFlight& op) const;
@@ -156,6 +162,9 @@ class DataParallel final : public UnitHooks {
 
   ParameterLayout layout_;
   ShardLayout shards_;
+  // Sorted flat ranges [begin, end) of the layout left out of this rank's part of the norm: a pipeline's
+  // embeddings replica (the first stage counts it) and, on tp ranks > 0, the tp replicas (tp rank 0 counts them).
+  std::vector<std::pair<int64_t, int64_t>> uncounted_;
   Communicator& dp_;
   KernelBackend& kernels_;
   DataParallelOptions options_;

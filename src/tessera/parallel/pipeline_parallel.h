@@ -10,7 +10,7 @@
 // whole model and the program is M × (forward, backward) — the plain gradient-accumulation loop.
 //
 // One step on rank r runs its program action by action (zb-h1 splits B into I, then W later):
-//   recv_act(i)   receive micro-batch i's input activation [B,T,C] from rank r−1 into a free slot's input
+//   recv_act(i)   receive micro-batch i's input activation [R,C] from rank r−1 into a free slot's input
 //   F(i)          the stage forward of micro-batch i (the first stage reads its tokens first); its activations
 //                 stay in that slot (GptModel::slots = the most micro-batches this program has in flight)
 //   send_act(i)   send the stage output to rank r+1 (asynchronous; completed before the slot is reused)
@@ -20,8 +20,12 @@
 //                 fill what would be the bubble; the slot is freed after W (data parallelism reduces every
 //                 unit once after the step's backward)
 //   send_grad(i)  send ∂loss/∂input to rank r−1 (asynchronous)
-// Messages carry tag 2·i (activations) or 2·i + 1 (gradients), so a mismatched schedule fails by name
-// instead of mixing micro-batches. Time blocked in receives and in completing sends is this rank's pipeline
+// Interleaved 1F1B (parallel.vpp = v > 1, Megatron): the layers split evenly into pp·v virtual stages and rank r
+// holds stages r, r + pp, …, r + (v−1)·pp as v chunks of one model (ModelStage::chunks), each with its own slots;
+// every action names its chunk, and stage s hands over to s + 1 on rank (r + 1) mod pp (the last rank's chunk c
+// to the first rank's chunk c + 1). The bubble shrinks v-fold, for v× the messages.
+// Messages carry tag 2·(i·S + s) (activations) or 2·(i·S + s) + 1 (gradients), s the receiving stage of S, so a
+// mismatched schedule fails by name instead of mixing micro-batches or chunks. Time blocked in receives and in completing sends is this rank's pipeline
 // bubble; PipelineStepStats reports it against the step's wall time.
 //
 // Tied embeddings: the last stage keeps a replica of the embeddings unit for the LM head (parameter_layout.h).
@@ -62,16 +66,19 @@ struct PipelineStepStats {
 class PipelineParallel {
  public:
   // The stage of pipeline rank pp.rank() of pp.size() over `spec`'s layers and its program for M micro-batches
-  // under `schedule` (kGPipe, kOneFOneB or kZeroBubbleH1; interleaved is refused with one line). `pp` outlives the engine.
+  // under `schedule` (kGPipe, kOneFOneB, kZeroBubbleH1 with vpp = 1; kInterleaved with vpp > 1 chunks per rank).
+  // `pp` outlives the engine.
   static StatusOr<std::unique_ptr<PipelineParallel>> create(const ModelSpec& spec, Communicator& pp,
-                                                            PipelineScheduleKind schedule, int64_t micro_batches);
+                                                            PipelineScheduleKind schedule, int64_t micro_batches,
+                                                            int64_t vpp = 1);
 
   // This rank's part of the model (DataParallelOptions::stage, ModelOptions::stage).
   ModelStage stage() const { return stage_; }
-  // Micro-batches this rank holds at once (ModelOptions::slots).
+  // Micro-batches this rank holds at once per chunk (ModelOptions::slots).
   int64_t slots() const { return slots_; }
   // The schedule splits backward into input and weight passes (zero bubble; ModelOptions::split_backward).
   bool split_backward() const { return program_.kind == PipelineScheduleKind::kZeroBubbleH1; }
+  // The layers of every (virtual) stage, pp·vpp of them.
   const std::vector<StageLayers>& stage_layers() const { return stages_; }
   const PipelineProgram& program() const { return program_; }
   int rank() const { return pp_.rank(); }
@@ -102,8 +109,13 @@ class PipelineParallel {
   PipelineParallel(Communicator& pp, PipelineProgram program, std::vector<StageLayers> stages);
   bool first() const { return pp_.rank() == 0; }
   bool last() const { return pp_.rank() == pp_.size() - 1; }
-  // The slot of micro-batch i, taking a free one (its earlier sends completed) on first use.
-  StatusOr<int64_t> slot_of(int64_t micro_batch);
+  // Whether this rank's chunk runs the first (global) stage — the encoder — or the last — the head and loss.
+  bool first_stage(int64_t chunk) const { return first() && chunk == 0; }
+  bool last_stage(int64_t chunk) const { return last() && chunk == program_.vpp - 1; }
+  // The global stage of this rank's chunk.
+  int64_t global_stage(int64_t chunk) const { return program_.stage_of(pp_.rank(), chunk); }
+  // The slot of micro-batch i in `chunk`, taking a free one of the chunk's (its earlier sends completed) on first use.
+  StatusOr<int64_t> slot_of(int64_t micro_batch, int64_t chunk);
   // Completes the sends of `slot` (counting the wait as idle into `stats` where given) and forgets them.
   Status complete_sends(int64_t slot, PipelineStepStats* stats);
   // Waits for a handle, counting the time as idle (traced as `what`).
@@ -117,8 +129,9 @@ class PipelineParallel {
   GptModel* model_ = nullptr;
   DataParallel* dp_ = nullptr;
   TraceRecorder* tracer_ = nullptr;
-  // Per slot: the micro-batch it holds (−1: free), the gradient received for its output and the gradient of
-  // its input to send, both [B,T,C] (only on the stages that have such neighbours), and its sends in flight.
+  // Per slot (slots_ per chunk, chunk c's first): the micro-batch it holds (−1: free), the gradient received for
+  // its output and the gradient of its input to send, both [R,C] (only where the chunk has such neighbours),
+  // and its sends in flight.
   std::vector<int64_t> slot_micro_batch_;
   // Per slot: what of its micro-batch is done (kBackwardDone | kGradientSent: the slot is free again).
   static constexpr uint8_t kBackwardDone = 1, kGradientSent = 2;

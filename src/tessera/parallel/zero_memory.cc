@@ -13,8 +13,10 @@ MemoryReport zero_memory_report(MemoryReport unsharded, const ParameterLayout& l
   const int e = layout.embedding_unit();
   const double embeddings = e >= 0 ? static_cast<double>(units[static_cast<size_t>(e)].size()) : 0.0;
   double block = 0;
-  for (int64_t l = layout.first_layer(); l < layout.end_layer(); ++l) {
-    block = std::max(block, static_cast<double>(units[static_cast<size_t>(layout.block_unit(l))].size()));
+  for (const LayerRange& chunk : layout.chunks()) {
+    for (int64_t l = chunk.first; l < chunk.end; ++l) {
+      block = std::max(block, static_cast<double>(units[static_cast<size_t>(layout.block_unit(l))].size()));
+    }
   }
   const double bf16_copy = precision == MatmulPrecision::kBf16 ? 2.0 * psi : 0.0;
 

@@ -72,6 +72,9 @@ StatusOr<TrainMeasurement> read_train_measurement(const std::string& path) {
   m.world_size = j.value("world_size", int64_t{1});
   m.batch_size = j.value("batch_size", int64_t{0});
   m.pp = j.value("pp", int64_t{1});
+  m.tp = j.value("tp", int64_t{1});
+  m.sequence_parallel = j.value("sequence_parallel", false);
+  m.vpp = j.value("vpp", int64_t{1});
   m.micro_batches = j.value("micro_batches", int64_t{1});
   const std::string schedule = j.value("schedule", std::string(pipeline_schedule_name(m.schedule)));
   if (!parse_pipeline_schedule(schedule, &m.schedule)) {
@@ -80,9 +83,10 @@ StatusOr<TrainMeasurement> read_train_measurement(const std::string& path) {
   }
   if (j.contains("pipeline_bubble")) m.pipeline_bubble = j["pipeline_bubble"].get<double>();
   if (m.step_time_s <= 0) return invalid_argument_error("measurement '{}': step_time_s: expected > 0", path);
-  if (m.pp < 1 || m.micro_batches < 1 || m.world_size % m.pp != 0) {
-    return invalid_argument_error("measurement '{}': pp {} and micro_batches {}: expected ≥ 1, pp dividing world_size {}",
-                                  path, m.pp, m.micro_batches, m.world_size);
+  if (m.pp < 1 || m.tp < 1 || m.vpp < 1 || m.micro_batches < 1 || m.world_size % (m.pp * m.tp) != 0) {
+    return invalid_argument_error(
+        "measurement '{}': pp {}, tp {} and micro_batches {}: expected ≥ 1, pp·tp dividing world_size {}", path, m.pp,
+        m.tp, m.micro_batches, m.world_size);
   }
   return m;
 }
@@ -114,14 +118,17 @@ double CpuDevice::memory_seconds(double bytes) const { return bytes / (probe_.me
 
 StatusOr<CalibrationResult> calibrate_and_predict(const KernelProbe& probe, const CalibrationInput& in) {
   TESSERA_RETURN_IF_ERROR(in.model.validate());
-  if (in.ranks < 1 || in.pp < 1 || in.ranks % in.pp != 0 || in.micro_batches < 1) {
-    return invalid_argument_error("calibrate: expected ranks ≥ 1 a multiple of pp ≥ 1 and micro-batches ≥ 1, found "
-                                  "ranks {}, pp {}, micro-batches {}", in.ranks, in.pp, in.micro_batches);
+  if (in.ranks < 1 || in.pp < 1 || in.tp < 1 || in.ranks % (in.pp * in.tp) != 0 || in.micro_batches < 1) {
+    return invalid_argument_error("calibrate: expected ranks ≥ 1 a multiple of pp·tp ≥ 1 and micro-batches ≥ 1, found "
+                                  "ranks {}, pp {}, tp {}, micro-batches {}", in.ranks, in.pp, in.tp, in.micro_batches);
   }
   Job job;
   job.model = in.model;
-  job.plan.dp = in.ranks / in.pp;
+  job.plan.dp = in.ranks / (in.pp * in.tp);
   job.plan.pp = in.pp;
+  job.plan.tp = in.tp;
+  job.plan.vpp = in.vpp;
+  job.sequence_parallel = in.sequence_parallel;
   job.plan.schedule = in.schedule;
   job.plan.micro_batch = in.micro_batch;
   job.plan.global_batch = in.micro_batch * job.plan.dp * in.micro_batches;
@@ -150,6 +157,7 @@ StatusOr<CalibrationResult> calibrate_and_predict(const KernelProbe& probe, cons
   r.tokens_per_s = step.tokens_per_s;
   r.compute_s = step.compute_s;
   r.allreduce_s = step.dp_comm_s;
+  r.tp_comm_s = step.tp_comm_s;
   r.optimizer_s = step.optimizer_s;
   r.bubble_fraction = step.bubble_fraction;
   const double M = static_cast<double>(in.micro_batch * in.model.seq_len);
@@ -166,16 +174,20 @@ std::string format_calibration(const CalibrationResult& r) {
       "  predicted {:.4f} s/step ({:.0f} tokens/s): compute {:.4f} s, all-reduce {:.4f} s, optimizer {:.4f} s{}\n",
       m.n_layer, m.n_embd, m.n_head, m.seq_len, m.vocab_size, r.input.micro_batch, r.input.ranks, r.matmul_gflops_used,
       r.memory_bandwidth_gbs, r.input.ranks, r.step_time_s, r.tokens_per_s, r.compute_s, r.allreduce_s, r.optimizer_s,
-      r.input.pp > 1 ? fmt::format("; pipeline pp {} {} over {} micro-batches, bubble {:.1f}%", r.input.pp,
+      (r.input.tp > 1 ? fmt::format("; tp {}{}, its collectives {:.4f} s", r.input.tp,
+                                     r.input.sequence_parallel ? " + sequence parallel" : "", r.tp_comm_s)
+                       : "") +
+      (r.input.pp > 1 ? fmt::format("; pipeline pp {} {} over {} micro-batches, bubble {:.1f}%", r.input.pp,
                                    pipeline_schedule_name(r.input.schedule), r.input.micro_batches,
                                    100 * r.bubble_fraction)
-                     : "");
+                     : ""));
 }
 
 nlohmann::json calibration_json(const CalibrationResult& r) {
   return {{"ranks", r.input.ranks}, {"micro_batch", r.input.micro_batch}, {"step_time_s", r.step_time_s},
           {"tokens_per_s", r.tokens_per_s}, {"compute_s", r.compute_s}, {"allreduce_s", r.allreduce_s},
           {"optimizer_s", r.optimizer_s}, {"matmul_gflops", r.matmul_gflops_used},
+          {"tp_comm_s", r.tp_comm_s}, {"tp", r.input.tp}, {"vpp", r.input.vpp}, {"sequence_parallel", r.input.sequence_parallel},
           {"pp", r.input.pp}, {"schedule", pipeline_schedule_name(r.input.schedule)},
           {"micro_batches", r.input.micro_batches}, {"bubble_fraction", r.bubble_fraction},
           {"memory_bandwidth_gbs", r.memory_bandwidth_gbs}};

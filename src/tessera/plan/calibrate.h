@@ -45,6 +45,9 @@ struct TrainMeasurement {
   int64_t batch_size = 0;  // sequences per step over all ranks
   // The layout (absent in older files: one pipeline stage, one micro-batch per rank).
   int64_t pp = 1;
+  int64_t tp = 1;
+  bool sequence_parallel = false;
+  int64_t vpp = 1;  // chunks per pipeline rank (the interleaved schedule)
   int64_t micro_batches = 1;  // per step and model replica
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
   std::optional<double> pipeline_bubble;  // measured, with pp > 1
@@ -73,9 +76,13 @@ class CpuDevice final : public DeviceModel {
 struct CalibrationInput {
   ModelSpec model;
   int64_t micro_batch = 8;  // B per rank
-  int64_t ranks = 1;        // ranks sharing this machine: dp · pp
+  int64_t ranks = 1;        // ranks sharing this machine: dp · tp · pp
   // Pipeline stages (Tessera's own split, spec/pipeline_stages.h), their schedule and the micro-batches per step.
   int64_t pp = 1;
+  // Tensor-parallel ranks per stage, and whether they split the per-token work along the tokens.
+  int64_t tp = 1;
+  bool sequence_parallel = false;
+  int64_t vpp = 1;
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
   int64_t micro_batches = 1;
 };
@@ -86,6 +93,7 @@ struct CalibrationResult {
   double tokens_per_s = 0;
   double compute_s = 0;
   double allreduce_s = 0;
+  double tp_comm_s = 0;            // exposed tensor-parallel collectives
   double optimizer_s = 0;
   double bubble_fraction = 0;      // the stages' mean idle share (pp > 1)
   double matmul_gflops_used = 0;   // probe rate of the model's largest GEMM

@@ -120,6 +120,8 @@ ParallelPlan read_parallel_plan(ConfigReader& reader) {
   plan.zero_stage = reader.get_int("parallel.zero_stage", plan.zero_stage, "0 none, 1 optimizer, 2 +grads, 3 +params");
   plan.overlap_comm = reader.get_bool("parallel.overlap_comm", plan.overlap_comm,
                                       "reduce each unit's gradients while backward goes on (false: after backward)");
+  plan.sequence_parallel = reader.get_bool("parallel.sequence_parallel", plan.sequence_parallel,
+                                           "with tp > 1: split LayerNorm/residual work along the tokens");
   const std::string schedule =
       reader.get_string("parallel.schedule", pipeline_schedule_name(plan.schedule), "gpipe | 1f1b | interleaved | zb-h1");
   if (!parse_pipeline_schedule(schedule, &plan.schedule)) {

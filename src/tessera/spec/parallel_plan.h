@@ -38,6 +38,9 @@ struct ParallelPlan {
   // Data parallelism reduces each unit's gradients as soon as backward has produced them (true), or all of
   // them after backward (false: no overlap; for measuring what overlap hides).
   bool overlap_comm = true;
+  // With tp > 1: LayerNorm, residual and embedding work split along the tokens between the tensor-parallel
+  // regions (all-gather / reduce-scatter instead of all-reduce; model/tensor_regions.h).
+  bool sequence_parallel = false;
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
   Recompute recompute = Recompute::kNone;
   Precision precision = Precision::kFp32;

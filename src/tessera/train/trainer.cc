@@ -70,18 +70,27 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   const double program_bytes = static_cast<double>(current_rss_bytes());
   TESSERA_RETURN_IF_ERROR(config.parallel.validate(config.model, grid.world_size()).with_context("train"));
   const ParallelPlan& plan = config.parallel;
-  if (plan.tp > 1 || plan.cp > 1) {
+  if (plan.cp > 1) {
     return invalid_argument_error(
-        "train: parallel.tp={} cp={}: tensor and context parallelism are not built yet; hint: leave tp = cp = 1 "
-        "(data and pipeline parallelism are: parallel.dp, parallel.pp)",
-        plan.tp, plan.cp);
+        "train: parallel.cp = {}: context parallelism is not built yet; hint: leave cp = 1 (data, tensor and "
+        "pipeline parallelism are: parallel.dp, parallel.tp, parallel.pp)", plan.cp);
   }
-  // Keys the planner reads but the trainer does not run yet are refused, never accepted and ignored.
-  if (plan.schedule == PipelineSchedule::kInterleaved || plan.vpp != 1) {
+  // Tensor parallelism splits the vocabulary (the embedding and the LM head) as it splits the heads.
+  if (config.model.vocab_size % plan.tp != 0) {
     return invalid_argument_error(
-        "train: parallel.schedule = \"{}\", parallel.vpp = {}: the interleaved schedule is not built yet; hint: "
-        "parallel.schedule = \"1f1b\", \"gpipe\" or \"zb-h1\" and vpp = 1",
-        pipeline_schedule_name(plan.schedule), plan.vpp);
+        "train: parallel.tp = {} does not divide model.vocab_size = {}; hint: pad the vocabulary to a multiple of tp "
+        "(model.vocab_size = {}), as Megatron pads it",
+        plan.tp, config.model.vocab_size, (config.model.vocab_size + 128 * plan.tp - 1) / (128 * plan.tp) * 128 * plan.tp);
+  }
+  if (plan.sequence_parallel && plan.tp == 1) {
+    return invalid_argument_error("train: parallel.sequence_parallel = true needs parallel.tp > 1, found tp = 1; hint: "
+                                  "set parallel.tp, or sequence_parallel = false");
+  }
+  if (plan.sequence_parallel && plan.micro_batch * config.model.seq_len % plan.tp != 0) {
+    return invalid_argument_error(
+        "train: parallel.sequence_parallel splits a micro-batch's {} tokens (train.micro_batch {} × model.seq_len {}) "
+        "over parallel.tp = {} ranks: expected a multiple of tp; hint: change train.micro_batch",
+        plan.micro_batch * config.model.seq_len, plan.micro_batch, config.model.seq_len, plan.tp);
   }
   // Every rank must train the same job: one line naming the first difference, on every rank, not a hang.
   TESSERA_RETURN_IF_ERROR(check_ranks_agree(grid.world(), config.resolved_toml, "config").with_context("train"));
@@ -110,33 +119,43 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
   const bool sizes_in_range = c.model.n_layer <= 65536 && c.model.n_embd <= (1 << 20) && c.model.seq_len <= (1 << 24);
   Communicator& dp = t->grid_.group(GridAxis::kDp);
   Communicator& pp = t->grid_.group(GridAxis::kPp);
+  Communicator& tp = t->grid_.group(GridAxis::kTp);
   const int zero_stage = static_cast<int>(c.parallel.zero_stage);
+  // The tensor-parallel axis, and the group over which this replica's parts of the model add up (tp × pp).
+  t->tensor_parallel_ = std::make_unique<TensorParallel>(tp);
+  Communicator* model_parallel = pp.size() > 1 ? &pp : tp.size() > 1 ? &tp : nullptr;
+  if (tp.size() > 1 && pp.size() > 1) {
+    TESSERA_ASSIGN_OR_RETURN(t->model_parallel_group_,
+                             t->grid_.world().split(t->grid_.coord().dp, t->grid_.rank(), "model"));
+    model_parallel = t->model_parallel_group_.get();
+  }
   // The pipeline axis: this rank's stage of the model and the schedule's program (the whole model and the
   // plain accumulation loop when pp = 1).
   TESSERA_ASSIGN_OR_RETURN(t->pipeline_,
                            PipelineParallel::create(c.model, pp, pipeline_schedule_kind(c.parallel.schedule),
-                                                    c.parallel.num_micro_batches()));
+                                                    c.parallel.num_micro_batches(), c.parallel.vpp));
   // parallel.recompute; the stage and the micro-batches it keeps at once.
+  // parallel.tp: this rank's slice of every layer, its group, and sequence parallelism.
+  const TensorParallelPart tensor_part{.rank = tp.rank(), .size = tp.size()};
   const ModelOptions base_options{.recompute = c.parallel.recompute, .stage = t->pipeline_->stage(),
-                                  .slots = t->pipeline_->slots(), .split_backward = t->pipeline_->split_backward()};
+                                  .slots = t->pipeline_->slots(), .split_backward = t->pipeline_->split_backward(),
+                                  .tensor_parallel = tensor_part,
+                                  .tensor_group = t->tensor_parallel_.get(),
+                                  .sequence_parallel = c.parallel.sequence_parallel};
   if (base_options.split_backward && (c.parallel.recompute != Recompute::kNone || zero_stage == 3)) {
     return invalid_argument_error("train: parallel.schedule = \"zb-h1\" with parallel.recompute = \"{}\", "
                                   "parallel.zero_stage = {}: its weight-gradient pass reads every kept activation and "
                                   "parameter; hint: recompute = \"none\" and zero_stage ≤ 2",
                                   recompute_name(c.parallel.recompute), zero_stage);
   }
-  if (pp.size() > 1 && zero_stage == 3) {
-    return invalid_argument_error("train: parallel.zero_stage = 3 with parallel.pp = {}: not built; hint: "
-                                  "parallel.zero_stage 0, 1 or 2 with a pipeline", pp.size());
-  }
   // What this rank will hold under the ZeRO stage (parallel/zero_memory.h); printed below.
   const auto memory = [&] {
-    const ParameterLayout aligned(c.model, ShardLayout::unit_alignment(dp.size()), base_options.stage);
+    const ParameterLayout aligned(c.model, ShardLayout::unit_alignment(dp.size()), base_options.stage, tensor_part);
     MemoryReport report = zero_memory_report(
         training_memory_report(c.model, B, T, base_options, kernel_options.matmul_precision, kernel_threads()),
         aligned, dp.size(), zero_stage, c.parallel.overlap_comm, c.parallel.num_micro_batches(),
         kernel_options.matmul_precision);
-    report.workspace += t->pipeline_->buffer_bytes(B, T, c.model.n_embd);
+    report.workspace += t->pipeline_->buffer_bytes(B, c.parallel.sequence_parallel ? T / tp.size() : T, c.model.n_embd);
     report.program = program_bytes;
     return report;
   };
@@ -178,23 +197,29 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
                                                 {.zero_stage = zero_stage, .overlap = c.parallel.overlap_comm,
                                                  .adamw = adamw, .decay_all = c.decay_all,
                                                  .stage = base_options.stage,
-                                                 .model_parallel = pp.size() > 1 ? &pp : nullptr}));
+                                                 .tensor_parallel = tensor_part,
+                                                 .model_parallel = model_parallel}));
   t->model_ = std::make_unique<GptModel>(c.model, *t->kernels_, B, T, t->data_parallel_->model_options(base_options),
                                          t->data_parallel_->storage());
   t->data_parallel_->attach(*t->model_);
   t->pipeline_->attach(*t->model_, *t->data_parallel_);
   if (t->grid_.rank() == 0) {  // the start-up memory report, per rank
     log_info("{}{}", t->memory_report_.summary(c.parallel.recompute),
-             dp.size() > 1 || zero_stage > 0 || pp.size() > 1
-                 ? fmt::format(" (rank 0: dp {}, ZeRO-{}, overlap {}{})", dp.size(), zero_stage,
+             dp.size() > 1 || zero_stage > 0 || pp.size() > 1 || tp.size() > 1
+                 ? fmt::format(" (rank 0: dp {}, ZeRO-{}, overlap {}{}{})", dp.size(), zero_stage,
                                c.parallel.overlap_comm ? "on" : "off",
+                               tp.size() > 1 ? fmt::format(", tensor slice 0 of {}{}", tp.size(),
+                                                           c.parallel.sequence_parallel ? " with sequence parallelism" : "")
+                                             : "",
                                pp.size() > 1 ? fmt::format(", pipeline stage 0 of {}", pp.size()) : "")
                  : "");
     if (pp.size() > 1) {
-      log_info("pipeline: pp {}, schedule {}, {} micro-batches, layers per stage {}, up to {} micro-batch(es) in "
-               "flight on stage 0",
-               pp.size(), pipeline_schedule_name(c.parallel.schedule), c.parallel.num_micro_batches(),
-               stage_sizes_text(t->pipeline_->stage_layers()), t->pipeline_->slots());
+      log_info("pipeline: pp {}, schedule {}{}, {} micro-batches, layers per stage {}, up to {} micro-batch(es) in "
+               "flight on stage 0{}",
+               pp.size(), pipeline_schedule_name(c.parallel.schedule),
+               c.parallel.vpp > 1 ? fmt::format(" with {} chunks per rank", c.parallel.vpp) : "",
+               c.parallel.num_micro_batches(), stage_sizes_text(t->pipeline_->stage_layers()), t->pipeline_->slots(),
+               c.parallel.vpp > 1 ? " per chunk" : "");
     }
   }
   t->data_parallel_->init_parameters(static_cast<uint64_t>(c.seed));
@@ -228,10 +253,13 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
     }
     const auto& held = t->model_->layout().tensors();
     if (!fault.tensor.empty() && fault.rank == t->grid_.rank() && std::none_of(held.begin(), held.end(), named)) {
-      return invalid_argument_error("TESSERA_FAULT: bitflip tensor '{}': rank {} runs pipeline stage {} (layers {}..{}), "
+      std::string layers;  // "2..2", or an interleaved rank's chunks "0..1, 4..5"
+      for (const LayerRange& chunk : t->model_->layout().chunks()) {
+        layers += fmt::format("{}{}..{}", layers.empty() ? "" : ", ", chunk.first, chunk.end - 1);
+      }
+      return invalid_argument_error("TESSERA_FAULT: bitflip tensor '{}': rank {} runs pipeline stage {} (layers {}), "
                                     "which does not hold it; hint: target the rank of its stage",
-                                    fault.tensor, fault.rank, t->grid_.coord().pp, t->model_->layout().first_layer(),
-                                    t->model_->layout().end_layer() - 1);
+                                    fault.tensor, fault.rank, t->grid_.coord().pp, layers);
     }
     if (moment != nullptr && c.parallel.zero_stage != 0) {
       return invalid_argument_error("TESSERA_FAULT: bitflip tensor '{}': optimizer moments are replicated only at "
@@ -261,6 +289,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
     t->tracer_.emplace(t->grid_.coord().dp, t->grid_.coord().pp, origin);
     t->pipeline_->set_tracer(&*t->tracer_);
     t->data_parallel_->set_tracer(&*t->tracer_);
+    t->tensor_parallel_->set_tracer(&*t->tracer_);
   }
   // Last, so that every rank probes its cores at about the same time, as they will compute.
   TESSERA_ASSIGN_OR_RETURN(t->mfu_peak_, resolve_mfu_peak(c, kernel_threads(), t->grid_.world()));
@@ -457,6 +486,9 @@ StatusOr<StepMetrics> Trainer::step() {
   const double backward_s = pipeline.backward_seconds;
   const double update_start = now_seconds();
   const Stopwatch update_watch;
+  // A tensor-parallel collective that failed left this step's numbers stale: no update from them.
+  TESSERA_RETURN_IF_ERROR(tensor_parallel_->status());
+  const TensorParallelStepStats tensor = tensor_parallel_->take_step_stats();
   // The mean gradient over the global batch, clipped by its global norm (over the shards under ZeRO).
   TESSERA_RETURN_IF_ERROR(data_parallel.finish_gradients());
   TESSERA_RETURN_IF_ERROR(pipeline_->sum_tied_gradients(data_parallel));
@@ -476,7 +508,7 @@ StatusOr<StepMetrics> Trainer::step() {
   train_data_->seek(step_ * config_.parallel.resolved_global_batch());
   // Compute only: waiting for peers is the same for every rank of a synchronous step, so it is left out
   // (a straggler's peers wait for it; their totals would hide it).
-  const double exposed = data_parallel.step_stats().exposed_comm_seconds;
+  const double exposed = data_parallel.step_stats().exposed_comm_seconds + tensor.comm_seconds;
   step_sections_ = {data_s, forward_s, std::max(0.0, backward_s + update_watch.elapsed_seconds() - exposed)};
 
   StepMetrics m{.step = step_, .loss = loss, .lr = lr, .grad_norm = grad_norm};
@@ -484,8 +516,8 @@ StatusOr<StepMetrics> Trainer::step() {
   m.tokens_per_s = static_cast<double>(config_.tokens_per_step()) / m.step_seconds;
   m.mfu = mfu(m.tokens_per_s);
   m.mfu_peak_gflops = mfu_peak_.gflops;
-  m.comm_exposed_s = data_parallel.step_stats().exposed_comm_seconds;
-  m.comm_bytes = data_parallel.step_stats().comm_bytes + pipeline.p2p_bytes;
+  m.comm_exposed_s = exposed;
+  m.comm_bytes = data_parallel.step_stats().comm_bytes + pipeline.p2p_bytes + tensor.comm_bytes;
   if (grid_.group(GridAxis::kPp).size() > 1) m.pipeline_bubble = pipeline.bubble_fraction;
   return m;
 }
@@ -501,6 +533,7 @@ StatusOr<double> Trainer::evaluate() {
     val_data_->read_samples((dp.rank() + k * dp.size()) * B, B, inputs, targets);
   };
   TESSERA_ASSIGN_OR_RETURN(double total, pipeline_->evaluate(read, mine));
+  TESSERA_RETURN_IF_ERROR(tensor_parallel_->status());
   TESSERA_RETURN_IF_ERROR(dp.all_reduce(&total, 1, ReduceOp::kSum));
   return total / static_cast<double>(chunks);
 }

@@ -24,6 +24,7 @@
 #include "tessera/model/memory_report.h"
 #include "tessera/optim/lr_schedule.h"
 #include "tessera/parallel/data_parallel.h"
+#include "tessera/parallel/tensor_parallel.h"
 #include "tessera/parallel/pipeline_parallel.h"
 #include "tessera/resilience/goodput.h"
 #include "tessera/resilience/heartbeat.h"
@@ -139,6 +140,10 @@ class Trainer {
   std::unique_ptr<KernelBackend> kernels_;
   // kernels_ itself when it is wrapped for ABFT checksums (train.abft_check_every, or a matmul fault).
   AbftBackend* abft_ = nullptr;
+  // The tensor-parallel axis (the model's group for its regions) and, with tp and pp both > 1, the group of
+  // this dp replica's tp × pp ranks (the gradient norm sums over it); declared before the model: they outlive it.
+  std::unique_ptr<TensorParallel> tensor_parallel_;
+  std::unique_ptr<Communicator> model_parallel_group_;
   // Owns the model's flat buffers and the optimizer; declared before the model so that it outlives it.
   std::unique_ptr<DataParallel> data_parallel_;
   std::unique_ptr<GptModel> model_;

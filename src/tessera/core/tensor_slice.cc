@@ -25,6 +25,20 @@ std::vector<int64_t> TensorSlice::local_shape() const {
   return shape;
 }
 
+int64_t TensorSlice::local_index(int64_t global) const {
+  if (!is_split()) return global;
+  const size_t d = static_cast<size_t>(dim);
+  int64_t inner = 1;  // elements per index of dim
+  for (size_t k = d + 1; k < global_shape.size(); ++k) inner *= global_shape[k];
+  const int64_t extent = global_shape[d];
+  const int64_t outer = global / (inner * extent), at = global / inner % extent, rest = global % inner;
+  const int64_t block = extent / blocks, local_block = block / count;
+  const int64_t j = at / block, within = at % block;
+  if (within / local_block != index) return -1;
+  const int64_t local_at = j * local_block + within % local_block;
+  return (outer * (extent / count) + local_at) * inner + rest;
+}
+
 std::vector<TensorSlice::Piece> TensorSlice::to_global(const std::vector<int64_t>& local_offset,
                                                        const std::vector<int64_t>& shape) const {
   if (dim < 0 || static_cast<size_t>(dim) >= local_offset.size()) {

@@ -40,6 +40,9 @@ struct TensorSlice {
     std::vector<int64_t> global_offset, shape;
     int64_t local_flat = 0;
   };
+  // The row-major index in the local tensor of the element at row-major index `global` of the global tensor, or
+  // −1 when another rank holds it (initialisation draws the whole tensor's stream and keeps its own elements).
+  int64_t local_index(int64_t global) const;
   // The global pieces of the local box [local_offset, local_offset + shape), in the box's row-major order.
   std::vector<Piece> to_global(const std::vector<int64_t>& local_offset, const std::vector<int64_t>& shape) const;
 };

@@ -42,5 +42,26 @@ TEST(TensorSlice, ColumnsAndCopiesRoundTrip) {
   EXPECT_FALSE(TensorSlice::whole({6, 8}).is_split());
 }
 
+// local_index agrees with the box mapping for every element: each held element once, the others −1.
+TEST(TensorSlice, LocalIndexOfEveryGlobalElement) {
+  std::vector<float> global(12 * 4);
+  std::iota(global.begin(), global.end(), 0.0f);
+  for (const TensorSlice& slice : {TensorSlice::split({12, 4}, 0, 1, 2, 3), TensorSlice::split({12, 4}, 1, 0, 2),
+                                   TensorSlice::split({12}, 0, 2, 3), TensorSlice::whole({12, 4})}) {
+    const int64_t local_numel = shape_numel(slice.local_shape());
+    std::vector<float> local(static_cast<size_t>(local_numel));
+    copy_global_to_local(slice, global.data(), local.data());
+    int64_t held = 0;
+    for (int64_t g = 0; g < shape_numel(slice.global_shape); ++g) {
+      const int64_t l = slice.local_index(g);
+      if (l < 0) continue;
+      ++held;
+      ASSERT_LT(l, local_numel);
+      EXPECT_EQ(local[static_cast<size_t>(l)], global[static_cast<size_t>(g)]) << "global " << g;
+    }
+    EXPECT_EQ(held, local_numel);
+  }
+}
+
 }  // namespace
 }  // namespace tessera

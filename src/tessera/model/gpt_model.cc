@@ -153,9 +153,9 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
 GptModel::~GptModel() { kernels_.clear_matmul_weights(); }
 
 int64_t GptModel::BlockActivations::floats() const {
-  return ln1.size() + ln1_mean.size() + ln1_rstd.size() + ln1_full.size() + ln2_full.size() + qkv.size() + att_stats.size() + atty.size() +
-         residual2.size() + ln2.size() + ln2_mean.size() + ln2_rstd.size() + fch.size() + fch_gelu.size() +
-         residual3.size();
+  return ln1.size() + ln1_mean.size() + ln1_rstd.size() + ln1_full.size() + ln2_full.size() + qkv.size() +
+         att_stats.size() + atty.size() + residual2.size() + ln2.size() + ln2_mean.size() + ln2_rstd.size() +
+         fch.size() + fch_gelu.size() + residual3.size();
 }
 
 GptModel::MicroBatchState& GptModel::slot_state(int64_t slot) {
@@ -280,17 +280,18 @@ void GptModel::init_unit_parameters(uint64_t seed, int unit) {
     const ParamTensor& t = tensors[i];
     float* p = params_ + t.offset;
     RngStream rng(seed, RngPurpose::kInit, static_cast<uint64_t>(t.global_index));
-    // A tensor-parallel slice takes its elements of the whole tensor's values (drawn whole, then cut).
+    // A tensor-parallel slice keeps its elements of the whole tensor's stream (every value is drawn, in order,
+    // so that each element gets the value it has on one rank; no whole-tensor buffer).
     const auto draw_normal = [&](float std_dev) {
       if (!t.slice.is_split()) {
         for (int64_t j = 0; j < t.numel; ++j) p[j] = std_dev * rng.normal();
         return;
       }
-      int64_t global = 1;
-      for (int64_t d : t.slice.global_shape) global *= d;
-      std::vector<float> whole(static_cast<size_t>(global));
-      for (float& x : whole) x = std_dev * rng.normal();
-      copy_global_to_local(t.slice, whole.data(), p);
+      const int64_t global = shape_numel(t.slice.global_shape);
+      for (int64_t g = 0; g < global; ++g) {
+        const float value = std_dev * rng.normal();
+        if (const int64_t local = t.slice.local_index(g); local >= 0) p[local] = value;
+      }
     };
     switch (t.kind) {
       case ParamKind::kEmbedding:

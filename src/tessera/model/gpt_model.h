@@ -14,7 +14,9 @@
 // ahead of backwards:
 //   forward_stage(slot, tokens | input activation [B,T,C], targets)  → stage_output(slot) [B,T,C] (or the loss)
 //   backward_stage(slot, output gradient [B,T,C] | none on the last stage, input gradient [B,T,C] | none on the first)
-// forward()/backward() are the whole-model case on slot 0.
+// forward()/backward() are the whole-model case on slot 0. An interleaved pipeline's stage holds several chunks of
+// layers (ModelStage::chunks), each with its own slots; a slot runs its chunk, the encoder before the first chunk
+// and the head after the last.
 //
 // One micro-batch:
 //   float loss = model.forward(inputs, targets);   // mean cross-entropy over B·T tokens
@@ -76,7 +78,8 @@ struct ModelOptions {
   // Backward in two passes per micro-batch, as zero-bubble schedules run it: backward_stage_input (the
   // activation gradients, what the previous stage waits for) now, backward_stage_weight (the four matmul weight
   // gradients per layer) later. Each slot then keeps every layer's matmul output gradients in between,
-  // N·(5C + F) floats per layer. Needs recompute none (the weight pass reads the kept activations).
+  // N·(2C + 3C' + F') floats per layer (C' = C/t, F' = F/t under tensor parallelism t). Needs recompute none
+  // (the weight pass reads the kept activations).
   bool split_backward = false;
   // Tensor parallelism: this rank's part, its group (outliving the model; null only when size is 1), and
   // sequence parallelism (parallel.sequence_parallel: per-token work on B·T/t rows, see tensor_regions.h).

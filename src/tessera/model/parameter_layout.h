@@ -26,7 +26,8 @@
 // the tied head (Megatron's word-embedding copy on the last stage): it starts equal, its gradient is summed
 // with the first stage's after every backward, and both update it identically; it is not saved
 // (embeddings_replica()). Its wpe is carried along unused (zero gradient) so that both stages' embeddings
-// units have the same size and shard pieces.
+// units have the same size and shard pieces. An interleaved pipeline's stage holds several chunks of layers
+// (ModelStage::chunks): their blocks follow each other in chunk order.
 //
 // Tensor parallelism (TensorParallelPart, Megatron-LM's split): tp rank r of t holds its slice of the split
 // tensors — the local shape is in ParamTensor::shape, the global one and the offsets in ParamTensor::slice:

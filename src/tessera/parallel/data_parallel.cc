@@ -38,11 +38,9 @@ DataParallel::DataParallel(const ModelSpec& spec, Communicator& dp, KernelBacken
     uncounted_.emplace_back(unit.begin, unit.end);
   }
   for (const ParamTensor& t : layout_.tensors()) {
-    const bool in_replica = layout_.embeddings_replica() &&
-                            t.offset >= uncounted_.front().first && t.offset < uncounted_.front().second;
-    if (t.tp_replica && options.tensor_parallel.rank != 0 && !in_replica) uncounted_.emplace_back(t.offset, t.offset + t.numel);
+    if (t.tp_replica && options.tensor_parallel.rank != 0) uncounted_.emplace_back(t.offset, t.offset + t.numel);
   }
-  std::sort(uncounted_.begin(), uncounted_.end());
+  std::sort(uncounted_.begin(), uncounted_.end());  // (a range may lie inside another: counted_sum_squares skips both)
 }
 
 double DataParallel::counted_sum_squares(const float* data, int64_t flat_begin, int64_t n) const {

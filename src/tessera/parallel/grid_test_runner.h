@@ -184,4 +184,20 @@ inline void expect_same_training(const RunResult& expected, const RunResult& got
   EXPECT_LT(worst, 2e-5) << what << ": largest parameter difference";
 }
 
+// Saved under `saved` after 2 steps, resumed under `loaded` for a third: the same loss as 3 steps straight.
+inline void check_resharding(const Layout& saved, const Layout& loaded, const RunResult& straight) {
+  const std::string what = saved.name() + " → " + loaded.name();
+  BoxStore store;
+  RunResult first, second;
+  ASSERT_TRUE(run_on_thread_ranks(saved.world(), [&](Communicator& world) {
+                train_rank(world, saved, 2, &first, nullptr, 0, &store, 2);
+              }, kTestComm).ok());
+  ASSERT_TRUE(store.complete()) << what << ": the ranks' pieces do not tile every tensor";
+  ASSERT_TRUE(run_on_thread_ranks(loaded.world(), [&](Communicator& world) {
+                train_rank(world, loaded, 1, &second, &store, 2);
+              }, kTestComm).ok());
+  ASSERT_EQ(second.losses.size(), 1u);
+  EXPECT_NEAR(second.losses[0], straight.losses[2], 1e-5 * straight.losses[2]) << what;
+}
+
 }  // namespace tessera::grid_test

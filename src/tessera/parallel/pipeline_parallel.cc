@@ -269,16 +269,24 @@ Status PipelineParallel::sum_tied_gradients(DataParallel& dp) {
   const int unit = dp.layout().embedding_unit();
   TESSERA_CHECK(unit >= 0, "PipelineParallel: the first and the last stage hold the embeddings unit");
   std::span<float> mine = dp.unit_gradients(unit);
-  const int64_t bytes = static_cast<int64_t>(mine.size() * sizeof(float));
   const int peer = first() ? pp_.size() - 1 : 0;
-  // Both send theirs and add the other's: a + b on one and b + a on the other are the same floats.
-  AlignedBuffer<float> theirs(static_cast<int64_t>(mine.size()));
-  constexpr int kTiedTag = kLargestTag;  // above every micro-batch's (create() checks)
-  CommHandle send = pp_.send_async(mine.data(), bytes, peer, kTiedTag);
-  CommHandle recv = pp_.recv_async(theirs.data(), bytes, peer, kTiedTag);
-  TESSERA_RETURN_IF_ERROR(recv.wait().with_context("pipeline tied embeddings' gradients"));
-  TESSERA_RETURN_IF_ERROR(send.wait().with_context("pipeline tied embeddings' gradients"));
-  for (size_t i = 0; i < mine.size(); ++i) mine[i] += theirs[i];
+  // Both send theirs and add the other's: a + b on one and b + a on the other are the same floats. In pieces of
+  // kTiedPiece floats through one small buffer (the unit is V·C floats, 77 MB at GPT-2's vocabulary: a whole
+  // copy would be the rank's largest allocation after the model); each piece's send completes before it changes.
+  constexpr int64_t kTiedPiece = int64_t{1} << 20;
+  constexpr int kTiedTag = kLargestTag;  // above every micro-batch's (create() checks); pieces arrive in order
+  const int64_t n = static_cast<int64_t>(mine.size());
+  AlignedBuffer<float> theirs(std::min(n, kTiedPiece));
+  for (int64_t begin = 0; begin < n; begin += kTiedPiece) {
+    const int64_t count = std::min(kTiedPiece, n - begin);
+    const int64_t bytes = count * static_cast<int64_t>(sizeof(float));
+    float* piece = mine.data() + begin;
+    CommHandle send = pp_.send_async(piece, bytes, peer, kTiedTag);
+    CommHandle recv = pp_.recv_async(theirs.data(), bytes, peer, kTiedTag);
+    TESSERA_RETURN_IF_ERROR(recv.wait().with_context("pipeline tied embeddings' gradients"));
+    TESSERA_RETURN_IF_ERROR(send.wait().with_context("pipeline tied embeddings' gradients"));
+    for (int64_t i = 0; i < count; ++i) piece[i] += theirs[i];
+  }
   return Status();
 }
 

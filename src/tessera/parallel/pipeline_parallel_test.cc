@@ -16,11 +16,10 @@ namespace {
 
 // The shared dp × tp × pp runner (grid_test_runner.h), here with tp = 1.
 using PipeLayout = grid_test::Layout;
+using grid_test::check_resharding;
 using grid_test::expect_same_training;
 using grid_test::kTestComm;
 using grid_test::run;
-using grid_test::RunResult;
-using grid_test::train_rank;
 ModelSpec pipe_spec() { return grid_test::spec(); }
 
 TEST(PipelineStages, SplitLayersUnevenlyAndRefuseEmptyStages) {
@@ -142,22 +141,6 @@ TEST(PipelineParallel, SlotsFollowTheSchedule) {
   EXPECT_EQ(run({.pp = 1, .micro_batch = 1}, 1)->slots_stage0, 1);
   // ZB-H1: stage 0 runs each W right after its I, so it holds what 1F1B holds.
   EXPECT_EQ(run({.pp = 3, .schedule = PipelineScheduleKind::kZeroBubbleH1, .micro_batch = 1}, 1)->slots_stage0, 3);
-}
-
-// Saved under `saved` after 2 steps, resumed under `loaded` for a third: the same loss as 3 steps straight.
-void check_resharding(const PipeLayout& saved, const PipeLayout& loaded, const RunResult& straight) {
-  const std::string what = saved.name() + " → " + loaded.name();
-  BoxStore store;
-  RunResult first, second;
-  ASSERT_TRUE(run_on_thread_ranks(saved.world(), [&](Communicator& world) {
-                train_rank(world, saved, 2, &first, nullptr, 0, &store, 2);
-              }, kTestComm).ok());
-  ASSERT_TRUE(store.complete()) << what << ": the ranks' pieces do not tile every tensor";
-  ASSERT_TRUE(run_on_thread_ranks(loaded.world(), [&](Communicator& world) {
-                train_rank(world, loaded, 1, &second, &store, 2);
-              }, kTestComm).ok());
-  ASSERT_EQ(second.losses.size(), 1u);
-  EXPECT_NEAR(second.losses[0], straight.losses[2], 1e-5 * straight.losses[2]) << what;
 }
 
 TEST(PipelineParallel, CheckpointReshardsAcrossStages) {

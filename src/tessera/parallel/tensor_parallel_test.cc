@@ -10,12 +10,11 @@
 namespace tessera {
 namespace {
 
+using grid_test::check_resharding;
 using grid_test::expect_same_training;
 using grid_test::kTestComm;
 using grid_test::Layout;
 using grid_test::run;
-using grid_test::RunResult;
-using grid_test::train_rank;
 
 TEST(TensorParallel, TrainsLikeOneRank) {
   const auto oracle = run({.micro_batch = 2}, 3);
@@ -56,20 +55,7 @@ TEST(TensorParallel, CheckpointReshardsAcrossTensorSlices) {
       {{.dp = 2, .tp = 2, .zero_stage = 2, .micro_batch = 1}, {.pp = 3}},
       {{.pp = 2, .tp = 2}, {.dp = 2, .tp = 2, .zero_stage = 1, .micro_batch = 1}},
   };
-  for (const auto& [saved, loaded] : cases) {
-    const std::string what = saved.name() + " → " + loaded.name();
-    BoxStore store;
-    RunResult first, second;
-    ASSERT_TRUE(run_on_thread_ranks(saved.world(), [&](Communicator& world) {
-                  train_rank(world, saved, 2, &first, nullptr, 0, &store, 2);
-                }, kTestComm).ok());
-    ASSERT_TRUE(store.complete()) << what << ": the ranks' pieces do not tile every tensor";
-    ASSERT_TRUE(run_on_thread_ranks(loaded.world(), [&](Communicator& world) {
-                  train_rank(world, loaded, 1, &second, &store, 2);
-                }, kTestComm).ok());
-    ASSERT_EQ(second.losses.size(), 1u);
-    EXPECT_NEAR(second.losses[0], straight->losses[2], 1e-5 * straight->losses[2]) << what;
-  }
+  for (const auto& [saved, loaded] : cases) check_resharding(saved, loaded, *straight);
 }
 
 // The model saves global boxes by itself too (GptModel::save_state, used by export): two tp slices tile the

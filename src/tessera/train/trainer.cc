@@ -155,7 +155,9 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
         training_memory_report(c.model, B, T, base_options, kernel_options.matmul_precision, kernel_threads()),
         aligned, dp.size(), zero_stage, c.parallel.overlap_comm, c.parallel.num_micro_batches(),
         kernel_options.matmul_precision);
-    report.workspace += t->pipeline_->buffer_bytes(B, c.parallel.sequence_parallel ? T / tp.size() : T, c.model.n_embd);
+    // The activations a stage sends and receives: B·T rows, or B·T/tp with sequence parallelism.
+    report.workspace += t->pipeline_->buffer_bytes(1, c.parallel.sequence_parallel ? B * T / tp.size() : B * T,
+                                                   c.model.n_embd);
     report.program = program_bytes;
     return report;
   };

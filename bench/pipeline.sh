@@ -34,10 +34,11 @@ print(json.dumps({"layout": sys.argv[1], "file": sys.argv[2], "tokens_per_s": r[
                   "bubble": r.get("pipeline_bubble", 0), "micro_batches": r["micro_batches"], "pp": r["pp"], "tp": r["tp"], "vpp": r["vpp"],
                   "peak_rss_mib": r["peak_rss_mib_max_rank"], "predicted_mib": r["predicted_memory_mib_max_rank"]}))' "$name" "$file"
 }
-results=$(mktemp)
 runs="${TESSERA_BENCH_KEEP:-$(mktemp -d)}"  # TESSERA_BENCH_KEEP=DIR keeps the runs' JSON for replanning
 mkdir -p "$runs"
-[ -n "${TESSERA_BENCH_KEEP:-}" ] || trap 'rm -rf "$runs" "$results"' EXIT
+results="$runs/results.jsonl"  # one line per run; bench/pipeline_table.py DIR/results.jsonl ... replans them
+: >"$results"
+[ -n "${TESSERA_BENCH_KEEP:-}" ] || trap 'rm -rf "$runs"' EXIT
 # The config with the padded vocabulary: what every layout trains and what the planner predicts.
 sed -E "s/^vocab_size *=.*/vocab_size = $vocab/" "$config" >"$runs/config.toml"
 grep -q "^vocab_size = $vocab\$" "$runs/config.toml" || { echo "bench: no [model] vocab_size line in $config" >&2; exit 1; }
@@ -55,28 +56,4 @@ for round in $(seq "$rounds"); do
     --set parallel.vpp=3 | tee -a "$results"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-/usr/bin/python3 - "$results" "$build/tessera" "$runs/probe.json" "$config" <<'PY'
-import json, statistics, subprocess, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-tessera, probe, config = sys.argv[2:5]
-layouts = list(dict.fromkeys(r["layout"] for r in rows))
-numeric = [k for k in rows[0] if k not in ("layout", "file")]
-med = {l: {k: statistics.median(r[k] for r in rows if r["layout"] == l) for k in numeric} for l in layouts}
-base = med[layouts[0]]["tokens_per_s"]
-print("| layout | tokens/s (median) | vs 1 rank | step s | planner s | error | micro-batches | bubble measured "
-      "| planner bubble | ideal bubble | peak RSS (largest rank) | predicted |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-for l in layouts:
-    m = med[l]
-    # The planner predicts the run whose step time is the layout's median, from the kernel probe alone.
-    runs = sorted((r for r in rows if r["layout"] == l), key=lambda r: r["step_time_s"])
-    chosen = runs[len(runs) // 2]
-    plan = json.loads(subprocess.run([tessera, "plan", "calibrate", "--probe", probe, "--config", config, "--measured",
-                                      chosen["file"], "--json"], check=True, capture_output=True, text=True).stdout)
-    p, mb = m["pp"], m["micro_batches"]
-    # ZB-H1: F = I = W; interleaved: v chunks shrink each fill/drain slot v-fold.
-    ideal = (p - 1) / ((3 if "zb" in l else m["vpp"]) * mb + p - 1) if p > 1 else 0
-    print(f"| {l} | {m['tokens_per_s']:.0f} | {m['tokens_per_s'] / base:.2f}x | {m['step_time_s']:.3f} | "
-          f"{plan['step_time_s']:.3f} | {plan['error_percent']:+.1f}% | {mb:.0f} | {100 * m['bubble']:.1f}% | "
-          f"{100 * plan['bubble_fraction']:.1f}% | {100 * ideal:.1f}% | {m['peak_rss_mib']:.0f} MiB | {m['predicted_mib']:.0f} MiB |")
-PY
+/usr/bin/python3 bench/pipeline_table.py "$results" "$build/tessera" "$runs/probe.json" "$config"

@@ -1,8 +1,8 @@
 # Tensor parallelism over MPI: `mpirun -n 2 tessera train --set parallel.tp=2` (alone and with
-# parallel.sequence_parallel), `-n 4` dp=2 × tp=2 (ZeRO-2) and tp=2 × pp=2 (1F1B) train the same global batches
-# as one rank — per-step losses within 1e-5 relative over 20 steps, validation losses too. The tp=2 + sequence
-# parallel checkpoint at step 10 (its tensors stored as global boxes) resumes on one rank with the same losses;
-# layouts the runtime cannot run are refused with one line.
+# parallel.sequence_parallel), `-n 4` dp=2 × tp=2 (ZeRO-2) and tp=2 × pp=2 (1F1B), and `-n 8` dp=2 × tp=2 × pp=2
+# (ZeRO-1) train the same global batches as one rank — per-step losses within 1e-5 relative over 20 steps,
+# validation losses too. The tp=2 + sequence parallel checkpoint at step 10 (its tensors stored as global boxes)
+# resumes on one rank with the same losses; layouts the runtime cannot run are refused with one line.
 source "$(dirname "$0")/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 cfg="$SRC/tests/configs/test_tiny.toml"
@@ -22,13 +22,16 @@ mpirun -n 4 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/dp2tp2" \
   --set parallel.tp=2 --set parallel.dp=2 --set parallel.zero_stage=2 --set train.micro_batch=1
 mpirun -n 4 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/tp2pp2" \
   --set parallel.tp=2 --set parallel.pp=2 --set parallel.dp=1
+mpirun -n 8 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/grid" \
+  --set parallel.dp=2 --set parallel.tp=2 --set parallel.pp=2 --set parallel.zero_stage=1 --set train.micro_batch=1
 python3 - "$WORK" <<'PY'
 import json, sys
 work = sys.argv[1]
 rows = lambda run: {r["step"]: r for r in map(json.loads, open(f"{work}/{run}/metrics.jsonl"))}
 one = rows("one")
 for name, run in (("tp=2", "tp2"), ("tp=2 + sequence parallel to step 10, then one rank", "sp"),
-                  ("dp=2 x tp=2 zero-2", "dp2tp2"), ("tp=2 x pp=2 1f1b", "tp2pp2")):
+                  ("dp=2 x tp=2 zero-2", "dp2tp2"), ("tp=2 x pp=2 1f1b", "tp2pp2"),
+                  ("dp=2 x tp=2 x pp=2 zero-1", "grid")):
     other = rows(run)
     assert sorted(other) == list(range(1, 21)), (name, sorted(other))
     worst = max(abs(one[s]["loss"] - other[s]["loss"]) / one[s]["loss"] for s in one)

@@ -81,6 +81,26 @@ TEST(Calibrate, PredictsMeasuredLocalRunsWithin15Percent) {
   }
 }
 
+// Interleaved as the runtime runs it (docs/parallelism.md): pp·vpp = 6 even virtual stages of one layer each, the
+// LM head (~10 blocks) on the last one only — rank 1's chunks are uneven and rank 0 waits for them, so the bubble is
+// far above the (p−1)/(v·m+p−1) = 1/25 of even chunks that a head spread over the stages would give.
+TEST(Calibrate, InterleavedStagesCarryTheHeadOnTheLastChunkOnly) {
+  auto probe = read_kernel_probe(fixture("bench_kernels_2threads.json"));
+  ASSERT_TRUE(probe.ok()) << probe.status().to_string();
+  const CalibrationInput il{.model = small(), .micro_batch = 2, .ranks = 2, .pp = 2, .vpp = 3,
+                            .schedule = PipelineSchedule::kInterleaved, .micro_batches = 8};
+  auto r = calibrate_and_predict(*probe, il);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_GT(r->bubble_fraction, 3.0 / 25);
+  EXPECT_LT(r->bubble_fraction, 0.6);
+  // The step is at least the last rank's work: 8 micro-batches of 3 layers and the head, with no bubble.
+  CalibrationInput one = il;
+  one.pp = 1, one.vpp = 1, one.ranks = 2, one.schedule = PipelineSchedule::kOneFOneB;
+  auto dp = calibrate_and_predict(*probe, one);  // dp = 2: 8 micro-batches of all 6 layers and the head per rank
+  ASSERT_TRUE(dp.ok());
+  EXPECT_GT(r->step_time_s, 0.7 * dp->compute_s);  // (3 + ~10) / (6 + ~10) blocks; spread: (3 + 5) / 16
+}
+
 TEST(Calibrate, ReadsTheTrainMeasurementAndRejectsBadProbes) {
   auto m = read_train_measurement(fixture("bench_train_small_2ranks.json"));
   ASSERT_TRUE(m.ok());

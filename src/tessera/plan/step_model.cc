@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <initializer_list>
+#include <vector>
 
 #include "tessera/plan/layer_mix.h"
 #include "tessera/plan/moe_dispatch.h"
@@ -348,35 +349,48 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   double pipeline = slots * t_mb;
   double stage_compute = fwd_compute + bwd_compute;  // per micro-batch on the slowest stage
   double idle_share = -1;                              // the simulated stages' mean idle share, if simulated
-  if (job.runtime_stages && p.pp > 1 && p.vpp == 1) {
-    // Tessera's runtime: its own stages (spec/pipeline_stages.h, the LM head and loss on the last), each with
-    // its own time, run through the schedule's program in the pipeline simulator — the stages are uneven, so
-    // the slowest one paces the steady state and the others wait (idle counted as bubble, as the runtime
-    // measures it). W (zero bubble): the weight-gradient GEMMs, half of a block's backward. (Under GPipe the
-    // last stage's heavy forwards all come first, so its bubble exceeds 1F1B's, as measured.)
-    const auto stages = pipeline_stage_layers(m, p.pp);
-    const auto program = make_pipeline_schedule({.kind = pipeline_schedule_kind(p.schedule), .pp = p.pp, .vpp = 1,
+  if (job.runtime_stages && p.pp > 1) {
+    // Tessera's runtime: its own stages, each with its own time, run through the schedule's program in the
+    // pipeline simulator — the stages are uneven, so the slowest one paces the steady state and the others wait
+    // (idle counted as bubble, as the runtime measures it). W (zero bubble): the weight-gradient GEMMs, half of a
+    // block's backward. (Under GPipe the last stage's heavy forwards all come first, so its bubble exceeds
+    // 1F1B's, as measured.)
+    //   vpp = 1: pp stages as spec/pipeline_stages.h balances them, the LM head and loss on the last;
+    //   vpp > 1 (interleaved): pp·vpp virtual stages of L/(pp·vpp) layers each (docs/parallelism.md: the runtime
+    //   does not balance the head here, as in Megatron), global stage s = chunk·pp + rank, the head on the last
+    //   one (rank pp−1's last chunk) — so the last rank carries the head once, not vpp times, and the simulator
+    //   runs every chunk with its own time.
+    const int64_t S = p.pp * p.vpp;
+    const auto stages = p.vpp == 1 ? pipeline_stage_layers(m, p.pp) : pipeline_stage_layers(m.n_layer, S);
+    const auto program = make_pipeline_schedule({.kind = pipeline_schedule_kind(p.schedule), .pp = p.pp, .vpp = p.vpp,
                                                  .micro_batches = p.num_micro_batches()});
     if (stages.ok() && program.ok()) {
       PipelineTimes times;
       const double per_layer_fwd = lt.fwd_compute + lt.tp_comm_fwd + lt.ep_comm_fwd + lt.host_fwd + cp_fwd_exposed;
       const double per_layer_bwd = lt.bwd_compute + recompute + lt.tp_comm_fwd + recompute_comm + lt.ep_comm_fwd +
                                    lt.host_bwd + cp_bwd_exposed;
-      double slowest = 0;
-      for (int64_t r = 0; r < p.pp; ++r) {
-        const double n = static_cast<double>((*stages)[static_cast<size_t>(r)].count());
-        const bool last = r == p.pp - 1;
+      const double send = pp_send / vpp;  // one activation (gradient) message per virtual stage and micro-batch
+      std::vector<double> rank_f(static_cast<size_t>(p.pp)), rank_b(rank_f), rank_compute(rank_f);
+      for (int64_t s = 0; s < S; ++s) {
+        const double n = static_cast<double>((*stages)[static_cast<size_t>(s)].count());
+        const bool last = s == S - 1;
         // The runtime fuses the LM head's backward into its forward (GptModel: the logits never exist whole), so
         // the last stage's F carries the head's forward and backward.
-        times.rank_forward_s.push_back(n * per_layer_fwd + (last ? head_fwd + head_bwd : 0.0) + pp_send);
-        times.rank_backward_s.push_back(n * per_layer_bwd + pp_send);
-        times.rank_weight_s.push_back(0.5 * n * lt.bwd_compute);
-        if (times.rank_forward_s.back() + times.rank_backward_s.back() > slowest) {
-          slowest = times.rank_forward_s.back() + times.rank_backward_s.back();
-          out.forward_s = times.rank_forward_s.back();
-          out.backward_s = times.rank_backward_s.back();
-          stage_compute = n * (lt.fwd_compute + lt.bwd_compute + recompute) + (last ? head_fwd + head_bwd : 0.0);
-        }
+        times.stage_forward_s.push_back(n * per_layer_fwd + (last ? head_fwd + head_bwd : 0.0) + send);
+        times.stage_backward_s.push_back(n * per_layer_bwd + send);
+        times.stage_weight_s.push_back(0.5 * n * lt.bwd_compute);
+        const size_t r = static_cast<size_t>(s % p.pp);
+        rank_f[r] += times.stage_forward_s.back();
+        rank_b[r] += times.stage_backward_s.back();
+        rank_compute[r] += n * (lt.fwd_compute + lt.bwd_compute + recompute) + (last ? head_fwd + head_bwd : 0.0);
+      }
+      double slowest = 0;
+      for (size_t r = 0; r < rank_f.size(); ++r) {
+        if (rank_f[r] + rank_b[r] <= slowest) continue;
+        slowest = rank_f[r] + rank_b[r];
+        out.forward_s = rank_f[r];
+        out.backward_s = rank_b[r];
+        stage_compute = rank_compute[r];
       }
       const auto timeline = simulate_pipeline(*program, times);
       if (timeline.ok()) {

@@ -101,6 +101,32 @@ TEST(Calibrate, InterleavedStagesCarryTheHeadOnTheLastChunkOnly) {
   EXPECT_GT(r->step_time_s, 0.7 * dp->compute_s);  // (3 + ~10) / (6 + ~10) blocks; spread: (3 + 5) / 16
 }
 
+// Tensor parallelism as the runtime runs it: every collective blocks (nothing hides it) — per micro-batch two
+// all-reduces of [M, C] fp32 per block forward and two backward, one for the embedding's sum, one for the head's
+// input gradient, and the vocab-parallel loss's all-gather of 2·rows floats per head chunk — on the mpi link.
+// Sequence parallelism moves the same bytes (reduce-scatter + all-gather = all-reduce on a ring) except the
+// embedding's, which is only reduce-scattered.
+TEST(Calibrate, TensorParallelCollectivesAreTheRuntimesBlockingOnes) {
+  auto probe = read_kernel_probe(fixture("bench_kernels_2threads.json"));
+  ASSERT_TRUE(probe.ok()) << probe.status().to_string();
+  ModelSpec model = small();
+  model.vocab_size = 50304;
+  const CalibrationInput tp2{.model = model, .micro_batch = 2, .ranks = 2, .tp = 2, .micro_batches = 8};
+  auto r = calibrate_and_predict(*probe, tp2);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const double S = 2.0 * 256 * 384 * 4;
+  const double all_reduce = 2 * kMpiLatencyS + S / kMpiBytesPerS;
+  const double rows = std::floor(64.0 * (1 << 20) / (4 * 50304.0));  // 333: chunks of 333 and 179 rows
+  const double gathers = 2 * kMpiLatencyS + (2 * 2 * rows * 4 + 2 * 2 * (512 - rows) * 4) / 2 / kMpiBytesPerS;
+  const double expected = 8 * ((4 * 6 + 2) * all_reduce + gathers);
+  EXPECT_NEAR(r->tp_comm_s, expected, 1e-9 * expected);
+  CalibrationInput sp = tp2;
+  sp.sequence_parallel = true;
+  auto s = calibrate_and_predict(*probe, sp);
+  ASSERT_TRUE(s.ok());
+  EXPECT_NEAR(s->tp_comm_s, expected - 8 * (all_reduce / 2), 1e-9 * expected);
+}
+
 TEST(Calibrate, ReadsTheTrainMeasurementAndRejectsBadProbes) {
   auto m = read_train_measurement(fixture("bench_train_small_2ranks.json"));
   ASSERT_TRUE(m.ok());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <initializer_list>
 #include <vector>
 
@@ -24,6 +25,8 @@ constexpr double kOptimizerBytesPerParam = 30;
 constexpr double kElementwiseCPerToken = 16;
 constexpr double kElementwiseFPerToken = 4;
 constexpr double kUnfusedScoreBytes = 10;
+// Tessera's LM head computes the logits in chunks of this many bytes of fp32 rows (GptModel::kHeadChunkBytes).
+constexpr double kHeadChunkBytes = 64.0 * (1 << 20);
 
 struct LayerTimes {
   // Means over the stack's layers (layer_mix.h: the sum over the layer kinds ÷ n_layer), one micro-batch.
@@ -51,6 +54,13 @@ GemmTimes gemm_times(const DeviceModel& dev, double M, std::initializer_list<std
   return g;
 }
 
+// The links tensor-parallel collectives run on: ClusterLinks::tensor_parallel where set.
+ClusterLinks tp_links_of(const ClusterLinks& links) {
+  ClusterLinks tp = links;
+  if (links.tensor_parallel) tp.scaleup = tp.scaleout = *links.tensor_parallel;
+  return tp;
+}
+
 LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLinks& links) {
   const ModelSpec& m = job.model;
   const ParallelPlan& p = job.plan;
@@ -68,7 +78,10 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   // Memory-bound work per layer of any kind: norms, residuals, dropout, rotary — 8 C-sized element accesses
   // per token (a transformer block, attention + MLP, has 16).
   const double elem_c = M * act * kElementwiseCPerToken / 2 * C / (sp ? tp : 1);
-  const double tp_all_reduce = p.tp > 1 ? kTpExposed * group_all_reduce_seconds(links, p.tp, 1, M * C * act) : 0;
+  // Tessera's runtime blocks on every tp collective (nothing overlaps them); frameworks hide part of it.
+  const double tp_exposed = job.runtime_stages ? 1.0 : kTpExposed;
+  const double tp_all_reduce =
+      p.tp > 1 ? tp_exposed * group_all_reduce_seconds(tp_links_of(links), p.tp, 1, M * C * act) : 0;
   LayerTimes total;  // sums over the stack, divided by n_layer at the end
   double selective = 0;
   double ep_a2a_fwd = 0;  // one MoE layer's forward all-to-alls (dispatch + combine), one micro-batch
@@ -311,6 +324,26 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   const double head_fwd = heads * (dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2));
   const double head_bwd = heads * (dev.gemm_seconds(M, C, V / tp) + dev.gemm_seconds(C, V / tp, M) +
                                    dev.memory_seconds(M * V / tp * 4 * 2));
+  // Tessera's runtime (docs/parallelism.md "Embedding and loss"), per micro-batch under tp: the embedding's g
+  // region sums the looked-up [M, C] rows (an all-reduce; a reduce-scatter under sequence parallelism) on the
+  // first stage; on the last, the head's f region all-reduces the [M, C] input gradient (under sequence
+  // parallelism: all-gathers the input forward and reduce-scatters its gradient), and the vocab-parallel loss
+  // all-gathers 2·R floats per rank for each chunk of R = kHeadChunkBytes / (4·V) rows. All blocking.
+  double embed_tp = 0, head_tp = 0;
+  if (job.runtime_stages && p.tp > 1) {
+    const ClusterLinks tp_links = tp_links_of(links);
+    const bool sp = job.sequence_parallel;
+    const double act_bytes = M * C * dev.activation_bytes();
+    embed_tp = sp ? group_reduce_scatter_seconds(tp_links, p.tp, 1, act_bytes)
+                  : group_all_reduce_seconds(tp_links, p.tp, 1, act_bytes);
+    head_tp = sp ? group_all_gather_seconds(tp_links, p.tp, 1, act_bytes) +
+                       group_reduce_scatter_seconds(tp_links, p.tp, 1, act_bytes)
+                 : group_all_reduce_seconds(tp_links, p.tp, 1, act_bytes);
+    const double rows = std::max(1.0, std::floor(kHeadChunkBytes / (4 * V)));
+    for (double n0 = 0; n0 < M; n0 += rows) {
+      head_tp += group_all_gather_seconds(tp_links, p.tp, 1, tp * 2 * std::min(rows, M - n0) * 4);
+    }
+  }
   const double layers_per_stage = L / pp;
   double pp_send = 0;
   if (p.pp > 1) {
@@ -321,7 +354,7 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   }
   const double fwd_compute = layers_per_stage * lt.fwd_compute + head_fwd / pp;
   const double bwd_compute = layers_per_stage * (lt.bwd_compute + recompute) + head_bwd / pp;
-  const double tp_fwd = layers_per_stage * lt.tp_comm_fwd;
+  const double tp_fwd = layers_per_stage * lt.tp_comm_fwd + (embed_tp + head_tp) / pp;
   const double tp_bwd = layers_per_stage * (lt.tp_comm_fwd + recompute_comm);
   // Expert-parallel all-to-alls: dispatch and combine forward, their gradients backward (and again for a
   // fully recomputed forward).
@@ -376,7 +409,8 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
         const bool last = s == S - 1;
         // The runtime fuses the LM head's backward into its forward (GptModel: the logits never exist whole), so
         // the last stage's F carries the head's forward and backward.
-        times.stage_forward_s.push_back(n * per_layer_fwd + (last ? head_fwd + head_bwd : 0.0) + send);
+        times.stage_forward_s.push_back(n * per_layer_fwd + (last ? head_fwd + head_bwd + head_tp : 0.0) +
+                                        (s == 0 ? embed_tp : 0.0) + send);
         times.stage_backward_s.push_back(n * per_layer_bwd + send);
         times.stage_weight_s.push_back(0.5 * n * lt.bwd_compute);
         const size_t r = static_cast<size_t>(s % p.pp);

@@ -386,6 +386,9 @@ int run_calibrate(const CalibrateArgs& c) {
       j["measured_step_time_s"] = measured->step_time_s;
       j["error_percent"] = 100 * (result->step_time_s - measured->step_time_s) / measured->step_time_s;
       if (measured->pipeline_bubble) j["measured_bubble_fraction"] = *measured->pipeline_bubble;
+      // The runtime's exposed collectives against the prediction's (dp all-reduce + tp collectives).
+      j["measured_comm_exposed_s"] = measured->comm_exposed_s;
+      j["predicted_comm_exposed_s"] = result->allreduce_s + result->tp_comm_s;
     }
     std::cout << j.dump(2) << "\n";
     return 0;

@@ -82,6 +82,7 @@ StatusOr<TrainMeasurement> read_train_measurement(const std::string& path) {
                                   path, schedule);
   }
   if (j.contains("pipeline_bubble")) m.pipeline_bubble = j["pipeline_bubble"].get<double>();
+  m.comm_exposed_s = j.value("comm_exposed_s", 0.0);
   if (m.step_time_s <= 0) return invalid_argument_error("measurement '{}': step_time_s: expected > 0", path);
   if (m.pp < 1 || m.tp < 1 || m.vpp < 1 || m.micro_batches < 1 || m.world_size % (m.pp * m.tp) != 0) {
     return invalid_argument_error(
@@ -146,8 +147,12 @@ StatusOr<CalibrationResult> calibrate_and_predict(const KernelProbe& probe, cons
   cpu.hbm_gib = 1e6;
   cpu.hbm_tb_per_s = probe.memory_bandwidth_gbs / 1000;
   ClusterLinks links;
-  // Shared memory: a rank copies its buffer in and the peer's out, at its half of the bandwidth.
+  // Shared memory: a rank copies its buffer in and the peer's out, at its half of the bandwidth — what the
+  // gradient all-reduce costs the cores (it progresses asynchronously, overlapped with backward).
   links.scaleup = {probe.memory_bandwidth_gbs * 1e9 / 2 / static_cast<double>(in.ranks), kShmLatencyS};
+  // The tp collectives block on Tessera's mpi backend, whose small nonblocking calls run ~60× below the copy
+  // bandwidth (kMpiBytesPerS, calibrate.h): that rate, not the probe's, is what each one waits.
+  links.tensor_parallel = Link{kMpiBytesPerS, kMpiLatencyS};
   links.scaleout = links.scaleup;
   links.scaleup_domain = in.ranks;
   const StepPrediction step = predict_step(job, cpu, links, device);

@@ -12,7 +12,9 @@
 // memory-bound kernels at the measured bandwidth. With R ranks on the machine each rank gets 1/R of the
 // cores and of the bandwidth, and the gradients are all-reduced over shared memory (not overlapped:
 // the same cores do both). With pp > 1 the ranks are pipeline stages as the runtime splits them (the LM head
-// on the last), simulated through the schedule's program (Job::runtime_stages). Nothing is fitted to the measured step time: it is only compared.
+// on the last; interleaved: every virtual stage on its own), simulated through the schedule's program
+// (Job::runtime_stages); with tp > 1 every tensor-parallel collective is blocking and on the critical path.
+// Nothing is fitted to the measured step time: it is only compared.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -25,6 +27,17 @@
 #include "tessera/spec/parallel_plan.h"
 
 namespace tessera::plan {
+
+// Tensor-parallel collectives run on Tessera's mpi backend (bench/pipeline.sh launches with mpirun) and block:
+// each (≤ 1 MiB for small.toml) is a descriptor all-gather and then a nonblocking MPI call waited for at once
+// (docs/communication.md "MPI"). Its cost is MPI's protocol and progress, not memory traffic (it runs ~60×
+// below the copy bandwidth),
+// so it is not derived from the kernel probe but from `tessera bench comm`'s "mpi" backend on this machine
+// (bench/RESULTS.md, 2 ranks, all_reduce medians: 64 KiB 78.1 µs, 256 KiB 282.3 µs): the line through them,
+// t = 2α + S/β for a 2-rank ring all-reduce (comm_model.h), gives β = 196608 B / 204.2 µs = 0.96 GB/s and
+// 2α = 78.1 µs − 65536 B/β = 10 µs.
+inline constexpr double kMpiBytesPerS = 0.96e9;
+inline constexpr double kMpiLatencyS = 5e-6;
 
 struct MatmulProbe {
   double m = 0, n = 0, k = 0, gflops = 0;
@@ -51,6 +64,8 @@ struct TrainMeasurement {
   int64_t micro_batches = 1;  // per step and model replica
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
   std::optional<double> pipeline_bubble;  // measured, with pp > 1
+  // Time per step in collectives the run could not hide (tp's and the exposed dp all-reduce; absent: 0).
+  double comm_exposed_s = 0;
 };
 
 StatusOr<KernelProbe> parse_kernel_probe(const std::string& json_text, const std::string& origin);

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include "tessera/spec/cluster_spec.h"
 
@@ -34,6 +35,10 @@ struct ClusterLinks {
   Link scaleup;
   Link scaleout;
   int64_t scaleup_domain = 1;
+  // Where tensor-parallel collectives run on a link of their own (plan calibrate: Tessera's blocking tp
+  // collectives on the mpi backend, far slower than the shared-memory copies the rest is priced at); unset:
+  // the links above.
+  std::optional<Link> tensor_parallel;
   // The link a group of `size` ranks, consecutive ranks `stride` apart, runs on.
   const Link& link_for(int64_t size, int64_t stride) const {
     return fits_scaleup(size, stride) ? scaleup : scaleout;

@@ -92,8 +92,11 @@ struct Job {
   // Fraction of compute that data-parallel collectives can hide behind (bucketed, started as gradients are
   // ready). 0 where communication competes with compute for the same cores (CPU ranks sharing a machine).
   double dp_overlap = 0.9;
-  // Tessera's own runtime (plan calibrate): pipeline stages as spec/pipeline_stages.h splits them, the LM head
-  // on the last stage, the step simulated stage by stage; false: frameworks' balanced stages (head spread).
+  // Tessera's own runtime (plan calibrate): pipeline stages as spec/pipeline_stages.h splits them (interleaved:
+  // pp·vpp even virtual stages), the LM head on the last stage, the step simulated stage by stage; its
+  // tensor-parallel collectives are blocking (parallel/tensor_parallel.h: all exposed) and include the
+  // vocab-parallel embedding's and head's (docs/parallelism.md). false: frameworks' balanced stages (head
+  // spread), kTpExposed of the blocks' tp collectives exposed.
   bool runtime_stages = false;
   Framework framework = Framework::kGeneric;
   MemoryTraits memory;  // as apply_framework(framework) sets them, plus offload_layers

@@ -29,19 +29,35 @@ StatusOr<PipelineTimeline> simulate_pipeline(const PipelineProgram& p, const Pip
                    (!t.rank_weight_s.empty() && static_cast<int64_t>(t.rank_weight_s.size()) != p.pp))) {
     return invalid_argument_error("pipeline: per-rank times for {} ranks, expected {}", t.rank_forward_s.size(), p.pp);
   }
+  const int64_t stages = p.pp * p.vpp;
+  const bool per_stage = !t.stage_forward_s.empty();
+  if (per_stage && (static_cast<int64_t>(t.stage_forward_s.size()) != stages ||
+                    static_cast<int64_t>(t.stage_backward_s.size()) != stages ||
+                    (!t.stage_weight_s.empty() && static_cast<int64_t>(t.stage_weight_s.size()) != stages))) {
+    return invalid_argument_error("pipeline: per-stage times for {} stages, expected pp·vpp = {}",
+                                  t.stage_forward_s.size(), stages);
+  }
   const double vpp = static_cast<double>(p.vpp);
-  auto forward_of = [&](int64_t r) { return (per_rank ? t.rank_forward_s[static_cast<size_t>(r)] : t.forward_s) / vpp; };
-  auto backward_of = [&](int64_t r) { return (per_rank ? t.rank_backward_s[static_cast<size_t>(r)] : t.backward_s) / vpp; };
-  auto weight_of = [&](int64_t r) {
-    return per_rank && !t.rank_weight_s.empty() ? t.rank_weight_s[static_cast<size_t>(r)] / vpp
-                                                : backward_of(r) * t.weight_share;
+  // One micro-batch's time through global stage s: its own (per_stage), else its rank's share (1/vpp of the rank's).
+  auto at = [](const std::vector<double>& v, int64_t i) { return v[static_cast<size_t>(i)]; };
+  auto forward_of = [&](int64_t s) {
+    return per_stage ? at(t.stage_forward_s, s) : (per_rank ? at(t.rank_forward_s, p.rank_of_stage(s)) : t.forward_s) / vpp;
   };
-  auto duration = [&](int64_t r, Kind k) {
+  auto backward_of = [&](int64_t s) {
+    return per_stage ? at(t.stage_backward_s, s)
+                     : (per_rank ? at(t.rank_backward_s, p.rank_of_stage(s)) : t.backward_s) / vpp;
+  };
+  auto weight_of = [&](int64_t s) {
+    if (per_stage) return t.stage_weight_s.empty() ? backward_of(s) * t.weight_share : at(t.stage_weight_s, s);
+    return per_rank && !t.rank_weight_s.empty() ? at(t.rank_weight_s, p.rank_of_stage(s)) / vpp
+                                                : backward_of(s) * t.weight_share;
+  };
+  auto duration = [&](int64_t s, Kind k) {
     switch (k) {
-      case Kind::kForward: return forward_of(r);
-      case Kind::kBackward: return backward_of(r);
-      case Kind::kBackwardInput: return backward_of(r) - weight_of(r);
-      case Kind::kBackwardWeight: return weight_of(r);
+      case Kind::kForward: return forward_of(s);
+      case Kind::kBackward: return backward_of(s);
+      case Kind::kBackwardInput: return backward_of(s) - weight_of(s);
+      case Kind::kBackwardWeight: return weight_of(s);
       default: return 0.0;
     }
   };
@@ -70,7 +86,7 @@ StatusOr<PipelineTimeline> simulate_pipeline(const PipelineProgram& p, const Pip
           if (it == sent.end()) break;
           now = std::max(now, it->second + t.p2p_s);  // a blocking recv
         } else {
-          PipelineOp op{r, a.micro_batch, stage, a.kind, now, now + duration(r, a.kind)};
+          PipelineOp op{r, a.micro_batch, stage, a.kind, now, now + duration(stage, a.kind)};
           now = op.end_s;
           timeline.ops.push_back(op);
         }
@@ -85,8 +101,8 @@ StatusOr<PipelineTimeline> simulate_pipeline(const PipelineProgram& p, const Pip
     }
   }
   for (const auto& op : timeline.ops) timeline.makespan_s = std::max(timeline.makespan_s, op.end_s);
-  double busy = 0;
-  for (int64_t r = 0; r < p.pp; ++r) busy += static_cast<double>(p.micro_batches) * vpp * (forward_of(r) + backward_of(r));
+  double busy = 0;  // every stage's m forwards and backwards (I + W = B)
+  for (int64_t s = 0; s < stages; ++s) busy += static_cast<double>(p.micro_batches) * (forward_of(s) + backward_of(s));
   timeline.bubble_fraction =
       timeline.makespan_s > 0 ? 1 - busy / (static_cast<double>(p.pp) * timeline.makespan_s) : 0;
   return timeline;

@@ -53,6 +53,10 @@ struct PipelineTimes {
   // Uneven stages: each rank's own forward, backward and W seconds (size pp; W only read for split backwards);
   // empty: forward_s, backward_s and weight_share on every rank.
   std::vector<double> rank_forward_s, rank_backward_s, rank_weight_s;
+  // Uneven virtual stages (interleaved: a rank's chunks differ, e.g. the LM head on the last rank's last chunk):
+  // one micro-batch's forward, backward and W seconds through each global stage s = chunk·pp + rank (size
+  // pp·vpp, not divided by vpp); when set they replace the per-rank and uniform times above.
+  std::vector<double> stage_forward_s, stage_backward_s, stage_weight_s;
 };
 
 // Builds the schedule of input.schedule (spec/pipeline_schedule.h) and simulates it.

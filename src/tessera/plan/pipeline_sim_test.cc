@@ -77,6 +77,37 @@ TEST(PipelineSim, UnevenStagesArePacedByTheSlowest) {
   EXPECT_FALSE(simulate_pipeline(*program, times).ok());  // one time per rank
 }
 
+// Interleaved with uneven virtual stages (global stage s = chunk·pp + rank, each its own time): equal stage times
+// reproduce the per-rank simulation; a heavy last stage (Tessera's LM head on rank pp−1's last chunk) is paid on that
+// chunk only, so rank 1 is busy m·(Σ its chunks' F + B), and rank 0 works before and after it only for its first
+// forward and last backward.
+TEST(PipelineSim, InterleavedVirtualStagesHaveTheirOwnTimes) {
+  const int64_t m = 4;
+  auto program = make_pipeline_schedule({.kind = PipelineScheduleKind::kInterleaved, .pp = 2, .vpp = 3, .micro_batches = m});
+  ASSERT_TRUE(program.ok()) << program.status().to_string();
+  auto by_rank = simulate_pipeline(*program, PipelineTimes{.rank_forward_s = {3, 3}, .rank_backward_s = {6, 6}});
+  PipelineTimes stages{.stage_forward_s = {1, 1, 1, 1, 1, 1}, .stage_backward_s = {2, 2, 2, 2, 2, 2}};
+  auto by_stage = simulate_pipeline(*program, stages);
+  ASSERT_TRUE(by_rank.ok() && by_stage.ok()) << by_stage.status().to_string();
+  EXPECT_DOUBLE_EQ(by_stage->makespan_s, by_rank->makespan_s);
+  EXPECT_DOUBLE_EQ(by_stage->bubble_fraction, by_rank->bubble_fraction);
+  stages.stage_forward_s[5] = 9;  // the head's forward and backward, fused into the last stage's forward
+  auto head = simulate_pipeline(*program, stages);
+  ASSERT_TRUE(head.ok()) << head.status().to_string();
+  const double rank1_busy = m * (1 + 1 + 9 + 3 * 2.0), rank0_busy = m * 3 * (1 + 2.0);
+  // Rank 1 paces the step without a gap: from stage 0's first forward to its last backward (the head is paid once
+  // per micro-batch; once per chunk would add another 2·m·8).
+  EXPECT_DOUBLE_EQ(head->makespan_s, 1 + rank1_busy + 2);
+  EXPECT_NEAR(head->bubble_fraction, 1 - (rank0_busy + rank1_busy) / (2 * head->makespan_s), 1e-12);
+  for (const auto& op : head->ops) {
+    if (op.chunk == 5 && op.kind == PipelineActionKind::kForward) EXPECT_DOUBLE_EQ(op.end_s - op.start_s, 9);
+  }
+  stages.stage_forward_s.pop_back();
+  auto bad = simulate_pipeline(*program, stages);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("pp·vpp = 6"), std::string::npos) << bad.status().message();
+}
+
 TEST(PipelineSim, P2pLatencyAddsToTheFillAndDrain) {
   // 1F1B pp 2, m 1, f 1, b 2, p2p 0.5: F on rank 0 [0,1], F on rank 1 [1.5,2.5], B on 1 [2.5,4.5],
   // B on rank 0 [5,7].

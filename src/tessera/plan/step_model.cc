@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <initializer_list>
+#include <vector>
 
 #include "tessera/plan/layer_mix.h"
 #include "tessera/plan/moe_dispatch.h"
@@ -23,6 +25,8 @@ constexpr double kOptimizerBytesPerParam = 30;
 constexpr double kElementwiseCPerToken = 16;
 constexpr double kElementwiseFPerToken = 4;
 constexpr double kUnfusedScoreBytes = 10;
+// Tessera's LM head computes the logits in chunks of this many bytes of fp32 rows (GptModel::kHeadChunkBytes).
+constexpr double kHeadChunkBytes = 64.0 * (1 << 20);
 
 struct LayerTimes {
   // Means over the stack's layers (layer_mix.h: the sum over the layer kinds ÷ n_layer), one micro-batch.
@@ -50,6 +54,13 @@ GemmTimes gemm_times(const DeviceModel& dev, double M, std::initializer_list<std
   return g;
 }
 
+// The links tensor-parallel collectives run on: ClusterLinks::tensor_parallel where set.
+ClusterLinks tp_links_of(const ClusterLinks& links) {
+  ClusterLinks tp = links;
+  if (links.tensor_parallel) tp.scaleup = tp.scaleout = *links.tensor_parallel;
+  return tp;
+}
+
 LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLinks& links) {
   const ModelSpec& m = job.model;
   const ParallelPlan& p = job.plan;
@@ -67,7 +78,10 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   // Memory-bound work per layer of any kind: norms, residuals, dropout, rotary — 8 C-sized element accesses
   // per token (a transformer block, attention + MLP, has 16).
   const double elem_c = M * act * kElementwiseCPerToken / 2 * C / (sp ? tp : 1);
-  const double tp_all_reduce = p.tp > 1 ? kTpExposed * group_all_reduce_seconds(links, p.tp, 1, M * C * act) : 0;
+  // Tessera's runtime blocks on every tp collective (nothing overlaps them); frameworks hide part of it.
+  const double tp_exposed = job.runtime_stages ? 1.0 : kTpExposed;
+  const double tp_all_reduce =
+      p.tp > 1 ? tp_exposed * group_all_reduce_seconds(tp_links_of(links), p.tp, 1, M * C * act) : 0;
   LayerTimes total;  // sums over the stack, divided by n_layer at the end
   double selective = 0;
   double ep_a2a_fwd = 0;  // one MoE layer's forward all-to-alls (dispatch + combine), one micro-batch
@@ -310,6 +324,26 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   const double head_fwd = heads * (dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2));
   const double head_bwd = heads * (dev.gemm_seconds(M, C, V / tp) + dev.gemm_seconds(C, V / tp, M) +
                                    dev.memory_seconds(M * V / tp * 4 * 2));
+  // Tessera's runtime (docs/parallelism.md "Embedding and loss"), per micro-batch under tp: the embedding's g
+  // region sums the looked-up [M, C] rows (an all-reduce; a reduce-scatter under sequence parallelism) on the
+  // first stage; on the last, the head's f region all-reduces the [M, C] input gradient (under sequence
+  // parallelism: all-gathers the input forward and reduce-scatters its gradient), and the vocab-parallel loss
+  // all-gathers 2·R floats per rank for each chunk of R = kHeadChunkBytes / (4·V) rows. All blocking.
+  double embed_tp = 0, head_tp = 0;
+  if (job.runtime_stages && p.tp > 1) {
+    const ClusterLinks tp_links = tp_links_of(links);
+    const bool sp = job.sequence_parallel;
+    const double act_bytes = M * C * dev.activation_bytes();
+    embed_tp = sp ? group_reduce_scatter_seconds(tp_links, p.tp, 1, act_bytes)
+                  : group_all_reduce_seconds(tp_links, p.tp, 1, act_bytes);
+    head_tp = sp ? group_all_gather_seconds(tp_links, p.tp, 1, act_bytes) +
+                       group_reduce_scatter_seconds(tp_links, p.tp, 1, act_bytes)
+                 : group_all_reduce_seconds(tp_links, p.tp, 1, act_bytes);
+    const double rows = std::max(1.0, std::floor(kHeadChunkBytes / (4 * V)));
+    for (double n0 = 0; n0 < M; n0 += rows) {
+      head_tp += group_all_gather_seconds(tp_links, p.tp, 1, tp * 2 * std::min(rows, M - n0) * 4);
+    }
+  }
   const double layers_per_stage = L / pp;
   double pp_send = 0;
   if (p.pp > 1) {
@@ -320,7 +354,7 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   }
   const double fwd_compute = layers_per_stage * lt.fwd_compute + head_fwd / pp;
   const double bwd_compute = layers_per_stage * (lt.bwd_compute + recompute) + head_bwd / pp;
-  const double tp_fwd = layers_per_stage * lt.tp_comm_fwd;
+  const double tp_fwd = layers_per_stage * lt.tp_comm_fwd + (embed_tp + head_tp) / pp;
   const double tp_bwd = layers_per_stage * (lt.tp_comm_fwd + recompute_comm);
   // Expert-parallel all-to-alls: dispatch and combine forward, their gradients backward (and again for a
   // fully recomputed forward).
@@ -348,35 +382,49 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   double pipeline = slots * t_mb;
   double stage_compute = fwd_compute + bwd_compute;  // per micro-batch on the slowest stage
   double idle_share = -1;                              // the simulated stages' mean idle share, if simulated
-  if (job.runtime_stages && p.pp > 1 && p.vpp == 1) {
-    // Tessera's runtime: its own stages (spec/pipeline_stages.h, the LM head and loss on the last), each with
-    // its own time, run through the schedule's program in the pipeline simulator — the stages are uneven, so
-    // the slowest one paces the steady state and the others wait (idle counted as bubble, as the runtime
-    // measures it). W (zero bubble): the weight-gradient GEMMs, half of a block's backward. (Under GPipe the
-    // last stage's heavy forwards all come first, so its bubble exceeds 1F1B's, as measured.)
-    const auto stages = pipeline_stage_layers(m, p.pp);
-    const auto program = make_pipeline_schedule({.kind = pipeline_schedule_kind(p.schedule), .pp = p.pp, .vpp = 1,
+  if (job.runtime_stages && p.pp > 1) {
+    // Tessera's runtime: its own stages, each with its own time, run through the schedule's program in the
+    // pipeline simulator — the stages are uneven, so the slowest one paces the steady state and the others wait
+    // (idle counted as bubble, as the runtime measures it). W (zero bubble): the weight-gradient GEMMs, half of a
+    // block's backward. (Under GPipe the last stage's heavy forwards all come first, so its bubble exceeds
+    // 1F1B's, as measured.)
+    //   vpp = 1: pp stages as spec/pipeline_stages.h balances them, the LM head and loss on the last;
+    //   vpp > 1 (interleaved): pp·vpp virtual stages of L/(pp·vpp) layers each (docs/parallelism.md: the runtime
+    //   does not balance the head here, as in Megatron), global stage s = chunk·pp + rank, the head on the last
+    //   one (rank pp−1's last chunk) — so the last rank carries the head once, not vpp times, and the simulator
+    //   runs every chunk with its own time.
+    const int64_t S = p.pp * p.vpp;
+    const auto stages = p.vpp == 1 ? pipeline_stage_layers(m, p.pp) : pipeline_stage_layers(m.n_layer, S);
+    const auto program = make_pipeline_schedule({.kind = pipeline_schedule_kind(p.schedule), .pp = p.pp, .vpp = p.vpp,
                                                  .micro_batches = p.num_micro_batches()});
     if (stages.ok() && program.ok()) {
       PipelineTimes times;
       const double per_layer_fwd = lt.fwd_compute + lt.tp_comm_fwd + lt.ep_comm_fwd + lt.host_fwd + cp_fwd_exposed;
       const double per_layer_bwd = lt.bwd_compute + recompute + lt.tp_comm_fwd + recompute_comm + lt.ep_comm_fwd +
                                    lt.host_bwd + cp_bwd_exposed;
-      double slowest = 0;
-      for (int64_t r = 0; r < p.pp; ++r) {
-        const double n = static_cast<double>((*stages)[static_cast<size_t>(r)].count());
-        const bool last = r == p.pp - 1;
+      const double send = pp_send / vpp;  // one activation (gradient) message per virtual stage and micro-batch
+      std::vector<double> rank_f(static_cast<size_t>(p.pp)), rank_b(rank_f), rank_compute(rank_f);
+      for (int64_t s = 0; s < S; ++s) {
+        const double n = static_cast<double>((*stages)[static_cast<size_t>(s)].count());
+        const bool last = s == S - 1;
         // The runtime fuses the LM head's backward into its forward (GptModel: the logits never exist whole), so
         // the last stage's F carries the head's forward and backward.
-        times.rank_forward_s.push_back(n * per_layer_fwd + (last ? head_fwd + head_bwd : 0.0) + pp_send);
-        times.rank_backward_s.push_back(n * per_layer_bwd + pp_send);
-        times.rank_weight_s.push_back(0.5 * n * lt.bwd_compute);
-        if (times.rank_forward_s.back() + times.rank_backward_s.back() > slowest) {
-          slowest = times.rank_forward_s.back() + times.rank_backward_s.back();
-          out.forward_s = times.rank_forward_s.back();
-          out.backward_s = times.rank_backward_s.back();
-          stage_compute = n * (lt.fwd_compute + lt.bwd_compute + recompute) + (last ? head_fwd + head_bwd : 0.0);
-        }
+        times.stage_forward_s.push_back(n * per_layer_fwd + (last ? head_fwd + head_bwd + head_tp : 0.0) +
+                                        (s == 0 ? embed_tp : 0.0) + send);
+        times.stage_backward_s.push_back(n * per_layer_bwd + send);
+        times.stage_weight_s.push_back(0.5 * n * lt.bwd_compute);
+        const size_t r = static_cast<size_t>(s % p.pp);
+        rank_f[r] += times.stage_forward_s.back();
+        rank_b[r] += times.stage_backward_s.back();
+        rank_compute[r] += n * (lt.fwd_compute + lt.bwd_compute + recompute) + (last ? head_fwd + head_bwd : 0.0);
+      }
+      double slowest = 0;
+      for (size_t r = 0; r < rank_f.size(); ++r) {
+        if (rank_f[r] + rank_b[r] <= slowest) continue;
+        slowest = rank_f[r] + rank_b[r];
+        out.forward_s = rank_f[r];
+        out.backward_s = rank_b[r];
+        stage_compute = rank_compute[r];
       }
       const auto timeline = simulate_pipeline(*program, times);
       if (timeline.ok()) {

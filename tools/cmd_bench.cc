@@ -26,6 +26,7 @@ struct BenchTrainArgs {
   int64_t warmup = 1;
   int64_t threads = 0;
   bool json = false;
+  std::string trace;  // --trace FILE: a Chrome/Perfetto trace per rank of the warm-up and timed steps
 };
 
 double peak_rss_mib() {
@@ -49,7 +50,8 @@ Status bench_train(const BenchTrainArgs& args, CommandResult& result) {
   const int world = grid.world_size();
   const bool rank0 = grid.rank() == 0;
   TESSERA_ASSIGN_OR_RETURN(auto trainer,
-                           Trainer::create(config, {.random_data = true, .show_progress = false}, std::move(grid)));
+                           Trainer::create(config, {.random_data = true, .show_progress = false, .trace_path = args.trace},
+                                           std::move(grid)));
   std::vector<double> seconds, exposed, bubbles;
   int64_t comm_bytes = 0;
   double mfu_sum = 0;
@@ -146,6 +148,7 @@ void register_bench_command(CLI::App& app, CommandResult& result) {
   cmd->add_option("--threads", train->threads, "kernel threads (0 = all cores)")->check(non_negative_integer());
   cmd->add_option("--set", train->overrides, "override a config key (repeatable)");
   cmd->add_flag("--json", train->json, "print one JSON object");
+  cmd->add_option("--trace", train->trace, "write a Chrome/Perfetto trace per rank (FILE, or FILE.rank<r>.json)");
   cmd->callback([train, &result] {
     const Status status = bench_train(*train, result);
     result.exit_code = status.ok() ? 0 : report_error("bench train", status.message());

@@ -44,6 +44,9 @@ sed -E "s/^vocab_size *=.*/vocab_size = $vocab/" "$config" >"$runs/config.toml"
 grep -q "^vocab_size = $vocab\$" "$runs/config.toml" || { echo "bench: no [model] vocab_size line in $config" >&2; exit 1; }
 config="$runs/config.toml"
 "$build/tessera" bench kernels --json --seconds 0.5 >"$runs/probe.json"
+# The link tensor parallelism's blocking collectives run on (the mpi backend between 2 ranks), measured here too.
+mpirun -q -n 2 --bind-to none "$build/tessera" bench comm --json --backends mpi --ops all_reduce --min-bytes 65536 \
+  --max-bytes 1048576 >"$runs/comm_probe.json"
 for round in $(seq "$rounds"); do
   run "1 rank x 2 threads" 1 2 | tee -a "$results"
   run "dp2" 2 1 --set parallel.dp=2 | tee -a "$results"
@@ -56,4 +59,4 @@ for round in $(seq "$rounds"); do
     --set parallel.vpp=3 | tee -a "$results"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-/usr/bin/python3 bench/pipeline_table.py "$results" "$build/tessera" "$runs/probe.json" "$config"
+/usr/bin/python3 bench/pipeline_table.py "$results" "$build/tessera" "$runs/probe.json" "$config" "$runs/comm_probe.json"

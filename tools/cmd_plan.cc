@@ -337,7 +337,7 @@ int run_validate(const PlanArgs& a, const ValidateArgs& v) {
 }
 
 struct CalibrateArgs {
-  std::string probe, config, measured;
+  std::string probe, config, measured, comm_probe;
   int64_t ranks = 1;
   bool json = false;
 };
@@ -353,6 +353,11 @@ int run_calibrate(const CalibrateArgs& c) {
   if (!reader->status().ok()) return report_error("plan calibrate", reader->status().message());
   in.micro_batch = plan.micro_batch;
   in.ranks = c.ranks;
+  if (!c.comm_probe.empty()) {
+    auto comm = read_comm_probe(c.comm_probe);
+    if (!comm.ok()) return report_error("plan calibrate", comm.status().message());
+    in.tp_link = comm->mpi;
+  }
   std::optional<TrainMeasurement> measured;
   if (!c.measured.empty()) {
     auto m = read_train_measurement(c.measured);
@@ -501,6 +506,8 @@ void register_plan_command(CLI::App& app, CommandResult& result) {
   calibrate->add_option("--probe", calibrate_args->probe, "tessera bench kernels --json output")->required();
   calibrate->add_option("--config", calibrate_args->config, "training config .toml")->required();
   calibrate->add_option("--measured", calibrate_args->measured, "tessera bench train --json output");
+  calibrate->add_option("--comm-probe", calibrate_args->comm_probe,
+                        "tessera bench comm --backends mpi --ops all_reduce --json output (the tp collectives' link)");
   calibrate->add_option("--ranks", calibrate_args->ranks, "ranks on this machine (1 or 2)")->capture_default_str();
   calibrate->add_flag("--json", calibrate_args->json, "print JSON");
   calibrate->callback([&result, calibrate_args] { result.exit_code = run_calibrate(*calibrate_args); });

@@ -25,6 +25,48 @@ StatusOr<nlohmann::json> read_json(const std::string& path) {
 constexpr double kShmLatencyS = 5e-6;
 }  // namespace
 
+StatusOr<CommProbe> parse_comm_probe(const std::string& json_text, const std::string& origin) {
+  CommProbe probe;
+  std::vector<std::pair<double, double>> points;  // (bytes, median seconds) of the mpi all_reduce rows
+  try {
+    const nlohmann::json j = nlohmann::json::parse(json_text);
+    probe.ranks = j.at("ranks").get<int64_t>();
+    for (const auto& row : j.at("rows")) {
+      if (row.at("op").get<std::string>() != "all_reduce" || row.at("backend").get<std::string>() != "mpi") continue;
+      points.emplace_back(row.at("bytes").get<double>(), row.at("seconds").get<double>());
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return invalid_argument_error("comm probe '{}': expected `tessera bench comm --json` output: {}", origin, e.what());
+  }
+  if (probe.ranks < 2 || points.size() < 2) {
+    return invalid_argument_error("comm probe '{}': expected all_reduce rows of the mpi backend at 2 or more sizes on "
+                                  "2 or more ranks, found {} row(s) on {} rank(s); hint: mpirun -n 2 tessera bench "
+                                  "comm --backends mpi --ops all_reduce --json",
+                                  origin, points.size(), probe.ranks);
+  }
+  // Least squares t = c + k·S.
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const auto& [x, y] : points) sx += x, sy += y, sxx += x * x, sxy += x * y;
+  const double n = static_cast<double>(points.size());
+  const double k = (n * sxy - sx * sy) / (n * sxx - sx * sx), c = (sy - k * sx) / n;
+  if (!(k > 0)) {
+    return invalid_argument_error("comm probe '{}': the all_reduce times do not grow with the size (slope {:.3g} s/B); "
+                                  "expected a measurement over a wider range of sizes", origin, k);
+  }
+  const double p = static_cast<double>(probe.ranks);
+  probe.mpi = Link{.bytes_per_s = 2 * (p - 1) / (p * k), .latency_s = std::max(0.0, c) / (2 * (p - 1))};
+  probe.points = static_cast<int64_t>(points.size());
+  return probe;
+}
+
+StatusOr<CommProbe> read_comm_probe(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found_error("comm probe '{}': cannot open the file", path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_comm_probe(text.str(), path);
+}
+
 StatusOr<KernelProbe> parse_kernel_probe(const std::string& json_text, const std::string& origin) {
   KernelProbe probe;
   try {
@@ -152,7 +194,7 @@ StatusOr<CalibrationResult> calibrate_and_predict(const KernelProbe& probe, cons
   links.scaleup = {probe.memory_bandwidth_gbs * 1e9 / 2 / static_cast<double>(in.ranks), kShmLatencyS};
   // The tp collectives block on Tessera's mpi backend, whose small nonblocking calls run ~60× below the copy
   // bandwidth (kMpiBytesPerS, calibrate.h): that rate, not the probe's, is what each one waits.
-  links.tensor_parallel = Link{kMpiBytesPerS, kMpiLatencyS};
+  links.tensor_parallel = in.tp_link.value_or(Link{kMpiBytesPerS, kMpiLatencyS});
   links.scaleout = links.scaleup;
   links.scaleup_domain = in.ranks;
   const StepPrediction step = predict_step(job, cpu, links, device);
@@ -192,10 +234,14 @@ nlohmann::json calibration_json(const CalibrationResult& r) {
   return {{"ranks", r.input.ranks}, {"micro_batch", r.input.micro_batch}, {"step_time_s", r.step_time_s},
           {"tokens_per_s", r.tokens_per_s}, {"compute_s", r.compute_s}, {"allreduce_s", r.allreduce_s},
           {"optimizer_s", r.optimizer_s}, {"matmul_gflops", r.matmul_gflops_used},
-          {"tp_comm_s", r.tp_comm_s}, {"tp", r.input.tp}, {"vpp", r.input.vpp}, {"sequence_parallel", r.input.sequence_parallel},
-          {"pp", r.input.pp}, {"schedule", pipeline_schedule_name(r.input.schedule)},
-          {"micro_batches", r.input.micro_batches}, {"bubble_fraction", r.bubble_fraction},
-          {"memory_bandwidth_gbs", r.memory_bandwidth_gbs}};
+          {"tp_comm_s", r.tp_comm_s}, {"tp", r.input.tp}, {"vpp", r.input.vpp},
+          {"sequence_parallel", r.input.sequence_parallel}, {"pp", r.input.pp},
+          {"schedule", pipeline_schedule_name(r.input.schedule)}, {"micro_batches", r.input.micro_batches},
+          {"bubble_fraction", r.bubble_fraction}, {"memory_bandwidth_gbs", r.memory_bandwidth_gbs},
+          // The tp link used, and where it came from.
+          {"tp_link_gbs", r.input.tp_link.value_or(Link{kMpiBytesPerS, kMpiLatencyS}).bytes_per_s / 1e9},
+          {"tp_link_latency_us", r.input.tp_link.value_or(Link{kMpiBytesPerS, kMpiLatencyS}).latency_s * 1e6},
+          {"tp_link_source", r.input.tp_link ? "comm probe" : "fallback constant"}};
 }
 
 }  // namespace tessera::plan

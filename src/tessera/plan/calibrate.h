@@ -18,10 +18,12 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "tessera/plan/comm_model.h"
 #include "tessera/plan/device_model.h"
 #include "tessera/spec/model_spec.h"
 #include "tessera/spec/parallel_plan.h"
@@ -29,6 +31,8 @@
 namespace tessera::plan {
 
 // Tensor-parallel collectives run on Tessera's mpi backend (bench/pipeline.sh launches with mpirun) and block:
+// their link is measured on the machine by a comm probe (read_comm_probe: `tessera bench comm --backends mpi
+// --ops all_reduce --json`, which bench/pipeline.sh runs beside the kernel probe). Without one, this fallback:
 // each (≤ 1 MiB for small.toml) is a descriptor all-gather and then a nonblocking MPI call waited for at once
 // (docs/communication.md "MPI"). Its cost is MPI's protocol and progress, not memory traffic (it runs ~60×
 // below the copy bandwidth),
@@ -68,6 +72,17 @@ struct TrainMeasurement {
   double comm_exposed_s = 0;
 };
 
+// The mpi backend's all-reduce on this machine, as a link: the least-squares line t = c + k·S through the median
+// times of a `tessera bench comm --backends mpi --ops all_reduce --json` run on p ranks, read as comm_model.h's
+// ring all-reduce t = 2(p−1)·α + 2(p−1)/p · S/β, so α = c / (2(p−1)) and β = 2(p−1) / (p·k).
+struct CommProbe {
+  int64_t ranks = 2;
+  Link mpi;
+  int64_t points = 0;  // all_reduce sizes the line went through
+};
+StatusOr<CommProbe> parse_comm_probe(const std::string& json_text, const std::string& origin);
+StatusOr<CommProbe> read_comm_probe(const std::string& path);
+
 StatusOr<KernelProbe> parse_kernel_probe(const std::string& json_text, const std::string& origin);
 StatusOr<KernelProbe> read_kernel_probe(const std::string& path);
 StatusOr<TrainMeasurement> read_train_measurement(const std::string& path);
@@ -100,6 +115,8 @@ struct CalibrationInput {
   int64_t vpp = 1;
   PipelineSchedule schedule = PipelineSchedule::kOneFOneB;
   int64_t micro_batches = 1;
+  // The tp collectives' link measured on this machine (CommProbe::mpi); none: kMpiBytesPerS, kMpiLatencyS.
+  std::optional<Link> tp_link;
 };
 
 struct CalibrationResult {

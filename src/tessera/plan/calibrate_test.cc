@@ -212,5 +212,39 @@ TEST(Calibrate, ReadsTheProbedPeaksAndTheOldEstimate) {
   EXPECT_DOUBLE_EQ(old->bf16_peak_gflops, 0);
 }
 
+// The comm probe's all_reduce line, read as a 2-rank ring: t = 2α + S/β. Rows of other ops and backends are
+// ignored; too few mpi rows are refused by name.
+TEST(Calibrate, CommProbeFitsTheMpiLink) {
+  const std::string json = R"({"ranks": 2, "copy_bandwidth_gbs": 50, "rows": [
+      {"op": "all_reduce", "backend": "mpi", "bytes": 65536, "seconds": 7.5536e-5},
+      {"op": "all_reduce", "backend": "mpi", "bytes": 262144, "seconds": 2.7214e-4},
+      {"op": "all_reduce", "backend": "mpi", "bytes": 1048576, "seconds": 1.05856e-3},
+      {"op": "all_reduce", "backend": "shm", "bytes": 65536, "seconds": 1e-5},
+      {"op": "all_gather", "backend": "mpi", "bytes": 65536, "seconds": 1e-3}]})";
+  auto probe = parse_comm_probe(json, "inline");
+  ASSERT_TRUE(probe.ok()) << probe.status().message();
+  EXPECT_EQ(probe->points, 3);
+  // Built from β = 1 GB/s (S/β: 65.536 µs at 64 KiB) and 2α = 10 µs.
+  EXPECT_NEAR(probe->mpi.bytes_per_s, 1e9, 1e6);
+  EXPECT_NEAR(probe->mpi.latency_s, 5e-6, 1e-8);
+  // The link changes the tp2 prediction: a slower measured link, a slower step.
+  auto kernels = read_kernel_probe(fixture("bench_kernels_2threads.json"));
+  ASSERT_TRUE(kernels.ok());
+  CalibrationInput tp2{.model = small(), .micro_batch = 2, .ranks = 2, .tp = 2, .micro_batches = 8};
+  tp2.model.vocab_size = 50304;
+  tp2.tp_link = probe->mpi;
+  auto fast = calibrate_and_predict(*kernels, tp2);
+  tp2.tp_link = Link{.bytes_per_s = 0.25e9, .latency_s = 5e-6};
+  auto slow = calibrate_and_predict(*kernels, tp2);
+  ASSERT_TRUE(fast.ok() && slow.ok());
+  EXPECT_GT(slow->tp_comm_s, 3 * fast->tp_comm_s);
+  EXPECT_GT(slow->step_time_s, fast->step_time_s);
+  auto none = parse_comm_probe(R"({"ranks": 2, "rows": [{"op": "all_reduce", "backend": "shm", "bytes": 1, "seconds": 1}]})",
+                               "shm-only.json");
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("comm probe 'shm-only.json': expected all_reduce rows of the mpi backend"),
+            std::string::npos) << none.status().message();
+}
+
 }  // namespace
 }  // namespace tessera::plan

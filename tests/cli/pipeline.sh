@@ -90,9 +90,9 @@ PY
 # Layouts the runtime cannot run: one line naming the keys and values, on every rank, and no hang.
 expect_error "parallel: pp(4)*vpp(1)=4 stages for model.n_layer (3) layers; every stage needs at least one layer" \
   timeout 120 mpirun -n 4 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/bad" --set parallel.pp=4 --set parallel.dp=1
-expect_error "parallel.schedule = \"zb-h1\" with parallel.recompute = \"none\", parallel.zero_stage = 3" \
+expect_error "parallel.schedule = \"zb-h1\" with parallel.recompute = \"full\": its weight-gradient pass reads every kept activation" \
   timeout 120 mpirun -n 2 "$TESSERA" train "$cfg" "${common[@]}" --out "$WORK/bad" --set parallel.pp=2 \
-  --set parallel.dp=1 --set parallel.zero_stage=3 --set parallel.schedule=zb-h1
+  --set parallel.dp=1 --set parallel.recompute=full --set parallel.schedule=zb-h1
 # A fault aimed at a tensor the targeted rank's stage does not hold is refused by name, not flipped elsewhere.
 expect_error "bitflip tensor 'h.0.ln1.weight': rank 1 runs pipeline stage 1 (layers 2..2), which does not hold it" \
   env TESSERA_FAULT='bitflip:rank=1,step=3,tensor=h.0.ln1.weight' timeout 120 mpirun -n 2 "$TESSERA" train "$cfg" \

@@ -25,8 +25,8 @@
 // every action names its chunk, and stage s hands over to s + 1 on rank (r + 1) mod pp (the last rank's chunk c
 // to the first rank's chunk c + 1). The bubble shrinks v-fold, for v× the messages.
 // Messages carry tag 2·(i·S + s) (activations) or 2·(i·S + s) + 1 (gradients), s the receiving stage of S, so a
-// mismatched schedule fails by name instead of mixing micro-batches or chunks. Time blocked in receives and in completing sends is this rank's pipeline
-// bubble; PipelineStepStats reports it against the step's wall time.
+// mismatched schedule fails by name instead of mixing micro-batches or chunks. Time blocked in receives and in
+// completing sends is this rank's pipeline bubble; PipelineStepStats reports it against the step's wall time.
 //
 // Tied embeddings: the last stage keeps a replica of the embeddings unit for the LM head (parameter_layout.h).
 // sum_tied_gradients adds the first and the last stage's (dp-reduced) gradients of it, so both hold the

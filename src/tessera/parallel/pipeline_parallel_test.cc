@@ -80,12 +80,13 @@ TEST(PipelineParallel, DataAndPipelineParallelTrainLikeOneRank) {
       expect_same_training(*oracle, *run(layout, 3), layout.name());
     }
   }
-  // ZeRO-3 under a pipeline: each stage gathers its own units just in time, for every micro-batch in flight
-  // (zb-h1's deferred weight pass reads released parameters: refused by the trainer).
+  // ZeRO-3 under a pipeline: each stage gathers its own units just in time, for every micro-batch in flight (zb-h1's
+  // deferred weight pass reads no parameter, so it runs while they are released).
   for (const PipeLayout& layout : std::vector<PipeLayout>{
            {.dp = 2, .pp = 2, .zero_stage = 3, .schedule = PipelineScheduleKind::kOneFOneB, .micro_batch = 1},
            {.dp = 2, .pp = 2, .zero_stage = 3, .schedule = PipelineScheduleKind::kGPipe, .micro_batch = 2},
            {.dp = 2, .pp = 3, .zero_stage = 3, .micro_batch = 1},
+           {.dp = 2, .pp = 2, .zero_stage = 3, .schedule = PipelineScheduleKind::kZeroBubbleH1, .micro_batch = 1},
        }) {
     expect_same_training(*oracle, *run(layout, 3), layout.name());
   }

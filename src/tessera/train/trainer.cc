@@ -142,11 +142,12 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
                                   .tensor_parallel = tensor_part,
                                   .tensor_group = t->tensor_parallel_.get(),
                                   .sequence_parallel = c.parallel.sequence_parallel};
-  if (base_options.split_backward && (c.parallel.recompute != Recompute::kNone || zero_stage == 3)) {
-    return invalid_argument_error("train: parallel.schedule = \"zb-h1\" with parallel.recompute = \"{}\", "
-                                  "parallel.zero_stage = {}: its weight-gradient pass reads every kept activation and "
-                                  "parameter; hint: recompute = \"none\" and zero_stage ≤ 2",
-                                  recompute_name(c.parallel.recompute), zero_stage);
+  // (Its weight pass reads no parameter — matmul_backward reads the weight only for dinp — so ZeRO-3 may release
+  // them in between.)
+  if (base_options.split_backward && c.parallel.recompute != Recompute::kNone) {
+    return invalid_argument_error("train: parallel.schedule = \"zb-h1\" with parallel.recompute = \"{}\": its "
+                                  "weight-gradient pass reads every kept activation; hint: recompute = \"none\"",
+                                  recompute_name(c.parallel.recompute));
   }
   // What this rank will hold under the ZeRO stage (parallel/zero_memory.h); printed below.
   const auto memory = [&] {

@@ -52,6 +52,6 @@ for out in "$WORK/out.txt" "$WORK/err.txt"; do
 done
 [ "$(wc -l <"$WORK/err.txt")" -eq 1 ] || fail "a bad command line printed more than one line: $(cat "$WORK/err.txt")"
 
-# Keys the trainer does not run yet are refused, never accepted and ignored.
-expect_error "parallel.schedule = \"interleaved\", parallel.vpp = 2: the interleaved schedule is not built yet" \
+# A schedule the layout cannot run is refused, never accepted and ignored.
+expect_error "parallel.schedule = \"interleaved\" with parallel.pp = 1: interleaving needs several pipeline ranks" \
   "$TESSERA" train "$cfg" --set parallel.schedule=interleaved --set parallel.vpp=2 --data "$FORTUNES" --out "$WORK/r"

@@ -76,8 +76,9 @@ enum class ContextParallel { kRing, kAllToAll };
 // over NVLink inside (DeepEP / HybridEP, Megatron's "flex" dispatcher).
 enum class ExpertDispatch { kAllToAll, kDeduplicated };
 
-// The fitted default of Job::moe_host_overhead_s (docs/planner.md "Constants").
-inline constexpr double kMoeHostOverheadS = 0.0039;  // s per MoE layer per micro-batch, fitted
+// The fitted defaults of Job::moe_host_overhead_s and Job::moe_host_per_expert_s (docs/planner.md "Constants").
+inline constexpr double kMoeHostOverheadS = 0.00216;     // s per MoE layer per micro-batch, fitted
+inline constexpr double kMoeHostPerExpertS = 0.000143;   // s per local expert, MoE layer and micro-batch, fitted
 
 struct Job {
   ModelSpec model;
@@ -134,9 +135,17 @@ struct Job {
   // Host-side time per MoE layer per micro-batch, forward + backward, that the GPU waits for: dropless
   // routing copies the tokens-per-expert counts to the host (a device sync) before the grouped GEMMs and the
   // all-to-all can be sized and launched, so the CPU's launch work for the layer cannot run ahead of the
-  // GPU. Fitted on the fit-half MoE rows (`plan validate --fit`, key kMoeHostOverheadKey in validate.h). Rows
-  // padded to capacity (no sync) imply a wait of the same size, so it is charged to every MoE layer.
+  // GPU. The fixed part of the wait; fitted with moe_host_per_expert_s below on the fit-half MoE rows (`plan
+  // validate --fit`, keys kMoeHostOverheadKey and kMoeHostPerExpertKey in validate.h). Rows padded to capacity
+  // (no sync) imply a wait of the same size, so it is charged to every MoE layer.
   double moe_host_overhead_s = kMoeHostOverheadS;
+  // The host's share that grows with the rank's E/ep local experts, per expert, MoE layer and micro-batch: a
+  // grouped GEMM is launched from the host one expert at a time (Transformer Engine's GroupedLinear runs
+  // multi_stream_cublas_gemm, transformer_engine/common/gemm/cublaslt_gemm.cu: a loop issuing one cuBLAS GEMM per
+  // expert over 4 streams), fc1 and fc2 forward and their dgrad and wgrad backward, with the per-expert quantize
+  // and split/concat around them; the layer waits on that loop where the sync keeps the CPU from running ahead.
+  // Fitted with moe_host_overhead_s (l1_fit.h).
+  double moe_host_per_expert_s = kMoeHostPerExpertS;
 
   // Ranks of an expert-data-parallel group (each holds the same experts).
   int64_t expert_dp() const { return plan.tp * plan.cp * plan.dp / (ep * etp); }

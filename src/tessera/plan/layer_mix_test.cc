@@ -159,9 +159,13 @@ TEST(LayerMix, StepModelChargesMoeWork) {
   EXPECT_GT(ep64.ep_comm_s, ep8.ep_comm_s);  // across nodes
   Job no_host = moe_job(8);
   no_host.moe_host_overhead_s = 0;
+  no_host.moe_host_per_expert_s = 0;
   const StepPrediction bare = predict_step(no_host, acc, links, dev);
   const double slots = 1024.0 / 64 + 3;  // micro-batches + pp − 1
-  EXPECT_NEAR(ep8.step_time_s - bare.step_time_s, slots * 94.0 / 4 * kMoeHostOverheadS, 1e-6);
+  // 128 experts over ep 8: 16 local experts launched one by one.
+  EXPECT_NEAR(ep8.step_time_s - bare.step_time_s, slots * 94.0 / 4 * (kMoeHostOverheadS + 16 * kMoeHostPerExpertS),
+              1e-6);
+  EXPECT_NEAR(ep8.host_wait_s, 1024.0 / 64 * 94.0 / 4 * (kMoeHostOverheadS + 16 * kMoeHostPerExpertS), 1e-9);
   // Imbalance slows the expert GEMMs; a capacity factor caps it.
   Job skewed = no_host;
   skewed.expert_imbalance = 1.5;
@@ -169,6 +173,24 @@ TEST(LayerMix, StepModelChargesMoeWork) {
   EXPECT_GT(slow, bare.step_time_s);
   skewed.capacity_factor = 1.0;
   EXPECT_NEAR(predict_step(skewed, acc, links, dev).step_time_s, bare.step_time_s, 1e-9);
+}
+
+// The host wait grows with the experts a rank launches (E/ep): ep 8 leaves 16 of Qwen3-235B's 128 experts per rank,
+// ep 64 two, so per MoE layer and micro-batch the wait differs by 14 · moe_host_per_expert_s, and a job without the
+// per-expert term waits the same at any ep.
+TEST(LayerMix, HostWaitGrowsWithLocalExperts) {
+  AcceleratorSpec acc = *testing::load_test_catalog().accelerator("h100-sxm-80gb");
+  ClusterSpec cluster = *testing::load_test_catalog().cluster("dgx-h100-superpod");
+  const ClusterLinks links = cluster_links(cluster, acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kBf16);
+  Job ep8 = moe_job(8), ep64 = moe_job(64);
+  ep8.moe_host_overhead_s = ep64.moe_host_overhead_s = 0.002;
+  ep8.moe_host_per_expert_s = ep64.moe_host_per_expert_s = 0.0001;
+  const double per_slot = 1024.0 / 64 * 94.0 / 4;  // micro-batches × MoE layers on a stage
+  EXPECT_NEAR(predict_step(ep8, acc, links, dev).host_wait_s, per_slot * (0.002 + 16 * 0.0001), 1e-9);
+  EXPECT_NEAR(predict_step(ep64, acc, links, dev).host_wait_s, per_slot * (0.002 + 2 * 0.0001), 1e-9);
+  ep8.moe_host_per_expert_s = ep64.moe_host_per_expert_s = 0;
+  EXPECT_DOUBLE_EQ(predict_step(ep8, acc, links, dev).host_wait_s, predict_step(ep64, acc, links, dev).host_wait_s);
 }
 
 // Token drop padded to capacity (Megatron's moe_pad_expert_input_to_capacity, Bridge's token-drop recipes): every

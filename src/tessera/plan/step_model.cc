@@ -37,7 +37,7 @@ struct LayerTimes {
   double tp_comm_fwd = 0;   // one forward's tp collectives (exposed share)
   double cp_comm_fwd = 0;   // ring: K,V passes to hide behind attention; all-to-all: exposed as is
   double ep_comm_fwd = 0;   // one forward's expert-parallel all-to-alls (dispatch + combine), exposed share
-  double host_fwd = 0, host_bwd = 0;  // MoE layers' host-side wait (Job::moe_host_overhead_s: 1/3 fwd, 2/3 bwd)
+  double host_fwd = 0, host_bwd = 0;  // MoE layers' host-side wait (Job::moe_host_*: 1/3 fwd, 2/3 bwd)
 };
 
 // Forward and backward GEMM seconds of Y[M×n] = X[M×k]·W[k×n] for each {n, k}: backward is dX = dY·Wᵀ and
@@ -189,8 +189,10 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     total.fwd_compute += mix.moe_ffn * fwd;
     total.bwd_compute += mix.moe_ffn * bwd;
     total.tp_comm_fwd += mix.moe_ffn * tp_all_reduce;
-    total.host_fwd += mix.moe_ffn * job.moe_host_overhead_s / 3;
-    total.host_bwd += mix.moe_ffn * job.moe_host_overhead_s * 2 / 3;
+    // Host wait: a fixed part per layer plus the per-expert launch loop over the rank's E/ep experts.
+    const double host = job.moe_host_overhead_s + job.moe_host_per_expert_s * E / ep;
+    total.host_fwd += mix.moe_ffn * host / 3;
+    total.host_bwd += mix.moe_ffn * host * 2 / 3;
     // Dispatch + combine, forward (their gradients backward), by the job's dispatcher (moe_dispatch.h); padded
     // to capacity, a rank sends cf × its k routed copies (E experts × capacity = cf·k·tokens rows).
     const double padded = job.pad_to_capacity && job.capacity_factor > 0 ? job.capacity_factor : 1.0;

@@ -10,8 +10,9 @@
 //              or Ulysses (Job::cp_mode): all-to-all of Q, K, V and the output over the cp group, exposed.
 //   ep comm  = MoE layers: all-to-all dispatch and combine of the k routed copies of each token over the ep
 //              group, forward and backward (Job::ep_exposed of it on the critical path).
-//   host     = MoE layers: Job::moe_host_overhead_s per layer and micro-batch (dropless routing's device
-//              sync keeps the CPU from launching ahead), 1/3 in forward, 2/3 in backward.
+//   host     = MoE layers: Job::moe_host_overhead_s + Job::moe_host_per_expert_s · E/ep per layer and
+//              micro-batch (dropless routing's device sync keeps the CPU from launching ahead; the grouped GEMMs
+//              are launched one local expert at a time), 1/3 in forward, 2/3 in backward.
 //   pp comm  = one activation send and one gradient send per micro-batch and stage (×vpp interleaved).
 //   offload  = offloaded layers' activations to the host in forward and back in backward over the host
 //              link; only the part longer than the stage's forward (backward) compute is paid.
@@ -40,7 +41,7 @@ struct StepPrediction {
   double tp_comm_s = 0;            // exposed tensor-parallel collectives
   double cp_comm_s = 0;            // exposed context-parallel exchange
   double ep_comm_s = 0;            // exposed expert-parallel all-to-all (dispatch + combine)
-  double host_wait_s = 0;          // MoE layers waiting on the host (Job::moe_host_overhead_s)
+  double host_wait_s = 0;          // MoE layers waiting on the host (Job::moe_host_overhead_s, _per_expert_s)
   double pp_comm_s = 0;            // pipeline sends
   double bubble_s = 0;             // pipeline fill and drain
   double offload_s = 0;            // per micro-batch: activation offload the host link cannot hide

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "tessera/plan/l1_fit.h"
 #include "tessera/plan/layer_mix.h"
 
 namespace tessera::plan {
@@ -333,6 +334,9 @@ RunPrediction predict_run(const PublishedRun& run, const EfficiencyTable& overri
   if (auto it = overrides.find(kMoeHostOverheadKey); it != overrides.end()) {
     out.run.job.moe_host_overhead_s = it->second;
   }
+  if (auto it = overrides.find(kMoeHostPerExpertKey); it != overrides.end()) {
+    out.run.job.moe_host_per_expert_s = it->second;
+  }
   const ClusterLinks links = cluster_links(Catalog::cluster_for(acc), acc);
   const AcceleratorDevice device(acc, run.job.gemm_format);
   // Megatron's activation offload (cpu_offloading_num_layers), where the row does not say how it fit.
@@ -514,26 +518,34 @@ EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iter
     }
     for (auto& [key, values] : ratios) table[key] = std::clamp(table[key] * median_of(values), 0.05, 1.0);
   }
-  // MoE host overhead, with the GEMM constants just fitted: what the step takes beyond the GPU work, per MoE
-  // layer on a stage and micro-batch slot of the pipeline.
-  std::vector<double> per_slot;
+  // MoE host wait, with the GEMM constants just fitted: what the step takes beyond the GPU work, per MoE layer on
+  // a stage and micro-batch slot of the pipeline, as a fixed part plus a part per local expert (E/ep). Each row is
+  // an equation in relative terms, (measured − predicted without the wait) / measured =
+  // overhead · slots·layers / measured + per_expert · slots·layers·E/ep / measured, solved in least absolute
+  // deviations (l1_fit.h), the two-coefficient median.
+  std::vector<L1Point> points;
   std::set<std::string> moe_sources;
   for (const auto& run : runs) {
     if (!run.skip_reason.empty() || !run.fit_half || !is_moe(run.job.model)) continue;
     if (run.step_time_s <= 0 && run.tokens_per_s <= 0) continue;
     PublishedRun without = run;
     without.job.moe_host_overhead_s = 0;
+    without.job.moe_host_per_expert_s = 0;
     const RunPrediction p = predict_run(without, table);
     const double seconds = run.step_time_s > 0 ? run.step_time_s : p.step.tokens_per_step / run.tokens_per_s;
     const ParallelPlan& plan = run.job.plan;
     const double vpp = plan.schedule == PipelineSchedule::kInterleaved ? static_cast<double>(plan.vpp) : 1.0;
     const double slots = static_cast<double>(plan.num_micro_batches()) + static_cast<double>(plan.pp - 1) / vpp;
     const double moe_layers = layer_mix(run.job.model).moe_ffn / static_cast<double>(plan.pp);
-    per_slot.push_back((seconds - p.step.step_time_s) / (slots * moe_layers));
+    const double local_experts = static_cast<double>(run.job.model.moe_experts) / static_cast<double>(run.job.ep);
+    const double per_layer = slots * moe_layers / seconds;
+    points.push_back({.u = per_layer, .v = per_layer * local_experts, .y = (seconds - p.step.step_time_s) / seconds});
     moe_sources.insert(fit_source(run.source));
   }
-  if (per_slot.size() >= kMinFitRows && moe_sources.size() >= kMinFitSources) {
-    table[kMoeHostOverheadKey] = std::max(0.0, median_of(per_slot));
+  if (points.size() >= kMinFitRows && moe_sources.size() >= kMinFitSources) {
+    const L1Fit fit = fit_l1_nonnegative(points);
+    table[kMoeHostOverheadKey] = fit.a;
+    table[kMoeHostPerExpertKey] = fit.b;
   }
   return table;
 }

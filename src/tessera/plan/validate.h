@@ -83,10 +83,11 @@ struct ValidationSummary {
   double memory_error_max = 0;
 };
 
-// Efficiency constants by efficiency_key(); they override the catalog's values. The key kMoeHostOverheadKey
-// overrides Job::moe_host_overhead_s instead.
+// Efficiency constants by efficiency_key(); they override the catalog's values. The keys kMoeHostOverheadKey and
+// kMoeHostPerExpertKey override Job::moe_host_overhead_s and Job::moe_host_per_expert_s instead.
 using EfficiencyTable = std::map<std::string, double>;
 inline constexpr const char* kMoeHostOverheadKey = "moe/host_overhead_s";
+inline constexpr const char* kMoeHostPerExpertKey = "moe/host_per_expert_s";
 
 StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& table, const Catalog& catalog);
 
@@ -101,9 +102,11 @@ ErrorStats error_stats(std::vector<double> errors);
 // catalog default stays); each iteration scales a constant by the true median of measured/predicted.
 inline constexpr size_t kMinFitRows = 3;
 inline constexpr size_t kMinFitSources = 2;
-// The per-generation GEMM constants are fitted on dense rows only; then kMoeHostOverheadKey on the fit-half
-// MoE rows with measured step time: the median over rows of (measured − predicted without it) per MoE layer
-// and micro-batch slot of the pipeline (needs kMinFitRows rows from kMinFitSources publications).
+// The per-generation GEMM constants are fitted on dense rows only; then kMoeHostOverheadKey and
+// kMoeHostPerExpertKey together on the fit-half MoE rows with measured step time: measured − predicted without
+// them = (overhead + per_expert · E/ep) · MoE layers on a stage · micro-batch slots of the pipeline, in relative
+// terms (each row divided by its measured step), by least absolute deviations (l1_fit.h, the two-coefficient
+// median; needs kMinFitRows rows from kMinFitSources publications).
 double median_of(std::vector<double> values);
 EfficiencyTable fit_efficiencies(const std::vector<PublishedRun>& runs, int iterations = 4);
 

@@ -72,6 +72,10 @@ TEST_F(PublishedRuns, CatalogHoldsTheFittedConstants) {
       EXPECT_NEAR(kMoeHostOverheadS, value, 0.0001);  // job.h's default is the fitted value
       continue;
     }
+    if (key == kMoeHostPerExpertKey) {
+      EXPECT_NEAR(kMoeHostPerExpertS, value, 0.00001);  // job.h's default is the fitted value
+      continue;
+    }
     int checked = 0;
     for (const CatalogAccelerator& a : catalog_->accelerators()) {
       for (GemmFormat f : {GemmFormat::kBf16, GemmFormat::kFp8, GemmFormat::kFp4}) {
@@ -85,17 +89,19 @@ TEST_F(PublishedRuns, CatalogHoldsTheFittedConstants) {
 }
 
 // MoE rows, their own group: the catalog's constants (fitted without any held-out row) keep their error on
-// the held-out Megatron-Bridge releases within bounds. Measured: step time median 11.0%, p90 39.4% (46.5% before
-// the deduplicating dispatcher; docs/planner.md).
+// the held-out Megatron-Bridge releases within bounds. Measured: step time median 6.6%, p90 26.0%, TFLOP/s 6.1% /
+// 24.3% (11.0% / 39.4% and 9.7% / 30.2% before the host wait's per-expert part, 46.5% p90 before the
+// deduplicating dispatcher; docs/planner.md).
 TEST_F(PublishedRuns, MixtureOfExpertsRowsAreAGroupWithBoundedError) {
   const ValidationSummary s = summarize(predict_runs(runs_, {}));
   EXPECT_GE(s.time_moe.count, 70u);
   EXPECT_GE(s.time_moe_held_out.count, 15u);
-  EXPECT_LE(s.time_moe.median, 0.16);
-  EXPECT_LE(s.time_moe_held_out.median, 0.13);
-  EXPECT_LE(s.tflops_moe_held_out.median, 0.13);
-  EXPECT_LE(s.time_moe.p90, 0.50);
-  EXPECT_LE(s.time_moe_held_out.p90, 0.42);
+  EXPECT_LE(s.time_moe.median, 0.13);
+  EXPECT_LE(s.time_moe_held_out.median, 0.08);
+  EXPECT_LE(s.tflops_moe_held_out.median, 0.08);
+  EXPECT_LE(s.time_moe.p90, 0.35);
+  EXPECT_LE(s.time_moe_held_out.p90, 0.28);
+  EXPECT_LE(s.tflops_moe_held_out.p90, 0.26);
 }
 
 // TPU v4's constant is single-source: MaxText's published TPU v4 runs (testdata/maxtext_tpu_v4.csv, a fit-half
@@ -124,7 +130,7 @@ TEST_F(PublishedRuns, TpuV4ConstantFromMaxTextPredictsTheHeldOutPalmRow) {
 
 TEST_F(PublishedRuns, RefittingOnTheFitHalfReproducesTheHeldOutAccuracy) {
   const EfficiencyTable fitted = fit_efficiencies(runs_);
-  EXPECT_LE(fitted.size(), 12u);  // a handful of constants, one per generation and format, and the MoE host wait
+  EXPECT_LE(fitted.size(), 12u);  // a handful of constants, one per generation and format, and the MoE host wait's two
   const ValidationSummary s = summarize(dense_only(predict_runs(runs_, fitted)));
   EXPECT_LE(s.time_held_out.median, 0.10);
   EXPECT_LE(s.time_held_out.p90, 0.25);

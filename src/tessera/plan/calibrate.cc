@@ -10,13 +10,18 @@
 namespace tessera::plan {
 
 namespace {
-StatusOr<nlohmann::json> read_json(const std::string& path) {
+// The whole file at `path`; `what` names it in the error ("probe 'x.json': cannot open the file").
+StatusOr<std::string> read_text(const std::string& path, const std::string& what) {
   std::ifstream in(path);
-  if (!in) return not_found_error("'{}': cannot open the file", path);
+  if (!in) return not_found_error("{}'{}': cannot open the file", what, path);
   std::ostringstream text;
   text << in.rdbuf();
+  return text.str();
+}
+StatusOr<nlohmann::json> read_json(const std::string& path) {
+  TESSERA_ASSIGN_OR_RETURN(const std::string text, read_text(path, ""));
   try {
-    return nlohmann::json::parse(text.str());
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     return invalid_argument_error("'{}': not valid JSON: {}", path, e.what());
   }
@@ -60,11 +65,8 @@ StatusOr<CommProbe> parse_comm_probe(const std::string& json_text, const std::st
 }
 
 StatusOr<CommProbe> read_comm_probe(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return not_found_error("comm probe '{}': cannot open the file", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_comm_probe(text.str(), path);
+  TESSERA_ASSIGN_OR_RETURN(const std::string text, read_text(path, "comm probe "));
+  return parse_comm_probe(text, path);
 }
 
 StatusOr<KernelProbe> parse_kernel_probe(const std::string& json_text, const std::string& origin) {
@@ -99,11 +101,8 @@ StatusOr<KernelProbe> parse_kernel_probe(const std::string& json_text, const std
 }
 
 StatusOr<KernelProbe> read_kernel_probe(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return not_found_error("probe '{}': cannot open the file", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_kernel_probe(text.str(), path);
+  TESSERA_ASSIGN_OR_RETURN(const std::string text, read_text(path, "probe "));
+  return parse_kernel_probe(text, path);
 }
 
 StatusOr<TrainMeasurement> read_train_measurement(const std::string& path) {

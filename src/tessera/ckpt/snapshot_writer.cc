@@ -66,9 +66,26 @@ void SnapshotWriter::add_chunk(const TensorView& view, const std::vector<int64_t
     // make_unique_for_overwrite: no zero fill, the copy below writes every byte.
     chunk.bytes = std::make_unique_for_overwrite<std::byte[]>(chunk.nbytes);
   }
-  if (chunk.nbytes > 0) std::memcpy(chunk.bytes.get(), view.data, chunk.nbytes);
+  if (defer_copies_) {
+    chunk.deferred_source = static_cast<const std::byte*>(view.data);
+  } else if (chunk.nbytes > 0) {
+    std::memcpy(chunk.bytes.get(), view.data, chunk.nbytes);
+  }
   tensor_bytes_ += chunk.nbytes;
   tensors_[it->second].chunks.push_back(std::move(chunk));
+}
+
+size_t SnapshotWriter::copy_deferred() {
+  size_t copied = 0;
+  for (Tensor& tensor : tensors_) {
+    for (Chunk& chunk : tensor.chunks) {
+      if (chunk.deferred_source == nullptr) continue;
+      if (chunk.nbytes > 0) std::memcpy(chunk.bytes.get(), chunk.deferred_source, chunk.nbytes);
+      chunk.deferred_source = nullptr;
+      copied += chunk.nbytes;
+    }
+  }
+  return copied;
 }
 
 void SnapshotWriter::add_scalar(const std::string& name, ScalarValue value) {

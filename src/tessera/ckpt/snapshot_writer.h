@@ -34,6 +34,7 @@ class SnapshotWriter : public StateWriter {
     std::vector<int64_t> shape;
     std::unique_ptr<std::byte[]> bytes;
     size_t nbytes = 0;
+    const std::byte* deferred_source = nullptr;  // deferred copies: where `bytes` comes from, until copied
   };
   struct Tensor {
     std::string name;
@@ -73,6 +74,14 @@ class SnapshotWriter : public StateWriter {
   double created_unix_s() const { return created_unix_s_; }
   size_t tensor_bytes() const { return tensor_bytes_; }  // sum of all chunk bytes
 
+  // Deferred copies (call before the first write): a tensor write records where its bytes are instead of
+  // copying them, and copy_deferred() copies them all later — on the checkpointer's thread, while training
+  // computes the next forward and backward. The caller guarantees that every written buffer stays alive and
+  // unchanged until copy_deferred() has returned (AsyncCheckpointer::wait_snapshot before the next update).
+  void defer_copies() { defer_copies_ = true; }
+  // Copies every deferred chunk into its buffer (no-op when none is pending). Returns the bytes copied.
+  size_t copy_deferred();
+
   // Moves every chunk buffer into `pool` for a later snapshot; this writer is empty afterwards.
   void release_buffers(SnapshotBufferPool& pool);
 
@@ -90,6 +99,7 @@ class SnapshotWriter : public StateWriter {
   SnapshotBufferPool* pool_ = nullptr;  // not owned
   double created_unix_s_ = 0;
   size_t tensor_bytes_ = 0;
+  bool defer_copies_ = false;
   Status status_;
 };
 

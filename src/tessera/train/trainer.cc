@@ -355,6 +355,7 @@ Status Trainer::open_run_dir() {
   const int keep = static_cast<int>(config_.keep_checkpoints);
   if (!is_writer()) {
     checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
+    checkpointer_->set_deferred_snapshot(true);  // copied while the next step computes; see step()
     return Status();
   }
   TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
@@ -369,6 +370,7 @@ Status Trainer::open_run_dir() {
   TESSERA_ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::open_append(dir + "/metrics.jsonl"));
   metrics_log_.emplace(std::move(log));
   checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
+  checkpointer_->set_deferred_snapshot(true);  // copied while the next step computes; see step()
   return Status();
 }
 
@@ -534,6 +536,9 @@ StatusOr<StepMetrics> Trainer::step() {
         step_ + 1, loss, grad_norm);
   }
   const double lr = schedule_.lr(step_);
+  // A checkpoint saved after the previous step copies the parameters and moments on its own thread while this
+  // step computed; the update must not change them before that copy is done.
+  if (checkpointer_) snapshot_wait_s_ += checkpointer_->wait_snapshot();
   TESSERA_RETURN_IF_ERROR(data_parallel.update(static_cast<float>(lr)));  // AdamW; under ZeRO-1/2 + all-gather
   ++step_;
   if (tracer_) tracer_->add("update " + std::to_string(step_), "optimizer", update_start, now_seconds());
@@ -578,7 +583,9 @@ Status Trainer::run() {
   const Stopwatch run_watch;
   while (step_ < end_step) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
-    goodput_.add_step(m.step_seconds);
+    goodput_.add_step(m.step_seconds - snapshot_wait_s_);
+    goodput_.add_checkpoint_stall(snapshot_wait_s_);  // the update waited for a checkpoint's copy
+    snapshot_wait_s_ = 0;
     if (abft_) TESSERA_RETURN_IF_ERROR(check_abft(m));
     if (stragglers_) TESSERA_RETURN_IF_ERROR(check_stragglers());
     if (replay_loss_) TESSERA_RETURN_IF_ERROR(check_replayed_step(m.loss));
@@ -622,6 +629,7 @@ Status Trainer::run() {
       heartbeat_failed_ = heartbeat_failed_ || !beat.ok();
       inject_process_fault(process_faults_, options_.run_dir, grid_.rank(), step_);
       if (const auto flip = take_due_fault(process_faults_, options_.run_dir, ProcessFault::Kind::kBitflip, grid_.rank(), step_)) {
+        if (checkpointer_) checkpointer_->wait_snapshot();  // the flip must not reach the checkpoint being copied
         inject_bit_flip(*flip);
       }
     }

@@ -165,7 +165,8 @@ class Trainer {
   std::unique_ptr<BatchSource> train_data_, val_data_;
   std::optional<MetricsLog> metrics_log_;
   std::unique_ptr<PrometheusExporter> metrics_exporter_;  // rank 0 with train.metrics_port > 0
-  std::unique_ptr<AsyncCheckpointer> checkpointer_;
+  std::unique_ptr<AsyncCheckpointer> checkpointer_;  // deferred snapshots: step() waits for the copy before the update
+  double snapshot_wait_s_ = 0;  // of the current step: the update waiting for a checkpoint's copy (goodput stall)
   // train.ckpt_in_memory_every > 0: checkpoints in host memory (resilience/memory_checkpoints.h).
   std::unique_ptr<MemoryCheckpoints> memory_checkpoints_;
   MfuPeak mfu_peak_;

@@ -34,7 +34,10 @@ class SnapshotWriter : public StateWriter {
     std::vector<int64_t> shape;
     std::unique_ptr<std::byte[]> bytes;
     size_t nbytes = 0;
-    const std::byte* deferred_source = nullptr;  // deferred copies: where `bytes` comes from, until copied
+    // Where the bytes are while they are not (yet) in `bytes`: deferred copies until copy_deferred(), and
+    // always for reference_only() snapshots (then `bytes` is null).
+    const std::byte* deferred_source = nullptr;
+    const std::byte* data() const { return deferred_source != nullptr ? deferred_source : bytes.get(); }
   };
   struct Tensor {
     std::string name;
@@ -78,7 +81,11 @@ class SnapshotWriter : public StateWriter {
   // copying them, and copy_deferred() copies them all later — on the checkpointer's thread, while training
   // computes the next forward and backward. The caller guarantees that every written buffer stays alive and
   // unchanged until copy_deferred() has returned (AsyncCheckpointer::wait_snapshot before the next update).
-  void defer_copies() { defer_copies_ = true; }
+  void defer_copies() { mode_ = CopyMode::kDeferred; }
+  // Never copied (call before the first write): the snapshot refers to the written buffers, which must stay
+  // alive and unchanged until it has been written — a synchronous write, as in-memory checkpoints do
+  // (resilience/memory_checkpoints.h): it saves a copy of the whole state and its page faults.
+  void reference_only() { mode_ = CopyMode::kReference; }
   // Copies every deferred chunk into its buffer (no-op when none is pending). Returns the bytes copied.
   size_t copy_deferred();
 
@@ -99,7 +106,8 @@ class SnapshotWriter : public StateWriter {
   SnapshotBufferPool* pool_ = nullptr;  // not owned
   double created_unix_s_ = 0;
   size_t tensor_bytes_ = 0;
-  bool defer_copies_ = false;
+  enum class CopyMode { kNow, kDeferred, kReference };
+  CopyMode mode_ = CopyMode::kNow;
   Status status_;
 };
 

@@ -13,21 +13,22 @@
 #include "tessera/ckpt/checkpoint_writer.h"
 #include "tessera/core/rank_local_state.h"
 #include "tessera/ckpt/snapshot_writer.h"
-#include "tessera/ckpt/step_dir_bundle.h"
 #include "tessera/comm/flagged_ranks.h"
 #include "tessera/comm/shm_communicator.h"
 #include "tessera/core/clock.h"
 #include "tessera/core/file.h"
 #include "tessera/core/hash.h"
 #include "tessera/core/log.h"
+#include "tessera/resilience/step_dir_transfer.h"
 
 namespace tessera {
 
 namespace {
 
-// Tags of the exchange's two messages on the world communicator (no other world traffic uses tags).
-constexpr int kSizeTag = 0x4d43;  // "MC"
-constexpr int kBytesTag = 0x4d44;
+// Tags of the step directory transfers on the world communicator (no other world traffic uses tags; a transfer
+// uses its tag and the few after it, step_dir_transfer.h).
+constexpr int kSaveTag = 0x4d43;     // "MC"
+constexpr int kRestoreTag = 0x4d63;
 
 // The run directory as one spelling: absolute, "..", "." and links resolved, no trailing separator.
 std::string absolute_run_dir(const std::string& run_dir) {
@@ -140,23 +141,6 @@ StatusOr<std::unique_ptr<MemoryCheckpoints>> MemoryCheckpoints::create(Communica
   return store;
 }
 
-Status MemoryCheckpoints::exchange(const std::string& bytes, int to, int from, int tag, std::string* received) {
-  int64_t size_out = static_cast<int64_t>(bytes.size()), size_in = 0;
-  std::vector<CommHandle> handles;
-  if (from >= 0) handles.push_back(world_.recv_async(&size_in, sizeof(size_in), from, tag));
-  if (to >= 0) handles.push_back(world_.send_async(&size_out, sizeof(size_out), to, tag));
-  for (CommHandle& handle : handles) TESSERA_RETURN_IF_ERROR(handle.wait());
-  handles.clear();
-  received->clear();
-  if (from >= 0 && size_in > 0) {
-    received->resize(static_cast<size_t>(size_in));
-    handles.push_back(world_.recv_async(received->data(), size_in, from, tag + 1));
-  }
-  if (to >= 0 && size_out > 0) handles.push_back(world_.send_async(bytes.data(), size_out, to, tag + 1));
-  for (CommHandle& handle : handles) TESSERA_RETURN_IF_ERROR(handle.wait());
-  return Status();
-}
-
 void MemoryCheckpoints::keep_only(const std::string& dir, int64_t step) {
   std::error_code ec;
   const std::string keep = step_dir_name(step);
@@ -168,36 +152,34 @@ void MemoryCheckpoints::keep_only(const std::string& dir, int64_t step) {
 
 Status MemoryCheckpoints::save(int64_t step, const std::function<void(StateWriter&)>& snapshot_state) {
   const Stopwatch watch;
-  // 1. This rank's own state, as one committed checkpoint in this host's memory.
+  // 1. This rank's own state, as one committed checkpoint in this host's memory, written straight from the
+  //    state's buffers (the save is synchronous: nothing changes them meanwhile).
   Status mine;
-  std::string bundle;
+  std::string written_dir;
+  uint64_t bytes = 0;
   {
     SnapshotWriter snapshot;
+    snapshot.reference_only();
     RankLocalStateWriter local(snapshot);
     snapshot_state(local);
     mine = snapshot.finish();
+    bytes = snapshot.tensor_bytes();
     if (mine.ok()) {
       StatusOr<std::string> written = write_checkpoint(snapshot, step, own_dir_);
       mine = written.status();
-      if (mine.ok()) {
-        StatusOr<std::string> packed = pack_step_dir(*written);
-        mine = packed.status();
-        if (mine.ok()) bundle = std::move(packed).value();
-      }
+      if (mine.ok()) written_dir = std::move(written).value();
     }
   }
-  // 2. Its bytes to the partner, the source's into the copy (an empty bundle: the source failed, and says so).
+  // 2. Its files to the partner, the source's into the copy (a rank whose own save failed sends "nothing").
   const Stopwatch exchange_watch;
-  std::string received;
-  TESSERA_RETURN_IF_ERROR(exchange(mine.ok() ? bundle : std::string(), partner_, source_, kSizeTag, &received)
-                              .with_context(fmt::format("in-memory checkpoint of step {}", step)));
-  const double exchange_seconds = exchange_watch.elapsed_seconds();
-  if (mine.ok() && source_ >= 0) {
-    const std::string copy = copy_dir_ + "/" + step_dir_name(step);
+  const std::string copy = source_ >= 0 ? copy_dir_ + "/" + step_dir_name(step) : "";
+  if (source_ >= 0) {
     std::error_code ec;
     std::filesystem::remove_all(copy, ec);  // the same step saved again (a replay)
-    mine = received.empty() ? internal_error("rank {} sent no state", source_) : unpack_step_dir(received, copy);
   }
+  const Status exchanged = exchange_step_dirs(world_, written_dir, partner_, copy, source_, kSaveTag);
+  if (mine.ok()) mine = exchanged;
+  const double exchange_seconds = exchange_watch.elapsed_seconds();
   // 3. The previous step goes only once every rank holds the new one and its copy.
   TESSERA_ASSIGN_OR_RETURN(const std::vector<int> failed, ranks_flagging(world_, !mine.ok(), "in-memory checkpoint"));
   if (!failed.empty()) {
@@ -207,7 +189,7 @@ Status MemoryCheckpoints::save(int64_t step, const std::function<void(StateWrite
   keep_only(own_dir_, step);
   if (source_ >= 0) keep_only(copy_dir_, step);
   last_save_ = {.step = step, .seconds = watch.elapsed_seconds(), .exchange_seconds = exchange_seconds,
-                .bytes = bundle.size()};
+                .bytes = bytes};
   return Status();
 }
 
@@ -264,24 +246,16 @@ StatusOr<std::optional<MemoryRestore>> MemoryCheckpoints::restore(std::optional<
     // Partners send their copies to the ranks that need them.
     const bool source_needs = source_ >= 0 && std::find(needy.begin(), needy.end(), source_) != needy.end();
     const bool i_need = !mine.has_value();
-    Status got;
-    std::string bundle, received;
-    if (source_needs) {
-      StatusOr<std::string> packed = pack_step_dir(copy_dir_ + "/" + step_dir_name(step));
-      got = packed.status();
-      if (got.ok()) bundle = std::move(packed).value();
-    }
-    TESSERA_RETURN_IF_ERROR(exchange(bundle, source_needs ? source_ : -1, i_need ? partner_ : -1, kSizeTag + 2, &received)
-                                .with_context(fmt::format("restoring step {} from host memory", step)));
+    const std::string own_step = own_dir_ + "/" + step_dir_name(step);
     if (i_need) {
-      const std::string own_step = own_dir_ + "/" + step_dir_name(step);
       std::error_code ec;
       std::filesystem::remove_all(own_step, ec);
-      got = received.empty() ? internal_error("rank {} sent no copy", partner_) : unpack_step_dir(received, own_step);
-      if (got.ok()) {
-        mine = open_verified_or_quarantine(own_dir_, step, r, "state received from its partner");
-        if (!mine) got = data_loss_error("the copy received from rank {} does not verify", partner_);
-      }
+    }
+    Status got = exchange_step_dirs(world_, source_needs ? copy_dir_ + "/" + step_dir_name(step) : "",
+                                    source_needs ? source_ : -1, own_step, i_need ? partner_ : -1, kRestoreTag);
+    if (got.ok() && i_need) {
+      mine = open_verified_or_quarantine(own_dir_, step, r, "state received from its partner");
+      if (!mine) got = data_loss_error("the copy received from rank {} does not verify", partner_);
     }
     TESSERA_ASSIGN_OR_RETURN(const std::vector<int> failed, ranks_flagging(world_, !got.ok(), "in-memory restore"));
     if (!failed.empty()) {

@@ -11,8 +11,8 @@
 //   /dev/shm/tessera-<uid>-<run hash>/<layout hash>/rank_<r>/step_<N>          rank r's own state
 //   /dev/shm/tessera-<uid>-<run hash>/<layout hash>/copy_of_rank_<s>/step_<N>  the copy rank r keeps of s
 // Each step directory is an ordinary committed checkpoint of one rank's state (core/rank_local_state.h
-// names its shards), verified by its own checksums; the copy is its files byte for byte
-// (ckpt/step_dir_bundle.h).
+// names its shards), verified by its own checksums; the copy is its files byte for byte, sent from mapping to
+// mapping (step_dir_transfer.h).
 //
 // Partners: detect_hosts proves which ranks share /dev/shm. With H ≥ 2 hosts of equal rank counts, the
 // partner of local rank l on host h is local rank l on host (h + 1) mod H, so a host's loss leaves every
@@ -20,8 +20,8 @@
 // world, which survives the loss of a rank but not of its host. Partnering is a permutation: every rank
 // holds exactly one copy, of its source.
 //
-// A save is collective and synchronous (a memcpy into tmpfs and one exchange of the rank's bytes with its
-// partner and source); it keeps the previous step until every rank holds the new one and its copy, so a
+// A save is collective and synchronous (the state written straight from its buffers into tmpfs, and one
+// exchange of the rank's files with its partner and source); it keeps the previous step until every rank holds the new one and its copy, so a
 // crash mid-save leaves a complete older state. Restoring is collective: the ranks agree on the newest
 // step whose every rank's state is in memory somewhere (own or copy) and verifies, the partners of ranks
 // that lack theirs send them, and every rank opens its own.
@@ -96,8 +96,6 @@ class MemoryCheckpoints {
  private:
   MemoryCheckpoints(Communicator& world, std::string root, int partner, int source, bool partner_other_host,
                     bool host_leader);
-  // Sends `bytes` to `to` and receives from `from` (either may be -1: skipped), sizes first.
-  Status exchange(const std::string& bytes, int to, int from, int tag, std::string* received);
   // Keeps only `step` in `dir` (committed or not).
   void keep_only(const std::string& dir, int64_t step);
 

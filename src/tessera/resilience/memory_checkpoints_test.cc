@@ -24,11 +24,14 @@ constexpr int64_t kShard = 4;  // each rank holds elements [4r, 4r + 4) of a glo
 
 float value_at(int64_t step, int rank, int64_t i) { return static_cast<float>(step * 100 + rank * 10 + i); }
 
+// Every rank's shard of w: the state lives on, as a trainer's does (an in-memory save writes straight from it).
+float g_shards[kRanks][kShard];
+
 // Rank `rank`'s state at `step`: its shard of w, as save_held_state would give it, and the step.
 void write_state(StateWriter& writer, int64_t step, int rank) {
-  std::vector<float> shard(kShard);
+  float* shard = g_shards[rank];
   for (int64_t i = 0; i < kShard; ++i) shard[i] = value_at(step, rank, i);
-  writer.write_tensor_shard({.name = "w", .dtype = DType::kF32, .shape = {kShard}, .data = shard.data()},
+  writer.write_tensor_shard({.name = "w", .dtype = DType::kF32, .shape = {kShard}, .data = shard},
                             {kShard * kRanks}, {kShard * rank});
   writer.write_int("train.step", step);
 }

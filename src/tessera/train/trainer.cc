@@ -454,11 +454,19 @@ Status Trainer::resume_from_latest() {
 
 Status Trainer::save_memory_checkpoint() {
   // Everything this rank holds and every scalar a restore reads, on every rank: each restores alone.
-  return memory_checkpoints_->save(step_, [this](StateWriter& writer) {
+  const bool first = memory_checkpoints_->last_save().step < 0;
+  TESSERA_RETURN_IF_ERROR(memory_checkpoints_->save(step_, [this](StateWriter& writer) {
     data_parallel_->save_held_state(writer);
     writer.write_int("train.step", step_);
     train_data_->save_state(writer);
-  });
+  }));
+  if (first && is_writer()) {
+    const MemorySaveStats& saved = memory_checkpoints_->last_save();
+    log_info("checkpoints: in-memory save of step {}: {:.1f} MB of rank 0's state in {:.3f} s, of which {:.3f} s "
+             "exchanging with its partner",
+             saved.step, static_cast<double>(saved.bytes) / 1e6, saved.seconds, saved.exchange_seconds);
+  }
+  return Status();
 }
 
 Status Trainer::save_checkpoint(AsyncCheckpointer& checkpointer) {

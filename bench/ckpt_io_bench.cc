@@ -15,6 +15,7 @@
 //   thread's arithmetic), and the update waits in wait_snapshot() for the copy: the stall is save() plus
 //   that wait. The copy's own seconds on the background thread are printed beside it (the CPU it takes from
 //   training when every core computes).
+//   --staging-mb M: at most M MiB staged at once (ckpt/chunk_staging.h): the update then waits for the write.
 // throughput: tensor bytes / background write seconds (data file + manifest + COMMIT + fsyncs + rename);
 //   dd: the same number of bytes by dd with bs=1M conv=fsync, timed around the process.
 #include <CLI/CLI.hpp>
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   int tensors = 32;
   int rounds = 3;
   double step_ms = 100;
+  int64_t staging_mb = 0;
   app.add_option("--dir", parent, "a directory on the disk to measure (the bench works in DIR/tessera_ckpt_io_bench, "
                                   "removed afterwards)");
   app.add_option("--mb", mb, "state size in MiB")->check(CLI::Range(1, 1 << 20));
@@ -72,6 +74,8 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "interleaved rounds")->check(CLI::Range(1, 100));
   app.add_option("--step-ms", step_ms, "deferred snapshots: milliseconds of compute between save and update")
       ->check(CLI::Range(0.0, 60000.0));
+  app.add_option("--staging-mb", staging_mb, "deferred snapshots: host staging budget in MiB (0 = the whole state)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
   CLI11_PARSE(app, argc, argv);
 
   namespace fs = std::filesystem;
@@ -98,6 +102,7 @@ int main(int argc, char** argv) {
   AsyncCheckpointer async_saver(dir + "/async", /*keep_last=*/1);
   AsyncCheckpointer deferred_saver(dir + "/deferred", /*keep_last=*/1);
   deferred_saver.set_deferred_snapshot(true);
+  deferred_saver.set_staging_budget(static_cast<uint64_t>(staging_mb) << 20);
   // One thread's arithmetic for `ms` milliseconds: the forward and backward the deferred copy overlaps.
   volatile double sink = 0;
   auto compute = [&](double ms) {
@@ -160,9 +165,9 @@ int main(int argc, char** argv) {
              median(stall_s), median(sync_s), 100.0 * median(stall_s) / median(sync_s), median(stall_cpu_s),
              static_cast<double>(bytes) / median(stall_cpu_s) / 1e9);
   fmt::print("deferred stall {:.5f} s vs sync save {:.3f} s: {:.3f}% (target <= 5%) after {:.0f} ms of compute; its "
-             "copy took {:.4f} s on the writer thread\n",
+             "copy took {:.4f} s on the writer thread (staging budget: {})\n",
              median(deferred_s), median(sync_s), 100.0 * median(deferred_s) / median(sync_s), step_ms,
-             median(deferred_copy_s));
+             median(deferred_copy_s), staging_mb > 0 ? fmt::format("{} MiB", staging_mb) : std::string("the whole state"));
   fmt::print("save write {:.0f} MiB/s vs dd conv=fsync {:.0f} MiB/s: {:.1f}% (target >= 70%)\n", save_rate, dd_rate,
              100.0 * save_rate / dd_rate);
   fs::remove_all(dir);

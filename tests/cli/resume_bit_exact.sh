@@ -29,6 +29,22 @@ for step in range(1, 21):
 print("ok: 20 identical losses and grad norms")
 PY
 "$TESSERA" ckpt verify "$WORK/split" >/dev/null
+# Checkpoints copy the state while the next step computes; under a 1 MiB staging budget (of ~2.8 MB of state)
+# the copy goes a few tensors at a time as the write proceeds, and the update waits for the last one: step 15's
+# checkpoint (taken while step 16 ran) must still hold step 15's state, byte for byte.
+"$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/staged" --steps 20 --quiet --set train.ckpt_staging_mb=1
+for step in 00000015 00000020; do
+  cmp "$WORK/straight/checkpoints/step_$step/rank_00000.bin" "$WORK/staged/checkpoints/step_$step/rank_00000.bin" ||
+    fail "the checkpoint of step $step under a 1 MiB staging budget differs from the unbounded run's"
+done
+echo "ok: checkpoints under a 1 MiB staging budget are byte-identical"
+# ... and hold step 15's state, not step 16's: resumed from it, step 16 replays the logged loss (the trainer
+# compares the first step after a restore) and the run ends where the straight one did.
+rm -rf "$WORK/staged/checkpoints/step_00000020"
+"$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/staged" --steps 20 --resume --quiet --set train.ckpt_staging_mb=1
+cmp "$WORK/straight/checkpoints/step_00000020/rank_00000.bin" "$WORK/staged/checkpoints/step_00000020/rank_00000.bin" ||
+  fail "resumed from step 15's staged checkpoint, the run ends elsewhere"
+expect_error "train.ckpt_staging_mb" "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/bad" --set train.ckpt_staging_mb=-1
 # Resuming with fewer steps than the run has done is refused before anything in it changes; resuming a run
 # that is already at train.steps has nothing to do and changes nothing either.
 cp "$WORK/split/config.toml" "$WORK/config.before"

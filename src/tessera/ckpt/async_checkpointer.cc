@@ -1,6 +1,9 @@
 #include "tessera/ckpt/async_checkpointer.h"
 
+#include <optional>
+
 #include "tessera/ckpt/checkpoint_dir.h"
+#include "tessera/ckpt/chunk_staging.h"
 #include "tessera/core/clock.h"
 #include "tessera/core/file.h"
 #include "tessera/core/log.h"
@@ -61,6 +64,7 @@ AsyncCheckpointer::AsyncCheckpointer(AsyncCheckpointer&& other) noexcept
       metadata_(std::move(other.metadata_)),
       in_flight_(std::move(other.in_flight_)),
       deferred_snapshot_(other.deferred_snapshot_),
+      staging_budget_(other.staging_budget_),
       buffer_pool_(std::move(other.buffer_pool_)),
       last_stats_(other.last_stats_) {}
 
@@ -76,6 +80,7 @@ AsyncCheckpointer& AsyncCheckpointer::operator=(AsyncCheckpointer&& other) noexc
     metadata_ = std::move(other.metadata_);
     in_flight_ = std::move(other.in_flight_);
     deferred_snapshot_ = other.deferred_snapshot_;
+    staging_budget_ = other.staging_budget_;
     buffer_pool_ = std::move(other.buffer_pool_);
     last_stats_ = other.last_stats_;
   }
@@ -133,18 +138,29 @@ Status AsyncCheckpointer::save(int64_t step, const std::function<void(StateWrite
   // The thread reads the snapshot and writes only into *in_flight, which stays put (heap) until
   // wait() has joined the thread; the checkpointer touches it only after the join.
   in_flight->thread = std::thread([in_flight, step, dir = checkpoints_dir_, keep_last = keep_last_, options = options_,
-                                    sharding = sharding_] {
+                                    sharding = sharding_, budget = deferred_snapshot_ ? staging_budget_ : 0] {
     const Stopwatch copy_clock;
-    in_flight->snapshot->copy_deferred();
-    in_flight->stats.deferred_copy_seconds = copy_clock.elapsed_seconds();
-    {
+    const auto copied = [&] {
       std::lock_guard lock(in_flight->mutex);
+      if (in_flight->copied) return;
       in_flight->copied = true;
+      in_flight->stats.deferred_copy_seconds = copy_clock.elapsed_seconds();
+      in_flight->copied_signal.notify_all();
+    };
+    CheckpointWriteOptions write_options = options;
+    std::optional<BudgetedChunkStaging> staging;
+    if (budget > 0) {  // copied chunk by chunk as the write goes, at most `budget` bytes staged at once
+      staging.emplace(*in_flight->snapshot, budget, copied);
+      write_options.chunk_source = &*staging;
+    } else {  // deferred: all of it now, before the write; otherwise copied in save() already
+      in_flight->snapshot->copy_deferred();
+      copied();
     }
-    in_flight->copied_signal.notify_all();
     Stopwatch write_clock;
-    in_flight->status = write_and_retain(*in_flight->snapshot, step, dir, keep_last, options, sharding);
+    in_flight->status = write_and_retain(*in_flight->snapshot, step, dir, keep_last, write_options, sharding);
     in_flight->stats.write_seconds = write_clock.elapsed_seconds();
+    if (staging) in_flight->stats.staging_peak_bytes = staging->peak_bytes();
+    copied();  // a write that failed part-way copied only some chunks: the update must not wait for the rest
   });
   return Status();
 }

@@ -40,7 +40,8 @@ namespace tessera {
 struct CheckpointSaveStats {
   int64_t step = -1;
   double snapshot_seconds = 0;  // inside save(): copying the state to host memory (deferred: recording it)
-  double deferred_copy_seconds = 0;  // deferred snapshots: the copy on the background thread
+  double deferred_copy_seconds = 0;  // deferred snapshots: from the write's start until every byte was copied
+  uint64_t staging_peak_bytes = 0;   // under a staging budget: the most bytes staged at once
   double write_seconds = 0;     // on the background thread: files, fsyncs, rename, retention
   uint64_t bytes = 0;           // tensor bytes written (sharded: this rank's)
 };
@@ -70,6 +71,10 @@ class AsyncCheckpointer {
   // changes any tensor it wrote (the trainer: before the optimizer update), so that the copy overlaps the
   // next forward and backward instead of stalling the step. Scalars are always copied inside save().
   void set_deferred_snapshot(bool deferred) { deferred_snapshot_ = deferred; }
+  // Deferred snapshots: the most bytes of host staging a save copies into at once (ckpt/chunk_staging.h); 0 =
+  // the whole state at once (one copy of it, reused between saves). A smaller budget makes wait_snapshot()
+  // wait until all but `bytes` of the state is on disk.
+  void set_staging_budget(uint64_t bytes) { staging_budget_ = bytes; }
   // Blocks until the write in flight (if any) has copied its tensors; returns the seconds it waited.
   double wait_snapshot();
   // Joins the write in flight (if any) and returns its status; OK if none. Sharded, on a rank > 0:
@@ -106,6 +111,7 @@ class AsyncCheckpointer {
   std::map<std::string, std::string> metadata_;
   std::unique_ptr<InFlight> in_flight_;
   bool deferred_snapshot_ = false;
+  uint64_t staging_budget_ = 0;
   // Buffers of the last written snapshot, reused by the next (same state → same sizes).
   SnapshotBufferPool buffer_pool_;
   CheckpointSaveStats last_stats_;

@@ -98,6 +98,46 @@ TEST(AsyncCheckpointer, DeferredSnapshotCopiesBeforeWaitSnapshotReturns) {
   EXPECT_EQ(checkpointer.wait_snapshot(), 0.0) << "nothing in flight: no wait";
 }
 
+// Under a staging budget the deferred copy goes chunk by chunk as the write proceeds, never holding more than the
+// budget (here one of four 1 MiB tensors); the checkpoint still holds the state of save() time.
+TEST(AsyncCheckpointer, AStagingBudgetBoundsTheCopyAndKeepsTheState) {
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
+  constexpr int64_t kNumel = 1 << 18;  // 1 MiB of f32 per tensor
+  std::vector<std::vector<float>> state(4, std::vector<float>(kNumel));
+  const auto fill = [&](float base) {
+    for (size_t t = 0; t < state.size(); ++t) state[t].assign(kNumel, base + static_cast<float>(t));
+  };
+  const auto snapshot = [&](StateWriter& w) {
+    for (size_t t = 0; t < state.size(); ++t) {
+      w.write_tensor(TensorView{"model.t" + std::to_string(t), DType::kF32, {kNumel}, state[t].data()});
+    }
+  };
+  fill(1.0f);
+  AsyncCheckpointer checkpointer(dir, 0);
+  checkpointer.set_deferred_snapshot(true);
+  checkpointer.set_staging_budget(1u << 20);
+  ASSERT_TRUE(checkpointer.save(5, snapshot).ok());
+  checkpointer.wait_snapshot();
+  fill(100.0f);  // the update
+  ASSERT_TRUE(checkpointer.wait().ok());
+  EXPECT_EQ(checkpointer.last_stats().staging_peak_bytes, 1u << 20) << "one tensor at a time";
+  auto reader = CheckpointReader::open(dir + "/step_00000005");
+  ASSERT_TRUE(reader.ok()) << reader.status().to_string();
+  ASSERT_TRUE(reader->verify_all().ok());
+  for (size_t t = 0; t < state.size(); ++t) {
+    std::vector<float> loaded(kNumel);
+    ASSERT_TRUE(reader->read_tensor(TensorView{"model.t" + std::to_string(t), DType::kF32, {kNumel}, loaded.data()}).ok());
+    EXPECT_EQ(loaded, std::vector<float>(kNumel, 1.0f + static_cast<float>(t))) << "tensor " << t;
+  }
+  // Without a budget the whole state is staged at once.
+  AsyncCheckpointer whole(temp_dir.path() + "/whole", 0);
+  whole.set_deferred_snapshot(true);
+  ASSERT_TRUE(whole.save(5, snapshot).ok());
+  ASSERT_TRUE(whole.wait().ok());
+  EXPECT_EQ(whole.last_stats().staging_peak_bytes, 0u) << "no budget: copied all at once, not counted";
+}
+
 TEST(AsyncCheckpointer, KeepLastRetainsTheNewestAndRemovesTmpDirs) {
   const TempDir temp_dir;
   const std::string dir = temp_dir.path() + "/checkpoints";

@@ -190,14 +190,18 @@ Status write_data_file(const SnapshotWriter& snapshot, const std::string& dir, c
   TESSERA_ASSIGN_OR_RETURN(const std::optional<WriteFault> fault, resolve_write_fault(options));
   TESSERA_ASSIGN_OR_RETURN(OutputFile file, OutputFile::create(dir + "/" + file_name, fault));
   static constexpr char kZeros[kChunkAlignment] = {};
+  size_t index = 0;  // the chunk's number in file order (ChunkSource)
   for (const SnapshotWriter::Tensor& tensor : snapshot.tensors()) {
     TensorEntry entry{tensor.name, tensor.dtype, tensor.shape, {}};
     for (const SnapshotWriter::Chunk& chunk : tensor.chunks) {
       const uint64_t padding = (kChunkAlignment - file.written() % kChunkAlignment) % kChunkAlignment;
       TESSERA_RETURN_IF_ERROR(file.write(kZeros, padding));
+      const std::byte* bytes = options.chunk_source != nullptr ? options.chunk_source->stage(index) : chunk.data();
       entry.chunks.push_back(ChunkEntry{chunk.offset, chunk.shape, file_name, file.written(), chunk.nbytes,
-                                        hash_bytes(chunk.data(), chunk.nbytes)});
-      TESSERA_RETURN_IF_ERROR(file.write(chunk.data(), chunk.nbytes));
+                                        hash_bytes(bytes, chunk.nbytes)});
+      TESSERA_RETURN_IF_ERROR(file.write(bytes, chunk.nbytes));
+      if (options.chunk_source != nullptr) options.chunk_source->written(index);
+      ++index;
     }
     manifest->tensors.push_back(std::move(entry));
   }

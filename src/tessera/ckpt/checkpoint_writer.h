@@ -24,6 +24,16 @@ namespace tessera {
 // The points of the protocol after which a crash is simulated in tests (fault injection).
 enum class CommitPoint { kDataWritten, kManifestWritten, kCommitWritten, kRenamed };
 
+// Where the bytes of each chunk come from while the data file is written, when not from the snapshot's own
+// buffers: a deferred snapshot under a staging budget (async_checkpointer.h, chunk_staging.h) copies each chunk
+// just before it is written and frees it after. Chunks are numbered in file order (tensors, then their chunks).
+class ChunkSource {
+ public:
+  virtual ~ChunkSource() = default;
+  virtual const std::byte* stage(size_t chunk) = 0;  // the chunk's bytes, valid until written(chunk)
+  virtual void written(size_t chunk) = 0;
+};
+
 struct CheckpointWriteOptions {
   int rank = 0;  // names the data file (rank_<5 digits>.bin); a sharded save uses ShardedCommit::rank
 
@@ -35,6 +45,9 @@ struct CheckpointWriteOptions {
   // disk would; the save then fails and cleans up like any failed write. Unset: the environment's
   // TESSERA_FAULT decides (normally unset, so no fault). Tests and demos only.
   std::optional<WriteFault> write_fault;
+
+  // Set: write_data_file takes each chunk's bytes from here (not owned; outlives the write).
+  ChunkSource* chunk_source = nullptr;
 };
 
 // Writes `snapshot` (whose finish() must be OK) as checkpoints_dir/step_<8 digits>, creating
@@ -48,7 +61,7 @@ StatusOr<std::string> write_checkpoint(const SnapshotWriter& snapshot, int64_t s
 
 // Step 2: writes every chunk of `snapshot` into the new file dir/file_name (each chunk 64-byte
 // aligned and hashed while written), fsyncs it, and appends its tensors and the file's entry to
-// `manifest`. Fails if the file exists. options: only write_fault is used.
+// `manifest`. Fails if the file exists. options: write_fault and chunk_source are used.
 Status write_data_file(const SnapshotWriter& snapshot, const std::string& dir, const std::string& file_name,
                        Manifest* manifest, const CheckpointWriteOptions& options = {});
 

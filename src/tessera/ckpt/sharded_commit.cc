@@ -49,7 +49,7 @@ StatusOr<CheckpointPart> write_own_part(const SnapshotWriter& snapshot, int64_t 
   part.manifest.created_unix_s = snapshot.created_unix_s();
   part.manifest.metadata = snapshot.metadata();
   part.manifest.scalars = snapshot.scalars();
-  TESSERA_RETURN_IF_ERROR(write_data_file(snapshot, tmp_dir, data_file, &part.manifest));
+  TESSERA_RETURN_IF_ERROR(write_data_file(snapshot, tmp_dir, data_file, &part.manifest, options));
   TESSERA_RETURN_IF_ERROR(fsync_directory(tmp_dir));  // the data file's name is durable too
   Status stop = options.stop_after ? options.stop_after(CommitPoint::kDataWritten) : Status();
   *crashed = !stop.ok();

@@ -86,7 +86,9 @@ class SnapshotWriter : public StateWriter {
   // alive and unchanged until it has been written — a synchronous write, as in-memory checkpoints do
   // (resilience/memory_checkpoints.h): it saves a copy of the whole state and its page faults.
   void reference_only() { mode_ = CopyMode::kReference; }
-  // Copies every deferred chunk into its buffer (no-op when none is pending). Returns the bytes copied.
+  bool deferred() const { return mode_ == CopyMode::kDeferred; }
+  // Copies every deferred chunk into a buffer of its own (no-op when none is pending). Returns the bytes
+  // copied. A writer under a staging budget copies chunk by chunk instead (ckpt/chunk_staging.h).
   size_t copy_deferred();
 
   // Moves every chunk buffer into `pool` for a later snapshot; this writer is empty afterwards.
@@ -96,6 +98,7 @@ class SnapshotWriter : public StateWriter {
   void add_chunk(const TensorView& view, const std::vector<int64_t>& global_shape,
                  const std::vector<int64_t>& offset, bool whole);
   void add_scalar(const std::string& name, ScalarValue value);
+  std::unique_ptr<std::byte[]> take_buffer(size_t nbytes);  // from the pool if one fits, else new
   void record_error(Status status);
 
   std::vector<Tensor> tensors_;

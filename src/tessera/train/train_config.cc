@@ -30,6 +30,9 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
                                  "steps between steps whose matmuls are verified by ABFT checksums; 0 = off");
   c.ckpt_in_memory_every = r.get_int("train.ckpt_in_memory_every", c.ckpt_in_memory_every,
                                      "steps between in-memory checkpoints (each rank's state in /dev/shm, a copy at a partner on the next host); 0 = off");
+  c.ckpt_staging_mb = r.get_int("train.ckpt_staging_mb", c.ckpt_staging_mb,
+                                "host memory (MiB) a storage checkpoint copies the state into at once; 0 = the whole "
+                                "state (the shortest stall)");
   c.replica_check_every = r.get_int("train.replica_check_every", c.replica_check_every,
                                     "steps between replica fingerprint comparisons (silent data corruption); 0 = never");
   c.log_every = r.get_int("train.log_every", c.log_every, "steps between log lines when not on a terminal");
@@ -54,6 +57,7 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
                       {"train.ckpt_every", c.ckpt_every},     {"train.keep_checkpoints", c.keep_checkpoints},
                       {"train.replica_check_every", c.replica_check_every},
                       {"train.ckpt_in_memory_every", c.ckpt_in_memory_every},
+                      {"train.ckpt_staging_mb", c.ckpt_staging_mb},
                       {"train.abft_check_every", c.abft_check_every},
                       {"train.threads", c.threads},           {"train.seed", c.seed}};
   for (const auto& field : non_negative) {

@@ -36,6 +36,10 @@ struct TrainConfig {
   // processes) and a copy at its partner on the next host (it outlives the host), so a restart loses at most
   // this many steps without reading storage; 0 = off (resilience/memory_checkpoints.h).
   int64_t ckpt_in_memory_every = 0;
+  // Storage checkpoints copy the state into host buffers while the next step computes (the update waits for
+  // the copy); at most this many MiB at once, the rest as the write frees them (ckpt/chunk_staging.h): a smaller
+  // budget means less host memory and a longer wait. 0 = the whole state at once.
+  int64_t ckpt_staging_mb = 0;
   // Steps between steps whose every matmul is verified by ABFT column checksums (kernels/abft_backend.h);
   // a failure rolls back to the newest checkpoint and replays; 0 = off.
   int64_t abft_check_every = 0;

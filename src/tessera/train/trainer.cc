@@ -356,6 +356,7 @@ Status Trainer::open_run_dir() {
   if (!is_writer()) {
     checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
     checkpointer_->set_deferred_snapshot(true);  // copied while the next step computes; see step()
+    checkpointer_->set_staging_budget(static_cast<uint64_t>(config_.ckpt_staging_mb) << 20);
     return Status();
   }
   TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
@@ -371,6 +372,7 @@ Status Trainer::open_run_dir() {
   metrics_log_.emplace(std::move(log));
   checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
   checkpointer_->set_deferred_snapshot(true);  // copied while the next step computes; see step()
+  checkpointer_->set_staging_budget(static_cast<uint64_t>(config_.ckpt_staging_mb) << 20);
   return Status();
 }
 

@@ -1,5 +1,6 @@
 // tessera ckpt: read, check, convert and import checkpoints.
 //   tessera ckpt inspect PATH                                   step, format, metadata, tensors, scalars
+//   tessera ckpt inspect FILE.gguf | FILE.safetensors           metadata (every GGUF key) and tensors
 //   tessera ckpt verify PATH                                    every chunk checksum: exit 0 "OK: ..." or 1
 //   tessera ckpt export PATH --format safetensors --out FILE    the "model." tensors under Tessera's names
 //   tessera ckpt export PATH --format hf --out DIR              a Hugging Face GPT-2 directory (hf_export.h)
@@ -15,7 +16,9 @@
 // PATH is a step directory, or a run directory / checkpoints directory (then its newest checkpoint).
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <optional>
 
 #include "cli_checks.h"
 #include "commands.h"
@@ -24,10 +27,12 @@
 #include "tessera/ckpt/checkpoint_reader.h"
 #include "tessera/ckpt/checkpoint_writer.h"
 #include "tessera/ckpt/gguf_export.h"
+#include "tessera/ckpt/gguf_reader.h"
 #include "tessera/ckpt/gpt2_names.h"
 #include "tessera/ckpt/hf_export.h"
 #include "tessera/ckpt/hf_import.h"
 #include "tessera/ckpt/safetensors_export.h"
+#include "tessera/ckpt/safetensors_reader.h"
 #include "tessera/core/file.h"
 #include "tessera/data/token_dataset.h"
 #include "tessera/kernels/kernel_backend.h"
@@ -59,7 +64,35 @@ StatusOr<CheckpointReader> open_checkpoint(const std::string& path) {
   return CheckpointReader::open(step_dir);
 }
 
+// A file given to `ckpt inspect`: a GGUF (by its magic) or a safetensors file (by its name); nullopt for
+// anything else (a directory: a checkpoint).
+std::optional<StatusOr<std::string>> describe_model_file(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) return std::nullopt;
+  char magic[4] = {};
+  std::ifstream(path, std::ios::binary).read(magic, 4);
+  if (std::string_view(magic, 4) == "GGUF") {
+    auto reader = GgufReader::open(path);
+    if (!reader.ok()) return StatusOr<std::string>(reader.status());
+    return StatusOr<std::string>(describe_gguf(*reader));
+  }
+  if (path.size() >= 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0) {
+    auto reader = SafetensorsReader::open(path);
+    if (!reader.ok()) return StatusOr<std::string>(reader.status());
+    return StatusOr<std::string>(describe_safetensors(*reader));
+  }
+  return StatusOr<std::string>(invalid_argument_error(
+      "'{}' is a file but neither GGUF (magic 'GGUF') nor *.safetensors; hint: pass a GGUF or safetensors file, or a "
+      "checkpoint's step, run or checkpoints directory",
+      path));
+}
+
 int run_inspect(const CkptOptions& options) {
+  if (auto text = describe_model_file(options.path)) {
+    if (!text->ok()) return report_error("ckpt inspect", text->status().message());
+    std::fputs(text->value().c_str(), stdout);
+    return 0;
+  }
   auto reader = open_checkpoint(options.path);
   if (!reader.ok()) return report_error("ckpt inspect", reader.status().message());
   std::fputs(describe_checkpoint(*reader).c_str(), stdout);
@@ -233,8 +266,8 @@ void register_ckpt_command(CLI::App& app, CommandResult& result) {
   ckpt->require_subcommand(1);
   const char* path_help = "a step directory, or a run/checkpoints directory (its newest checkpoint)";
 
-  CLI::App* inspect = ckpt->add_subcommand("inspect", "print step, metadata, tensors and scalars");
-  inspect->add_option("PATH", options->path, path_help)->required();
+  CLI::App* inspect = ckpt->add_subcommand("inspect", "print step, metadata, tensors and scalars (or a GGUF/safetensors file's)");
+  inspect->add_option("PATH", options->path, std::string(path_help) + "; or a .gguf or .safetensors file")->required();
   inspect->callback([options, &result] { result.exit_code = run_inspect(*options); });
 
   CLI::App* verify = ckpt->add_subcommand("verify", "check every chunk checksum");

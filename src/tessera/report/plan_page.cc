@@ -57,79 +57,22 @@ std::string text_of(const json& j, const char* key) {
   return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
 }
 
-// A horizontal bar chart: one row per (label, value, color); `stacked` puts all values in one bar with a
-// legend, else one bar per row with its value. `limit` (> 0) draws a dashed line there (the capacity).
-std::string bar_chart(const std::string& title, const std::string& unit, const std::vector<std::pair<const Part*, double>>& rows,
-                      bool stacked, double limit) {
-  const int width = 760, left = 220, right = 90, bar = 22, gap = 8;
-  const int n_bars = stacked ? 1 : static_cast<int>(rows.size());
-  const int legend_rows = stacked ? static_cast<int>((rows.size() + 2) / 3) : 0;
-  const int height = 40 + n_bars * (bar + gap) + 24 + legend_rows * 18 + 10;
-  double total = 0.0, largest = 0.0;
-  for (const auto& [part, value] : rows) {
-    total += value;
-    largest = std::max(largest, value);
-  }
-  const double scale_max = std::max({stacked ? total : largest, limit, 1e-12});
-  const double plot = width - left - right;
-  auto px = [&](double v) { return left + v / scale_max * plot; };
-  std::string svg = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\">"
-      "<text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">{}</text>",
-      width, height, width, height, xml_escape(title));
-  int y = 34;
-  if (stacked) {
-    double x0 = 0.0;
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">per accelerator</text>", left - 8,
-                       y + bar - 6);
-    for (const auto& [part, value] : rows) {
-      svg += fmt::format("<rect x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\"><title>{} {:.3g} {}</title></rect>",
-                         px(x0), y, px(x0 + value) - px(x0), bar, part->color, part->label, value, unit);
-      x0 += value;
-    }
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"12\">{:.3g} {}</text>", px(total) + 4, y + bar - 6, total, unit);
-    y += bar + gap;
-  } else {
-    for (const auto& [part, value] : rows) {
-      svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>", left - 8, y + bar - 6,
-                         xml_escape(part->label));
-      svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\"/>", left, y,
-                         std::max(0.0, px(value) - left), bar, part->color);
-      svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"12\">{:.3g} {}</text>", px(value) + 4, y + bar - 6, value, unit);
-      y += bar + gap;
-    }
-  }
-  if (limit > 0) {
-    svg += fmt::format("<line x1=\"{:.1f}\" y1=\"30\" x2=\"{:.1f}\" y2=\"{}\" stroke=\"#000\" stroke-dasharray=\"5,3\"/>"
-                       "<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">capacity {:.3g} {}</text>",
-                       px(limit), px(limit), y, px(limit) - 3, y + 14, limit, unit);
-  }
-  y += limit > 0 ? 34 : 24;  // below the capacity label
-  if (stacked) {
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const int lx = 20 + static_cast<int>(i % 3) * 245, ly = y + static_cast<int>(i / 3) * 18;
-      svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" "
-                         "font-size=\"12\">{} {:.3g} {}</text>",
-                         lx, ly - 10, rows[i].first->color, lx + 16, ly, rows[i].first->label, rows[i].second, unit);
-    }
-  }
-  return svg + "</svg>";
-}
-
 StatusOr<std::string> plan_section(const json& p, const std::string& source) {
   if (!p.is_object()) return invalid_argument_error("{}: expected a plan object, found {}", source, p.type_name());
   TESSERA_ASSIGN_OR_RETURN(const double step_time, number(p, "", "step_time_s", source));
   TESSERA_ASSIGN_OR_RETURN(const double capacity, number(p, "memory_gib", "capacity", source));
   TESSERA_ASSIGN_OR_RETURN(const double total, number(p, "memory_gib", "total", source));
-  std::vector<std::pair<const Part*, double>> memory, step;
+  BarChart memory{.title = "Memory per accelerator", .unit = "GiB", .stacked = true,
+                  .stacked_label = "per accelerator", .limit = capacity};
+  BarChart step{.title = "Where the step time goes", .unit = "s"};
   for (const Part& part : kMemoryParts) {
     TESSERA_ASSIGN_OR_RETURN(const double v, number(p, "memory_gib", part.key, source));
-    memory.emplace_back(&part, v);
+    memory.bars.push_back({part.label, part.color, v});
   }
   for (const Part& part : kStepParts) {
     if (!p.contains("breakdown_s") || !p["breakdown_s"].contains(part.key)) continue;  // older plans lack some
     TESSERA_ASSIGN_OR_RETURN(const double v, number(p, "breakdown_s", part.key, source));
-    if (v > 0) step.emplace_back(&part, v);
+    if (v > 0) step.bars.push_back({part.label, part.color, v});
   }
   if (!p.contains("breakdown_s")) return invalid_argument_error("{}: breakdown_s: expected an object, found nothing", source);
   const json layout = p.value("layout", json::object());
@@ -149,8 +92,7 @@ StatusOr<std::string> plan_section(const json& p, const std::string& source) {
   row("memory per accelerator", fmt::format("{:.3g} of {:.3g} GiB ({})", total, capacity,
                                             p["memory_gib"].value("fits", false) ? "fits" : "does not fit"));
   return fmt::format("<section>\n<table>\n{}</table>\n{}\n{}\n</section>\n", rows,
-                     bar_chart("Memory per accelerator", "GiB", memory, /*stacked=*/true, capacity),
-                     bar_chart("Where the step time goes", "s", step, /*stacked=*/false, 0.0));
+                     render_bar_chart(memory), render_bar_chart(step));
 }
 
 }  // namespace

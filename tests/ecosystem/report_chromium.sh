@@ -1,6 +1,7 @@
 # tessera report (issue 13, "Pictures"): the HTML page of a run, rendered by headless Chromium (Debian's
 # chromium, scripts/setup.sh) to a PNG, which must not be blank and must show the loss line (#1f77b4),
-# the validation points (#d62728), the throughput line (#9467bd) and the checkpoint markers (#2ca02c).
+# the validation points (#d62728), the throughput line (#9467bd) and the checkpoint markers (#2ca02c); a run
+# with a real incident (a quarantined checkpoint) shows it in orange (#e6550d) and its goodput bar (#7f7f7f: other).
 # Chromium runs with no network features and a fresh profile; the page has no external resources.
 # Called as: report_chromium.sh TESSERA_BIN TEST_DATA_DIR SOURCE_DIR BUILD_DIR
 source "$3/tests/cli/lib.sh"
@@ -12,7 +13,7 @@ CHROMIUM="$(command -v chromium || true)"
 "$TESSERA" report "$WORK/run" >"$WORK/report.txt"
 grep -q "40 steps, 2 checkpoints" "$WORK/report.txt" || fail "unexpected report summary: $(cat "$WORK/report.txt")"
 page="$WORK/run/report.html"
-[ "$(grep -c "<svg " "$page")" -eq 6 ] || fail "expected 6 charts in $page"
+[ "$(grep -o "<svg " "$page" | wc -l)" -eq 7 ] || fail "expected 6 charts and the goodput bar in $page"
 grep -q "checkpoint step 40" "$page" || fail "no checkpoint marker for step 40"
 ! grep -qE "<script|src=|href=|url\(|@import" "$page" || fail "the page refers to something outside itself"
 
@@ -23,6 +24,33 @@ grep -q "checkpoint step 40" "$page" || fail "no checkpoint marker for step 40"
 [ -s "$WORK/report.png" ] || fail "chromium wrote no screenshot: $(tail -5 "$WORK/chromium.log")"
 /usr/bin/python3 "$SRC/tests/ecosystem/png_stats.py" "$WORK/report.png" 0.03 40 1f77b4 d62728 9467bd 2ca02c
 [ -z "${TESSERA_KEEP_SCREENSHOT:-}" ] || cp "$WORK/report.png" "$TESSERA_KEEP_SCREENSHOT"
+
+# Incidents and goodput, from a real incident: the newest checkpoint corrupted on disk is quarantined when the
+# run resumes (a checkpoint_quarantined incident at step 40), and the resumed run writes goodput.json. The page
+# marks the incident on all six charts and lists it (#e6550d), and draws the goodput bar.
+cp -r "$WORK/run" "$WORK/incident"
+/usr/bin/python3 - "$WORK/incident/checkpoints/step_00000040/rank_00000.bin" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[1000] ^= 0x01
+open(sys.argv[1], "wb").write(bytes(data))
+PY
+"$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/incident" --steps 45 --resume --quiet 2>"$WORK/incident.log" ||
+  fail "the resume after a corrupt checkpoint failed: $(tail -3 "$WORK/incident.log")"
+"$TESSERA" report "$WORK/incident" >"$WORK/incident.txt"
+grep -q "1 incidents, goodput" "$WORK/incident.txt" || fail "unexpected report summary: $(cat "$WORK/incident.txt")"
+ipage="$WORK/incident/report.html"
+markers=$(grep -o "<title>checkpoint_quarantined rank [0-9]* step 40</title>" "$ipage" | wc -l)
+[ "$markers" -eq 6 ] || fail "expected the incident marked on 6 charts, found $markers"
+grep -q '<td class="incident">checkpoint_quarantined</td>' "$ipage" || fail "the incident is not in the table"
+grep -q "Goodput: effective training time [0-9.]*%" "$ipage" || fail "no goodput bar"
+"$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
+  --disable-component-update --disable-sync --user-data-dir="$WORK/profile" --hide-scrollbars \
+  --window-size=1400,1700 --screenshot="$WORK/incident.png" "file://$ipage" >"$WORK/chromium.log" 2>&1 ||
+  fail "chromium could not render the page: $(tail -5 "$WORK/chromium.log")"
+/usr/bin/python3 "$SRC/tests/ecosystem/png_stats.py" "$WORK/incident.png" 0.03 40 1f77b4 2ca02c e6550d 7f7f7f
+[ -z "${TESSERA_KEEP_SCREENSHOT:-}" ] || cp "$WORK/incident.png" "${TESSERA_KEEP_SCREENSHOT%.png}_incident.png"
+echo "ok: incident marked on 6 charts and listed; goodput bar rendered"
 
 # Bad input: one line each, nothing written.
 expect_error "has no metrics.jsonl; hint" "$TESSERA" report "$WORK/nowhere"

@@ -63,15 +63,18 @@ expect_error "line 41: expected a JSON object" "$TESSERA" report "$WORK/run" --o
 echo "ok: report rendered by chromium"
 
 # The planner's page (tessera plan --json → tessera report PLAN.json), rendered the same way: the memory
-# bar (weights #1f77b4, optimizer #2ca02c) and the step-time bars (exposed dp comm #d62728, bubble #9467bd).
+# bar (weights #1f77b4, optimizer #2ca02c), the step-time bars (exposed dp comm #d62728, bubble #9467bd) and
+# the step timeline (one row per pipeline stage, its idle time #e8e8e8), 8 stages × 1 micro-batch × F and B.
 "$TESSERA" plan --model gpt3-175b --gpus 1024 --tp 8 --pp 8 --json >"$WORK/plan.json"
 "$TESSERA" report "$WORK/plan.json" | grep -q "wrote $WORK/plan.html: plan page" || fail "no plan page written"
+grep -q "Step timeline (simulated pipeline schedule, bubble 87.5%)" "$WORK/plan.html" || fail "no step timeline"
+[ "$(grep -o "<title>stage [0-7] [FB]0 " "$WORK/plan.html" | wc -l)" -eq 16 ] || fail "expected 16 ops on the timeline"
 ! grep -qE "<script|src=|href=|url\(|@import" "$WORK/plan.html" || fail "the plan page refers to something outside itself"
 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
   --disable-component-update --disable-sync --user-data-dir="$WORK/profile" --hide-scrollbars \
-  --window-size=1000,800 --screenshot="$WORK/plan.png" "file://$WORK/plan.html" >"$WORK/chromium.log" 2>&1 ||
+  --window-size=1000,1000 --screenshot="$WORK/plan.png" "file://$WORK/plan.html" >"$WORK/chromium.log" 2>&1 ||
   fail "chromium could not render the plan page: $(tail -5 "$WORK/chromium.log")"
-/usr/bin/python3 "$SRC/tests/ecosystem/png_stats.py" "$WORK/plan.png" 0.03 40 1f77b4 2ca02c d62728 9467bd
+/usr/bin/python3 "$SRC/tests/ecosystem/png_stats.py" "$WORK/plan.png" 0.03 40 1f77b4 2ca02c d62728 9467bd e8e8e8
 echo '{"step_time_s": 1}' >"$WORK/bad_plan.json"
 expect_error "bad_plan.json: memory_gib: expected an object, found nothing" "$TESSERA" report "$WORK/bad_plan.json"
 echo "ok: plan page rendered by chromium"

@@ -57,8 +57,9 @@ Status write_report(const ReportArgs& args) {
   TESSERA_ASSIGN_OR_RETURN(AtomicOutputFile file, AtomicOutputFile::create(out));
   TESSERA_RETURN_IF_ERROR(file.write(render_run_report(history)));
   TESSERA_RETURN_IF_ERROR(file.commit());
-  std::printf("wrote %s: %zu steps, %zu checkpoints, %zu incidents%s\n", out.c_str(), history.rows.size(),
-              history.checkpoint_steps.size(), history.incidents.size(), history.goodput ? ", goodput" : "");
+  std::printf("wrote %s: %zu steps, %zu checkpoints, %zu incident%s%s\n", out.c_str(), history.rows.size(),
+              history.checkpoint_steps.size(), history.incidents.size(), history.incidents.size() == 1 ? "" : "s",
+              history.goodput ? ", goodput" : "");
   return Status();
 }
 

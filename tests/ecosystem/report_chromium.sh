@@ -38,7 +38,7 @@ PY
 "$TESSERA" train "$cfg" --data "$FORTUNES" --out "$WORK/incident" --steps 45 --resume --quiet 2>"$WORK/incident.log" ||
   fail "the resume after a corrupt checkpoint failed: $(tail -3 "$WORK/incident.log")"
 "$TESSERA" report "$WORK/incident" >"$WORK/incident.txt"
-grep -q "1 incidents, goodput" "$WORK/incident.txt" || fail "unexpected report summary: $(cat "$WORK/incident.txt")"
+grep -q "1 incident, goodput" "$WORK/incident.txt" || fail "unexpected report summary: $(cat "$WORK/incident.txt")"
 ipage="$WORK/incident/report.html"
 markers=$(grep -o "<title>checkpoint_quarantined rank [0-9]* step 40</title>" "$ipage" | wc -l)
 [ "$markers" -eq 6 ] || fail "expected the incident marked on 6 charts, found $markers"

@@ -53,5 +53,13 @@ expect_error "GGUF '$WORK/cut.gguf'" "$TESSERA" ckpt import "$WORK/cut.gguf" "$c
 expect_error "the model's shape comes from '$WORK/f32.gguf'" \
   "$TESSERA" ckpt import "$WORK/f32.gguf" "$cfg" --data "$FORTUNES" --out "$WORK/y" --set model.n_layer=4
 expect_error "already has checkpoints" "$TESSERA" ckpt import "$WORK/f32.gguf" "$cfg" --data "$FORTUNES" --out "$WORK/imported_f32"
+# Another tokenizer's vocabulary (one byte piece renamed in the file) is refused by the id that differs.
+/usr/bin/python3 - "$WORK/f32.gguf" "$WORK/foreign.gguf" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+open(sys.argv[2], "wb").write(data.replace(b"<0x41>", b"<0xZZ>", 1))
+PY
+expect_error "was tokenized with another tokenizer: GGUF '$WORK/foreign.gguf' token 68 is '<0xZZ>'" \
+  "$TESSERA" ckpt import "$WORK/foreign.gguf" "$cfg" --data "$FORTUNES" --out "$WORK/z"
 expect_error "--name applies to --format gguf only" "$TESSERA" ckpt export "$WORK/run" --format hf --name x --out "$WORK/hf"
 echo "ok: gguf import"

@@ -159,7 +159,7 @@ Status check_gguf_vocab(const SentencePieceVocab& gguf, const std::string& gguf_
     if (gguf.pieces[i] != tokenizer.pieces[i] || gguf.types[i] != tokenizer.types[i] ||
         std::memcmp(&gguf.scores[i], &tokenizer.scores[i], sizeof(float)) != 0) {
       return invalid_argument_error("GGUF '{}' token {} is '{}' (type {}, score {}) but '{}' has '{}' (type {}, score "
-                                    "{}): another tokenizer",
+                                    "{})",
                                     gguf_path, id, gguf.pieces[i], static_cast<int>(gguf.types[i]), gguf.scores[i],
                                     tokenizer_path, tokenizer.pieces[i], static_cast<int>(tokenizer.types[i]),
                                     tokenizer.scores[i]);

@@ -2,6 +2,7 @@
 //   tessera ckpt inspect PATH                                   step, format, metadata, tensors, scalars
 //   tessera ckpt inspect FILE.gguf | FILE.safetensors           metadata (every GGUF key) and tensors
 //   tessera ckpt verify PATH                                    every chunk checksum: exit 0 "OK: ..." or 1
+//   tessera ckpt verify FILE.gguf                               its structure and every f32/f16/bf16 value finite
 //   tessera ckpt export PATH --format safetensors --out FILE    the "model." tensors under Tessera's names
 //   tessera ckpt export PATH --format hf --out DIR              a Hugging Face GPT-2 directory (hf_export.h)
 //   tessera ckpt export PATH --format gguf --out FILE [--type f32|f16|bf16] [--name NAME]
@@ -67,14 +68,21 @@ StatusOr<CheckpointReader> open_checkpoint(const std::string& path) {
   return CheckpointReader::open(step_dir);
 }
 
+// A regular file that starts with GGUF's magic.
+bool is_gguf_file(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) return false;
+  char magic[4] = {};
+  std::ifstream(path, std::ios::binary).read(magic, 4);
+  return std::string_view(magic, 4) == "GGUF";
+}
+
 // A file given to `ckpt inspect`: a GGUF (by its magic) or a safetensors file (by its name); nullopt for
 // anything else (a directory: a checkpoint).
 std::optional<StatusOr<std::string>> describe_model_file(const std::string& path) {
   std::error_code error;
   if (!std::filesystem::is_regular_file(path, error)) return std::nullopt;
-  char magic[4] = {};
-  std::ifstream(path, std::ios::binary).read(magic, 4);
-  if (std::string_view(magic, 4) == "GGUF") {
+  if (is_gguf_file(path)) {
     auto reader = GgufReader::open(path);
     if (!reader.ok()) return StatusOr<std::string>(reader.status());
     return StatusOr<std::string>(describe_gguf(*reader));
@@ -102,7 +110,19 @@ int run_inspect(const CkptOptions& options) {
   return 0;
 }
 
+// `ckpt verify FILE.gguf`: the structure (GgufReader::open) and every f32/f16/bf16 value finite.
 int run_verify(const CkptOptions& options) {
+  if (is_gguf_file(options.path)) {
+    auto gguf = GgufReader::open(options.path);
+    if (!gguf.ok()) return report_error("ckpt verify", gguf.status().message());
+    auto decoded = verify_gguf_values(*gguf);
+    if (!decoded.ok()) return report_error("ckpt verify", decoded.status().message());
+    std::printf("OK: %zu tensors, %llu bytes, structure checked; %zu f32/f16/bf16 tensors decoded, every value finite "
+                "(%s)\n",
+                gguf->tensors().size(), static_cast<unsigned long long>(gguf->file_bytes()), *decoded,
+                options.path.c_str());
+    return 0;
+  }
   auto reader = open_checkpoint(options.path);
   if (!reader.ok()) return report_error("ckpt verify", reader.status().message());
   const Status status = reader->verify_all();
@@ -302,8 +322,8 @@ void register_ckpt_command(CLI::App& app, CommandResult& result) {
   inspect->add_option("PATH", options->path, std::string(path_help) + "; or a .gguf or .safetensors file")->required();
   inspect->callback([options, &result] { result.exit_code = run_inspect(*options); });
 
-  CLI::App* verify = ckpt->add_subcommand("verify", "check every chunk checksum");
-  verify->add_option("PATH", options->path, path_help)->required();
+  CLI::App* verify = ckpt->add_subcommand("verify", "check every chunk checksum (a GGUF file: every value finite)");
+  verify->add_option("PATH", options->path, std::string(path_help) + "; or a .gguf file")->required();
   verify->callback([options, &result] { result.exit_code = run_verify(*options); });
 
   CLI::App* export_cmd = ckpt->add_subcommand("export", "write the model to safetensors, a Hugging Face directory or GGUF");

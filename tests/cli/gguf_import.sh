@@ -1,5 +1,6 @@
 # GGUF in and out without llama.cpp (issue 13; the llama.cpp side is tests/ecosystem/gguf_llama.sh):
-#  - `ckpt inspect FILE.gguf` lists what `ckpt export --format gguf` wrote (src/tessera/ckpt/gguf_reader.h);
+#  - `ckpt inspect FILE.gguf` lists what `ckpt export --format gguf` wrote (src/tessera/ckpt/gguf_reader.h), and
+#    `ckpt verify FILE.gguf` decodes every value (an infinity is named);
 #  - `ckpt import FILE.gguf` → a run at step 0 whose greedy text equals the source run's (f32), and export →
 #    import → export is byte-identical for f32 and f16; `train --resume` fine-tunes from the imported weights;
 #  - bad input (a file that is not GGUF, a truncated GGUF, --set model.*, an existing run, --name off gguf)
@@ -28,6 +29,17 @@ for line in 'general.architecture +string +"gpt2"' 'general.name +string +"tiny"
   grep -qE "$line" "$WORK/inspect.txt" || fail "ckpt inspect f16.gguf lacks /$line/: $(cat "$WORK/inspect.txt")"
 done
 echo "ok: ckpt inspect f16.gguf: $(sed -n 2p "$WORK/inspect.txt")"
+# verify: the structure and every value finite; an infinity written over token_embd's first f16 is named.
+"$TESSERA" ckpt verify "$WORK/f16.gguf" | grep -q "^OK: 28 tensors, .*28 f32/f16/bf16 tensors decoded, every value finite" ||
+  fail "ckpt verify f16.gguf: $("$TESSERA" ckpt verify "$WORK/f16.gguf" 2>&1)"
+/usr/bin/python3 - "$WORK/f16.gguf" "$WORK/inf.gguf" "$WORK/inspect.txt" <<'PY'
+import re, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+start = int(re.search(r"data from byte (\d+)", open(sys.argv[3]).read()).group(1))
+data[start:start + 2] = b"\x00\x7c"  # f16 +inf, little-endian
+open(sys.argv[2], "wb").write(bytes(data))
+PY
+expect_error "tensor 'token_embd.weight' (f16) element 0 is inf; expected a finite value" "$TESSERA" ckpt verify "$WORK/inf.gguf"
 
 # The imported f32 weights are the source's: the same greedy text, and the same sampled text for a seed (which
 # any change in the logits would alter; greedy text of a model this small is mostly newlines).

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -424,6 +425,22 @@ StatusOr<std::vector<float>> GgufReader::read_f32(const std::string& name) const
     default: break;
   }
   return internal_error("GGUF: unreachable tensor type {}", tensor->ggml_type);
+}
+
+StatusOr<size_t> verify_gguf_values(const GgufReader& reader) {
+  size_t decoded = 0;
+  for (const GgufTensor& tensor : reader.tensors()) {
+    if (tensor.ggml_type != 0 && tensor.ggml_type != 1 && tensor.ggml_type != 30) continue;  // f32, f16, bf16
+    TESSERA_ASSIGN_OR_RETURN(const std::vector<float> values, reader.read_f32(tensor.name));
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (!std::isfinite(values[i])) {
+        return data_loss_error("GGUF '{}': tensor '{}' ({}) element {} is {}; expected a finite value", reader.path(),
+                               printable(tensor.name), tensor.traits->name, i, values[i]);
+      }
+    }
+    ++decoded;
+  }
+  return decoded;
 }
 
 }  // namespace tessera

@@ -111,4 +111,9 @@ class GgufReader {
   std::map<std::string, size_t> tensor_index_;
 };
 
+// `tessera ckpt verify FILE.gguf`: GGUF has no checksums, so past open()'s structural checks this decodes every
+// f32/f16/bf16 tensor and requires every value finite. Returns how many tensors it decoded (quantized ones are
+// not); DataLoss naming the tensor, the element and the value otherwise.
+StatusOr<size_t> verify_gguf_values(const GgufReader& reader);
+
 }  // namespace tessera

@@ -221,6 +221,19 @@ TEST_F(GgufReaderTest, RefusesMalformedHeadersByName) {
   EXPECT_THAT(refusal(file({{std::string(64, 'n'), {4}, 0, 0}})), HasSubstr("expected a name of 1..63 bytes, found 64"));
 }
 
+TEST_F(GgufReaderTest, VerifyDecodesEveryFloatTensorAndNamesANonFiniteValue) {
+  std::string data = tensor_data();
+  auto reader = GgufReader::open(write(gguf_file(kEveryKindCount, every_kind_of_metadata(), tensor_infos(), data)));
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(*verify_gguf_values(*reader), 3u);  // w, h, b; q (q8_0) is not decoded
+  const uint16_t half_inf = 0x7c00;
+  std::memcpy(data.data() + 32 + 2 * 2, &half_inf, 2);  // h[2] = +inf
+  reader = GgufReader::open(write(gguf_file(kEveryKindCount, every_kind_of_metadata(), tensor_infos(), data)));
+  ASSERT_TRUE(reader.ok());
+  EXPECT_THAT(verify_gguf_values(*reader).status().message(),
+              HasSubstr("tensor 'h' (f16) element 2 is inf; expected a finite value"));
+}
+
 TEST_F(GgufReaderTest, KnowsGgmlBlockLayouts) {
   EXPECT_EQ(ggml_type_traits(0)->block_bytes, 4u);
   EXPECT_EQ(ggml_type_traits(30)->block_bytes, 2u);

@@ -46,6 +46,7 @@ struct PlanArgs {
   bool pad_to_capacity = false;      // every expert computes and sends its whole capacity
   std::string ep_dispatcher = "alltoall";  // alltoall | dedup (DeepEP/HybridEP)
   bool ep_overlap = false;           // all-to-all under the paired micro-batch's compute
+  bool moe_cuda_graph = false;       // MoE layers captured in CUDA graphs (padded experts only)
   bool json = false;
   double tokens = 0;
   double checkpoint_write_s = 60;
@@ -141,6 +142,7 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
     return invalid_argument_error("--ep-dispatcher: expected alltoall or dedup, found '{}'", a.ep_dispatcher);
   }
   r.job.ep_overlap = a.ep_overlap;
+  r.job.moe_cuda_graph = a.moe_cuda_graph;
   if (a.offload_layers > 0 && r.accelerator.host_link_gb_per_s <= 0) {
     return invalid_argument_error("--offload-layers: accelerator '{}' has no host link bandwidth in the catalog "
                                   "(host_link_gb_per_s = 0), so offload cannot be costed",
@@ -463,6 +465,9 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
       ->capture_default_str();
   app->add_flag("--ep-overlap", a.ep_overlap,
                 "MoE all-to-all overlapped with another micro-batch's compute (Megatron overlap_moe_expert_parallel_comm)");
+  app->add_flag("--moe-cuda-graph", a.moe_cuda_graph,
+                "MoE layers captured in CUDA graphs (Megatron enable_cuda_graph): no per-expert host launch loop; needs "
+                "--pad-to-capacity (dropless shapes cannot be captured)");
   app->add_option("--vpp", a.vpp, "virtual stages per pipeline rank (interleaved)")->check(integer_in(1, 1024));
   app->add_option("--micro-batch", a.micro_batch, "sequences per micro-batch")->check(batch);
   app->add_option("--global-batch", a.global_batch, "sequences per optimizer step")->check(batch);

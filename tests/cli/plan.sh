@@ -78,6 +78,20 @@ expect_error "--top" "$TESSERA" plan search --model llama3-8b --gpus 64 --global
   --precision fp8 --framework nemo --zero 1 --capacity-factor 1.25 --pad-to-capacity --json >"$WORK/moe_padded.json"
 expect_error "padding to capacity needs a capacity factor" "$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 \
   --gpus 256 --pp 4 --ep 64 --global-batch 4096 --pad-to-capacity
+# The same padded layers captured in CUDA graphs: no per-expert launch loop on the host, the same GPU work; dropless
+# layers cannot be captured.
+"$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 64 --global-batch 4096 \
+  --precision fp8 --framework nemo --zero 1 --capacity-factor 1.25 --pad-to-capacity --moe-cuda-graph \
+  --json >"$WORK/moe_graph.json"
+/usr/bin/python3 - "$WORK/moe_padded.json" "$WORK/moe_graph.json" <<'PY'
+import json, sys
+eager, graph = (json.load(open(f)) for f in sys.argv[1:3])
+assert graph["layout"]["moe_cuda_graph"] and not eager["layout"]["moe_cuda_graph"], graph["layout"]
+assert 0 < graph["breakdown_s"]["moe_host_wait"] < eager["breakdown_s"]["moe_host_wait"], (eager["breakdown_s"], graph["breakdown_s"])
+assert graph["breakdown_s"]["compute"] == eager["breakdown_s"]["compute"], (eager["breakdown_s"], graph["breakdown_s"])
+PY
+expect_error "CUDA graph of the MoE layers needs experts padded to capacity" "$TESSERA" plan --model deepseek-v3 \
+  --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 64 --global-batch 4096 --moe-cuda-graph
 /usr/bin/python3 - "$WORK/moe.json" "$WORK/moe_ep8.json" "$WORK/validate.jsonl" "$WORK/moe_padded.json" <<'PY'
 import json, sys
 ep64, ep8 = (json.load(open(f)) for f in sys.argv[1:3])

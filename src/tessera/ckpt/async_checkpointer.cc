@@ -60,6 +60,7 @@ AsyncCheckpointer::AsyncCheckpointer(AsyncCheckpointer&& other) noexcept
       setup_status_(std::move(other.setup_status_)),
       metadata_(std::move(other.metadata_)),
       in_flight_(std::move(other.in_flight_)),
+      deferred_snapshot_(other.deferred_snapshot_),
       buffer_pool_(std::move(other.buffer_pool_)),
       last_stats_(other.last_stats_) {}
 
@@ -74,6 +75,7 @@ AsyncCheckpointer& AsyncCheckpointer::operator=(AsyncCheckpointer&& other) noexc
     setup_status_ = std::move(other.setup_status_);
     metadata_ = std::move(other.metadata_);
     in_flight_ = std::move(other.in_flight_);
+    deferred_snapshot_ = other.deferred_snapshot_;
     buffer_pool_ = std::move(other.buffer_pool_);
     last_stats_ = other.last_stats_;
   }
@@ -83,6 +85,14 @@ AsyncCheckpointer& AsyncCheckpointer::operator=(AsyncCheckpointer&& other) noexc
 AsyncCheckpointer::~AsyncCheckpointer() {
   Status status = wait();
   if (!status.ok()) log_error("last checkpoint write failed: {}", status.message());
+}
+
+double AsyncCheckpointer::wait_snapshot() {
+  if (in_flight_ == nullptr) return 0;
+  const Stopwatch waited;
+  std::unique_lock lock(in_flight_->mutex);
+  in_flight_->copied_signal.wait(lock, [&] { return in_flight_->copied; });
+  return waited.elapsed_seconds();
 }
 
 Status AsyncCheckpointer::wait() {
@@ -101,6 +111,7 @@ Status AsyncCheckpointer::save(int64_t step, const std::function<void(StateWrite
   TESSERA_RETURN_IF_ERROR(wait());
   Stopwatch stopwatch;
   auto writer = std::make_unique<SnapshotWriter>(&buffer_pool_);
+  if (deferred_snapshot_) writer->defer_copies();
   for (const auto& [key, value] : metadata_) writer->set_metadata(key, value);
   snapshot(*writer);
   buffer_pool_.clear();  // buffers the state no longer needs (sizes changed) are not kept
@@ -116,12 +127,21 @@ Status AsyncCheckpointer::save(int64_t step, const std::function<void(StateWrite
 
   in_flight_ = std::make_unique<InFlight>();
   InFlight* in_flight = in_flight_.get();
-  in_flight->stats = CheckpointSaveStats{step, stopwatch.elapsed_seconds(), 0, writer->tensor_bytes()};
+  in_flight->stats = CheckpointSaveStats{
+      .step = step, .snapshot_seconds = stopwatch.elapsed_seconds(), .bytes = writer->tensor_bytes()};
   in_flight->snapshot = std::move(writer);
   // The thread reads the snapshot and writes only into *in_flight, which stays put (heap) until
   // wait() has joined the thread; the checkpointer touches it only after the join.
   in_flight->thread = std::thread([in_flight, step, dir = checkpoints_dir_, keep_last = keep_last_, options = options_,
                                     sharding = sharding_] {
+    const Stopwatch copy_clock;
+    in_flight->snapshot->copy_deferred();
+    in_flight->stats.deferred_copy_seconds = copy_clock.elapsed_seconds();
+    {
+      std::lock_guard lock(in_flight->mutex);
+      in_flight->copied = true;
+    }
+    in_flight->copied_signal.notify_all();
     Stopwatch write_clock;
     in_flight->status = write_and_retain(*in_flight->snapshot, step, dir, keep_last, options, sharding);
     in_flight->stats.write_seconds = write_clock.elapsed_seconds();

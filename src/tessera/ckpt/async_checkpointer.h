@@ -22,9 +22,11 @@
 #pragma once
 
 #include <cstdint>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -37,7 +39,8 @@ namespace tessera {
 // Figures of the last finished save, for metrics (goodput: the snapshot stalls training, the write not).
 struct CheckpointSaveStats {
   int64_t step = -1;
-  double snapshot_seconds = 0;  // inside save(): copying the state to host memory
+  double snapshot_seconds = 0;  // inside save(): copying the state to host memory (deferred: recording it)
+  double deferred_copy_seconds = 0;  // deferred snapshots: the copy on the background thread
   double write_seconds = 0;     // on the background thread: files, fsyncs, rename, retention
   uint64_t bytes = 0;           // tensor bytes written (sharded: this rank's)
 };
@@ -62,6 +65,13 @@ class AsyncCheckpointer {
   // only (their tiling is checked by rank 0's merge); a rank > 0 that records a misuse publishes a
   // failure marker so that rank 0's save fails at once.
   Status save(int64_t step, const std::function<void(StateWriter&)>& snapshot);
+  // Deferred snapshots (off by default): save() records where the state's tensors are and returns at once;
+  // the background thread copies them before writing. The caller must then call wait_snapshot() before it
+  // changes any tensor it wrote (the trainer: before the optimizer update), so that the copy overlaps the
+  // next forward and backward instead of stalling the step. Scalars are always copied inside save().
+  void set_deferred_snapshot(bool deferred) { deferred_snapshot_ = deferred; }
+  // Blocks until the write in flight (if any) has copied its tensors; returns the seconds it waited.
+  double wait_snapshot();
   // Joins the write in flight (if any) and returns its status; OK if none. Sharded, on a rank > 0:
   // OK once this rank's part is durable, which does not mean that rank 0 committed the checkpoint.
   Status wait();
@@ -80,6 +90,9 @@ class AsyncCheckpointer {
   // move it under the thread.
   struct InFlight {
     std::unique_ptr<SnapshotWriter> snapshot;  // read by the thread only until it is joined
+    std::mutex mutex;
+    std::condition_variable copied_signal;
+    bool copied = false;  // the deferred copies are done (guarded by mutex)
     std::thread thread;
     Status status;
     CheckpointSaveStats stats;
@@ -92,6 +105,7 @@ class AsyncCheckpointer {
   Status setup_status_;  // an invalid sharding or a failed clean-up at construction; returned by save()
   std::map<std::string, std::string> metadata_;
   std::unique_ptr<InFlight> in_flight_;
+  bool deferred_snapshot_ = false;
   // Buffers of the last written snapshot, reused by the next (same state → same sizes).
   SnapshotBufferPool buffer_pool_;
   CheckpointSaveStats last_stats_;

@@ -73,6 +73,31 @@ TEST(AsyncCheckpointer, StateMutatedRightAfterSaveDoesNotLeakIntoTheCheckpoint) 
   EXPECT_EQ(loaded.counter(), 11);
 }
 
+// Deferred snapshots: save() only records where the tensors are; the state may change once wait_snapshot()
+// returns (the trainer's next update), and the checkpoint holds the state of save() time. Scalars are copied at
+// once, so the counter may change right away.
+TEST(AsyncCheckpointer, DeferredSnapshotCopiesBeforeWaitSnapshotReturns) {
+  const TempDir temp_dir;
+  const std::string dir = temp_dir.path() + "/checkpoints";
+  FakeComponent component(1 << 20);
+  component.fill(1.0f, 11);
+  AsyncCheckpointer checkpointer(dir, 0);
+  checkpointer.set_deferred_snapshot(true);
+  ASSERT_TRUE(checkpointer.save(10, [&](StateWriter& w) { component.save_state(w); }).ok());
+  EXPECT_GE(checkpointer.wait_snapshot(), 0.0);
+  component.fill(2.0f, 22);  // the update, after the copy
+  ASSERT_TRUE(checkpointer.wait().ok());
+  EXPECT_EQ(checkpointer.last_stats().bytes, 4u << 20);
+  EXPECT_GT(checkpointer.last_stats().deferred_copy_seconds, 0.0);
+  auto reader = CheckpointReader::open(dir + "/step_00000010");
+  ASSERT_TRUE(reader.ok()) << reader.status().to_string();
+  FakeComponent loaded(1 << 20);
+  ASSERT_TRUE(loaded.load_state(*reader).ok());
+  EXPECT_EQ(loaded.weights(), std::vector<float>(1 << 20, 1.0f));
+  EXPECT_EQ(loaded.counter(), 11);
+  EXPECT_EQ(checkpointer.wait_snapshot(), 0.0) << "nothing in flight: no wait";
+}
+
 TEST(AsyncCheckpointer, KeepLastRetainsTheNewestAndRemovesTmpDirs) {
   const TempDir temp_dir;
   const std::string dir = temp_dir.path() + "/checkpoints";

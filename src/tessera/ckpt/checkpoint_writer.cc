@@ -196,8 +196,8 @@ Status write_data_file(const SnapshotWriter& snapshot, const std::string& dir, c
       const uint64_t padding = (kChunkAlignment - file.written() % kChunkAlignment) % kChunkAlignment;
       TESSERA_RETURN_IF_ERROR(file.write(kZeros, padding));
       entry.chunks.push_back(ChunkEntry{chunk.offset, chunk.shape, file_name, file.written(), chunk.nbytes,
-                                        hash_bytes(chunk.bytes.get(), chunk.nbytes)});
-      TESSERA_RETURN_IF_ERROR(file.write(chunk.bytes.get(), chunk.nbytes));
+                                        hash_bytes(chunk.data(), chunk.nbytes)});
+      TESSERA_RETURN_IF_ERROR(file.write(chunk.data(), chunk.nbytes));
     }
     manifest->tensors.push_back(std::move(entry));
   }

@@ -58,17 +58,40 @@ void SnapshotWriter::add_chunk(const TensorView& view, const std::vector<int64_t
     }
   }
   Chunk chunk{offset, view.shape, nullptr, view.nbytes()};
+  if (mode_ == CopyMode::kReference) {
+    chunk.deferred_source = static_cast<const std::byte*>(view.data);
+    tensor_bytes_ += chunk.nbytes;
+    tensors_[it->second].chunks.push_back(std::move(chunk));
+    return;
+  }
   auto reusable = pool_ != nullptr ? pool_->find(chunk.nbytes) : SnapshotBufferPool::iterator();
   if (pool_ != nullptr && reusable != pool_->end()) {
     chunk.bytes = std::move(reusable->second);
     pool_->erase(reusable);
   } else {
-    // make_unique_for_overwrite: no zero fill, the copy below writes every byte.
+    // make_unique_for_overwrite: no zero fill, the copy writes every byte.
     chunk.bytes = std::make_unique_for_overwrite<std::byte[]>(chunk.nbytes);
   }
-  if (chunk.nbytes > 0) std::memcpy(chunk.bytes.get(), view.data, chunk.nbytes);
+  if (mode_ == CopyMode::kDeferred) {
+    chunk.deferred_source = static_cast<const std::byte*>(view.data);
+  } else if (chunk.nbytes > 0) {
+    std::memcpy(chunk.bytes.get(), view.data, chunk.nbytes);
+  }
   tensor_bytes_ += chunk.nbytes;
   tensors_[it->second].chunks.push_back(std::move(chunk));
+}
+
+size_t SnapshotWriter::copy_deferred() {
+  size_t copied = 0;
+  for (Tensor& tensor : tensors_) {
+    for (Chunk& chunk : tensor.chunks) {
+      if (chunk.deferred_source == nullptr || chunk.bytes == nullptr) continue;  // copied, or reference_only
+      if (chunk.nbytes > 0) std::memcpy(chunk.bytes.get(), chunk.deferred_source, chunk.nbytes);
+      chunk.deferred_source = nullptr;
+      copied += chunk.nbytes;
+    }
+  }
+  return copied;
 }
 
 void SnapshotWriter::add_scalar(const std::string& name, ScalarValue value) {
@@ -88,7 +111,7 @@ void SnapshotWriter::set_metadata(const std::string& key, const std::string& val
 void SnapshotWriter::release_buffers(SnapshotBufferPool& pool) {
   for (Tensor& tensor : tensors_) {
     for (Chunk& chunk : tensor.chunks) {
-      if (chunk.nbytes > 0) pool.emplace(chunk.nbytes, std::move(chunk.bytes));
+      if (chunk.nbytes > 0 && chunk.bytes != nullptr) pool.emplace(chunk.nbytes, std::move(chunk.bytes));
     }
   }
   tensors_.clear();

@@ -34,6 +34,10 @@ class SnapshotWriter : public StateWriter {
     std::vector<int64_t> shape;
     std::unique_ptr<std::byte[]> bytes;
     size_t nbytes = 0;
+    // Where the bytes are while they are not (yet) in `bytes`: deferred copies until copy_deferred(), and
+    // always for reference_only() snapshots (then `bytes` is null).
+    const std::byte* deferred_source = nullptr;
+    const std::byte* data() const { return deferred_source != nullptr ? deferred_source : bytes.get(); }
   };
   struct Tensor {
     std::string name;
@@ -73,6 +77,18 @@ class SnapshotWriter : public StateWriter {
   double created_unix_s() const { return created_unix_s_; }
   size_t tensor_bytes() const { return tensor_bytes_; }  // sum of all chunk bytes
 
+  // Deferred copies (call before the first write): a tensor write records where its bytes are instead of
+  // copying them, and copy_deferred() copies them all later — on the checkpointer's thread, while training
+  // computes the next forward and backward. The caller guarantees that every written buffer stays alive and
+  // unchanged until copy_deferred() has returned (AsyncCheckpointer::wait_snapshot before the next update).
+  void defer_copies() { mode_ = CopyMode::kDeferred; }
+  // Never copied (call before the first write): the snapshot refers to the written buffers, which must stay
+  // alive and unchanged until it has been written — a synchronous write, as in-memory checkpoints do
+  // (resilience/memory_checkpoints.h): it saves a copy of the whole state and its page faults.
+  void reference_only() { mode_ = CopyMode::kReference; }
+  // Copies every deferred chunk into its buffer (no-op when none is pending). Returns the bytes copied.
+  size_t copy_deferred();
+
   // Moves every chunk buffer into `pool` for a later snapshot; this writer is empty afterwards.
   void release_buffers(SnapshotBufferPool& pool);
 
@@ -90,6 +106,8 @@ class SnapshotWriter : public StateWriter {
   SnapshotBufferPool* pool_ = nullptr;  // not owned
   double created_unix_s_ = 0;
   size_t tensor_bytes_ = 0;
+  enum class CopyMode { kNow, kDeferred, kReference };
+  CopyMode mode_ = CopyMode::kNow;
   Status status_;
 };
 

@@ -200,4 +200,43 @@ MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+StatusOr<WritableMappedFile> WritableMappedFile::create(const std::string& path, size_t size) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return io_error("cannot create '{}': {}", path, os_reason());
+  WritableMappedFile file;
+  file.size_ = size;
+  if (size > 0) {
+    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+      const std::string reason = os_reason();
+      ::close(fd);
+      return io_error("cannot size '{}' to {} bytes: {}", path, size, reason);
+    }
+    void* addr = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (addr == MAP_FAILED) {
+      const std::string reason = os_reason();
+      ::close(fd);
+      return io_error("cannot mmap '{}' for writing: {}", path, reason);
+    }
+    file.data_ = static_cast<uint8_t*>(addr);
+  }
+  ::close(fd);  // the mapping keeps the file open
+  return file;
+}
+
+WritableMappedFile::WritableMappedFile(WritableMappedFile&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+
+WritableMappedFile& WritableMappedFile::operator=(WritableMappedFile&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+WritableMappedFile::~WritableMappedFile() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+}
+
 }  // namespace tessera

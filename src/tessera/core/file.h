@@ -56,4 +56,25 @@ class MappedFile {
   std::string path_;
 };
 
+// A new file of `size` bytes mapped for writing (MAP_SHARED: what is stored through data() is the file's
+// content), for receiving bytes straight into a file without a staging buffer. create() fails if the file
+// exists. Move-only owner; unmaps on destruction (the file stays).
+class WritableMappedFile {
+ public:
+  static StatusOr<WritableMappedFile> create(const std::string& path, size_t size);
+  WritableMappedFile() = default;
+  WritableMappedFile(WritableMappedFile&& other) noexcept;
+  WritableMappedFile& operator=(WritableMappedFile&& other) noexcept;
+  WritableMappedFile(const WritableMappedFile&) = delete;
+  WritableMappedFile& operator=(const WritableMappedFile&) = delete;
+  ~WritableMappedFile();
+
+  uint8_t* data() { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 }  // namespace tessera

@@ -462,37 +462,53 @@ void DataParallel::save_state(StateWriter& writer) const {
   if (dp_.rank() == 0) writer.write_int("optim.step", optimizer_->step());
 }
 
-Status DataParallel::load_state(StateReader& reader) {
+Status DataParallel::for_each_held_range(float* params, const HeldRangeVisitor& visit) const {
   const auto& tensors = layout_.tensors();
   if (!sharded_parameters()) {  // every rank holds every parameter
-    float* params = model_ != nullptr ? model_->params() : params_;
     for (const ParamTensor& t : tensors) {
-      TESSERA_RETURN_IF_ERROR(read_sliced_range(reader, "model." + t.name, t.slice, 0, t.numel, params + t.offset));
+      TESSERA_RETURN_IF_ERROR(visit("model." + t.name, t.slice, 0, t.numel, params + t.offset));
     }
   }
   float* m = optimizer_->first_moments();
   float* v = optimizer_->second_moments();
   if (!sharded_optimizer()) {  // stage 0: every rank holds the whole optimizer state
     for (const ParamTensor& t : tensors) {
-      TESSERA_RETURN_IF_ERROR(read_sliced_range(reader, "optim.m." + t.name, t.slice, 0, t.numel, m + t.offset));
-      TESSERA_RETURN_IF_ERROR(read_sliced_range(reader, "optim.v." + t.name, t.slice, 0, t.numel, v + t.offset));
+      TESSERA_RETURN_IF_ERROR(visit("optim.m." + t.name, t.slice, 0, t.numel, m + t.offset));
+      TESSERA_RETURN_IF_ERROR(visit("optim.v." + t.name, t.slice, 0, t.numel, v + t.offset));
     }
-  } else {  // its pieces, wherever they were stored
-    for (const OwnedTensorPart& part : shards_.owned_parts()) {
-      const ParamTensor& t = tensors[part.tensor];
-      if (sharded_parameters()) {  // the master pieces are the only copy
-        TESSERA_RETURN_IF_ERROR(read_sliced_range(reader, "model." + t.name, t.slice, part.tensor_begin, part.count,
-                                                  shard_params_.as<float>() + part.shard));
-      }
-      TESSERA_RETURN_IF_ERROR(
-          read_sliced_range(reader, "optim.m." + t.name, t.slice, part.tensor_begin, part.count, m + part.shard));
-      TESSERA_RETURN_IF_ERROR(
-          read_sliced_range(reader, "optim.v." + t.name, t.slice, part.tensor_begin, part.count, v + part.shard));
-    }
+    return Status();
   }
+  for (const OwnedTensorPart& part : shards_.owned_parts()) {  // its pieces, wherever they were stored
+    const ParamTensor& t = tensors[part.tensor];
+    if (sharded_parameters()) {  // the master pieces are the only copy
+      TESSERA_RETURN_IF_ERROR(visit("model." + t.name, t.slice, part.tensor_begin, part.count,
+                                    const_cast<float*>(shard_params_.as<float>()) + part.shard));
+    }
+    TESSERA_RETURN_IF_ERROR(visit("optim.m." + t.name, t.slice, part.tensor_begin, part.count, m + part.shard));
+    TESSERA_RETURN_IF_ERROR(visit("optim.v." + t.name, t.slice, part.tensor_begin, part.count, v + part.shard));
+  }
+  return Status();
+}
+
+Status DataParallel::load_state(StateReader& reader) {
+  float* params = model_ != nullptr ? model_->params() : params_;  // marks the model's bf16 copies stale
+  TESSERA_RETURN_IF_ERROR(for_each_held_range(
+      params, [&](const std::string& name, const TensorSlice& slice, int64_t begin, int64_t count, float* data) {
+        return read_sliced_range(reader, name, slice, begin, count, data);
+      }));
   TESSERA_ASSIGN_OR_RETURN(const int64_t step, reader.read_int("optim.step"));
   optimizer_->set_step(step);
   return Status();
+}
+
+void DataParallel::save_held_state(StateWriter& writer) const {
+  const Status visited = for_each_held_range(
+      params_, [&](const std::string& name, const TensorSlice& slice, int64_t begin, int64_t count, float* data) {
+        write_sliced_range(writer, name, slice, begin, count, data);
+        return Status();
+      });
+  TESSERA_CHECK(visited.ok(), "save_held_state: {}", visited.message());  // the writer's visitor cannot fail
+  writer.write_int("optim.step", optimizer_->step());
 }
 
 }  // namespace tessera

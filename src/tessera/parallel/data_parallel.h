@@ -27,9 +27,11 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "tessera/comm/communicator.h"
@@ -116,6 +118,11 @@ class DataParallel final : public UnitHooks {
   // the pieces it owns by global offsets.
   void save_state(StateWriter& writer) const;
   Status load_state(StateReader& reader);
+  // Everything this rank holds, as exactly the boxes load_state reads (the whole parameters and moments
+  // at the stages that replicate them, this rank's pieces otherwise) and "optim.step": the rank's own
+  // state for an in-memory checkpoint, which the same rank of the same layout loads back through
+  // RankLocalStateWriter/Reader (core/rank_local_state.h).
+  void save_held_state(StateWriter& writer) const;
 
   int zero_stage() const { return options_.zero_stage; }
   const ShardLayout& shards() const { return shards_; }
@@ -144,6 +151,12 @@ class DataParallel final : public UnitHooks {
   bool sharded_optimizer() const { return options_.zero_stage >= 1; }
   bool sharded_gradients() const { return options_.zero_stage >= 2; }
   bool sharded_parameters() const { return options_.zero_stage >= 3; }
+  // Calls visit(name, slice, begin, count, data) for every range of state this rank holds: elements
+  // [begin, begin + count) of the local tensor `name` (tp slice `slice`) at `data`. `params` is the flat
+  // parameter buffer to name (the model's, for loading). Stops at the first error.
+  using HeldRangeVisitor = std::function<Status(const std::string& name, const TensorSlice& slice, int64_t begin,
+                                                int64_t count, float* data)>;
+  Status for_each_held_range(float* params, const HeldRangeVisitor& visit) const;
   // The unit whose gradients backward completes last (the embeddings, or a stage's first block).
   int last_gradient_unit() const;
   // Σ g² over the layout's flat range [flat_begin, flat_begin + n), whose gradients are at data, leaving out the

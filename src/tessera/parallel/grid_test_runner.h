@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/core/rank_local_state.h"
 #include "tessera/comm/local_communicator.h"
 #include "tessera/parallel/data_parallel.h"
 #include "tessera/parallel/parallel_test_util.h"
@@ -63,8 +64,10 @@ struct RunResult {
 };
 
 // One world rank's training: rank = (pp_index · dp + dp_index) · tp + tp_index (spec/grid_order.h).
+// held_state: save and load this rank's own state (DataParallel::save_held_state through the rank-local
+// adapters of core/rank_local_state.h, as in-memory checkpoints do) instead of global boxes.
 inline void train_rank(Communicator& world, const Layout& layout, int steps, RunResult* result, BoxStore* load = nullptr,
-                       int first_step = 0, BoxStore* save = nullptr, int save_after = -1) {
+                       int first_step = 0, BoxStore* save = nullptr, int save_after = -1, bool held_state = false) {
   const int tp_index = world.rank() % layout.tp;
   const int dp_index = world.rank() / layout.tp % layout.dp;
   const int pp_index = world.rank() / (layout.tp * layout.dp);
@@ -98,7 +101,8 @@ inline void train_rank(Communicator& world, const Layout& layout, int steps, Run
   pipe.attach(model, data_parallel);
   data_parallel.init_parameters(1234);
   if (load != nullptr) {
-    const Status status = data_parallel.load_state(*load);
+    RankLocalStateReader local(*load);
+    const Status status = held_state ? data_parallel.load_state(local) : data_parallel.load_state(*load);
     ASSERT_TRUE(status.ok()) << status.message();
   }
   if (world.rank() == 0) result->slots_stage0 = pipe.slots();
@@ -123,7 +127,14 @@ inline void train_rank(Communicator& world, const Layout& layout, int steps, Run
       result->norms.push_back(*norm);
       result->bubbles.push_back(stats->bubble_fraction);
     }
-    if (save != nullptr && step + 1 == save_after) data_parallel.save_state(*save);
+    if (save != nullptr && step + 1 == save_after) {
+      RankLocalStateWriter local(*save);
+      if (held_state) {
+        data_parallel.save_held_state(local);
+      } else {
+        data_parallel.save_state(*save);
+      }
+    }
   }
   std::vector<float> params(static_cast<size_t>(data_parallel.layout().total_numel()));
   ASSERT_TRUE(data_parallel.gather_parameters(params.data()).ok());
@@ -198,6 +209,24 @@ inline void check_resharding(const Layout& saved, const Layout& loaded, const Ru
               }, kTestComm).ok());
   ASSERT_EQ(second.losses.size(), 1u);
   EXPECT_NEAR(second.losses[0], straight.losses[2], 1e-5 * straight.losses[2]) << what;
+}
+
+// Every rank's own state (held_state) saved after 2 steps into a store of its own and loaded by the same rank
+// of the same layout for a third: the third loss bit-identical to 3 steps straight, as an in-memory restore
+// must be.
+inline void check_held_state_restore(const Layout& layout) {
+  const auto straight = run(layout, 3);
+  std::vector<BoxStore> stores(static_cast<size_t>(layout.world()));
+  RunResult first, second;
+  ASSERT_TRUE(run_on_thread_ranks(layout.world(), [&](Communicator& world) {
+                train_rank(world, layout, 2, &first, nullptr, 0, &stores[world.rank()], 2, true);
+              }, kTestComm).ok());
+  ASSERT_TRUE(run_on_thread_ranks(layout.world(), [&](Communicator& world) {
+                train_rank(world, layout, 1, &second, &stores[world.rank()], 2, nullptr, -1, true);
+              }, kTestComm).ok());
+  ASSERT_EQ(second.losses.size(), 1u);
+  EXPECT_EQ(second.losses[0], straight->losses[2]) << layout.name();
+  EXPECT_EQ(second.norms[0], straight->norms[2]) << layout.name();
 }
 
 }  // namespace tessera::grid_test

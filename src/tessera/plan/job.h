@@ -146,6 +146,13 @@ struct Job {
   // and split/concat around them; the layer waits on that loop where the sync keeps the CPU from running ahead.
   // Fitted with moe_host_overhead_s (l1_fit.h).
   double moe_host_per_expert_s = kMoeHostPerExpertS;
+  // The MoE layers are captured in CUDA graphs (Megatron-Core's enable_cuda_graph, or a cuda_graph_scope that covers
+  // the experts): the host replays one graph per layer instead of looping over the rank's experts, so the per-expert
+  // part of the host wait (moe_host_per_expert_s) is not paid; the fixed part stays. Capture needs static shapes, so
+  // only experts padded to capacity can be captured (Megatron-LM megatron/core/transformer/moe/README.md, "CUDA
+  // Graph": without moe_expert_capacity_factor and moe_pad_expert_input_to_capacity "the resulting dynamic shapes
+  // make MoE layers uncapturable"); validate_job refuses it otherwise.
+  bool moe_cuda_graph = false;
 
   // Ranks of an expert-data-parallel group (each holds the same experts).
   int64_t expert_dp() const { return plan.tp * plan.cp * plan.dp / (ep * etp); }

@@ -222,6 +222,37 @@ TEST(LayerMix, PaddedTokenDropComputesTheCapacity) {
   EXPECT_NE(validate_job(padded, 256).message().find("padding to capacity needs a capacity factor"), std::string::npos);
 }
 
+// CUDA graphs over the MoE layers (Megatron-Core enable_cuda_graph with the experts padded to capacity): the host
+// replays the captured layer instead of looping over the rank's experts, so the wait drops by exactly the per-expert
+// part, E/ep · moe_host_per_expert_s per MoE layer and micro-batch; the fixed part stays. Dropless layers have
+// dynamic shapes and cannot be captured: refused by name.
+TEST(LayerMix, CudaGraphRemovesThePerExpertLaunchLoop) {
+  AcceleratorSpec acc = *testing::load_test_catalog().accelerator("h100-sxm-80gb");
+  ClusterSpec cluster = *testing::load_test_catalog().cluster("dgx-h100-superpod");
+  const ClusterLinks links = cluster_links(cluster, acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kBf16);
+  Job padded = moe_job(8);
+  padded.capacity_factor = 1.0;
+  padded.pad_to_capacity = true;
+  padded.moe_host_overhead_s = 0.002;
+  padded.moe_host_per_expert_s = 0.0001;
+  Job graphed = padded;
+  graphed.moe_cuda_graph = true;
+  ASSERT_TRUE(validate_job(graphed, 256).ok()) << validate_job(graphed, 256).message();
+  const double per_slot = 1024.0 / 64 * 94.0 / 4;  // micro-batches × MoE layers on a stage
+  const StepPrediction eager = predict_step(padded, acc, links, dev);
+  const StepPrediction captured = predict_step(graphed, acc, links, dev);
+  EXPECT_NEAR(eager.host_wait_s, per_slot * (0.002 + 16 * 0.0001), 1e-9);
+  EXPECT_NEAR(captured.host_wait_s, per_slot * 0.002, 1e-9);
+  EXPECT_NEAR(captured.compute_s, eager.compute_s, 1e-12);  // the GPU work is the same
+  EXPECT_LT(captured.step_time_s, eager.step_time_s);
+  Job dropless = moe_job(8);
+  dropless.moe_cuda_graph = true;
+  EXPECT_NE(validate_job(dropless, 256).message().find("CUDA graph of the MoE layers needs experts padded"),
+            std::string::npos)
+      << validate_job(dropless, 256).message();
+}
+
 // Context parallelism as a ring (K,V passed point to point behind the attention) or as Ulysses' all-to-all
 // (heads exchanged before and after attention, exposed): at 128k tokens the ring hides, Ulysses pays.
 TEST(ContextParallel, RingHidesUlyssesPays) {

@@ -58,8 +58,9 @@ std::string format_plan_report(const PlanReport& r) {
                      is_moe(mo) ? fmt::format(" ep={} etp={} expert_imbalance={:.2f} capacity_factor={}", r.job.ep,
                                               r.job.etp, r.job.expert_imbalance,
                                               r.job.capacity_factor > 0
-                                                  ? fmt::format("{:.2f}{}", r.job.capacity_factor,
-                                                                r.job.pad_to_capacity ? " padded" : "")
+                                                  ? fmt::format("{:.2f}{}{}", r.job.capacity_factor,
+                                                                r.job.pad_to_capacity ? " padded" : "",
+                                                                r.job.moe_cuda_graph ? " (CUDA graph)" : "")
                                                   : std::string("dropless"))
                                 : "");
   out += fmt::format("  step      {:.3f} s   {:.0f} tokens/s   {:.0f} TFLOP/s/GPU (model)   MFU {:.1f}%   HFU {:.1f}%{}\n",
@@ -125,6 +126,7 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                  {"ep", r.job.ep}, {"etp", r.job.etp},
                  {"ep_dispatcher", r.job.ep_dispatch == ExpertDispatch::kDeduplicated ? "dedup" : "alltoall"},
                  {"ep_overlap", r.job.ep_overlap}, {"pad_to_capacity", r.job.pad_to_capacity},
+                 {"moe_cuda_graph", r.job.moe_cuda_graph},
                  {"cp_mode", r.job.cp_mode == ContextParallel::kRing ? "ring" : "ulysses"}};
   j["params"] = {{"total", total_params(r.job.model)}, {"active_matmul", active_matmul_params(r.job.model)}};
   j["step_time_s"] = s.step_time_s;

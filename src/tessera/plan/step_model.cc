@@ -189,8 +189,9 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     total.fwd_compute += mix.moe_ffn * fwd;
     total.bwd_compute += mix.moe_ffn * bwd;
     total.tp_comm_fwd += mix.moe_ffn * tp_all_reduce;
-    // Host wait: a fixed part per layer plus the per-expert launch loop over the rank's E/ep experts.
-    const double host = job.moe_host_overhead_s + job.moe_host_per_expert_s * E / ep;
+    // Host wait: a fixed part per layer plus the per-expert launch loop over the rank's E/ep experts; a captured
+    // CUDA graph replays the loop's launches without the host (Job::moe_cuda_graph).
+    const double host = job.moe_host_overhead_s + (job.moe_cuda_graph ? 0.0 : job.moe_host_per_expert_s * E / ep);
     total.host_fwd += mix.moe_ffn * host / 3;
     total.host_bwd += mix.moe_ffn * host * 2 / 3;
     // Dispatch + combine, forward (their gradients backward), by the job's dispatcher (moe_dispatch.h); padded
@@ -271,6 +272,12 @@ Status validate_job(const Job& job, int64_t world_size) {
   if (job.pad_to_capacity && job.capacity_factor <= 0) {
     return invalid_argument_error("moe: padding to capacity needs a capacity factor > 0 (token drop), found {}",
                                   job.capacity_factor);
+  }
+  if (job.moe_cuda_graph && !(is_moe(job.model) && job.pad_to_capacity)) {
+    return invalid_argument_error("moe: a CUDA graph of the MoE layers needs experts padded to capacity (static shapes; "
+                                  "--capacity-factor X --pad-to-capacity), found {}",
+                                  is_moe(job.model) ? (job.capacity_factor > 0 ? "token drop without padding" : "dropless")
+                                                    : "a dense model");
   }
   if (job.expert_imbalance < 1 || job.capacity_factor < 0) {
     return invalid_argument_error("moe: expected expert imbalance >= 1 and capacity factor >= 0 (0 = dropless), "

@@ -306,6 +306,24 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
                          run.accelerator.generation == "hopper" && nemo_container(run.source) >= 25.11;
     if (has(notes_l, "1f1b overlap") || has(notes_l, "a2a_overlap=1")) run.job.ep_overlap = true;
     if (has(notes_l, "a2a_overlap=0")) run.job.ep_overlap = false;
+    // CUDA graphs over the MoE layers: the 25.09 Megatron-Bridge perf matrices (scripts/performance/configs/qwen3/
+    // qwen3_30b_a3b_llm_pretrain.yaml and qwen3_235b_a22b_llm_pretrain.yaml at a28844195, "Cherry pick perf 2509")
+    // set cuda_graphs: true — Megatron-Core's enable_cuda_graph, whole layers — for Qwen3-30B-A3B on GB200 and B200
+    // and Qwen3-235B-A22B on GB200, false on H100, for Qwen3-235B on B200 and for DeepSeek-V3. Whole MoE layers
+    // are captured only when padded to capacity (the token-drop rows); dropless shapes are dynamic. Later recipes
+    // (v0.2.0 on) capture the router and preprocessing only (cuda_graph_scope without the experts). A row's notes
+    // ("cuda_graphs=0|1") override it.
+    {
+      const std::string& gen = run.accelerator.generation;
+      const double container = nemo_container(run.source);
+      const bool recipe_graphs = framework == Framework::kNemo && has(name_l, "qwen3") && container > 0 &&
+                                 container < 25.11 &&
+                                 (gen == "blackwell-gb200" || (gen == "blackwell" && has(name_l, "30b")));
+      bool graphs = recipe_graphs;
+      if (has(notes_l, "cuda_graphs=1")) graphs = true;
+      if (has(notes_l, "cuda_graphs=0")) graphs = false;
+      run.job.moe_cuda_graph = graphs && is_moe(m) && run.job.pad_to_capacity;
+    }
     apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
     // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.

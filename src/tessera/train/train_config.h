@@ -32,8 +32,9 @@ struct TrainConfig {
   int64_t eval_batches = 8;       // global batches per validation pass (the first ones of the val split)
   int64_t ckpt_every = 50;        // steps between checkpoints; 0 = only at the end
   int64_t keep_checkpoints = 3;   // committed checkpoints kept; 0 = all
-  // Steps between checkpoints in host memory (/dev/shm: they outlive the job's processes, not the host),
-  // so a restart loses at most this many steps without reading storage; 0 = off (resilience/memory_checkpoints.h).
+  // Steps between in-memory checkpoints: each rank's state in its host's /dev/shm (it outlives the job's
+  // processes) and a copy at its partner on the next host (it outlives the host), so a restart loses at most
+  // this many steps without reading storage; 0 = off (resilience/memory_checkpoints.h).
   int64_t ckpt_in_memory_every = 0;
   // Steps between steps whose every matmul is verified by ABFT column checksums (kernels/abft_backend.h);
   // a failure rolls back to the newest checkpoint and replays; 0 = off.

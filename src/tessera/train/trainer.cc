@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "tessera/core/rank_local_state.h"
 #include "tessera/ckpt/checkpoint_dir.h"
 #include "tessera/ckpt/checkpoint_reader.h"
 #include "tessera/core/clock.h"
@@ -23,7 +24,6 @@
 #include "tessera/comm/flagged_ranks.h"
 #include "tessera/model/memory_report.h"
 #include "tessera/parallel/rank_agreement.h"
-#include "tessera/resilience/memory_checkpoints.h"
 #include "tessera/resilience/replica_fingerprint.h"
 #include "tessera/resilience/resume_checkpoint.h"
 #include "tessera/resilience/straggler_detector.h"
@@ -316,17 +316,30 @@ Status Trainer::open_run_dir() {
     run_lock_.emplace(std::move(*lock));
     incidents_.emplace(dir);
   }
-  const bool in_memory = config_.ckpt_in_memory_every > 0;
-  const std::string memory_checkpoints = memory_checkpoints_dir(dir);
+  if (config_.ckpt_in_memory_every > 0) {
+    // Each rank's state in its host's memory, with a copy on its partner (resilience/memory_checkpoints.h);
+    // a state saved under another layout is never loaded from memory (storage reshards it).
+    const ParallelPlan& plan = config_.parallel;
+    const std::string layout = fmt::format("world={} dp={} tp={} pp={} vpp={} zero={} sp={} schedule={}",
+                                           grid_.world_size(), plan.dp, plan.tp, plan.pp, plan.vpp, plan.zero_stage,
+                                           plan.sequence_parallel, pipeline_schedule_name(plan.schedule));
+    TESSERA_ASSIGN_OR_RETURN(memory_checkpoints_,
+                             MemoryCheckpoints::create(grid_.world(), memory_checkpoints_root(dir), layout,
+                                                       /*fresh_run=*/!options_.resume));
+    if (is_writer()) {
+      log_info("checkpoints: in host memory every {} step(s) under {} (each rank's newest, a copy of it at its partner{}), "
+               "in storage every {}",
+               config_.ckpt_in_memory_every, memory_checkpoints_root(dir),
+               memory_checkpoints_->partner() < 0 ? ": none with one rank"
+               : memory_checkpoints_->partner_on_another_host() ? " on the next host" : " on this host",
+               config_.ckpt_every);
+    }
+  }
   if (options_.resume) {
-    if (in_memory) TESSERA_RETURN_IF_ERROR(prepare_memory_checkpoints(grid_.world(), dir, /*fresh_run=*/false));
     TESSERA_RETURN_IF_ERROR(resume_from_latest());
-  } else if (!list_checkpoints(checkpoints).empty() || (in_memory && !list_checkpoints(memory_checkpoints).empty())) {
+  } else if (!list_checkpoints(checkpoints).empty()) {
     return failed_precondition_error(
-        "train: run directory '{}' already has checkpoints{}; hint: pass --resume to continue it, or --out NEW_DIR",
-        dir, list_checkpoints(checkpoints).empty() ? " in host memory ('" + memory_checkpoints + "')" : "");
-  } else if (in_memory) {
-    TESSERA_RETURN_IF_ERROR(prepare_memory_checkpoints(grid_.world(), dir, /*fresh_run=*/true));
+        "train: run directory '{}' already has checkpoints; hint: pass --resume to continue it, or --out NEW_DIR", dir);
   }
   if (options_.resume && step_ == config_.steps) {
     if (is_writer()) log_info("resume: the run is already at train.steps = {}; nothing to do", step_);
@@ -340,16 +353,9 @@ Status Trainer::open_run_dir() {
   const ShardedCommit sharding{.rank = grid_.rank(), .world_size = grid_.world_size(), .save_id = save_id,
                                .part_deadline_seconds = std::max(600.0, config_.parallel.comm_timeout_s)};
   const int keep = static_cast<int>(config_.keep_checkpoints);
-  if (in_memory) {
-    // The newest one is all a restart needs; the previous one goes once the next has committed.
-    memory_checkpointer_ = std::make_unique<AsyncCheckpointer>(memory_checkpoints, 1, CheckpointWriteOptions{}, sharding);
-    if (is_writer()) {
-      log_info("checkpoints: in host memory every {} step(s) in {} (the newest kept), in storage every {}",
-               config_.ckpt_in_memory_every, memory_checkpoints, config_.ckpt_every);
-    }
-  }
   if (!is_writer()) {
     checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
+    checkpointer_->set_deferred_snapshot(true);  // copied while the next step computes; see step()
     return Status();
   }
   TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
@@ -364,34 +370,51 @@ Status Trainer::open_run_dir() {
   TESSERA_ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::open_append(dir + "/metrics.jsonl"));
   metrics_log_.emplace(std::move(log));
   checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
+  checkpointer_->set_deferred_snapshot(true);  // copied while the next step computes; see step()
   return Status();
 }
 
-StatusOr<std::optional<CheckpointReader>> Trainer::open_newest_checkpoint() {
+StatusOr<std::optional<Trainer::OpenedCheckpoint>> Trainer::open_newest_checkpoint() {
   // The newest checkpoint that fully verifies, the same on every rank; newer bad ones are quarantined
   // (renamed aside, with one line and an incident each), never trusted (resilience/resume_checkpoint.h).
-  TESSERA_ASSIGN_OR_RETURN(std::optional<CheckpointReader> opened,
+  TESSERA_ASSIGN_OR_RETURN(std::optional<CheckpointReader> stored,
                            open_resume_checkpoint(grid_.world(), options_.run_dir + "/checkpoints",
                                                   incidents_ ? &*incidents_ : nullptr));
-  if (config_.ckpt_in_memory_every > 0) {
-    // A newer state in host memory wins (resilience/memory_checkpoints.h); one that does not verify is
-    // quarantined like a stored one, and storage is used.
-    StatusOr<std::optional<CheckpointReader>> in_memory = open_resume_checkpoint(
-        grid_.world(), memory_checkpoints_dir(options_.run_dir), incidents_ ? &*incidents_ : nullptr);
-    if (!in_memory.ok() && in_memory.status().code() != StatusCode::kDataLoss) return in_memory.status();
-    if (!in_memory.ok()) {
-      if (is_writer()) log_warning("checkpoints: {}; using storage", in_memory.status().message());
-    } else if (*in_memory && (!opened || (*in_memory)->step() > opened->step())) {
-      opened = std::move(*in_memory);
+  std::optional<OpenedCheckpoint> opened;
+  if (stored) opened.emplace(OpenedCheckpoint{.reader = std::move(*stored)});
+  if (memory_checkpoints_) {
+    // A newer state in host memory wins: every rank's own, some perhaps sent back by their partners.
+    std::optional<CheckpointReader> own;
+    TESSERA_ASSIGN_OR_RETURN(const std::optional<MemoryRestore> restored, memory_checkpoints_->restore(&own));
+    if (restored && (!opened || restored->step > opened->reader.step())) {
+      if (is_writer()) {
+        log_info("checkpoints: step {} from host memory{}", restored->step,
+                 restored->restored_from_copy.empty()
+                     ? ""
+                     : fmt::format(" (rank(s) {} from their partners' copies)", fmt::join(restored->restored_from_copy, ",")));
+        if (!restored->restored_from_copy.empty()) {
+          record_incident({.kind = "memory_restore_from_copy", .rank = restored->restored_from_copy.front(),
+                           .step = restored->step,
+                           .detail = fmt::format("rank(s) {} had no good own state in host memory; their partners sent "
+                                                 "their copies", fmt::join(restored->restored_from_copy, ","))});
+        }
+      }
+      opened.emplace(OpenedCheckpoint{.reader = std::move(*own), .rank_local = true});
     }
   }
   return opened;
 }
 
-Status Trainer::load_checkpoint(CheckpointReader& reader, const char* why) {
+Status Trainer::load_checkpoint(OpenedCheckpoint& opened, const char* why) {
+  CheckpointReader& reader = opened.reader;
   const std::string& path = reader.path();
   const auto context = fmt::format("{} from '{}'", why, path);
-  TESSERA_RETURN_IF_ERROR(data_parallel_->load_state(reader).with_context(context));
+  if (opened.rank_local) {
+    RankLocalStateReader local(reader);
+    TESSERA_RETURN_IF_ERROR(data_parallel_->load_state(local).with_context(context));
+  } else {
+    TESSERA_RETURN_IF_ERROR(data_parallel_->load_state(reader).with_context(context));
+  }
   TESSERA_RETURN_IF_ERROR(train_data_->load_state(reader).with_context(context));
   TESSERA_ASSIGN_OR_RETURN(step_, reader.read_int("train.step"));
   (void)model_->params();  // writable once: the loaded parameters reach the bf16 weight copies
@@ -407,14 +430,13 @@ Status Trainer::load_checkpoint(CheckpointReader& reader, const char* why) {
 }
 
 Status Trainer::resume_from_latest() {
-  TESSERA_ASSIGN_OR_RETURN(std::optional<CheckpointReader> opened, open_newest_checkpoint());
+  TESSERA_ASSIGN_OR_RETURN(std::optional<OpenedCheckpoint> opened, open_newest_checkpoint());
   if (!opened) {
     log_info("resume: no committed checkpoint in '{}/checkpoints'; starting from step 0", options_.run_dir);
     return Status();
   }
-  CheckpointReader& reader = *opened;
-  const std::string& latest = reader.path();
-  TESSERA_RETURN_IF_ERROR(load_checkpoint(reader, "resume"));
+  const std::string latest = opened->reader.path();
+  TESSERA_RETURN_IF_ERROR(load_checkpoint(*opened, "resume"));
   if (step_ > config_.steps) {
     return invalid_argument_error(
         "resume from '{}': the run is at step {}, past train.steps = {}; hint: pass --steps N with N > {} to "
@@ -427,6 +449,23 @@ Status Trainer::resume_from_latest() {
   }
   log_info("resumed from '{}' at step {}", latest, step_);
   resumed_from_ = latest;
+  return Status();
+}
+
+Status Trainer::save_memory_checkpoint() {
+  // Everything this rank holds and every scalar a restore reads, on every rank: each restores alone.
+  const bool first = memory_checkpoints_->last_save().step < 0;
+  TESSERA_RETURN_IF_ERROR(memory_checkpoints_->save(step_, [this](StateWriter& writer) {
+    data_parallel_->save_held_state(writer);
+    writer.write_int("train.step", step_);
+    train_data_->save_state(writer);
+  }));
+  if (first && is_writer()) {
+    const MemorySaveStats& saved = memory_checkpoints_->last_save();
+    log_info("checkpoints: in-memory save of step {}: {:.1f} MB of rank 0's state in {:.3f} s, of which {:.3f} s "
+             "exchanging with its partner",
+             saved.step, static_cast<double>(saved.bytes) / 1e6, saved.seconds, saved.exchange_seconds);
+  }
   return Status();
 }
 
@@ -505,6 +544,9 @@ StatusOr<StepMetrics> Trainer::step() {
         step_ + 1, loss, grad_norm);
   }
   const double lr = schedule_.lr(step_);
+  // A checkpoint saved after the previous step copies the parameters and moments on its own thread while this
+  // step computed; the update must not change them before that copy is done.
+  if (checkpointer_) snapshot_wait_s_ += checkpointer_->wait_snapshot();
   TESSERA_RETURN_IF_ERROR(data_parallel.update(static_cast<float>(lr)));  // AdamW; under ZeRO-1/2 + all-gather
   ++step_;
   if (tracer_) tracer_->add("update " + std::to_string(step_), "optimizer", update_start, now_seconds());
@@ -549,7 +591,9 @@ Status Trainer::run() {
   const Stopwatch run_watch;
   while (step_ < end_step) {
     TESSERA_ASSIGN_OR_RETURN(StepMetrics m, step());
-    goodput_.add_step(m.step_seconds);
+    goodput_.add_step(m.step_seconds - snapshot_wait_s_);
+    goodput_.add_checkpoint_stall(snapshot_wait_s_);  // the update waited for a checkpoint's copy
+    snapshot_wait_s_ = 0;
     if (abft_) TESSERA_RETURN_IF_ERROR(check_abft(m));
     if (stragglers_) TESSERA_RETURN_IF_ERROR(check_stragglers());
     if (replay_loss_) TESSERA_RETURN_IF_ERROR(check_replayed_step(m.loss));
@@ -563,7 +607,7 @@ Status Trainer::run() {
     const bool stopping = stop_signal_ != 0;  // preempted: save now, evaluate later
     const bool save_now = checkpointer_ && (last || stopping || (config_.ckpt_every > 0 && step_ % config_.ckpt_every == 0));
     // In host memory when storage is not written this step (a stored checkpoint is as good to resume from).
-    const bool save_in_memory = memory_checkpointer_ && !save_now && step_ % config_.ckpt_in_memory_every == 0;
+    const bool save_in_memory = memory_checkpoints_ && !save_now && step_ % config_.ckpt_in_memory_every == 0;
     // Replicas are compared every replica_check_every steps and before every save: a corrupt state is
     // never committed, so the newest checkpoint is a state the replicas agreed on, and a divergence rolls
     // back to it and replays the steps since (m then holds this step's replayed metrics).
@@ -582,7 +626,7 @@ Status Trainer::run() {
     if (show_progress) progress.update(m, per_step * static_cast<double>(config_.steps - step_));
     if (save_now || save_in_memory) {
       const Stopwatch stall;  // the snapshot copy (and a wait for the previous write): what the step loop pays
-      const Status saved = save_checkpoint(save_now ? *checkpointer_ : *memory_checkpointer_);
+      const Status saved = save_now ? save_checkpoint(*checkpointer_) : save_memory_checkpoint();
       goodput_.add_checkpoint_stall(stall.elapsed_seconds());
       if (!saved.ok()) record_incident({.kind = "checkpoint_save_failed", .rank = grid_.rank(), .step = step_, .detail = saved.message()});
       TESSERA_RETURN_IF_ERROR(saved);
@@ -593,6 +637,7 @@ Status Trainer::run() {
       heartbeat_failed_ = heartbeat_failed_ || !beat.ok();
       inject_process_fault(process_faults_, options_.run_dir, grid_.rank(), step_);
       if (const auto flip = take_due_fault(process_faults_, options_.run_dir, ProcessFault::Kind::kBitflip, grid_.rank(), step_)) {
+        if (checkpointer_) checkpointer_->wait_snapshot();  // the flip must not reach the checkpoint being copied
         inject_bit_flip(*flip);
       }
     }
@@ -606,15 +651,9 @@ Status Trainer::run() {
     if (!written.ok()) record_incident({.kind = "checkpoint_save_failed", .rank = grid_.rank(), .step = step_, .detail = written.message()});
     TESSERA_RETURN_IF_ERROR(written);
   }
-  if (memory_checkpointer_) {
-    // A failed in-memory write costs nothing now: the run's state is in storage.
-    const Status written = memory_checkpointer_->wait();
-    if (!written.ok()) log_warning("checkpoint in host memory: {}", written.message());
-    if (step_ == config_.steps) {
-      // The run is complete and stored: give the host memory back, once no rank writes there any more.
-      TESSERA_RETURN_IF_ERROR(grid_.world().barrier().with_context("in-memory checkpoints"));
-      if (is_writer()) remove_memory_checkpoints(options_.run_dir);
-    }
+  if (memory_checkpoints_ && step_ == config_.steps) {
+    // The run is complete and stored: give the host memory back, once no rank writes there any more.
+    TESSERA_RETURN_IF_ERROR(memory_checkpoints_->remove_all());
   }
   TESSERA_RETURN_IF_ERROR(write_trace());
   if (is_writer() && !options_.run_dir.empty() && step_ > first_step) {
@@ -723,8 +762,7 @@ Status Trainer::roll_back_and_replay(const std::string& kind, const std::string&
   if (!checkpointer_) return fail("no checkpoint to roll back to (no run directory)");
   // Saves still being written were checked before they started: they are good states to go back to.
   TESSERA_RETURN_IF_ERROR(checkpointer_->wait());
-  if (memory_checkpointer_) TESSERA_RETURN_IF_ERROR(memory_checkpointer_->wait());
-  TESSERA_ASSIGN_OR_RETURN(std::optional<CheckpointReader> reader, open_newest_checkpoint());
+  TESSERA_ASSIGN_OR_RETURN(std::optional<OpenedCheckpoint> reader, open_newest_checkpoint());
   if (!reader) return fail("no committed checkpoint to roll back to yet");
   // Replicas (ZeRO 0-2) compare what they held with what the replay computes, below.
   const bool replicas = data_parallel_->zero_stage() < 3;
@@ -757,7 +795,7 @@ Status Trainer::roll_back_and_replay(const std::string& kind, const std::string&
     if (heartbeat_) (void)heartbeat_->beat(step_);
   }
   std::string replay = fmt::format("rolled back to step {} ('{}') and replayed {} step(s) in {:.2f} s", from,
-                                   reader->path(), detected_at - from, replay_watch.elapsed_seconds());
+                                   reader->reader.path(), detected_at - from, replay_watch.elapsed_seconds());
   int blamed = detected_rank;
   if (replicas && dp.size() > 1) {
     // A rank whose state before the roll back is not what the replay computes held corrupt state: named

@@ -29,6 +29,7 @@
 #include "tessera/resilience/goodput.h"
 #include "tessera/resilience/heartbeat.h"
 #include "tessera/resilience/incident_log.h"
+#include "tessera/resilience/memory_checkpoints.h"
 #include "tessera/resilience/process_fault.h"
 #include "tessera/resilience/replica_fingerprint.h"
 #include "tessera/resilience/spike_detector.h"
@@ -98,12 +99,20 @@ class Trainer {
   StatusOr<double> dp_mean(double value);
   Status open_run_dir();
   Status resume_from_latest();
+  // A checkpoint to load: a stored one, or this rank's own state in host memory (rank-local shard names,
+  // core/rank_local_state.h).
+  struct OpenedCheckpoint {
+    CheckpointReader reader;
+    bool rank_local = false;
+  };
   // Collective: the newest checkpoint that verifies, in storage or (train.ckpt_in_memory_every) host memory.
-  StatusOr<std::optional<CheckpointReader>> open_newest_checkpoint();
-  // Loads the model, optimizer and loader state of `reader` and its step; `why` ("resume", "roll back")
+  StatusOr<std::optional<OpenedCheckpoint>> open_newest_checkpoint();
+  // Loads the model, optimizer and loader state of `opened` and its step; `why` ("resume", "roll back")
   // prefixes errors.
-  Status load_checkpoint(CheckpointReader& reader, const char* why);
+  Status load_checkpoint(OpenedCheckpoint& opened, const char* why);
   Status save_checkpoint(AsyncCheckpointer& checkpointer);
+  // Collective: this rank's whole state into host memory (resilience/memory_checkpoints.h).
+  Status save_memory_checkpoint();
   double mfu(double tokens_per_s) const;
   // Every train.replica_check_every steps and before every save: the dp replicas' parameters (and, at
   // ZeRO-0, AdamW moments) must be bit-identical (ZeRO 0-2); else roll_back_and_replay.
@@ -156,9 +165,10 @@ class Trainer {
   std::unique_ptr<BatchSource> train_data_, val_data_;
   std::optional<MetricsLog> metrics_log_;
   std::unique_ptr<PrometheusExporter> metrics_exporter_;  // rank 0 with train.metrics_port > 0
-  std::unique_ptr<AsyncCheckpointer> checkpointer_;
+  std::unique_ptr<AsyncCheckpointer> checkpointer_;  // deferred snapshots: step() waits for the copy before the update
+  double snapshot_wait_s_ = 0;  // of the current step: the update waiting for a checkpoint's copy (goodput stall)
   // train.ckpt_in_memory_every > 0: checkpoints in host memory (resilience/memory_checkpoints.h).
-  std::unique_ptr<AsyncCheckpointer> memory_checkpointer_;
+  std::unique_ptr<MemoryCheckpoints> memory_checkpoints_;
   MfuPeak mfu_peak_;
   MemoryReport memory_report_;
   // After every step, for a supervisor (resilience/heartbeat.h); only with a run directory.

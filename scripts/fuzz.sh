@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libFuzzer runs of Tessera's parsers (tests/fuzz/fuzz_*.cc): the config reader, the token shard reader,
-# the checkpoint manifest parser, the safetensors reader and serve's request parsing. ctest runs it in a
+# the checkpoint manifest parser, the safetensors and GGUF readers and serve's request parsing. ctest runs it in a
 # CI-sized form (fuzz.parsers: 10 s per target); longer runs by hand. It needs Debian's clang (scripts/setup.sh
 # installs it) and builds the few sources each parser needs with ASan + UBSan into build-fuzz/ (--build DIR). Each target runs SECONDS (default 30) from its seed corpus
 # tests/fuzz/corpus/<target>/ (read-only; new inputs go to a scratch directory). A crash leaves its input
@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(config_reader token_shard ckpt_manifest safetensors completion_request)
+[ ${#targets[@]} -gt 0 ] || targets=(config_reader token_shard ckpt_manifest safetensors gguf completion_request)
 
 CXX=$(command -v clang++ || command -v clang++-14 || true)
 if [ -z "$CXX" ]; then
@@ -36,6 +36,7 @@ declare -A sources=(
   [token_shard]="src/tessera/data/token_shard.cc"
   [ckpt_manifest]="src/tessera/ckpt/checkpoint_format.cc"
   [safetensors]="src/tessera/ckpt/safetensors_reader.cc"
+  [gguf]="src/tessera/ckpt/gguf_reader.cc src/tessera/ckpt/safetensors_reader.cc"
   [completion_request]="src/tessera/serve/completion_request.cc"
 )
 core="src/tessera/core/status.cc src/tessera/core/file.cc src/tessera/core/hash.cc src/tessera/core/log.cc src/tessera/core/tensor.cc"

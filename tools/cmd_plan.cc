@@ -59,6 +59,7 @@ struct PlanArgs {
 constexpr int64_t kMaxGpus = int64_t{1} << 24;   // 16.7M accelerators
 constexpr int64_t kMaxBatch = int64_t{1} << 30;  // sequences
 constexpr double kMaxTraceEvents = 1e6;
+constexpr double kMaxPageTimelineOps = 4096;  // a plan's --json carries its timeline up to this many ops
 
 struct Resolved {
   Catalog catalog;
@@ -213,7 +214,18 @@ int run_plan(const PlanArgs& a) {
     }
   }
   if (a.json) {
-    std::cout << plan_report_json(report).dump(2) << "\n";
+    nlohmann::json json = plan_report_json(report);
+    // The pipeline's step timeline for `tessera report PLAN.json` (report/plan_page.h), as --trace simulates it,
+    // when it is small enough to draw.
+    const double ops = 2.0 * static_cast<double>(r.job.plan.num_micro_batches()) *
+                       static_cast<double>(r.job.plan.pp) * static_cast<double>(r.job.plan.vpp);
+    if (ops <= kMaxPageTimelineOps) {
+      auto timeline = simulate_pipeline(PipelineSimInput{r.job.plan.schedule, r.job.plan.pp, r.job.plan.vpp,
+                                                         r.job.plan.num_micro_batches(), report.step.forward_s,
+                                                         report.step.backward_s, 0});
+      if (timeline.ok()) json["timeline"] = nlohmann::json::parse(pipeline_timeline_json(*timeline, r.job.plan.pp));
+    }
+    std::cout << json.dump(2) << "\n";
   } else {
     std::cout << format_plan_report(report);
   }

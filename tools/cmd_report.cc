@@ -1,6 +1,7 @@
 // tessera report RUN_DIR [--out FILE]
 //   One self-contained HTML page of a training run (report/run_report.h): loss and val loss, tokens/s, MFU,
-//   memory, learning rate and gradient norm over the steps, with the committed checkpoints marked.
+//   memory, learning rate and gradient norm over the steps, with the committed checkpoints and the incidents
+//   marked, the incidents listed, and the goodput breakdown.
 //   Default FILE: RUN_DIR/report.html (replaced on each call).
 // tessera report PLAN.json [--out FILE]
 //   The page of a plan (report/plan_page.h) from `tessera plan ... --json` (or `plan search --json`):
@@ -56,8 +57,9 @@ Status write_report(const ReportArgs& args) {
   TESSERA_ASSIGN_OR_RETURN(AtomicOutputFile file, AtomicOutputFile::create(out));
   TESSERA_RETURN_IF_ERROR(file.write(render_run_report(history)));
   TESSERA_RETURN_IF_ERROR(file.commit());
-  std::printf("wrote %s: %zu steps, %zu checkpoints\n", out.c_str(), history.rows.size(),
-              history.checkpoint_steps.size());
+  std::printf("wrote %s: %zu steps, %zu checkpoints, %zu incident%s%s\n", out.c_str(), history.rows.size(),
+              history.checkpoint_steps.size(), history.incidents.size(), history.incidents.size() == 1 ? "" : "s",
+              history.goodput ? ", goodput" : "");
   return Status();
 }
 

@@ -115,3 +115,9 @@ for x, y in zip(a, b):
     assert x["loss"] == y["loss"], (x["step"], x["loss"], y["loss"])
 print("ok: supervised in the allocation: rank 1 killed after step 8, restarted, 12 losses equal mpirun's bit for bit")
 PY
+# The report of the supervised job shows what happened: the incident in its table and the restart in the goodput.
+"$TESSERA" report "$WORK/slurm_supervised" >"$WORK/report.txt" || fail "tessera report: $(cat "$WORK/report.txt")"
+page="$WORK/slurm_supervised/report.html"
+grep -qE '<td class="incident">(rank_died|job_failed)</td>' "$page" || fail "the report lists no rank_died incident"
+grep -qE 'in [1-9][0-9]* restarts?, ' "$page" || fail "the report's goodput counts no restart: $(grep -o 'goodput</th><td>[^<]*' "$page")"
+echo "ok: tessera report of the supervised job: $(cat "$WORK/report.txt")"

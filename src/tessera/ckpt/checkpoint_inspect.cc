@@ -101,4 +101,82 @@ std::string describe_checkpoint(const CheckpointReader& reader) {
   return out;
 }
 
+namespace {
+
+// One element of a GGUF value, as text (strings abbreviated, u64 as unsigned).
+std::string gguf_element_text(const GgufValue& value, size_t i) {
+  if (!value.strings.empty()) return abbreviate(value.strings[i]);
+  if (!value.floats.empty()) {  // an f32 printed as the shortest text that reads back as that float
+    return value.element_type == GgufValueType::kF32 ? fmt::format("{}", static_cast<float>(value.floats[i]))
+                                                      : fmt::format("{}", value.floats[i]);
+  }
+  if (value.element_type == GgufValueType::kBool) return value.integers[i] != 0 ? "true" : "false";
+  if (value.element_type == GgufValueType::kU64) return std::to_string(static_cast<uint64_t>(value.integers[i]));
+  return std::to_string(value.integers[i]);
+}
+
+// "{C, V}": GGUF dims, innermost first, as llama.cpp prints them.
+std::string gguf_dims(const std::vector<uint64_t>& ne) { return fmt::format("{{{}}}", fmt::join(ne, ", ")); }
+
+}  // namespace
+
+std::string describe_gguf(const GgufReader& reader) {
+  std::string out;
+  out += fmt::format("gguf        {} ({})\n", reader.path(), format_bytes(reader.file_bytes()));
+  out += fmt::format("version     {}, alignment {}, data from byte {}\n", reader.version(), reader.alignment(),
+                     reader.data_offset());
+  out += fmt::format("metadata    {} keys\n", reader.metadata().size());
+  size_t key_width = 4;
+  for (const auto& [key, value] : reader.metadata()) key_width = std::max(key_width, key.size());
+  for (const auto& [key, value] : reader.metadata()) {
+    const std::string type = value.is_array ? fmt::format("[{}]", gguf_value_type_name(value.element_type))
+                                            : gguf_value_type_name(value.element_type);
+    std::string text;
+    if (!value.is_array) {
+      text = gguf_element_text(value, 0);
+    } else {
+      constexpr size_t kShown = 4;  // a vocabulary has tens of thousands: the count and the first few
+      std::vector<std::string> first;
+      for (size_t i = 0; i < std::min(kShown, value.size()); ++i) first.push_back(gguf_element_text(value, i));
+      text = fmt::format("{} elements{}{}{}", value.size(), first.empty() ? "" : ": ", fmt::join(first, ", "),
+                         value.size() > kShown ? ", ..." : "");
+    }
+    out += fmt::format("  {:<{}}  {:<8}  {}\n", key, key_width, type, text);
+  }
+  uint64_t tensor_bytes = 0;
+  size_t name_width = 4, dims_width = 4;
+  for (const GgufTensor& t : reader.tensors()) {
+    tensor_bytes += t.bytes;
+    name_width = std::max(name_width, t.name.size());
+    dims_width = std::max(dims_width, gguf_dims(t.ne).size());
+  }
+  out += fmt::format("tensors     {} ({})\n", reader.tensors().size(), format_bytes(tensor_bytes));
+  for (const GgufTensor& t : reader.tensors()) {
+    out += fmt::format("  {:<{}}  {:<7}  {:<{}}  {:>12} bytes at +{}\n", t.name, name_width, t.traits->name,
+                       gguf_dims(t.ne), dims_width, t.bytes, t.offset);
+  }
+  return out;
+}
+
+std::string describe_safetensors(const SafetensorsReader& reader) {
+  std::string out;
+  out += fmt::format("safetensors {}\n", reader.path());
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : reader.metadata()) keys.push_back(fmt::format("{}={}", key, abbreviate(value)));
+  out += fmt::format("metadata    {}\n", keys.empty() ? "(none)" : fmt::format("{}", fmt::join(keys, ", ")));
+  uint64_t bytes = 0;
+  size_t name_width = 4, shape_width = 5;
+  for (const auto& [name, t] : reader.tensors()) {
+    bytes += t.bytes;
+    name_width = std::max(name_width, name.size());
+    shape_width = std::max(shape_width, shape_to_string(t.shape).size());
+  }
+  out += fmt::format("tensors     {} ({})\n", reader.tensors().size(), format_bytes(bytes));
+  for (const auto& [name, t] : reader.tensors()) {
+    out += fmt::format("  {:<{}}  {:<4}  {:<{}}  {:>12} bytes\n", name, name_width, t.dtype_name,
+                       shape_to_string(t.shape), shape_width, t.bytes);
+  }
+  return out;
+}
+
 }  // namespace tessera

@@ -5,6 +5,9 @@
 
 #include "tessera/ckpt/checkpoint_writer.h"
 #include "tessera/ckpt/ckpt_test_util.h"
+#include "tessera/ckpt/gguf_export.h"
+#include "tessera/ckpt/gpt2_test_util.h"
+#include "tessera/ckpt/safetensors_export.h"
 
 namespace tessera {
 namespace {
@@ -39,6 +42,40 @@ TEST(CheckpointInspect, ListsStepMetadataTensorsAndScalars) {
   EXPECT_THAT(text, HasSubstr("  train.step  i64     42\n"));
   EXPECT_THAT(text, HasSubstr("  lr          f64     0.5\n"));
   EXPECT_THAT(text, HasSubstr("  note        string  \"a\\nb\\x01\"\n"));
+}
+
+TEST(CheckpointInspect, DescribesGgufAndSafetensorsExports) {
+  const testing_util::TempDir temp_dir;
+  const ModelSpec spec = testing_util::tiny_gpt2_spec();  // L=2, C=8, T=6, V=300
+  auto reader = CheckpointReader::open(testing_util::write_gpt2_checkpoint(spec, temp_dir.path() + "/run/checkpoints"));
+  ASSERT_TRUE(reader.ok());
+  auto vocab = parse_sentencepiece_vocab(testing_util::sentencepiece_model_bytes(280), "t.model");
+  ASSERT_TRUE(vocab.ok());
+  const std::string gguf_path = temp_dir.path() + "/m.gguf";
+  ASSERT_TRUE(export_gguf(*reader, spec, *vocab, GgufTensorType::kF16, "tiny", gguf_path, false).ok());
+  auto gguf = GgufReader::open(gguf_path);
+  ASSERT_TRUE(gguf.ok()) << gguf.status().to_string();
+  const std::string text = describe_gguf(*gguf);
+  EXPECT_THAT(text, HasSubstr("version     3, alignment 32, data from byte "));
+  EXPECT_THAT(text, HasSubstr("  general.architecture               string    \"gpt2\"\n"));
+  EXPECT_THAT(text, HasSubstr("  gpt2.context_length                u32       6\n"));
+  EXPECT_THAT(text, HasSubstr("  tokenizer.ggml.add_bos_token       bool      false\n"));
+  EXPECT_THAT(text, HasSubstr("  tokenizer.ggml.tokens              [string]  300 elements: \"<unk>\", \"<s>\", \"</s>\", \"<0x00>\", ...\n"));
+  EXPECT_THAT(text, HasSubstr("  tokenizer.ggml.token_type          [i32]     300 elements: 2, 3, 3, 6, ...\n"));
+  EXPECT_THAT(text, HasSubstr("  gpt2.attention.layer_norm_epsilon  f32       1e-05\n"));
+  EXPECT_THAT(text, HasSubstr("tensors     28 ("));
+  // token_embd {C, V} = {8, 300} in f16: 4800 bytes at the start of the data.
+  EXPECT_THAT(text, HasSubstr("  token_embd.weight         f16      {8, 300}          4800 bytes at +0\n"));
+  EXPECT_THAT(text, HasSubstr("  blk.0.attn_norm.bias      f32      {8}                 32 bytes at +4928\n"));
+
+  const std::string st_path = temp_dir.path() + "/m.safetensors";
+  ASSERT_TRUE(export_safetensors(*reader, st_path, "model.", false).ok());
+  auto st = SafetensorsReader::open(st_path);
+  ASSERT_TRUE(st.ok());
+  const std::string st_text = describe_safetensors(*st);
+  EXPECT_THAT(st_text, HasSubstr("tensors     28 ("));
+  EXPECT_THAT(st_text, HasSubstr("  model.wte  "));
+  EXPECT_THAT(st_text, HasSubstr("F32   [300, 8]  "));
 }
 
 TEST(CheckpointInspect, FormatsBytesForPeople) {

@@ -124,4 +124,14 @@ std::string pipeline_chrome_trace(const PipelineTimeline& timeline) {
   return nlohmann::json{{"traceEvents", events}, {"displayTimeUnit", "ms"}}.dump();
 }
 
+std::string pipeline_timeline_json(const PipelineTimeline& timeline, int64_t pp) {
+  nlohmann::json ops = nlohmann::json::array();
+  for (const auto& op : timeline.ops) {
+    ops.push_back({op.rank, pipeline_action_name(op.kind), op.micro_batch, op.start_s, op.end_s});
+  }
+  return nlohmann::json{{"makespan_s", timeline.makespan_s}, {"bubble_fraction", timeline.bubble_fraction},
+                        {"ranks", pp}, {"ops", ops}}
+      .dump();
+}
+
 }  // namespace tessera::plan

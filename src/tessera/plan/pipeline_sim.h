@@ -68,4 +68,8 @@ StatusOr<PipelineTimeline> simulate_pipeline(const PipelineProgram& program, con
 // track per pipeline rank (tid), microseconds.
 std::string pipeline_chrome_trace(const PipelineTimeline& timeline);
 
+// The timeline as `tessera plan --json` carries it for `tessera report` (report/plan_page.h draws it):
+// {"makespan_s", "bubble_fraction", "ranks": pp, "ops": [[rank, "F"|"B"|"I"|"W", micro_batch, start_s, end_s], ...]}.
+std::string pipeline_timeline_json(const PipelineTimeline& timeline, int64_t pp);
+
 }  // namespace tessera::plan

@@ -126,6 +126,20 @@ TEST(PipelineSim, ChromeTraceIsValidJsonWithOneEventPerOp) {
   EXPECT_EQ(json["traceEvents"][0]["ph"], "X");
 }
 
+TEST(PipelineSim, TimelineJsonForTheReportPage) {
+  // 1F1B, pp 2, 2 micro-batches, F 1 s, B 2 s: makespan (m + pp − 1)·(f + b) = 9 s; rank 0 starts F0 at 0.
+  auto t = simulate_pipeline({PipelineSchedule::kOneFOneB, 2, 1, 2, 1.0, 2.0, 0.0});
+  ASSERT_TRUE(t.ok());
+  const auto json = nlohmann::json::parse(pipeline_timeline_json(*t, 2));
+  EXPECT_DOUBLE_EQ(json["makespan_s"].get<double>(), 9.0);
+  EXPECT_EQ(json["ranks"], 2);
+  ASSERT_EQ(json["ops"].size(), 8u);
+  EXPECT_EQ(json["ops"][0], nlohmann::json::parse(R"([0, "F", 0, 0.0, 1.0])"));
+  int backwards = 0;
+  for (const auto& op : json["ops"]) backwards += op[1] == "B" ? 1 : 0;
+  EXPECT_EQ(backwards, 4);
+}
+
 TEST(PipelineSim, RejectsImpossibleInput) {
   EXPECT_FALSE(simulate_pipeline({PipelineSchedule::kOneFOneB, 0, 1, 4, 1, 2, 0}).ok());
   auto bad = simulate_pipeline({PipelineSchedule::kInterleaved, 4, 2, 6, 1, 2, 0});

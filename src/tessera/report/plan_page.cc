@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <set>
 #include <vector>
 
 #include "tessera/report/svg_chart.h"
@@ -57,61 +58,101 @@ std::string text_of(const json& j, const char* key) {
   return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
 }
 
-// A horizontal bar chart: one row per (label, value, color); `stacked` puts all values in one bar with a
-// legend, else one bar per row with its value. `limit` (> 0) draws a dashed line there (the capacity).
-std::string bar_chart(const std::string& title, const std::string& unit, const std::vector<std::pair<const Part*, double>>& rows,
-                      bool stacked, double limit) {
-  const int width = 760, left = 220, right = 90, bar = 22, gap = 8;
-  const int n_bars = stacked ? 1 : static_cast<int>(rows.size());
-  const int legend_rows = stacked ? static_cast<int>((rows.size() + 2) / 3) : 0;
-  const int height = 40 + n_bars * (bar + gap) + 24 + legend_rows * 18 + 10;
-  double total = 0.0, largest = 0.0;
-  for (const auto& [part, value] : rows) {
-    total += value;
-    largest = std::max(largest, value);
+// The step as a timeline (a Gantt chart): one row per pipeline stage with each micro-batch's forward (F),
+// backward (B; ZB's I and W) from the plan's "timeline" (plan/pipeline_sim.h: pipeline_timeline_json), idle
+// time showing as the grey row behind them; then, across all rows, the exposed data-parallel reduction and
+// the optimizer from breakdown_s. x: seconds from the step's start to max(step_time_s, the parts' end).
+StatusOr<std::string> timeline_chart(const json& timeline, double step_time, double dp_exposed, double optimizer,
+                                     const std::string& source) {
+  const auto bad = [&](const std::string& what, const json& found) {
+    return invalid_argument_error("{}: timeline.{}: expected {}", source, what,
+                                  found.is_null() ? std::string("something, found nothing") : "it, found " + found.dump().substr(0, 40));
+  };
+  if (!timeline.is_object()) return bad("", timeline);
+  const json makespan_json = timeline.value("makespan_s", json());
+  const json ranks_json = timeline.value("ranks", json());
+  if (!makespan_json.is_number() || makespan_json.get<double>() < 0) return bad("makespan_s (a duration)", makespan_json);
+  if (!ranks_json.is_number_integer() || ranks_json.get<int64_t>() < 1 || ranks_json.get<int64_t>() > 1024) {
+    return bad("ranks (1..1024)", ranks_json);
   }
-  const double scale_max = std::max({stacked ? total : largest, limit, 1e-12});
+  if (!timeline.contains("ops") || !timeline["ops"].is_array()) return bad("ops (an array)", timeline.value("ops", json()));
+  const double makespan = makespan_json.get<double>();
+  const json bubble_json = timeline.value("bubble_fraction", json());
+  const double bubble = bubble_json.is_number() ? bubble_json.get<double>() : 0.0;
+  const int64_t ranks = ranks_json.get<int64_t>();
+  const double end = std::max(step_time, makespan + dp_exposed + optimizer);
+  const int width = 960, left = 80, right = 20, row = 20, gap = 4, top = 34;
   const double plot = width - left - right;
-  auto px = [&](double v) { return left + v / scale_max * plot; };
+  const int rows_bottom = top + static_cast<int>(ranks) * (row + gap);
+  const int height = rows_bottom + 62;
+  const auto px = [&](double t) { return left + (end > 0 ? t / end : 0.0) * plot; };
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\">"
-      "<text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">{}</text>",
-      width, height, width, height, xml_escape(title));
-  int y = 34;
-  if (stacked) {
-    double x0 = 0.0;
-    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">per accelerator</text>", left - 8,
-                       y + bar - 6);
-    for (const auto& [part, value] : rows) {
-      svg += fmt::format("<rect x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\"><title>{} {:.3g} {}</title></rect>",
-                         px(x0), y, px(x0 + value) - px(x0), bar, part->color, part->label, value, unit);
-      x0 += value;
-    }
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"12\">{:.3g} {}</text>", px(total) + 4, y + bar - 6, total, unit);
-    y += bar + gap;
-  } else {
-    for (const auto& [part, value] : rows) {
-      svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>", left - 8, y + bar - 6,
-                         xml_escape(part->label));
-      svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\"/>", left, y,
-                         std::max(0.0, px(value) - left), bar, part->color);
-      svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"12\">{:.3g} {}</text>", px(value) + 4, y + bar - 6, value, unit);
-      y += bar + gap;
-    }
+      "<text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">Step timeline (simulated pipeline schedule, "
+      "bubble {:.1f}%)</text>",
+      width, height, width, height, 100 * bubble);
+  for (int64_t r = 0; r < ranks; ++r) {
+    const int y = top + static_cast<int>(r) * (row + gap);
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">stage {}</text>"
+                       "<rect x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"#e8e8e8\"/>",
+                       left - 6, y + row - 6, r, left, y, px(makespan) - left, row);
   }
-  if (limit > 0) {
-    svg += fmt::format("<line x1=\"{:.1f}\" y1=\"30\" x2=\"{:.1f}\" y2=\"{}\" stroke=\"#000\" stroke-dasharray=\"5,3\"/>"
-                       "<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">capacity {:.3g} {}</text>",
-                       px(limit), px(limit), y, px(limit) - 3, y + 14, limit, unit);
-  }
-  y += limit > 0 ? 34 : 24;  // below the capacity label
-  if (stacked) {
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const int lx = 20 + static_cast<int>(i % 3) * 245, ly = y + static_cast<int>(i / 3) * 18;
-      svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" "
-                         "font-size=\"12\">{} {:.3g} {}</text>",
-                         lx, ly - 10, rows[i].first->color, lx + 16, ly, rows[i].first->label, rows[i].second, unit);
+  size_t index = 0;
+  std::set<std::string> kinds;  // the legend names only what is drawn
+  for (const json& op : timeline["ops"]) {
+    const std::string where = fmt::format("ops[{}]", index++);
+    if (!op.is_array() || op.size() != 5 || !op[0].is_number_integer() || !op[1].is_string() ||
+        !op[2].is_number_integer() || !op[3].is_number() || !op[4].is_number()) {
+      return bad(where + " ([rank, kind, micro_batch, start_s, end_s])", op);
     }
+    const int64_t rank = op[0].get<int64_t>();
+    const std::string kind = op[1].get<std::string>();
+    const double start = op[3].get<double>(), stop = op[4].get<double>();
+    if (rank < 0 || rank >= ranks) return bad(where + " rank (0.." + std::to_string(ranks - 1) + ")", op[0]);
+    if (!(start >= 0 && stop >= start && stop <= makespan * (1 + 1e-9) + 1e-12)) {
+      return bad(where + " times (0 <= start <= end <= makespan_s)", op);
+    }
+    const char* color = kind == "F" ? "#1f77b4" : kind == "B" ? "#ff7f0e" : kind == "I" ? "#ffbb78" : kind == "W" ? "#2ca02c" : nullptr;
+    if (color == nullptr) return bad(where + " kind (F, B, I or W)", op[1]);
+    kinds.insert(kind);
+    const int y = top + static_cast<int>(rank) * (row + gap);
+    svg += fmt::format("<rect x=\"{:.2f}\" y=\"{}\" width=\"{:.2f}\" height=\"{}\" fill=\"{}\" stroke=\"#fff\" "
+                       "stroke-width=\"0.5\"><title>stage {} {}{} {:.4g}–{:.4g} s</title></rect>",
+                       px(start), y, std::max(0.5, px(stop) - px(start)), row, color, rank, kind,
+                       op[2].get<int64_t>(), start, stop);
+  }
+  // After the pipeline: the exposed dp reduction, then the optimizer, on every stage at once.
+  const double parts[2][2] = {{makespan, makespan + dp_exposed}, {makespan + dp_exposed, makespan + dp_exposed + optimizer}};
+  const char* part_colors[2] = {"#d62728", "#8c564b"};
+  for (int i = 0; i < 2; ++i) {
+    if (parts[i][1] <= parts[i][0]) continue;
+    svg += fmt::format("<rect x=\"{:.2f}\" y=\"{}\" width=\"{:.2f}\" height=\"{}\" fill=\"{}\"/>", px(parts[i][0]), top,
+                       std::max(0.5, px(parts[i][1]) - px(parts[i][0])), rows_bottom - top - gap, part_colors[i]);
+  }
+  for (const double t : nice_ticks(0, end, 8)) {
+    if (t < 0 || t > end) continue;
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#888\"/>"
+                       "<text x=\"{0:.1f}\" y=\"{3}\" font-size=\"11\" text-anchor=\"middle\">{4:.3g}</text>",
+                       px(t), rows_bottom, rows_bottom + 4, rows_bottom + 16, t);
+  }
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"12\" text-anchor=\"middle\">seconds into the step</text>",
+                     left + plot / 2, rows_bottom + 32);
+  struct LegendEntry {
+    const char* kind;  // shown when an op of this kind is drawn; nullptr: always
+    const char* color;
+    const char* label;
+  };
+  const LegendEntry legend[] = {{"F", "#1f77b4", "forward"}, {"B", "#ff7f0e", "backward"},
+                                {"I", "#ffbb78", "backward (input)"}, {"W", "#2ca02c", "backward (weights)"},
+                                {nullptr, "#e8e8e8", "idle (bubble)"}, {nullptr, "#d62728", "data-parallel comm (exposed)"},
+                                {nullptr, "#8c564b", "optimizer"}};
+  int lx = 10;
+  for (const auto& [kind, color, label] : legend) {
+    if (kind != nullptr && kinds.count(kind) == 0) continue;
+    svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" "
+                       "font-size=\"12\">{}</text>",
+                       lx, height - 16, color, lx + 16, height - 6, label);
+    lx += 36 + static_cast<int>(std::string_view(label).size()) * 7;
   }
   return svg + "</svg>";
 }
@@ -121,15 +162,17 @@ StatusOr<std::string> plan_section(const json& p, const std::string& source) {
   TESSERA_ASSIGN_OR_RETURN(const double step_time, number(p, "", "step_time_s", source));
   TESSERA_ASSIGN_OR_RETURN(const double capacity, number(p, "memory_gib", "capacity", source));
   TESSERA_ASSIGN_OR_RETURN(const double total, number(p, "memory_gib", "total", source));
-  std::vector<std::pair<const Part*, double>> memory, step;
+  BarChart memory{.title = "Memory per accelerator", .unit = "GiB", .stacked = true,
+                  .stacked_label = "per accelerator", .limit = capacity};
+  BarChart step{.title = "Where the step time goes", .unit = "s"};
   for (const Part& part : kMemoryParts) {
     TESSERA_ASSIGN_OR_RETURN(const double v, number(p, "memory_gib", part.key, source));
-    memory.emplace_back(&part, v);
+    memory.bars.push_back({part.label, part.color, v});
   }
   for (const Part& part : kStepParts) {
     if (!p.contains("breakdown_s") || !p["breakdown_s"].contains(part.key)) continue;  // older plans lack some
     TESSERA_ASSIGN_OR_RETURN(const double v, number(p, "breakdown_s", part.key, source));
-    if (v > 0) step.emplace_back(&part, v);
+    if (v > 0) step.bars.push_back({part.label, part.color, v});
   }
   if (!p.contains("breakdown_s")) return invalid_argument_error("{}: breakdown_s: expected an object, found nothing", source);
   const json layout = p.value("layout", json::object());
@@ -148,9 +191,18 @@ StatusOr<std::string> plan_section(const json& p, const std::string& source) {
   row("throughput", fmt::format("{} tokens/s, MFU {}%", text_of(p, "tokens_per_sec"), text_of(p, "mfu_percent")));
   row("memory per accelerator", fmt::format("{:.3g} of {:.3g} GiB ({})", total, capacity,
                                             p["memory_gib"].value("fits", false) ? "fits" : "does not fit"));
-  return fmt::format("<section>\n<table>\n{}</table>\n{}\n{}\n</section>\n", rows,
-                     bar_chart("Memory per accelerator", "GiB", memory, /*stacked=*/true, capacity),
-                     bar_chart("Where the step time goes", "s", step, /*stacked=*/false, 0.0));
+  std::string timeline = "<p>No step timeline: <code>tessera plan --json</code> of one layout carries it (up to 4096 "
+                         "pipeline operations).</p>";
+  if (p.contains("timeline")) {
+    const json& breakdown = p["breakdown_s"];
+    const auto part = [&](const char* key) {
+      return breakdown.is_object() && breakdown.contains(key) && breakdown[key].is_number() ? breakdown[key].get<double>() : 0.0;
+    };
+    TESSERA_ASSIGN_OR_RETURN(timeline, timeline_chart(p["timeline"], step_time, part("dp_comm_exposed"),
+                                                      part("optimizer"), source));
+  }
+  return fmt::format("<section>\n<table>\n{}</table>\n{}\n{}\n{}\n</section>\n", rows,
+                     render_bar_chart(memory), render_bar_chart(step), timeline);
 }
 
 }  // namespace

@@ -38,6 +38,38 @@ TEST(PlanPage, DrawsMemoryAndStepBreakdown) {
   }
 }
 
+TEST(PlanPage, DrawsTheStepTimeline) {
+  nlohmann::json p = plan();
+  // pp 2, 1F1B, 2 micro-batches of F 1 s and B 2 s: makespan 9 s; then dp 0.224 s and optimizer 0.036 s.
+  p["step_time_s"] = 9.26;
+  p["timeline"] = nlohmann::json::parse(R"({"makespan_s": 9, "bubble_fraction": 0.333, "ranks": 2, "ops": [
+    [0, "F", 0, 0, 1], [0, "F", 1, 1, 2], [1, "F", 0, 1, 2], [1, "B", 0, 2, 4], [1, "F", 1, 4, 5],
+    [0, "B", 0, 4, 6], [1, "B", 1, 5, 7], [0, "B", 1, 7, 9]]})");
+  auto page = render_plan_page(p, "plan.json");
+  ASSERT_TRUE(page.ok()) << page.status().message();
+  EXPECT_THAT(*page, HasSubstr("Step timeline (simulated pipeline schedule, bubble 33.3%)"));
+  EXPECT_THAT(*page, HasSubstr(">stage 1</text>"));
+  // x: 860 px for 9.26 s from x = 80; stage 1's B0 from 2 s to 4 s, the row of stage 1 at y = 34 + 24.
+  EXPECT_THAT(*page, HasSubstr("<rect x=\"265.75\" y=\"58\" width=\"185.75\" height=\"20\" fill=\"#ff7f0e\""));
+  EXPECT_THAT(*page, HasSubstr("<title>stage 1 B0 2–4 s</title>"));
+  EXPECT_THAT(*page, HasSubstr("fill=\"#d62728\"/>"));  // the exposed dp reduction after the pipeline
+  EXPECT_THAT(*page, HasSubstr(">seconds into the step</text>"));
+  EXPECT_THAT(*page, HasSubstr(">backward</text>"));
+  EXPECT_THAT(*page, Not(HasSubstr(">backward (weights)</text>")));  // no W op: not in the legend
+
+  p["timeline"]["ops"][3][1] = "X";
+  EXPECT_THAT(render_plan_page(p, "plan.json").status().message(),
+              HasSubstr("plan.json: timeline.ops[3] kind (F, B, I or W): expected it, found \"X\""));
+  p["timeline"]["ops"][3] = {7, "B", 0, 2, 4};
+  EXPECT_THAT(render_plan_page(p, "plan.json").status().message(), HasSubstr("timeline.ops[3] rank (0..1)"));
+  p["timeline"]["ops"][3] = {1, "B", 0, 2, 40};
+  EXPECT_THAT(render_plan_page(p, "plan.json").status().message(), HasSubstr("timeline.ops[3] times"));
+  p["timeline"].erase("ops");
+  EXPECT_THAT(render_plan_page(p, "plan.json").status().message(), HasSubstr("timeline.ops (an array): expected"));
+  // A plan without a timeline says where one comes from.
+  EXPECT_THAT(*render_plan_page(plan(), "plan.json"), HasSubstr("No step timeline"));
+}
+
 TEST(PlanPage, SearchOutputAndMissingFields) {
   nlohmann::json search = {{"top", {plan(), plan()}}};
   auto page = render_plan_page(search, "search.json");

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <ctime>
+
 #include "tessera/ckpt/checkpoint_dir.h"
 #include "tessera/core/file.h"
 #include "tessera/report/svg_chart.h"
@@ -29,12 +31,58 @@ ChartSeries series_of(const RunHistory& h, const std::string& key, const std::st
   return s;
 }
 
-std::vector<ChartMarker> checkpoint_markers(const RunHistory& h) {
+constexpr const char* kIncidentColor = "#e6550d";
+
+// Committed checkpoints (green) and incidents that name a step (orange), as dashed lines on every chart.
+std::vector<ChartMarker> step_markers(const RunHistory& h) {
   std::vector<ChartMarker> markers;
   for (const int64_t step : h.checkpoint_steps) {
     markers.push_back({.x = static_cast<double>(step), .label = fmt::format("checkpoint step {}", step), .color = "#2ca02c"});
   }
+  for (const Incident& incident : h.incidents) {
+    if (incident.step < 0) continue;
+    markers.push_back({.x = static_cast<double>(incident.step),
+                       .label = incident.rank >= 0 ? fmt::format("{} rank {} step {}", incident.kind, incident.rank, incident.step)
+                                                   : fmt::format("{} step {}", incident.kind, incident.step),
+                       .color = kIncidentColor});
+  }
   return markers;
+}
+
+std::string utc_time(double unix_s) {
+  const auto seconds = static_cast<std::time_t>(unix_s);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  return fmt::format("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}", utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday,
+                     utc.tm_hour, utc.tm_min, utc.tm_sec);
+}
+
+// The incidents as an HTML table (detail abbreviated to 160 characters), or a line saying there were none.
+std::string incident_table(const RunHistory& h) {
+  if (h.incidents.empty()) return "<p class=\"note\">No incidents recorded (incidents.jsonl).</p>\n";
+  std::string rows;
+  for (const Incident& i : h.incidents) {
+    const std::string detail = i.detail.size() > 160 ? i.detail.substr(0, 157) + "..." : i.detail;
+    rows += fmt::format("<tr><td>{}</td><td class=\"incident\">{}</td><td>{}</td><td>{}</td><td>{:.3g} s</td><td>{:.3g} s</td><td>{}</td></tr>\n",
+                        utc_time(i.time_unix_s), xml_escape(i.kind), i.rank >= 0 ? std::to_string(i.rank) : "job",
+                        i.step >= 0 ? std::to_string(i.step) : "?", i.detection_s, i.time_lost_s, xml_escape(detail));
+  }
+  return fmt::format("<table class=\"incidents\">\n<tr><th>time (UTC)</th><th>kind</th><th>rank</th><th>step</th>"
+                     "<th>detected after</th><th>time lost</th><th>detail</th></tr>\n{}</table>\n",
+                     rows);
+}
+
+// Where the wall time went, one stacked bar (resilience/goodput.h's parts).
+std::string goodput_chart(const GoodputSummary& g) {
+  return render_bar_chart(BarChart{.title = fmt::format("Goodput: effective training time {:.1f}%", 100.0 * g.effective()),
+                                   .unit = "s",
+                                   .bars = {{"productive steps", "#2ca02c", g.productive_step_s},
+                                            {"lost work (steps redone)", "#d62728", g.lost_work_s},
+                                            {"restart", kIncidentColor, g.restart_s},
+                                            {"checkpoint stall", "#9467bd", g.checkpoint_stall_s},
+                                            {"other (start-up, evaluation)", "#7f7f7f", g.other_s()}},
+                                   .stacked = true,
+                                   .stacked_label = "wall time"});
 }
 
 // Mean and last of a field over the rows that have it; nullopt if none.
@@ -109,11 +157,13 @@ StatusOr<RunHistory> load_run_history(const std::string& run_dir) {
     const std::string name = std::filesystem::path(path).filename().string();  // step_<digits>
     h.checkpoint_steps.push_back(std::stoll(name.substr(5)));
   }
+  TESSERA_ASSIGN_OR_RETURN(h.incidents, read_incidents(run_dir + "/" + std::string(kIncidentLogFileName)));
+  TESSERA_ASSIGN_OR_RETURN(h.goodput, read_goodput(run_dir));
   return h;
 }
 
 std::string render_run_report(const RunHistory& h) {
-  const std::vector<ChartMarker> markers = checkpoint_markers(h);
+  const std::vector<ChartMarker> markers = step_markers(h);
   const auto chart = [&](std::string title, std::string y_label, std::vector<ChartSeries> series) {
     return render_line_chart(LineChart{.title = std::move(title), .x_label = "step", .y_label = std::move(y_label),
                                        .series = std::move(series), .markers = markers});
@@ -149,6 +199,8 @@ std::string render_run_report(const RunHistory& h) {
   std::string checkpoints;
   for (const int64_t step : h.checkpoint_steps) checkpoints += (checkpoints.empty() ? "" : ", ") + std::to_string(step);
   add_row("committed checkpoints", checkpoints.empty() ? "none" : checkpoints);
+  add_row("incidents", fmt::format("{}", h.incidents.size()));
+  if (h.goodput) add_row("goodput", goodput_text_line(*h.goodput).substr(std::string_view("goodput: ").size()));
   const std::string memory_note =
       memory_keys.empty() ? "<p class=\"note\">This run's metrics.jsonl records no memory column (a numeric "
                             "<code>*rss_bytes</code> or <code>*memory_bytes</code> field), so the memory chart is empty.</p>\n"
@@ -164,6 +216,7 @@ body {{ font-family: sans-serif; margin: 24px; color: #222; background: #fafafa;
 h1 {{ font-size: 20px; }}
 table {{ border-collapse: collapse; margin-bottom: 16px; }}
 th, td {{ text-align: left; padding: 3px 12px 3px 0; border-bottom: 1px solid #ddd; }}
+td.incident {{ color: #e6550d; font-weight: bold; }}
 .charts {{ display: flex; flex-wrap: wrap; gap: 12px; }}
 .charts svg {{ border: 1px solid #ddd; }}
 .note {{ color: #666; }}
@@ -174,16 +227,21 @@ pre {{ background: #fff; border: 1px solid #ddd; padding: 8px; font-size: 12px; 
 <h1>Tessera run report: {0}</h1>
 <table>
 {1}</table>
-<p class="note">Dashed green lines: committed checkpoints. Red dots: validation loss at evaluation steps.</p>
+<p class="note">Dashed green lines: committed checkpoints. Dashed orange lines: incidents. Red dots: validation loss at evaluation steps.</p>
 {2}<div class="charts">
 {3}</div>
+<h2>Incidents and goodput</h2>
+{5}{6}
 <h2>config.toml</h2>
 <pre>{4}</pre>
 </body>
 </html>
 )",
                      xml_escape(h.run_dir), summary, memory_note, charts,
-                     h.config_text.empty() ? "(the run directory has no config.toml)" : xml_escape(h.config_text));
+                     h.config_text.empty() ? "(the run directory has no config.toml)" : xml_escape(h.config_text),
+                     incident_table(h),
+                     h.goodput ? goodput_chart(*h.goodput)
+                               : "<p class=\"note\">No goodput.json (it is written when a run ends).</p>\n");
 }
 
 }  // namespace tessera

@@ -58,6 +58,51 @@ TEST(RunReport, ReadsMetricsConfigAndCommittedCheckpoints) {
   }
 }
 
+TEST(RunReport, MarksIncidentsAndDrawsTheGoodputBreakdown) {
+  RunDir run;
+  const std::string fields = "\"loss\":7,\"tokens_per_s\":100,\"mfu\":0.1,\"lr\":0.1,\"grad_norm\":1,\"peak_rss_bytes\":1000";
+  ASSERT_TRUE(write_file_atomic(run.path() + "/metrics.jsonl",
+                                "{\"step\":1," + fields + "}\n{\"step\":2," + fields + "}\n{\"step\":3," + fields + "}\n")
+                  .ok());
+  IncidentLog log(run.path());
+  ASSERT_TRUE(log.append({.time_unix_s = 1764655200, .kind = "rank_died", .rank = 1, .step = 2, .detection_s = 0.5,
+                          .time_lost_s = 12, .detail = "rank 1 (pid 42) exited <signal 9>"})
+                  .ok());
+  ASSERT_TRUE(log.append({.kind = "job_failed", .rank = -1, .step = -1}).ok());
+  GoodputSummary goodput;
+  goodput.wall_s = 100;
+  goodput.add_step(60);
+  goodput.add_lost_work(10);
+  goodput.add_restart(20);
+  ASSERT_TRUE(write_goodput(run.path(), goodput).ok());
+  auto history = load_run_history(run.path());
+  ASSERT_TRUE(history.ok()) << history.status().to_string();
+  ASSERT_EQ(history->incidents.size(), 2u);
+  ASSERT_TRUE(history->goodput.has_value());
+  const std::string html = render_run_report(*history);
+  // The incident with a step is a marker on each of the six charts; both are in the table, escaped.
+  size_t markers = 0;
+  for (size_t at = html.find("rank_died rank 1 step 2"); at != std::string::npos;
+       at = html.find("rank_died rank 1 step 2", at + 1)) {
+    ++markers;
+  }
+  EXPECT_EQ(markers, 6u);
+  EXPECT_THAT(html, HasSubstr("<td>2025-12-02 06:00:00</td><td class=\"incident\">rank_died</td><td>1</td><td>2</td>"));
+  EXPECT_THAT(html, HasSubstr("exited &lt;signal 9&gt;"));
+  EXPECT_THAT(html, HasSubstr("<td class=\"incident\">job_failed</td><td>job</td><td>?</td>"));
+  EXPECT_THAT(html, Not(HasSubstr("job_failed step")));  // no step: no marker
+  // The goodput bar: 60 % effective, each part with its seconds.
+  EXPECT_THAT(html, HasSubstr("Goodput: effective training time 60.0%"));
+  EXPECT_THAT(html, HasSubstr("productive steps 60 s"));
+  EXPECT_THAT(html, HasSubstr("lost work (steps redone) 10 s"));
+  EXPECT_THAT(html, HasSubstr("restart 20 s"));
+  EXPECT_THAT(html, HasSubstr("other (start-up, evaluation) 10 s"));
+  EXPECT_THAT(html, HasSubstr("<th>incidents</th><td>2</td>"));
+
+  ASSERT_TRUE(write_file_atomic(run.path() + "/goodput.json", "{\"wall_s\": 1}").ok());
+  EXPECT_THAT(load_run_history(run.path()).status().message(), HasSubstr("productive_step_s: expected a number, found nothing"));
+}
+
 TEST(RunReport, SaysWhatIsMissingOrBroken) {
   RunDir run;
   auto missing = load_run_history(run.path());
@@ -72,6 +117,8 @@ TEST(RunReport, SaysWhatIsMissingOrBroken) {
   const std::string html = render_run_report(*history);
   EXPECT_THAT(html, HasSubstr("records no memory column"));
   EXPECT_THAT(html, HasSubstr("(the run directory has no config.toml)"));
+  EXPECT_THAT(html, HasSubstr("No incidents recorded"));
+  EXPECT_THAT(html, HasSubstr("No goodput.json"));
 }
 
 }  // namespace

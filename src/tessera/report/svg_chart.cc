@@ -131,4 +131,64 @@ std::string render_line_chart(const LineChart& chart) {
   return svg;
 }
 
+std::string render_bar_chart(const BarChart& chart) {
+  const int width = 760, left = 220, right = 90, bar = 22, gap = 8;
+  const size_t n = chart.bars.size();
+  const int n_bars = chart.stacked ? 1 : static_cast<int>(n);
+  const int legend_rows = chart.stacked ? static_cast<int>((n + 2) / 3) : 0;
+  const int height = 40 + n_bars * (bar + gap) + 24 + legend_rows * 18 + 10;
+  double total = 0.0, largest = 0.0;
+  for (const Bar& b : chart.bars) {
+    total += b.value;
+    largest = std::max(largest, b.value);
+  }
+  const double scale_max = std::max({chart.stacked ? total : largest, chart.limit, 1e-12});
+  const double plot = width - left - right;
+  auto px = [&](double v) { return left + v / scale_max * plot; };
+  const std::string& unit = chart.unit;
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\">"
+      "<text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">{}</text>",
+      width, height, width, height, xml_escape(chart.title));
+  int y = 34;
+  if (chart.stacked) {
+    double x0 = 0.0;
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>", left - 8,
+                       y + bar - 6, xml_escape(chart.stacked_label));
+    for (const Bar& b : chart.bars) {
+      svg += fmt::format("<rect x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\"><title>{} {:.3g} {}</title></rect>",
+                         px(x0), y, px(x0 + b.value) - px(x0), bar, b.color, xml_escape(b.label), b.value, unit);
+      x0 += b.value;
+    }
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"12\">{:.3g} {}</text>", px(total) + 4, y + bar - 6, total, unit);
+    y += bar + gap;
+  } else {
+    for (const Bar& b : chart.bars) {
+      svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"12\" text-anchor=\"end\">{}</text>", left - 8, y + bar - 6,
+                         xml_escape(b.label));
+      svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\"/>", left, y,
+                         std::max(0.0, px(b.value) - left), bar, b.color);
+      svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"12\">{:.3g} {}</text>", px(b.value) + 4, y + bar - 6, b.value, unit);
+      y += bar + gap;
+    }
+  }
+  if (chart.limit > 0) {
+    svg += fmt::format("<line x1=\"{:.1f}\" y1=\"30\" x2=\"{:.1f}\" y2=\"{}\" stroke=\"#000\" stroke-dasharray=\"5,3\"/>"
+                       "<text x=\"{:.1f}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{} {:.3g} {}</text>",
+                       px(chart.limit), px(chart.limit), y, px(chart.limit) - 3, y + 14, xml_escape(chart.limit_label),
+                       chart.limit, unit);
+  }
+  y += chart.limit > 0 ? 34 : 24;  // below the limit's label
+  if (chart.stacked) {
+    for (size_t i = 0; i < n; ++i) {
+      const int lx = 20 + static_cast<int>(i % 3) * 245, ly = y + static_cast<int>(i / 3) * 18;
+      svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" "
+                         "font-size=\"12\">{} {:.3g} {}</text>",
+                         lx, ly - 10, chart.bars[i].color, lx + 16, ly, xml_escape(chart.bars[i].label),
+                         chart.bars[i].value, unit);
+    }
+  }
+  return svg + "</svg>";
+}
+
 }  // namespace tessera

@@ -41,6 +41,27 @@ TEST(SvgChart, NoFinitePointsSaysNoData) {
   EXPECT_THAT(render_line_chart(LineChart{.title = "Empty"}), HasSubstr(">no data</text>"));
 }
 
+TEST(SvgChart, BarChartsScaleToTheLargestBarOrTheLimit) {
+  // Stacked: 1 + 3 = 4 of a limit of 8 → the plot (220 .. 670 px, 450 px wide) is scaled to 8: the first
+  // segment is 56.25 px wide from 220, the second starts there, the limit line is at 670.
+  BarChart stacked{.title = "Memory <GPU>", .unit = "GiB", .bars = {{"weights", "#111", 1.0}, {"optimizer", "#222", 3.0}},
+                   .stacked = true, .stacked_label = "per GPU", .limit = 8.0};
+  const std::string svg = render_bar_chart(stacked);
+  EXPECT_THAT(svg, HasSubstr(">Memory &lt;GPU&gt;</text>"));
+  EXPECT_THAT(svg, HasSubstr("<rect x=\"220.0\" y=\"34\" width=\"56.2\" height=\"22\" fill=\"#111\"><title>weights 1 GiB</title>"));
+  EXPECT_THAT(svg, HasSubstr("<rect x=\"276.2\" y=\"34\" width=\"168.8\""));
+  EXPECT_THAT(svg, HasSubstr(">4 GiB</text>"));  // the total after the bar
+  EXPECT_THAT(svg, HasSubstr("x1=\"670.0\""));
+  EXPECT_THAT(svg, HasSubstr(">capacity 8 GiB</text>"));
+  EXPECT_THAT(svg, HasSubstr(">per GPU</text>"));
+  // One bar per entry: the largest (3 s) spans the whole plot.
+  const std::string bars = render_bar_chart(BarChart{.title = "Step", .unit = "s", .bars = {{"compute", "#111", 3.0}, {"comm", "#222", 1.5}}});
+  EXPECT_THAT(bars, HasSubstr("<rect x=\"220\" y=\"34\" width=\"450.0\" height=\"22\" fill=\"#111\"/>"));
+  EXPECT_THAT(bars, HasSubstr("<rect x=\"220\" y=\"64\" width=\"225.0\" height=\"22\" fill=\"#222\"/>"));
+  EXPECT_THAT(bars, HasSubstr(">comm</text>"));
+  EXPECT_THAT(bars, Not(HasSubstr("capacity")));
+}
+
 TEST(SvgChart, EscapesText) { EXPECT_EQ(xml_escape("a<b & \"c\" 'd'>"), "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;"); }
 
 }  // namespace

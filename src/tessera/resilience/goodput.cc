@@ -60,4 +60,41 @@ Status write_goodput(const std::string& run_dir, const GoodputSummary& summary) 
   return write_file_atomic(run_dir + "/" + std::string(kGoodputFileName), goodput_to_json(summary) + "\n");
 }
 
+StatusOr<GoodputSummary> goodput_from_json(std::string_view text, const std::string& source) {
+  const auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return data_loss_error("goodput '{}': expected a JSON object", source);
+  const auto number = [&](const char* key) -> StatusOr<double> {
+    if (!json.contains(key) || !json[key].is_number()) {
+      return data_loss_error("goodput '{}': {}: expected a number, found {}", source, key,
+                             json.contains(key) ? json[key].type_name() : "nothing");
+    }
+    return json[key].get<double>();
+  };
+  GoodputSummary s;
+  TESSERA_ASSIGN_OR_RETURN(s.wall_s, number("wall_s"));
+  TESSERA_ASSIGN_OR_RETURN(s.productive_step_s, number("productive_step_s"));
+  TESSERA_ASSIGN_OR_RETURN(s.lost_work_s, number("lost_work_s"));
+  TESSERA_ASSIGN_OR_RETURN(s.restart_s, number("restart_s"));
+  TESSERA_ASSIGN_OR_RETURN(s.checkpoint_stall_s, number("checkpoint_stall_s"));
+  TESSERA_ASSIGN_OR_RETURN(const double steps, number("steps"));
+  TESSERA_ASSIGN_OR_RETURN(const double restarts, number("restarts"));
+  if (steps < 0 || restarts < 0 || steps != std::floor(steps) || restarts != std::floor(restarts) || steps > 1e15 ||
+      restarts > 1e9) {
+    return data_loss_error("goodput '{}': steps and restarts: expected counts, found {} and {}", source, steps, restarts);
+  }
+  s.steps = static_cast<int64_t>(steps);
+  s.restarts = static_cast<int>(restarts);
+  const Status valid = check_goodput(s);
+  if (!valid.ok()) return data_loss_error("goodput '{}': {}", source, valid.message());
+  return s;
+}
+
+StatusOr<std::optional<GoodputSummary>> read_goodput(const std::string& run_dir) {
+  const std::string path = run_dir + "/" + std::string(kGoodputFileName);
+  if (!path_exists(path)) return std::optional<GoodputSummary>();
+  TESSERA_ASSIGN_OR_RETURN(const std::string text, read_file(path));
+  TESSERA_ASSIGN_OR_RETURN(GoodputSummary summary, goodput_from_json(text, path));
+  return std::optional<GoodputSummary>(summary);
+}
+
 }  // namespace tessera

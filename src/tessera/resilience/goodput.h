@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "tessera/core/status.h"
@@ -52,5 +53,11 @@ std::string goodput_text_line(const GoodputSummary& summary);
 
 // Checks `summary` and writes RUN_DIR/goodput.json atomically.
 Status write_goodput(const std::string& run_dir, const GoodputSummary& summary);
+
+// The parts of a goodput_to_json object (the derived effective_training_time and other_s are recomputed).
+// DataLoss naming `source` and the field that is missing or not a number; check_goodput's refusals too.
+StatusOr<GoodputSummary> goodput_from_json(std::string_view text, const std::string& source);
+// RUN_DIR/goodput.json, or nullopt when the run has none (it is written when a run ends).
+StatusOr<std::optional<GoodputSummary>> read_goodput(const std::string& run_dir);
 
 }  // namespace tessera

@@ -48,6 +48,21 @@ TEST(Goodput, WritesJsonAndRejectsInconsistentFigures) {
   EXPECT_NEAR(json["effective_training_time"].get<double>(), 0.931, 1e-9);
   EXPECT_EQ(json["restarts"].get<int>(), 2);
   EXPECT_NEAR(json["other_s"].get<double>(), 33.3, 1e-9);
+  // Read back as written (what `tessera report` draws).
+  auto back = read_goodput(run);
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  ASSERT_TRUE(back->has_value());
+  EXPECT_EQ((*back)->productive_step_s, example().productive_step_s);
+  EXPECT_EQ((*back)->restart_s, 12.5);
+  EXPECT_EQ((*back)->restarts, 2);
+  EXPECT_EQ(goodput_text_line(**back), goodput_text_line(example()));
+  EXPECT_THAT(goodput_from_json(R"({"wall_s": 1, "productive_step_s": "x"})", "g.json").status().message(),
+              HasSubstr("goodput 'g.json': productive_step_s: expected a number, found string"));
+  EXPECT_THAT(goodput_from_json("[1]", "g.json").status().message(), HasSubstr("expected a JSON object"));
+  std::filesystem::remove(run + "/goodput.json");
+  auto none = read_goodput(run);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
 
   GoodputSummary over = example();
   over.wall_s = 900;

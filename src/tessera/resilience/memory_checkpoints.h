@@ -85,7 +85,8 @@ class MemoryCheckpoints {
 
   // Collective: the newest step that every rank can restore (see above), with this rank's own state at
   // it open in `*reader` (read it through RankLocalStateReader); nullopt when none is complete. A state
-  // that fails its checksums is moved to <own or copy dir>/quarantine/ and passed over.
+  // that fails its checksums is moved to <own or copy dir>/quarantine/ and passed over. DataLoss on every rank,
+  // naming the ranks, when a copy could not be sent back (the trainer then uses storage).
   StatusOr<std::optional<MemoryRestore>> restore(std::optional<CheckpointReader>* reader);
 
   // Collective: every rank's directories, once no rank writes any more (after a completed run).

@@ -387,7 +387,10 @@ StatusOr<std::optional<Trainer::OpenedCheckpoint>> Trainer::open_newest_checkpoi
   if (memory_checkpoints_) {
     // A newer state in host memory wins: every rank's own, some perhaps sent back by their partners.
     std::optional<CheckpointReader> own;
-    TESSERA_ASSIGN_OR_RETURN(const std::optional<MemoryRestore> restored, memory_checkpoints_->restore(&own));
+    StatusOr<std::optional<MemoryRestore>> restoring = memory_checkpoints_->restore(&own);
+    if (!restoring.ok() && restoring.status().code() != StatusCode::kDataLoss) return restoring.status();
+    if (!restoring.ok() && is_writer()) log_warning("checkpoints: {}; using storage", restoring.status().message());
+    const std::optional<MemoryRestore> restored = restoring.ok() ? *restoring : std::nullopt;
     if (restored && (!opened || restored->step > opened->reader.step())) {
       if (is_writer()) {
         log_info("checkpoints: step {} from host memory{}", restored->step,

@@ -14,10 +14,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "tessera/core/rank_local_state.h"
 #include "tessera/ckpt/checkpoint_dir.h"
 #include "tessera/ckpt/checkpoint_reader.h"
 #include "tessera/core/clock.h"
+#include "tessera/core/rank_local_state.h"
 #include "tessera/core/file.h"
 #include "tessera/core/file_lock.h"
 #include "tessera/core/log.h"

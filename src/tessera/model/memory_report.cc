@@ -19,9 +19,10 @@ std::string bytes_text(double bytes) {
 
 std::string MemoryReport::summary(Recompute recompute) const {
   return fmt::format(
-      "memory: {} = parameters {} + gradients {} + optimizer {} + activations {} (recompute {}) + workspace {}{}",
+      "memory: {} = parameters {} + gradients {} + optimizer {} + activations {} (recompute {}) + workspace {}{}{}",
       bytes_text(total()), bytes_text(parameters), bytes_text(gradients), bytes_text(optimizer),
       bytes_text(activations), recompute_name(recompute), bytes_text(workspace),
+      peer_buffers > 0 ? fmt::format(" + peers' shm buffers {} (mapped here)", bytes_text(peer_buffers)) : "",
       program > 0 ? fmt::format(" + program {} (measured at start)", bytes_text(program)) : "");
 }
 

@@ -28,7 +28,14 @@ struct MemoryReport {
   // What the process itself held before training started (its code and libraries, MPI's shared-memory
   // segments, the data loader's maps): measured at start-up (the trainer sets it), not predicted; 0 = unknown.
   double program = 0;
-  double total() const { return parameters + gradients + optimizer + activations + workspace + program; }
+  // Pages of the peers' shared-memory buffers this process maps and writes in in-place collectives (the shm
+  // backend: rank r writes slice r of every peer's gradients, and of its parameters where they are all-gathered
+  // in place). Physically the peers' memory, but a process's RSS counts every page it touches, so each rank's
+  // peak RSS does too (zero_memory_report; 0 without shared-memory peers).
+  double peer_buffers = 0;
+  double total() const {
+    return parameters + gradients + optimizer + activations + workspace + program + peer_buffers;
+  }
   // "memory: 2.61 GiB = parameters 474 MiB + gradients 474 MiB + optimizer 949 MiB + activations
   //  147 MiB (recompute full) + workspace 590 MiB [+ program 80 MiB (measured at start)]"
   std::string summary(Recompute recompute) const;

@@ -5,7 +5,8 @@
 namespace tessera {
 
 MemoryReport zero_memory_report(MemoryReport unsharded, const ParameterLayout& layout, int dp, int zero_stage,
-                                bool overlap, int64_t micro_batches, MatmulPrecision precision) {
+                                bool overlap, int64_t micro_batches, MatmulPrecision precision,
+                                bool shared_memory_peers) {
   const double psi = static_cast<double>(layout.total_numel());
   const double shard = psi / std::max(dp, 1);
   const auto& units = layout.units();
@@ -44,6 +45,11 @@ MemoryReport zero_memory_report(MemoryReport unsharded, const ParameterLayout& l
       r.gradients = 4.0 * shard + in_flight;
       r.optimizer = 12.0 * shard;
       break;
+  }
+  if (shared_memory_peers && dp > 1) {
+    const double slice_of_peers = 4.0 * psi * (dp - 1) / dp;
+    const int in_place = zero_stage == 0 ? 1 : zero_stage <= 2 ? 2 : 0;  // gradients; + parameters at 1–2
+    r.peer_buffers = in_place * slice_of_peers;
   }
   return r;
 }

@@ -12,6 +12,11 @@
 // "In flight": full-size gradients of the units between their backward and their reduce-scatter — with
 // overlap about the embeddings and one block, 4(E + B); without overlap all of them, 4Ψ; plus 4s for the
 // reduce-scatter landing buffer when a step has several micro-batches.
+//
+// shared_memory_peers (the dp axis on the shm backend): each rank also maps and writes slice r of every peer's
+// in-place buffers, (dp − 1)·4Ψ/dp bytes per buffer — the gradients at stages 0–2 (all-reduced or
+// reduce-scattered in place) and the parameters at stages 1–2 (all-gathered in place); at stage 3 the gathered
+// units are released after use, so nothing stays mapped. MemoryReport::peer_buffers.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +27,7 @@
 namespace tessera {
 
 MemoryReport zero_memory_report(MemoryReport unsharded, const ParameterLayout& layout, int dp, int zero_stage,
-                                bool overlap, int64_t micro_batches, MatmulPrecision precision);
+                                bool overlap, int64_t micro_batches, MatmulPrecision precision,
+                                bool shared_memory_peers = false);
 
 }  // namespace tessera

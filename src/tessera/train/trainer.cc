@@ -155,7 +155,7 @@ StatusOr<std::unique_ptr<Trainer>> Trainer::create(TrainConfig config, TrainerOp
     MemoryReport report = zero_memory_report(
         training_memory_report(c.model, B, T, base_options, kernel_options.matmul_precision, kernel_threads()),
         aligned, dp.size(), zero_stage, c.parallel.overlap_comm, c.parallel.num_micro_batches(),
-        kernel_options.matmul_precision);
+        kernel_options.matmul_precision, /*shared_memory_peers=*/dp.backend_name() == "shm");
     // The activations a stage sends and receives: B·T rows, or B·T/tp with sequence parallelism.
     report.workspace += t->pipeline_->buffer_bytes(1, c.parallel.sequence_parallel ? B * T / tp.size() : B * T,
                                                    c.model.n_embd);

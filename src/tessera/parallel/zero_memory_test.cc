@@ -1,0 +1,45 @@
+// The ZeRO memory formulas (zero_memory.h), stage by stage, and the peers' shared-memory pages a rank maps.
+#include "tessera/parallel/zero_memory.h"
+
+#include <gtest/gtest.h>
+
+namespace tessera {
+namespace {
+
+ModelSpec small_spec() {
+  ModelSpec s;
+  s.n_layer = 2;
+  s.n_head = 2;
+  s.n_embd = 16;
+  s.seq_len = 8;
+  s.vocab_size = 40;
+  return s;
+}
+
+TEST(ZeroMemory, EachStageShardsWhatItShouldAndShmPeersAddTheirWrittenSlices) {
+  const ParameterLayout layout(small_spec(), 4);
+  const double psi = static_cast<double>(layout.total_numel());
+  const MemoryReport base;  // the unsharded model's activations and workspace do not matter here
+  const auto report = [&](int stage, bool shm) {
+    return zero_memory_report(base, layout, 4, stage, /*overlap=*/false, /*micro_batches=*/1, MatmulPrecision::kFp32, shm);
+  };
+  EXPECT_DOUBLE_EQ(report(0, false).optimizer, 8.0 * psi);
+  EXPECT_DOUBLE_EQ(report(1, false).optimizer, 8.0 * psi / 4);
+  EXPECT_DOUBLE_EQ(report(1, false).gradients, 4.0 * psi);
+  EXPECT_DOUBLE_EQ(report(2, false).gradients, 4.0 * psi / 4 + 4.0 * psi);  // no overlap: every unit in flight
+  EXPECT_DOUBLE_EQ(report(3, false).optimizer, 12.0 * psi / 4);
+  for (int stage = 0; stage <= 3; ++stage) EXPECT_EQ(report(stage, false).peer_buffers, 0.0) << "stage " << stage;
+  // On shm, rank r writes slice r (a quarter) of each of 3 peers' in-place buffers: the gradients, and at
+  // stages 1–2 the parameters too; stage 3 releases its gathered units.
+  const double slices = 4.0 * psi * 3 / 4;
+  EXPECT_DOUBLE_EQ(report(0, true).peer_buffers, slices);
+  EXPECT_DOUBLE_EQ(report(1, true).peer_buffers, 2 * slices);
+  EXPECT_DOUBLE_EQ(report(2, true).peer_buffers, 2 * slices);
+  EXPECT_DOUBLE_EQ(report(3, true).peer_buffers, 0.0);
+  EXPECT_DOUBLE_EQ(report(1, true).total() - report(1, false).total(), 2 * slices);
+  // One rank has no peers.
+  EXPECT_EQ(zero_memory_report(base, layout, 1, 1, false, 1, MatmulPrecision::kFp32, true).peer_buffers, 0.0);
+}
+
+}  // namespace
+}  // namespace tessera

@@ -100,20 +100,30 @@ TEST_F(PublishedRuns, MixtureOfExpertsRowsAreAGroupWithBoundedError) {
   EXPECT_LE(s.time_moe_held_out.median, 0.08);
   EXPECT_LE(s.tflops_moe_held_out.median, 0.08);
   EXPECT_LE(s.time_moe.p90, 0.32);
-  EXPECT_LE(s.time_moe_held_out.p90, 0.22);
+  EXPECT_LE(s.time_moe_held_out.p90, 0.215);
   EXPECT_LE(s.tflops_moe_held_out.p90, 0.22);
 }
 
 // The held-out rows together, dense and MoE (less the fit-half duplicates), against the issue's targets (median
 // <= 8%, p90 <= 20%). Measured: step time 8.0% / 19.4%, TFLOP/s 7.9% / 19.5%; the step-time median is 8.01%, so it
-// is held at 8.5% here and reported as just above the target in docs/planner.md.
+// is held at 8.05% here and reported as just above the target in docs/planner.md. The dense held-out rows meet both
+// p90s on their own (step time 8.1% / 19.2%, TFLOP/s 8.8% / 17.8%), and the fit half stays where the fit left it
+// (step time 7.9% / 27.3%, TFLOP/s 7.0% / 25.5%): a change aimed at the MoE rows must not buy them with these.
 TEST_F(PublishedRuns, HeldOutRowsTogetherMeetTheIssueTargets) {
   const ValidationSummary s = summarize(predict_runs(runs_, {}));
   EXPECT_GE(s.time_held_out.count, 45u);
   EXPECT_LE(s.tflops_held_out.median, 0.08);
   EXPECT_LE(s.tflops_held_out.p90, 0.20);
-  EXPECT_LE(s.time_held_out.median, 0.085);
+  EXPECT_LE(s.time_held_out.median, 0.0805);
   EXPECT_LE(s.time_held_out.p90, 0.20);
+  EXPECT_LE(s.time_dense_held_out.p90, 0.20);
+  EXPECT_LE(s.tflops_dense_held_out.p90, 0.20);
+  EXPECT_LE(s.time_dense_held_out.median, 0.085);
+  EXPECT_LE(s.tflops_dense_held_out.median, 0.09);
+  EXPECT_LE(s.time_fit.median, 0.08);
+  EXPECT_LE(s.tflops_fit.median, 0.075);
+  EXPECT_LE(s.time_fit.p90, 0.28);
+  EXPECT_LE(s.tflops_fit.p90, 0.26);
 }
 
 // TPU v4's constant is single-source: MaxText's published TPU v4 runs (testdata/maxtext_tpu_v4.csv, a fit-half

@@ -17,15 +17,6 @@
 namespace tessera {
 namespace {
 
-ModelSpec tiny_spec() {
-  ModelSpec s;
-  s.n_layer = 2;
-  s.n_head = 2;
-  s.n_embd = 16;
-  s.seq_len = 8;
-  s.vocab_size = 40;
-  return s;
-}
 
 constexpr int64_t kSeq = 8;
 constexpr int64_t kGlobalBatch = 6;  // sequences per step over all ranks
@@ -59,7 +50,7 @@ void train_rank(Communicator& comm, const Layout& layout, int steps, RunResult* 
                 int first_step = 0, BoxStore* save = nullptr, int save_after = -1) {
   auto kernels = make_kernel_backend("ref", {});
   ASSERT_TRUE(kernels.ok());
-  const ModelSpec spec = tiny_spec();
+  const ModelSpec spec = tiny_test_spec();
   auto engine = DataParallel::create(spec, comm, **kernels,
                                      {.zero_stage = layout.zero_stage, .overlap = layout.overlap,
                                       .adamw = {.weight_decay = 0.1f}});
@@ -146,14 +137,14 @@ TEST(FlatRange, BoxesTileTheRangeInOrder) {
 
 TEST(ShardLayout, PiecesPartitionEveryUnit) {
   for (int dp : {1, 2, 3}) {
-    const ParameterLayout layout(tiny_spec(), ShardLayout::unit_alignment(dp));
+    const ParameterLayout layout(tiny_test_spec(), ShardLayout::unit_alignment(dp));
     int64_t owned = 0;
     for (int r = 0; r < dp; ++r) {
       const ShardLayout shards(layout, dp, r);
       EXPECT_EQ(shards.shard_numel() * dp, layout.total_numel());
       for (const OwnedTensorPart& part : shards.owned_parts()) owned += part.count;
     }
-    EXPECT_EQ(owned, tiny_spec().num_params()) << "dp " << dp;  // every element owned once, padding by no one
+    EXPECT_EQ(owned, tiny_test_spec().num_params()) << "dp " << dp;  // every element owned once, padding by no one
   }
 }
 
@@ -215,10 +206,10 @@ TEST(DataParallel, CheckpointReshardsAcrossLayouts) {
 TEST(DataParallel, Zero3ReleasesGatheredUnits) {
   ASSERT_TRUE(run_on_thread_ranks(2, [&](Communicator& comm) {
                 auto kernels = make_kernel_backend("ref", {});
-                auto engine = DataParallel::create(tiny_spec(), comm, **kernels, {.zero_stage = 3});
+                auto engine = DataParallel::create(tiny_test_spec(), comm, **kernels, {.zero_stage = 3});
                 ASSERT_TRUE(engine.ok());
                 DataParallel& dp = **engine;
-                GptModel model(tiny_spec(), **kernels, 3, kSeq, dp.model_options({}), dp.storage());
+                GptModel model(tiny_test_spec(), **kernels, 3, kSeq, dp.model_options({}), dp.storage());
                 dp.attach(model);
                 dp.init_parameters(7);
                 std::vector<int32_t> in, out;
@@ -252,10 +243,10 @@ TEST(DataParallel, MissingRankIsNamedWithinTheDeadline) {
       2,
       [&](Communicator& comm) {
         auto kernels = make_kernel_backend("ref", {});
-        auto engine = DataParallel::create(tiny_spec(), comm, **kernels, {.zero_stage = 2});
+        auto engine = DataParallel::create(tiny_test_spec(), comm, **kernels, {.zero_stage = 2});
         ASSERT_TRUE(engine.ok());
         DataParallel& dp = **engine;
-        GptModel model(tiny_spec(), **kernels, 3, kSeq, dp.model_options({}), dp.storage());
+        GptModel model(tiny_test_spec(), **kernels, 3, kSeq, dp.model_options({}), dp.storage());
         dp.attach(model);
         dp.init_parameters(7);
         if (comm.rank() == 1) return;  // never trains
@@ -278,7 +269,7 @@ TEST(DataParallel, MissingRankIsNamedWithinTheDeadline) {
 TEST(DataParallel, RefusesZeroStage4) {
   auto kernels = make_kernel_backend("ref", {});
   auto self = make_self_communicator();
-  auto engine = DataParallel::create(tiny_spec(), *self, **kernels, {.zero_stage = 4});
+  auto engine = DataParallel::create(tiny_test_spec(), *self, **kernels, {.zero_stage = 4});
   ASSERT_FALSE(engine.ok());
   EXPECT_NE(engine.status().message().find("parallel.zero_stage: expected 0, 1, 2 or 3, found 4"), std::string::npos);
 }

@@ -13,8 +13,20 @@
 #include "tessera/core/flat_range.h"
 #include "tessera/core/stateful.h"
 #include "tessera/core/status.h"
+#include "tessera/spec/model_spec.h"
 
 namespace tessera {
+
+// The parallel/ tests' small model: 2 layers, 2 heads, C = 16, T = 8, V = 40 (the sample tokens' vocabulary).
+inline ModelSpec tiny_test_spec() {
+  ModelSpec s;
+  s.n_layer = 2;
+  s.n_head = 2;
+  s.n_embd = 16;
+  s.seq_len = 8;
+  s.vocab_size = 40;
+  return s;
+}
 
 // Samples [first, first + count) of `seq` tokens over a 40-token vocabulary, deterministic: inputs and their
 // next-token targets, each [count, seq].

@@ -3,21 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tessera/parallel/parallel_test_util.h"
+
 namespace tessera {
 namespace {
 
-ModelSpec small_spec() {
-  ModelSpec s;
-  s.n_layer = 2;
-  s.n_head = 2;
-  s.n_embd = 16;
-  s.seq_len = 8;
-  s.vocab_size = 40;
-  return s;
-}
-
 TEST(ZeroMemory, EachStageShardsWhatItShouldAndShmPeersAddTheirWrittenSlices) {
-  const ParameterLayout layout(small_spec(), 4);
+  const ParameterLayout layout(tiny_test_spec(), 4);
   const double psi = static_cast<double>(layout.total_numel());
   const MemoryReport base;  // the unsharded model's activations and workspace do not matter here
   const auto report = [&](int stage, bool shm) {

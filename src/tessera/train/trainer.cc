@@ -353,10 +353,13 @@ Status Trainer::open_run_dir() {
   const ShardedCommit sharding{.rank = grid_.rank(), .world_size = grid_.world_size(), .save_id = save_id,
                                .part_deadline_seconds = std::max(600.0, config_.parallel.comm_timeout_s)};
   const int keep = static_cast<int>(config_.keep_checkpoints);
-  if (!is_writer()) {
+  const auto make_checkpointer = [&] {
     checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
     checkpointer_->set_deferred_snapshot(true);  // copied while the next step computes; see step()
     checkpointer_->set_staging_budget(static_cast<uint64_t>(config_.ckpt_staging_mb) << 20);
+  };
+  if (!is_writer()) {
+    make_checkpointer();
     return Status();
   }
   TESSERA_RETURN_IF_ERROR(make_directories(checkpoints));
@@ -370,9 +373,7 @@ Status Trainer::open_run_dir() {
   TESSERA_RETURN_IF_ERROR(write_file_atomic(dir + "/config.toml", config_.resolved_toml));
   TESSERA_ASSIGN_OR_RETURN(MetricsLog log, MetricsLog::open_append(dir + "/metrics.jsonl"));
   metrics_log_.emplace(std::move(log));
-  checkpointer_ = std::make_unique<AsyncCheckpointer>(checkpoints, keep, CheckpointWriteOptions{}, sharding);
-  checkpointer_->set_deferred_snapshot(true);  // copied while the next step computes; see step()
-  checkpointer_->set_staging_budget(static_cast<uint64_t>(config_.ckpt_staging_mb) << 20);
+  make_checkpointer();  // rank 0's clears a crashed run's *.tmp directories: after the run directory is set up
   return Status();
 }
 

@@ -17,7 +17,6 @@
 namespace tessera {
 namespace {
 
-
 constexpr int64_t kSeq = 8;
 constexpr int64_t kGlobalBatch = 6;  // sequences per step over all ranks
 

@@ -86,7 +86,6 @@ class SnapshotWriter : public StateWriter {
   // alive and unchanged until it has been written — a synchronous write, as in-memory checkpoints do
   // (resilience/memory_checkpoints.h): it saves a copy of the whole state and its page faults.
   void reference_only() { mode_ = CopyMode::kReference; }
-  bool deferred() const { return mode_ == CopyMode::kDeferred; }
   // Copies every deferred chunk into a buffer of its own (no-op when none is pending). Returns the bytes
   // copied. A writer under a staging budget copies chunk by chunk instead (ckpt/chunk_staging.h).
   size_t copy_deferred();

@@ -75,8 +75,6 @@ class MemoryCheckpoints {
   int partner() const { return partner_; }  // holds this rank's copy; -1 with one rank
   int source() const { return source_; }    // whose copy this rank holds; -1 with one rank
   bool partner_on_another_host() const { return partner_other_host_; }
-  const std::string& own_dir() const { return own_dir_; }
-  const std::string& copy_dir() const { return copy_dir_; }
 
   // Collective: every rank saves the same steps. `snapshot` writes this rank's state (shards through
   // write_tensor_shard, which are stored under rank-local names). On a failure on any rank every rank

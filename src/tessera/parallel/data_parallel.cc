@@ -73,12 +73,12 @@ StatusOr<std::unique_ptr<DataParallel>> DataParallel::create(const ModelSpec& sp
   std::unique_ptr<DataParallel> e(new DataParallel(spec, dp, kernels, options));
   const int64_t total = e->layout_.total_numel();
   const int64_t bytes = total * static_cast<int64_t>(sizeof(float));
-  // Parameters: all-gathered in place at stages 1–2 (communicator memory), gathered unit by unit at stage 3.
-  // Units that come and go live in communicator memory (collectives run on it in place) whose pages are
-  // released when a unit is done with.
+  // Parameters: all-gathered in place at stages 1–2 (communicator memory: peers read this rank's piece of the
+  // buffer in place). At stage 3 a unit is gathered from the master pieces (communicator memory) into this
+  // buffer, which no peer reads: private memory, whose pages come and go as units do (faulting private
+  // pages, in huge pages where the kernel allows, costs a fraction of faulting shared-memory pages).
   if (e->sharded_parameters()) {
-    TESSERA_ASSIGN_OR_RETURN(CommBuffer memory, dp.allocate(bytes));
-    e->params_released_ = ReleasableBuffer::adopt(std::move(memory));
+    TESSERA_ASSIGN_OR_RETURN(e->params_released_, ReleasableBuffer::create(total));
     e->params_ = e->params_released_.data();
   } else {
     TESSERA_ASSIGN_OR_RETURN(e->params_comm_, dp.allocate(bytes));

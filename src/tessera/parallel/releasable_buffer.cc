@@ -17,6 +17,8 @@ StatusOr<ReleasableBuffer> ReleasableBuffer::create(int64_t floats) {
   if (memory == MAP_FAILED) {
     return unavailable_error("cannot reserve {} MiB of address space: {}", bytes >> 20, std::strerror(errno));
   }
+  // A hint: without transparent huge pages (or with them `never`) it fails or does nothing, and 4 KiB pages serve.
+  (void)::madvise(memory, bytes, MADV_HUGEPAGE);
   buffer.data_ = static_cast<float*>(memory);
   buffer.floats_ = floats;
   buffer.mapped_bytes_ = bytes;

@@ -78,10 +78,14 @@ StatusOr<std::unique_ptr<Bf16Gemm>> Bf16Gemm::create() {
   return gemm;
 }
 
+uint16_t* Bf16Gemm::buffer(Slot slot, int64_t n) {
+  std::vector<uint16_t>& scratch = scratch_[slot];
+  if (static_cast<int64_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
+  return scratch.data();
+}
+
 const uint16_t* Bf16Gemm::convert(Slot slot, const float* x, int64_t n) {
-  std::vector<uint16_t>& buffer = scratch_[slot];
-  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
-  uint16_t* out = buffer.data();
+  uint16_t* out = buffer(slot, n);
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) out[i] = bf16::from_float(x[i]);
   return out;

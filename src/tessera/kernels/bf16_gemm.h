@@ -33,6 +33,9 @@ class Bf16Gemm {
   enum Slot { kSlotA = 0, kSlotB = 1, kSlotC = 2, kNumSlots = 3 };
   // Rounds x[n] to bf16 into the slot's buffer and returns it (valid until the slot's next conversion).
   const uint16_t* convert(Slot slot, const float* x, int64_t n);
+  // The slot's buffer, at least n values, for a caller that writes bf16 operands itself (valid until the
+  // slot's next use).
+  uint16_t* buffer(Slot slot, int64_t n);
 
   // C[M,N] = beta·C + op(A)·op(B) on bf16 operands already converted (op(A) is M×K, op(B) K×N; lda, ldb,
   // ldc are row strides of the stored matrices, as in BLAS row-major). trans_x: the stored X is op(X)ᵀ.

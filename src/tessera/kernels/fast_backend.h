@@ -54,6 +54,11 @@ class FastBackend final : public KernelBackend {
                             int64_t V) override;
   void crossentropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets,
                              float dloss, int64_t N, int64_t V) override;
+  // Row by row: the log-sum-exp and, while the row is still in L2, its dlogits, in place in fp32 or (bf16
+  // matmuls) rounded straight into the bf16 operand of the two products (fast_crossentropy.cc).
+  void head_loss_backward(float* losses, float* lse, float* logits, const int32_t* targets, float dloss,
+                          float* dinp, float* dweight, const float* inp, const float* weight, int64_t N, int64_t C,
+                          int64_t V) override;
   void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr, float beta1,
                     float beta2, float eps, float weight_decay, int64_t t) override;
   void set_matmul_weights(const float* weights, int64_t n) override;
@@ -72,6 +77,9 @@ class FastBackend final : public KernelBackend {
   // The bf16 copy of the weights if `weight[0, count)` lies inside the range set_matmul_weights declared,
   // else null (the caller converts per call).
   const uint16_t* resident_weight(const float* weight, int64_t count) const;
+  // matmul_backward's bf16 products from `dout` already in bf16 (dbias is the caller's).
+  void bf16_matmul_backward(float* dinp, float* dweight, const uint16_t* dout, const float* inp, const float* weight,
+                            int64_t N, int64_t C, int64_t OC);
 
   std::unique_ptr<Bf16Gemm> bf16_gemm_;    // null: fp32 matmuls
   std::vector<float> transposed_dweight_;  // bf16 wide-output dWᵀ block scratch (C·kWideOutputBlock floats)

@@ -2,8 +2,14 @@
 // Memory-bound (the LM head's logits are N·V floats, 411 MB at the small shape): forward reads each row
 // twice (max, then Σ exp; the second pass hits L2, a 50257-wide row is 200 KB), backward reads and
 // writes it once, in place when dlogits == logits, so no second N×V buffer ever exists.
+// head_loss_backward fuses the two per row: the backward pass over a row follows its log-sum-exp while the row
+// is still in L2, so the logits are read from memory once instead of twice; with bf16 matmuls it writes the
+// dlogits rounded to bf16 straight into the products' operand (2 bytes per logit written instead of 4 written,
+// 4 read back and 2 written by a separate conversion). The values equal the unfused kernels' bit for bit
+// (the same operations in the same order; kernels_fast_test.cc checks it).
 #include <cmath>
 
+#include "tessera/kernels/bf16.h"
 #include "tessera/kernels/fast_backend.h"
 #include "tessera/kernels/fast_math.h"
 
@@ -32,6 +38,38 @@ void FastBackend::crossentropy_backward(float* dlogits, const float* logits, con
 #pragma omp simd
     for (int64_t v = 0; v < V; ++v) dx[v] = dloss * fast_math::exp(x[v] - l);
     if (targets[n] >= 0) dx[targets[n]] -= dloss;
+  }
+}
+
+void FastBackend::head_loss_backward(float* losses, float* lse, float* logits, const int32_t* targets, float dloss,
+                                     float* dinp, float* dweight, const float* inp, const float* weight, int64_t N,
+                                     int64_t C, int64_t V) {
+  // dlogits[n,v] = dloss·e^{x[v] − lse}, minus dloss at the target: as crossentropy_forward then _backward.
+  uint16_t* dlogits_bf16 = bf16_gemm_ != nullptr ? bf16_gemm_->buffer(Bf16Gemm::kSlotA, N * V) : nullptr;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    float* x = logits + n * V;
+    const int32_t target = targets[n];
+    const float mx = fast_math::max_value(x, V);
+    const float l = mx + std::log(fast_math::sum_exp_shifted(x, V, mx));
+    lse[n] = l;
+    losses[n] = target >= 0 ? l - x[target] : l;
+    if (dlogits_bf16 == nullptr) {
+#pragma omp simd
+      for (int64_t v = 0; v < V; ++v) x[v] = dloss * fast_math::exp(x[v] - l);
+      if (target >= 0) x[target] -= dloss;
+    } else {
+      uint16_t* d = dlogits_bf16 + n * V;
+      const float at_target = target >= 0 ? dloss * fast_math::exp(x[target] - l) - dloss : 0.0f;
+#pragma omp simd
+      for (int64_t v = 0; v < V; ++v) d[v] = bf16::from_float(dloss * fast_math::exp(x[v] - l));
+      if (target >= 0) d[target] = bf16::from_float(at_target);
+    }
+  }
+  if (dlogits_bf16 == nullptr) {
+    matmul_backward(dinp, dweight, nullptr, logits, inp, weight, N, C, V);
+  } else {
+    bf16_matmul_backward(dinp, dweight, dlogits_bf16, inp, weight, N, C, V);
   }
 }
 

@@ -181,36 +181,40 @@ void FastBackend::matmul_forward(float* out, const float* inp, const float* weig
 void FastBackend::matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                                   const float* weight, int64_t N, int64_t C, int64_t OC) {
   if (bf16_gemm_ != nullptr) {
-    const uint16_t* d = bf16_gemm_->convert(Bf16Gemm::kSlotA, dout, N * OC);
-    if (dinp != nullptr) {
-      const uint16_t* resident = resident_weight(weight, OC * C);
-      const uint16_t* w = resident != nullptr ? resident : bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
-      // Wide outputs: the long OC sum in blocks of kWideProductBlock, accumulated in dinp.
-      const int64_t block = OC >= kWideOutputChannels ? kWideProductBlock : OC;
-      for (int64_t k0 = 0; k0 < OC; k0 += block) {
-        const int64_t kb = std::min(block, OC - k0);
-        bf16_gemm_->gemm(false, false, N, C, kb, d + k0, OC, w + k0 * C, C, k0 == 0 ? 0.0f : 1.0f, dinp, C);
-      }
-    }
-    if (dweight == nullptr) return;  // the input-gradient pass of a split backward
-    const uint16_t* x = bf16_gemm_->convert(Bf16Gemm::kSlotC, inp, N * C);
-    if (OC >= kWideOutputChannels) {
-      if (static_cast<int64_t>(transposed_dweight_.size()) < C * kWideOutputBlock) {
-        transposed_dweight_.resize(static_cast<size_t>(C * kWideOutputBlock));
-      }
-      for (int64_t o0 = 0; o0 < OC; o0 += kWideOutputBlock) {
-        const int64_t nb = std::min(kWideOutputBlock, OC - o0);
-        bf16_gemm_->gemm(true, false, C, nb, N, x, C, d + o0, OC, 0.0f, transposed_dweight_.data(), kWideOutputBlock);
-        transpose_accumulate(dweight + o0 * C, transposed_dweight_.data(), kWideOutputBlock, nb, C);
-      }
-    } else {
-      bf16_gemm_->gemm(true, false, OC, C, N, d, OC, x, C, 1.0f, dweight, C);
-    }
+    bf16_matmul_backward(dinp, dweight, bf16_gemm_->convert(Bf16Gemm::kSlotA, dout, N * OC), inp, weight, N, C, OC);
   } else {
     if (dinp != nullptr) sgemm('N', 'N', N, C, OC, 1.0f, dout, OC, weight, C, 0.0f, dinp, C);
     if (dweight != nullptr) sgemm('T', 'N', OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
   }
   if (dbias != nullptr) column_sum_accumulate(dbias, dout, N, OC);
+}
+
+void FastBackend::bf16_matmul_backward(float* dinp, float* dweight, const uint16_t* d, const float* inp,
+                                       const float* weight, int64_t N, int64_t C, int64_t OC) {
+  if (dinp != nullptr) {
+    const uint16_t* resident = resident_weight(weight, OC * C);
+    const uint16_t* w = resident != nullptr ? resident : bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
+    // Wide outputs: the long OC sum in blocks of kWideProductBlock, accumulated in dinp.
+    const int64_t block = OC >= kWideOutputChannels ? kWideProductBlock : OC;
+    for (int64_t k0 = 0; k0 < OC; k0 += block) {
+      const int64_t kb = std::min(block, OC - k0);
+      bf16_gemm_->gemm(false, false, N, C, kb, d + k0, OC, w + k0 * C, C, k0 == 0 ? 0.0f : 1.0f, dinp, C);
+    }
+  }
+  if (dweight == nullptr) return;  // the input-gradient pass of a split backward
+  const uint16_t* x = bf16_gemm_->convert(Bf16Gemm::kSlotC, inp, N * C);
+  if (OC >= kWideOutputChannels) {
+    if (static_cast<int64_t>(transposed_dweight_.size()) < C * kWideOutputBlock) {
+      transposed_dweight_.resize(static_cast<size_t>(C * kWideOutputBlock));
+    }
+    for (int64_t o0 = 0; o0 < OC; o0 += kWideOutputBlock) {
+      const int64_t nb = std::min(kWideOutputBlock, OC - o0);
+      bf16_gemm_->gemm(true, false, C, nb, N, x, C, d + o0, OC, 0.0f, transposed_dweight_.data(), kWideOutputBlock);
+      transpose_accumulate(dweight + o0 * C, transposed_dweight_.data(), kWideOutputBlock, nb, C);
+    }
+  } else {
+    bf16_gemm_->gemm(true, false, OC, C, N, d, OC, x, C, 1.0f, dweight, C);
+  }
 }
 
 }  // namespace tessera

@@ -86,6 +86,22 @@ class KernelBackend {
   virtual void crossentropy_backward(float* dlogits, const float* logits, const float* lse,
                                      const int32_t* targets, float dloss, int64_t N, int64_t V) = 0;
 
+  // The LM head's loss and backward over one chunk of rows, the three calls above fused where a backend can:
+  //   crossentropy_forward(losses, lse, logits, targets, N, V);
+  //   crossentropy_backward(logits, logits, lse, targets, dloss, N, V)       (dlogits in place)
+  //   matmul_backward(dinp, dweight, nullptr, logits, inp, weight, N, C, V)  (dinp[N,C] overwritten, may be
+  //                                                                           null; dweight[V,C] accumulated)
+  // Afterwards logits[N,V] holds dlogits, or is scratch where the backend never wrote them in fp32. Targets as
+  // crossentropy_forward's; a vocab-parallel slice, whose log-sum-exp needs the other ranks first, calls the
+  // three separately. This default runs the three calls.
+  virtual void head_loss_backward(float* losses, float* lse, float* logits, const int32_t* targets, float dloss,
+                                  float* dinp, float* dweight, const float* inp, const float* weight, int64_t N,
+                                  int64_t C, int64_t V) {
+    crossentropy_forward(losses, lse, logits, targets, N, V);
+    crossentropy_backward(logits, logits, lse, targets, dloss, N, V);
+    matmul_backward(dinp, dweight, nullptr, logits, inp, weight, N, C, V);
+  }
+
   // AdamW (decoupled weight decay, bias-corrected moments; PyTorch's torch.optim.AdamW):
   //   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²;  m̂ = m/(1-β1^t);  v̂ = v/(1-β2^t)
   //   p = p - lr·(m̂/(sqrt(v̂) + eps) + weight_decay·p)      (t ≥ 1 is the step number)

@@ -150,6 +150,16 @@ TEST_F(Bf16MatmulTest, MatchesEmulationAndFp32BoundOnAwkwardShapes) {
   }
 }
 
+// The fused head with bf16 products writes the dlogits rounded to bf16 straight into the products' operand:
+// the same values the separate kernels round on conversion, so equal bit for bit (narrow and wide paths).
+TEST_F(Bf16MatmulTest, FusedHeadLossBackwardEqualsSeparateKernels) {
+  for (int threads : {1, 3}) {
+    set_kernel_threads(threads);
+    kernels_test::expect_fused_head_equals_separate(*fast_, 7, 24, 1001, 660);
+    kernels_test::expect_fused_head_equals_separate(*fast_, 5, 40, FastBackend::kWideOutputChannels + 21, 670);
+  }
+}
+
 // Operands 1 + 2^-10 are not bf16 values: bf16 rounds them to exactly 1, fp32 keeps them. The bf16 results
 // are exact sums of ones and the fp32 ones differ from them by K·2^-10 ≫ fp32 rounding, so a bf16 path
 // that silently ran in fp32 fails here.

@@ -270,6 +270,17 @@ TEST_F(FastKernelsTest, CrossentropyMatchesRefInPlace) {
   }
 }
 
+// The fused LM-head loss and backward is the separate kernels' computation, fused: equal bit for bit, at 1 and
+// 3 threads, on a small odd vocabulary and on a wide one.
+TEST_F(FastKernelsTest, FusedHeadLossBackwardEqualsSeparateKernels) {
+  for (int threads : kThreadCounts) {
+    set_kernel_threads(threads);
+    kernels_test::expect_fused_head_equals_separate(fast_, 7, 24, 1001, 630);
+    kernels_test::expect_fused_head_equals_separate(fast_, 5, 40, FastBackend::kWideOutputChannels + 21, 640);
+    kernels_test::expect_fused_head_equals_separate(ref_, 3, 8, 97, 650);  // the default composition
+  }
+}
+
 TEST_F(FastKernelsTest, AdamwMatchesRefOverSeveralSteps) {
   const int64_t n = 1003;
   std::vector<float> p_ref = random_floats(n, 700), p_fast = p_ref;

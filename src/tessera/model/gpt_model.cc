@@ -361,12 +361,18 @@ void GptModel::head_chunk(MicroBatchState& state, const float* lnf, float* dlnf,
     }
     targets = local_targets_.data();
     vocab_parallel_loss(state, n0, rows);
-  } else {
+  } else if (pass == Pass::kEval) {
     kernels_.crossentropy_forward(state.losses.data() + n0, state.lse.data() + n0, logits_.data(), targets, rows, V);
+    return;
+  } else {
+    // Loss, d(mean loss)/dlogits, dlnf rows (overwritten) and the head's dwte (accumulated), fused.
+    kernels_.head_loss_backward(state.losses.data() + n0, state.lse.data() + n0, logits_.data(), targets,
+                                1.0f / static_cast<float>(N), dlnf + n0 * C, dwte_head_.data(), x, wte, rows, C, V);
+    return;
   }
   if (pass == Pass::kEval) return;
-  // d(mean loss)/dlogits in place, then dlnf rows (overwritten; this rank's partial sum under tensor
-  // parallelism) and the head's dwte (accumulated).
+  // Vocabulary-parallel: d(mean loss)/dlogits in place, then dlnf rows (overwritten; this rank's partial sum)
+  // and the head's dwte (accumulated).
   kernels_.crossentropy_backward(logits_.data(), logits_.data(), state.lse.data() + n0, targets,
                                  1.0f / static_cast<float>(N), rows, V);
   kernels_.matmul_backward(dlnf + n0 * C, dwte_head_.data(), nullptr, logits_.data(), x, wte, rows, C, V);

@@ -11,6 +11,11 @@
 #
 # Usage: bench/compare_peer.sh [CONFIG=configs/small.toml] [ROUNDS=3] [STEPS=5] [THREADS=2]
 #   TESSERA_BUILD=<dir> (default build) picks the build directory whose tessera binary is measured.
+#   PRECISIONS="fp32 bf16" (default) or one of them.
+#   TESSERA_SET="key=value ..." extra config overrides for Tessera (e.g. parallel.recompute=selective).
+#   PEER_ATTN=manual (default) or sdpa: the peer's attention (sdpa is PyTorch's fused attention, which never
+#   materialises T×T either: the fair peer at long context).
+# The peer's peak RSS is recorded beside Tessera's (GNU time's maximum resident set of the peer process).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 config="${1:-configs/small.toml}"
@@ -18,6 +23,10 @@ rounds="${2:-3}"
 steps="${3:-5}"
 threads="${4:-2}"
 build="${TESSERA_BUILD:-build}"
+precisions="${PRECISIONS:-fp32 bf16}"
+peer_attn="${PEER_ATTN:-manual}"
+sets=()
+for kv in ${TESSERA_SET:-}; do sets+=(--set "$kv"); done
 peer="$(readlink -f ../shared/bench/run_peer.sh)"
 if [ ! -x "$build/tessera" ]; then
   [ "$build" = build ] || { echo "compare_peer: $build/tessera not found (TESSERA_BUILD=$build)"; exit 1; }
@@ -34,14 +43,16 @@ read -r L H C T B V <<<"$shape"
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
 for round in $(seq 1 "$rounds"); do
-  for precision in fp32 bf16; do
+  for precision in $precisions; do
     out=$(OMP_NUM_THREADS="$threads" "$build/tessera" bench train "$config" --steps "$steps" --warmup 1 --threads "$threads" \
-          --set parallel.precision="$precision" --json)
+          --set parallel.precision="$precision" "${sets[@]}" --json)
     flag=(); [ "$precision" = bf16 ] && flag=(--bf16)
-    p=$(bash "$peer" --layers "$L" --heads "$H" --dim "$C" --seq "$T" --batch "$B" --vocab "$V" --threads "$threads" \
-          --steps "$steps" --warmup 1 "${flag[@]}" | awk '/^tokens\/s median/ {print $3}')
-    echo "$out" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); r["peer_tokens_per_s"]=float(sys.argv[1]); r["round"]=int(sys.argv[2]); print(json.dumps(r))' "$p" "$round" >>"$results"
-    tail -1 "$results" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("round %d %s: tessera %.1f tok/s (MFU %.1f%% of %.0f GFLOP/s probed, RSS %.0f MiB), peer %.1f tok/s" % (r["round"], r["precision"], r["tokens_per_s"], 100*r["mfu"], r["peak_flops_per_s"]/1e9, r["peak_rss_mib"], r["peer_tokens_per_s"]))'
+    peer_out=$(/usr/bin/time -f "peer_max_rss_kib %M" bash "$peer" --layers "$L" --heads "$H" --dim "$C" --seq "$T" --batch "$B" \
+          --vocab "$V" --threads "$threads" --steps "$steps" --warmup 1 --attn "$peer_attn" "${flag[@]}" 2>&1)
+    p=$(echo "$peer_out" | awk '/^tokens\/s median/ {print $3}')
+    prss=$(echo "$peer_out" | awk '/^peer_max_rss_kib/ {print $2}')
+    echo "$out" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); r["peer_tokens_per_s"]=float(sys.argv[1]); r["round"]=int(sys.argv[2]); r["peer_peak_rss_mib"]=float(sys.argv[3])/1024; print(json.dumps(r))' "$p" "$round" "$prss" >>"$results"
+    tail -1 "$results" | /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); print("round %d %s: tessera %.1f tok/s (MFU %.1f%% of %.0f GFLOP/s probed, RSS %.0f MiB), peer %.1f tok/s (RSS %.0f MiB)" % (r["round"], r["precision"], r["tokens_per_s"], 100*r["mfu"], r["peak_flops_per_s"]/1e9, r["peak_rss_mib"], r["peer_tokens_per_s"], r["peer_peak_rss_mib"]))'
   done
 done
 
@@ -50,30 +61,36 @@ summary=$(/usr/bin/python3 - "$results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 med = lambda xs: statistics.median(xs)
-print("| precision | tessera tok/s | peer tok/s | tessera / peer | probed peak GFLOP/s | tessera MFU | peer MFU | tessera peak RSS MiB |")
-print("|---|---|---|---|---|---|---|---|")
+print("| precision | tessera tok/s | peer tok/s | tessera / peer | probed peak GFLOP/s | tessera MFU | peer MFU | tessera peak RSS MiB | peer peak RSS MiB |")
+print("|---|---|---|---|---|---|---|---|---|")
 by = {}
 for precision in ("fp32", "bf16"):
     rs = [r for r in rows if r["precision"] == precision]
+    if not rs:
+        continue
     t, p = med([r["tokens_per_s"] for r in rs]), med([r["peer_tokens_per_s"] for r in rs])
     peak = med([r["peak_flops_per_s"] for r in rs])
     fpt = rs[0]["flops_per_token"]
     by[precision] = t
-    print("| %s | %.1f | %.1f | **%.2fx** | %.0f | %.1f%% | %.1f%% | %.0f |" % (
-        precision, t, p, t / p, peak / 1e9, 100 * t * fpt / peak, 100 * p * fpt / peak, med([r["peak_rss_mib"] for r in rs])))
+    print("| %s | %.1f | %.1f | **%.2fx** | %.0f | %.1f%% | %.1f%% | %.0f | %.0f |" % (
+        precision, t, p, t / p, peak / 1e9, 100 * t * fpt / peak, 100 * p * fpt / peak, med([r["peak_rss_mib"] for r in rs]),
+        med([r["peer_peak_rss_mib"] for r in rs])))
 print()
-print("Tessera bf16 / own fp32: **%.2fx**. Per round (tessera / peer tok/s): %s" % (by["bf16"] / by["fp32"], ", ".join(
+own = "Tessera bf16 / own fp32: **%.2fx**. " % (by["bf16"] / by["fp32"]) if len(by) == 2 else ""
+print("%sPer round (tessera / peer tok/s): %s" % (own, ", ".join(
     "%s %.1f / %.1f" % (r["precision"], r["tokens_per_s"], r["peer_tokens_per_s"]) for r in rows)))
 PY
 )
 echo "$summary"
 {
   echo
-  echo "## $(date -u +%Y-%m-%d) — $config, $threads threads, fp32 and bf16"
+  echo "## $(date -u +%Y-%m-%d) ($(date -u +%H:%M) UTC) — $config, $threads threads, $precisions"
   echo
   echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') (family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' '))"
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
-  echo "- command: \`bench/compare_peer.sh $config $rounds $steps $threads\` (shape L=$L H=$H C=$C T=$T B=$B V=$V; $rounds interleaved rounds of $steps timed steps after 1 warmup, fp32 then bf16 in each round)"
+  echo "- command: \`bench/compare_peer.sh $config $rounds $steps $threads\` (shape L=$L H=$H C=$C T=$T B=$B V=$V; $rounds interleaved rounds of $steps timed steps after 1 warmup, precisions $precisions in each round)"
+  if [ ${#sets[@]} -gt 0 ]; then echo "- Tessera overrides: ${TESSERA_SET}"; fi
+  echo "- peer attention: $peer_attn"
   echo "- MFU of both against the peaks tessera probed at start-up in the same run (fp32 FMA loop; bf16 dot-product loop); FLOPs/token = 6·N_mm + 12·L·T·C"
   echo "- load average (1, 5, 15 min) before: $load_before; after: $load_after ($(nproc) cores)"
   echo

@@ -70,6 +70,9 @@ struct ArenaHeader {
   uint64_t slots = 0;
   uint64_t p2p_slot_bytes = 0;
   uint64_t total_bytes = 0;
+  // Tickets for the chunks of in-place all-reduces, taken by every rank (fetch_add): ever increasing, each
+  // all-reduce owns the next `chunks + ranks` values (group_communicator.cc).
+  ArenaCounter chunk_tickets;
 };
 
 class ArenaLayout {

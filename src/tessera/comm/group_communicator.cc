@@ -410,12 +410,18 @@ class GroupCommunicator final : public Communicator {
 
       switch (op.kind) {
         case CommOpKind::kAllReduce: {
-          // One writer per slice: rank r reduces elements [lo, hi) of the block over all ranks, in rank
-          // order, and writes the result into every rank's copy of that slice.
-          const int64_t lo = m * rank_ / size_, hi = m * (rank_ + 1) / size_;
+          // One writer per slice: a rank reduces elements [lo, hi) of the block over all ranks, in rank
+          // order, and writes the result into every rank's copy of that slice. In place (every buffer
+          // shared), the slices are chunks that ranks claim until none is left, so a rank the scheduler
+          // delays leaves its share to the others; else rank r takes the r-th of p equal slices.
           std::vector<char*> parts(static_cast<size_t>(size_));
-          for (int q = 0; q < size_; ++q) parts[q] = at(q, b0 + lo, lo);
-          reduce_into(op.type, op.reduce, parts.data(), size_, parts.data(), size_, hi - lo);
+          if (all_zero_copy) {
+            reduce_claimed_chunks(op, base, b0, m, E, parts);
+          } else {
+            const int64_t lo = m * rank_ / size_, hi = m * (rank_ + 1) / size_;
+            for (int q = 0; q < size_; ++q) parts[q] = at(q, b0 + lo, lo);
+            reduce_into(op.type, op.reduce, parts.data(), size_, parts.data(), size_, hi - lo);
+          }
           me->reduced.value.store(g + 1, std::memory_order_release);
           TESSERA_RETURN_IF_ERROR(wait_all(&RankControl::reduced, g + 1, op, deadline, "finish reducing its slice"));
           if (!zero_copy) std::memcpy(static_cast<char*>(op.out) + b0 * E, layout_.stage(arena_, rank_, slot), static_cast<size_t>(m * E));
@@ -451,6 +457,28 @@ class GroupCommunicator final : public Communicator {
     // With no blocks, nothing else orders this collective before the next one: wait for everyone.
     if (blocks == 0) TESSERA_RETURN_IF_ERROR(wait_all(&RankControl::done, op.seq + 1, op, deadline, "finish"));
     return Status();
+  }
+
+  // The in-place all-reduce of elements [b0, b0 + m) of every rank's buffer (`base`), in chunks claimed
+  // from the arena's ticket counter. Each rank claims until its ticket is past the last chunk, so every rank
+  // takes exactly one ticket too many, and the next all-reduce starts `chunks + size_` tickets later on every
+  // rank alike; no rank can take a ticket of the next all-reduce before all have taken their last of this
+  // one, as the caller's "reduced" wait separates them. The sum of a chunk is the same whoever computes it
+  // (rank order), so results do not depend on who claimed what.
+  void reduce_claimed_chunks(const GroupOp& op, const std::vector<char*>& base, int64_t b0, int64_t m, int64_t E,
+                             std::vector<char*>& parts) {
+    // ~32 chunks per rank, 64 KiB to 1 MiB of fp32 each, a whole number of 64-byte lines.
+    const int64_t chunk = std::clamp<int64_t>(m / (32 * size_), int64_t{16384}, int64_t{262144}) / 16 * 16;
+    const uint64_t chunks = static_cast<uint64_t>((m + chunk - 1) / chunk);
+    std::atomic<uint64_t>& tickets = layout_.header(arena_)->chunk_tickets.value;
+    for (;;) {
+      const uint64_t ticket = tickets.fetch_add(1, std::memory_order_relaxed) - chunk_ticket_base_;
+      if (ticket >= chunks) break;
+      const int64_t lo = static_cast<int64_t>(ticket) * chunk, len = std::min(chunk, m - lo);
+      for (int q = 0; q < size_; ++q) parts[q] = base[q] + (b0 + lo) * E;
+      reduce_into(op.type, op.reduce, parts.data(), size_, parts.data(), size_, len);
+    }
+    chunk_ticket_base_ += chunks + static_cast<uint64_t>(size_);
   }
 
   // --- Point to point ---
@@ -549,6 +577,7 @@ class GroupCommunicator final : public Communicator {
 
   // Progress thread only.
   uint64_t next_block_ = 0;
+  uint64_t chunk_ticket_base_ = 0;  // the arena's chunk_tickets value where the next in-place all-reduce starts
   Status broken_;
   std::vector<std::deque<GroupOp>> sends_, recvs_;
   int64_t p2p_active_ = 0;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -95,6 +96,34 @@ TEST_P(LocalCollectives, EqualTheReferenceOnOddSizes) {
 INSTANTIATE_TEST_SUITE_P(RanksAndSharing, LocalCollectives,
                          ::testing::Combine(::testing::Values(1, 2, 3, 4),
                                             ::testing::Values(Sharing::kAll, Sharing::kNone, Sharing::kEvenRanks)));
+
+// In place, an all-reduce's chunks are claimed from a shared ticket counter (group_communicator.cc): a large
+// all-reduce (many chunks) right after another, after other collectives, and with one rank arriving late
+// (the others claim its share) must still equal the rank-order sum exactly on every rank, every time.
+TEST(LocalCommunicator, InPlaceAllReduceInClaimedChunksEqualsTheReferenceWhoeverClaims) {
+  constexpr int kRanks = 3;
+  const int64_t n = 2'000'003;  // chunks of 20832 floats (n / 96, rounded to 16): 97, the last one ragged
+  ASSERT_TRUE(run_on_thread_ranks(kRanks, [&](Communicator& comm) {
+    const int r = comm.rank(), p = comm.size();
+    for (int round = 0; round < 4; ++round) {
+      std::vector<float> data(n);
+      for (int64_t i = 0; i < n; ++i) data[i] = value(r + round, i);
+      // Rank 1 arrives late in rounds 1 and 3: the others have claimed most chunks before it starts.
+      if (r == 1 && round % 2 == 1) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+      ASSERT_TRUE(comm.all_reduce(data.data(), n, ReduceOp::kSum).ok());
+      for (int64_t i = 0; i < n; ++i) {
+        float acc = value(round, i);
+        for (int q = 1; q < p; ++q) acc += value(q + round, i);
+        ASSERT_EQ(data[i], acc) << "round " << round << " element " << i;
+      }
+      if (round == 1) {  // something else between two all-reduces
+        std::vector<float> in(7 * p, 1.0f), out(7);
+        ASSERT_TRUE(comm.reduce_scatter(in.data(), out.data(), 7, ReduceOp::kSum).ok());
+        ASSERT_TRUE(comm.barrier().ok());
+      }
+    }
+  }).ok());
+}
 
 TEST(LocalCommunicator, AsyncHandlesOverlapAndCompleteInOrder) {
   ASSERT_TRUE(run_on_thread_ranks(3, [&](Communicator& comm) {

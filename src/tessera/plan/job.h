@@ -43,6 +43,13 @@ struct MemoryTraits {
   // instead of kept. Memory only: the recomputed work is memory-bound and small next to the layer's GEMMs.
   bool recompute_norm = false;
   bool recompute_moe_act = false;
+  // With fp8/fp4 GEMMs, Transformer Engine's Linear, LayerNormLinear and GroupedLinear save the quantized copy of
+  // their input for the weight-gradient GEMM, 1 byte per element (plus a scale per block), instead of bf16
+  // (transformer_engine/pytorch/module/linear.py: the quantized input keeps only its column-wise data, "not needed in
+  // backward pass" for the row-wise): the QKV and MLP inputs (norm outputs), the fc2 input (activation output) and each
+  // routed copy's expert input. The attention output stays bf16 for flash attention's backward and the o projection
+  // adds its fp8 copy. Megatron and NeMo/Megatron-Bridge (TE); torchtitan's float8 keeps high-precision inputs.
+  bool fp8_saved_gemm_inputs = false;
   // With sequence parallelism, the column-parallel matmuls (QKV, MLP up/gate) keep their all-gathered,
   // full-sequence input for backward (PyTorch DTensor's ColwiseParallel: autograd saves the matmul's input),
   // instead of the tp-sharded input that Megatron keeps and re-gathers in backward.
@@ -77,8 +84,8 @@ enum class ContextParallel { kRing, kAllToAll };
 enum class ExpertDispatch { kAllToAll, kDeduplicated };
 
 // The fitted defaults of Job::moe_host_overhead_s and Job::moe_host_per_expert_s (docs/planner.md "Constants").
-inline constexpr double kMoeHostOverheadS = 0.00216;     // s per MoE layer per micro-batch, fitted
-inline constexpr double kMoeHostPerExpertS = 0.000143;   // s per local expert, MoE layer and micro-batch, fitted
+inline constexpr double kMoeHostOverheadS = 0.00172;     // s per MoE layer per micro-batch, fitted
+inline constexpr double kMoeHostPerExpertS = 0.000211;   // s per local expert, MoE layer and micro-batch, fitted
 
 struct Job {
   ModelSpec model;

@@ -78,14 +78,16 @@ enum class Framework {
 // attention and back for its output, on the critical path (no overlap), and needs the heads divisible by cp.
 enum class ContextParallel { kRing, kAllToAll };
 
-// How expert-parallel tokens travel (moe_dispatch.h): kAllToAll sends every routed copy as its own message
-// (Megatron's "alltoall" dispatcher); kDeduplicated sends a token once per remote scale-up domain and forwards it
-// over NVLink inside (DeepEP / HybridEP, Megatron's "flex" dispatcher).
-enum class ExpertDispatch { kAllToAll, kDeduplicated };
+// How expert-parallel tokens travel and are sorted (moe_dispatch.h): kAllToAll sends every routed copy as its own
+// message (Megatron's "alltoall" dispatcher) and permutes them in separate passes; kDeduplicated sends a token once
+// per destination rank and once per remote scale-up domain, forwarding it over NVLink inside (Megatron's "flex"
+// dispatcher with DeepEP), permuting locally; kHybridEp deduplicates the same way with the permutation fused into
+// the dispatch and combine kernels (the flex dispatcher with HybridEP).
+enum class ExpertDispatch { kAllToAll, kDeduplicated, kHybridEp };
 
 // The fitted defaults of Job::moe_host_overhead_s and Job::moe_host_per_expert_s (docs/planner.md "Constants").
-inline constexpr double kMoeHostOverheadS = 0.00172;     // s per MoE layer per micro-batch, fitted
-inline constexpr double kMoeHostPerExpertS = 0.000211;   // s per local expert, MoE layer and micro-batch, fitted
+inline constexpr double kMoeHostOverheadS = 0.001612;    // s per MoE layer per micro-batch, fitted
+inline constexpr double kMoeHostPerExpertS = 0.000281;   // s per local expert, MoE layer and micro-batch, fitted
 
 struct Job {
   ModelSpec model;

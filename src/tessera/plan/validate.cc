@@ -281,19 +281,33 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       skip("ep column > 1 but '" + run.model_name + "' is dense in the catalog");
       continue;
     }
-    // Megatron-Bridge runs node-limited-routing models (DeepSeek-V3) with the flex dispatcher (HybridEP or
-    // DeepEP: one NIC crossing per destination node, scripts/performance/configs/deepseek/
-    // deepseek_workload_base_configs.py sets moe_flex_dispatcher_backend in every DeepSeek-V3 configuration);
-    // its Qwen3-235B recipes that cross nodes (H100, B200, B300) set moe_token_dispatcher_type = "alltoall".
-    // Token drop runs on the all-to-all dispatcher only (apply_moe_token_drop asserts it; the DeepSeek-V3 configs
-    // log "Using token drop, disabling DeepEP").
+    // Megatron-Bridge runs node-limited-routing models (DeepSeek-V3, Kimi K2) with the flex dispatcher where its
+    // recipe sets moe_flex_dispatcher_backend, and with DeepSeekProvider's default moe_token_dispatcher_type =
+    // "alltoall" where it does not (Bridge scripts/performance/configs/deepseek/):
+    //   26.02 on (v0.3.0 deepseek_workload_base_configs.py): "hybridep" on every GPU;
+    //   25.11 (v0.2.0 workload_base_configs.py): "hybridep" on GB300 and GB200, "deepep" on H100, none on B200;
+    //   25.09 and before: DeepEP (the token-drop configs log "Using token drop, disabling DeepEP").
+    // Its Qwen3-235B recipes that cross nodes (H100, B200, B300) set moe_token_dispatcher_type = "alltoall".
+    // Token drop runs on the all-to-all dispatcher only (apply_moe_token_drop asserts it).
     if (framework == Framework::kNemo && is_moe(m) && run.job.router_groups > 0 && run.job.capacity_factor <= 0) {
-      run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+      const double container = nemo_container(run.source);
+      const std::string& gen = run.accelerator.generation;
+      if (container >= 26.02) {
+        run.job.ep_dispatch = ExpertDispatch::kHybridEp;
+      } else if (container >= 25.11) {
+        run.job.ep_dispatch = gen == "blackwell"                                           ? ExpertDispatch::kAllToAll
+                              : gen == "blackwell-gb200" || gen == "blackwell-ultra-gb300" ? ExpertDispatch::kHybridEp
+                                                                                           : ExpertDispatch::kDeduplicated;
+      } else {
+        run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+      }
     }
     // A row that names its dispatcher or the all-to-all overlap in the notes ("dispatcher=DeepEP",
     // "+1f1b overlap"; "A2A_OVERLAP=0" is the switch off) is read as stated.
-    if (has(notes_l, "dispatcher=deepep") || has(notes_l, "dispatcher=hybridep")) {
+    if (has(notes_l, "dispatcher=deepep")) {
       run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+    } else if (has(notes_l, "dispatcher=hybridep")) {
+      run.job.ep_dispatch = ExpertDispatch::kHybridEp;
     } else if (has(notes_l, "dispatcher=a2a") || has(notes_l, "dispatcher=alltoall")) {
       run.job.ep_dispatch = ExpertDispatch::kAllToAll;
     }

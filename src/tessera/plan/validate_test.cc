@@ -206,6 +206,15 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
   // the held-out row 191 from +50% to within 15%.
   EXPECT_EQ(runs_[191].job.ep_dispatch, ExpertDispatch::kDeduplicated);
   EXPECT_EQ(runs_[191].job.router_group_topk, 4);
+  // Which flex backend, by the recipe of the row's container: 26.02 sets HybridEP everywhere (82, B200; 79, GB300),
+  // 25.11 HybridEP on GB200/GB300 (148) and DeepEP on H100, and nothing on B200, where DeepSeekProvider's default
+  // all-to-all dispatcher runs (157). Same layout, same GPUs: 157 (25.11) runs 107 ms per micro-batch slot, 82
+  // (26.02.01) 87 ms.
+  EXPECT_EQ(runs_[82].job.ep_dispatch, ExpertDispatch::kHybridEp);
+  EXPECT_EQ(runs_[79].job.ep_dispatch, ExpertDispatch::kHybridEp);
+  EXPECT_EQ(runs_[148].job.ep_dispatch, ExpertDispatch::kHybridEp);
+  EXPECT_EQ(runs_[157].job.ep_dispatch, ExpertDispatch::kAllToAll);
+  EXPECT_EQ(runs_[183].job.ep_dispatch, ExpertDispatch::kAllToAll);  // token drop
   EXPECT_EQ(runs_[96].job.ep_dispatch, ExpertDispatch::kAllToAll);
   EXPECT_LT(predict_run(runs_[191], {}).time_error, 0.15);
   // Row 174 states ep 64 over tp·cp·dp = 32 ranks of a stage: refused, naming the numbers.
@@ -317,6 +326,10 @@ TEST(PublishedRunsMoe, NotesNameTheDispatcherAndTheOverlap) {
   ASSERT_TRUE(deepep.skip_reason.empty()) << deepep.skip_reason;
   EXPECT_EQ(deepep.job.ep_dispatch, ExpertDispatch::kDeduplicated);
   EXPECT_TRUE(deepep.job.ep_overlap);
+  PublishedRun hybrid = load_published_runs(*parse_csv(header + std::string(
+      "Megatron-Core MoE zoo,Qwen3_235B_a22B,,,,4096,2048,1,H100,256,2,8,16,1,32,4,,BF16,17.6,dispatcher=HybridEP\n"),
+      "<test>"), testing::load_test_catalog())->front();
+  EXPECT_EQ(hybrid.job.ep_dispatch, ExpertDispatch::kHybridEp);
   EXPECT_EQ(deepep.convention, FlopConvention::kModelCausal);  // Megatron-Core's own count
   EXPECT_EQ(deepep.job.plan.recompute, Recompute::kNone);      // no core_attn in the module list
   EXPECT_TRUE(deepep.job.memory.recompute_norm);
@@ -325,7 +338,7 @@ TEST(PublishedRunsMoe, NotesNameTheDispatcherAndTheOverlap) {
   EXPECT_EQ(a2a.job.ep_dispatch, ExpertDispatch::kAllToAll);
   EXPECT_FALSE(a2a.job.ep_overlap);  // "A2A_OVERLAP=0" is the switch off
   EXPECT_FALSE(a2a.job.memory.recompute_norm);
-  // Bridge's DeepSeek-V3 recipes: the flex dispatcher, from the catalog's group-limited routing.
+  // Bridge's DeepSeek-V3 recipes: the flex dispatcher, from the catalog's group-limited routing (25.09: DeepEP).
   EXPECT_EQ((*runs)[2].job.ep_dispatch, ExpertDispatch::kDeduplicated);
   EXPECT_EQ((*runs)[2].job.router_groups, 8);
   // "cuda_graphs=0|1" in the notes overrides the recipe's CUDA graphs (B200 Qwen3-30B-A3B in 25.09: on; H100: off).

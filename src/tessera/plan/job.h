@@ -86,8 +86,8 @@ enum class ContextParallel { kRing, kAllToAll };
 enum class ExpertDispatch { kAllToAll, kDeduplicated, kHybridEp };
 
 // The fitted defaults of Job::moe_host_overhead_s and Job::moe_host_per_expert_s (docs/planner.md "Constants").
-inline constexpr double kMoeHostOverheadS = 0.001612;    // s per MoE layer per micro-batch, fitted
-inline constexpr double kMoeHostPerExpertS = 0.000281;   // s per local expert, MoE layer and micro-batch, fitted
+inline constexpr double kMoeHostOverheadS = 0.001725;    // s per MoE layer per micro-batch, fitted
+inline constexpr double kMoeHostPerExpertS = 0.0002935;  // s per local expert, MoE layer and micro-batch, fitted
 
 struct Job {
   ModelSpec model;

@@ -281,25 +281,33 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       skip("ep column > 1 but '" + run.model_name + "' is dense in the catalog");
       continue;
     }
-    // Megatron-Bridge runs node-limited-routing models (DeepSeek-V3, Kimi K2) with the flex dispatcher where its
-    // recipe sets moe_flex_dispatcher_backend, and with DeepSeekProvider's default moe_token_dispatcher_type =
-    // "alltoall" where it does not (Bridge scripts/performance/configs/deepseek/):
-    //   26.02 on (v0.3.0 deepseek_workload_base_configs.py): "hybridep" on every GPU;
-    //   25.11 (v0.2.0 workload_base_configs.py): "hybridep" on GB300 and GB200, "deepep" on H100, none on B200;
-    //   25.09 and before: DeepEP (the token-drop configs log "Using token drop, disabling DeepEP").
-    // Its Qwen3-235B recipes that cross nodes (H100, B200, B300) set moe_token_dispatcher_type = "alltoall".
-    // Token drop runs on the all-to-all dispatcher only (apply_moe_token_drop asserts it).
-    if (framework == Framework::kNemo && is_moe(m) && run.job.router_groups > 0 && run.job.capacity_factor <= 0) {
+    // Megatron-Bridge's dispatcher: its recipe's moe_flex_dispatcher_backend where set (the flex dispatcher with
+    // HybridEP or DeepEP), else the model provider's moe_token_dispatcher_type = "alltoall"; token drop runs on the
+    // all-to-all dispatcher only (apply_moe_token_drop asserts it; the DeepSeek-V3 configs log "Using token drop,
+    // disabling DeepEP"). Bridge scripts/performance/configs/, by container:
+    //   DeepSeek-V3 (and the other group-limited models): 26.02 (v0.3.0 deepseek_workload_base_configs.py) "hybridep"
+    //     on every GPU; 25.11 (v0.2.0 workload_base_configs.py) "hybridep" on GB300 and GB200, "deepep" on H100,
+    //     none on B200; 25.09 and before DeepEP.
+    //   Qwen3 (v0.2.0 qwen3/workload_base_configs.py, v0.3.0 qwen/qwen3_workload_base_configs.py): "hybridep" on
+    //     GB300 and GB200 from 25.11, and for Qwen3-30B-A3B also on B300 and "deepep" on H100 from 26.02; none
+    //     elsewhere. GPT-OSS and Nemotron-H set none.
+    if (framework == Framework::kNemo && is_moe(m) && run.job.capacity_factor <= 0) {
       const double container = nemo_container(run.source);
       const std::string& gen = run.accelerator.generation;
-      if (container >= 26.02) {
-        run.job.ep_dispatch = ExpertDispatch::kHybridEp;
-      } else if (container >= 25.11) {
-        run.job.ep_dispatch = gen == "blackwell"                                           ? ExpertDispatch::kAllToAll
-                              : gen == "blackwell-gb200" || gen == "blackwell-ultra-gb300" ? ExpertDispatch::kHybridEp
-                                                                                           : ExpertDispatch::kDeduplicated;
-      } else {
-        run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+      const bool grace = gen == "blackwell-gb200" || gen == "blackwell-ultra-gb300";
+      if (run.job.router_groups > 0) {
+        if (container >= 26.02 || (container >= 25.11 && grace)) {
+          run.job.ep_dispatch = ExpertDispatch::kHybridEp;
+        } else if (!(container >= 25.11 && gen == "blackwell")) {
+          run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+        }
+      } else if (has(name_l, "qwen3") && container >= 25.11) {
+        const bool small = has(name_l, "30b");
+        if (grace || (small && container >= 26.02 && gen == "blackwell-ultra")) {
+          run.job.ep_dispatch = ExpertDispatch::kHybridEp;
+        } else if (small && container >= 26.02 && gen == "hopper") {
+          run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+        }
       }
     }
     // A row that names its dispatcher or the all-to-all overlap in the notes ("dispatcher=DeepEP",

@@ -347,6 +347,18 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       run.job.moe_cuda_graph = graphs && is_moe(m) && run.job.pad_to_capacity;
     }
     apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
+    // Module recompute the Bridge recipe sets where the row is silent: GPT-OSS 120B recomputes its layer norms and
+    // expert activations on GB200, B200 and H100 (recompute_modules = ["layernorm", "moe_act"] in
+    // scripts/performance/configs/gpt_oss/workload_base_configs.py at v0.2.0, 25.11, and
+    // gpt_oss_workload_base_configs.py at v0.3.0, 26.02; not on GB300 and, from 26.02, not on B300).
+    if (framework == Framework::kNemo && !run.recompute_stated && has(name_l, "gpt oss") &&
+        nemo_container(run.source) >= 25.11) {
+      const std::string& gen = run.accelerator.generation;
+      if (gen == "blackwell-gb200" || gen == "blackwell" || gen == "hopper") {
+        run.job.memory.recompute_norm = true;
+        run.job.memory.recompute_moe_act = true;
+      }
+    }
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
     // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.
     if (has(rc_l, "recompute modules") && !has(rc_l, "core_attn")) {

@@ -43,6 +43,10 @@ struct MemoryTraits {
   // instead of kept. Memory only: the recomputed work is memory-bound and small next to the layer's GEMMs.
   bool recompute_norm = false;
   bool recompute_moe_act = false;
+  // Megatron-Core's "mla_up_proj" recompute module: MLA's q and kv up-projection outputs (flash attention's q, k, v)
+  // are dropped after the attention forward and rebuilt from the kept latents before its backward
+  // (CheckpointWithoutOutput): their bytes are not kept, and the backward re-runs the two up-projection GEMMs.
+  bool recompute_mla_up_proj = false;
   // With fp8/fp4 GEMMs, Transformer Engine's Linear, LayerNormLinear and GroupedLinear save the quantized copy of
   // their input for the weight-gradient GEMM, 1 byte per element (plus a scale per block), instead of bf16
   // (transformer_engine/pytorch/module/linear.py: the quantized input keeps only its column-wise data, "not needed in

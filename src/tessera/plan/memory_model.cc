@@ -80,7 +80,9 @@ TokenBytes layer_token_bytes(const Job& job) {
   b.replicated += mix.attention * (per_input + latents);
   // The attention output stays bf16 for flash attention's backward; an fp8 o projection keeps its own copy too.
   const double attention_out = 2 + (job.memory.fp8_saved_gemm_inputs ? 1 : 0);
-  b.split += mix.attention * (2 * (NH * HS + kv) + attention_out * NH * dv);
+  // MLA's up-projection recompute (mla_up_proj) drops q, k and v; the latents stay.
+  const double qkv = is_mla(m) && job.memory.recompute_mla_up_proj ? 0 : 2 * (NH * HS + kv);
+  b.split += mix.attention * (qkv + attention_out * NH * dv);
   b.replicated += mix.dense_ffn * per_input;
   // fc1 (gate and up) outputs in bf16 for the activation's backward, the activation output as fc2's input.
   b.split += mix.dense_ffn * (4 * F * gate - (2 - gemm_in) * F);

@@ -97,6 +97,10 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
       g = ql > 0 ? gemm_times(dev, M, {{ql, C}, {NH * HS / tp, ql}}) : gemm_times(dev, M, {{NH * HS / tp, C}});
       const GemmTimes kv = gemm_times(dev, M, {{kvl + rope, C}, {NH * (HS - rope + dv) / tp, kvl}, {C, NH * dv / tp}});
       g.fwd += kv.fwd, g.bwd += kv.bwd;
+      // mla_up_proj recompute: the backward first re-runs the q and kv up-projections (MemoryTraits).
+      if (job.memory.recompute_mla_up_proj) {
+        g.bwd += (ql > 0 ? dev.gemm_seconds(M, NH * HS / tp, ql) : 0) + dev.gemm_seconds(M, NH * (HS - rope + dv) / tp, kvl);
+      }
     } else {
       g = gemm_times(dev, M, {{(Q + 2 * KV) / tp, C}, {C, Q / tp}});
     }

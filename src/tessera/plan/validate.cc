@@ -359,6 +359,20 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
         run.job.memory.recompute_moe_act = true;
       }
     }
+    // DeepSeek-V3's Bridge recipes recompute modules too: mla_up_proj on every GPU (25.09 run_script.py at a28844195:
+    // B200, H100, GB200; 25.11 v0.2.0 workload_base_configs.py: GB200, B200, H100; 26.02 v0.3.0
+    // deepseek_workload_base_configs.py: GB300 fp8, GB200, B300, B200, H100), except moe_act on GB300 in 25.11 and
+    // for GB300 bf16 in 26.02. (H100's and 25.09 GB200 dropless's "mlp" recomputes the 3 dense layers' MLPs: not read.)
+    if (framework == Framework::kNemo && !run.recompute_stated && has(name_l, "deepseek")) {
+      const double container = nemo_container(run.source);
+      const bool gb300 = run.accelerator.generation == "blackwell-ultra-gb300";
+      const bool moe_act = gb300 && ((container >= 25.11 && container < 26.02) ||
+                                     (container >= 26.02 && run.job.gemm_format == GemmFormat::kBf16));
+      if (container > 0) {
+        run.job.memory.recompute_moe_act = moe_act;
+        run.job.memory.recompute_mla_up_proj = !moe_act;
+      }
+    }
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
     // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.
     if (has(rc_l, "recompute modules") && !has(rc_l, "core_attn")) {

@@ -229,6 +229,12 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
   EXPECT_EQ(runs_[148].job.ep_dispatch, ExpertDispatch::kHybridEp);
   EXPECT_EQ(runs_[157].job.ep_dispatch, ExpertDispatch::kAllToAll);
   EXPECT_EQ(runs_[183].job.ep_dispatch, ExpertDispatch::kAllToAll);  // token drop
+  // The DeepSeek-V3 recipes' module recompute: mla_up_proj, except moe_act on GB300 in 25.11 (139, 140).
+  for (size_t row : {79, 82, 148, 157, 173, 183, 191}) EXPECT_TRUE(runs_[row].job.memory.recompute_mla_up_proj) << row;
+  for (size_t row : {139, 140}) {
+    EXPECT_FALSE(runs_[row].job.memory.recompute_mla_up_proj) << row;
+    EXPECT_TRUE(runs_[row].job.memory.recompute_moe_act) << row;
+  }
   EXPECT_EQ(runs_[96].job.ep_dispatch, ExpertDispatch::kAllToAll);
   EXPECT_LT(predict_run(runs_[191], {}).time_error, 0.15);
   // Row 174 states ep 64 over tp·cp·dp = 32 ranks of a stage: refused, naming the numbers.

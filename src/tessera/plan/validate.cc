@@ -363,7 +363,8 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     // B200, H100, GB200; 25.11 v0.2.0 workload_base_configs.py: GB200, B200, H100; 26.02 v0.3.0
     // deepseek_workload_base_configs.py: GB300 fp8, GB200, B300, B200, H100), except moe_act on GB300 in 25.11 and
     // for GB300 bf16 in 26.02. (H100's and 25.09 GB200 dropless's "mlp" recomputes the 3 dense layers' MLPs: not read.)
-    if (framework == Framework::kNemo && !run.recompute_stated && has(name_l, "deepseek")) {
+    // Kimi K2's (scripts/performance/configs/kimi/kimi_workload_base_configs.py at v0.3.1): mla_up_proj on every GPU.
+    if (framework == Framework::kNemo && !run.recompute_stated && (has(name_l, "deepseek") || has(name_l, "kimi"))) {
       const double container = nemo_container(run.source);
       const bool gb300 = run.accelerator.generation == "blackwell-ultra-gb300";
       const bool moe_act = gb300 && ((container >= 25.11 && container < 26.02) ||

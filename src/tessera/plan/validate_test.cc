@@ -230,7 +230,7 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
   EXPECT_EQ(runs_[157].job.ep_dispatch, ExpertDispatch::kAllToAll);
   EXPECT_EQ(runs_[183].job.ep_dispatch, ExpertDispatch::kAllToAll);  // token drop
   // The DeepSeek-V3 recipes' module recompute: mla_up_proj, except moe_act on GB300 in 25.11 (139, 140).
-  for (size_t row : {79, 82, 148, 157, 173, 183, 191}) EXPECT_TRUE(runs_[row].job.memory.recompute_mla_up_proj) << row;
+  for (size_t row : {79, 82, 101, 148, 157, 173, 183, 191}) EXPECT_TRUE(runs_[row].job.memory.recompute_mla_up_proj) << row;
   for (size_t row : {139, 140}) {
     EXPECT_FALSE(runs_[row].job.memory.recompute_mla_up_proj) << row;
     EXPECT_TRUE(runs_[row].job.memory.recompute_moe_act) << row;

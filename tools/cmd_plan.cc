@@ -44,7 +44,7 @@ struct PlanArgs {
   double expert_imbalance = 1.0;     // busiest expert's tokens over the mean
   double capacity_factor = 0;        // 0 = dropless
   bool pad_to_capacity = false;      // every expert computes and sends its whole capacity
-  std::string ep_dispatcher = "alltoall";  // alltoall | dedup (DeepEP/HybridEP)
+  std::string ep_dispatcher = "alltoall";  // alltoall | dedup (DeepEP) | hybridep
   bool ep_overlap = false;           // all-to-all under the paired micro-batch's compute
   bool moe_cuda_graph = false;       // MoE layers captured in CUDA graphs (padded experts only)
   bool json = false;
@@ -138,8 +138,10 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
   r.job.pad_to_capacity = a.pad_to_capacity;
   if (a.ep_dispatcher == "dedup") {
     r.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+  } else if (a.ep_dispatcher == "hybridep") {
+    r.job.ep_dispatch = ExpertDispatch::kHybridEp;
   } else if (a.ep_dispatcher != "alltoall") {
-    return invalid_argument_error("--ep-dispatcher: expected alltoall or dedup, found '{}'", a.ep_dispatcher);
+    return invalid_argument_error("--ep-dispatcher: expected alltoall, dedup or hybridep, found '{}'", a.ep_dispatcher);
   }
   r.job.ep_overlap = a.ep_overlap;
   r.job.moe_cuda_graph = a.moe_cuda_graph;
@@ -460,8 +462,9 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
                 "MoE token drop with every expert padded to its capacity (Megatron moe_pad_expert_input_to_capacity: "
                 "each expert computes and receives its whole capacity; needs --capacity-factor)");
   app->add_option("--ep-dispatcher", a.ep_dispatcher,
-                  "MoE token dispatch: alltoall (every routed copy its own message) | dedup (DeepEP/HybridEP: once per "
-                  "remote node, forwarded over NVLink)")
+                  "MoE token dispatch: alltoall (every routed copy its own message, permuted in separate passes) | dedup "
+                  "(DeepEP: once per destination rank and remote node, forwarded over NVLink) | hybridep (as dedup, "
+                  "with the permutation fused into the dispatch)")
       ->capture_default_str();
   app->add_flag("--ep-overlap", a.ep_overlap,
                 "MoE all-to-all overlapped with another micro-batch's compute (Megatron overlap_moe_expert_parallel_comm)");

@@ -132,7 +132,7 @@ assert 0.45 < ratio < 0.55, ratio
 assert overlap["layout"]["ep_overlap"] and 0 < overlap["breakdown_s"]["ep_comm"] < a2a["breakdown_s"]["ep_comm"], overlap
 assert dedup["step_time_s"] < a2a["step_time_s"] and overlap["step_time_s"] < a2a["step_time_s"]
 PY
-expect_error "--ep-dispatcher: expected alltoall or dedup, found 'nccl'" \
+expect_error "--ep-dispatcher: expected alltoall, dedup or hybridep, found 'nccl'" \
   "$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 64 --global-batch 4096 --ep-dispatcher nccl
 expect_error "parallel.ep: expected ep(3)*etp(1) to divide tp*cp*dp (64)" \
   "$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 3 --global-batch 4096

@@ -30,6 +30,9 @@ void apply_framework(Framework framework, Job* job) {
   // framework's runs here, with none.
   const bool megatron_gpt = (framework == Framework::kMegatron || framework == Framework::kNemo) && !job->model.gated_mlp;
   t.dropout = megatron_gpt;
+  // Transformer Engine (Megatron, NeMo) saves fp8/fp4 GEMM inputs quantized, 1 byte per element (MemoryTraits).
+  t.fp8_saved_gemm_inputs = (framework == Framework::kMegatron || framework == Framework::kNemo) &&
+                            (job->gemm_format == GemmFormat::kFp8 || job->gemm_format == GemmFormat::kFp4);
   switch (framework) {
     case Framework::kGeneric:
       // PyTorch's F.cross_entropy on logits.float(): fp32 upcast + fp32 log-softmax saved for backward.

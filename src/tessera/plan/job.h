@@ -43,6 +43,17 @@ struct MemoryTraits {
   // instead of kept. Memory only: the recomputed work is memory-bound and small next to the layer's GEMMs.
   bool recompute_norm = false;
   bool recompute_moe_act = false;
+  // Megatron-Core's "mla_up_proj" recompute module: MLA's q and kv up-projection outputs (flash attention's q, k, v)
+  // are dropped after the attention forward and rebuilt from the kept latents before its backward
+  // (CheckpointWithoutOutput): their bytes are not kept, and the backward re-runs the two up-projection GEMMs.
+  bool recompute_mla_up_proj = false;
+  // With fp8/fp4 GEMMs, Transformer Engine's Linear, LayerNormLinear and GroupedLinear save the quantized copy of
+  // their input for the weight-gradient GEMM, 1 byte per element (plus a scale per block), instead of bf16
+  // (transformer_engine/pytorch/module/linear.py: the quantized input keeps only its column-wise data, "not needed in
+  // backward pass" for the row-wise): the QKV and MLP inputs (norm outputs), the fc2 input (activation output) and each
+  // routed copy's expert input. The attention output stays bf16 for flash attention's backward and the o projection
+  // adds its fp8 copy. Megatron and NeMo/Megatron-Bridge (TE); torchtitan's float8 keeps high-precision inputs.
+  bool fp8_saved_gemm_inputs = false;
   // With sequence parallelism, the column-parallel matmuls (QKV, MLP up/gate) keep their all-gathered,
   // full-sequence input for backward (PyTorch DTensor's ColwiseParallel: autograd saves the matmul's input),
   // instead of the tp-sharded input that Megatron keeps and re-gathers in backward.
@@ -71,14 +82,16 @@ enum class Framework {
 // attention and back for its output, on the critical path (no overlap), and needs the heads divisible by cp.
 enum class ContextParallel { kRing, kAllToAll };
 
-// How expert-parallel tokens travel (moe_dispatch.h): kAllToAll sends every routed copy as its own message
-// (Megatron's "alltoall" dispatcher); kDeduplicated sends a token once per remote scale-up domain and forwards it
-// over NVLink inside (DeepEP / HybridEP, Megatron's "flex" dispatcher).
-enum class ExpertDispatch { kAllToAll, kDeduplicated };
+// How expert-parallel tokens travel and are sorted (moe_dispatch.h): kAllToAll sends every routed copy as its own
+// message (Megatron's "alltoall" dispatcher) and permutes them in separate passes; kDeduplicated sends a token once
+// per destination rank and once per remote scale-up domain, forwarding it over NVLink inside (Megatron's "flex"
+// dispatcher with DeepEP), permuting locally; kHybridEp deduplicates the same way with the permutation fused into
+// the dispatch and combine kernels (the flex dispatcher with HybridEP).
+enum class ExpertDispatch { kAllToAll, kDeduplicated, kHybridEp };
 
 // The fitted defaults of Job::moe_host_overhead_s and Job::moe_host_per_expert_s (docs/planner.md "Constants").
-inline constexpr double kMoeHostOverheadS = 0.00216;     // s per MoE layer per micro-batch, fitted
-inline constexpr double kMoeHostPerExpertS = 0.000143;   // s per local expert, MoE layer and micro-batch, fitted
+inline constexpr double kMoeHostOverheadS = 0.001725;    // s per MoE layer per micro-batch, fitted
+inline constexpr double kMoeHostPerExpertS = 0.0002935;  // s per local expert, MoE layer and micro-batch, fitted
 
 struct Job {
   ModelSpec model;

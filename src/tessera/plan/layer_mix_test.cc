@@ -280,5 +280,35 @@ TEST(ContextParallel, RingHidesUlyssesPays) {
             std::string::npos);
 }
 
+// Megatron-Core's mla_up_proj recompute (DeepSeek-V3's Bridge recipes): MLA's q, k and v — 2·(NH·HS + NH·(HS + dv))
+// bytes per token, 128 heads of q/k size 192 and v size 128 — are not kept, the latents are; the backward re-runs the
+// q up-projection (1536 -> 128·192) and the kv up-projection (512 -> 128·(128 + 128)) of every attention layer.
+TEST(LayerMix, MlaUpProjectionRecomputeDropsQkvAndRerunsTheUpProjections) {
+  Job job;
+  job.model = catalog_model("deepseek-v3");
+  job.plan.tp = 1, job.plan.pp = 16, job.plan.dp = 16, job.plan.micro_batch = 1, job.plan.global_batch = 2048;
+  job.plan.zero_stage = 1;
+  job.plan.precision = Precision::kFp8;
+  job.gemm_format = GemmFormat::kFp8;
+  job.ep = 8;
+  const ModelSpec& m = job.model;
+  const double tokens = static_cast<double>(m.seq_len), attention = layer_mix(m).attention;
+  const double kept = activation_bytes_per_layer(job);
+  Job recompute = job;
+  recompute.memory.recompute_mla_up_proj = true;
+  EXPECT_NEAR(kept - activation_bytes_per_layer(recompute),
+              tokens * 2 * (128 * 192 + 128 * (192 + 128)) * attention / static_cast<double>(m.n_layer), 1);
+
+  AcceleratorSpec acc = *testing::load_test_catalog().accelerator("b200");
+  const ClusterLinks links = cluster_links(*testing::load_test_catalog().cluster("dgx-b200"), acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kFp8);
+  const StepPrediction base = predict_step(job, acc, links, dev);
+  const StepPrediction rerun = predict_step(recompute, acc, links, dev);
+  const double up = dev.gemm_seconds(tokens, 128 * 192, 1536) + dev.gemm_seconds(tokens, 128 * (192 - 64 + 128), 512);
+  const double micro_batches = 2048 / 16;
+  EXPECT_NEAR(rerun.compute_s - base.compute_s, micro_batches * attention / 16 * up, 1e-6);
+  EXPECT_LT(rerun.compute_s / base.compute_s, 1.03);  // a few percent, as the recipe intends
+}
+
 }  // namespace
 }  // namespace tessera::plan

@@ -67,8 +67,10 @@ TokenBytes layer_token_bytes(const Job& job) {
   const LayerMix mix = layer_mix(m);
   const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
   const double gate = m.gated_mlp ? 1.5 : 1.0;
+  // Bytes per element of a saved GEMM input: its quantized copy with fp8/fp4 under Transformer Engine, else bf16.
+  const double gemm_in = job.memory.fp8_saved_gemm_inputs ? 1 : 2;
   // Norm input + matmul input (+ mask); the matmul input is the norm's output, rebuilt when norms are recomputed.
-  const double per_input = (job.memory.recompute_norm ? 2 : 4) * C + (job.memory.dropout ? C : 0);
+  const double per_input = (job.memory.recompute_norm ? 2 : 2 + gemm_in) * C + (job.memory.dropout ? C : 0);
   TokenBytes b;
   // Attention: q, k, v and the attention output; MLA also keeps its two latents.
   const double NH = static_cast<double>(m.n_head), HS = static_cast<double>(m.head_size());
@@ -76,9 +78,14 @@ TokenBytes layer_token_bytes(const Job& job) {
   const double kv = is_mla(m) ? NH * (HS + dv) : 2 * static_cast<double>(m.kv_heads()) * HS;
   const double latents = is_mla(m) ? 2.0 * static_cast<double>(m.mla_q_lora_rank + m.mla_kv_lora_rank + m.mla_rope_dim) : 0;
   b.replicated += mix.attention * (per_input + latents);
-  b.split += mix.attention * (2 * (NH * HS + kv) + 2 * NH * dv);
+  // The attention output stays bf16 for flash attention's backward; an fp8 o projection keeps its own copy too.
+  const double attention_out = 2 + (job.memory.fp8_saved_gemm_inputs ? 1 : 0);
+  // MLA's up-projection recompute (mla_up_proj) drops q, k and v; the latents stay.
+  const double qkv = is_mla(m) && job.memory.recompute_mla_up_proj ? 0 : 2 * (NH * HS + kv);
+  b.split += mix.attention * (qkv + attention_out * NH * dv);
   b.replicated += mix.dense_ffn * per_input;
-  b.split += mix.dense_ffn * 4 * F * gate;
+  // fc1 (gate and up) outputs in bf16 for the activation's backward, the activation output as fc2's input.
+  b.split += mix.dense_ffn * (4 * F * gate - (2 - gemm_in) * F);
   if (mix.mamba > 0) {
     const double d = mamba_inner_dim(m), state = static_cast<double>(m.mamba_groups * m.mamba_state);
     b.replicated += mix.mamba * per_input;
@@ -91,9 +98,10 @@ TokenBytes layer_token_bytes(const Job& job) {
     b.replicated += mix.moe_ffn * per_input;
     // Recomputing the expert activation (moe_act) drops its output, 2·F_e bytes of each copy's intermediates.
     const double Fe = static_cast<double>(m.moe_ffn_hidden);
-    const double expert_intermediates = 4 * Fe * gate - (job.memory.recompute_moe_act ? 2 * Fe : 0);
-    b.split += mix.moe_ffn * (k * (4 * C * etp + expert_intermediates) +
-                              4 * static_cast<double>(m.moe_shared_ffn_hidden) * gate);
+    // The activation output is the expert fc2's input (gemm_in bytes); the permuted input is fc1's.
+    const double expert_intermediates = 4 * Fe * gate - 2 * Fe + (job.memory.recompute_moe_act ? 0 : gemm_in * Fe);
+    const double Fs = static_cast<double>(m.moe_shared_ffn_hidden);
+    b.split += mix.moe_ffn * (k * ((2 + gemm_in) * C * etp + expert_intermediates) + 4 * Fs * gate - (2 - gemm_in) * Fs);
   }
   const double L = static_cast<double>(m.n_layer);
   b.replicated /= L;

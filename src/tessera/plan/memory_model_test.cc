@@ -41,6 +41,28 @@ TEST(MemoryModel, NemoKeepsBf16GradientsAndFp8WeightsOnlyWithFp8Gemms) {
   EXPECT_NEAR(estimate_memory(job, 80).weights_gib, P * 2 / kGiB, 1e-9);
 }
 
+// Transformer Engine saves fp8 GEMM inputs in 1 byte: for a gated dense block that is the QKV and MLP inputs (C
+// each), the fc2 input (F) and the attention output's extra fp8 copy for the o projection (+Q, flash attention keeps
+// its bf16 output): C + C + F − Q bytes per token less, over tp with sequence parallelism. Only Megatron/NeMo with fp8
+// or fp4 GEMMs; torchtitan (torchao float8) and bf16 jobs keep bf16 inputs.
+TEST(MemoryModel, TransformerEngineKeepsFp8GemmInputsInOneByte) {
+  const Catalog c = testing::load_test_catalog();
+  Job job = llama70b_job(c);
+  job.gemm_format = GemmFormat::kFp8;
+  apply_framework(Framework::kNemo, &job);
+  EXPECT_TRUE(job.memory.fp8_saved_gemm_inputs);
+  const double fp8 = activation_bytes_per_layer(job);
+  job.memory.fp8_saved_gemm_inputs = false;
+  const double bf16 = activation_bytes_per_layer(job);
+  const double C = 8192, F = 28672, Q = 8192, tokens = 8192;  // llama3-70b, seq 8192, micro-batch 1
+  EXPECT_NEAR(bf16 - fp8, tokens * (2 * C + F - Q) / 8, 1);
+  apply_framework(Framework::kTorchtitan, &job);
+  EXPECT_FALSE(job.memory.fp8_saved_gemm_inputs);
+  job.gemm_format = GemmFormat::kBf16;
+  apply_framework(Framework::kNemo, &job);
+  EXPECT_FALSE(job.memory.fp8_saved_gemm_inputs);
+}
+
 TEST(MemoryModel, DropoutMasksOnlyForMegatronGptModels) {
   const Catalog c = testing::load_test_catalog();
   Job gpt;

@@ -26,6 +26,19 @@ double expected_domains_touched(int64_t experts, int64_t top_k, int64_t domains,
   return touched;
 }
 
+bool deduplicates(ExpertDispatch dispatch) { return dispatch != ExpertDispatch::kAllToAll; }
+
+double permutation_passes(const Job& job) {
+  if (job.ep_dispatch == ExpertDispatch::kHybridEp) return 0;
+  // permute (token -> its k copies, sorted by expert) and unpermute (copies -> weighted sum per token).
+  double passes = 2;
+  // The all-to-all dispatcher receives the copies grouped by source rank and sorts them by local expert
+  // (sort_chunks_by_idxs, "permutation 2"), and unsorts them before the combine.
+  const bool sorts = job.ep_dispatch == ExpertDispatch::kAllToAll && job.ep > 1 && job.model.moe_experts / job.ep > 1;
+  if (sorts) passes += 2;
+  return passes;
+}
+
 DispatchCopies dispatch_copies(const ClusterLinks& links, const Job& job) {
   DispatchCopies c;
   if (job.ep <= 1) return c;
@@ -35,13 +48,21 @@ DispatchCopies dispatch_copies(const ClusterLinks& links, const Job& job) {
   // Copies for the other ranks of the token's own domain go over the scale-up link either way.
   c.scaleup = (inner - 1) / n * k;
   c.scaleout = (n - inner) / n * k;
-  if (job.ep_dispatch == ExpertDispatch::kDeduplicated && g.domains > 1) {
+  if (!deduplicates(job.ep_dispatch)) return c;
+  // DeepEP and HybridEP send a token once to each rank that holds any of its experts (the receiver makes the
+  // per-expert copies): the expected ranks touched, each rank holding E/ep experts, capped by group-limited routing
+  // when the groups tile the ranks.
+  const double ranks = expected_domains_touched(job.model.moe_experts, job.model.moe_top_k, job.ep,
+                                                job.router_groups, job.router_group_topk);
+  c.scaleup = ranks * (inner - 1) / n;
+  c.scaleout = ranks * (n - inner) / n;
+  if (g.domains > 1) {
     const double D = static_cast<double>(g.domains);
     const double remote = expected_domains_touched(job.model.moe_experts, job.model.moe_top_k, g.domains,
                                                    job.router_groups, job.router_group_topk) *
                           (D - 1) / D;
-    // The relay GPU of each remote domain forwards the copies meant for its neighbours over NVLink: all the
-    // remote copies but the ones it keeps (1/inner of each domain's arrivals).
+    // The relay GPU of each remote domain forwards the tokens meant for its neighbours over NVLink: all the
+    // remote rank copies but the ones it keeps (1/inner of each domain's arrivals).
     c.scaleup += std::max(0.0, c.scaleout - remote / inner);
     c.scaleout = std::min(c.scaleout, remote);
   }

@@ -180,7 +180,9 @@ TEST(PlanFix, PublishedRowsThatRanFitAndMemoryTracksMeasuredPeaks) {
   size_t dense_offload = 0;
   for (const auto& p : predictions) dense_offload += p.assumed_offload_layers > 0 && !is_moe(p.run.job.model);
   EXPECT_LE(dense_offload, 16u);
-  EXPECT_LE(s.memory_offload_assumed, 48u);
+  // Transformer Engine's 1-byte fp8 GEMM inputs and the GPT-OSS, DeepSeek-V3 and Kimi K2 recipes' module recompute:
+  // 48 -> 12 rows of tests/data.
+  EXPECT_LE(s.memory_offload_assumed, 12u);
   ASSERT_GE(s.memory_error.count, 14u);
   EXPECT_LE(s.memory_error.median, 0.20);
   EXPECT_LE(s.memory_error_max, 0.40);

@@ -124,7 +124,9 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                  {"gemm_format", gemm_format_name(r.job.gemm_format)},
                  {"framework", framework_name(r.job.framework)}, {"offload_layers", r.job.memory.offload_layers},
                  {"ep", r.job.ep}, {"etp", r.job.etp},
-                 {"ep_dispatcher", r.job.ep_dispatch == ExpertDispatch::kDeduplicated ? "dedup" : "alltoall"},
+                 {"ep_dispatcher", r.job.ep_dispatch == ExpertDispatch::kDeduplicated ? "dedup"
+                                  : r.job.ep_dispatch == ExpertDispatch::kHybridEp   ? "hybridep"
+                                                                                     : "alltoall"},
                  {"ep_overlap", r.job.ep_overlap}, {"pad_to_capacity", r.job.pad_to_capacity},
                  {"moe_cuda_graph", r.job.moe_cuda_graph},
                  {"cp_mode", r.job.cp_mode == ContextParallel::kRing ? "ring" : "ulysses"}};

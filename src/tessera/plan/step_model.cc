@@ -97,6 +97,10 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
       g = ql > 0 ? gemm_times(dev, M, {{ql, C}, {NH * HS / tp, ql}}) : gemm_times(dev, M, {{NH * HS / tp, C}});
       const GemmTimes kv = gemm_times(dev, M, {{kvl + rope, C}, {NH * (HS - rope + dv) / tp, kvl}, {C, NH * dv / tp}});
       g.fwd += kv.fwd, g.bwd += kv.bwd;
+      // mla_up_proj recompute: the backward first re-runs the q and kv up-projections (MemoryTraits).
+      if (job.memory.recompute_mla_up_proj) {
+        g.bwd += (ql > 0 ? dev.gemm_seconds(M, NH * HS / tp, ql) : 0) + dev.gemm_seconds(M, NH * (HS - rope + dv) / tp, kvl);
+      }
     } else {
       g = gemm_times(dev, M, {{(Q + 2 * KV) / tp, C}, {C, Q / tp}});
     }
@@ -182,10 +186,13 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     if (Fs > 0) shared = gemm_times(dev, M, {{up * Fs / tp, C}, {C, Fs / tp}});
     const double copies = tokens * k * etp * load;
     const double elem = elem_c + M * act * kElementwiseFPerToken * Fs / tp * gate +
-                        copies * act * (kElementwiseFPerToken * Fe / etp * gate + 4 * C);
+                        copies * act * kElementwiseFPerToken * Fe / etp * gate;
+    // Permutation passes of the dispatcher (moe_dispatch.h), each reading and writing C per copy; the backward
+    // runs the inverse permutations on the gradients, once each.
+    const double permute = dev.memory_seconds(copies * act * 2 * C * permutation_passes(job));
     const double local_experts = E / ep;
-    const double fwd = local_experts * experts.fwd + router.fwd + shared.fwd + dev.memory_seconds(elem);
-    const double bwd = local_experts * experts.bwd + router.bwd + shared.bwd + 2 * dev.memory_seconds(elem);
+    const double fwd = local_experts * experts.fwd + router.fwd + shared.fwd + dev.memory_seconds(elem) + permute;
+    const double bwd = local_experts * experts.bwd + router.bwd + shared.bwd + 2 * dev.memory_seconds(elem) + permute;
     total.fwd_compute += mix.moe_ffn * fwd;
     total.bwd_compute += mix.moe_ffn * bwd;
     total.tp_comm_fwd += mix.moe_ffn * tp_all_reduce;

@@ -281,19 +281,41 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       skip("ep column > 1 but '" + run.model_name + "' is dense in the catalog");
       continue;
     }
-    // Megatron-Bridge runs node-limited-routing models (DeepSeek-V3) with the flex dispatcher (HybridEP or
-    // DeepEP: one NIC crossing per destination node, scripts/performance/configs/deepseek/
-    // deepseek_workload_base_configs.py sets moe_flex_dispatcher_backend in every DeepSeek-V3 configuration);
-    // its Qwen3-235B recipes that cross nodes (H100, B200, B300) set moe_token_dispatcher_type = "alltoall".
-    // Token drop runs on the all-to-all dispatcher only (apply_moe_token_drop asserts it; the DeepSeek-V3 configs
-    // log "Using token drop, disabling DeepEP").
-    if (framework == Framework::kNemo && is_moe(m) && run.job.router_groups > 0 && run.job.capacity_factor <= 0) {
-      run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+    // Megatron-Bridge's dispatcher: its recipe's moe_flex_dispatcher_backend where set (the flex dispatcher with
+    // HybridEP or DeepEP), else the model provider's moe_token_dispatcher_type = "alltoall"; token drop runs on the
+    // all-to-all dispatcher only (apply_moe_token_drop asserts it; the DeepSeek-V3 configs log "Using token drop,
+    // disabling DeepEP"). Bridge scripts/performance/configs/, by container:
+    //   DeepSeek-V3 (and the other group-limited models): 26.02 (v0.3.0 deepseek_workload_base_configs.py) "hybridep"
+    //     on every GPU; 25.11 (v0.2.0 workload_base_configs.py) "hybridep" on GB300 and GB200, "deepep" on H100,
+    //     none on B200; 25.09 and before DeepEP.
+    //   Qwen3 (v0.2.0 qwen3/workload_base_configs.py, v0.3.0 qwen/qwen3_workload_base_configs.py): "hybridep" on
+    //     GB300 and GB200 from 25.11, and for Qwen3-30B-A3B also on B300 and "deepep" on H100 from 26.02; none
+    //     elsewhere. GPT-OSS and Nemotron-H set none.
+    if (framework == Framework::kNemo && is_moe(m) && run.job.capacity_factor <= 0) {
+      const double container = nemo_container(run.source);
+      const std::string& gen = run.accelerator.generation;
+      const bool grace = gen == "blackwell-gb200" || gen == "blackwell-ultra-gb300";
+      if (run.job.router_groups > 0) {
+        if (container >= 26.02 || (container >= 25.11 && grace)) {
+          run.job.ep_dispatch = ExpertDispatch::kHybridEp;
+        } else if (!(container >= 25.11 && gen == "blackwell")) {
+          run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+        }
+      } else if (has(name_l, "qwen3") && container >= 25.11) {
+        const bool small = has(name_l, "30b");
+        if (grace || (small && container >= 26.02 && gen == "blackwell-ultra")) {
+          run.job.ep_dispatch = ExpertDispatch::kHybridEp;
+        } else if (small && container >= 26.02 && gen == "hopper") {
+          run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+        }
+      }
     }
     // A row that names its dispatcher or the all-to-all overlap in the notes ("dispatcher=DeepEP",
     // "+1f1b overlap"; "A2A_OVERLAP=0" is the switch off) is read as stated.
-    if (has(notes_l, "dispatcher=deepep") || has(notes_l, "dispatcher=hybridep")) {
+    if (has(notes_l, "dispatcher=deepep")) {
       run.job.ep_dispatch = ExpertDispatch::kDeduplicated;
+    } else if (has(notes_l, "dispatcher=hybridep")) {
+      run.job.ep_dispatch = ExpertDispatch::kHybridEp;
     } else if (has(notes_l, "dispatcher=a2a") || has(notes_l, "dispatcher=alltoall")) {
       run.job.ep_dispatch = ExpertDispatch::kAllToAll;
     }
@@ -325,6 +347,33 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       run.job.moe_cuda_graph = graphs && is_moe(m) && run.job.pad_to_capacity;
     }
     apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
+    // Module recompute the Bridge recipe sets where the row is silent: GPT-OSS 120B recomputes its layer norms and
+    // expert activations on GB200, B200 and H100 (recompute_modules = ["layernorm", "moe_act"] in
+    // scripts/performance/configs/gpt_oss/workload_base_configs.py at v0.2.0, 25.11, and
+    // gpt_oss_workload_base_configs.py at v0.3.0, 26.02; not on GB300 and, from 26.02, not on B300).
+    if (framework == Framework::kNemo && !run.recompute_stated && has(name_l, "gpt oss") &&
+        nemo_container(run.source) >= 25.11) {
+      const std::string& gen = run.accelerator.generation;
+      if (gen == "blackwell-gb200" || gen == "blackwell" || gen == "hopper") {
+        run.job.memory.recompute_norm = true;
+        run.job.memory.recompute_moe_act = true;
+      }
+    }
+    // DeepSeek-V3's Bridge recipes recompute modules too: mla_up_proj on every GPU (25.09 run_script.py at a28844195:
+    // B200, H100, GB200; 25.11 v0.2.0 workload_base_configs.py: GB200, B200, H100; 26.02 v0.3.0
+    // deepseek_workload_base_configs.py: GB300 fp8, GB200, B300, B200, H100), except moe_act on GB300 in 25.11 and
+    // for GB300 bf16 in 26.02. (H100's and 25.09 GB200 dropless's "mlp" recomputes the 3 dense layers' MLPs: not read.)
+    // Kimi K2's (scripts/performance/configs/kimi/kimi_workload_base_configs.py at v0.3.1): mla_up_proj on every GPU.
+    if (framework == Framework::kNemo && !run.recompute_stated && (has(name_l, "deepseek") || has(name_l, "kimi"))) {
+      const double container = nemo_container(run.source);
+      const bool gb300 = run.accelerator.generation == "blackwell-ultra-gb300";
+      const bool moe_act = gb300 && ((container >= 25.11 && container < 26.02) ||
+                                     (container >= 26.02 && run.job.gemm_format == GemmFormat::kBf16));
+      if (container > 0) {
+        run.job.memory.recompute_moe_act = moe_act;
+        run.job.memory.recompute_mla_up_proj = !moe_act;
+      }
+    }
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
     // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.
     if (has(rc_l, "recompute modules") && !has(rc_l, "core_attn")) {

@@ -47,9 +47,13 @@ MemoryReport zero_memory_report(MemoryReport unsharded, const ParameterLayout& l
       break;
   }
   if (shared_memory_peers && dp > 1) {
-    const double slice_of_peers = 4.0 * psi * (dp - 1) / dp;
-    const int in_place = zero_stage == 0 ? 1 : zero_stage <= 2 ? 2 : 0;  // gradients; + parameters at 1–2
-    r.peer_buffers = in_place * slice_of_peers;
+    // All-reduced in place (the gradients at stages 0–1): a rank reduces whichever chunks it claims, so over
+    // a few steps it touches all of every peer's buffer. Reduce-scattered (gradients at 2) and all-gathered
+    // (parameters at 1–2) in place: its own slice of each peer's buffer.
+    const double whole_of_peers = 4.0 * psi * (dp - 1), slice_of_peers = whole_of_peers / dp;
+    if (zero_stage <= 1) r.peer_buffers += whole_of_peers;
+    if (zero_stage == 2) r.peer_buffers += slice_of_peers;
+    if (zero_stage == 1 || zero_stage == 2) r.peer_buffers += slice_of_peers;
   }
   return r;
 }

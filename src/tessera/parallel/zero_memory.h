@@ -13,10 +13,12 @@
 // overlap about the embeddings and one block, 4(E + B); without overlap all of them, 4Ψ; plus 4s for the
 // reduce-scatter landing buffer when a step has several micro-batches.
 //
-// shared_memory_peers (the dp axis on the shm backend): each rank also maps and writes slice r of every peer's
-// in-place buffers, (dp − 1)·4Ψ/dp bytes per buffer — the gradients at stages 0–2 (all-reduced or
-// reduce-scattered in place) and the parameters at stages 1–2 (all-gathered in place); at stage 3 the gathered
-// units are released after use, so nothing stays mapped. MemoryReport::peer_buffers.
+// shared_memory_peers (the dp axis on the shm backend): each rank also maps and touches pages of every peer's
+// in-place buffers, which its RSS counts: all of them where they are all-reduced in place (the gradients at
+// stages 0–1: ranks claim chunks of the whole buffer, comm/group_communicator.cc), (dp − 1)·4Ψ; its slice r
+// where they are reduce-scattered (gradients at stage 2) or all-gathered (parameters at stages 1–2) in place,
+// (dp − 1)·4Ψ/dp per buffer; at stage 3 the gathered units are released after use, so nothing stays mapped.
+// MemoryReport::peer_buffers.
 #pragma once
 
 #include <cstdint>

@@ -8,7 +8,7 @@
 namespace tessera {
 namespace {
 
-TEST(ZeroMemory, EachStageShardsWhatItShouldAndShmPeersAddTheirWrittenSlices) {
+TEST(ZeroMemory, EachStageShardsWhatItShouldAndShmPeersAddThePagesTouched) {
   const ParameterLayout layout(tiny_test_spec(), 4);
   const double psi = static_cast<double>(layout.total_numel());
   const MemoryReport base;  // the unsharded model's activations and workspace do not matter here
@@ -21,14 +21,15 @@ TEST(ZeroMemory, EachStageShardsWhatItShouldAndShmPeersAddTheirWrittenSlices) {
   EXPECT_DOUBLE_EQ(report(2, false).gradients, 4.0 * psi / 4 + 4.0 * psi);  // no overlap: every unit in flight
   EXPECT_DOUBLE_EQ(report(3, false).optimizer, 12.0 * psi / 4);
   for (int stage = 0; stage <= 3; ++stage) EXPECT_EQ(report(stage, false).peer_buffers, 0.0) << "stage " << stage;
-  // On shm, rank r writes slice r (a quarter) of each of 3 peers' in-place buffers: the gradients, and at
-  // stages 1–2 the parameters too; stage 3 releases its gathered units.
-  const double slices = 4.0 * psi * 3 / 4;
-  EXPECT_DOUBLE_EQ(report(0, true).peer_buffers, slices);
-  EXPECT_DOUBLE_EQ(report(1, true).peer_buffers, 2 * slices);
+  // On shm, a rank touches all of each of 3 peers' all-reduced gradients (stages 0–1: claimed chunks anywhere)
+  // and slice r (a quarter) of their reduce-scattered gradients (stage 2) and all-gathered parameters (stages
+  // 1–2); stage 3 releases its gathered units.
+  const double whole = 4.0 * psi * 3, slices = whole / 4;
+  EXPECT_DOUBLE_EQ(report(0, true).peer_buffers, whole);
+  EXPECT_DOUBLE_EQ(report(1, true).peer_buffers, whole + slices);
   EXPECT_DOUBLE_EQ(report(2, true).peer_buffers, 2 * slices);
   EXPECT_DOUBLE_EQ(report(3, true).peer_buffers, 0.0);
-  EXPECT_DOUBLE_EQ(report(1, true).total() - report(1, false).total(), 2 * slices);
+  EXPECT_DOUBLE_EQ(report(1, true).total() - report(1, false).total(), whole + slices);
   // One rank has no peers.
   EXPECT_EQ(zero_memory_report(base, layout, 1, 1, false, 1, MatmulPrecision::kFp32, true).peer_buffers, 0.0);
 }

@@ -281,6 +281,10 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       skip("ep column > 1 but '" + run.model_name + "' is dense in the catalog");
       continue;
     }
+    // The recipe traits below depend on the NeMo container of the row's source (0 when it names none) and on the
+    // accelerator generation.
+    const double container = nemo_container(run.source);
+    const std::string& gen = run.accelerator.generation;
     // Megatron-Bridge's dispatcher: its recipe's moe_flex_dispatcher_backend where set (the flex dispatcher with
     // HybridEP or DeepEP), else the model provider's moe_token_dispatcher_type = "alltoall"; token drop runs on the
     // all-to-all dispatcher only (apply_moe_token_drop asserts it; the DeepSeek-V3 configs log "Using token drop,
@@ -292,8 +296,6 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     //     GB300 and GB200 from 25.11, and for Qwen3-30B-A3B also on B300 and "deepep" on H100 from 26.02; none
     //     elsewhere. GPT-OSS and Nemotron-H set none.
     if (framework == Framework::kNemo && is_moe(m) && run.job.capacity_factor <= 0) {
-      const double container = nemo_container(run.source);
-      const std::string& gen = run.accelerator.generation;
       const bool grace = gen == "blackwell-gb200" || gen == "blackwell-ultra-gb300";
       if (run.job.router_groups > 0) {
         if (container >= 26.02 || (container >= 25.11 && grace)) {
@@ -325,7 +327,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     // configs/qwen/qwen3_workload_base_configs.py at v0.3.0 (2026-02-26); v0.1.0rc4's perf matrix (the 25.09 era)
     // has no such switch. A row's notes override it either way.
     run.job.ep_overlap = framework == Framework::kNemo && is_moe(m) && has(name_l, "qwen3") &&
-                         run.accelerator.generation == "hopper" && nemo_container(run.source) >= 25.11;
+                         gen == "hopper" && container >= 25.11;
     if (has(notes_l, "1f1b overlap") || has(notes_l, "a2a_overlap=1")) run.job.ep_overlap = true;
     if (has(notes_l, "a2a_overlap=0")) run.job.ep_overlap = false;
     // CUDA graphs over the MoE layers: the 25.09 Megatron-Bridge perf matrices (scripts/performance/configs/qwen3/
@@ -336,8 +338,6 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     // (v0.2.0 on) capture the router and preprocessing only (cuda_graph_scope without the experts). A row's notes
     // ("cuda_graphs=0|1") override it.
     {
-      const std::string& gen = run.accelerator.generation;
-      const double container = nemo_container(run.source);
       const bool recipe_graphs = framework == Framework::kNemo && has(name_l, "qwen3") && container > 0 &&
                                  container < 25.11 &&
                                  (gen == "blackwell-gb200" || (gen == "blackwell" && has(name_l, "30b")));
@@ -351,9 +351,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     // expert activations on GB200, B200 and H100 (recompute_modules = ["layernorm", "moe_act"] in
     // scripts/performance/configs/gpt_oss/workload_base_configs.py at v0.2.0, 25.11, and
     // gpt_oss_workload_base_configs.py at v0.3.0, 26.02; not on GB300 and, from 26.02, not on B300).
-    if (framework == Framework::kNemo && !run.recompute_stated && has(name_l, "gpt oss") &&
-        nemo_container(run.source) >= 25.11) {
-      const std::string& gen = run.accelerator.generation;
+    if (framework == Framework::kNemo && !run.recompute_stated && has(name_l, "gpt oss") && container >= 25.11) {
       if (gen == "blackwell-gb200" || gen == "blackwell" || gen == "hopper") {
         run.job.memory.recompute_norm = true;
         run.job.memory.recompute_moe_act = true;
@@ -365,8 +363,7 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     // for GB300 bf16 in 26.02. (H100's and 25.09 GB200 dropless's "mlp" recomputes the 3 dense layers' MLPs: not read.)
     // Kimi K2's (scripts/performance/configs/kimi/kimi_workload_base_configs.py at v0.3.1): mla_up_proj on every GPU.
     if (framework == Framework::kNemo && !run.recompute_stated && (has(name_l, "deepseek") || has(name_l, "kimi"))) {
-      const double container = nemo_container(run.source);
-      const bool gb300 = run.accelerator.generation == "blackwell-ultra-gb300";
+      const bool gb300 = gen == "blackwell-ultra-gb300";
       const bool moe_act = gb300 && ((container >= 25.11 && container < 26.02) ||
                                      (container >= 26.02 && run.job.gemm_format == GemmFormat::kBf16));
       if (container > 0) {

@@ -107,13 +107,13 @@ TEST_F(PublishedRuns, MixtureOfExpertsRowsAreAGroupWithBoundedError) {
   EXPECT_LE(s.tflops_moe_held_out.p90, 0.245);
 }
 
-// The held-out rows together, dense and MoE (less the fit-half duplicates), against the issue's targets (median
+// The held-out rows together, dense and MoE (less the fit-half duplicates), beside the issue's targets (median
 // <= 8%, p90 <= 20%). Measured: step time 8.01% / 20.2%, TFLOP/s 8.7% / 23.1% (with the unstated offload, before
 // fp8 inputs at 1 byte: 8.01% / 19.4%, 7.9% / 19.5%); the targets are missed and reported so in docs/planner.md. The
 // dense held-out rows meet both p90s on their own (step time 8.1% / 19.2%, TFLOP/s 8.8% / 17.8%), and the fit half
 // stays at or below where it was (step time 6.4% / 27.3%, TFLOP/s 6.2% / 23.8%; before: 7.9% / 27.3%, 7.0% / 25.5%):
 // a change aimed at the MoE rows must not buy them with these.
-TEST_F(PublishedRuns, HeldOutRowsTogetherMeetTheIssueTargets) {
+TEST_F(PublishedRuns, HeldOutRowsTogetherStayWithinTheirMeasuredBounds) {
   const ValidationSummary s = summarize(predict_runs(runs_, {}));
   EXPECT_GE(s.time_held_out.count, 45u);
   EXPECT_LE(s.tflops_held_out.median, 0.088);

@@ -352,24 +352,24 @@ void GptModel::head_chunk(MicroBatchState& state, const float* lnf, float* dlnf,
   // Tied head: logits[rows,V] = lnf[rows,C] · wte[V,C]^T.
   kernels_.matmul_forward(logits_.data(), x, wte, nullptr, rows, C, V);
   const int32_t* targets = state.targets.data() + n0;
-  if (regions_.active()) {
-    // This rank's columns are vocabulary ids [v0, v0 + V): targets elsewhere are −1 here.
-    const int64_t v0 = regions_.rank() * V;
-    for (int64_t i = 0; i < rows; ++i) {
-      const int64_t local = targets[i] - v0;
-      local_targets_[static_cast<size_t>(i)] = local >= 0 && local < V ? static_cast<int32_t>(local) : -1;
+  if (!regions_.active()) {
+    if (pass == Pass::kEval) {
+      kernels_.crossentropy_forward(state.losses.data() + n0, state.lse.data() + n0, logits_.data(), targets, rows, V);
+    } else {
+      // Loss, d(mean loss)/dlogits, dlnf rows (overwritten) and the head's dwte (accumulated), fused.
+      kernels_.head_loss_backward(state.losses.data() + n0, state.lse.data() + n0, logits_.data(), targets,
+                                  1.0f / static_cast<float>(N), dlnf + n0 * C, dwte_head_.data(), x, wte, rows, C, V);
     }
-    targets = local_targets_.data();
-    vocab_parallel_loss(state, n0, rows);
-  } else if (pass == Pass::kEval) {
-    kernels_.crossentropy_forward(state.losses.data() + n0, state.lse.data() + n0, logits_.data(), targets, rows, V);
-    return;
-  } else {
-    // Loss, d(mean loss)/dlogits, dlnf rows (overwritten) and the head's dwte (accumulated), fused.
-    kernels_.head_loss_backward(state.losses.data() + n0, state.lse.data() + n0, logits_.data(), targets,
-                                1.0f / static_cast<float>(N), dlnf + n0 * C, dwte_head_.data(), x, wte, rows, C, V);
     return;
   }
+  // This rank's columns are vocabulary ids [v0, v0 + V): targets elsewhere are −1 here.
+  const int64_t v0 = regions_.rank() * V;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t local = targets[i] - v0;
+    local_targets_[static_cast<size_t>(i)] = local >= 0 && local < V ? static_cast<int32_t>(local) : -1;
+  }
+  targets = local_targets_.data();
+  vocab_parallel_loss(state, n0, rows);
   if (pass == Pass::kEval) return;
   // Vocabulary-parallel: d(mean loss)/dlogits in place, then dlnf rows (overwritten; this rank's partial sum)
   // and the head's dwte (accumulated).

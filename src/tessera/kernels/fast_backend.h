@@ -66,11 +66,9 @@ class FastBackend final : public KernelBackend {
   double sum_squares(const float* x, int64_t n) override;
   void scale(float* x, float scale, int64_t n) override;
 
-  // bf16 dweight of outputs at least this wide is computed transposed, kWideOutputBlock output channels at a
-  // time through a [C, kWideOutputBlock] fp32 scratch (fast_matmul.cc).
+  // The bf16 products of outputs at least kWideOutputChannels wide (the LM head) run in blocks of
+  // kWideProductBlock output channels (fast_matmul.cc).
   static constexpr int64_t kWideOutputChannels = 8192;
-  static constexpr int64_t kWideOutputBlock = 512;
-  // bf16 forward and dinp of wide outputs run in blocks of this many output channels (fast_matmul.cc).
   static constexpr int64_t kWideProductBlock = 8192;
 
  private:
@@ -81,8 +79,7 @@ class FastBackend final : public KernelBackend {
   void bf16_matmul_backward(float* dinp, float* dweight, const uint16_t* dout, const float* inp, const float* weight,
                             int64_t N, int64_t C, int64_t OC);
 
-  std::unique_ptr<Bf16Gemm> bf16_gemm_;    // null: fp32 matmuls
-  std::vector<float> transposed_dweight_;  // bf16 wide-output dWᵀ block scratch (C·kWideOutputBlock floats)
+  std::unique_ptr<Bf16Gemm> bf16_gemm_;  // null: fp32 matmuls
   // set_matmul_weights (bf16 only): the declared fp32 range and its bf16 copy, converted once per call.
   const float* resident_begin_ = nullptr;
   int64_t resident_count_ = 0;

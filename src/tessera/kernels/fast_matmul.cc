@@ -9,24 +9,18 @@
 // is converted once per call: dout feeds both dinp and dweight. Weights inside the range declared by
 // set_matmul_weights are converted once there (GptModel declares its parameters once per optimizer update)
 // and read from that bf16 copy; other weights are converted on every call.
-// For vocabulary-wide outputs (OC ≥ kWideOutputChannels, the LM head) dweight is computed transposed, in
-// blocks of kWideOutputBlock output channels: per block [o0, o0 + nb), dWᵀ[C, nb] = inpᵀ·dout[:, o0:o0+nb]
-// into a [C, kWideOutputBlock] fp32 scratch (768 KB at C = 384: it stays in cache), then added into
-// dW[o0:o0+nb, C] by 16×16 register transposes. oneDNN's bf16 matmul with the transposed dout as its
-// source (the direct dW = doutᵀ·inp) is the slow layout; the transposed product is the fast one. Measured
-// per 333-token chunk of configs/small.toml's head (CPU time, one thread, Zen 5): direct 58 ms; the
-// whole-width transposed product into a C×OC scratch plus a scalar transpose-add 41 + 22 ms (the
-// regression of the chunked head: the add ran once per chunk over 77 MB); blocked 46 ms in all.
-// The head's other two bf16 products are also split for wide outputs, in kWideProductBlock channels: the
-// forward by output columns (out[:, o0:o0+nb] = inp·W[o0:o0+nb]ᵀ), dinp by its sum over OC (dinp = Σ over
-// blocks of dout[:, k0:k0+kb]·W[k0:k0+kb], accumulated by beta = 1). oneDNN runs these shapes faster than
-// the whole width: per chunk 44 → 38 ms (forward) and 55 → 39 ms (dinp), same measurement. fp32 sgemm
-// gains nothing from the same split (measured), so fp32 calls sgemm once.
+// For vocabulary-wide outputs (OC ≥ kWideOutputChannels, the LM head) all three bf16 products run in blocks
+// of kWideProductBlock output channels: the forward by output columns (out[:, o0:o0+nb] = inp·W[o0:o0+nb]ᵀ),
+// dinp by its sum over OC (dinp = Σ over blocks of dout[:, k0:k0+kb]·W[k0:k0+kb], accumulated by beta = 1)
+// and dW by output rows (dW[o0:o0+nb] += dout[:, o0:o0+nb]ᵀ·inp). oneDNN runs these shapes faster than the
+// whole 50257-wide ones. Per 333-token chunk of configs/small.toml's head (one thread, Zen 5): forward
+// 44 → 38 ms, dinp 55 → 39 ms. dW in 8192-row blocks against the earlier transposed form (dWᵀ of 512-channel
+// blocks into an L2-resident scratch, then 16×16 register transpose-adds into dW, which cost a full pass
+// over dW per chunk), the whole chunk's backward, Zen 4: 2 threads 68–70 vs 74–83 ms, 1 thread 130–131 vs
+// 136 ms (bench/RESULTS.md 2026-12-03). The whole-width direct dW is the slow layout (77–78 ms).
+// fp32 sgemm gains nothing from the same split (measured), so fp32 calls sgemm once.
 #include <dnnl.h>
 #include <omp.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -65,59 +59,6 @@ void column_sum_accumulate(float* dbias, const float* dout, int64_t N, int64_t O
       for (int64_t c = 0; c < width; ++c) a[c] += row[c];
     }
     for (int64_t c = 0; c < width; ++c) dbias[begin + c] += a[c];
-  }
-}
-
-// w[o, c] += t[c, o] for o, c in [0, 16): a 16×16 tile, rows of t at stride ldt, rows of w at stride ldw.
-inline void transpose_add_tile16(float* w, int64_t ldw, const float* t, int64_t ldt) {
-#if defined(__AVX512F__)
-  // Four shuffle stages: 2×2 blocks of single floats (unpack), of pairs (shuffle_ps), of 4-float lanes and
-  // of 8-float halves (shuffle_f32x4); afterwards r[i] holds column i of the tile. The all-lanes masked
-  // forms compile to the plain instructions; GCC 12's unmasked ones warn about _mm512_undefined_ps.
-  constexpr __mmask16 kAll = 0xFFFF;
-  __m512 r[16], s[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(t + i * ldt);
-  for (int i = 0; i < 16; i += 2) {
-    s[i] = _mm512_mask_unpacklo_ps(r[i], kAll, r[i], r[i + 1]);
-    s[i + 1] = _mm512_mask_unpackhi_ps(r[i], kAll, r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_mask_shuffle_ps(s[i], kAll, s[i], s[i + 2], 0x44);
-    r[i + 1] = _mm512_mask_shuffle_ps(s[i], kAll, s[i], s[i + 2], 0xEE);
-    r[i + 2] = _mm512_mask_shuffle_ps(s[i + 1], kAll, s[i + 1], s[i + 3], 0x44);
-    r[i + 3] = _mm512_mask_shuffle_ps(s[i + 1], kAll, s[i + 1], s[i + 3], 0xEE);
-  }
-  for (int i = 0; i < 4; ++i) {
-    s[i] = _mm512_mask_shuffle_f32x4(r[i], kAll, r[i], r[i + 4], 0x88);
-    s[i + 4] = _mm512_mask_shuffle_f32x4(r[i], kAll, r[i], r[i + 4], 0xDD);
-    s[i + 8] = _mm512_mask_shuffle_f32x4(r[i + 8], kAll, r[i + 8], r[i + 12], 0x88);
-    s[i + 12] = _mm512_mask_shuffle_f32x4(r[i + 8], kAll, r[i + 8], r[i + 12], 0xDD);
-  }
-  for (int i = 0; i < 8; ++i) {
-    r[i] = _mm512_mask_shuffle_f32x4(s[i], kAll, s[i], s[i + 8], 0x88);
-    r[i + 8] = _mm512_mask_shuffle_f32x4(s[i], kAll, s[i], s[i + 8], 0xDD);
-  }
-  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(w + i * ldw, _mm512_add_ps(_mm512_loadu_ps(w + i * ldw), r[i]));
-#else
-  for (int64_t o = 0; o < 16; ++o) {
-    for (int64_t c = 0; c < 16; ++c) w[o * ldw + c] += t[c * ldt + o];
-  }
-#endif
-}
-
-// dweight[rows, C] += transposed[C, rows]ᵀ (row stride ldt): full 16×16 tiles through registers, split over
-// threads by 16-row groups; the ragged edges (rows or C not a multiple of 16) element by element.
-void transpose_accumulate(float* dweight, const float* transposed, int64_t ldt, int64_t rows, int64_t C) {
-  const int64_t full_rows = rows / 16 * 16, full_cols = C / 16 * 16;
-#pragma omp parallel for schedule(static)
-  for (int64_t o = 0; o < full_rows; o += 16) {
-    for (int64_t c = 0; c < full_cols; c += 16) transpose_add_tile16(dweight + o * C + c, C, transposed + c * ldt + o, ldt);
-    for (int64_t oo = o; oo < o + 16; ++oo) {
-      for (int64_t c = full_cols; c < C; ++c) dweight[oo * C + c] += transposed[c * ldt + oo];
-    }
-  }
-  for (int64_t o = full_rows; o < rows; ++o) {
-    for (int64_t c = 0; c < C; ++c) dweight[o * C + c] += transposed[c * ldt + o];
   }
 }
 
@@ -203,17 +144,11 @@ void FastBackend::bf16_matmul_backward(float* dinp, float* dweight, const uint16
   }
   if (dweight == nullptr) return;  // the input-gradient pass of a split backward
   const uint16_t* x = bf16_gemm_->convert(Bf16Gemm::kSlotC, inp, N * C);
-  if (OC >= kWideOutputChannels) {
-    if (static_cast<int64_t>(transposed_dweight_.size()) < C * kWideOutputBlock) {
-      transposed_dweight_.resize(static_cast<size_t>(C * kWideOutputBlock));
-    }
-    for (int64_t o0 = 0; o0 < OC; o0 += kWideOutputBlock) {
-      const int64_t nb = std::min(kWideOutputBlock, OC - o0);
-      bf16_gemm_->gemm(true, false, C, nb, N, x, C, d + o0, OC, 0.0f, transposed_dweight_.data(), kWideOutputBlock);
-      transpose_accumulate(dweight + o0 * C, transposed_dweight_.data(), kWideOutputBlock, nb, C);
-    }
-  } else {
-    bf16_gemm_->gemm(true, false, OC, C, N, d, OC, x, C, 1.0f, dweight, C);
+  // Wide outputs: dW in row blocks of kWideProductBlock (see the top of the file).
+  const int64_t block = OC >= kWideOutputChannels ? kWideProductBlock : OC;
+  for (int64_t o0 = 0; o0 < OC; o0 += block) {
+    const int64_t nb = std::min(block, OC - o0);
+    bf16_gemm_->gemm(true, false, nb, C, N, d + o0, OC, x, C, 1.0f, dweight + o0 * C, C);
   }
 }
 

@@ -129,9 +129,8 @@ void check_bf16_matmul(KernelBackend& fast, KernelBackend& emulated, KernelBacke
   }
 }
 
-// The last two shapes take the wide-output (transposed, blocked dweight) path: C = 19 only through the
-// element-wise edge of the transpose-add and a last block of one channel; C = 40 through full 16×16 tiles
-// plus an 8-column edge, and a last block of 16 + 5 channels (full and ragged row groups).
+// The last two shapes take the wide-output path (all three products in blocks of kWideProductBlock output
+// channels): a last block of one channel (C = 19) and of 21 channels (C = 40).
 TEST_F(Bf16MatmulTest, MatchesEmulationAndFp32BoundOnAwkwardShapes) {
   const struct {
     int64_t N, C, OC;
@@ -183,7 +182,7 @@ TEST_F(Bf16MatmulTest, RoundsOperandsToBf16) {
 // Resident weights (set_matmul_weights): the same bits as converting per call, for a weight inside the
 // declared range; the copy really is what the matmuls read (changing the fp32 values without declaring
 // them again leaves the result unchanged), declaring again picks the change up, and a weight that is not
-// wholly inside the range is converted per call. For wide outputs too (the LM head's transposed dW path).
+// wholly inside the range is converted per call. For wide outputs too (the LM head's blocked path).
 TEST_F(Bf16MatmulTest, ResidentWeightsAreTheRoundedWeightsAndFollowDeclarations) {
   for (const int64_t OC : {int64_t{24}, FastBackend::kWideOutputChannels}) {
     SCOPED_TRACE(OC);

@@ -4,7 +4,6 @@
 
 #include <fmt/format.h>
 
-#include "tessera/kernels/fast_backend.h"
 
 namespace tessera {
 namespace {
@@ -45,13 +44,10 @@ MemoryReport training_memory_report(const ModelSpec& spec, int64_t batch, int64_
   r.workspace = model.workspace + attention;
   if (precision == MatmulPrecision::kBf16) {
     r.parameters += 2.0 * P;  // the resident bf16 copy
-    // Operand slots (grow-only, 2 bytes per element): A holds dout or inp, C inp, at their largest;
-    // plus the LM head's transposed fp32 dW block scratch [C, kWideOutputBlock] when V is a wide output
-    // (fast_matmul.cc).
+    // Operand slots (grow-only, 2 bytes per element): A holds dout or inp, C inp, at their largest.
     const double slot_a = std::max({N * F, N * 3 * C, head_rows * V});
     const double slot_c = N * F;
     r.workspace += 2.0 * (slot_a + slot_c);
-    if (V >= static_cast<double>(FastBackend::kWideOutputChannels)) r.workspace += 4.0 * C * FastBackend::kWideOutputBlock;
   }
   return r;
 }

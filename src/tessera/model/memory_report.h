@@ -9,7 +9,7 @@
 //   activations  what the blocks keep per layer for backward under the recompute mode, plus the one
 //                shared set of recomputed buffers (GptModel::allocation_bytes)
 //   workspace    the model's LM-head chunk, its wte gradient and the backward scratch; the fast kernels'
-//                per-thread attention scratch; the bf16 operand scratch and the head's transposed dW
+//                per-thread attention scratch; the bf16 operand scratch
 //
 // Not counted: the program, its libraries and oneDNN's internal buffers (tens of MiB), and the data
 // loader's windows.

@@ -54,6 +54,12 @@ GemmTimes gemm_times(const DeviceModel& dev, double M, std::initializer_list<std
   return g;
 }
 
+// The attention kernel a framework runs: Transformer Engine's cuDNN fused attention under Megatron and NeMo,
+// PyTorch SDPA's flash backend (FlashAttention-2) under torchtitan and plain PyTorch, flash-attn v2 in llm-foundry.
+AttentionKernel attention_kernel_of(Framework f) {
+  return f == Framework::kMegatron || f == Framework::kNemo ? AttentionKernel::kFused : AttentionKernel::kFlash2;
+}
+
 // The links tensor-parallel collectives run on: ClusterLinks::tensor_parallel where set.
 ClusterLinks tp_links_of(const ClusterLinks& links) {
   ClusterLinks tp = links;
@@ -107,8 +113,21 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     auto core = [&](bool windowed) {
       const double flops = attention_core_flops_per_token(m, m.seq_len, job.flash_attention, windowed) * b * t / (tp * cp);
       const double keys = windowed && m.attention_window > 0 ? std::min(t, static_cast<double>(m.attention_window)) : t;
+      if (job.flash_attention) {
+        const AttentionKernel kernel = attention_kernel_of(job.framework);
+        if (job.cp_mode == ContextParallel::kAllToAll || p.cp == 1) {
+          // One causal call over the whole sequence (Ulysses: with cp× fewer heads).
+          return dev.flash_attention_seconds(flops, keys, HS, /*causal=*/true, kernel);
+        }
+        // The ring under load-balanced causal sharding (each rank holds chunks r and 2cp−1−r: torchtitan's
+        // round-robin in torch/distributed/tensor/experimental/_attention.py, Transformer Engine's CP likewise):
+        // step 0 is one causal call over the rank's t/cp keys — 1/cp of its attention FLOPs — and each of the
+        // cp−1 later steps one full (unmasked) call over half a chunk pair, t/(2cp) keys or queries.
+        return dev.flash_attention_seconds(flops / cp, keys / cp, HS, /*causal=*/true, kernel) +
+               dev.flash_attention_seconds(flops * (cp - 1) / cp, keys / (2 * cp), HS, /*causal=*/false, kernel);
+      }
       double seconds = dev.attention_seconds(flops, keys, HS);
-      if (!job.flash_attention) {
+      {
         // Unfused attention streams the t×t scores through memory: write QKᵀ, softmax read+write, dropout
         // mask and output, A·V read — ~10 bytes per score per head forward (2-byte scores).
         seconds += dev.memory_seconds(kUnfusedScoreBytes * NH / tp * t / cp * keys * b);

@@ -25,6 +25,13 @@ constexpr double kOptimizerBytesPerParam = 30;
 constexpr double kElementwiseCPerToken = 16;
 constexpr double kElementwiseFPerToken = 4;
 constexpr double kUnfusedScoreBytes = 10;
+// torchtitan's ring (PyTorch's _attention.py), bytes through memory per output element and later ring step, counted
+// from its code. Forward (_SDPAMerger): the bf16→fp32 cast (6), out − block_out (12), × sigmoid(Δlse) (8),
+// out − that (12), the torch.cat of a partial step's halves (8 on half the steps) and the K,V torch.cat before the
+// exchange (8): ~40. Backward: dQ += (10, 13 on partial steps), dK and dV accumulated through _partial_update
+// (~11.5 each), their fp32 torch.cat for the next rank (16) and the K,V torch.cat (8): ~58.
+constexpr double kTorchCpMergeBytes = 40;
+constexpr double kTorchCpGradBytes = 58;
 // Tessera's LM head computes the logits in chunks of this many bytes of fp32 rows (GptModel::kHeadChunkBytes).
 constexpr double kHeadChunkBytes = 64.0 * (1 << 20);
 
@@ -35,7 +42,8 @@ struct LayerTimes {
   double attention_fwd = 0;
   double selective_recompute = 0;  // what the selective policy re-runs in backward
   double tp_comm_fwd = 0;   // one forward's tp collectives (exposed share)
-  double cp_comm_fwd = 0;   // ring: K,V passes to hide behind attention; all-to-all: exposed as is
+  double cp_fwd_exposed = 0;  // context-parallel exchange not hidden behind the attention, forward
+  double cp_bwd_exposed = 0;  // the same, backward
   double ep_comm_fwd = 0;   // one forward's expert-parallel all-to-alls (dispatch + combine), exposed share
   double host_fwd = 0, host_bwd = 0;  // MoE layers' host-side wait (Job::moe_host_*: 1/3 fwd, 2/3 bwd)
 };
@@ -52,6 +60,12 @@ GemmTimes gemm_times(const DeviceModel& dev, double M, std::initializer_list<std
     g.bwd += dev.gemm_seconds(M, k, n) + dev.gemm_seconds(k, n, M);
   }
   return g;
+}
+
+// The attention kernel a framework runs: Transformer Engine's cuDNN fused attention under Megatron and NeMo,
+// PyTorch SDPA's flash backend (FlashAttention-2) under torchtitan and plain PyTorch, flash-attn v2 in llm-foundry.
+AttentionKernel attention_kernel_of(Framework f) {
+  return f == Framework::kMegatron || f == Framework::kNemo ? AttentionKernel::kFused : AttentionKernel::kFlash2;
 }
 
 // The links tensor-parallel collectives run on: ClusterLinks::tensor_parallel where set.
@@ -104,18 +118,38 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     } else {
       g = gemm_times(dev, M, {{(Q + 2 * KV) / tp, C}, {C, Q / tp}});
     }
-    auto core = [&](bool windowed) {
+    // Seconds of one layer's attention core, forward, and of its first ring step (the causal call over the rank's
+    // own chunk; the whole core without a ring).
+    struct Core {
+      double seconds = 0, step0 = 0;
+    };
+    auto core = [&](bool windowed) -> Core {
       const double flops = attention_core_flops_per_token(m, m.seq_len, job.flash_attention, windowed) * b * t / (tp * cp);
       const double keys = windowed && m.attention_window > 0 ? std::min(t, static_cast<double>(m.attention_window)) : t;
-      double seconds = dev.attention_seconds(flops, keys, HS);
-      if (!job.flash_attention) {
-        // Unfused attention streams the t×t scores through memory: write QKᵀ, softmax read+write, dropout
-        // mask and output, A·V read — ~10 bytes per score per head forward (2-byte scores).
-        seconds += dev.memory_seconds(kUnfusedScoreBytes * NH / tp * t / cp * keys * b);
+      if (job.flash_attention) {
+        const AttentionKernel kernel = attention_kernel_of(job.framework);
+        if (job.cp_mode == ContextParallel::kAllToAll || p.cp == 1) {
+          // One causal call over the whole sequence (Ulysses: with cp× fewer heads).
+          const double s = dev.flash_attention_seconds(flops, keys, HS, /*causal=*/true, kernel);
+          return {s, s};
+        }
+        // The ring under load-balanced causal sharding (each rank holds chunks r and 2cp−1−r: torchtitan's
+        // round-robin in torch/distributed/tensor/experimental/_attention.py, Transformer Engine's CP likewise):
+        // step 0 is one causal call over the rank's t/cp keys — 1/cp of its attention FLOPs — and each of the
+        // cp−1 later steps one full (unmasked) call over half a chunk pair, t/(2cp) keys or queries.
+        const double step0 = dev.flash_attention_seconds(flops / cp, keys / cp, HS, /*causal=*/true, kernel);
+        return {step0 + dev.flash_attention_seconds(flops * (cp - 1) / cp, keys / (2 * cp), HS, /*causal=*/false, kernel),
+                step0};
       }
-      return seconds;
+      // Unfused attention streams the t×t scores through memory: write QKᵀ, softmax read+write, dropout mask and
+      // output, A·V read — ~10 bytes per score per head forward (2-byte scores).
+      const double s = dev.attention_seconds(flops, keys, HS) +
+                       dev.memory_seconds(kUnfusedScoreBytes * NH / tp * t / cp * keys * b);
+      return {s, s};
     };
-    const double attention = (mix.attention - mix.window) * core(false) + mix.window * core(true);
+    const Core full = core(false), windowed = core(true);
+    const double attention = (mix.attention - mix.window) * full.seconds + mix.window * windowed.seconds;
+    const double attention_step0 = (mix.attention - mix.window) * full.step0 + mix.window * windowed.step0;
     // Attention backward: dV = PᵀdO, dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀQ — twice the forward's two products — and
     // flash attention first recomputes S = QKᵀ (it stores no scores): 2.5× the forward's FLOPs.
     const double attention_bwd = (job.flash_attention ? 2.5 : 2.0) * attention;
@@ -130,14 +164,43 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
       selective += attention;
     }
     if (p.cp > 1) {
-      const Link& link = links.link_for(p.cp, grid_stride(GridOrderAxis::kCp, job.grid()));
+      const int64_t stride = grid_stride(GridOrderAxis::kCp, job.grid());
+      const Link& link = links.link_for(p.cp, stride);
       const double kv_width = is_mla(m) ? NH * (HS + dv) : 2 * KV;
       if (job.cp_mode == ContextParallel::kAllToAll) {
-        // Ulysses: Q, K, V to head shards before attention, the output back after it.
+        // Ulysses: Q, K, V to head shards before attention, the output back after it; exposed, and the backward
+        // moves the gradients of the same tensors.
         const double bytes = M * (NH * HS + kv_width + NH * dv) / tp * act;
-        total.cp_comm_fwd += mix.attention * group_all_to_all_seconds(links, p.cp, grid_stride(GridOrderAxis::kCp, job.grid()), bytes);
+        const double a2a = mix.attention * group_all_to_all_seconds(links, p.cp, stride, bytes);
+        total.cp_fwd_exposed += a2a;
+        total.cp_bwd_exposed += a2a;
+      } else if (job.framework == Framework::kTorchtitan) {
+        // torchtitan's ring is PyTorch's (torch/distributed/tensor/experimental/_attention.py,
+        // _templated_ring_attention and its backward; torchtitan's create_context_parallel_ctx sets the rotate
+        // method, "allgather" by default):
+        //  - K and V reach SDPA after repeat_kv (torchtitan's Llama attention), so they carry all NH/tp heads;
+        //  - _AllGatherRotater gathers every rank's K,V once, issued before step 0 and waited for at step 1, so
+        //    only step 0's causal call hides it; the backward gathers again (hidden behind step 0's backward) and
+        //    passes the fp32 dK,dV partial sums rank to rank after every step (_AllToAllRotater, permute_tensor),
+        //    each hidden behind the next step's backward;
+        //  - every later step merges its output into fp32 partials (_SDPAMerger, convert_to_f32) and the backward
+        //    accumulates dQ, dK, dV in fp32 with torch.cat re-assemblies (_partial_update): memory passes.
+        const double kv_bytes = M * 2 * NH * HS / tp * act;  // one rank's expanded K,V chunk
+        const double gather = group_all_gather_seconds(links, p.cp, stride, cp * kv_bytes);
+        const double later_bwd = 2.5 * (attention - attention_step0) / mix.attention / (cp - 1);  // one later step
+        const double dkv_pass = send_recv_seconds(link, 2 * kv_bytes);                             // fp32
+        total.cp_fwd_exposed += mix.attention * std::max(0.0, gather - attention_step0 / mix.attention);
+        total.cp_bwd_exposed += mix.attention * (std::max(0.0, gather - 2.5 * attention_step0 / mix.attention) +
+                                                 (cp - 1) * std::max(0.0, dkv_pass - later_bwd));
+        const double elements = M * NH * HS / tp;  // of the output (and of each expanded K, V)
+        total.fwd_compute += mix.attention * (cp - 1) * dev.memory_seconds(kTorchCpMergeBytes * elements);
+        total.bwd_compute += mix.attention * (cp - 1) * dev.memory_seconds(kTorchCpGradBytes * elements);
       } else {
-        total.cp_comm_fwd += mix.attention * (cp - 1) * send_recv_seconds(link, M * kv_width / tp * act);
+        // Megatron/Transformer Engine ring: (cp−1) K,V sends forward, hidden behind the attention, the same and
+        // the dK,dV sends backward (2×) behind its backward.
+        const double ring = mix.attention * (cp - 1) * send_recv_seconds(link, M * kv_width / tp * act);
+        total.cp_fwd_exposed += std::max(0.0, ring - attention);
+        total.cp_bwd_exposed += std::max(0.0, 2 * ring - 2 * attention);
       }
     }
   }
@@ -227,7 +290,8 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   lt.attention_fwd = total.attention_fwd / L;
   lt.selective_recompute = selective / L;
   lt.tp_comm_fwd = total.tp_comm_fwd / L;
-  lt.cp_comm_fwd = total.cp_comm_fwd / L;
+  lt.cp_fwd_exposed = total.cp_fwd_exposed / L;
+  lt.cp_bwd_exposed = total.cp_bwd_exposed / L;
   lt.ep_comm_fwd = total.ep_comm_fwd / L;
   lt.host_fwd = total.host_fwd / L;
   lt.host_bwd = total.host_bwd / L;
@@ -330,11 +394,9 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   double recompute = 0, recompute_comm = 0;
   if (p.recompute == Recompute::kFull) recompute = lt.fwd_compute, recompute_comm = lt.tp_comm_fwd;
   if (p.recompute == Recompute::kSelective) recompute = lt.selective_recompute;
-  // The ring hides behind the attention compute; Ulysses' all-to-alls sit on the critical path (backward
-  // moves the gradients of the same tensors).
-  const bool ring = job.cp_mode == ContextParallel::kRing;
-  const double cp_fwd_exposed = ring ? std::max(0.0, lt.cp_comm_fwd - lt.attention_fwd) : lt.cp_comm_fwd;
-  const double cp_bwd_exposed = ring ? std::max(0.0, 2 * lt.cp_comm_fwd - 2 * lt.attention_fwd) : lt.cp_comm_fwd;
+  const double cp_fwd_exposed = lt.cp_fwd_exposed;
+  // A fully recomputed forward runs its context-parallel exchange again.
+  const double cp_bwd_exposed = lt.cp_bwd_exposed + (p.recompute == Recompute::kFull ? lt.cp_fwd_exposed : 0.0);
   // LM head + loss (memory-bound softmax over fp32 logits), spread over the stages; once more per MTP module.
   const double heads = 1 + static_cast<double>(m.mtp_layers);
   const double head_fwd = heads * (dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2));

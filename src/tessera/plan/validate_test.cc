@@ -108,26 +108,40 @@ TEST_F(PublishedRuns, MixtureOfExpertsRowsAreAGroupWithBoundedError) {
 }
 
 // The held-out rows together, dense and MoE (less the fit-half duplicates), beside the issue's targets (median
-// <= 8%, p90 <= 20%). Measured: step time 8.01% / 20.2%, TFLOP/s 8.7% / 23.1% (with the unstated offload, before
-// fp8 inputs at 1 byte: 8.01% / 19.4%, 7.9% / 19.5%); the targets are missed and reported so in docs/planner.md. The
-// dense held-out rows meet both p90s on their own (step time 8.1% / 19.2%, TFLOP/s 8.8% / 17.8%), and the fit half
-// stays at or below where it was (step time 6.4% / 27.3%, TFLOP/s 6.2% / 23.8%; before: 7.9% / 27.3%, 7.0% / 25.5%):
-// a change aimed at the MoE rows must not buy them with these.
+// <= 8%, p90 <= 20%). Measured with the flash-attention kernel table and torchtitan's ring (docs/planner.md "Flash
+// attention per generation"): step time 7.7% / 20.09%, TFLOP/s 8.2% / 23.1% (before: 8.01% / 20.2%, 8.7% / 23.1%);
+// the step-time median now meets the target, its p90 misses by a hair and the TFLOP/s figures miss. The dense
+// held-out rows meet both p90s on their own (step time 7.7% / 13.3%, TFLOP/s 8.6% / 14.9%; before 8.1% / 19.2%,
+// 8.8% / 17.8%), and the fit half stays at or below where it was (step time 6.2% / 24.6%, TFLOP/s 6.1% / 22.3%;
+// before 6.4% / 27.3%, 6.2% / 23.8%): a change aimed at some rows must not buy them with these.
 TEST_F(PublishedRuns, HeldOutRowsTogetherStayWithinTheirMeasuredBounds) {
   const ValidationSummary s = summarize(predict_runs(runs_, {}));
   EXPECT_GE(s.time_held_out.count, 45u);
-  EXPECT_LE(s.tflops_held_out.median, 0.088);
+  EXPECT_LE(s.tflops_held_out.median, 0.0835);
   EXPECT_LE(s.tflops_held_out.p90, 0.235);
-  EXPECT_LE(s.time_held_out.median, 0.0805);
-  EXPECT_LE(s.time_held_out.p90, 0.205);
-  EXPECT_LE(s.time_dense_held_out.p90, 0.20);
-  EXPECT_LE(s.tflops_dense_held_out.p90, 0.20);
-  EXPECT_LE(s.time_dense_held_out.median, 0.085);
-  EXPECT_LE(s.tflops_dense_held_out.median, 0.09);
-  EXPECT_LE(s.time_fit.median, 0.065);
-  EXPECT_LE(s.tflops_fit.median, 0.065);
-  EXPECT_LE(s.time_fit.p90, 0.275);
-  EXPECT_LE(s.tflops_fit.p90, 0.24);
+  EXPECT_LE(s.time_held_out.median, 0.078);
+  EXPECT_LE(s.time_held_out.p90, 0.2025);
+  EXPECT_LE(s.time_dense_held_out.p90, 0.14);
+  EXPECT_LE(s.tflops_dense_held_out.p90, 0.155);
+  EXPECT_LE(s.time_dense_held_out.median, 0.08);
+  EXPECT_LE(s.tflops_dense_held_out.median, 0.0875);
+  EXPECT_LE(s.time_fit.median, 0.0625);
+  EXPECT_LE(s.tflops_fit.median, 0.0625);
+  EXPECT_LE(s.time_fit.p90, 0.25);
+  EXPECT_LE(s.tflops_fit.p90, 0.2275);
+}
+
+// The long-context rows (docs/planner.md "Flash attention per generation"): Llama 3 405B at 128k with cp 16 (row 21,
+// TFLOP/s only) was 37% fast and torchtitan's ring rows 31, 32 (8B, 128k/256k, cp 4/8 inside a node) and 40 (405B,
+// 256k, cp 8 across nodes) 59%, 78%, 55% (tokens/s). With the cuDNN/FlashAttention-2 curves and torchtitan's
+// all-gather ring they are 12.8%, 45.6%, 59.1%, 32.3%; 31 and 32 still miss (unexplained, see the docs).
+TEST_F(PublishedRuns, LongContextRowsUseTheKernelTableAndTorchtitansRing) {
+  EXPECT_LT(predict_run(runs_[21], {}).tflops_error, 0.14);
+  EXPECT_LT(predict_run(runs_[31], {}).time_error, 0.47);
+  EXPECT_LT(predict_run(runs_[32], {}).time_error, 0.60);
+  EXPECT_LT(predict_run(runs_[40], {}).time_error, 0.34);
+  // The shorter rows of the same tables stay close: 32k without cp (29) and 64k with cp 2 (30, 38).
+  for (size_t row : {29, 30, 38}) EXPECT_LT(predict_run(runs_[row], {}).time_error, 0.05) << row;
 }
 
 // The DeepSeek-V3 B200 layout (pp 16, ep 8 inside a node) without the offload no recipe sets: the 26.02 rows run

@@ -5,8 +5,11 @@
 // head_loss_backward fuses the two per row: the backward pass over a row follows its log-sum-exp while the row
 // is still in L2, so the logits are read from memory once instead of twice; with bf16 matmuls it writes the
 // dlogits rounded to bf16 straight into the products' operand (2 bytes per logit written instead of 4 written,
-// 4 read back and 2 written by a separate conversion). The values equal the unfused kernels' bit for bit
-// (the same operations in the same order; kernels_fast_test.cc checks it).
+// 4 read back and 2 written by a separate conversion). It also computes each exponential once: the sum pass
+// keeps e^{x - max} in the row, and the dlogits are those terms times dloss/Σ (= dloss·e^{x - lse}), where the
+// separate kernels compute e^{x - max} for the sum and e^{x - lse} again for the backward. Losses and lse equal
+// the separate kernels' bit for bit; dlogits differ by the rounding of the two forms (a few fp32 ulps,
+// kernels_test_util.h bounds it).
 #include <cmath>
 
 #include "tessera/kernels/bf16.h"
@@ -44,26 +47,28 @@ void FastBackend::crossentropy_backward(float* dlogits, const float* logits, con
 void FastBackend::head_loss_backward(float* losses, float* lse, float* logits, const int32_t* targets, float dloss,
                                      float* dinp, float* dweight, const float* inp, const float* weight, int64_t N,
                                      int64_t C, int64_t V) {
-  // dlogits[n,v] = dloss·e^{x[v] − lse}, minus dloss at the target: as crossentropy_forward then _backward.
+  // dlogits[n,v] = dloss·e^{x[v] − max}/Σ, minus dloss at the target (Σ = Σ_v e^{x[v] − max}, lse = max + log Σ).
   uint16_t* dlogits_bf16 = bf16_gemm_ != nullptr ? bf16_gemm_->buffer(Bf16Gemm::kSlotA, N * V) : nullptr;
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     float* x = logits + n * V;
     const int32_t target = targets[n];
     const float mx = fast_math::max_value(x, V);
-    const float l = mx + std::log(fast_math::sum_exp_shifted(x, V, mx));
+    const float target_logit = target >= 0 ? x[target] : 0.0f;
+    const float sum = fast_math::exp_shifted_in_place(x, V, mx);  // x now holds e^{x − max}
+    const float l = mx + std::log(sum);
     lse[n] = l;
-    losses[n] = target >= 0 ? l - x[target] : l;
+    losses[n] = target >= 0 ? l - target_logit : l;
+    const float factor = dloss / sum;
     if (dlogits_bf16 == nullptr) {
 #pragma omp simd
-      for (int64_t v = 0; v < V; ++v) x[v] = dloss * fast_math::exp(x[v] - l);
+      for (int64_t v = 0; v < V; ++v) x[v] *= factor;
       if (target >= 0) x[target] -= dloss;
     } else {
       uint16_t* d = dlogits_bf16 + n * V;
-      const float at_target = target >= 0 ? dloss * fast_math::exp(x[target] - l) - dloss : 0.0f;
 #pragma omp simd
-      for (int64_t v = 0; v < V; ++v) d[v] = bf16::from_float(dloss * fast_math::exp(x[v] - l));
-      if (target >= 0) d[target] = bf16::from_float(at_target);
+      for (int64_t v = 0; v < V; ++v) d[v] = bf16::from_float(x[v] * factor);
+      if (target >= 0) d[target] = bf16::from_float(x[target] * factor - dloss);
     }
   }
   if (dlogits_bf16 == nullptr) {

@@ -68,6 +68,29 @@ inline float sum_exp_shifted(const float* x, int64_t n, float shift) {
   return result;
 }
 
+// sum_exp_shifted that also keeps the terms: x[i] becomes e^{x[i] - shift}. The same lanes in the same order,
+// so the returned sum equals sum_exp_shifted's bit for bit.
+inline float exp_shifted_in_place(float* x, int64_t n, float shift) {
+  constexpr int kLanes = 16;
+  float lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      const float e = exp(x[i + l] - shift);
+      x[i + l] = e;
+      lanes[l] += e;
+    }
+  }
+  float result = 0.0f;
+  for (float lane : lanes) result += lane;
+  for (; i < n; ++i) {
+    x[i] = exp(x[i] - shift);
+    result += x[i];
+  }
+  return result;
+}
+
 // [begin, end) of part `part` when `count` items are split into `parts` contiguous near-equal ranges.
 inline void split_range(int64_t count, int parts, int part, int64_t* begin, int64_t* end) {
   const int64_t base = count / parts;

@@ -149,13 +149,17 @@ TEST_F(Bf16MatmulTest, MatchesEmulationAndFp32BoundOnAwkwardShapes) {
   }
 }
 
-// The fused head with bf16 products writes the dlogits rounded to bf16 straight into the products' operand:
-// the same values the separate kernels round on conversion, so equal bit for bit (narrow and wide paths).
-TEST_F(Bf16MatmulTest, FusedHeadLossBackwardEqualsSeparateKernels) {
+// The fused head with bf16 products writes the dlogits rounded to bf16 straight into the products' operand. Its
+// fp32 dlogits differ from the separate kernels' by a few ulps (fast_crossentropy.cc), which can move a bf16
+// rounding by one bf16 ulp (2^-8): dinp and dweight within that per dlogit, losses and lse bit for bit (narrow and
+// wide paths).
+constexpr double kBf16DlogitRtol = 0x1p-7;
+TEST_F(Bf16MatmulTest, FusedHeadLossBackwardMatchesSeparateKernels) {
   for (int threads : {1, 3}) {
     set_kernel_threads(threads);
-    kernels_test::expect_fused_head_equals_separate(*fast_, 7, 24, 1001, 660);
-    kernels_test::expect_fused_head_equals_separate(*fast_, 5, 40, FastBackend::kWideOutputChannels + 21, 670);
+    kernels_test::expect_fused_head_matches_separate(*fast_, 7, 24, 1001, 660, kBf16DlogitRtol);
+    kernels_test::expect_fused_head_matches_separate(*fast_, 5, 40, FastBackend::kWideOutputChannels + 21, 670,
+                                                    kBf16DlogitRtol);
   }
 }
 

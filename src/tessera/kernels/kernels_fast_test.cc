@@ -270,14 +270,18 @@ TEST_F(FastKernelsTest, CrossentropyMatchesRefInPlace) {
   }
 }
 
-// The fused LM-head loss and backward is the separate kernels' computation, fused: equal bit for bit, at 1 and
-// 3 threads, on a small odd vocabulary and on a wide one.
-TEST_F(FastKernelsTest, FusedHeadLossBackwardEqualsSeparateKernels) {
+// The fused LM-head loss and backward against the separate kernels, at 1 and 3 threads, on a small odd vocabulary
+// and on a wide one: losses and lse bit for bit; dinp and dweight within what a few-ulp difference per dlogit
+// (e^{x−max}·dloss/Σ against dloss·e^{x−lse}, fast_crossentropy.cc) can make of them. The ref backend's default
+// composition is exact.
+constexpr double kFp32DlogitRtol = 1e-5;
+TEST_F(FastKernelsTest, FusedHeadLossBackwardMatchesSeparateKernels) {
   for (int threads : kThreadCounts) {
     set_kernel_threads(threads);
-    kernels_test::expect_fused_head_equals_separate(fast_, 7, 24, 1001, 630);
-    kernels_test::expect_fused_head_equals_separate(fast_, 5, 40, FastBackend::kWideOutputChannels + 21, 640);
-    kernels_test::expect_fused_head_equals_separate(ref_, 3, 8, 97, 650);  // the default composition
+    kernels_test::expect_fused_head_matches_separate(fast_, 7, 24, 1001, 630, kFp32DlogitRtol);
+    kernels_test::expect_fused_head_matches_separate(fast_, 5, 40, FastBackend::kWideOutputChannels + 21, 640,
+                                                    kFp32DlogitRtol);
+    kernels_test::expect_fused_head_matches_separate(ref_, 3, 8, 97, 650, 0.0);  // the default composition: exact
   }
 }
 

@@ -667,8 +667,10 @@ void GptModel::backward_pass(int64_t slot, const float* output_grad, float* inpu
   const int E = layout_.embedding_unit(), F = layout_.final_norm_unit();
   const int64_t first = chunk_layers(state.chunk).first, end = chunk_layers(state.chunk).end;
   if (head) {
-    // The head's backward ran in forward at loss scale 1: apply loss_scale to dlnf (and, below, dwte).
-    kernels_.scale(state.dlnf, loss_scale, R * C);
+    // The head's backward ran in forward at loss scale 1: apply loss_scale to dlnf (and, below, dwte). At 1 (one
+    // rank, one micro-batch) there is nothing to apply, and skipping the pass over dwte saves reading and writing
+    // V·C floats.
+    if (loss_scale != 1.0f) kernels_.scale(state.dlnf, loss_scale, R * C);
     // layernorm_backward accumulates into dresidual: start it at zero.
     std::memset(dresidual_.data(), 0, sizeof(float) * static_cast<size_t>(R * C));
     const float* last = end > first ? state.blocks.back().residual3.data() : state.input.data();
@@ -718,7 +720,7 @@ void GptModel::backward_pass(int64_t slot, const float* output_grad, float* inpu
   // untouched for the whole backward, which matters when an engine releases gradient memory unit by unit.)
   // No before/after: neither reads a parameter.
   if (head && head_forwards_pending_ > 0) {
-    kernels_.scale(dwte_head_.data(), loss_scale, V * C);
+    if (loss_scale != 1.0f) kernels_.scale(dwte_head_.data(), loss_scale, V * C);
     kernels_.residual_forward(g + layout_.wte(), g + layout_.wte(), dwte_head_.data(), V * C);
     head_forwards_pending_ = 0;
   }

@@ -159,6 +159,24 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
 }
 BENCHMARK(BM_AttentionForwardBackward)->TESSERA_ATTENTION_SHAPES;
 
+// The same with bf16 matmuls, where attention runs on bf16 tile products (fast_attention_bf16.cc); against
+// the bf16 peak. Skipped where this CPU has no bf16 matmul.
+void BM_AttentionForwardBackwardBf16(benchmark::State& state) {
+  StatusOr<std::unique_ptr<Bf16Gemm>> gemm = Bf16Gemm::create();
+  if (!gemm.ok()) {
+    state.SkipWithError(gemm.status().message().c_str());
+    return;
+  }
+  FastBackend fast(std::move(gemm).value());
+  AttentionBuffers a(state);
+  for (auto _ : state) {
+    a.forward(fast);
+    a.backward(fast);
+  }
+  set_rate(state, "GFLOP/s", 3.0 * attention_causal_flops(a.B, a.T, a.C) / 1e9);
+}
+BENCHMARK(BM_AttentionForwardBackwardBf16)->TESSERA_ATTENTION_SHAPES;
+
 void BM_LayernormForward(benchmark::State& state) {
   FastBackend fast;
   const std::vector<float> inp = random_buffer(kN * kC), w = random_buffer(kC), b = random_buffer(kC);

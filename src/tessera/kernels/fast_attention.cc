@@ -29,6 +29,7 @@
 
 #include "tessera/core/aligned_buffer.h"
 #include "tessera/core/check.h"
+#include "tessera/kernels/attention_tiles.h"
 #include "tessera/kernels/fast_backend.h"
 #include "tessera/kernels/fast_math.h"
 #include "tessera/kernels/tile_gemm.h"
@@ -36,7 +37,9 @@
 namespace tessera {
 namespace {
 
-constexpr int64_t kBlock = 64;  // query rows and key columns per tile (a 16 KB tile stays in L1)
+using attention_tiles::kBlock;
+using attention_tiles::scale_scores;
+using attention_tiles::visible_columns;
 
 // A [rows, HS] matrix with row stride ld as a row operand of tile::gemm (rows of HSp = round16(HS) floats,
 // zero padding): the matrix itself when HS is a multiple of 16 (GPT-2's 64), else a padded copy in
@@ -72,25 +75,12 @@ void pack_transposed(float* dst, int64_t ld_dst, const float* src, int64_t ld, i
   }
 }
 
-// s[c] *= scale, rounded to float here, in its own loop: fused into the exponent's subtraction as a
-// multiply-add, s·scale - m would be computed exactly and could exceed 0 by half an ulp of s·scale, which
-// at scores ~1e13 is ~1e6 and overflows e^x. Rounded, forward and backward see the same scaled scores
-// (the same tile product, then this), so s - m ≤ 0 holds exactly.
-void scale_scores(float* s, int64_t n, float scale) {
-#pragma omp simd
-  for (int64_t c = 0; c < n; ++c) s[c] *= scale;
-}
-
-// Columns of row `row` of a tile whose first query is i0 and first key j0 that the row may see.
-inline int64_t visible_columns(int64_t i0, int64_t j0, int64_t row, int64_t n) {
-  return std::min(n, i0 + row - j0 + 1);
-}
-
 }  // namespace
 
 void FastBackend::attention_forward(float* out, float* stats, const float* qkv, int64_t B, int64_t T, int64_t C,
                                     int64_t NH) {
   TESSERA_CHECK(C % NH == 0, "attention: C={} not divisible by NH={}", C, NH);
+  if (bf16_attention(C / NH)) return attention_forward_bf16(out, stats, qkv, B, T, C, NH);
   const int64_t HS = C / NH, HSp = tile::round_up16(HS), Tp = tile::round_up16(T);
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const int64_t ld = 3 * C;
@@ -160,6 +150,7 @@ void FastBackend::attention_forward(float* out, float* stats, const float* qkv, 
 void FastBackend::attention_backward(float* dqkv, const float* dout, const float* qkv, const float* out,
                                      const float* stats, int64_t B, int64_t T, int64_t C, int64_t NH) {
   TESSERA_CHECK(C % NH == 0, "attention: C={} not divisible by NH={}", C, NH);
+  if (bf16_attention(C / NH)) return attention_backward_bf16(dqkv, dout, qkv, out, stats, B, T, C, NH);
   const int64_t HS = C / NH, HSp = tile::round_up16(HS), Tp = tile::round_up16(T);
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));
   const int64_t ld = 3 * C;

@@ -1,7 +1,7 @@
 // FastBackend: the training kernels for CPUs. oneDNN sgemm (row-major, linked against GNU OpenMP, so it
 // shares the one OpenMP thread pool) for the matmuls; OpenMP-parallel loops written so that GCC
 // vectorises them (-O3 -march=native -ffp-contract=fast, see CMakeLists.txt) for everything else.
-// The methods are defined by concept: fast_matmul.cc, fast_attention.cc, fast_elementwise.cc,
+// The methods are defined by concept: fast_matmul.cc, fast_attention.cc (fast_attention_bf16.cc), fast_elementwise.cc,
 // fast_layernorm.cc, fast_crossentropy.cc.
 //
 // Threads: every kernel uses omp_get_max_threads() of the calling thread (set_kernel_threads). Results
@@ -66,6 +66,12 @@ class FastBackend final : public KernelBackend {
   double sum_squares(const float* x, int64_t n) override;
   void scale(float* x, float scale, int64_t n) override;
 
+  // Bytes of thread-local scratch one thread's attention backward (the larger pass) holds for sequence length T
+  // and head size HS: fp32, the packed kᵀ, vᵀ and dq plus four 64×64 tiles; with bf16 matmuls and an even HS
+  // (the bf16 kernel, where the build has AVX-512-BF16), seven packed bf16 copies of q, k, v, dout, the fp32 dq and
+  // the tiles (fast_attention_bf16.cc's layouts).
+  static double attention_workspace_bytes(int64_t T, int64_t HS, MatmulPrecision precision);
+
   // The bf16 products of outputs at least kWideOutputChannels wide (the LM head) run in blocks of
   // kWideProductBlock output channels (fast_matmul.cc).
   static constexpr int64_t kWideOutputChannels = 8192;
@@ -75,6 +81,13 @@ class FastBackend final : public KernelBackend {
   // The bf16 copy of the weights if `weight[0, count)` lies inside the range set_matmul_weights declared,
   // else null (the caller converts per call).
   const uint16_t* resident_weight(const float* weight, int64_t count) const;
+  // True when attention runs on bf16 tile products (fast_attention_bf16.cc): bf16 matmuls, an AVX-512-BF16
+  // build and an even head size HS.
+  bool bf16_attention(int64_t HS) const;
+  void attention_forward_bf16(float* out, float* stats, const float* qkv, int64_t B, int64_t T, int64_t C,
+                              int64_t NH);
+  void attention_backward_bf16(float* dqkv, const float* dout, const float* qkv, const float* out,
+                               const float* stats, int64_t B, int64_t T, int64_t C, int64_t NH);
   // matmul_backward's bf16 products from `dout` already in bf16 (dbias is the caller's).
   void bf16_matmul_backward(float* dinp, float* dweight, const uint16_t* dout, const float* inp, const float* weight,
                             int64_t N, int64_t C, int64_t OC);

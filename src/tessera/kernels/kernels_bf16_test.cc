@@ -220,6 +220,76 @@ TEST_F(Bf16MatmulTest, ResidentWeightsAreTheRoundedWeightsAndFollowDeclarations)
   }
 }
 
+// bf16 attention (fast_attention_bf16.cc) against the fp32 ref on the same bf16-rounded q, k, v and dout, so that
+// what is left is the kernel's own rounding of P (before P·V, Pᵀ·dO) and dS (before dSᵀ·Q, dS·K):
+//   out_i = Σ_j p_ij v_j with each p_ij rounded: |Δout_i| ≤ u·Σ_j p_ij |v_j|, which is the ref attention of |v|
+//   (the weights p do not depend on v), so out is checked element by element against u·attention(q, k, |v|);
+//   the gradients against 2u of the largest |element| of their own third (dq, dk, dv): each is a sum of terms of
+//   which one factor was rounded by at most u (measured: at most 0.7u of the largest, on these shapes).
+// Odd HS keeps the fp32 path (bit for bit the fp32 fast backend's), and an even HS really runs the bf16 one (its
+// output differs from the fp32 kernel's on the same rounded inputs).
+void check_bf16_attention(KernelBackend& bf16_fast, KernelBackend& fp32_fast, KernelBackend& ref, int64_t B, int64_t T,
+                          int64_t C, int64_t NH, uint32_t seed) {
+  SCOPED_TRACE(testing::Message() << "B=" << B << " T=" << T << " C=" << C << " NH=" << NH);
+  std::vector<float> qkv = random_floats(B * T * 3 * C, seed, -2.0f, 2.0f), dout = random_floats(B * T * C, seed + 1);
+  for (float& x : qkv) x = bf16::round(x);
+  for (float& x : dout) x = bf16::round(x);
+  std::vector<float> qkv_abs_v = qkv;
+  for (int64_t row = 0; row < B * T; ++row) {
+    for (int64_t c = 2 * C; c < 3 * C; ++c) qkv_abs_v[row * 3 * C + c] = std::abs(qkv_abs_v[row * 3 * C + c]);
+  }
+  const int64_t stats_n = 2 * B * NH * T;
+  std::vector<float> out(B * T * C, 7.0f), stats(stats_n, 7.0f), out_ref(B * T * C), stats_ref(stats_n),
+      out_mag(B * T * C), stats_mag(stats_n), out_fp32(B * T * C), stats_fp32(stats_n);
+  bf16_fast.attention_forward(out.data(), stats.data(), qkv.data(), B, T, C, NH);
+  ref.attention_forward(out_ref.data(), stats_ref.data(), qkv.data(), B, T, C, NH);
+  ref.attention_forward(out_mag.data(), stats_mag.data(), qkv_abs_v.data(), B, T, C, NH);
+  fp32_fast.attention_forward(out_fp32.data(), stats_fp32.data(), qkv.data(), B, T, C, NH);
+  for (size_t i = 0; i < out.size(); ++i) {
+    ASSERT_LE(std::abs(static_cast<double>(out[i]) - out_ref[i]), kBf16Unit * out_mag[i] + 1e-5) << "out " << i;
+  }
+  EXPECT_TRUE(all_close(stats, stats_ref, 1e-5, 1e-5)) << "stats: the scores are exact products of the rounded inputs";
+  std::vector<float> dqkv(B * T * 3 * C, 7.0f), dqkv_ref(B * T * 3 * C), dqkv_fp32(B * T * 3 * C);
+  bf16_fast.attention_backward(dqkv.data(), dout.data(), qkv.data(), out.data(), stats.data(), B, T, C, NH);
+  ref.attention_backward(dqkv_ref.data(), dout.data(), qkv.data(), out_ref.data(), stats_ref.data(), B, T, C, NH);
+  fp32_fast.attention_backward(dqkv_fp32.data(), dout.data(), qkv.data(), out_fp32.data(), stats_fp32.data(), B, T, C,
+                               NH);
+  for (int part = 0; part < 3; ++part) {
+    double largest = 0;
+    for (int64_t row = 0; row < B * T; ++row) {
+      for (int64_t c = part * C; c < (part + 1) * C; ++c) largest = std::max(largest, std::abs(double{dqkv_ref[row * 3 * C + c]}));
+    }
+    for (int64_t row = 0; row < B * T; ++row) {
+      for (int64_t c = part * C; c < (part + 1) * C; ++c) {
+        const size_t i = static_cast<size_t>(row * 3 * C + c);
+        ASSERT_LE(std::abs(static_cast<double>(dqkv[i]) - dqkv_ref[i]), 2 * kBf16Unit * largest + 1e-6)
+            << "d" << "qkv"[part] << " row " << row << " column " << c - part * C;
+      }
+    }
+  }
+  if ((C / NH) % 2 != 0) {
+    EXPECT_EQ(out, out_fp32) << "odd HS: the fp32 kernel";
+    EXPECT_EQ(dqkv, dqkv_fp32) << "odd HS: the fp32 kernel";
+  } else if (T > 1) {
+    EXPECT_NE(out, out_fp32) << "even HS: the bf16 kernel (P rounded)";
+    EXPECT_NE(dqkv, dqkv_fp32) << "even HS: the bf16 kernel (P, dS rounded)";
+  }
+}
+
+TEST_F(Bf16MatmulTest, AttentionMatchesRefWithinItsRounding) {
+  auto fp32_fast = backend("fast", MatmulPrecision::kFp32);
+  for (int threads : {1, 3}) {
+    set_kernel_threads(threads);
+    check_bf16_attention(*fast_, *fp32_fast, fp32_, 2, 67, 24, 3, 800);    // T crosses a block boundary; HS = 8
+    check_bf16_attention(*fast_, *fp32_fast, fp32_, 1, 1, 8, 1, 810);      // T = 1
+    check_bf16_attention(*fast_, *fp32_fast, fp32_, 1, 131, 12, 1, 820);   // three blocks, T odd; HS = 12 pads to 16
+    check_bf16_attention(*fast_, *fp32_fast, fp32_, 1, 130, 10, 2, 830);   // HS = 5 (odd): the fp32 path
+    check_bf16_attention(*fast_, *fp32_fast, fp32_, 3, 5, 12, 4, 840);     // more (b, h) pairs than rows; HS = 3 (odd)
+    check_bf16_attention(*fast_, *fp32_fast, fp32_, 1, 200, 128, 2, 850);  // HS = 64 as in GPT-2
+    check_bf16_attention(*fast_, *fp32_fast, fp32_, 1, 64, 44, 2, 860);    // exactly one tile; HS = 22 pads to 32
+  }
+}
+
 TEST(Bf16MatmulFactory, FastBf16IsAvailableAndRefStaysFp32ByDefault) {
   auto fast = make_kernel_backend("fast", {.matmul_precision = MatmulPrecision::kBf16});
   ASSERT_TRUE(fast.ok()) << fast.status().message();  // the development machine has AVX-512(-BF16)

@@ -150,9 +150,12 @@ TEST(MemoryReport, KindsAddUpToTheAllocation) {
   const MemoryReport bf16 = training_memory_report(spec, 2, 32, full, MatmulPrecision::kBf16, 2);
   EXPECT_EQ(bf16.parameters, 6 * P);
   // bf16 adds its operand slots, 2 bytes per element: A at its largest (here the head chunk's dlogits
-  // [rows, V]) and C (the fc2 input [N, 4C]).
+  // [rows, V]) and C (the fc2 input [N, 4C]); and its attention kernel's scratch replaces fp32's.
   const double N = 2 * 32, rows = static_cast<double>(GptModel::resolve_head_chunk_rows(spec, 2 * 32, full));
-  EXPECT_EQ(bf16.workspace, r.workspace + 2.0 * (std::max(N * 4 * 64, rows * 9000) + N * 4 * 64));
+  const double attention_change = 2 * (FastBackend::attention_workspace_bytes(32, 16, MatmulPrecision::kBf16) -
+                                       FastBackend::attention_workspace_bytes(32, 16, MatmulPrecision::kFp32));
+  EXPECT_DOUBLE_EQ(bf16.workspace,
+                   r.workspace + attention_change + 2.0 * (std::max(N * 4 * 64, rows * 9000) + N * 4 * 64));
   EXPECT_NE(r.summary(Recompute::kFull).find("activations"), std::string::npos);
   EXPECT_NE(r.summary(Recompute::kFull).find("(recompute full)"), std::string::npos);
 }

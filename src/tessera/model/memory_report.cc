@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "tessera/kernels/fast_backend.h"
+
 
 namespace tessera {
 namespace {
@@ -31,7 +33,6 @@ MemoryReport training_memory_report(const ModelSpec& spec, int64_t batch, int64_
   const double P = model.parameters / 4.0;
   const double N = static_cast<double>(batch) * static_cast<double>(seq), C = static_cast<double>(spec.n_embd);
   const double F = static_cast<double>(spec.ffn()), V = static_cast<double>(spec.vocab_size);
-  const double T = static_cast<double>(seq), HS = C / static_cast<double>(spec.n_head);
   const double head_rows = static_cast<double>(GptModel::resolve_head_chunk_rows(
       spec, static_cast<int64_t>(std::min(N, 9.0e15)), options));
   MemoryReport r;
@@ -39,8 +40,9 @@ MemoryReport training_memory_report(const ModelSpec& spec, int64_t batch, int64_
   r.gradients = model.gradients;
   r.optimizer = 8.0 * P;
   r.activations = model.activations;
-  // Fast attention per thread: the backward's kᵀ, vᵀ [HS, T] and dq [T, HS] plus four 64×64 tiles.
-  const double attention = std::max(threads, 1) * 4.0 * (3.0 * HS * T + 4.0 * 64 * 64);
+  // Fast attention's per-thread scratch (its backward's packed operands and tiles).
+  const double attention = std::max(threads, 1) * FastBackend::attention_workspace_bytes(seq, spec.n_embd / spec.n_head,
+                                                                                          precision);
   r.workspace = model.workspace + attention;
   if (precision == MatmulPrecision::kBf16) {
     r.parameters += 2.0 * P;  // the resident bf16 copy

@@ -165,8 +165,10 @@ TEST(GptModel, FastBackendMatchesRef) {
 
 // bf16 matmuls (MatmulPrecision::kBf16) at GPT-2 init: the loss equals fp32's within 1e-2 relative and
 // the gradient is fp32's within a few bf16 roundings (relative L2 error ~ 2^-8 per matmul, summed over the
-// chain), but is not fp32's (the bf16 path really rounds). The fast bf16 model matches the ref emulation
-// as closely as rounding flips of near-tie activations allow.
+// chain), but is not fp32's (the bf16 path really rounds). The fast bf16 model shares the ref emulation's
+// matmul roundings, so it is closer to the emulation than to fp32; not much closer, because its attention
+// also rounds P and dS to bf16 (fast_attention_bf16.cc), which the emulation does not (measured: 0.0022 from
+// the emulation, 0.0034 from fp32, the emulation 0.0033 from fp32).
 TEST(GptModel, Bf16MatmulsAgreeWithFp32) {
   auto fp32 = backend("fast");
   auto fast_bf16 = make_kernel_backend("fast", {.matmul_precision = MatmulPrecision::kBf16});
@@ -200,7 +202,7 @@ TEST(GptModel, Bf16MatmulsAgreeWithFp32) {
   const double vs_fp32 = distance(b, a), vs_emulation = distance(b, c);
   EXPECT_LT(vs_fp32, 3e-2);
   EXPECT_GT(vs_fp32, 1e-4);  // fp32 reordering alone is ~1e-6
-  EXPECT_LT(vs_emulation, 0.3 * vs_fp32);
+  EXPECT_LT(vs_emulation, 0.8 * vs_fp32);
   RecordProperty("grad_rel_l2_vs_fp32", std::to_string(vs_fp32));
   RecordProperty("grad_rel_l2_vs_emulation", std::to_string(vs_emulation));
 }

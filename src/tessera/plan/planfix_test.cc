@@ -181,8 +181,9 @@ TEST(PlanFix, PublishedRowsThatRanFitAndMemoryTracksMeasuredPeaks) {
   for (const auto& p : predictions) dense_offload += p.assumed_offload_layers > 0 && !is_moe(p.run.job.model);
   EXPECT_LE(dense_offload, 16u);
   // Transformer Engine's 1-byte fp8 GEMM inputs and the GPT-OSS, DeepSeek-V3 and Kimi K2 recipes' module recompute:
-  // 48 -> 12 rows of tests/data.
-  EXPECT_LE(s.memory_offload_assumed, 12u);
+  // 48 -> 12 rows of tests/data; the Megatron-Bridge 26.04-26.08 rows add 4 (rows 263, 266, 314, 315: Llama 3 70B
+  // with Megatron-FSDP on 64 GB300/GB200, the layouts of rows 70 and 106 that already assume it).
+  EXPECT_LE(s.memory_offload_assumed, 16u);
   ASSERT_GE(s.memory_error.count, 14u);
   EXPECT_LE(s.memory_error.median, 0.20);
   EXPECT_LE(s.memory_error_max, 0.40);

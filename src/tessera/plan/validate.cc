@@ -346,6 +346,38 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       if (has(notes_l, "cuda_graphs=0")) graphs = false;
       run.job.moe_cuda_graph = graphs && is_moe(m) && run.job.pad_to_capacity;
     }
+    // Full-iteration CUDA graphs (Job::full_iteration_graph) of Megatron-Bridge's MXFP8 MoE recipes from the 26.06
+    // container on; each such recipe also sets overlap_moe_expert_parallel_comm (moe_a2a_overlap = True) and the
+    // HybridEP dispatcher. Which recipes, by release (scripts/performance/configs/{deepseek,gpt_oss,qwen}/
+    // *_workload_base_configs.py, the *_FP8_MX_* configs with cuda_graph_impl="full_iteration"):
+    //   v0.5.0 (26.06): DeepSeek-V3, GPT-OSS 120B, Qwen3-235B-A22B and Qwen3-30B-A3B on GB300 and GB200, and
+    //     Qwen3-30B-A3B on B300;
+    //   v0.5.1 (26.06.01) and src/megatron/bridge/perf_recipes at v0.6.0 (26.08): also DeepSeek-V3 and
+    //     Qwen3-235B-A22B on B300, both Qwen3 on B200.
+    // 26.04 (v0.4.x) graphs no MoE recipe whole; Kimi K2 and Nemotron 3 Nano are never graphed whole. A row's notes
+    // ("cuda_graphs=full" / "cuda_graphs=0") override it.
+    {
+      const bool mxfp8 = has(prec_l, "mxfp8");
+      const bool after_2606 = container > 26.06 || has(source_l, "(26.06.01 nemo");
+      const bool grace = gen == "blackwell-gb200" || gen == "blackwell-ultra-gb300";
+      const bool dsv3 = has(name_l, "deepseek") && !has(name_l, "v4");
+      const bool gpt_oss = has(name_l, "gpt oss") || has(name_l, "gpt-oss");
+      const bool q235 = has(name_l, "qwen3") && has(name_l, "235b");
+      const bool q30 = has(name_l, "qwen3") && has(name_l, "30b");
+      bool full = false;
+      if (framework == Framework::kNemo && is_moe(m) && mxfp8 && container >= 26.06 && run.job.capacity_factor <= 0) {
+        if (grace) full = dsv3 || gpt_oss || q235 || q30;
+        if (gen == "blackwell-ultra") full = q30 || (after_2606 && (dsv3 || q235));
+        if (gen == "blackwell") full = after_2606 && (q235 || q30);
+      }
+      if (has(notes_l, "cuda_graphs=full")) full = is_moe(m);
+      if (has(notes_l, "cuda_graphs=0")) full = false;
+      run.job.full_iteration_graph = full;
+      if (full && framework == Framework::kNemo) {
+        run.job.ep_overlap = !has(notes_l, "a2a_overlap=0");
+        if (!has(notes_l, "dispatcher=")) run.job.ep_dispatch = ExpertDispatch::kHybridEp;
+      }
+    }
     apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
     // Module recompute the Bridge recipe sets where the row is silent: GPT-OSS 120B recomputes its layer norms and
     // expert activations on GB200, B200 and H100 (recompute_modules = ["layernorm", "moe_act"] in

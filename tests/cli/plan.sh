@@ -109,10 +109,11 @@ assert len(moe) >= 74 and sum(1 for l in moe if l.get("step_time_s")) >= 73, len
 summary = lines[-1]
 # >= 95% of rows predicted, counting as refused only rows whose model the catalog has: the Megatron-Bridge
 # 26.04-26.08 rows add 35 rows of four models it lacks (Nemotron 3 Super/Ultra's LatentMoE, Nemotron 3.5 Lightning,
-# DeepSeek-V4 Flash; docs/planner.md), refused naming the blank shape columns.
+# DeepSeek-V4 Flash) and the model zoo one (Qwen3-Next-80B-A3B; docs/planner.md), refused naming the blank shape
+# columns.
 unknown = [l for l in lines if "row" in l and "not in the catalog" in (l.get("skipped") or "")]
 assert all("column(s) layers, hidden, heads blank" in l["skipped"] for l in unknown), unknown[0]
-assert len(unknown) <= 35, len(unknown)
+assert len(unknown) <= 36, len(unknown)
 assert summary["predicted"] * 100 >= (summary["rows"] - len(unknown)) * 95, summary
 assert summary["step_time_moe"]["count"] >= 70, summary["step_time_moe"]
 assert summary["step_time_dense_held_out"]["count"] >= 25, summary["step_time_dense_held_out"]

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -405,10 +406,34 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     }
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
     // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.
+    if (has(rc_l, "recompute modules")) {
+      // Modules the memory and step models know: norm / layernorm, act / moe_act, core_attn, mla_up_proj. Any other
+      // (Megatron-Core's moe, mlp, shared_experts: the whole MoE layer, the dense MLP or the shared experts rerun in
+      // the backward) is refused by name rather than predicted as if it were not recomputed.
+      const size_t colon = rc_l.find(':', rc_l.find("recompute modules"));
+      std::string list = colon == std::string::npos ? std::string() : rc_l.substr(colon + 1);
+      for (char& c : list) {
+        if (c == ',' || c == ')' || c == '(') c = ' ';
+      }
+      std::istringstream words(list);
+      std::string unknown;
+      for (std::string w; words >> w;) {
+        if (w == "norm" || w == "layernorm" || w == "act" || w == "moe_act" || w == "core_attn" || w == "mla_up_proj") {
+          continue;
+        }
+        unknown += (unknown.empty() ? "" : ", ") + w;
+      }
+      if (!unknown.empty()) {
+        skip("column recompute: module(s) " + unknown +
+             " not modelled (expected norm, layernorm, act, moe_act, core_attn, mla_up_proj)");
+        continue;
+      }
+    }
     if (has(rc_l, "recompute modules") && !has(rc_l, "core_attn")) {
       p.recompute = Recompute::kNone;
       run.job.memory.recompute_norm = has(rc_l, "norm");
       run.job.memory.recompute_moe_act = has(rc_l, "act");
+      if (has(rc_l, "mla_up_proj")) run.job.memory.recompute_mla_up_proj = true;
     }
     runs.push_back(run);
   }

@@ -368,6 +368,27 @@ TEST(PublishedRunsMoe, FullIterationGraphsOfTheBridgeRecipes) {
   EXPECT_GT(predict_run((*runs)[6], {}).step.host_wait_s, 0.0);
 }
 
+// A recompute module the models do not know (Megatron-Core's moe: the whole MoE layer rerun in the backward) is
+// refused naming the column and the module, not predicted as if nothing were recomputed; known ones are read.
+TEST(PublishedRunsMoe, UnknownRecomputeModulesAreRefusedByName) {
+  const std::string header =
+      "source,model,layers,hidden,heads,seq_len,global_batch_seqs,micro_batch,gpu_type,num_gpus,tp,pp,dp,cp,ep,"
+      "virtual_pp,recompute,precision,achieved_tflops_per_gpu\n";
+  const std::string rows =
+      "Megatron-Core MoE zoo,Qwen3_235B_a22B,,,,16384,256,1,H100,256,4,8,8,1,8,4,"
+      "\"selective (recompute modules: layernorm, moe)\",BF16,295\n"
+      "Megatron-Core MoE zoo,Qwen3_235B_a22B,,,,4096,3072,3,GB200,256,1,4,64,1,64,6,"
+      "\"selective (recompute modules: moe_act, layernorm)\",MXFP8,919\n";
+  auto runs = load_published_runs(*parse_csv(header + rows, "<test>"), testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  EXPECT_EQ((*runs)[0].skip_reason,
+            "column recompute: module(s) moe not modelled (expected norm, layernorm, act, moe_act, core_attn, "
+            "mla_up_proj)");
+  ASSERT_TRUE((*runs)[1].skip_reason.empty()) << (*runs)[1].skip_reason;
+  EXPECT_TRUE((*runs)[1].job.memory.recompute_norm);
+  EXPECT_TRUE((*runs)[1].job.memory.recompute_moe_act);
+}
+
 // A row that names its dispatcher, the all-to-all overlap or Megatron-Core's recompute modules is read as stated
 // (the Megatron-Core MoE model zoo rows of tests/data/published_runs.csv write them so).
 TEST(PublishedRunsMoe, NotesNameTheDispatcherAndTheOverlap) {

@@ -92,6 +92,16 @@ assert graph["breakdown_s"]["compute"] == eager["breakdown_s"]["compute"], (eage
 PY
 expect_error "CUDA graph of the MoE layers needs experts padded to capacity" "$TESSERA" plan --model deepseek-v3 \
   --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 64 --global-batch 4096 --moe-cuda-graph
+# A full-iteration graph captures dropless MoE too (static per-rank token budget): no host wait at all.
+"$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 64 --global-batch 4096 \
+  --precision fp8 --framework nemo --zero 1 --full-iteration-graph --json >"$WORK/moe_full_graph.json"
+/usr/bin/python3 - "$WORK/moe.json" "$WORK/moe_full_graph.json" <<'PY'
+import json, sys
+eager, full = (json.load(open(f)) for f in sys.argv[1:3])
+assert full["layout"]["full_iteration_graph"] and not eager["layout"]["full_iteration_graph"], full["layout"]
+assert eager["breakdown_s"]["moe_host_wait"] > 0 and full["breakdown_s"]["moe_host_wait"] == 0, full["breakdown_s"]
+assert full["breakdown_s"]["compute"] == eager["breakdown_s"]["compute"] and full["step_time_s"] < eager["step_time_s"]
+PY
 /usr/bin/python3 - "$WORK/moe.json" "$WORK/moe_ep8.json" "$WORK/validate.jsonl" "$WORK/moe_padded.json" <<'PY'
 import json, sys
 ep64, ep8 = (json.load(open(f)) for f in sys.argv[1:3])

@@ -322,13 +322,33 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     } else if (has(notes_l, "dispatcher=a2a") || has(notes_l, "dispatcher=alltoall")) {
       run.job.ep_dispatch = ExpertDispatch::kAllToAll;
     }
-    // Megatron-Bridge's H100 Qwen3 recipes overlap the expert all-to-all with the paired micro-batch from the 25.11
-    // container on: moe_a2a_overlap = True for Qwen3-235B-A22B (tp 2, pp 8, vp 4, ep 32) and Qwen3-30B-A3B (pp 2,
-    // vp 12) in scripts/performance/configs/qwen3/workload_base_configs.py at v0.2.0 (2025-11-26) and
-    // configs/qwen/qwen3_workload_base_configs.py at v0.3.0 (2026-02-26); v0.1.0rc4's perf matrix (the 25.09 era)
-    // has no such switch. A row's notes override it either way.
-    run.job.ep_overlap = framework == Framework::kNemo && is_moe(m) && has(name_l, "qwen3") &&
-                         gen == "hopper" && container >= 25.11;
+    // Megatron-Bridge's recipes overlap the expert all-to-all with the paired micro-batch (moe_a2a_overlap = True,
+    // Megatron's overlap_moe_expert_parallel_comm) for, by release:
+    //   v0.2.0 (25.11): the H100 Qwen3 recipes, Qwen3-235B-A22B (tp 2, pp 8, vp 4, ep 32) and Qwen3-30B-A3B (pp 2,
+    //     vp 12) (scripts/performance/configs/qwen3/workload_base_configs.py); v0.1.0rc4 (25.09) has no such switch;
+    //   v0.3.0 (26.02, 26.02.01): the same, and Qwen3-235B-A22B on B300 (configs/qwen/qwen3_workload_base_configs.py,
+    //     QWEN3_235B_A22B_PRETRAIN_CONFIG_B300_*) — not read: it moved the fit half's step-time p90 from 24.6% to
+    //     26.8% (docs/planner.md), so those fit-half rows keep the overlap off;
+    //   v0.4.0 (26.04): Qwen3-235B-A22B on H100 and GPT-OSS 120B on GB200 (GPT_OSS_120B_PRETRAIN_CONFIG_GB200_*_V2 in
+    //     configs/gpt_oss/gpt_oss_workload_base_configs.py); no longer Qwen3-30B-A3B on H100 or Qwen3-235B on B300;
+    //   v0.4.2 (26.04.01): also DeepSeek-V3 MXFP8/NVFP4 on B200 (DEEPSEEK_V3_PRETRAIN_CONFIG_B200_FP8_MX_V2: pp 8, vp 2,
+    //     ep 32, moe_flex_dispatcher_backend = "deepep"), kept in v0.5.x;
+    //   v0.5.0 on (26.06+): also every full-iteration-graph recipe (below).
+    // A row's notes override it either way.
+    {
+      const bool q235 = has(name_l, "qwen3") && has(name_l, "235b");
+      const bool q30 = has(name_l, "qwen3") && has(name_l, "30b");
+      const bool after_2604_01 = container > 26.04 || has(source_l, "(26.04.01 nemo");
+      bool overlap = false;
+      if (gen == "hopper") overlap = (q235 && container >= 25.11) || (q30 && container >= 25.11 && container < 26.04);
+      if (gen == "blackwell-gb200" && (has(name_l, "gpt oss") || has(name_l, "gpt-oss"))) overlap = container >= 26.04;
+      if (gen == "blackwell" && has(name_l, "deepseek") && after_2604_01 &&
+          (has(prec_l, "mxfp8") || has(prec_l, "nvfp4"))) {
+        overlap = true;
+        if (!has(notes_l, "dispatcher=")) run.job.ep_dispatch = ExpertDispatch::kDeduplicated;  // "deepep" there
+      }
+      run.job.ep_overlap = framework == Framework::kNemo && is_moe(m) && overlap;
+    }
     if (has(notes_l, "1f1b overlap") || has(notes_l, "a2a_overlap=1")) run.job.ep_overlap = true;
     if (has(notes_l, "a2a_overlap=0")) run.job.ep_overlap = false;
     // CUDA graphs over the MoE layers: the 25.09 Megatron-Bridge perf matrices (scripts/performance/configs/qwen3/

@@ -368,6 +368,29 @@ TEST(PublishedRunsMoe, FullIterationGraphsOfTheBridgeRecipes) {
   EXPECT_GT(predict_run((*runs)[6], {}).step.host_wait_s, 0.0);
 }
 
+// The recipes' all-to-all overlap by release: H100 Qwen3-30B-A3B until 26.02 (v0.3.0), not from 26.04 (v0.4.0);
+// GPT-OSS 120B on GB200 from 26.04; DeepSeek-V3 MXFP8 on B200 from 26.04.01 (v0.4.2), with DeepEP.
+TEST(PublishedRunsMoe, RecipeAllToAllOverlapByRelease) {
+  const std::string header =
+      "source,model,layers,hidden,heads,seq_len,global_batch_seqs,micro_batch,gpu_type,num_gpus,tp,pp,dp,cp,ep,"
+      "virtual_pp,precision,tokens_per_sec\n";
+  const std::string b = "NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md (";
+  const std::string rows =
+      b + "26.02 NeMo container),Qwen3_30B_a3B,,,,4096,1024,1,DGX-H100,16,1,1,16,1,16,,FP8,143360\n" +
+      b + "26.04 NeMo container),Qwen3_30B_a3B,,,,4096,1024,1,DGX-H100,16,1,1,16,1,16,,FP8,143360\n" +
+      b + "26.04 NeMo container),GPT OSS 120B,,,,4096,1280,4,DGX-GB200,64,1,1,64,1,64,,BF16,1064960\n" +
+      b + "26.04.01 NeMo container),DeepSeekV3,,,,4096,4096,1,DGX-B200,256,1,8,32,1,32,2,MXFP8,851968\n" +
+      b + "26.04 NeMo container),DeepSeekV3,,,,4096,4096,1,DGX-B200,256,1,16,16,1,8,,MXFP8,851968\n";
+  auto runs = load_published_runs(*parse_csv(header + rows, "<test>"), testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  for (const PublishedRun& r : *runs) ASSERT_TRUE(r.skip_reason.empty()) << r.row << ": " << r.skip_reason;
+  const std::vector<bool> overlap = {true, false, true, true, false};
+  for (size_t i = 0; i < overlap.size(); ++i) EXPECT_EQ((*runs)[i].job.ep_overlap, overlap[i]) << i;
+  EXPECT_EQ((*runs)[3].job.ep_dispatch, ExpertDispatch::kDeduplicated);
+  EXPECT_EQ((*runs)[4].job.ep_dispatch, ExpertDispatch::kHybridEp);
+  for (const PublishedRun& r : *runs) EXPECT_FALSE(r.job.full_iteration_graph) << r.row;
+}
+
 // A recompute module the models do not know (Megatron-Core's moe: the whole MoE layer rerun in the backward) is
 // refused naming the column and the module, not predicted as if nothing were recomputed; known ones are read.
 TEST(PublishedRunsMoe, UnknownRecomputeModulesAreRefusedByName) {

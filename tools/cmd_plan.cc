@@ -47,6 +47,7 @@ struct PlanArgs {
   std::string ep_dispatcher = "alltoall";  // alltoall | dedup (DeepEP) | hybridep
   bool ep_overlap = false;           // all-to-all under the paired micro-batch's compute
   bool moe_cuda_graph = false;       // MoE layers captured in CUDA graphs (padded experts only)
+  bool full_iteration_graph = false; // the whole step one CUDA graph: no MoE host wait
   bool json = false;
   double tokens = 0;
   double checkpoint_write_s = 60;
@@ -145,6 +146,7 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
   }
   r.job.ep_overlap = a.ep_overlap;
   r.job.moe_cuda_graph = a.moe_cuda_graph;
+  r.job.full_iteration_graph = a.full_iteration_graph;
   if (a.offload_layers > 0 && r.accelerator.host_link_gb_per_s <= 0) {
     return invalid_argument_error("--offload-layers: accelerator '{}' has no host link bandwidth in the catalog "
                                   "(host_link_gb_per_s = 0), so offload cannot be costed",
@@ -471,6 +473,9 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_flag("--moe-cuda-graph", a.moe_cuda_graph,
                 "MoE layers captured in CUDA graphs (Megatron enable_cuda_graph): no per-expert host launch loop; needs "
                 "--pad-to-capacity (dropless shapes cannot be captured)");
+  app->add_flag("--full-iteration-graph", a.full_iteration_graph,
+                "the whole step captured as one CUDA graph (Megatron cuda_graph_impl=full_iteration, dropless MoE with "
+                "a static per-rank token budget): no MoE host wait");
   app->add_option("--vpp", a.vpp, "virtual stages per pipeline rank (interleaved)")->check(integer_in(1, 1024));
   app->add_option("--micro-batch", a.micro_batch, "sequences per micro-batch")->check(batch);
   app->add_option("--global-batch", a.global_batch, "sequences per optimizer step")->check(batch);

@@ -92,6 +92,16 @@ assert graph["breakdown_s"]["compute"] == eager["breakdown_s"]["compute"], (eage
 PY
 expect_error "CUDA graph of the MoE layers needs experts padded to capacity" "$TESSERA" plan --model deepseek-v3 \
   --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 64 --global-batch 4096 --moe-cuda-graph
+# A full-iteration graph captures dropless MoE too (static per-rank token budget): no host wait at all.
+"$TESSERA" plan --model deepseek-v3 --cluster gb200-nvl72 --gpus 256 --pp 4 --ep 64 --global-batch 4096 \
+  --precision fp8 --framework nemo --zero 1 --full-iteration-graph --json >"$WORK/moe_full_graph.json"
+/usr/bin/python3 - "$WORK/moe.json" "$WORK/moe_full_graph.json" <<'PY'
+import json, sys
+eager, full = (json.load(open(f)) for f in sys.argv[1:3])
+assert full["layout"]["full_iteration_graph"] and not eager["layout"]["full_iteration_graph"], full["layout"]
+assert eager["breakdown_s"]["moe_host_wait"] > 0 and full["breakdown_s"]["moe_host_wait"] == 0, full["breakdown_s"]
+assert full["breakdown_s"]["compute"] == eager["breakdown_s"]["compute"] and full["step_time_s"] < eager["step_time_s"]
+PY
 /usr/bin/python3 - "$WORK/moe.json" "$WORK/moe_ep8.json" "$WORK/validate.jsonl" "$WORK/moe_padded.json" <<'PY'
 import json, sys
 ep64, ep8 = (json.load(open(f)) for f in sys.argv[1:3])
@@ -107,7 +117,14 @@ lines = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
 moe = [l for l in lines if "row" in l and any(n in l["model"] for n in ("DeepSeek", "Qwen3", "GPT OSS", "Kimi", "Nemotron_3"))]
 assert len(moe) >= 74 and sum(1 for l in moe if l.get("step_time_s")) >= 73, len(moe)
 summary = lines[-1]
-assert summary["predicted"] * 100 >= summary["rows"] * 95, summary
+# >= 95% of rows predicted, counting as refused only rows whose model the catalog has: the Megatron-Bridge
+# 26.04-26.08 rows add 35 rows of four models it lacks (Nemotron 3 Super/Ultra's LatentMoE, Nemotron 3.5 Lightning,
+# DeepSeek-V4 Flash) and the model zoo one (Qwen3-Next-80B-A3B; docs/planner.md), refused naming the blank shape
+# columns.
+unknown = [l for l in lines if "row" in l and "not in the catalog" in (l.get("skipped") or "")]
+assert all("column(s) layers, hidden, heads blank" in l["skipped"] for l in unknown), unknown[0]
+assert len(unknown) <= 36, len(unknown)
+assert summary["predicted"] * 100 >= (summary["rows"] - len(unknown)) * 95, summary
 assert summary["step_time_moe"]["count"] >= 70, summary["step_time_moe"]
 assert summary["step_time_dense_held_out"]["count"] >= 25, summary["step_time_dense_held_out"]
 # Each predicted row says what configuration it is and where its time went.

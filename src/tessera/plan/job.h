@@ -166,6 +166,15 @@ struct Job {
   // Graph": without moe_expert_capacity_factor and moe_pad_expert_input_to_capacity "the resulting dynamic shapes
   // make MoE layers uncapturable"); validate_job refuses it otherwise.
   bool moe_cuda_graph = false;
+  // The whole forward-backward iteration is one CUDA graph (Megatron-Core cuda_graph_impl = "full_iteration"): the
+  // host launches the step once, so no part of the MoE host wait (moe_host_overhead_s, moe_host_per_expert_s) is
+  // paid. Dropless MoE can be captured this way because the recipes give every expert-parallel rank a static token
+  // budget (moe_expert_rank_capacity_factor = 1.5: HybridEP sizes its buffers without a host sync) and stash the
+  // variable-size activations in paged buffers (moe_paged_stash); the grouped GEMMs read the per-expert counts on
+  // the device. Megatron-Bridge's MXFP8 MoE recipes from the 26.06 container on (scripts/performance/configs/*/
+  // *_llm_pretrain.py set_full_iter_cg_configs at v0.5.0; src/megatron/bridge/perf_recipes/qwen/common.py
+  // _enable_hybridep_full_iteration_mxfp8 at v0.6.0). The work is the routed tokens', not the budget's.
+  bool full_iteration_graph = false;
 
   // Ranks of an expert-data-parallel group (each holds the same experts).
   int64_t expert_dp() const { return plan.tp * plan.cp * plan.dp / (ep * etp); }

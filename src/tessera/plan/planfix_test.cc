@@ -162,10 +162,12 @@ TEST(PlanFix, PublishedRowsThatRanFitAndMemoryTracksMeasuredPeaks) {
                                                           100 * p.memory_error).c_str() : "");
     }
     if (p.step.memory.clearly_oom()) {
-      // The one row that cannot run as stated: Llama 3 70B on one GPU per replica with plain DDP (the table
-      // says FSDP = 0), whose bf16 weights and gradients alone exceed a GB300. Offload cannot help it.
-      EXPECT_EQ(p.run.row, 66u) << p.step.memory.verdict();
-      EXPECT_EQ(p.assumed_offload_layers, 0);
+      // Row 66 cannot run as stated: Llama 3 70B on one GPU per replica with plain DDP (the table says FSDP = 0),
+      // whose bf16 weights and gradients alone exceed a GB300. Offload cannot help it. Row 355 (the Megatron-Core
+      // model zoo's Qwen3-235B MXFP8 on 256 GB200) ran with fine-grained activation offloading of expert_fc1 and
+      // moe_act, which the memory model does not express (docs/planner.md).
+      EXPECT_TRUE(p.run.row == 66u || p.run.row == 355u) << p.run.row << ": " << p.step.memory.verdict();
+      if (p.run.row == 66u) EXPECT_EQ(p.assumed_offload_layers, 0);
     }
   }
   const ValidationSummary s = summarize(predictions);
@@ -173,7 +175,7 @@ TEST(PlanFix, PublishedRowsThatRanFitAndMemoryTracksMeasuredPeaks) {
               "median %.1f%%, p90 %.1f%%, max %.1f%%\n",
               s.predicted, s.memory_fits, s.memory_tight, s.memory_oom, s.memory_offload_assumed, s.memory_error.count,
               100 * s.memory_error.median, 100 * s.memory_error.p90, 100 * s.memory_error_max);
-  EXPECT_LE(s.memory_oom, 1u);
+  EXPECT_LE(s.memory_oom, 2u);  // rows 66 and 355 (above); the issue allows 2% of the predicted rows
   EXPECT_GE(s.memory_fits, 80u);
   // Offload is assumed only where the row leaves recompute unstated (Megatron-Bridge tables); the dense rows
   // needing it stay the few they were before MoE rows joined.
@@ -181,8 +183,10 @@ TEST(PlanFix, PublishedRowsThatRanFitAndMemoryTracksMeasuredPeaks) {
   for (const auto& p : predictions) dense_offload += p.assumed_offload_layers > 0 && !is_moe(p.run.job.model);
   EXPECT_LE(dense_offload, 16u);
   // Transformer Engine's 1-byte fp8 GEMM inputs and the GPT-OSS, DeepSeek-V3 and Kimi K2 recipes' module recompute:
-  // 48 -> 12 rows of tests/data.
-  EXPECT_LE(s.memory_offload_assumed, 12u);
+  // 48 -> 12 rows of tests/data; the Megatron-Bridge 26.04-26.08 rows add 4 (rows 263, 266, 314, 315: Llama 3 70B
+  // with Megatron-FSDP on 64 GB300/GB200, the layouts of rows 70 and 106 that already assume it), the model zoo's
+  // GB300 row 357 one more.
+  EXPECT_LE(s.memory_offload_assumed, 17u);
   ASSERT_GE(s.memory_error.count, 14u);
   EXPECT_LE(s.memory_error.median, 0.20);
   EXPECT_LE(s.memory_error_max, 0.40);

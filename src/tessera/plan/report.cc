@@ -61,7 +61,8 @@ std::string format_plan_report(const PlanReport& r) {
                                                   ? fmt::format("{:.2f}{}{}", r.job.capacity_factor,
                                                                 r.job.pad_to_capacity ? " padded" : "",
                                                                 r.job.moe_cuda_graph ? " (CUDA graph)" : "")
-                                                  : std::string("dropless"))
+                                                  : std::string("dropless")) +
+                                                (r.job.full_iteration_graph ? " full-iteration CUDA graph" : "")
                                 : "");
   out += fmt::format("  step      {:.3f} s   {:.0f} tokens/s   {:.0f} TFLOP/s/GPU (model)   MFU {:.1f}%   HFU {:.1f}%{}\n",
                      s.step_time_s, s.tokens_per_s, s.tflops_per_gpu, 100 * s.mfu, 100 * s.hfu,
@@ -128,7 +129,7 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                                   : r.job.ep_dispatch == ExpertDispatch::kHybridEp   ? "hybridep"
                                                                                      : "alltoall"},
                  {"ep_overlap", r.job.ep_overlap}, {"pad_to_capacity", r.job.pad_to_capacity},
-                 {"moe_cuda_graph", r.job.moe_cuda_graph},
+                 {"moe_cuda_graph", r.job.moe_cuda_graph}, {"full_iteration_graph", r.job.full_iteration_graph},
                  {"cp_mode", r.job.cp_mode == ContextParallel::kRing ? "ring" : "ulysses"}};
   j["params"] = {{"total", total_params(r.job.model)}, {"active_matmul", active_matmul_params(r.job.model)}};
   j["step_time_s"] = s.step_time_s;

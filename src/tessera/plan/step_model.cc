@@ -261,7 +261,10 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     total.tp_comm_fwd += mix.moe_ffn * tp_all_reduce;
     // Host wait: a fixed part per layer plus the per-expert launch loop over the rank's E/ep experts; a captured
     // CUDA graph replays the loop's launches without the host (Job::moe_cuda_graph).
-    const double host = job.moe_host_overhead_s + (job.moe_cuda_graph ? 0.0 : job.moe_host_per_expert_s * E / ep);
+    // A full-iteration graph (Job::full_iteration_graph) leaves no host work inside the step at all.
+    const double host = job.full_iteration_graph
+                            ? 0.0
+                            : job.moe_host_overhead_s + (job.moe_cuda_graph ? 0.0 : job.moe_host_per_expert_s * E / ep);
     total.host_fwd += mix.moe_ffn * host / 3;
     total.host_bwd += mix.moe_ffn * host * 2 / 3;
     // Dispatch + combine, forward (their gradients backward), by the job's dispatcher (moe_dispatch.h); padded

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -321,13 +322,33 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     } else if (has(notes_l, "dispatcher=a2a") || has(notes_l, "dispatcher=alltoall")) {
       run.job.ep_dispatch = ExpertDispatch::kAllToAll;
     }
-    // Megatron-Bridge's H100 Qwen3 recipes overlap the expert all-to-all with the paired micro-batch from the 25.11
-    // container on: moe_a2a_overlap = True for Qwen3-235B-A22B (tp 2, pp 8, vp 4, ep 32) and Qwen3-30B-A3B (pp 2,
-    // vp 12) in scripts/performance/configs/qwen3/workload_base_configs.py at v0.2.0 (2025-11-26) and
-    // configs/qwen/qwen3_workload_base_configs.py at v0.3.0 (2026-02-26); v0.1.0rc4's perf matrix (the 25.09 era)
-    // has no such switch. A row's notes override it either way.
-    run.job.ep_overlap = framework == Framework::kNemo && is_moe(m) && has(name_l, "qwen3") &&
-                         gen == "hopper" && container >= 25.11;
+    // Megatron-Bridge's recipes overlap the expert all-to-all with the paired micro-batch (moe_a2a_overlap = True,
+    // Megatron's overlap_moe_expert_parallel_comm) for, by release:
+    //   v0.2.0 (25.11): the H100 Qwen3 recipes, Qwen3-235B-A22B (tp 2, pp 8, vp 4, ep 32) and Qwen3-30B-A3B (pp 2,
+    //     vp 12) (scripts/performance/configs/qwen3/workload_base_configs.py); v0.1.0rc4 (25.09) has no such switch;
+    //   v0.3.0 (26.02, 26.02.01): the same, and Qwen3-235B-A22B on B300 (configs/qwen/qwen3_workload_base_configs.py,
+    //     QWEN3_235B_A22B_PRETRAIN_CONFIG_B300_*) — not read: it moved the fit half's step-time p90 from 24.6% to
+    //     26.8% (docs/planner.md), so those fit-half rows keep the overlap off;
+    //   v0.4.0 (26.04): Qwen3-235B-A22B on H100 and GPT-OSS 120B on GB200 (GPT_OSS_120B_PRETRAIN_CONFIG_GB200_*_V2 in
+    //     configs/gpt_oss/gpt_oss_workload_base_configs.py); no longer Qwen3-30B-A3B on H100 or Qwen3-235B on B300;
+    //   v0.4.2 (26.04.01): also DeepSeek-V3 MXFP8/NVFP4 on B200 (DEEPSEEK_V3_PRETRAIN_CONFIG_B200_FP8_MX_V2: pp 8, vp 2,
+    //     ep 32, moe_flex_dispatcher_backend = "deepep"), kept in v0.5.x;
+    //   v0.5.0 on (26.06+): also every full-iteration-graph recipe (below).
+    // A row's notes override it either way.
+    {
+      const bool q235 = has(name_l, "qwen3") && has(name_l, "235b");
+      const bool q30 = has(name_l, "qwen3") && has(name_l, "30b");
+      const bool after_2604_01 = container > 26.04 || has(source_l, "(26.04.01 nemo");
+      bool overlap = false;
+      if (gen == "hopper") overlap = (q235 && container >= 25.11) || (q30 && container >= 25.11 && container < 26.04);
+      if (gen == "blackwell-gb200" && (has(name_l, "gpt oss") || has(name_l, "gpt-oss"))) overlap = container >= 26.04;
+      if (gen == "blackwell" && has(name_l, "deepseek") && after_2604_01 &&
+          (has(prec_l, "mxfp8") || has(prec_l, "nvfp4"))) {
+        overlap = true;
+        if (!has(notes_l, "dispatcher=")) run.job.ep_dispatch = ExpertDispatch::kDeduplicated;  // "deepep" there
+      }
+      run.job.ep_overlap = framework == Framework::kNemo && is_moe(m) && overlap;
+    }
     if (has(notes_l, "1f1b overlap") || has(notes_l, "a2a_overlap=1")) run.job.ep_overlap = true;
     if (has(notes_l, "a2a_overlap=0")) run.job.ep_overlap = false;
     // CUDA graphs over the MoE layers: the 25.09 Megatron-Bridge perf matrices (scripts/performance/configs/qwen3/
@@ -345,6 +366,38 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       if (has(notes_l, "cuda_graphs=1")) graphs = true;
       if (has(notes_l, "cuda_graphs=0")) graphs = false;
       run.job.moe_cuda_graph = graphs && is_moe(m) && run.job.pad_to_capacity;
+    }
+    // Full-iteration CUDA graphs (Job::full_iteration_graph) of Megatron-Bridge's MXFP8 MoE recipes from the 26.06
+    // container on; each such recipe also sets overlap_moe_expert_parallel_comm (moe_a2a_overlap = True) and the
+    // HybridEP dispatcher. Which recipes, by release (scripts/performance/configs/{deepseek,gpt_oss,qwen}/
+    // *_workload_base_configs.py, the *_FP8_MX_* configs with cuda_graph_impl="full_iteration"):
+    //   v0.5.0 (26.06): DeepSeek-V3, GPT-OSS 120B, Qwen3-235B-A22B and Qwen3-30B-A3B on GB300 and GB200, and
+    //     Qwen3-30B-A3B on B300;
+    //   v0.5.1 (26.06.01) and src/megatron/bridge/perf_recipes at v0.6.0 (26.08): also DeepSeek-V3 and
+    //     Qwen3-235B-A22B on B300, both Qwen3 on B200.
+    // 26.04 (v0.4.x) graphs no MoE recipe whole; Kimi K2 and Nemotron 3 Nano are never graphed whole. A row's notes
+    // ("cuda_graphs=full" / "cuda_graphs=0") override it.
+    {
+      const bool mxfp8 = has(prec_l, "mxfp8");
+      const bool after_2606 = container > 26.06 || has(source_l, "(26.06.01 nemo");
+      const bool grace = gen == "blackwell-gb200" || gen == "blackwell-ultra-gb300";
+      const bool dsv3 = has(name_l, "deepseek") && !has(name_l, "v4");
+      const bool gpt_oss = has(name_l, "gpt oss") || has(name_l, "gpt-oss");
+      const bool q235 = has(name_l, "qwen3") && has(name_l, "235b");
+      const bool q30 = has(name_l, "qwen3") && has(name_l, "30b");
+      bool full = false;
+      if (framework == Framework::kNemo && is_moe(m) && mxfp8 && container >= 26.06 && run.job.capacity_factor <= 0) {
+        if (grace) full = dsv3 || gpt_oss || q235 || q30;
+        if (gen == "blackwell-ultra") full = q30 || (after_2606 && (dsv3 || q235));
+        if (gen == "blackwell") full = after_2606 && (q235 || q30);
+      }
+      if (has(notes_l, "cuda_graphs=full")) full = is_moe(m);
+      if (has(notes_l, "cuda_graphs=0")) full = false;
+      run.job.full_iteration_graph = full;
+      if (full && framework == Framework::kNemo) {
+        run.job.ep_overlap = !has(notes_l, "a2a_overlap=0");
+        if (!has(notes_l, "dispatcher=")) run.job.ep_dispatch = ExpertDispatch::kHybridEp;
+      }
     }
     apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
     // Module recompute the Bridge recipe sets where the row is silent: GPT-OSS 120B recomputes its layer norms and
@@ -373,10 +426,34 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     }
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
     // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.
+    if (has(rc_l, "recompute modules")) {
+      // Modules the memory and step models know: norm / layernorm, act / moe_act, core_attn, mla_up_proj. Any other
+      // (Megatron-Core's moe, mlp, shared_experts: the whole MoE layer, the dense MLP or the shared experts rerun in
+      // the backward) is refused by name rather than predicted as if it were not recomputed.
+      const size_t colon = rc_l.find(':', rc_l.find("recompute modules"));
+      std::string list = colon == std::string::npos ? std::string() : rc_l.substr(colon + 1);
+      for (char& c : list) {
+        if (c == ',' || c == ')' || c == '(') c = ' ';
+      }
+      std::istringstream words(list);
+      std::string unknown;
+      for (std::string w; words >> w;) {
+        if (w == "norm" || w == "layernorm" || w == "act" || w == "moe_act" || w == "core_attn" || w == "mla_up_proj") {
+          continue;
+        }
+        unknown += (unknown.empty() ? "" : ", ") + w;
+      }
+      if (!unknown.empty()) {
+        skip("column recompute: module(s) " + unknown +
+             " not modelled (expected norm, layernorm, act, moe_act, core_attn, mla_up_proj)");
+        continue;
+      }
+    }
     if (has(rc_l, "recompute modules") && !has(rc_l, "core_attn")) {
       p.recompute = Recompute::kNone;
       run.job.memory.recompute_norm = has(rc_l, "norm");
       run.job.memory.recompute_moe_act = has(rc_l, "act");
+      if (has(rc_l, "mla_up_proj")) run.job.memory.recompute_mla_up_proj = true;
     }
     runs.push_back(run);
   }

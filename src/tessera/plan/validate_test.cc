@@ -336,6 +336,82 @@ TEST(PublishedRunsFramework, ColumnOverridesTheInferredFramework) {
   EXPECT_EQ((*runs)[3].job.framework, Framework::kNemo);
 }
 
+// Megatron-Bridge's MXFP8 MoE recipes from the 26.06 container on capture the whole iteration in one CUDA graph and
+// overlap the all-to-all (set_full_iter_cg_configs at v0.5.0); 26.04's and the FP8 current-scaling ones do not, nor
+// Kimi K2's or Nemotron 3 Nano's; B300/B200 join for DeepSeek-V3 and Qwen3-235B-A22B in 26.06.01.
+TEST(PublishedRunsMoe, FullIterationGraphsOfTheBridgeRecipes) {
+  const std::string header =
+      "source,model,layers,hidden,heads,seq_len,global_batch_seqs,micro_batch,gpu_type,num_gpus,tp,pp,dp,cp,ep,"
+      "virtual_pp,precision,tokens_per_sec,notes\n";
+  const std::string b = "NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md (";
+  const std::string rows =
+      b + "26.06 NeMo container),Qwen3_30B_a3B,,,,4096,512,4,DGX-GB200,8,1,1,8,1,8,,MXFP8,327680,\n" +
+      b + "26.04.01 NeMo container),Qwen3_30B_a3B,,,,4096,512,4,DGX-GB200,8,1,1,8,1,8,,MXFP8,208896,\n" +
+      b + "26.06 NeMo container),Qwen3_30B_a3B,,,,4096,1024,1,DGX-H100,16,1,1,16,1,16,,FP8,143360,\n" +
+      b + "26.06 NeMo container),DeepSeekV3,,,,4096,4096,2,DGX-B300,256,1,8,32,1,8,,MXFP8,884736,\n" +
+      b + "26.06.01 NeMo container),DeepSeekV3,,,,4096,4096,2,DGX-B300,256,1,8,32,1,8,,MXFP8,884736,\n" +
+      b + "26.06 NeMo container),Kimi_K2,,,,4096,4096,2,DGX-GB300,256,1,4,64,1,64,4,MXFP8,1363968,\n" +
+      b + "26.06 NeMo container),Qwen3_30B_a3B,,,,4096,512,4,DGX-GB200,8,1,1,8,1,8,,MXFP8,327680,cuda_graphs=0\n";
+  auto csv = parse_csv(header + rows, "<test>");
+  ASSERT_TRUE(csv.ok()) << csv.status().to_string();
+  auto runs = load_published_runs(*csv, testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  ASSERT_EQ(runs->size(), 7u);
+  for (const PublishedRun& r : *runs) ASSERT_TRUE(r.skip_reason.empty()) << r.row << ": " << r.skip_reason;
+  const std::vector<bool> graphed = {true, false, false, false, true, false, false};
+  for (size_t i = 0; i < graphed.size(); ++i) EXPECT_EQ((*runs)[i].job.full_iteration_graph, graphed[i]) << i;
+  EXPECT_TRUE((*runs)[0].job.ep_overlap);  // the same recipes set moe_a2a_overlap = True
+  EXPECT_EQ((*runs)[0].job.ep_dispatch, ExpertDispatch::kHybridEp);
+  EXPECT_FALSE((*runs)[1].job.ep_overlap);
+  // The graphed row pays no host wait; the same row without the graph does.
+  EXPECT_EQ(predict_run((*runs)[0], {}).step.host_wait_s, 0.0);
+  EXPECT_GT(predict_run((*runs)[6], {}).step.host_wait_s, 0.0);
+}
+
+// The recipes' all-to-all overlap by release: H100 Qwen3-30B-A3B until 26.02 (v0.3.0), not from 26.04 (v0.4.0);
+// GPT-OSS 120B on GB200 from 26.04; DeepSeek-V3 MXFP8 on B200 from 26.04.01 (v0.4.2), with DeepEP.
+TEST(PublishedRunsMoe, RecipeAllToAllOverlapByRelease) {
+  const std::string header =
+      "source,model,layers,hidden,heads,seq_len,global_batch_seqs,micro_batch,gpu_type,num_gpus,tp,pp,dp,cp,ep,"
+      "virtual_pp,precision,tokens_per_sec\n";
+  const std::string b = "NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md (";
+  const std::string rows =
+      b + "26.02 NeMo container),Qwen3_30B_a3B,,,,4096,1024,1,DGX-H100,16,1,1,16,1,16,,FP8,143360\n" +
+      b + "26.04 NeMo container),Qwen3_30B_a3B,,,,4096,1024,1,DGX-H100,16,1,1,16,1,16,,FP8,143360\n" +
+      b + "26.04 NeMo container),GPT OSS 120B,,,,4096,1280,4,DGX-GB200,64,1,1,64,1,64,,BF16,1064960\n" +
+      b + "26.04.01 NeMo container),DeepSeekV3,,,,4096,4096,1,DGX-B200,256,1,8,32,1,32,2,MXFP8,851968\n" +
+      b + "26.04 NeMo container),DeepSeekV3,,,,4096,4096,1,DGX-B200,256,1,16,16,1,8,,MXFP8,851968\n";
+  auto runs = load_published_runs(*parse_csv(header + rows, "<test>"), testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  for (const PublishedRun& r : *runs) ASSERT_TRUE(r.skip_reason.empty()) << r.row << ": " << r.skip_reason;
+  const std::vector<bool> overlap = {true, false, true, true, false};
+  for (size_t i = 0; i < overlap.size(); ++i) EXPECT_EQ((*runs)[i].job.ep_overlap, overlap[i]) << i;
+  EXPECT_EQ((*runs)[3].job.ep_dispatch, ExpertDispatch::kDeduplicated);
+  EXPECT_EQ((*runs)[4].job.ep_dispatch, ExpertDispatch::kHybridEp);
+  for (const PublishedRun& r : *runs) EXPECT_FALSE(r.job.full_iteration_graph) << r.row;
+}
+
+// A recompute module the models do not know (Megatron-Core's moe: the whole MoE layer rerun in the backward) is
+// refused naming the column and the module, not predicted as if nothing were recomputed; known ones are read.
+TEST(PublishedRunsMoe, UnknownRecomputeModulesAreRefusedByName) {
+  const std::string header =
+      "source,model,layers,hidden,heads,seq_len,global_batch_seqs,micro_batch,gpu_type,num_gpus,tp,pp,dp,cp,ep,"
+      "virtual_pp,recompute,precision,achieved_tflops_per_gpu\n";
+  const std::string rows =
+      "Megatron-Core MoE zoo,Qwen3_235B_a22B,,,,16384,256,1,H100,256,4,8,8,1,8,4,"
+      "\"selective (recompute modules: layernorm, moe)\",BF16,295\n"
+      "Megatron-Core MoE zoo,Qwen3_235B_a22B,,,,4096,3072,3,GB200,256,1,4,64,1,64,6,"
+      "\"selective (recompute modules: moe_act, layernorm)\",MXFP8,919\n";
+  auto runs = load_published_runs(*parse_csv(header + rows, "<test>"), testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  EXPECT_EQ((*runs)[0].skip_reason,
+            "column recompute: module(s) moe not modelled (expected norm, layernorm, act, moe_act, core_attn, "
+            "mla_up_proj)");
+  ASSERT_TRUE((*runs)[1].skip_reason.empty()) << (*runs)[1].skip_reason;
+  EXPECT_TRUE((*runs)[1].job.memory.recompute_norm);
+  EXPECT_TRUE((*runs)[1].job.memory.recompute_moe_act);
+}
+
 // A row that names its dispatcher, the all-to-all overlap or Megatron-Core's recompute modules is read as stated
 // (the Megatron-Core MoE model zoo rows of tests/data/published_runs.csv write them so).
 TEST(PublishedRunsMoe, NotesNameTheDispatcherAndTheOverlap) {

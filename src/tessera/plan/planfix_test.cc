@@ -167,7 +167,9 @@ TEST(PlanFix, PublishedRowsThatRanFitAndMemoryTracksMeasuredPeaks) {
       // model zoo's Qwen3-235B MXFP8 on 256 GB200) ran with fine-grained activation offloading of expert_fc1 and
       // moe_act, which the memory model does not express (docs/planner.md).
       EXPECT_TRUE(p.run.row == 66u || p.run.row == 355u) << p.run.row << ": " << p.step.memory.verdict();
-      if (p.run.row == 66u) EXPECT_EQ(p.assumed_offload_layers, 0);
+      if (p.run.row == 66u) {
+        EXPECT_EQ(p.assumed_offload_layers, 0);
+      }
     }
   }
   const ValidationSummary s = summarize(predictions);

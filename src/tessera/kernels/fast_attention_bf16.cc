@@ -12,8 +12,10 @@
 //   forward:  qb [T, HP] row pairs of q;  kt [HP, Tp] kᵀ as pair rows (pair (p, j) = k[j, 2p..2p+1]);
 //             vv [Tp/2, HSp] pair rows of v (pair (j/2, d) = (v[j, d], v[j+1, d]));  P as row pairs per tile.
 //   backward: qb, kt as above; dob [T, HP] row pairs of dout; vt [HP, Tp] vᵀ as pair rows; qv, dov, kv
-//             [Tp/2, HSp] pair rows of q, dout and k; per tile Pᵀ and dSᵀ as row pairs along the queries
-//             (pair (j, q) = (P[2q, j], P[2q+1, j])) and dS as row pairs along the keys.
+//             [Tp/2, HSp] pair rows of q, dout and k; per tile P and dS as pairs down their columns, stored by
+//             pair ((P[2q, j], P[2q+1, j]) at q·kBlock + j: Pᵀ's row pairs, read with a_row = 1, a_col = kBlock)
+//             and dS as row pairs along the keys.
+// Conversions round to nearest even (vcvtne(2)ps2bf16 where vectorised, which also flushes fp32 subnormals).
 // A pair's element past the last row or column is zero, and masked probabilities are exact zeros, so widening a
 // causal k range to whole pairs adds nothing.
 #include <omp.h>

@@ -1,8 +1,8 @@
 // FastBackend: the training kernels for CPUs. oneDNN sgemm (row-major, linked against GNU OpenMP, so it
 // shares the one OpenMP thread pool) for the matmuls; OpenMP-parallel loops written so that GCC
 // vectorises them (-O3 -march=native -ffp-contract=fast, see CMakeLists.txt) for everything else.
-// The methods are defined by concept: fast_matmul.cc, fast_attention.cc (fast_attention_bf16.cc), fast_elementwise.cc,
-// fast_layernorm.cc, fast_crossentropy.cc.
+// The methods are defined by concept: fast_matmul.cc, fast_attention.cc (and fast_attention_bf16.cc),
+// fast_elementwise.cc, fast_layernorm.cc, fast_crossentropy.cc.
 //
 // Threads: every kernel uses omp_get_max_threads() of the calling thread (set_kernel_threads). Results
 // are deterministic for a fixed thread count: reductions combine per-thread partials in thread order.

@@ -6,7 +6,6 @@
 
 #include "tessera/kernels/fast_backend.h"
 
-
 namespace tessera {
 namespace {
 
@@ -41,8 +40,8 @@ MemoryReport training_memory_report(const ModelSpec& spec, int64_t batch, int64_
   r.optimizer = 8.0 * P;
   r.activations = model.activations;
   // Fast attention's per-thread scratch (its backward's packed operands and tiles).
-  const double attention = std::max(threads, 1) * FastBackend::attention_workspace_bytes(seq, spec.n_embd / spec.n_head,
-                                                                                          precision);
+  const double attention =
+      std::max(threads, 1) * FastBackend::attention_workspace_bytes(seq, spec.n_embd / spec.n_head, precision);
   r.workspace = model.workspace + attention;
   if (precision == MatmulPrecision::kBf16) {
     r.parameters += 2.0 * P;  // the resident bf16 copy

@@ -39,8 +39,9 @@ constexpr KernelCurves kHopperCudnn = {
 
 // A100 80GB SXM4 (312 dense bf16 TFLOP/s): Dao 2023, "FlashAttention-2: Faster Attention with Better Parallelism
 // and Work Partitioning" (arXiv 2307.08691): 50–73% of A100's peak (abstract); the forward up to 73% and the backward
-// 63% (§4.1; the backward figure is unverified here, docs/planner.md says so). Those plateaus, with the FlashAttention-2 curve's shape over t as FlashAttention-3's Figure 5/6
-// measured it on H100 (the same kernel). Transformer Engine runs flash-attn v2 on Ampere, so both families.
+// 63% (§4.1; the backward figure is unverified here, docs/planner.md says so). Those plateaus, with the
+// FlashAttention-2 curve's shape over t as FlashAttention-3's Figure 5/6 measured it on H100 (the same kernel).
+// Transformer Engine runs flash-attn v2 on Ampere, so both families.
 constexpr double kAmpereFwdPlateau = 0.73, kAmpereBwdPlateau = 0.63, kAmperePeak = 312;
 
 // Blackwell has no table: the one published figure (FlashAttention-4's 1605 TFLOP/s forward on B200, up to 1.3×

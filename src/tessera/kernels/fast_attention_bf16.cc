@@ -38,8 +38,12 @@ namespace tessera {
 namespace {
 
 using attention_tiles::kBlock;
-using attention_tiles::scale_scores;
-using attention_tiles::visible_columns;
+using attention_tiles::finish_output_rows;
+using attention_tiles::online_softmax_tile;
+using attention_tiles::output_gradient_dots;
+using attention_tiles::probabilities_and_score_grads;
+using attention_tiles::write_key_gradients;
+using attention_tiles::write_query_gradients;
 constexpr int64_t kBlockPairs = kBlock / 2;
 
 inline uint32_t pair_of(float lo, float hi) { return tile_bf16::pair(bf16::from_float(lo), bf16::from_float(hi)); }
@@ -177,41 +181,13 @@ void FastBackend::attention_forward_bf16(float* out, float* stats, const float* 
           const int64_t n = std::min(kBlock, i0 + m - j0), np = tile::round_up16(n), diagonal = i0 - j0;
           tile_bf16::gemm(m, np, HS, qb.data() + i0 * HP, HP, 1, kt.data() + j0, Tp, s.data(), kBlock, false,
                           {.col_end_offset = diagonal});
-          for (int64_t r = 0; r < m; ++r) {
-            float* sr = s.data() + r * kBlock;
-            const int64_t visible = visible_columns(i0, j0, r, n);
-            scale_scores(sr, visible, scale);
-            const float new_max = std::max(row_max[r], fast_math::max_value(sr, visible));
-            float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-            for (int64_t c = 0; c < visible; ++c) {
-              const float e = fast_math::exp(sr[c] - new_max);
-              sr[c] = e;
-              sum += e;
-            }
-            std::fill(sr + visible, sr + np, 0.0f);
-            if (new_max != row_max[r]) {
-              const float alpha = row_max[r] == -INFINITY ? 0.0f : fast_math::exp(row_max[r] - new_max);
-              float* orow = o.data() + r * HSp;
-#pragma omp simd
-              for (int64_t d = 0; d < HSp; ++d) orow[d] *= alpha;
-              row_sum[r] *= alpha;
-              row_max[r] = new_max;
-            }
-            row_sum[r] += sum;
-          }
+          online_softmax_tile(s.data(), o.data(), HSp, row_max, row_sum, m, np, i0, j0, n, scale);
           tile_row_pairs(pb.data(), s.data(), m, n);
           tile_bf16::gemm(m, HSp, n, pb.data(), kBlockPairs, 1, vv.data() + j0 / 2 * HSp, HSp, o.data(), HSp, true,
                           {.k_end_offset = diagonal});
         }
-        for (int64_t r = 0; r < m; ++r) {
-          const float inv = 1.0f / row_sum[r];
-          float* orow = out + (b * T + i0 + r) * C + h * HS;
-#pragma omp simd
-          for (int64_t d = 0; d < HS; ++d) orow[d] = o[r * HSp + d] * inv;
-          stats[2 * (bh * T + i0 + r)] = row_max[r];
-          stats[2 * (bh * T + i0 + r) + 1] = row_sum[r];
-        }
+        finish_output_rows(out + (b * T + i0) * C + h * HS, C, stats + 2 * (bh * T + i0), o.data(), HSp, row_max,
+                           row_sum, m, HS);
       }
     }
   }
@@ -249,12 +225,7 @@ void FastBackend::attention_backward_bf16(float* dqkv, const float* dout, const 
       pack_pair_rows(qv.data(), HSp, q, ld, T, HS);
       pack_pair_rows(dov.data(), HSp, dy, C, T, HS);
       pack_pair_rows(kv.data(), HSp, k, ld, T, HS);
-      for (int64_t i = 0; i < T; ++i) {
-        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-        for (int64_t d = 0; d < HS; ++d) dot += dy[i * C + d] * y[i * C + d];
-        D[i] = dot;
-      }
+      output_gradient_dots(D.data(), dy, y, C, T, HS);
       std::fill(dq.data(), dq.data() + T * HSp, 0.0f);
       for (int64_t j0 = 0; j0 < T; j0 += kBlock) {
         const int64_t n = std::min(kBlock, T - j0), np = tile::round_up16(n);
@@ -266,22 +237,7 @@ void FastBackend::attention_backward_bf16(float* dqkv, const float* dout, const 
                           {.col_end_offset = diagonal});
           tile_bf16::gemm(m, np, HS, dob.data() + i0 * HP, HP, 1, vt.data() + j0, Tp, ds.data(), kBlock, false,
                           {.col_end_offset = diagonal});
-          for (int64_t r = 0; r < m; ++r) {
-            float* pr = p.data() + r * kBlock;
-            float* dsr = ds.data() + r * kBlock;
-            const int64_t visible = visible_columns(i0, j0, r, n);
-            const float m_row = row_stats[2 * (i0 + r)], inv_l = 1.0f / row_stats[2 * (i0 + r) + 1];
-            const float Di = D[i0 + r];
-            scale_scores(pr, visible, scale);
-#pragma omp simd
-            for (int64_t c = 0; c < visible; ++c) {
-              const float pc = fast_math::exp(pr[c] - m_row) * inv_l;
-              pr[c] = pc;
-              dsr[c] = pc * (dsr[c] - Di);
-            }
-            std::fill(pr + visible, pr + np, 0.0f);
-            std::fill(dsr + visible, dsr + np, 0.0f);
-          }
+          probabilities_and_score_grads(p.data(), ds.data(), m, np, i0, j0, n, scale, row_stats + 2 * i0, D.data() + i0);
           tile_pairs_down_columns(pt.data(), p.data(), m, n);
           tile_pairs_down_columns(dst.data(), ds.data(), m, n);
           tile_row_pairs(dsb.data(), ds.data(), m, n);
@@ -294,21 +250,10 @@ void FastBackend::attention_backward_bf16(float* dqkv, const float* dout, const 
           tile_bf16::gemm(m, HSp, n, dsb.data(), kBlockPairs, 1, kv.data() + j0 / 2 * HSp, HSp, dq.data() + i0 * HSp,
                           HSp, true, {.k_end_offset = diagonal});
         }
-        for (int64_t r = 0; r < n; ++r) {
-          float* dkrow = dqkv + (b * T + j0 + r) * ld + C + h * HS;
-          float* dvrow = dkrow + C;
-#pragma omp simd
-          for (int64_t d = 0; d < HS; ++d) {
-            dkrow[d] = scale * dk[r * HSp + d];
-            dvrow[d] = dv[r * HSp + d];
-          }
-        }
+        float* dk_rows = dqkv + (b * T + j0) * ld + C + h * HS;
+        write_key_gradients(dk_rows, dk_rows + C, ld, dk.data(), dv.data(), HSp, n, HS, scale);
       }
-      for (int64_t i = 0; i < T; ++i) {
-        float* dqrow = dqkv + (b * T + i) * ld + h * HS;
-#pragma omp simd
-        for (int64_t d = 0; d < HS; ++d) dqrow[d] = scale * dq[i * HSp + d];
-      }
+      write_query_gradients(dqkv + b * T * ld + h * HS, ld, dq.data(), HSp, T, HS, scale);
     }
   }
 #else

@@ -66,26 +66,41 @@ inline void micro_kernel(const float* a, int64_t a_row, int64_t a_col, const flo
 constexpr int kRows = 6;
 constexpr int kCols = 4;  // vectors
 
-template <int R>
-inline void row_block(int W, const float* a, int64_t a_row, int64_t a_col, const float* b, int64_t ldb, float* c,
-                      int64_t ldc, int64_t k0, int64_t k1, bool accumulate) {
-  switch (W) {
-    case 4: micro_kernel<R, 4>(a, a_row, a_col, b, ldb, c, ldc, k0, k1, accumulate); break;
-    case 3: micro_kernel<R, 3>(a, a_row, a_col, b, ldb, c, ldc, k0, k1, accumulate); break;
-    case 2: micro_kernel<R, 2>(a, a_row, a_col, b, ldb, c, ldc, k0, k1, accumulate); break;
-    default: micro_kernel<R, 1>(a, a_row, a_col, b, ldb, c, ldc, k0, k1, accumulate); break;
-  }
-}
-
 struct Limits {
   int64_t col_end_offset = kNoLimit;
   int64_t k_begin_offset = -kNoLimit;
   int64_t k_end_offset = kNoLimit;
 };
 
-// C[M, N] (+)= A[M, K] · B[K, N] as described at the top of the file; N % 16 == 0.
-inline void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_row, int64_t a_col, const float* b,
-                 int64_t ldb, float* c, int64_t ldc, bool accumulate, const Limits& limits = {}) {
+// Calls kernel.template operator()<R, W>() for rows ∈ [1, kRows] and W ∈ [1, kCols] known at run time, so that each
+// register block is its own fully unrolled instantiation.
+template <int R, typename Kernel>
+inline void with_width(int W, Kernel&& kernel) {
+  switch (W) {
+    case 4: kernel.template operator()<R, 4>(); break;
+    case 3: kernel.template operator()<R, 3>(); break;
+    case 2: kernel.template operator()<R, 2>(); break;
+    default: kernel.template operator()<R, 1>(); break;
+  }
+}
+template <typename Kernel>
+inline void with_block_shape(int64_t rows, int W, Kernel&& kernel) {
+  switch (rows) {
+    case 6: with_width<6>(W, kernel); break;
+    case 5: with_width<5>(W, kernel); break;
+    case 4: with_width<4>(W, kernel); break;
+    case 3: with_width<3>(W, kernel); break;
+    case 2: with_width<2>(W, kernel); break;
+    default: with_width<1>(W, kernel); break;
+  }
+}
+
+// The blocking and causal limits of C[M, N] (+)= A[M, K]·B[K, N], shared by the fp32 and the bf16 tile products:
+// per block of up to kRows rows and kCols vectors, block(rows, W, r0, n0, k0, k1) runs the register kernel over
+// k ∈ [k0, k1) (limits as at the top of the file); where the k range is empty, C stays, or becomes 0.
+template <typename Block>
+inline void for_each_block(int64_t M, int64_t N, int64_t K, float* c, int64_t ldc, bool accumulate,
+                           const Limits& limits, Block&& block) {
   for (int64_t r0 = 0; r0 < M; r0 += kRows) {
     const int64_t rows = std::min<int64_t>(kRows, M - r0);
     const int64_t n_end = std::min(N, round_up16(r0 + rows + limits.col_end_offset));
@@ -93,25 +108,28 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_row,
     const int64_t k1 = std::min(K, r0 + rows + limits.k_end_offset);
     for (int64_t n0 = 0; n0 < n_end; n0 += kCols * kLanes) {
       const int W = static_cast<int>(std::min<int64_t>(kCols, (n_end - n0) / kLanes));
-      const float* ab = a + r0 * a_row;
-      const float* bb = b + n0;
-      float* cb = c + r0 * ldc + n0;
       if (k1 <= k0) {  // nothing to sum: C stays, or becomes 0
         if (!accumulate) {
+          float* cb = c + r0 * ldc + n0;
           for (int64_t r = 0; r < rows; ++r) std::fill(cb + r * ldc, cb + r * ldc + W * kLanes, 0.0f);
         }
         continue;
       }
-      switch (rows) {
-        case 6: row_block<6>(W, ab, a_row, a_col, bb, ldb, cb, ldc, k0, k1, accumulate); break;
-        case 5: row_block<5>(W, ab, a_row, a_col, bb, ldb, cb, ldc, k0, k1, accumulate); break;
-        case 4: row_block<4>(W, ab, a_row, a_col, bb, ldb, cb, ldc, k0, k1, accumulate); break;
-        case 3: row_block<3>(W, ab, a_row, a_col, bb, ldb, cb, ldc, k0, k1, accumulate); break;
-        case 2: row_block<2>(W, ab, a_row, a_col, bb, ldb, cb, ldc, k0, k1, accumulate); break;
-        default: row_block<1>(W, ab, a_row, a_col, bb, ldb, cb, ldc, k0, k1, accumulate); break;
-      }
+      block(rows, W, r0, n0, k0, k1);
     }
   }
+}
+
+// C[M, N] (+)= A[M, K] · B[K, N] as described at the top of the file; N % 16 == 0.
+inline void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t a_row, int64_t a_col, const float* b,
+                 int64_t ldb, float* c, int64_t ldc, bool accumulate, const Limits& limits = {}) {
+  for_each_block(M, N, K, c, ldc, accumulate, limits,
+                 [&](int64_t rows, int W, int64_t r0, int64_t n0, int64_t k0, int64_t k1) {
+                   with_block_shape(rows, W, [&]<int R, int Wv>() {
+                     micro_kernel<R, Wv>(a + r0 * a_row, a_row, a_col, b + n0, ldb, c + r0 * ldc + n0, ldc, k0, k1,
+                                         accumulate);
+                   });
+                 });
 }
 
 }  // namespace tessera::tile

@@ -58,48 +58,18 @@ inline void micro_kernel(const uint32_t* a, int64_t a_row, int64_t a_col, const 
   }
 }
 
-template <int R>
-inline void row_block(int W, const uint32_t* a, int64_t a_row, int64_t a_col, const uint32_t* b, int64_t ldb, float* c,
-                      int64_t ldc, int64_t p0, int64_t p1, bool accumulate) {
-  switch (W) {
-    case 4: micro_kernel<R, 4>(a, a_row, a_col, b, ldb, c, ldc, p0, p1, accumulate); break;
-    case 3: micro_kernel<R, 3>(a, a_row, a_col, b, ldb, c, ldc, p0, p1, accumulate); break;
-    case 2: micro_kernel<R, 2>(a, a_row, a_col, b, ldb, c, ldc, p0, p1, accumulate); break;
-    default: micro_kernel<R, 1>(a, a_row, a_col, b, ldb, c, ldc, p0, p1, accumulate); break;
-  }
-}
-
-// C[M, N] (+)= A[M, K]·B[K, N] as described at the top of the file; K even, N % 16 == 0.
+// C[M, N] (+)= A[M, K]·B[K, N] as described at the top of the file; K even, N % 16 == 0. The blocking and the
+// limits are tile_gemm.h's; the k range of a block is widened to whole pairs.
 inline void gemm(int64_t M, int64_t N, int64_t K, const uint32_t* a, int64_t a_row, int64_t a_col, const uint32_t* b,
                  int64_t ldb, float* c, int64_t ldc, bool accumulate, const tile::Limits& limits = {}) {
-  constexpr int64_t kRows = tile::kRows, kCols = tile::kCols, kLanes = tile::kLanes;
-  for (int64_t r0 = 0; r0 < M; r0 += kRows) {
-    const int64_t rows = std::min<int64_t>(kRows, M - r0);
-    const int64_t n_end = std::min(N, tile::round_up16(r0 + rows + limits.col_end_offset));
-    const int64_t k0 = std::max<int64_t>(0, r0 + limits.k_begin_offset);
-    const int64_t k1 = std::min(K, r0 + rows + limits.k_end_offset);
-    const int64_t p0 = k0 / 2, p1 = (k1 + 1) / 2;  // whole pairs
-    for (int64_t n0 = 0; n0 < n_end; n0 += kCols * kLanes) {
-      const int W = static_cast<int>(std::min<int64_t>(kCols, (n_end - n0) / kLanes));
-      const uint32_t* ab = a + r0 * a_row;
-      const uint32_t* bb = b + n0;
-      float* cb = c + r0 * ldc + n0;
-      if (p1 <= p0) {  // nothing to sum: C stays, or becomes 0
-        if (!accumulate) {
-          for (int64_t r = 0; r < rows; ++r) std::fill(cb + r * ldc, cb + r * ldc + W * kLanes, 0.0f);
-        }
-        continue;
-      }
-      switch (rows) {
-        case 6: row_block<6>(W, ab, a_row, a_col, bb, ldb, cb, ldc, p0, p1, accumulate); break;
-        case 5: row_block<5>(W, ab, a_row, a_col, bb, ldb, cb, ldc, p0, p1, accumulate); break;
-        case 4: row_block<4>(W, ab, a_row, a_col, bb, ldb, cb, ldc, p0, p1, accumulate); break;
-        case 3: row_block<3>(W, ab, a_row, a_col, bb, ldb, cb, ldc, p0, p1, accumulate); break;
-        case 2: row_block<2>(W, ab, a_row, a_col, bb, ldb, cb, ldc, p0, p1, accumulate); break;
-        default: row_block<1>(W, ab, a_row, a_col, bb, ldb, cb, ldc, p0, p1, accumulate); break;
-      }
-    }
-  }
+  tile::for_each_block(M, N, K, c, ldc, accumulate, limits,
+                       [&](int64_t rows, int W, int64_t r0, int64_t n0, int64_t k0, int64_t k1) {
+                         const int64_t p0 = k0 / 2, p1 = (k1 + 1) / 2;  // whole pairs
+                         tile::with_block_shape(rows, W, [&]<int R, int Wv>() {
+                           micro_kernel<R, Wv>(a + r0 * a_row, a_row, a_col, b + n0, ldb, c + r0 * ldc + n0, ldc, p0,
+                                               p1, accumulate);
+                         });
+                       });
 }
 
 }  // namespace tessera::tile_bf16

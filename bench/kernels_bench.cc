@@ -148,14 +148,18 @@ void BM_AttentionBackward(benchmark::State& state) {
 BENCHMARK(BM_AttentionBackward)->TESSERA_ATTENTION_SHAPES;
 
 // The target figure: forward + backward, 3× the forward's causal FLOPs per iteration.
-void BM_AttentionForwardBackward(benchmark::State& state) {
-  FastBackend fast;
+void time_attention_forward_backward(benchmark::State& state, FastBackend& fast) {
   AttentionBuffers a(state);
   for (auto _ : state) {
     a.forward(fast);
     a.backward(fast);
   }
   set_rate(state, "GFLOP/s", 3.0 * attention_causal_flops(a.B, a.T, a.C) / 1e9);
+}
+
+void BM_AttentionForwardBackward(benchmark::State& state) {
+  FastBackend fast;
+  time_attention_forward_backward(state, fast);
 }
 BENCHMARK(BM_AttentionForwardBackward)->TESSERA_ATTENTION_SHAPES;
 
@@ -168,12 +172,7 @@ void BM_AttentionForwardBackwardBf16(benchmark::State& state) {
     return;
   }
   FastBackend fast(std::move(gemm).value());
-  AttentionBuffers a(state);
-  for (auto _ : state) {
-    a.forward(fast);
-    a.backward(fast);
-  }
-  set_rate(state, "GFLOP/s", 3.0 * attention_causal_flops(a.B, a.T, a.C) / 1e9);
+  time_attention_forward_backward(state, fast);
 }
 BENCHMARK(BM_AttentionForwardBackwardBf16)->TESSERA_ATTENTION_SHAPES;
 

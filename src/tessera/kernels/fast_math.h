@@ -53,24 +53,11 @@ inline float max_value(const float* x, int64_t n) {
   return result;
 }
 
-// Σ_i e^{x[i] - shift}, with 16 lane partial sums (vectorised like max_value).
-inline float sum_exp_shifted(const float* x, int64_t n, float shift) {
-  constexpr int kLanes = 16;
-  float lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-#pragma omp simd
-    for (int l = 0; l < kLanes; ++l) lanes[l] += exp(x[i + l] - shift);
-  }
-  float result = 0.0f;
-  for (float lane : lanes) result += lane;
-  for (; i < n; ++i) result += exp(x[i] - shift);
-  return result;
-}
-
-// sum_exp_shifted that also keeps the terms: x[i] becomes e^{x[i] - shift}. The same lanes in the same order,
-// so the returned sum equals sum_exp_shifted's bit for bit.
-inline float exp_shifted_in_place(float* x, int64_t n, float shift) {
+// Σ_i e^{x[i] - shift} with 16 lane partial sums (vectorised like max_value), handing each term to
+// keep(i, term): sum_exp_shifted drops them, exp_shifted_in_place writes them back. One loop, so both return the
+// same sum bit for bit.
+template <typename Keep>
+inline float sum_exp_shifted_keeping(const float* x, int64_t n, float shift, Keep keep) {
   constexpr int kLanes = 16;
   float lanes[kLanes] = {};
   int64_t i = 0;
@@ -78,17 +65,27 @@ inline float exp_shifted_in_place(float* x, int64_t n, float shift) {
 #pragma omp simd
     for (int l = 0; l < kLanes; ++l) {
       const float e = exp(x[i + l] - shift);
-      x[i + l] = e;
+      keep(i + l, e);
       lanes[l] += e;
     }
   }
   float result = 0.0f;
   for (float lane : lanes) result += lane;
   for (; i < n; ++i) {
-    x[i] = exp(x[i] - shift);
-    result += x[i];
+    const float e = exp(x[i] - shift);
+    keep(i, e);
+    result += e;
   }
   return result;
+}
+
+inline float sum_exp_shifted(const float* x, int64_t n, float shift) {
+  return sum_exp_shifted_keeping(x, n, shift, [](int64_t, float) {});
+}
+
+// sum_exp_shifted that also keeps the terms: x[i] becomes e^{x[i] - shift}.
+inline float exp_shifted_in_place(float* x, int64_t n, float shift) {
+  return sum_exp_shifted_keeping(x, n, shift, [x](int64_t i, float e) { x[i] = e; });
 }
 
 // [begin, end) of part `part` when `count` items are split into `parts` contiguous near-equal ranges.

@@ -32,7 +32,9 @@ struct CallHandles {
   dnnl_primitive_desc_t pd = nullptr;
   dnnl_primitive_t primitive = nullptr;
   dnnl_memory_t src = nullptr, weights = nullptr, dst = nullptr;
+  dnnl_stream_t stream = nullptr;  // a call's own stream (gemm_on_this_thread)
   ~CallHandles() {
+    if (stream != nullptr) dnnl_stream_destroy(stream);
     for (dnnl_memory_t m : {dst, weights, src}) {
       if (m != nullptr) dnnl_memory_destroy(m);
     }
@@ -98,8 +100,17 @@ void Bf16Gemm::gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
                 status.message());
 }
 
+void Bf16Gemm::gemm_on_this_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A,
+                                   int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
+                                   int64_t ldc) const {
+  const Status status = try_gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc, /*own_stream=*/true);
+  TESSERA_CHECK(status.ok(), "bf16 gemm on one thread (trans_a={} trans_b={} M={} N={} K={}): {}", trans_a,
+                trans_b, M, N, K, status.message());
+}
+
 Status Bf16Gemm::try_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A,
-                          int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                          int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                          bool own_stream) const {
   TESSERA_CHECK(beta == 0.0f || beta == 1.0f, "bf16 gemm: beta {} must be 0 or 1", beta);
   const dnnl_dims_t src_dims = {M, K}, weights_dims = {K, N}, dst_dims = {M, N};
   const dnnl_dims_t src_strides = {trans_a ? 1 : lda, trans_a ? lda : 1};
@@ -127,8 +138,10 @@ Status Bf16Gemm::try_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
       dnnl_memory_create(&h.weights, &weights_md, dnnl_->engine, const_cast<uint16_t*>(B)));
   TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_create(&h.dst, &dst_md, dnnl_->engine, C));
   const dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, h.src}, {DNNL_ARG_WEIGHTS, h.weights}, {DNNL_ARG_DST, h.dst}};
-  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_execute(h.primitive, dnnl_->stream, 3, args));
-  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_stream_wait(dnnl_->stream));
+  if (own_stream) TESSERA_DNNL_RETURN_IF_ERROR(dnnl_stream_create(&h.stream, dnnl_->engine, dnnl_stream_default_flags));
+  dnnl_stream_t stream = own_stream ? h.stream : dnnl_->stream;
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_execute(h.primitive, stream, 3, args));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_stream_wait(stream));
   return Status();
 }
 

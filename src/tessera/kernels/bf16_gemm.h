@@ -41,13 +41,19 @@ class Bf16Gemm {
   // ldc are row strides of the stored matrices, as in BLAS row-major). trans_x: the stored X is op(X)ᵀ.
   void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
             const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
+  // The same product, called by each thread of an OpenMP parallel region for its own part of C: it runs on
+  // the calling thread alone (oneDNN does not nest its threads) and on a stream of the call's own, so the
+  // threads may call it at once. Touches no scratch buffer.
+  void gemm_on_this_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A,
+                           int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) const;
 
  private:
   struct Dnnl;  // oneDNN handles; dnnl.h stays out of this header
   explicit Bf16Gemm(std::unique_ptr<Dnnl> dnnl);
   // Builds and runs the primitive; a non-success oneDNN status is returned, not checked (create() probes).
+  // own_stream: on a stream made for this call (so that threads may call at once), else on the object's.
   Status try_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
-                  const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc);
+                  const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc, bool own_stream = false) const;
 
   std::unique_ptr<Dnnl> dnnl_;
   std::vector<uint16_t> scratch_[kNumSlots];

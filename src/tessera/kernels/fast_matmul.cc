@@ -18,7 +18,12 @@
 // blocks into an L2-resident scratch, then 16×16 register transpose-adds into dW, which cost a full pass
 // over dW per chunk), the whole chunk's backward, Zen 4: 2 threads 68–70 vs 74–83 ms, 1 thread 130–131 vs
 // 136 ms (bench/RESULTS.md 2026-12-03). The whole-width direct dW is the slow layout (77–78 ms).
-// fp32 sgemm gains nothing from the same split (measured), so fp32 calls sgemm once.
+// The bf16 forward of wide outputs gives each OpenMP thread its own range of output columns, run as
+// single-threaded products (Bf16Gemm::gemm_on_this_thread): oneDNN's own split of these shapes over 2 threads
+// left a thread waiting at its barriers (libgomp spin samples), and the head chunk's forward went 33.3 → 31.5 ms
+// (3 alternating rounds, Zen 4, 2 threads). The same split of dinp (by rows) and dW (by rows) measured no
+// change, so they stay oneDNN's; so did fp32 sgemm's forward (190 vs 191 GFLOP/s).
+// fp32 sgemm gains nothing from the block split either (measured), so fp32 calls sgemm once.
 #include <dnnl.h>
 #include <omp.h>
 
@@ -108,11 +113,22 @@ void FastBackend::matmul_forward(float* out, const float* inp, const float* weig
     const uint16_t* a = bf16_gemm_->convert(Bf16Gemm::kSlotA, inp, N * C);
     const uint16_t* resident = resident_weight(weight, OC * C);
     const uint16_t* w = resident != nullptr ? resident : bf16_gemm_->convert(Bf16Gemm::kSlotB, weight, OC * C);
-    // Wide outputs in column blocks of kWideProductBlock (see the top of the file).
-    const int64_t block = OC >= kWideOutputChannels ? kWideProductBlock : OC;
-    for (int64_t o0 = 0; o0 < OC; o0 += block) {
-      const int64_t nb = std::min(block, OC - o0);
-      bf16_gemm_->gemm(false, true, N, nb, C, a, C, w + o0 * C, C, beta, out + o0, OC);
+    if (OC < kWideOutputChannels) {
+      bf16_gemm_->gemm(false, true, N, OC, C, a, C, w, C, beta, out, OC);
+      return;
+    }
+    // Wide outputs: each thread its own range of output columns, in blocks of at most kWideProductBlock
+    // (see the top of the file).
+    const Bf16Gemm& gemm = *bf16_gemm_;
+#pragma omp parallel
+    {
+      int64_t begin = 0, end = 0;
+      fast_math::split_range(OC, omp_get_num_threads(), omp_get_thread_num(), &begin, &end);
+      const int64_t blocks = (end - begin + kWideProductBlock - 1) / kWideProductBlock;
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int64_t o0 = begin + (end - begin) * b / blocks, o1 = begin + (end - begin) * (b + 1) / blocks;
+        gemm.gemm_on_this_thread(false, true, N, o1 - o0, C, a, C, w + o0 * C, C, beta, out + o0, OC);
+      }
     }
     return;
   }

@@ -29,7 +29,11 @@ TEST(SelfCommunicator, CollectivesAreIdentities) {
   EXPECT_EQ(data, (std::vector<float>{1, 2, 3}));
   ASSERT_TRUE(grid.group(GridAxis::kDp).all_gather(data.data(), out.data(), 3).ok());
   EXPECT_EQ(out, data);
-  EXPECT_FALSE(grid.world().broadcast(data.data(), 12, 1).ok());
+  const Status bad_root = grid.world().broadcast(data.data(), 12, 1);
+  EXPECT_NE(bad_root.message().find("root 1 outside [0, 1)"), std::string::npos) << bad_root.message();
+  EXPECT_NE(grid.world().all_reduce_async(data.data(), 12, DataType::kBytes, ReduceOp::kSum).wait().message().find(
+                "bytes cannot be reduced"),
+            std::string::npos);
   EXPECT_FALSE(grid.world().send(data.data(), 12, 1).ok());
   EXPECT_EQ(grid.world().flight_recorder().snapshot().size(), 3u);  // all_reduce, broadcast, send on the world
 }

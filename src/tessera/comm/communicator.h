@@ -113,6 +113,32 @@ class Communicator {
   Status recv(void* data, int64_t bytes, int peer, int tag = 0) { return recv_async(data, bytes, peer, tag).wait(); }
 
  protected:
+  // The argument checks every backend makes before it starts a collective, as one-line errors that name the
+  // operation and the axis: a reduction of bytes (no ReduceOp applies to them) and a broadcast root that is
+  // not a rank of the group. OK where the arguments hold; the other kinds pass.
+  Status check_reducible(CommOpKind kind, DataType type) const {
+    const bool reduces = kind == CommOpKind::kAllReduce || kind == CommOpKind::kReduceScatter;
+    if (reduces && type == DataType::kBytes) {
+      return invalid_argument_error("{} on axis '{}': bytes cannot be reduced; hint: all_gather them",
+                                    comm_op_name(kind), axis());
+    }
+    return Status();
+  }
+  Status check_root(int root) const {
+    if (root < 0 || root >= size()) {
+      return invalid_argument_error("broadcast on axis '{}': root {} outside [0, {})", axis(), root, size());
+    }
+    return Status();
+  }
+  // Both, and a count that is not negative: what a blocking collective checks before it runs.
+  Status check_collective(CommOpKind kind, int64_t count, DataType type, int root) const {
+    if (count < 0) {
+      return invalid_argument_error("{} on axis '{}': count {} is negative", comm_op_name(kind), axis(), count);
+    }
+    if (Status s = check_reducible(kind, type); !s.ok()) return s;
+    return kind == CommOpKind::kBroadcast ? check_root(root) : Status();
+  }
+
   // How the blocking collectives run: by default the async form and wait(); a backend may do better (mpi
   // runs MPI's blocking collective once every rank is known to have arrived).
   virtual Status blocking(CommOpKind op, const void* in, void* out, int64_t count, DataType type,

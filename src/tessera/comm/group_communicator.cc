@@ -108,18 +108,18 @@ class GroupCommunicator final : public Communicator {
   const FlightRecorder& flight_recorder() const override { return recorder_; }
 
   CommHandle all_reduce_async(void* data, int64_t count, DataType type, ReduceOp op) override {
-    if (type == DataType::kBytes) return CommHandle(invalid_argument_error("all_reduce on axis '{}': bytes cannot be reduced; hint: all_gather them", axis()));
+    if (Status s = check_reducible(CommOpKind::kAllReduce, type); !s.ok()) return CommHandle(std::move(s));
     return submit({.kind = CommOpKind::kAllReduce, .type = type, .reduce = op, .in = data, .out = data, .count = count});
   }
   CommHandle reduce_scatter_async(const void* in, void* out, int64_t count, DataType type, ReduceOp op) override {
-    if (type == DataType::kBytes) return CommHandle(invalid_argument_error("reduce_scatter on axis '{}': bytes cannot be reduced", axis()));
+    if (Status s = check_reducible(CommOpKind::kReduceScatter, type); !s.ok()) return CommHandle(std::move(s));
     return submit({.kind = CommOpKind::kReduceScatter, .type = type, .reduce = op, .in = in, .out = out, .count = count});
   }
   CommHandle all_gather_async(const void* in, void* out, int64_t count, DataType type) override {
     return submit({.kind = CommOpKind::kAllGather, .type = type, .in = in, .out = out, .count = count});
   }
   CommHandle broadcast_async(void* data, int64_t bytes, int root) override {
-    if (root < 0 || root >= size_) return CommHandle(invalid_argument_error("broadcast on axis '{}': root {} outside [0, {})", axis(), root, size_));
+    if (Status s = check_root(root); !s.ok()) return CommHandle(std::move(s));
     return submit({.kind = CommOpKind::kBroadcast, .peer = root, .in = data, .out = data, .count = bytes});
   }
   CommHandle barrier_async() override { return submit({.kind = CommOpKind::kBarrier}); }
@@ -168,13 +168,7 @@ class GroupCommunicator final : public Communicator {
       idle = parked_ && queue_.empty();
     }
     if (!idle) return Communicator::blocking(kind, in, out, count, type, reduce, root);
-    if (count < 0) return invalid_argument_error("{} on axis '{}': count {} is negative", comm_op_name(kind), axis(), count);
-    if ((kind == CommOpKind::kAllReduce || kind == CommOpKind::kReduceScatter) && type == DataType::kBytes) {
-      return invalid_argument_error("{} on axis '{}': bytes cannot be reduced", comm_op_name(kind), axis());
-    }
-    if (kind == CommOpKind::kBroadcast && (root < 0 || root >= size_)) {
-      return invalid_argument_error("broadcast on axis '{}': root {} outside [0, {})", axis(), root, size_);
-    }
+    if (Status s = check_collective(kind, count, type, root); !s.ok()) return s;
     GroupOp op{.kind = kind, .type = kind == CommOpKind::kBroadcast ? DataType::kBytes : type, .reduce = reduce,
                .peer = kind == CommOpKind::kBroadcast ? root : -1, .in = in, .out = out, .count = count};
     op.seq = collective_seq_++;

@@ -312,15 +312,27 @@ TEST(LocalCommunicator, SplitMakesNamedSubgroups) {
   }).ok());
 }
 
+// Each refused on the calling rank with a one-line error naming the operation and the axis.
 TEST(LocalCommunicator, BadArgumentsFailWithoutEnteringTheCollective) {
+  CommOptions options;
+  options.name = "dp";
   ASSERT_TRUE(run_on_thread_ranks(2, [&](Communicator& comm) {
-    char b[4];
-    EXPECT_EQ(comm.broadcast(b, 4, 2).code(), StatusCode::kInvalidArgument);
+    char b[4] = {};
+    auto expect_error = [](const Status& s, const std::string& text) {
+      EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << text;
+      EXPECT_NE(s.message().find(text), std::string::npos) << s.message();
+    };
+    expect_error(comm.broadcast(b, 4, 2), "broadcast on axis 'dp': root 2 outside [0, 2)");
+    expect_error(comm.broadcast(b, 4, -1), "broadcast on axis 'dp': root -1 outside [0, 2)");
     EXPECT_EQ(comm.send(b, 4, comm.rank()).code(), StatusCode::kInvalidArgument);
-    EXPECT_EQ(comm.all_reduce_async(b, 4, DataType::kBytes, ReduceOp::kSum).wait().code(), StatusCode::kInvalidArgument);
-    EXPECT_EQ(comm.all_reduce(static_cast<float*>(nullptr), -1, ReduceOp::kSum).code(), StatusCode::kInvalidArgument);
+    expect_error(comm.all_reduce_async(b, 4, DataType::kBytes, ReduceOp::kSum).wait(),
+                 "all_reduce on axis 'dp': bytes cannot be reduced");
+    expect_error(comm.reduce_scatter_async(b, b, 2, DataType::kBytes, ReduceOp::kSum).wait(),
+                 "reduce_scatter on axis 'dp': bytes cannot be reduced");
+    expect_error(comm.all_reduce(static_cast<float*>(nullptr), -1, ReduceOp::kSum),
+                 "all_reduce on axis 'dp': count -1 is negative");
     EXPECT_TRUE(comm.barrier().ok());  // still usable
-  }).ok());
+  }, options).ok());
   EXPECT_FALSE(make_local_communicators(0).ok());
 }
 

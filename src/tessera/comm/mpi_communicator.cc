@@ -144,14 +144,14 @@ class MpiCommunicator final : public Communicator {
   MPI_Comm comm() const { return comm_; }
 
   CommHandle all_reduce_async(void* data, int64_t count, DataType type, ReduceOp op) override {
-    if (type == DataType::kBytes) return CommHandle(invalid_argument_error("all_reduce on axis '{}': bytes cannot be reduced; hint: all_gather them", axis()));
+    if (Status s = check_reducible(CommOpKind::kAllReduce, type); !s.ok()) return CommHandle(std::move(s));
     auto p = begin_collective(CommOpKind::kAllReduce, type, op, count, -1);
     if (!p) return broken_handle();
     issue_data(*p, CommOpKind::kAllReduce, data, data, count, type, op, -1);
     return CommHandle(std::move(p));
   }
   CommHandle reduce_scatter_async(const void* in, void* out, int64_t count, DataType type, ReduceOp op) override {
-    if (type == DataType::kBytes) return CommHandle(invalid_argument_error("reduce_scatter on axis '{}': bytes cannot be reduced", axis()));
+    if (Status s = check_reducible(CommOpKind::kReduceScatter, type); !s.ok()) return CommHandle(std::move(s));
     if (count > INT_MAX) return CommHandle(too_large("reduce_scatter", count));
     auto p = begin_collective(CommOpKind::kReduceScatter, type, op, count, -1);
     if (!p) return broken_handle();
@@ -166,7 +166,7 @@ class MpiCommunicator final : public Communicator {
     return CommHandle(std::move(p));
   }
   CommHandle broadcast_async(void* data, int64_t bytes, int root) override {
-    if (root < 0 || root >= size_) return CommHandle(invalid_argument_error("broadcast on axis '{}': root {} outside [0, {})", axis(), root, size_));
+    if (Status s = check_root(root); !s.ok()) return CommHandle(std::move(s));
     auto p = begin_collective(CommOpKind::kBroadcast, DataType::kBytes, ReduceOp::kSum, bytes, root);
     if (!p) return broken_handle();
     issue_data(*p, CommOpKind::kBroadcast, data, data, bytes, DataType::kBytes, ReduceOp::kSum, root);
@@ -216,13 +216,7 @@ class MpiCommunicator final : public Communicator {
   // MPI_Allreduce after its peer's SIGSTOP. A large blocking collective keeps that risk (a rank that dies in
   // it ends the job; one that stops is left to the supervisor's heartbeat timeout).
   Status blocking(CommOpKind kind, const void* in, void* out, int64_t count, DataType type, ReduceOp op, int root) override {
-    if (count < 0) return invalid_argument_error("{} on axis '{}': count {} is negative", comm_op_name(kind), axis(), count);
-    if ((kind == CommOpKind::kAllReduce || kind == CommOpKind::kReduceScatter) && type == DataType::kBytes) {
-      return invalid_argument_error("{} on axis '{}': bytes cannot be reduced", comm_op_name(kind), axis());
-    }
-    if (kind == CommOpKind::kBroadcast && (root < 0 || root >= size_)) {
-      return invalid_argument_error("broadcast on axis '{}': root {} outside [0, {})", axis(), root, size_);
-    }
+    if (Status s = check_collective(kind, count, type, root); !s.ok()) return s;
     if ((kind == CommOpKind::kReduceScatter || kind == CommOpKind::kAllGather) && count > INT_MAX) return too_large(comm_op_name(kind), count);
     auto p = begin_collective(kind, kind == CommOpKind::kBroadcast ? DataType::kBytes : type, op, count, kind == CommOpKind::kBroadcast ? root : -1);
     if (!p) return broken_handle().wait();

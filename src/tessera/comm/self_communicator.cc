@@ -18,11 +18,11 @@ class SelfCommunicator final : public Communicator {
   const FlightRecorder& flight_recorder() const override { return recorder_; }
 
   CommHandle all_reduce_async(void*, int64_t count, DataType type, ReduceOp) override {
-    if (type == DataType::kBytes) return CommHandle(invalid_argument_error("all_reduce: bytes cannot be reduced"));
+    if (Status s = check_reducible(CommOpKind::kAllReduce, type); !s.ok()) return CommHandle(std::move(s));
     return record(CommOpKind::kAllReduce, count * dtype_size(type), type, Status());
   }
   CommHandle reduce_scatter_async(const void* in, void* out, int64_t count, DataType type, ReduceOp) override {
-    if (type == DataType::kBytes) return CommHandle(invalid_argument_error("reduce_scatter: bytes cannot be reduced"));
+    if (Status s = check_reducible(CommOpKind::kReduceScatter, type); !s.ok()) return CommHandle(std::move(s));
     copy(in, out, count * dtype_size(type));
     return record(CommOpKind::kReduceScatter, count * dtype_size(type), type, Status());
   }
@@ -31,9 +31,7 @@ class SelfCommunicator final : public Communicator {
     return record(CommOpKind::kAllGather, count * dtype_size(type), type, Status());
   }
   CommHandle broadcast_async(void*, int64_t bytes, int root) override {
-    Status status;
-    if (root != 0) status = invalid_argument_error("broadcast: root {} is not a rank of a 1-rank group", root);
-    return record(CommOpKind::kBroadcast, bytes, DataType::kBytes, status);
+    return record(CommOpKind::kBroadcast, bytes, DataType::kBytes, check_root(root));
   }
   CommHandle barrier_async() override { return record(CommOpKind::kBarrier, 0, DataType::kBytes, Status()); }
   CommHandle send_async(const void*, int64_t bytes, int peer, int) override {

@@ -4,6 +4,7 @@
 
 #include "tessera/plan/comm_model.h"
 #include "tessera/plan/flops.h"
+#include "tessera/plan/framework.h"
 #include "tessera/plan/memory_model.h"
 #include "tessera/plan/plan_test_util.h"
 #include "tessera/plan/step_model.h"
@@ -330,6 +331,44 @@ TEST(LayerMix, MlaUpProjectionRecomputeDropsQkvAndRerunsTheUpProjections) {
   const double micro_batches = 2048 / 16;
   EXPECT_NEAR(rerun.compute_s - base.compute_s, micro_batches * attention / 16 * up, 1e-6);
   EXPECT_LT(rerun.compute_s / base.compute_s, 1.03);  // a few percent, as the recipe intends
+}
+
+// Megatron-Core's "moe" recompute module re-runs the whole MoE forward inside the backward (moe_layer.py: the route,
+// dispatch, expert and combine steps in one checkpoint). Qwen3-235B (every layer attention + MoE) on 256 H100, tp 4:
+// the backward gains one more forward of each MoE layer — its compute, its tp collective (1 of a layer's 2 forward
+// ones), its dispatch + combine all-to-alls and its host wait — and nothing moves in the forward.
+TEST(LayerMix, MoeRecomputeRerunsTheWholeMoeForwardInTheBackward) {
+  Job job;
+  job.model = catalog_model("qwen3-235b-a22b");
+  job.plan.tp = 4, job.plan.pp = 8, job.plan.dp = 8, job.plan.micro_batch = 1, job.plan.global_batch = 256;
+  job.ep = 8;
+  apply_framework(Framework::kMegatron, &job);
+  const AcceleratorSpec acc = *testing::load_test_catalog().accelerator("h100-sxm-80gb");
+  const ClusterLinks links = cluster_links(*testing::load_test_catalog().cluster("dgx-h100-superpod"), acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kBf16);
+  Job moe = job;
+  moe.memory.recompute_moe = true;
+  const StepPrediction base = predict_step(job, acc, links, dev), rerun = predict_step(moe, acc, links, dev);
+  EXPECT_DOUBLE_EQ(rerun.forward_s, base.forward_s);
+  EXPECT_NEAR(rerun.ep_comm_s / base.ep_comm_s, 1.5, 1e-9);      // forward, backward, + the recomputed forward
+  EXPECT_NEAR(rerun.host_wait_s / base.host_wait_s, 4.0 / 3, 1e-9);  // 1/3 of the wait is the forward's
+  EXPECT_NEAR(rerun.tp_comm_s / base.tp_comm_s, 5.0 / 4, 1e-9);
+  // Compute: more than nothing, less than a full recompute (which also re-runs the attention).
+  Job full = job;
+  full.plan.recompute = Recompute::kFull;
+  const StepPrediction all = predict_step(full, acc, links, dev);
+  EXPECT_GT(rerun.compute_s - base.compute_s, 0.3 * (all.compute_s - base.compute_s));
+  EXPECT_LT(rerun.compute_s - base.compute_s, all.compute_s - base.compute_s);
+  // HFU counts the re-run: 2 FLOPs per active MoE weight per token, 94 layers.
+  const double tokens = 256.0 * static_cast<double>(job.model.seq_len);
+  EXPECT_NEAR(rerun.executed_flops - base.executed_flops, tokens * 2 * 94 * moe_active_params(job.model),
+              1e-9 * base.executed_flops);
+  // Under full recompute the module adds nothing: the MoE forward is re-run once, with the rest of the layer.
+  full.memory.recompute_moe = true;
+  const StepPrediction both = predict_step(full, acc, links, dev);
+  EXPECT_DOUBLE_EQ(both.compute_s, all.compute_s);
+  EXPECT_DOUBLE_EQ(both.ep_comm_s, all.ep_comm_s);
+  EXPECT_DOUBLE_EQ(both.executed_flops, all.executed_flops);
 }
 
 }  // namespace

@@ -91,7 +91,12 @@ TokenBytes layer_token_bytes(const Job& job) {
     b.replicated += mix.mamba * per_input;
     b.split += mix.mamba * (2 * mamba_in_proj_width(m) + 2 * (d + 2 * state) + 6 * d);
   }
-  if (mix.moe_ffn > 0) {
+  if (mix.moe_ffn > 0 && job.memory.recompute_moe) {
+    // The "moe" recompute module keeps the MoE layer's checkpointed input, the pre-MLP norm output (bf16: the
+    // checkpoint holds the tensor, not a quantized copy), beside the norm's own input; nothing inside the layer.
+    // With the norm recomputed too, its output is rebuilt before the layer's recompute and not kept.
+    b.replicated += mix.moe_ffn * ((job.memory.recompute_norm ? 2 : 4) * C + (job.memory.dropout ? C : 0));
+  } else if (mix.moe_ffn > 0) {
     // Per routed copy of a token: the permuted input and the expert output awaiting the combine (2·C each)
     // and the expert MLP's intermediates; the shared experts like a dense MLP.
     const double k = static_cast<double>(m.moe_top_k), etp = static_cast<double>(job.etp);
@@ -165,8 +170,14 @@ MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
   const double layers = static_cast<double>(job.model.n_layer) / pp;
   const double kept_layers = std::max(0.0, layers - static_cast<double>(traits.offload_layers));
   const double stored = activation_bytes_per_layer(job) / kGiB;
-  const double whole = all_activation_bytes(job, !job.flash_attention) / kGiB;
-  // Backward of a recomputed or offloaded layer rebuilds its whole set first.
+  // Backward of a recomputed or offloaded layer rebuilds its whole set first (a recomputed MoE layer's
+  // internals included: the set without the "moe" module).
+  double whole = all_activation_bytes(job, !job.flash_attention) / kGiB;
+  if (traits.recompute_moe) {
+    Job unrecomputed = job;
+    unrecomputed.memory.recompute_moe = false;
+    whole = all_activation_bytes(unrecomputed, !job.flash_attention) / kGiB;
+  }
   const double rebuilt = (whole > stored || traits.offload_layers > 0) ? whole : 0;
   const double logits_gib = static_cast<double>(p.micro_batch) * static_cast<double>(job.model.seq_len) /
                             static_cast<double>(p.cp) * static_cast<double>(job.model.vocab_size) /

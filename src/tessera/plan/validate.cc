@@ -241,7 +241,10 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     }
 
     const std::string zero_l = lower(t.field(r, "zero_or_fsdp"));
-    p.zero_stage = has(source_l, "nemo") ? 1 : 0;  // Megatron's distributed optimizer is the Bridge/NeMo default
+    // Megatron's distributed optimizer (ZeRO-1) is the Bridge/NeMo default, and the Megatron-Core MoE team's model
+    // zoo sets it in every benchmarking config (`--use-distributed-optimizer: true` in yanring/Megatron-MoE-ModelZoo
+    // model_configs/benchmarking/*.yaml at e8650517: Qwen3-235B-A22B, DeepSeek-V3, Kimi-K2, Mixtral, ...).
+    p.zero_stage = has(source_l, "nemo") || has(source_l, "megatron-moe-modelzoo") ? 1 : 0;
     if ((has(zero_l, "fsdp") && !has(zero_l, "fsdp=0")) || has(zero_l, "full_shard") || has(zero_l, "fully sharded")) {
       p.zero_stage = 3;
     }
@@ -427,9 +430,9 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
     // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.
     if (has(rc_l, "recompute modules")) {
-      // Modules the memory and step models know: norm / layernorm, act / moe_act, core_attn, mla_up_proj. Any other
-      // (Megatron-Core's moe, mlp, shared_experts: the whole MoE layer, the dense MLP or the shared experts rerun in
-      // the backward) is refused by name rather than predicted as if it were not recomputed.
+      // Modules the memory and step models know: norm / layernorm, act / moe_act, core_attn, mla_up_proj, moe (the
+      // whole MoE layer re-run in the backward). Any other (Megatron-Core's mlp, shared_experts: the dense MLP or
+      // the shared experts re-run) is refused by name rather than predicted as if it were not recomputed.
       const size_t colon = rc_l.find(':', rc_l.find("recompute modules"));
       std::string list = colon == std::string::npos ? std::string() : rc_l.substr(colon + 1);
       for (char& c : list) {
@@ -438,14 +441,16 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       std::istringstream words(list);
       std::string unknown;
       for (std::string w; words >> w;) {
-        if (w == "norm" || w == "layernorm" || w == "act" || w == "moe_act" || w == "core_attn" || w == "mla_up_proj") {
+        if (w == "moe") run.job.memory.recompute_moe = true;
+        if (w == "norm" || w == "layernorm" || w == "act" || w == "moe_act" || w == "core_attn" || w == "mla_up_proj" ||
+            w == "moe") {
           continue;
         }
         unknown += (unknown.empty() ? "" : ", ") + w;
       }
       if (!unknown.empty()) {
         skip("column recompute: module(s) " + unknown +
-             " not modelled (expected norm, layernorm, act, moe_act, core_attn, mla_up_proj)");
+             " not modelled (expected norm, layernorm, act, moe_act, core_attn, mla_up_proj, moe)");
         continue;
       }
     }

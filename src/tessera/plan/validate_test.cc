@@ -401,15 +401,23 @@ TEST(PublishedRunsMoe, UnknownRecomputeModulesAreRefusedByName) {
       "Megatron-Core MoE zoo,Qwen3_235B_a22B,,,,16384,256,1,H100,256,4,8,8,1,8,4,"
       "\"selective (recompute modules: layernorm, moe)\",BF16,295\n"
       "Megatron-Core MoE zoo,Qwen3_235B_a22B,,,,4096,3072,3,GB200,256,1,4,64,1,64,6,"
-      "\"selective (recompute modules: moe_act, layernorm)\",MXFP8,919\n";
+      "\"selective (recompute modules: moe_act, layernorm)\",MXFP8,919\n"
+      "Megatron-Core MoE zoo,Qwen3_235B_a22B,,,,4096,256,1,H100,256,1,4,64,1,32,6,"
+      "\"selective (recompute modules: norm, act, shared_expert)\",BF16,89\n";
   auto runs = load_published_runs(*parse_csv(header + rows, "<test>"), testing::load_test_catalog());
   ASSERT_TRUE(runs.ok()) << runs.status().to_string();
-  EXPECT_EQ((*runs)[0].skip_reason,
-            "column recompute: module(s) moe not modelled (expected norm, layernorm, act, moe_act, core_attn, "
-            "mla_up_proj)");
+  // "moe": the whole MoE layer re-run in the backward (Job's MemoryTraits::recompute_moe).
+  ASSERT_TRUE((*runs)[0].skip_reason.empty()) << (*runs)[0].skip_reason;
+  EXPECT_TRUE((*runs)[0].job.memory.recompute_moe);
+  EXPECT_TRUE((*runs)[0].job.memory.recompute_norm);
+  EXPECT_FALSE((*runs)[0].job.memory.recompute_moe_act);
   ASSERT_TRUE((*runs)[1].skip_reason.empty()) << (*runs)[1].skip_reason;
   EXPECT_TRUE((*runs)[1].job.memory.recompute_norm);
   EXPECT_TRUE((*runs)[1].job.memory.recompute_moe_act);
+  EXPECT_FALSE((*runs)[1].job.memory.recompute_moe);  // moe_act is not moe
+  EXPECT_EQ((*runs)[2].skip_reason,
+            "column recompute: module(s) shared_expert not modelled (expected norm, layernorm, act, moe_act, "
+            "core_attn, mla_up_proj, moe)");
 }
 
 // A row that names its dispatcher, the all-to-all overlap or Megatron-Core's recompute modules is read as stated

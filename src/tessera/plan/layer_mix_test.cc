@@ -6,6 +6,7 @@
 #include "tessera/plan/flops.h"
 #include "tessera/plan/framework.h"
 #include "tessera/plan/memory_model.h"
+#include "tessera/plan/moe_dispatch.h"
 #include "tessera/plan/plan_test_util.h"
 #include "tessera/plan/step_model.h"
 
@@ -369,6 +370,60 @@ TEST(LayerMix, MoeRecomputeRerunsTheWholeMoeForwardInTheBackward) {
   EXPECT_DOUBLE_EQ(both.compute_s, all.compute_s);
   EXPECT_DOUBLE_EQ(both.ep_comm_s, all.ep_comm_s);
   EXPECT_DOUBLE_EQ(both.executed_flops, all.executed_flops);
+}
+
+// LatentMoE (Nemotron 3 Super): the routed experts work at ℓ = 1024 of C = 4096, with a C×ℓ projection down before
+// the dispatch and an ℓ×C one up after the combine; the router and the shared expert stay at C. Weights: 123.6B
+// with the one MTP block (Megatron-Bridge's verification card: 123,611,033,088 elements), 120.6B without (NVIDIA's
+// 120.6B total); ~12.2B active matmul weights without MTP (NVIDIA: 12.7B active, embedding included).
+TEST(LayerMix, LatentMoeExpertsWeightsAndDispatchAreLatentWide) {
+  const ModelSpec super = catalog_model("nemotron-3-super");
+  EXPECT_NEAR(total_params(super) / 1e9, 123.611, 0.01);
+  ModelSpec main_model = super;
+  main_model.mtp_layers = 0;
+  EXPECT_NEAR(total_params(main_model) / 1e9, 120.6, 0.1);
+  EXPECT_NEAR((active_matmul_params(main_model) + 131072.0 * 4096) / 1e9, 12.7, 0.2);
+  // The two MTP passes share one block's weights: one more attention + MoE layer held, two computed.
+  ModelSpec unshared = super;
+  unshared.mtp_shared_weights = false;
+  EXPECT_NEAR(total_params(unshared) - total_params(super),
+              attention_matmul_params(super) + moe_held_params(super) + 2 * 4096.0 * 4096, 1);
+  EXPECT_DOUBLE_EQ(active_matmul_params(unshared), active_matmul_params(super));
+  ModelSpec full_width = super;
+  full_width.moe_latent_size = 0;
+  EXPECT_DOUBLE_EQ(moe_expert_params(super) / moe_expert_params(full_width), 1024.0 / 4096);
+  EXPECT_DOUBLE_EQ(moe_active_params(super) - (moe_router_params(super) + 22 * moe_expert_params(super) +
+                                               moe_shared_params(super)),
+                   2 * 4096.0 * 1024);
+  full_width.moe_latent_size = 4096;
+  EXPECT_NE(validate_layer_mix(full_width).message().find("moe_latent_size: expected 0 (experts at n_embd) or less than "
+                                                          "n_embd (4096), found 4096"),
+            std::string::npos);
+
+  // 64 GB300 in one NVL72 rack, ep 64, MXFP8: the dispatch and combine carry ℓ-wide rows, 2 bytes per element, forward
+  // and backward, for each of the 42 MoE layers (40 + the MTP block's, run twice) of 8 micro-batches.
+  Job job;
+  job.model = super;
+  job.plan.tp = 1, job.plan.pp = 1, job.plan.dp = 64, job.plan.micro_batch = 1, job.plan.global_batch = 512;
+  job.plan.precision = Precision::kFp8;
+  job.gemm_format = GemmFormat::kFp8;
+  job.ep = 64;
+  apply_framework(Framework::kNemo, &job);
+  const Catalog catalog = testing::load_test_catalog();
+  const AcceleratorSpec acc = *catalog.accelerator("gb300");
+  const ClusterLinks links = cluster_links(*catalog.cluster("gb300-nvl72"), acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kFp8);
+  const StepPrediction latent = predict_step(job, acc, links, dev);
+  EXPECT_NEAR(latent.ep_comm_s, 8 * 42 * 4 * expert_dispatch_seconds(links, job, 8192, 1024 * 2), 1e-9);
+  Job wide = job;
+  wide.model.moe_latent_size = 0;
+  const StepPrediction full = predict_step(wide, acc, links, dev);
+  EXPECT_NEAR(full.ep_comm_s, 8 * 42 * 4 * expert_dispatch_seconds(links, wide, 8192, 4096 * 2), 1e-9);
+  EXPECT_LT(latent.compute_s, full.compute_s);
+  // Activations per token of a MoE layer: 22 copies of the permuted input (fp8, 1 byte) and the expert output
+  // (bf16, 2) at ℓ instead of C, plus the up-projection's fp8 input, ℓ wide.
+  const double per_layer = 8192.0 * (22 * 3 * (4096 - 1024) - 1024) * 42 / 88;
+  EXPECT_NEAR(activation_bytes_per_layer(wide) - activation_bytes_per_layer(job), per_layer, 1);
 }
 
 }  // namespace

@@ -246,8 +246,16 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
                         : job.capacity_factor > 0                       ? std::min(job.expert_imbalance, job.capacity_factor)
                                                                         : job.expert_imbalance;
     const double per_expert = tokens * k * ep * etp / E * std::max(load, 1e-9);
-    const GemmTimes experts = gemm_times(dev, per_expert, {{up * Fe / etp, C}, {C, Fe / etp}});
-    const GemmTimes router = gemm_times(dev, tokens, {{E, C}});
+    // Expert width W: C, or LatentMoE's latent ℓ, which the tokens are projected down to before the dispatch and
+    // back up from after the combine (two unsharded GEMMs on the rank's tokens; Megatron-Core's fc1_latent_proj and
+    // fc2_latent_proj, parallel_mode "duplicated"): experts, permutations and all-to-alls all move ℓ-wide rows.
+    const double W = moe_expert_width(m), latent = static_cast<double>(m.moe_latent_size);
+    const GemmTimes experts = gemm_times(dev, per_expert, {{up * Fe / etp, W}, {W, Fe / etp}});
+    GemmTimes router = gemm_times(dev, tokens, {{E, C}});
+    if (latent > 0) {
+      const GemmTimes projections = gemm_times(dev, tokens, {{latent, C}, {C, latent}});
+      router.fwd += projections.fwd, router.bwd += projections.bwd;
+    }
     GemmTimes shared;
     if (Fs > 0) shared = gemm_times(dev, M, {{up * Fs / tp, C}, {C, Fs / tp}});
     const double copies = tokens * k * etp * load;
@@ -255,7 +263,7 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
                         copies * act * kElementwiseFPerToken * Fe / etp * gate;
     // Permutation passes of the dispatcher (moe_dispatch.h), each reading and writing C per copy; the backward
     // runs the inverse permutations on the gradients, once each.
-    const double permute = dev.memory_seconds(copies * act * 2 * C * permutation_passes(job));
+    const double permute = dev.memory_seconds(copies * act * 2 * W * permutation_passes(job));
     const double local_experts = E / ep;
     const double fwd = local_experts * experts.fwd + router.fwd + shared.fwd + dev.memory_seconds(elem) + permute;
     const double bwd = local_experts * experts.bwd + router.bwd + shared.bwd + 2 * dev.memory_seconds(elem) + permute;
@@ -280,7 +288,7 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     // Dispatch + combine, forward (their gradients backward), by the job's dispatcher (moe_dispatch.h); padded
     // to capacity, a rank sends cf × its k routed copies (E experts × capacity = cf·k·tokens rows).
     const double padded = job.pad_to_capacity && job.capacity_factor > 0 ? job.capacity_factor : 1.0;
-    ep_a2a_fwd = 2 * expert_dispatch_seconds(links, job, tokens * padded, C * act);
+    ep_a2a_fwd = 2 * expert_dispatch_seconds(links, job, tokens * padded, W * act);
   }
   // MTP modules' 2C×C projections.
   if (mix.mtp > 0) {

@@ -167,6 +167,25 @@ StatusOr<Catalog> Catalog::load(const std::string& dir) {
     catalog.models_.push_back(std::move(m));
     return Status();
   }));
+  // Optional: published models refused by reason.
+  if (mo_root["unmodelled"]) {
+    TESSERA_RETURN_IF_ERROR(for_each_entry(mo_root, "unmodelled", mo_path, [&](const toml::table& t, const std::string& origin) -> Status {
+      UnmodelledModel u;
+      u.name = t["name"].value_or(std::string());
+      u.reason = t["reason"].value_or(std::string());
+      if (u.name.empty() || u.reason.empty()) return invalid_argument_error("{}: expected a name and a reason", origin);
+      for (const auto& a : string_list(t, "aliases")) u.aliases.push_back(normalize_name(a));
+      u.aliases.push_back(normalize_name(u.name));
+      for (const auto& [key, node] : t) {
+        const std::string_view k = key.str();
+        if (k != "name" && k != "aliases" && k != "reason") {
+          return invalid_argument_error("{} '{}': unknown key '{}' (expected name, aliases, reason)", origin, u.name, k);
+        }
+      }
+      catalog.unmodelled_.push_back(std::move(u));
+      return Status();
+    }));
+  }
   return catalog;
 }
 
@@ -187,6 +206,9 @@ StatusOr<ClusterSpec> Catalog::cluster(const std::string& name) const {
 
 StatusOr<ModelSpec> Catalog::model(const std::string& name) const {
   if (const CatalogModel* m = match_model(name)) return m->spec;
+  if (const UnmodelledModel* u = match_unmodelled(name)) {
+    return invalid_argument_error("model '{}' is not modelled: {}", u->name, u->reason);
+  }
   return not_found_error("unknown model '{}'; known: {} (or a path to a training config .toml)", name,
                          join(model_names()));
 }
@@ -211,6 +233,16 @@ const CatalogModel* Catalog::match_model(const std::string& text) const {
   for (const auto& m : models_) {
     for (const auto& alias : m.aliases) {
       if (alias == key) return &m;
+    }
+  }
+  return nullptr;
+}
+
+const UnmodelledModel* Catalog::match_unmodelled(const std::string& text) const {
+  const std::string key = normalize_name(text);
+  for (const auto& u : unmodelled_) {
+    for (const auto& alias : u.aliases) {
+      if (alias == key) return &u;
     }
   }
   return nullptr;

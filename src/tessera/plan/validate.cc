@@ -144,6 +144,13 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       run.job.router_groups = known->router_groups;
       run.job.router_group_topk = known->router_group_topk;
     }
+    // A published model whose layer kinds the planner lacks (models.toml [[unmodelled]]) is refused by that reason.
+    const UnmodelledModel* unmodelled = known != nullptr ? nullptr : catalog.match_unmodelled(run.model_name);
+    if (unmodelled == nullptr && known == nullptr) unmodelled = catalog.match_unmodelled(without_tags(run.model_name));
+    if (unmodelled != nullptr) {
+      skip("model '" + unmodelled->name + "' is not modelled: " + unmodelled->reason);
+      continue;
+    }
     if (known == nullptr) {
       std::string blank;
       for (const char* column : {"layers", "hidden", "heads"}) {
@@ -276,9 +283,16 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       run.job.ep = std::max<int64_t>(1, integer(t.field(r, "ep")));
       // Bridge's token drop (apply_moe_token_drop) also pads every expert to its capacity.
       if (has(name_l, "tokendrop") || has(name_l, "token drop")) run.job.capacity_factor = 1.0, run.job.pad_to_capacity = true;
+      // Megatron-Core builds the expert groups from the same world: etp·ep·pp must divide the GPUs
+      // (megatron/core/parallel_state.py, the expert rank generator raises "world_size ... is not divisible by
+      // expert_tensor_model_pipeline_parallel size"), i.e. ep·etp must divide a stage's tp·cp·dp ranks. A row that
+      // breaks it cannot have run as written: Bridge's 25.09 table gives DeepSeek-V3 token drop on 256 GB200 a
+      // variant "PP 4 (8), VP 4 (2), GA 32 (64)" with one EP, 64, and its perf matrix (v0.1.0rc4
+      // deepseek_v3_llm_pretrain.yaml) only the pp 4 / vp 4 / ep 64 layout — so the variant's ep is not published.
       if ((p.tp * p.cp * p.dp) % run.job.ep != 0 || m.moe_experts % run.job.ep != 0) {
-        skip(fmt::format("ep ({}) does not divide tp*cp*dp ({}) or the experts ({})", run.job.ep, p.tp * p.cp * p.dp,
-                         m.moe_experts));
+        skip(fmt::format("ep ({}) does not divide tp*cp*dp ({}) or the experts ({}): etp*ep*pp ({}) must divide the "
+                         "GPUs ({}) in Megatron-Core, so the row's layout is inconsistent",
+                         run.job.ep, p.tp * p.cp * p.dp, m.moe_experts, run.job.ep * p.pp, p.world_size()));
         continue;
       }
     } else if (integer(t.field(r, "ep")) > 1) {

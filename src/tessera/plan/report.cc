@@ -36,13 +36,14 @@ std::string format_plan_report(const PlanReport& r) {
   const ModelSpec& mo = r.job.model;
   std::string kinds;
   if (is_moe(mo)) {
-    kinds += fmt::format(" MoE {}×{} top-{}{}", mo.moe_experts, mo.moe_ffn_hidden, mo.moe_top_k,
+    kinds += fmt::format(" MoE {}×{} top-{}{}{}", mo.moe_experts, mo.moe_ffn_hidden, mo.moe_top_k,
+                         mo.moe_latent_size > 0 ? fmt::format(" in latent {}", mo.moe_latent_size) : "",
                          mo.moe_shared_ffn_hidden > 0 ? fmt::format(" +shared {}", mo.moe_shared_ffn_hidden) : "");
   }
   if (is_mla(mo)) kinds += fmt::format(" MLA(kv {})", mo.mla_kv_lora_rank);
   if (mo.window_layers > 0) kinds += fmt::format(" window {}×{}", mo.window_layers, mo.attention_window);
   if (mo.mamba_layers > 0) kinds += fmt::format(" Mamba-2 ×{}", mo.mamba_layers);
-  if (mo.mtp_layers > 0) kinds += fmt::format(" MTP ×{}", mo.mtp_layers);
+  if (mo.mtp_layers > 0) kinds += fmt::format(" MTP ×{}{}", mo.mtp_layers, mo.mtp_shared_weights ? " (one block repeated)" : "");
   const double flops_per_token =
       step_flops(mo, mo.seq_len, 1, FlopConvention::kModelFull, Recompute::kNone) / static_cast<double>(mo.seq_len);
   out += fmt::format("  model     L={} C={} heads={} kv={} F={}{}{} T={} V={}: {:.2f}B params{}, {:.3g} model FLOP/token\n",

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "tessera/plan/layer_mix.h"
+#include "tessera/plan/recompute_modules.h"
 
 namespace tessera::plan {
 
@@ -51,9 +52,13 @@ std::string format_plan_report(const PlanReport& r) {
                      mo.seq_len, mo.vocab_size, total_params(mo) / 1e9,
                      is_moe(mo) ? fmt::format(" ({:.2f}B active)", active_matmul_params(mo) / 1e9) : "", flops_per_token);
   out += fmt::format("  layout    dp={} tp={} pp={} cp={} vpp={} micro_batch={} global_batch={} ({} micro-batches) "
-                     "zero={} recompute={} {} gemm={} framework={}{}{}\n",
+                     "zero={} recompute={}{} {} gemm={} framework={}{}{}\n",
                      p.dp, p.tp, p.pp, p.cp, p.vpp, p.micro_batch, p.resolved_global_batch(), p.num_micro_batches(),
-                     p.zero_stage, recompute_name(p.recompute), pipeline_schedule_name(p.schedule),
+                     p.zero_stage, recompute_name(p.recompute),
+                     recompute_modules_name(r.job.memory).empty()
+                         ? ""
+                         : fmt::format(" (modules {})", recompute_modules_name(r.job.memory)),
+                     pipeline_schedule_name(p.schedule),
                      gemm_format_name(r.job.gemm_format), framework_name(r.job.framework),
                      r.job.memory.offload_layers > 0 ? fmt::format(" offload={} layers", r.job.memory.offload_layers) : "",
                      is_moe(mo) ? fmt::format(" ep={} etp={} expert_imbalance={:.2f} capacity_factor={}", r.job.ep,
@@ -122,7 +127,8 @@ nlohmann::json plan_report_json(const PlanReport& r) {
   j["layout"] = {{"dp", p.dp}, {"tp", p.tp}, {"pp", p.pp}, {"cp", p.cp}, {"vpp", p.vpp},
                  {"micro_batch", p.micro_batch}, {"global_batch", p.resolved_global_batch()},
                  {"micro_batches", p.num_micro_batches()}, {"zero_stage", p.zero_stage},
-                 {"recompute", recompute_name(p.recompute)}, {"schedule", pipeline_schedule_name(p.schedule)},
+                 {"recompute", recompute_name(p.recompute)}, {"recompute_modules", recompute_modules_name(r.job.memory)},
+                 {"schedule", pipeline_schedule_name(p.schedule)},
                  {"gemm_format", gemm_format_name(r.job.gemm_format)},
                  {"framework", framework_name(r.job.framework)}, {"offload_layers", r.job.memory.offload_layers},
                  {"ep", r.job.ep}, {"etp", r.job.etp},

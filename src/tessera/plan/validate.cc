@@ -5,12 +5,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "tessera/plan/l1_fit.h"
 #include "tessera/plan/layer_mix.h"
+#include "tessera/plan/recompute_modules.h"
 
 namespace tessera::plan {
 
@@ -441,38 +441,18 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
         run.job.memory.recompute_mla_up_proj = !moe_act;
       }
     }
-    // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
-    // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.
+    // Megatron-Core's module list ("selective (recompute modules: norm, act)"), read as recompute_modules.h does:
+    // without core_attn the attention is not recomputed, so no recompute time is charged but the listed modules';
+    // a module the planner does not model (Megatron-Core's mlp, shared_experts) refuses the row by name rather than
+    // predicting it as if it were not recomputed.
     if (has(rc_l, "recompute modules")) {
-      // Modules the memory and step models know: norm / layernorm, act / moe_act, core_attn, mla_up_proj, moe (the
-      // whole MoE layer re-run in the backward). Any other (Megatron-Core's mlp, shared_experts: the dense MLP or
-      // the shared experts re-run) is refused by name rather than predicted as if it were not recomputed.
       const size_t colon = rc_l.find(':', rc_l.find("recompute modules"));
-      std::string list = colon == std::string::npos ? std::string() : rc_l.substr(colon + 1);
-      for (char& c : list) {
-        if (c == ',' || c == ')' || c == '(') c = ' ';
-      }
-      std::istringstream words(list);
-      std::string unknown;
-      for (std::string w; words >> w;) {
-        if (w == "moe") run.job.memory.recompute_moe = true;
-        if (w == "norm" || w == "layernorm" || w == "act" || w == "moe_act" || w == "core_attn" || w == "mla_up_proj" ||
-            w == "moe") {
-          continue;
-        }
-        unknown += (unknown.empty() ? "" : ", ") + w;
-      }
-      if (!unknown.empty()) {
-        skip("column recompute: module(s) " + unknown +
-             " not modelled (expected norm, layernorm, act, moe_act, core_attn, mla_up_proj, moe)");
+      const Status read = apply_recompute_modules(colon == std::string::npos ? std::string() : rc_l.substr(colon + 1),
+                                                  &run.job);
+      if (!read.ok()) {
+        skip("column recompute: " + read.message());
         continue;
       }
-    }
-    if (has(rc_l, "recompute modules") && !has(rc_l, "core_attn")) {
-      p.recompute = Recompute::kNone;
-      run.job.memory.recompute_norm = has(rc_l, "norm");
-      run.job.memory.recompute_moe_act = has(rc_l, "act");
-      if (has(rc_l, "mla_up_proj")) run.job.memory.recompute_mla_up_proj = true;
     }
     runs.push_back(run);
   }

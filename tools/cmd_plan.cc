@@ -19,6 +19,7 @@
 #include "tessera/plan/catalog.h"
 #include "tessera/plan/framework.h"
 #include "tessera/plan/pipeline_sim.h"
+#include "tessera/plan/recompute_modules.h"
 #include "tessera/plan/report.h"
 #include "tessera/plan/search.h"
 #include "tessera/plan/validate.h"
@@ -37,6 +38,7 @@ struct PlanArgs {
   int64_t gpus = 0;
   int64_t tp = 0, pp = 0, dp = 0, cp = 0, vpp = 0, micro_batch = 0, global_batch = 0, zero = -1, seq_len = 0;
   std::string recompute, precision, schedule;
+  std::string recompute_modules;     // Megatron-Core's --recompute-modules list (recompute_modules.h); "" = none
   std::string framework = "generic";
   int64_t offload_layers = 0;
   int64_t ep = 0, etp = 0;           // expert (tensor) parallelism; 0 = 1
@@ -168,6 +170,15 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
   }
   if (a.global_batch <= 0 && p.global_batch <= 0) p.global_batch = p.micro_batch * p.dp;
   apply_framework(r.job.framework, &r.job);  // after the layout: torchtitan's traits depend on pp and ZeRO
+  if (!a.recompute_modules.empty()) {
+    if (!a.recompute.empty()) {
+      return invalid_argument_error("--recompute-modules sets the recompute itself (selective with core_attn, else "
+                                    "none); drop --recompute '{}'",
+                                    a.recompute);
+    }
+    const Status modules = apply_recompute_modules(a.recompute_modules, &r.job);
+    if (!modules.ok()) return invalid_argument_error("--recompute-modules: {}", modules.message());
+  }
   TESSERA_RETURN_IF_ERROR(validate_job(r.job, gpus));
   if (r.cluster.max_accelerators > 0 && gpus > r.cluster.max_accelerators) {
     return invalid_argument_error("--gpus: cluster '{}' has at most {} accelerators, found {}", r.cluster.name,
@@ -247,9 +258,10 @@ int run_search(const PlanArgs& a, const SearchArgs& s) {
   Resolved& r = *resolved;
   if (a.gpus <= 0) return report_error("plan search", "--gpus: expected a positive accelerator count");
   if (a.tp > 0 || a.pp > 0 || a.dp > 0 || a.cp > 0 || a.vpp > 0 || a.micro_batch > 0 || a.zero >= 0 ||
-      !a.recompute.empty() || !a.schedule.empty() || a.ep > 0) {
-    return report_error("plan search", "--tp/--pp/--dp/--cp/--ep/--vpp/--micro-batch/--zero/--recompute/--schedule fix "
-                                       "a layout; search enumerates them (use `tessera plan` to predict one layout)");
+      !a.recompute.empty() || !a.recompute_modules.empty() || !a.schedule.empty() || a.ep > 0) {
+    return report_error("plan search",
+                        "--tp/--pp/--dp/--cp/--ep/--vpp/--micro-batch/--zero/--recompute(-modules)/--schedule fix "
+                        "a layout; search enumerates them (use `tessera plan` to predict one layout)");
   }
   if (r.cluster.max_accelerators > 0 && a.gpus > r.cluster.max_accelerators) {
     return report_error("plan search", fmt::format("--gpus: cluster '{}' has at most {} accelerators, found {}",
@@ -482,6 +494,9 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
   app->add_option("--seq-len", a.seq_len, "override the model's sequence length")->check(integer_in(1, int64_t{1} << 26));
   app->add_option("--zero", a.zero, "ZeRO stage 0-3 (3 = FSDP)")->check(integer_in(0, 3));
   app->add_option("--recompute", a.recompute, "none | selective | full");
+  app->add_option("--recompute-modules", a.recompute_modules,
+                  "Megatron-Core modules recomputed, e.g. layernorm,moe (norm, layernorm, act, moe_act, core_attn, "
+                  "mla_up_proj, moe)");
   app->add_option("--precision", a.precision, "fp32 | bf16 | fp8 | fp4 (GEMMs)");
   app->add_option("--schedule", a.schedule, "gpipe | 1f1b | interleaved | zb-h1");
   app->add_option("--framework", a.framework, "generic | megatron | nemo | torchtitan: memory traits (docs/planner.md)")

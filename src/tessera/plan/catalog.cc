@@ -81,7 +81,8 @@ StatusOr<CatalogModel> parse_model(const toml::table& t, const std::string& orig
   const std::pair<const char*, int64_t*> kinds[] = {
       {"moe_experts", &s.moe_experts},       {"moe_top_k", &s.moe_top_k},
       {"moe_ffn_hidden", &s.moe_ffn_hidden}, {"moe_shared_ffn_hidden", &s.moe_shared_ffn_hidden},
-      {"moe_dense_layers", &s.moe_dense_layers}, {"mla_q_lora_rank", &s.mla_q_lora_rank},
+      {"moe_dense_layers", &s.moe_dense_layers}, {"moe_latent_size", &s.moe_latent_size},
+      {"mla_q_lora_rank", &s.mla_q_lora_rank},
       {"mla_kv_lora_rank", &s.mla_kv_lora_rank}, {"mla_rope_dim", &s.mla_rope_dim},
       {"mla_v_head_dim", &s.mla_v_head_dim}, {"attention_window", &s.attention_window},
       {"window_layers", &s.window_layers},   {"attention_layers", &s.attention_layers},
@@ -91,6 +92,7 @@ StatusOr<CatalogModel> parse_model(const toml::table& t, const std::string& orig
       {"mtp_layers", &s.mtp_layers}};
   for (const auto& [key, field] : kinds) *field = t[key].value_or(int64_t{0});
   s.gated_silu = t["gated_silu"].value_or(true);
+  s.mtp_shared_weights = t["mtp_shared_weights"].value_or(false);
   m.router_groups = t["router_groups"].value_or(int64_t{0});
   m.router_group_topk = t["router_group_topk"].value_or(int64_t{0});
   // A key the planner does not read is a typo or a feature it does not model: refuse it.
@@ -99,6 +101,7 @@ StatusOr<CatalogModel> parse_model(const toml::table& t, const std::string& orig
     bool known = k == "name" || k == "aliases" || k == "n_layer" || k == "n_head" || k == "n_kv_head" || k == "n_embd" ||
                  k == "ffn_hidden" || k == "seq_len" || k == "vocab_size" || k == "gated_mlp" ||
                  k == "tied_embeddings" || k == "learned_positions" || k == "head_dim" || k == "gated_silu" ||
+                 k == "mtp_shared_weights" ||
                  k == "router_groups" || k == "router_group_topk";
     for (const auto& kind : kinds) known = known || k == kind.first;
     if (!known) return invalid_argument_error("{} '{}': unknown key '{}'", origin, m.name, k);
@@ -164,6 +167,25 @@ StatusOr<Catalog> Catalog::load(const std::string& dir) {
     catalog.models_.push_back(std::move(m));
     return Status();
   }));
+  // Optional: published models refused by reason.
+  if (mo_root["unmodelled"]) {
+    TESSERA_RETURN_IF_ERROR(for_each_entry(mo_root, "unmodelled", mo_path, [&](const toml::table& t, const std::string& origin) -> Status {
+      UnmodelledModel u;
+      u.name = t["name"].value_or(std::string());
+      u.reason = t["reason"].value_or(std::string());
+      if (u.name.empty() || u.reason.empty()) return invalid_argument_error("{}: expected a name and a reason", origin);
+      for (const auto& a : string_list(t, "aliases")) u.aliases.push_back(normalize_name(a));
+      u.aliases.push_back(normalize_name(u.name));
+      for (const auto& [key, node] : t) {
+        const std::string_view k = key.str();
+        if (k != "name" && k != "aliases" && k != "reason") {
+          return invalid_argument_error("{} '{}': unknown key '{}' (expected name, aliases, reason)", origin, u.name, k);
+        }
+      }
+      catalog.unmodelled_.push_back(std::move(u));
+      return Status();
+    }));
+  }
   return catalog;
 }
 
@@ -184,6 +206,9 @@ StatusOr<ClusterSpec> Catalog::cluster(const std::string& name) const {
 
 StatusOr<ModelSpec> Catalog::model(const std::string& name) const {
   if (const CatalogModel* m = match_model(name)) return m->spec;
+  if (const UnmodelledModel* u = match_unmodelled(name)) {
+    return invalid_argument_error("model '{}' is not modelled: {}", u->name, u->reason);
+  }
   return not_found_error("unknown model '{}'; known: {} (or a path to a training config .toml)", name,
                          join(model_names()));
 }
@@ -208,6 +233,16 @@ const CatalogModel* Catalog::match_model(const std::string& text) const {
   for (const auto& m : models_) {
     for (const auto& alias : m.aliases) {
       if (alias == key) return &m;
+    }
+  }
+  return nullptr;
+}
+
+const UnmodelledModel* Catalog::match_unmodelled(const std::string& text) const {
+  const std::string key = normalize_name(text);
+  for (const auto& u : unmodelled_) {
+    for (const auto& alias : u.aliases) {
+      if (alias == key) return &u;
     }
   }
   return nullptr;

@@ -23,6 +23,14 @@ struct CatalogModel {
   int64_t router_group_topk = 0;
 };
 
+// A published model whose layer kinds the planner does not model (models.toml [[unmodelled]]): named so that a
+// lookup refuses it with the reason (the kind it lacks) instead of "unknown model".
+struct UnmodelledModel {
+  std::string name;
+  std::vector<std::string> aliases;  // normalized, the name's included
+  std::string reason;                // the layer kinds not modelled, with the source that describes them
+};
+
 struct CatalogAccelerator {
   AcceleratorSpec spec;
   std::vector<std::string> match;  // lower-case substrings of free-text names
@@ -40,11 +48,14 @@ class Catalog {
 
   StatusOr<AcceleratorSpec> accelerator(const std::string& name) const;
   StatusOr<ClusterSpec> cluster(const std::string& name) const;
-  StatusOr<ModelSpec> model(const std::string& name) const;  // by name or alias
+  // By name or alias; an [[unmodelled]] name fails with "model 'x' is not modelled: <reason>".
+  StatusOr<ModelSpec> model(const std::string& name) const;
   // The accelerator whose longest `match` substring occurs in `text` (e.g. "DGX-GB200"); nullptr if none.
   const AcceleratorSpec* match_accelerator(const std::string& text) const;
   // The catalog model whose name or alias equals normalize_name(text); nullptr if none.
   const CatalogModel* match_model(const std::string& text) const;
+  // The [[unmodelled]] entry whose name or alias equals normalize_name(text); nullptr if none.
+  const UnmodelledModel* match_unmodelled(const std::string& text) const;
   // A one-accelerator-type cluster built around an accelerator (used when --cluster names an accelerator).
   static ClusterSpec cluster_for(const AcceleratorSpec& accelerator);
 
@@ -57,6 +68,7 @@ class Catalog {
   std::vector<CatalogAccelerator> accelerators_;
   std::vector<ClusterSpec> clusters_;
   std::vector<CatalogModel> models_;
+  std::vector<UnmodelledModel> unmodelled_;
 };
 
 }  // namespace tessera::plan

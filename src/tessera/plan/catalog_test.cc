@@ -100,5 +100,40 @@ TEST(Catalog, UnknownModelKeyIsRefused) {
   std::filesystem::remove_all(dir);
 }
 
+// A published model whose layer kinds the planner lacks ([[unmodelled]] in models.toml) is refused by its reason, by
+// name or alias; an entry without a reason, or with a key the loader does not read, is refused when loading.
+TEST(Catalog, UnmodelledModelsAreRefusedWithTheirReason) {
+  const Catalog c = testing::load_test_catalog();
+  auto next = c.model("Qwen3-Next-80B-A3B");
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(next.status().message().find("model 'qwen3-next-80b-a3b' is not modelled: 36 of its 48 layers are Gated "
+                                         "DeltaNet"),
+            std::string::npos)
+      << next.status().message();
+  ASSERT_NE(c.match_unmodelled("DeepSeekV4 Flash"), nullptr);
+  EXPECT_NE(c.match_unmodelled("DeepSeekV4 Flash")->reason.find("compressed sparse attention"), std::string::npos);
+  EXPECT_EQ(c.match_unmodelled("deepseek-v3"), nullptr);
+  EXPECT_TRUE(c.model("nemotron-3-super").ok());
+
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "tessera_catalog_unmodelled";
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"accelerators.toml", "clusters.toml"}) {
+    std::filesystem::copy_file(testing::source_dir() + "/catalog/" + f, dir / f,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  const std::string model = "[[model]]\nname = \"m\"\nn_layer = 2\nn_head = 2\nn_embd = 64\nseq_len = 16\nvocab_size = 32\n";
+  std::ofstream(dir / "models.toml") << model << "[[unmodelled]]\nname = \"x\"\n";
+  auto no_reason = Catalog::load(dir.string());
+  ASSERT_FALSE(no_reason.ok());
+  EXPECT_NE(no_reason.status().message().find("unmodelled[0]: expected a name and a reason"), std::string::npos)
+      << no_reason.status().message();
+  std::ofstream(dir / "models.toml") << model << "[[unmodelled]]\nname = \"x\"\nreason = \"r\"\nn_layer = 2\n";
+  auto extra = Catalog::load(dir.string());
+  ASSERT_FALSE(extra.ok());
+  EXPECT_NE(extra.status().message().find("'x': unknown key 'n_layer'"), std::string::npos) << extra.status().message();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace tessera::plan

@@ -47,6 +47,12 @@ struct MemoryTraits {
   // are dropped after the attention forward and rebuilt from the kept latents before its backward
   // (CheckpointWithoutOutput): their bytes are not kept, and the backward re-runs the two up-projection GEMMs.
   bool recompute_mla_up_proj = false;
+  // Megatron-Core's "moe" recompute module: the whole MoE layer's forward — shared experts, router, permutation,
+  // dispatch all-to-all, expert GEMMs, combine all-to-all, unpermute — runs inside one checkpoint
+  // (megatron/core/transformer/moe/moe_layer.py: MoELayer.forward wraps custom_forward in tensor_parallel.checkpoint,
+  // te_checkpoint with fp8/fp4), so the layer keeps only its input (the pre-MLP norm output, 2·C bytes per token)
+  // and the backward re-runs all of it first: the GEMMs, the host wait and both all-to-alls once more.
+  bool recompute_moe = false;
   // With fp8/fp4 GEMMs, Transformer Engine's Linear, LayerNormLinear and GroupedLinear save the quantized copy of
   // their input for the weight-gradient GEMM, 1 byte per element (plus a scale per block), instead of bf16
   // (transformer_engine/pytorch/module/linear.py: the quantized input keeps only its column-wise data, "not needed in

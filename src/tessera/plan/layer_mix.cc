@@ -29,6 +29,13 @@ LayerMix layer_mix(const ModelSpec& m) {
   return mix;
 }
 
+LayerMix held_layer_mix(const ModelSpec& m) {
+  if (!m.mtp_shared_weights || m.mtp_layers <= 1) return layer_mix(m);
+  ModelSpec one = m;
+  one.mtp_layers = 1;
+  return layer_mix(one);
+}
+
 int64_t value_head_dim(const ModelSpec& m) {
   return is_mla(m) && m.mla_v_head_dim > 0 ? m.mla_v_head_dim : m.head_size();
 }
@@ -51,14 +58,16 @@ double mamba_matmul_params(const ModelSpec& m) {
 }
 
 double dense_ffn_params(const ModelSpec& m) { return mlp_matrices(m) * d(m.n_embd) * d(m.ffn()); }
-double moe_expert_params(const ModelSpec& m) { return mlp_matrices(m) * d(m.n_embd) * d(m.moe_ffn_hidden); }
+double moe_expert_width(const ModelSpec& m) { return d(m.moe_latent_size > 0 ? m.moe_latent_size : m.n_embd); }
+double moe_expert_params(const ModelSpec& m) { return mlp_matrices(m) * moe_expert_width(m) * d(m.moe_ffn_hidden); }
 double moe_shared_params(const ModelSpec& m) { return mlp_matrices(m) * d(m.n_embd) * d(m.moe_shared_ffn_hidden); }
 double moe_router_params(const ModelSpec& m) { return d(m.n_embd) * d(m.moe_experts); }
+double moe_latent_params(const ModelSpec& m) { return 2 * d(m.n_embd) * d(m.moe_latent_size); }
 double moe_active_params(const ModelSpec& m) {
-  return moe_router_params(m) + d(m.moe_top_k) * moe_expert_params(m) + moe_shared_params(m);
+  return moe_router_params(m) + moe_latent_params(m) + d(m.moe_top_k) * moe_expert_params(m) + moe_shared_params(m);
 }
 double moe_held_params(const ModelSpec& m) {
-  return moe_router_params(m) + d(m.moe_experts) * moe_expert_params(m) + moe_shared_params(m);
+  return moe_router_params(m) + moe_latent_params(m) + d(m.moe_experts) * moe_expert_params(m) + moe_shared_params(m);
 }
 
 double active_matmul_params(const ModelSpec& m) {
@@ -72,7 +81,7 @@ double active_matmul_params(const ModelSpec& m) {
 
 double total_params(const ModelSpec& m) {
   if (plain(m)) return d(m.num_params());
-  const LayerMix mix = layer_mix(m);
+  const LayerMix mix = held_layer_mix(m);
   const double C = d(m.n_embd);
   const double layers = mix.attention * attention_matmul_params(m) + mix.mamba * mamba_matmul_params(m) +
                         mix.dense_ffn * dense_ffn_params(m) + mix.moe_ffn * moe_held_params(m) + mix.mtp * 2 * C * C;
@@ -98,7 +107,8 @@ Status validate_layer_mix(const ModelSpec& m) {
     int64_t value;
   } non_negative[] = {{"moe_experts", m.moe_experts},           {"moe_top_k", m.moe_top_k},
                       {"moe_ffn_hidden", m.moe_ffn_hidden},     {"moe_shared_ffn_hidden", m.moe_shared_ffn_hidden},
-                      {"moe_dense_layers", m.moe_dense_layers}, {"mla_q_lora_rank", m.mla_q_lora_rank},
+                      {"moe_dense_layers", m.moe_dense_layers}, {"moe_latent_size", m.moe_latent_size},
+                      {"mla_q_lora_rank", m.mla_q_lora_rank},
                       {"mla_kv_lora_rank", m.mla_kv_lora_rank}, {"mla_rope_dim", m.mla_rope_dim},
                       {"mla_v_head_dim", m.mla_v_head_dim},     {"attention_window", m.attention_window},
                       {"window_layers", m.window_layers},       {"attention_layers", m.attention_layers},
@@ -122,7 +132,12 @@ Status validate_layer_mix(const ModelSpec& m) {
       return invalid_argument_error("model.moe_dense_layers: expected at most the MLP layers ({}), found {}", ffn,
                                     m.moe_dense_layers);
     }
-  } else if (m.moe_top_k > 0 || m.moe_ffn_hidden > 0 || m.moe_shared_ffn_hidden > 0 || m.moe_dense_layers > 0) {
+    if (m.moe_latent_size >= m.n_embd) {
+      return invalid_argument_error("model.moe_latent_size: expected 0 (experts at n_embd) or less than n_embd ({}), found {}",
+                                    m.n_embd, m.moe_latent_size);
+    }
+  } else if (m.moe_top_k > 0 || m.moe_ffn_hidden > 0 || m.moe_shared_ffn_hidden > 0 || m.moe_dense_layers > 0 ||
+             m.moe_latent_size > 0) {
     return invalid_argument_error("model.moe_experts: expected > 0 when other moe_* keys are set, found 0");
   }
   if (is_mla(m) && (m.mla_rope_dim >= m.head_size() || m.mla_v_head_dim <= 0)) {

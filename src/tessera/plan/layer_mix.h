@@ -13,6 +13,8 @@
 //   dense MLP        m·C·F
 //   MoE MLP, active  C·E (router) + k·m·C·Fe (top-k experts) + m·C·Fs (shared experts)
 //   MoE MLP, held    C·E + E·m·C·Fe + m·C·Fs
+//   LatentMoE        the experts at the latent width ℓ (m·ℓ·Fe each) plus 2·C·ℓ of down/up projections around them
+//                    (Megatron-Core moe_layer.py fc1_latent_proj/fc2_latent_proj; Nemotron 3 Super: C 4096, ℓ 1024)
 // Mixer cores per token, forward, at sequence length t: attention 2·t·NH·(HS + dv) with full attention,
 // half of it causal; a sliding window of w keys gives 2·w·NH·(HS + dv) full and 2·(w − w²/2t)·NH·(HS + dv)
 // causal (w < t). Mamba-2's scan 7·d·N (Megatron's estimate for the SSD kernels).
@@ -35,6 +37,9 @@ struct LayerMix {
 };
 
 LayerMix layer_mix(const ModelSpec& m);
+// The layers that hold weights: layer_mix with MTP passes that share one module's weights counted once
+// (ModelSpec::mtp_shared_weights). Parameters and weight memory use it; FLOPs, time and activations layer_mix.
+LayerMix held_layer_mix(const ModelSpec& m);
 
 inline bool is_moe(const ModelSpec& m) { return m.moe_experts > 0; }
 inline bool is_mla(const ModelSpec& m) { return m.mla_kv_lora_rank > 0; }
@@ -46,7 +51,9 @@ double mamba_inner_dim(const ModelSpec& m);          // d = mamba_heads · mamba
 double mamba_in_proj_width(const ModelSpec& m);      // 2·d + 2·g·N + H
 double mamba_matmul_params(const ModelSpec& m);      // one Mamba-2 layer
 double dense_ffn_params(const ModelSpec& m);         // one dense MLP
+double moe_expert_width(const ModelSpec& m);         // the experts' input/output width: moe_latent_size, else C
 double moe_expert_params(const ModelSpec& m);        // one routed expert
+double moe_latent_params(const ModelSpec& m);        // LatentMoE's two C×ℓ projections (0 without)
 double moe_shared_params(const ModelSpec& m);        // the shared experts of one layer
 double moe_router_params(const ModelSpec& m);        // C·E
 double moe_active_params(const ModelSpec& m);        // per token through one MoE layer

@@ -4,7 +4,9 @@
 
 #include "tessera/plan/comm_model.h"
 #include "tessera/plan/flops.h"
+#include "tessera/plan/framework.h"
 #include "tessera/plan/memory_model.h"
+#include "tessera/plan/moe_dispatch.h"
 #include "tessera/plan/plan_test_util.h"
 #include "tessera/plan/step_model.h"
 
@@ -330,6 +332,98 @@ TEST(LayerMix, MlaUpProjectionRecomputeDropsQkvAndRerunsTheUpProjections) {
   const double micro_batches = 2048 / 16;
   EXPECT_NEAR(rerun.compute_s - base.compute_s, micro_batches * attention / 16 * up, 1e-6);
   EXPECT_LT(rerun.compute_s / base.compute_s, 1.03);  // a few percent, as the recipe intends
+}
+
+// Megatron-Core's "moe" recompute module re-runs the whole MoE forward inside the backward (moe_layer.py: the route,
+// dispatch, expert and combine steps in one checkpoint). Qwen3-235B (every layer attention + MoE) on 256 H100, tp 4:
+// the backward gains one more forward of each MoE layer — its compute, its tp collective (1 of a layer's 2 forward
+// ones), its dispatch + combine all-to-alls and its host wait — and nothing moves in the forward.
+TEST(LayerMix, MoeRecomputeRerunsTheWholeMoeForwardInTheBackward) {
+  Job job;
+  job.model = catalog_model("qwen3-235b-a22b");
+  job.plan.tp = 4, job.plan.pp = 8, job.plan.dp = 8, job.plan.micro_batch = 1, job.plan.global_batch = 256;
+  job.ep = 8;
+  apply_framework(Framework::kMegatron, &job);
+  const AcceleratorSpec acc = *testing::load_test_catalog().accelerator("h100-sxm-80gb");
+  const ClusterLinks links = cluster_links(*testing::load_test_catalog().cluster("dgx-h100-superpod"), acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kBf16);
+  Job moe = job;
+  moe.memory.recompute_moe = true;
+  const StepPrediction base = predict_step(job, acc, links, dev), rerun = predict_step(moe, acc, links, dev);
+  EXPECT_DOUBLE_EQ(rerun.forward_s, base.forward_s);
+  EXPECT_NEAR(rerun.ep_comm_s / base.ep_comm_s, 1.5, 1e-9);      // forward, backward, + the recomputed forward
+  EXPECT_NEAR(rerun.host_wait_s / base.host_wait_s, 4.0 / 3, 1e-9);  // 1/3 of the wait is the forward's
+  EXPECT_NEAR(rerun.tp_comm_s / base.tp_comm_s, 5.0 / 4, 1e-9);
+  // Compute: more than nothing, less than a full recompute (which also re-runs the attention).
+  Job full = job;
+  full.plan.recompute = Recompute::kFull;
+  const StepPrediction all = predict_step(full, acc, links, dev);
+  EXPECT_GT(rerun.compute_s - base.compute_s, 0.3 * (all.compute_s - base.compute_s));
+  EXPECT_LT(rerun.compute_s - base.compute_s, all.compute_s - base.compute_s);
+  // HFU counts the re-run: 2 FLOPs per active MoE weight per token, 94 layers.
+  const double tokens = 256.0 * static_cast<double>(job.model.seq_len);
+  EXPECT_NEAR(rerun.executed_flops - base.executed_flops, tokens * 2 * 94 * moe_active_params(job.model),
+              1e-9 * base.executed_flops);
+  // Under full recompute the module adds nothing: the MoE forward is re-run once, with the rest of the layer.
+  full.memory.recompute_moe = true;
+  const StepPrediction both = predict_step(full, acc, links, dev);
+  EXPECT_DOUBLE_EQ(both.compute_s, all.compute_s);
+  EXPECT_DOUBLE_EQ(both.ep_comm_s, all.ep_comm_s);
+  EXPECT_DOUBLE_EQ(both.executed_flops, all.executed_flops);
+}
+
+// LatentMoE (Nemotron 3 Super): the routed experts work at ℓ = 1024 of C = 4096, with a C×ℓ projection down before
+// the dispatch and an ℓ×C one up after the combine; the router and the shared expert stay at C. Weights: 123.6B
+// with the one MTP block (Megatron-Bridge's verification card: 123,611,033,088 elements), 120.6B without (NVIDIA's
+// 120.6B total); ~12.2B active matmul weights without MTP (NVIDIA: 12.7B active, embedding included).
+TEST(LayerMix, LatentMoeExpertsWeightsAndDispatchAreLatentWide) {
+  const ModelSpec super = catalog_model("nemotron-3-super");
+  EXPECT_NEAR(total_params(super) / 1e9, 123.611, 0.01);
+  ModelSpec main_model = super;
+  main_model.mtp_layers = 0;
+  EXPECT_NEAR(total_params(main_model) / 1e9, 120.6, 0.1);
+  EXPECT_NEAR((active_matmul_params(main_model) + 131072.0 * 4096) / 1e9, 12.7, 0.2);
+  // The two MTP passes share one block's weights: one more attention + MoE layer held, two computed.
+  ModelSpec unshared = super;
+  unshared.mtp_shared_weights = false;
+  EXPECT_NEAR(total_params(unshared) - total_params(super),
+              attention_matmul_params(super) + moe_held_params(super) + 2 * 4096.0 * 4096, 1);
+  EXPECT_DOUBLE_EQ(active_matmul_params(unshared), active_matmul_params(super));
+  ModelSpec full_width = super;
+  full_width.moe_latent_size = 0;
+  EXPECT_DOUBLE_EQ(moe_expert_params(super) / moe_expert_params(full_width), 1024.0 / 4096);
+  EXPECT_DOUBLE_EQ(moe_active_params(super) - (moe_router_params(super) + 22 * moe_expert_params(super) +
+                                               moe_shared_params(super)),
+                   2 * 4096.0 * 1024);
+  full_width.moe_latent_size = 4096;
+  EXPECT_NE(validate_layer_mix(full_width).message().find("moe_latent_size: expected 0 (experts at n_embd) or less than "
+                                                          "n_embd (4096), found 4096"),
+            std::string::npos);
+
+  // 64 GB300 in one NVL72 rack, ep 64, MXFP8: the dispatch and combine carry ℓ-wide rows, 2 bytes per element, forward
+  // and backward, for each of the 42 MoE layers (40 + the MTP block's, run twice) of 8 micro-batches.
+  Job job;
+  job.model = super;
+  job.plan.tp = 1, job.plan.pp = 1, job.plan.dp = 64, job.plan.micro_batch = 1, job.plan.global_batch = 512;
+  job.plan.precision = Precision::kFp8;
+  job.gemm_format = GemmFormat::kFp8;
+  job.ep = 64;
+  apply_framework(Framework::kNemo, &job);
+  const Catalog catalog = testing::load_test_catalog();
+  const AcceleratorSpec acc = *catalog.accelerator("gb300");
+  const ClusterLinks links = cluster_links(*catalog.cluster("gb300-nvl72"), acc);
+  const AcceleratorDevice dev(acc, GemmFormat::kFp8);
+  const StepPrediction latent = predict_step(job, acc, links, dev);
+  EXPECT_NEAR(latent.ep_comm_s, 8 * 42 * 4 * expert_dispatch_seconds(links, job, 8192, 1024 * 2), 1e-9);
+  Job wide = job;
+  wide.model.moe_latent_size = 0;
+  const StepPrediction full = predict_step(wide, acc, links, dev);
+  EXPECT_NEAR(full.ep_comm_s, 8 * 42 * 4 * expert_dispatch_seconds(links, wide, 8192, 4096 * 2), 1e-9);
+  EXPECT_LT(latent.compute_s, full.compute_s);
+  // Activations per token of a MoE layer: 22 copies of the permuted input (fp8, 1 byte) and the expert output
+  // (bf16, 2) at ℓ instead of C, plus the up-projection's fp8 input, ℓ wide.
+  const double per_layer = 8192.0 * (22 * 3 * (4096 - 1024) - 1024) * 42 / 88;
+  EXPECT_NEAR(activation_bytes_per_layer(wide) - activation_bytes_per_layer(job), per_layer, 1);
 }
 
 }  // namespace

@@ -12,9 +12,11 @@ constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 constexpr double kBufferGiB = 2.0;
 
 // Weights outside the routed experts, whole stack: mixers, dense MLPs, routers and shared experts, MTP
-// projections, and 4·C of norm weights per layer (layer_mix.h has the per-kind counts).
+// projections, and 4·C of norm weights per layer (layer_mix.h has the per-kind counts). LatentMoE's projections
+// are apart (latent_params_total): they are replicated on every tp rank, not split.
+double latent_params_total(const ModelSpec& m) { return is_moe(m) ? held_layer_mix(m).moe_ffn * moe_latent_params(m) : 0; }
 double dense_layer_params_total(const ModelSpec& m) {
-  const LayerMix mix = layer_mix(m);
+  const LayerMix mix = held_layer_mix(m);
   const double C = static_cast<double>(m.n_embd);
   double total = mix.attention * attention_matmul_params(m) + mix.mamba * mamba_matmul_params(m) +
                  mix.dense_ffn * dense_ffn_params(m) + mix.mtp * 2 * C * C + 4 * C * static_cast<double>(m.n_layer);
@@ -22,11 +24,11 @@ double dense_layer_params_total(const ModelSpec& m) {
   return total;
 }
 double expert_params_total(const ModelSpec& m) {
-  return is_moe(m) ? layer_mix(m).moe_ffn * static_cast<double>(m.moe_experts) * moe_expert_params(m) : 0;
+  return is_moe(m) ? held_layer_mix(m).moe_ffn * static_cast<double>(m.moe_experts) * moe_expert_params(m) : 0;
 }
 // Mean weights of one layer (FSDP's gathered-layer buffers), dense part split by tp.
 double layer_params(const ModelSpec& m) {
-  return (dense_layer_params_total(m) + expert_params_total(m)) / static_cast<double>(m.n_layer);
+  return (dense_layer_params_total(m) + latent_params_total(m) + expert_params_total(m)) / static_cast<double>(m.n_layer);
 }
 
 // One layer's activation shapes on one rank for one micro-batch: widths, and sbh = b·(t/cp)·C elements.
@@ -91,7 +93,12 @@ TokenBytes layer_token_bytes(const Job& job) {
     b.replicated += mix.mamba * per_input;
     b.split += mix.mamba * (2 * mamba_in_proj_width(m) + 2 * (d + 2 * state) + 6 * d);
   }
-  if (mix.moe_ffn > 0) {
+  if (mix.moe_ffn > 0 && job.memory.recompute_moe) {
+    // The "moe" recompute module keeps the MoE layer's checkpointed input, the pre-MLP norm output (bf16: the
+    // checkpoint holds the tensor, not a quantized copy), beside the norm's own input; nothing inside the layer.
+    // With the norm recomputed too, its output is rebuilt before the layer's recompute and not kept.
+    b.replicated += mix.moe_ffn * ((job.memory.recompute_norm ? 2 : 4) * C + (job.memory.dropout ? C : 0));
+  } else if (mix.moe_ffn > 0) {
     // Per routed copy of a token: the permuted input and the expert output awaiting the combine (2·C each)
     // and the expert MLP's intermediates; the shared experts like a dense MLP.
     const double k = static_cast<double>(m.moe_top_k), etp = static_cast<double>(job.etp);
@@ -101,7 +108,11 @@ TokenBytes layer_token_bytes(const Job& job) {
     // The activation output is the expert fc2's input (gemm_in bytes); the permuted input is fc1's.
     const double expert_intermediates = 4 * Fe * gate - 2 * Fe + (job.memory.recompute_moe_act ? 0 : gemm_in * Fe);
     const double Fs = static_cast<double>(m.moe_shared_ffn_hidden);
-    b.split += mix.moe_ffn * (k * ((2 + gemm_in) * C * etp + expert_intermediates) + 4 * Fs * gate - (2 - gemm_in) * Fs);
+    // Copies are expert-wide: the latent width under LatentMoE, whose up-projection also keeps its input (the
+    // combined latent output, gemm_in bytes per token; the down-projection's input is the norm output above).
+    const double W = moe_expert_width(m), latent = static_cast<double>(m.moe_latent_size);
+    b.split += mix.moe_ffn * (k * ((2 + gemm_in) * W * etp + expert_intermediates) + 4 * Fs * gate -
+                              (2 - gemm_in) * Fs + gemm_in * latent);
   }
   const double L = static_cast<double>(m.n_layer);
   b.replicated /= L;
@@ -165,8 +176,14 @@ MemoryBreakdown estimate_memory(const Job& job, double capacity_gib) {
   const double layers = static_cast<double>(job.model.n_layer) / pp;
   const double kept_layers = std::max(0.0, layers - static_cast<double>(traits.offload_layers));
   const double stored = activation_bytes_per_layer(job) / kGiB;
-  const double whole = all_activation_bytes(job, !job.flash_attention) / kGiB;
-  // Backward of a recomputed or offloaded layer rebuilds its whole set first.
+  // Backward of a recomputed or offloaded layer rebuilds its whole set first (a recomputed MoE layer's
+  // internals included: the set without the "moe" module).
+  double whole = all_activation_bytes(job, !job.flash_attention) / kGiB;
+  if (traits.recompute_moe) {
+    Job unrecomputed = job;
+    unrecomputed.memory.recompute_moe = false;
+    whole = all_activation_bytes(unrecomputed, !job.flash_attention) / kGiB;
+  }
   const double rebuilt = (whole > stored || traits.offload_layers > 0) ? whole : 0;
   const double logits_gib = static_cast<double>(p.micro_batch) * static_cast<double>(job.model.seq_len) /
                             static_cast<double>(p.cp) * static_cast<double>(job.model.vocab_size) /
@@ -225,7 +242,7 @@ RankParams rank_params(const Job& job) {
   // pp = 1, twice the matrix when the head is untied.
   const double vocab_matrices = (p.pp == 1 && !m.tied_embeddings) ? 2.0 : 1.0;
   RankParams r;
-  r.dense = dense_layer_params_total(m) / pp / static_cast<double>(p.tp) +
+  r.dense = dense_layer_params_total(m) / pp / static_cast<double>(p.tp) + latent_params_total(m) / pp +
             vocab_matrices * static_cast<double>(m.vocab_size * m.n_embd) / static_cast<double>(p.tp);
   r.expert = expert_params_total(m) / pp / static_cast<double>(std::max<int64_t>(1, job.ep * job.etp));
   return r;

@@ -237,6 +237,36 @@ TEST(MemoryModel, RecomputedNormsAndExpertActivationsAreNotKept) {
   EXPECT_LT(estimate_memory(act, 80).activations_gib, estimate_memory(job, 80).activations_gib);
 }
 
+// Megatron-Core's "moe" recompute module checkpoints the whole MoE layer: of its activations only the input (the
+// pre-MLP norm output) and the norm's input stay, 2·C + 2·C bytes per token, however many copies are routed; the
+// backward rebuilds one MoE layer's full set on top. Qwen3-235B (every layer MoE), tp 1, 4096 tokens.
+TEST(MemoryModel, RecomputedMoeLayerKeepsOnlyItsInput) {
+  Job job;
+  job.model = *testing::load_test_catalog().model("qwen3-235b-a22b");
+  job.plan.tp = 1, job.plan.pp = 8, job.plan.dp = 32, job.plan.micro_batch = 1, job.plan.global_batch = 256;
+  job.plan.precision = Precision::kBf16;
+  job.ep = 32;
+  apply_framework(Framework::kMegatron, &job);
+  const double tokens = 4096, C = 4096, Fe = 1536, k = 8;
+  Job moe = job;
+  moe.memory.recompute_moe = true;
+  // What goes: the MLP's norm output as a GEMM input is replaced by the checkpoint's copy of it (no change); k copies
+  // of the permuted input and expert output (2·C + 2·C) and the expert's fc1 output (2·2·F_e gated) and activation
+  // output (2·F_e).
+  const double dropped = tokens * k * (2 * C + 2 * C + 4 * Fe + 2 * Fe);
+  EXPECT_NEAR(activation_bytes_per_layer(job) - activation_bytes_per_layer(moe), dropped, 1e-3);
+  const MemoryBreakdown kept = estimate_memory(job, 80), recomputed = estimate_memory(moe, 80);
+  const double layers = 94.0 / 8;
+  // 1F1B: pp micro-batches in flight on the first stage; the layer being recomputed holds its whole set again.
+  EXPECT_NEAR(kept.activations_gib - recomputed.activations_gib,
+              (layers * 8 * dropped - activation_bytes_per_layer(job)) / (1024.0 * 1024 * 1024), 1e-6);
+  EXPECT_EQ(recomputed.stage, "first");
+  // With the norm recomputed too, its output is not kept beside the checkpoint.
+  Job both = moe;
+  both.memory.recompute_norm = true;
+  EXPECT_NEAR(activation_bytes_per_layer(moe) - activation_bytes_per_layer(both), tokens * 2 * 2 * C, 1e-3);
+}
+
 TEST(MemoryModel, FrameworkNamesRoundTripAndUnknownIsAnError) {
   for (Framework f : {Framework::kGeneric, Framework::kMegatron, Framework::kNemo, Framework::kTorchtitan}) {
     auto parsed = parse_framework(framework_name(f));

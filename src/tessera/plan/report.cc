@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "tessera/plan/layer_mix.h"
+#include "tessera/plan/recompute_modules.h"
 
 namespace tessera::plan {
 
@@ -36,13 +37,14 @@ std::string format_plan_report(const PlanReport& r) {
   const ModelSpec& mo = r.job.model;
   std::string kinds;
   if (is_moe(mo)) {
-    kinds += fmt::format(" MoE {}×{} top-{}{}", mo.moe_experts, mo.moe_ffn_hidden, mo.moe_top_k,
+    kinds += fmt::format(" MoE {}×{} top-{}{}{}", mo.moe_experts, mo.moe_ffn_hidden, mo.moe_top_k,
+                         mo.moe_latent_size > 0 ? fmt::format(" in latent {}", mo.moe_latent_size) : "",
                          mo.moe_shared_ffn_hidden > 0 ? fmt::format(" +shared {}", mo.moe_shared_ffn_hidden) : "");
   }
   if (is_mla(mo)) kinds += fmt::format(" MLA(kv {})", mo.mla_kv_lora_rank);
   if (mo.window_layers > 0) kinds += fmt::format(" window {}×{}", mo.window_layers, mo.attention_window);
   if (mo.mamba_layers > 0) kinds += fmt::format(" Mamba-2 ×{}", mo.mamba_layers);
-  if (mo.mtp_layers > 0) kinds += fmt::format(" MTP ×{}", mo.mtp_layers);
+  if (mo.mtp_layers > 0) kinds += fmt::format(" MTP ×{}{}", mo.mtp_layers, mo.mtp_shared_weights ? " (one block repeated)" : "");
   const double flops_per_token =
       step_flops(mo, mo.seq_len, 1, FlopConvention::kModelFull, Recompute::kNone) / static_cast<double>(mo.seq_len);
   out += fmt::format("  model     L={} C={} heads={} kv={} F={}{}{} T={} V={}: {:.2f}B params{}, {:.3g} model FLOP/token\n",
@@ -50,9 +52,13 @@ std::string format_plan_report(const PlanReport& r) {
                      mo.seq_len, mo.vocab_size, total_params(mo) / 1e9,
                      is_moe(mo) ? fmt::format(" ({:.2f}B active)", active_matmul_params(mo) / 1e9) : "", flops_per_token);
   out += fmt::format("  layout    dp={} tp={} pp={} cp={} vpp={} micro_batch={} global_batch={} ({} micro-batches) "
-                     "zero={} recompute={} {} gemm={} framework={}{}{}\n",
+                     "zero={} recompute={}{} {} gemm={} framework={}{}{}\n",
                      p.dp, p.tp, p.pp, p.cp, p.vpp, p.micro_batch, p.resolved_global_batch(), p.num_micro_batches(),
-                     p.zero_stage, recompute_name(p.recompute), pipeline_schedule_name(p.schedule),
+                     p.zero_stage, recompute_name(p.recompute),
+                     recompute_modules_name(r.job.memory).empty()
+                         ? ""
+                         : fmt::format(" (modules {})", recompute_modules_name(r.job.memory)),
+                     pipeline_schedule_name(p.schedule),
                      gemm_format_name(r.job.gemm_format), framework_name(r.job.framework),
                      r.job.memory.offload_layers > 0 ? fmt::format(" offload={} layers", r.job.memory.offload_layers) : "",
                      is_moe(mo) ? fmt::format(" ep={} etp={} expert_imbalance={:.2f} capacity_factor={}", r.job.ep,
@@ -121,7 +127,8 @@ nlohmann::json plan_report_json(const PlanReport& r) {
   j["layout"] = {{"dp", p.dp}, {"tp", p.tp}, {"pp", p.pp}, {"cp", p.cp}, {"vpp", p.vpp},
                  {"micro_batch", p.micro_batch}, {"global_batch", p.resolved_global_batch()},
                  {"micro_batches", p.num_micro_batches()}, {"zero_stage", p.zero_stage},
-                 {"recompute", recompute_name(p.recompute)}, {"schedule", pipeline_schedule_name(p.schedule)},
+                 {"recompute", recompute_name(p.recompute)}, {"recompute_modules", recompute_modules_name(r.job.memory)},
+                 {"schedule", pipeline_schedule_name(p.schedule)},
                  {"gemm_format", gemm_format_name(r.job.gemm_format)},
                  {"framework", framework_name(r.job.framework)}, {"offload_layers", r.job.memory.offload_layers},
                  {"ep", r.job.ep}, {"etp", r.job.etp},

@@ -46,6 +46,9 @@ struct LayerTimes {
   double cp_bwd_exposed = 0;  // the same, backward
   double ep_comm_fwd = 0;   // one forward's expert-parallel all-to-alls (dispatch + combine), exposed share
   double host_fwd = 0, host_bwd = 0;  // MoE layers' host-side wait (Job::moe_host_*: 1/3 fwd, 2/3 bwd)
+  // What the "moe" recompute module (MemoryTraits::recompute_moe) re-runs before the MoE layers' backward: their
+  // forward compute, tp collectives and exposed all-to-alls once more (its host wait is in host_bwd).
+  double moe_recompute = 0, moe_recompute_tp = 0, moe_recompute_ep = 0;
 };
 
 // Forward and backward GEMM seconds of Y[M×n] = X[M×k]·W[k×n] for each {n, k}: backward is dX = dY·Wᵀ and
@@ -243,8 +246,16 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
                         : job.capacity_factor > 0                       ? std::min(job.expert_imbalance, job.capacity_factor)
                                                                         : job.expert_imbalance;
     const double per_expert = tokens * k * ep * etp / E * std::max(load, 1e-9);
-    const GemmTimes experts = gemm_times(dev, per_expert, {{up * Fe / etp, C}, {C, Fe / etp}});
-    const GemmTimes router = gemm_times(dev, tokens, {{E, C}});
+    // Expert width W: C, or LatentMoE's latent ℓ, which the tokens are projected down to before the dispatch and
+    // back up from after the combine (two unsharded GEMMs on the rank's tokens; Megatron-Core's fc1_latent_proj and
+    // fc2_latent_proj, parallel_mode "duplicated"): experts, permutations and all-to-alls all move ℓ-wide rows.
+    const double W = moe_expert_width(m), latent = static_cast<double>(m.moe_latent_size);
+    const GemmTimes experts = gemm_times(dev, per_expert, {{up * Fe / etp, W}, {W, Fe / etp}});
+    GemmTimes router = gemm_times(dev, tokens, {{E, C}});
+    if (latent > 0) {
+      const GemmTimes projections = gemm_times(dev, tokens, {{latent, C}, {C, latent}});
+      router.fwd += projections.fwd, router.bwd += projections.bwd;
+    }
     GemmTimes shared;
     if (Fs > 0) shared = gemm_times(dev, M, {{up * Fs / tp, C}, {C, Fs / tp}});
     const double copies = tokens * k * etp * load;
@@ -252,7 +263,7 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
                         copies * act * kElementwiseFPerToken * Fe / etp * gate;
     // Permutation passes of the dispatcher (moe_dispatch.h), each reading and writing C per copy; the backward
     // runs the inverse permutations on the gradients, once each.
-    const double permute = dev.memory_seconds(copies * act * 2 * C * permutation_passes(job));
+    const double permute = dev.memory_seconds(copies * act * 2 * W * permutation_passes(job));
     const double local_experts = E / ep;
     const double fwd = local_experts * experts.fwd + router.fwd + shared.fwd + dev.memory_seconds(elem) + permute;
     const double bwd = local_experts * experts.bwd + router.bwd + shared.bwd + 2 * dev.memory_seconds(elem) + permute;
@@ -267,10 +278,17 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
                             : job.moe_host_overhead_s + (job.moe_cuda_graph ? 0.0 : job.moe_host_per_expert_s * E / ep);
     total.host_fwd += mix.moe_ffn * host / 3;
     total.host_bwd += mix.moe_ffn * host * 2 / 3;
+    // The "moe" recompute module re-runs the layer's whole forward inside the backward (MemoryTraits::recompute_moe);
+    // under full recompute it is already re-run with the rest of the layer.
+    if (job.memory.recompute_moe && p.recompute != Recompute::kFull) {
+      total.moe_recompute += mix.moe_ffn * fwd;
+      total.moe_recompute_tp += mix.moe_ffn * tp_all_reduce;
+      total.host_bwd += mix.moe_ffn * host / 3;
+    }
     // Dispatch + combine, forward (their gradients backward), by the job's dispatcher (moe_dispatch.h); padded
     // to capacity, a rank sends cf × its k routed copies (E experts × capacity = cf·k·tokens rows).
     const double padded = job.pad_to_capacity && job.capacity_factor > 0 ? job.capacity_factor : 1.0;
-    ep_a2a_fwd = 2 * expert_dispatch_seconds(links, job, tokens * padded, C * act);
+    ep_a2a_fwd = 2 * expert_dispatch_seconds(links, job, tokens * padded, W * act);
   }
   // MTP modules' 2C×C projections.
   if (mix.mtp > 0) {
@@ -286,6 +304,8 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     double exposed = job.ep_exposed * 2 * ep_a2a_fwd;
     if (job.ep_overlap) exposed = std::max(0.0, 2 * ep_a2a_fwd - (total.fwd_compute + total.bwd_compute) / L);
     total.ep_comm_fwd += mix.moe_ffn * exposed / 2;
+    // A recomputed MoE forward dispatches and combines again, exposed like the first forward's.
+    if (job.memory.recompute_moe && p.recompute != Recompute::kFull) total.moe_recompute_ep += mix.moe_ffn * exposed / 2;
   }
   LayerTimes lt;
   lt.fwd_compute = total.fwd_compute / L;
@@ -298,6 +318,9 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   lt.ep_comm_fwd = total.ep_comm_fwd / L;
   lt.host_fwd = total.host_fwd / L;
   lt.host_bwd = total.host_bwd / L;
+  lt.moe_recompute = total.moe_recompute / L;
+  lt.moe_recompute_tp = total.moe_recompute_tp / L;
+  lt.moe_recompute_ep = total.moe_recompute_ep / L;
   return lt;
 }
 
@@ -397,6 +420,9 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   double recompute = 0, recompute_comm = 0;
   if (p.recompute == Recompute::kFull) recompute = lt.fwd_compute, recompute_comm = lt.tp_comm_fwd;
   if (p.recompute == Recompute::kSelective) recompute = lt.selective_recompute;
+  // Module recompute (zero under full recompute, which re-runs everything already).
+  recompute += lt.moe_recompute;
+  recompute_comm += lt.moe_recompute_tp;
   const double cp_fwd_exposed = lt.cp_fwd_exposed;
   // A fully recomputed forward runs its context-parallel exchange again.
   const double cp_bwd_exposed = lt.cp_bwd_exposed + (p.recompute == Recompute::kFull ? lt.cp_fwd_exposed : 0.0);
@@ -440,7 +466,8 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   // Expert-parallel all-to-alls: dispatch and combine forward, their gradients backward (and again for a
   // fully recomputed forward).
   const double ep_fwd = layers_per_stage * lt.ep_comm_fwd;
-  const double ep_bwd = layers_per_stage * lt.ep_comm_fwd * (p.recompute == Recompute::kFull ? 2 : 1);
+  const double ep_bwd =
+      layers_per_stage * (lt.ep_comm_fwd * (p.recompute == Recompute::kFull ? 2 : 1) + lt.moe_recompute_ep);
   // Activation offload: the offloaded layers' saved activations go to the host during forward and come back
   // during backward, overlapped with the stage's compute; only what the host link cannot hide is paid.
   if (job.memory.offload_layers > 0 && acc.host_link_gb_per_s > 0) {
@@ -482,7 +509,7 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
       PipelineTimes times;
       const double per_layer_fwd = lt.fwd_compute + lt.tp_comm_fwd + lt.ep_comm_fwd + lt.host_fwd + cp_fwd_exposed;
       const double per_layer_bwd = lt.bwd_compute + recompute + lt.tp_comm_fwd + recompute_comm + lt.ep_comm_fwd +
-                                   lt.host_bwd + cp_bwd_exposed;
+                                   lt.moe_recompute_ep + lt.host_bwd + cp_bwd_exposed;
       const double send = pp_send / vpp;  // one activation (gradient) message per virtual stage and micro-batch
       std::vector<double> rank_f(static_cast<size_t>(p.pp)), rank_b(rank_f), rank_compute(rank_f);
       for (int64_t s = 0; s < S; ++s) {
@@ -580,6 +607,10 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   // HFU counts what MFU counts (full t² attention, PaLM convention) plus recomputation, over the same dense
   // bf16 peak, so HFU >= MFU always (counting the causal kernel's halved attention here made HFU < MFU).
   out.executed_flops = seqs * executed_flops_per_sequence(m, m.seq_len, p.recompute, /*causal_kernel=*/false);
+  // The "moe" recompute module runs the MoE layers' matmuls forward once more: 2 FLOPs per active weight per token.
+  if (job.memory.recompute_moe && p.recompute != Recompute::kFull) {
+    out.executed_flops += seqs * static_cast<double>(m.seq_len) * 2 * layer_mix(m).moe_ffn * moe_active_params(m);
+  }
   out.tflops_per_gpu = out.model_flops / out.step_time_s / world / 1e12;
   const double bf16_peak = acc.peak_tflops(GemmFormat::kBf16);
   out.mfu = bf16_peak > 0 ? out.tflops_per_gpu / bf16_peak : 0;

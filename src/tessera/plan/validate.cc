@@ -5,12 +5,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "tessera/plan/l1_fit.h"
 #include "tessera/plan/layer_mix.h"
+#include "tessera/plan/recompute_modules.h"
 
 namespace tessera::plan {
 
@@ -144,6 +144,13 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       run.job.router_groups = known->router_groups;
       run.job.router_group_topk = known->router_group_topk;
     }
+    // A published model whose layer kinds the planner lacks (models.toml [[unmodelled]]) is refused by that reason.
+    const UnmodelledModel* unmodelled = known != nullptr ? nullptr : catalog.match_unmodelled(run.model_name);
+    if (unmodelled == nullptr && known == nullptr) unmodelled = catalog.match_unmodelled(without_tags(run.model_name));
+    if (unmodelled != nullptr) {
+      skip("model '" + unmodelled->name + "' is not modelled: " + unmodelled->reason);
+      continue;
+    }
     if (known == nullptr) {
       std::string blank;
       for (const char* column : {"layers", "hidden", "heads"}) {
@@ -241,7 +248,10 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     }
 
     const std::string zero_l = lower(t.field(r, "zero_or_fsdp"));
-    p.zero_stage = has(source_l, "nemo") ? 1 : 0;  // Megatron's distributed optimizer is the Bridge/NeMo default
+    // Megatron's distributed optimizer (ZeRO-1) is the Bridge/NeMo default, and the Megatron-Core MoE team's model
+    // zoo sets it in every benchmarking config (`--use-distributed-optimizer: true` in yanring/Megatron-MoE-ModelZoo
+    // model_configs/benchmarking/*.yaml at e8650517: Qwen3-235B-A22B, DeepSeek-V3, Kimi-K2, Mixtral, ...).
+    p.zero_stage = has(source_l, "nemo") || has(source_l, "megatron-moe-modelzoo") ? 1 : 0;
     if ((has(zero_l, "fsdp") && !has(zero_l, "fsdp=0")) || has(zero_l, "full_shard") || has(zero_l, "fully sharded")) {
       p.zero_stage = 3;
     }
@@ -273,9 +283,16 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       run.job.ep = std::max<int64_t>(1, integer(t.field(r, "ep")));
       // Bridge's token drop (apply_moe_token_drop) also pads every expert to its capacity.
       if (has(name_l, "tokendrop") || has(name_l, "token drop")) run.job.capacity_factor = 1.0, run.job.pad_to_capacity = true;
+      // Megatron-Core builds the expert groups from the same world: etp·ep·pp must divide the GPUs
+      // (megatron/core/parallel_state.py, the expert rank generator raises "world_size ... is not divisible by
+      // expert_tensor_model_pipeline_parallel size"), i.e. ep·etp must divide a stage's tp·cp·dp ranks. A row that
+      // breaks it cannot have run as written: Bridge's 25.09 table gives DeepSeek-V3 token drop on 256 GB200 a
+      // variant "PP 4 (8), VP 4 (2), GA 32 (64)" with one EP, 64, and its perf matrix (v0.1.0rc4
+      // deepseek_v3_llm_pretrain.yaml) only the pp 4 / vp 4 / ep 64 layout — so the variant's ep is not published.
       if ((p.tp * p.cp * p.dp) % run.job.ep != 0 || m.moe_experts % run.job.ep != 0) {
-        skip(fmt::format("ep ({}) does not divide tp*cp*dp ({}) or the experts ({})", run.job.ep, p.tp * p.cp * p.dp,
-                         m.moe_experts));
+        skip(fmt::format("ep ({}) does not divide tp*cp*dp ({}) or the experts ({}): etp*ep*pp ({}) must divide the "
+                         "GPUs ({}) in Megatron-Core, so the row's layout is inconsistent",
+                         run.job.ep, p.tp * p.cp * p.dp, m.moe_experts, run.job.ep * p.pp, p.world_size()));
         continue;
       }
     } else if (integer(t.field(r, "ep")) > 1) {
@@ -424,36 +441,18 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
         run.job.memory.recompute_mla_up_proj = !moe_act;
       }
     }
-    // Megatron-Core's module list ("selective (recompute modules: norm, act)"): without core_attn the attention is
-    // not recomputed, so no recompute time is charged; the listed norm and expert-activation outputs are not kept.
+    // Megatron-Core's module list ("selective (recompute modules: norm, act)"), read as recompute_modules.h does:
+    // without core_attn the attention is not recomputed, so no recompute time is charged but the listed modules';
+    // a module the planner does not model (Megatron-Core's mlp, shared_experts) refuses the row by name rather than
+    // predicting it as if it were not recomputed.
     if (has(rc_l, "recompute modules")) {
-      // Modules the memory and step models know: norm / layernorm, act / moe_act, core_attn, mla_up_proj. Any other
-      // (Megatron-Core's moe, mlp, shared_experts: the whole MoE layer, the dense MLP or the shared experts rerun in
-      // the backward) is refused by name rather than predicted as if it were not recomputed.
       const size_t colon = rc_l.find(':', rc_l.find("recompute modules"));
-      std::string list = colon == std::string::npos ? std::string() : rc_l.substr(colon + 1);
-      for (char& c : list) {
-        if (c == ',' || c == ')' || c == '(') c = ' ';
-      }
-      std::istringstream words(list);
-      std::string unknown;
-      for (std::string w; words >> w;) {
-        if (w == "norm" || w == "layernorm" || w == "act" || w == "moe_act" || w == "core_attn" || w == "mla_up_proj") {
-          continue;
-        }
-        unknown += (unknown.empty() ? "" : ", ") + w;
-      }
-      if (!unknown.empty()) {
-        skip("column recompute: module(s) " + unknown +
-             " not modelled (expected norm, layernorm, act, moe_act, core_attn, mla_up_proj)");
+      const Status read = apply_recompute_modules(colon == std::string::npos ? std::string() : rc_l.substr(colon + 1),
+                                                  &run.job);
+      if (!read.ok()) {
+        skip("column recompute: " + read.message());
         continue;
       }
-    }
-    if (has(rc_l, "recompute modules") && !has(rc_l, "core_attn")) {
-      p.recompute = Recompute::kNone;
-      run.job.memory.recompute_norm = has(rc_l, "norm");
-      run.job.memory.recompute_moe_act = has(rc_l, "act");
-      if (has(rc_l, "mla_up_proj")) run.job.memory.recompute_mla_up_proj = true;
     }
     runs.push_back(run);
   }

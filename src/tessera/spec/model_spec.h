@@ -47,6 +47,11 @@ struct ModelSpec {
   int64_t moe_ffn_hidden = 0;
   int64_t moe_shared_ffn_hidden = 0;
   int64_t moe_dense_layers = 0;
+  // LatentMoE (Nemotron 3 Super/Ultra; Megatron-Core's moe_latent_size): the routed experts work in a latent width
+  // moe_latent_size < n_embd — a C×latent projection before the dispatch and a latent×C one after the combine,
+  // both outside the experts and unsharded — so expert weights, dispatch and combine are latent-wide. The router
+  // and the shared experts stay at n_embd. 0 = experts at n_embd.
+  int64_t moe_latent_size = 0;
   // Multi-head latent attention (DeepSeek-V2/V3): K and V come from a kv_lora_rank latent, Q from a
   // q_lora_rank latent (0 = a plain C×NH·HS projection); HS = head_dim is the q/k head size including
   // mla_rope_dim decoupled rotary dims; values have mla_v_head_dim. mla_kv_lora_rank > 0 turns MLA on.
@@ -71,6 +76,9 @@ struct ModelSpec {
   // DeepSeek-V3 multi-token prediction: each module is one more transformer layer, a 2C×C projection and
   // another pass through the (shared) LM head.
   int64_t mtp_layers = 0;
+  // The MTP passes share one module's weights (Megatron-Core's mtp_use_repeated_layer: Nemotron 3 Super's one
+  // "*E" block run mtp_layers times): FLOPs and activations count every pass, weights one module.
+  bool mtp_shared_weights = false;
   // The gated MLP's activation is SiLU (SwiGLU). Megatron's FLOP formula (Megatron-LM/Bridge's
   // num_floating_point_operations) counts a gated MLP only under args.swiglu, so a model that gates another
   // activation (GPT-OSS: clamped quick-GELU) is counted there with two matrices. Planner-only.

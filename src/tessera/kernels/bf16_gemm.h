@@ -30,7 +30,9 @@ class Bf16Gemm {
   Bf16Gemm& operator=(const Bf16Gemm&) = delete;
 
   // Which operand scratch buffer a conversion goes to; an operand converted once may feed two gemms.
-  enum Slot { kSlotA = 0, kSlotB = 1, kSlotC = 2, kNumSlots = 3 };
+  // kSlotHead holds the LM head's bf16 dlogits of a group of chunks (FastBackend::head_loss_backward), apart
+  // from A because the next chunk's forward converts its input into A.
+  enum Slot { kSlotA = 0, kSlotB = 1, kSlotC = 2, kSlotHead = 3, kNumSlots = 4 };
   // Rounds x[n] to bf16 into the slot's buffer and returns it (valid until the slot's next conversion).
   const uint16_t* convert(Slot slot, const float* x, int64_t n);
   // The slot's buffer, at least n values, for a caller that writes bf16 operands itself (valid until the

@@ -56,9 +56,12 @@ class FastBackend final : public KernelBackend {
                              float dloss, int64_t N, int64_t V) override;
   // Row by row: the log-sum-exp and, while the row is still in L2, its dlogits, in place in fp32 or (bf16
   // matmuls) rounded straight into the bf16 operand of the two products (fast_crossentropy.cc).
+  // With bf16 matmuls the dlogits of a whole group are kept (bf16, in Bf16Gemm::kSlotHead) and the group's two
+  // products run once, when its last chunk arrives.
   void head_loss_backward(float* losses, float* lse, float* logits, const int32_t* targets, float dloss,
                           float* dinp, float* dweight, const float* inp, const float* weight, int64_t N, int64_t C,
-                          int64_t V) override;
+                          int64_t V, const HeadGroup& group = {}) override;
+  int64_t head_group_dlogit_bytes() const override { return bf16_gemm_ != nullptr ? 2 : 0; }
   void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr, float beta1,
                     float beta2, float eps, float weight_decay, int64_t t) override;
   void set_matmul_weights(const float* weights, int64_t n) override;

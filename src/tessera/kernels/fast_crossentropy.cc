@@ -9,9 +9,12 @@
 // keeps e^{x - max} in the row, and the dlogits are those terms times dloss/Σ (= dloss·e^{x - lse}), where the
 // separate kernels compute e^{x - max} for the sum and e^{x - lse} again for the backward. Losses and lse equal
 // the separate kernels' bit for bit; dlogits differ by the rounding of the two forms (a few fp32 ulps,
-// kernels_test_util.h bounds it).
+// kernels_test_util.h bounds it). With bf16 matmuls the chunks of a group (KernelBackend::HeadGroup) keep their
+// bf16 dlogits side by side and the group's dinp and dW products run once, at its last chunk: at small.toml's
+// head (293-row chunks in groups of 1172 rows) the step ran 3–4% faster (bench/RESULTS.md 2026-12-03 17:00).
 #include <cmath>
 
+#include "tessera/core/check.h"
 #include "tessera/kernels/bf16.h"
 #include "tessera/kernels/fast_backend.h"
 #include "tessera/kernels/fast_math.h"
@@ -46,9 +49,15 @@ void FastBackend::crossentropy_backward(float* dlogits, const float* logits, con
 
 void FastBackend::head_loss_backward(float* losses, float* lse, float* logits, const int32_t* targets, float dloss,
                                      float* dinp, float* dweight, const float* inp, const float* weight, int64_t N,
-                                     int64_t C, int64_t V) {
+                                     int64_t C, int64_t V, const HeadGroup& group) {
+  // The group's rows [0, rows); this chunk's are [row, row + N). Without a group, the chunk alone.
+  const int64_t group_rows = group.rows > 0 ? group.rows : N, row = group.rows > 0 ? group.row : 0;
+  TESSERA_CHECK(row >= 0 && row + N <= group_rows, "head_loss_backward: chunk rows [{}, {}) outside its group of {}",
+                row, row + N, group_rows);
   // dlogits[n,v] = dloss·e^{x[v] − max}/Σ, minus dloss at the target (Σ = Σ_v e^{x[v] − max}, lse = max + log Σ).
-  uint16_t* dlogits_bf16 = bf16_gemm_ != nullptr ? bf16_gemm_->buffer(Bf16Gemm::kSlotA, N * V) : nullptr;
+  // With bf16 matmuls they go to this chunk's rows of the group's bf16 buffer.
+  uint16_t* group_dlogits = bf16_gemm_ != nullptr ? bf16_gemm_->buffer(Bf16Gemm::kSlotHead, group_rows * V) : nullptr;
+  uint16_t* dlogits_bf16 = group_dlogits != nullptr ? group_dlogits + row * V : nullptr;
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
     float* x = logits + n * V;
@@ -73,8 +82,9 @@ void FastBackend::head_loss_backward(float* losses, float* lse, float* logits, c
   }
   if (dlogits_bf16 == nullptr) {
     matmul_backward(dinp, dweight, nullptr, logits, inp, weight, N, C, V);
-  } else {
-    bf16_matmul_backward(dinp, dweight, dlogits_bf16, inp, weight, N, C, V);
+  } else if (row + N == group_rows) {
+    // The group's last chunk: dinp and dweight of all its rows at once.
+    bf16_matmul_backward(dinp - row * C, dweight, group_dlogits, inp - row * C, weight, group_rows, C, V);
   }
 }
 

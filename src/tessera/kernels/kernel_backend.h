@@ -23,6 +23,13 @@
 
 namespace tessera {
 
+// A chunk's place in its group of LM-head chunks (KernelBackend::head_loss_backward): its first row within the
+// group and the group's rows; {0, 0} is the chunk alone.
+struct HeadGroup {
+  int64_t row = 0;
+  int64_t rows = 0;
+};
+
 class KernelBackend {
  public:
   virtual ~KernelBackend() = default;
@@ -94,13 +101,24 @@ class KernelBackend {
   // Afterwards logits[N,V] holds dlogits, or is scratch where the backend never wrote them in fp32. Targets as
   // crossentropy_forward's; a vocab-parallel slice, whose log-sum-exp needs the other ranks first, calls the
   // three separately. This default runs the three calls.
+  //
+  // Chunks may come in groups (HeadGroup: this chunk's first row within its group, and the group's rows; the
+  // group's chunks are called in row order, inp and dinp pointing at this chunk's rows). A backend that holds
+  // dlogits apart from the logits (head_group_dlogit_bytes() > 0) may keep each chunk's and run the two products
+  // once over the whole group when its last chunk (row + N == rows) arrives: larger products run nearer the
+  // machine's rate, and dweight is read and written once per group instead of once per chunk. Until that call
+  // the group's inp rows must stay as they are; after it, the group's dinp rows and its dweight sums are done.
+  // A group of {0, 0} is the chunk alone.
   virtual void head_loss_backward(float* losses, float* lse, float* logits, const int32_t* targets, float dloss,
                                   float* dinp, float* dweight, const float* inp, const float* weight, int64_t N,
-                                  int64_t C, int64_t V) {
+                                  int64_t C, int64_t V, const HeadGroup& /*group*/ = {}) {
     crossentropy_forward(losses, lse, logits, targets, N, V);
     crossentropy_backward(logits, logits, lse, targets, dloss, N, V);
     matmul_backward(dinp, dweight, nullptr, logits, inp, weight, N, C, V);
   }
+  // Bytes per dlogit that head_loss_backward holds for a group; 0 where dlogits stay in the logits and a group
+  // gains nothing (GptModel then makes each chunk its own group).
+  virtual int64_t head_group_dlogit_bytes() const { return 0; }
 
   // AdamW (decoupled weight decay, bias-corrected moments; PyTorch's torch.optim.AdamW):
   //   m = β1·m + (1-β1)·g;  v = β2·v + (1-β2)·g²;  m̂ = m/(1-β1^t);  v̂ = v/(1-β2^t)

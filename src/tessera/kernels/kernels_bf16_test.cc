@@ -164,6 +164,79 @@ TEST_F(Bf16MatmulTest, FusedHeadLossBackwardMatchesSeparateKernels) {
   }
 }
 
+// Head chunks in a group (HeadGroup): the bf16 fast backend keeps each chunk's dlogits and runs the group's dinp
+// and dW products once, at its last chunk; the results equal chunk-by-chunk calls up to fp32 summation order
+// (losses and lse bit for bit). The deferral itself is checked: dweight is untouched until the group's last chunk,
+// so a backend that silently ran the products per chunk fails here. The fp32 backend holds no dlogits
+// (head_group_dlogit_bytes 0) and must give the same bits with or without a group.
+void expect_grouped_head_matches_chunks(KernelBackend& backend, int64_t C, int64_t V, uint32_t seed) {
+  SCOPED_TRACE(::testing::Message() << backend.name() << " C=" << C << " V=" << V);
+  const int64_t chunks[] = {5, 5, 4}, N = 14;
+  const std::vector<float> inp = random_floats(N * C, seed), weight = random_floats(V * C, seed + 1, -0.5f, 0.5f),
+                           logits = random_floats(N * V, seed + 2, -4.0f, 4.0f),
+                           dweight_start = random_floats(V * C, seed + 3);
+  const std::vector<int32_t> targets = kernels_test::random_tokens(N, static_cast<int32_t>(V), seed + 4);
+  const float dloss = 1.0f / static_cast<float>(N);
+  const bool defers = backend.head_group_dlogit_bytes() > 0;
+  auto run = [&](bool grouped, std::vector<float>& losses, std::vector<float>& lse, std::vector<float>& dinp,
+                 std::vector<float>& dweight) {
+    losses.assign(N, 0.0f), lse.assign(N, 0.0f), dinp.assign(N * C, 9.0f), dweight = dweight_start;
+    std::vector<float> chunk_logits = logits;
+    int64_t n0 = 0;
+    for (const int64_t rows : chunks) {
+      const HeadGroup group = grouped ? HeadGroup{.row = n0, .rows = N} : HeadGroup{};
+      backend.head_loss_backward(losses.data() + n0, lse.data() + n0, chunk_logits.data() + n0 * V,
+                                 targets.data() + n0, dloss, dinp.data() + n0 * C, dweight.data(),
+                                 inp.data() + n0 * C, weight.data(), rows, C, V, group);
+      n0 += rows;
+      const bool last = n0 == N;
+      if (grouped && defers && !last) {
+        EXPECT_EQ(dweight, dweight_start) << "products ran before the group's end";
+      } else {
+        EXPECT_NE(dweight, dweight_start) << "products due after row " << n0;
+      }
+    }
+  };
+  std::vector<float> losses_a, lse_a, dinp_a, dweight_a, losses_b, lse_b, dinp_b, dweight_b;
+  run(false, losses_a, lse_a, dinp_a, dweight_a);
+  run(true, losses_b, lse_b, dinp_b, dweight_b);
+  EXPECT_EQ(losses_b, losses_a) << "losses";
+  EXPECT_EQ(lse_b, lse_a) << "lse";
+  if (!defers) {
+    EXPECT_EQ(dinp_b, dinp_a) << "dinp";
+    EXPECT_EQ(dweight_b, dweight_a) << "dweight";
+    return;
+  }
+  // The same bf16 dlogits and operands, summed in another order: within a few fp32 roundings of the sums'
+  // magnitudes (|dlogit| ≤ dloss, so Σ|terms| ≤ dloss·Σ|operand|).
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t c = 0; c < C; ++c) {
+      double magnitude = 0;
+      for (int64_t v = 0; v < V; ++v) magnitude += dloss * std::abs(weight[v * C + c]);
+      EXPECT_NEAR(dinp_b[n * C + c], dinp_a[n * C + c], 1e-5 * magnitude) << "dinp[" << n << "," << c << "]";
+    }
+  }
+  double worst = 0;
+  for (int64_t v = 0; v < V; ++v) {
+    for (int64_t c = 0; c < C; ++c) {
+      double magnitude = std::abs(dweight_start[v * C + c]);
+      for (int64_t n = 0; n < N; ++n) magnitude += dloss * std::abs(inp[n * C + c]);
+      worst = std::max(worst, std::abs(static_cast<double>(dweight_b[v * C + c]) - dweight_a[v * C + c]) / magnitude);
+    }
+  }
+  EXPECT_LT(worst, 1e-5) << "dweight";
+}
+
+TEST_F(Bf16MatmulTest, FusedHeadInGroupsMatchesChunkByChunk) {
+  for (int threads : {1, 3}) {
+    set_kernel_threads(threads);
+    expect_grouped_head_matches_chunks(*fast_, 24, 1001, 700);
+    expect_grouped_head_matches_chunks(*fast_, 40, FastBackend::kWideOutputChannels + 21, 710);
+    FastBackend fp32_fast;
+    expect_grouped_head_matches_chunks(fp32_fast, 24, 1001, 720);
+  }
+}
+
 // Operands 1 + 2^-10 are not bf16 values: bf16 rounds them to exactly 1, fp32 keeps them. The bf16 results
 // are exact sums of ones and the fp32 ones differ from them by K·2^-10 ≫ fp32 rounding, so a bf16 path
 // that silently ran in fp32 fails here.

@@ -33,6 +33,18 @@ int64_t GptModel::resolve_head_chunk_rows(const ModelSpec& spec, int64_t tokens,
   return std::clamp<int64_t>(rows, 1, std::max<int64_t>(tokens, 1));
 }
 
+int64_t GptModel::resolve_head_group_rows(const ModelSpec& spec, int64_t tokens, const ModelOptions& options,
+                                          int64_t dlogit_bytes) {
+  tokens = std::max<int64_t>(tokens, 1);
+  const int64_t chunk = resolve_head_chunk_rows(spec, tokens, options);
+  if (dlogit_bytes <= 0) return chunk;
+  const int64_t wanted = options.head_group_rows > 0
+                             ? options.head_group_rows
+                             : ModelOptions::kHeadGroupBytes / (dlogit_bytes * spec.vocab_size);
+  // Whole chunks, at least one; never past the last token.
+  return std::min(tokens, std::max<int64_t>(wanted / chunk, 1) * chunk);
+}
+
 GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch, int64_t seq,
                    const ModelOptions& options, FlatStorage storage)
     : spec_(spec),
@@ -65,6 +77,7 @@ GptModel::GptModel(const ModelSpec& spec, KernelBackend& kernels, int64_t batch,
   const int64_t F = Fl_, NH = NHl_, V = Vl_;  // what this rank holds
   const bool sp = regions_.sequence_parallel();
   head_rows_ = resolve_head_chunk_rows(spec_, N, options_);
+  head_group_rows_ = resolve_head_group_rows(spec_, N, options_, kernels_.head_group_dlogit_bytes());
   TESSERA_CHECK((storage.params == nullptr) == (storage.grads == nullptr), "FlatStorage: give both buffers or neither");
   if (storage.params == nullptr) {
     own_params_ = AlignedBuffer<float>(layout_.total_numel());
@@ -356,9 +369,13 @@ void GptModel::head_chunk(MicroBatchState& state, const float* lnf, float* dlnf,
     if (pass == Pass::kEval) {
       kernels_.crossentropy_forward(state.losses.data() + n0, state.lse.data() + n0, logits_.data(), targets, rows, V);
     } else {
-      // Loss, d(mean loss)/dlogits, dlnf rows (overwritten) and the head's dwte (accumulated), fused.
+      // Loss, d(mean loss)/dlogits, dlnf rows (overwritten) and the head's dwte (accumulated), fused; the
+      // kernels may run the products once per group of chunks (done when the group's last chunk returns).
+      const int64_t group_start = n0 / head_group_rows_ * head_group_rows_;
+      const HeadGroup group{.row = n0 - group_start, .rows = std::min(head_group_rows_, N - group_start)};
       kernels_.head_loss_backward(state.losses.data() + n0, state.lse.data() + n0, logits_.data(), targets,
-                                  1.0f / static_cast<float>(N), dlnf + n0 * C, dwte_head_.data(), x, wte, rows, C, V);
+                                  1.0f / static_cast<float>(N), dlnf + n0 * C, dwte_head_.data(), x, wte, rows, C, V,
+                                  group);
     }
     return;
   }

@@ -65,6 +65,12 @@ struct ModelOptions {
   // Tokens per LM-head chunk; 0 = as many as keep the chunk's logits within kHeadChunkBytes.
   int64_t head_chunk_rows = 0;
   static constexpr int64_t kHeadChunkBytes = int64_t{64} << 20;
+  // Tokens per group of LM-head chunks whose backward products the kernels run at once (KernelBackend::
+  // head_loss_backward, HeadGroup), a whole number of chunks; 0 = as many as keep the dlogits the kernels hold
+  // (KernelBackend::head_group_dlogit_bytes per logit) within kHeadGroupBytes. Kernels that hold none get groups of
+  // one chunk.
+  int64_t head_group_rows = 0;
+  static constexpr int64_t kHeadGroupBytes = int64_t{128} << 20;
   // Pads every parameter unit to a multiple of this many floats (ParameterLayout; parallel/ sets dp·16).
   int64_t unit_alignment = 1;
   // Declare the parameters to the kernels as resident matmul weights once per update (bf16 copies). Off
@@ -173,6 +179,7 @@ class GptModel final : public Stateful {
   // model never holds them all). For tests and tools; costs one head matmul.
   void compute_logits(float* out);
   int64_t head_chunk_rows() const { return head_rows_; }
+  int64_t head_group_rows() const { return head_group_rows_; }
   Recompute recompute() const { return options_.recompute; }
   // Per-token losses [B, T] of the last forward in slot 0 (every tp rank holds all of them).
   const float* losses() const { return slots_[0].losses.data(); }
@@ -191,6 +198,9 @@ class GptModel final : public Stateful {
   static Bytes allocation_bytes(const ModelSpec& spec, int64_t batch, int64_t seq, const ModelOptions& options = {});
   // Tokens per LM-head chunk for N = batch·seq tokens.
   static int64_t resolve_head_chunk_rows(const ModelSpec& spec, int64_t tokens, const ModelOptions& options);
+  // Tokens per group of head chunks, for kernels that hold dlogit_bytes per dlogit of a group (0: none).
+  static int64_t resolve_head_group_rows(const ModelSpec& spec, int64_t tokens, const ModelOptions& options,
+                                         int64_t dlogit_bytes);
 
   // "model.<tensor name>" for every parameter, global shape: the whole tensor, or this tp rank's slice as a box
   // of it (replicas from tp rank 0 only).
@@ -283,7 +293,8 @@ class GptModel final : public Stateful {
   int64_t B_, T_;
   TensorRegions regions_;
   int64_t Cl_, NHl_, Fl_, Vl_;  // this rank's attention width, heads, MLP columns, vocabulary rows (C/t, …)
-  int64_t head_rows_;  // tokens per LM-head chunk
+  int64_t head_rows_;        // tokens per LM-head chunk
+  int64_t head_group_rows_;  // tokens per group of chunks (a multiple of head_rows_, or all N)
   AlignedBuffer<float> own_params_, own_grads_;  // empty when FlatStorage was given
   float* params_ = nullptr;                      // [layout_.total_numel()] own_params_ or the caller's
   float* grads_ = nullptr;                       // [layout_.total_numel()] own_grads_ or the caller's

@@ -71,6 +71,41 @@ TEST(GptModelHead, ChunkedHeadMatchesOneChunk) {
   }
 }
 
+// With bf16 matmuls the kernels run the head's backward products once per group of chunks
+// (ModelOptions::head_group_rows): groups of three 5-row chunks (the last group two chunks, 9 rows) against
+// groups of one chunk give the same losses and gradients up to the order of the products' sums.
+TEST(GptModelHead, GroupedHeadChunksMatchChunkByChunk) {
+  const ModelSpec spec{.n_layer = 2, .n_head = 2, .n_embd = 16, .seq_len = 8, .vocab_size = 53};
+  auto made = make_kernel_backend("fast", {.matmul_precision = MatmulPrecision::kBf16});
+  if (!made.ok()) GTEST_SKIP() << made.status().message();
+  KernelBackend& kernels = **made;
+  ASSERT_EQ(kernels.head_group_dlogit_bytes(), 2);
+  // 24 tokens: chunks of 5, 5, 5 | 5, 4 in groups of 15 and 9 rows.
+  EXPECT_EQ(GptModel(spec, kernels, 3, 8, {.head_chunk_rows = 5, .head_group_rows = 15}).head_group_rows(), 15);
+  const Trace grouped = train(kernels, spec, 3, 8, {.head_chunk_rows = 5, .head_group_rows = 15}, 2);
+  const Trace single = train(kernels, spec, 3, 8, {.head_chunk_rows = 5, .head_group_rows = 5}, 2);
+  EXPECT_EQ(grouped.losses[0], single.losses[0]);  // the first forward precedes any product
+  EXPECT_NEAR(grouped.losses[1], single.losses[1], 1e-5);
+  double max_grad = 0, max_diff = 0;
+  for (size_t i = 0; i < single.grads.size(); ++i) {
+    max_grad = std::max(max_grad, static_cast<double>(std::abs(single.grads[i])));
+    max_diff = std::max(max_diff, static_cast<double>(std::abs(single.grads[i] - grouped.grads[i])));
+  }
+  EXPECT_LT(max_diff, 1e-5 * max_grad);
+  EXPECT_GT(max_grad, 0.0);
+}
+
+TEST(GptModelHead, GroupRowsAreWholeChunksWithinTheDlogitBudget) {
+  const ModelSpec spec{.n_layer = 1, .n_head = 1, .n_embd = 8, .seq_len = 8, .vocab_size = 50257};
+  // 128 MiB of bf16 dlogits at V = 50257 is 1335 rows: four whole 333-row chunks.
+  EXPECT_EQ(GptModel::resolve_head_group_rows(spec, 2048, {}, 2), 4 * 333);
+  // Kernels that hold no dlogits: one chunk per group; never past the tokens; at least one chunk.
+  EXPECT_EQ(GptModel::resolve_head_group_rows(spec, 2048, {}, 0), 333);
+  EXPECT_EQ(GptModel::resolve_head_group_rows(spec, 1000, {}, 2), 1000);
+  EXPECT_EQ(GptModel::resolve_head_group_rows(spec, 2048, {.head_chunk_rows = 7, .head_group_rows = 20}, 2), 14);
+  EXPECT_EQ(GptModel::resolve_head_group_rows(spec, 2048, {.head_chunk_rows = 7, .head_group_rows = 3}, 2), 7);
+}
+
 TEST(GptModelHead, ChunkRowsFollowTheByteBudget) {
   const ModelSpec spec{.n_layer = 1, .n_head = 1, .n_embd = 8, .seq_len = 8, .vocab_size = 50257};
   // 64 MiB of fp32 logits at V = 50257 is 333 rows; never more rows than tokens, never fewer than 1.
@@ -149,13 +184,14 @@ TEST(MemoryReport, KindsAddUpToTheAllocation) {
   EXPECT_EQ(none.workspace, r.workspace);
   const MemoryReport bf16 = training_memory_report(spec, 2, 32, full, MatmulPrecision::kBf16, 2);
   EXPECT_EQ(bf16.parameters, 6 * P);
-  // bf16 adds its operand slots, 2 bytes per element: A at its largest (here the head chunk's dlogits
-  // [rows, V]) and C (the fc2 input [N, 4C]); and its attention kernel's scratch replaces fp32's.
-  const double N = 2 * 32, rows = static_cast<double>(GptModel::resolve_head_chunk_rows(spec, 2 * 32, full));
+  // bf16 adds its operand slots, 2 bytes per element: A at its largest (here the fc1 output's gradient [N, 4C]),
+  // C (the fc2 input [N, 4C]) and the head's, a group of chunks' dlogits [group rows, V]; and its attention
+  // kernel's scratch replaces fp32's.
+  const double N = 2 * 32, group = static_cast<double>(GptModel::resolve_head_group_rows(spec, 2 * 32, full, 2));
+  EXPECT_EQ(group, N);  // 64 tokens: one chunk, one group
   const double attention_change = 2 * (FastBackend::attention_workspace_bytes(32, 16, MatmulPrecision::kBf16) -
                                        FastBackend::attention_workspace_bytes(32, 16, MatmulPrecision::kFp32));
-  EXPECT_DOUBLE_EQ(bf16.workspace,
-                   r.workspace + attention_change + 2.0 * (std::max(N * 4 * 64, rows * 9000) + N * 4 * 64));
+  EXPECT_DOUBLE_EQ(bf16.workspace, r.workspace + attention_change + 2.0 * (N * 4 * 64 + N * 4 * 64 + group * 9000));
   EXPECT_NE(r.summary(Recompute::kFull).find("activations"), std::string::npos);
   EXPECT_NE(r.summary(Recompute::kFull).find("(recompute full)"), std::string::npos);
 }

@@ -32,8 +32,7 @@ MemoryReport training_memory_report(const ModelSpec& spec, int64_t batch, int64_
   const double P = model.parameters / 4.0;
   const double N = static_cast<double>(batch) * static_cast<double>(seq), C = static_cast<double>(spec.n_embd);
   const double F = static_cast<double>(spec.ffn()), V = static_cast<double>(spec.vocab_size);
-  const double head_rows = static_cast<double>(GptModel::resolve_head_chunk_rows(
-      spec, static_cast<int64_t>(std::min(N, 9.0e15)), options));
+  const int64_t tokens = static_cast<int64_t>(std::min(N, 9.0e15));
   MemoryReport r;
   r.parameters = model.parameters;
   r.gradients = model.gradients;
@@ -45,10 +44,12 @@ MemoryReport training_memory_report(const ModelSpec& spec, int64_t batch, int64_
   r.workspace = model.workspace + attention;
   if (precision == MatmulPrecision::kBf16) {
     r.parameters += 2.0 * P;  // the resident bf16 copy
-    // Operand slots (grow-only, 2 bytes per element): A holds dout or inp, C inp, at their largest.
-    const double slot_a = std::max({N * F, N * 3 * C, head_rows * V});
+    // Operand slots (grow-only, 2 bytes per element): A holds dout or inp, C inp, at their largest; the head slot
+    // a group of head chunks' dlogits (FastBackend::head_loss_backward).
+    const double slot_a = std::max(N * F, N * 3 * C);
     const double slot_c = N * F;
-    r.workspace += 2.0 * (slot_a + slot_c);
+    const double slot_head = static_cast<double>(GptModel::resolve_head_group_rows(spec, tokens, options, 2)) * V;
+    r.workspace += 2.0 * (slot_a + slot_c + slot_head);
   }
   return r;
 }

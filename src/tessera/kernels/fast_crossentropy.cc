@@ -11,7 +11,7 @@
 // the separate kernels' bit for bit; dlogits differ by the rounding of the two forms (a few fp32 ulps,
 // kernels_test_util.h bounds it). With bf16 matmuls the chunks of a group (KernelBackend::HeadGroup) keep their
 // bf16 dlogits side by side and the group's dinp and dW products run once, at its last chunk: at small.toml's
-// head (293-row chunks in groups of 1172 rows) the step ran 3–4% faster (bench/RESULTS.md 2026-12-03 17:00).
+// head (333-row chunks in groups of 1332 rows) the bf16 step ran 2.5% faster (bench/RESULTS.md 2026-12-03).
 #include <cmath>
 
 #include "tessera/core/check.h"

@@ -312,10 +312,19 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     //     none on B200; 25.09 and before DeepEP.
     //   Qwen3 (v0.2.0 qwen3/workload_base_configs.py, v0.3.0 qwen/qwen3_workload_base_configs.py): "hybridep" on
     //     GB300 and GB200 from 25.11, and for Qwen3-30B-A3B also on B300 and "deepep" on H100 from 26.02; none
-    //     elsewhere. GPT-OSS and Nemotron-H set none.
+    //     elsewhere. GPT-OSS and Nemotron-H 56B set none.
+    //   Nemotron 3 Super: "hybridep" on every GPU in every release its rows cite — 26.04 to 26.06.01
+    //     (scripts/performance/configs/nemotronh/nemotron_3_workload_base_configs.py BASE_NEMOTRON_3_SUPER_CONFIG at
+    //     v0.4.0 0fbfe7d3e9, v0.4.2 c810129341, v0.5.0 fcbb603110, v0.5.1 5cb3444c43; every GB300/GB200/B300/B200
+    //     config inherits it, and scripts/performance/utils/overrides.py's apply_flex_dispatcher_backend turns the
+    //     dispatcher to "flex" on compute capability 10) and 26.08 (src/megatron/bridge/perf_recipes/nemotronh/
+    //     {gb300,gb200,b300,b200}/nemotronh.py at v0.6.0 51885cf132: moe_token_dispatcher_type = "flex").
+    const bool nemotron_super = has(name_l, "nemotron") && has(name_l, "super");
     if (framework == Framework::kNemo && is_moe(m) && run.job.capacity_factor <= 0) {
       const bool grace = gen == "blackwell-gb200" || gen == "blackwell-ultra-gb300";
-      if (run.job.router_groups > 0) {
+      if (nemotron_super && container >= 26.04) {
+        run.job.ep_dispatch = ExpertDispatch::kHybridEp;
+      } else if (run.job.router_groups > 0) {
         if (container >= 26.02 || (container >= 25.11 && grace)) {
           run.job.ep_dispatch = ExpertDispatch::kHybridEp;
         } else if (!(container >= 25.11 && gen == "blackwell")) {
@@ -440,6 +449,21 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
         run.job.memory.recompute_moe_act = moe_act;
         run.job.memory.recompute_mla_up_proj = !moe_act;
       }
+    }
+    // Nemotron 3 Super's Bridge recipes recompute layernorm and moe_act on B300 NVFP4 and B200 MXFP8, nothing on B300
+    // MXFP8, B200 NVFP4, GB300 or GB200, the same in every release its rows cite: NEMOTRON_3_SUPER_PRETRAIN_CONFIG_
+    // B300_NVFP4_V1 (= the B300 BF16 config, recompute_modules=["moe_act", "layernorm"]) and BASE_NEMOTRON_3_SUPER_
+    // CONFIG_B200 (the FP8_MX config; NVFP4 sets recompute_modules=None) in scripts/performance/configs/nemotronh/
+    // nemotron_3_workload_base_configs.py at v0.4.0 0fbfe7d3e9 (26.04), v0.4.2 c810129341 (26.04.01), v0.5.0
+    // fcbb603110 (26.06) and v0.5.1 5cb3444c43 (26.06.01), and perf_recipes/nemotronh/{b300,b200}/nemotronh.py at
+    // v0.6.0 51885cf132 (26.08). Their CUDA graphs (cuda_graph_scope attn, mamba, moe_router, moe_preprocess; none
+    // on B200 MXFP8) leave the experts uncaptured and no recipe sets moe_a2a_overlap or a full-iteration graph, so
+    // the defaults above stand for those.
+    if (framework == Framework::kNemo && !run.recompute_stated && nemotron_super && container >= 26.04) {
+      const bool recompute = (gen == "blackwell-ultra" && run.job.gemm_format == GemmFormat::kFp4) ||
+                             (gen == "blackwell" && has(prec_l, "mxfp8"));
+      run.job.memory.recompute_norm = recompute;
+      run.job.memory.recompute_moe_act = recompute;
     }
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"), read as recompute_modules.h does:
     // without core_attn the attention is not recomputed, so no recompute time is charged but the listed modules';

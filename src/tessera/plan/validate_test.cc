@@ -427,6 +427,45 @@ TEST(PublishedRunsMoe, RecipeAllToAllOverlapByRelease) {
   for (const PublishedRun& r : *runs) EXPECT_FALSE(r.job.full_iteration_graph) << r.row;
 }
 
+// Nemotron 3 Super's Bridge recipes, the same in every release its rows cite (v0.4.0 to v0.6.0): the flex dispatcher
+// with HybridEP on every GPU; layernorm and moe_act recomputed on B300 NVFP4 and B200 MXFP8 only; no all-to-all
+// overlap and no full-iteration graph. A row that states its recompute keeps it.
+TEST(PublishedRunsMoe, NemotronSuperRecipesOfEachRelease) {
+  const std::string header =
+      "source,model,layers,hidden,heads,seq_len,global_batch_seqs,micro_batch,gpu_type,num_gpus,tp,pp,dp,cp,ep,"
+      "virtual_pp,recompute,precision,tokens_per_sec\n";
+  const std::string b = "NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md (";
+  const std::string rows =
+      b + "26.04 NeMo container),Nemotron_3_Super,,,,8192,512,1,DGX-B300,64,1,1,64,1,8,,,NVFP4,451008\n" +
+      b + "26.06 NeMo container),Nemotron_3_Super,,,,8192,512,1,DGX-B300,64,1,1,64,1,8,,,MXFP8,503488\n" +
+      b + "26.04.01 NeMo container),Nemotron_3_Super,,,,8192,512,1,DGX-B200,64,1,1,64,1,64,,,MXFP8,409600\n" +
+      b + "26.04.01 NeMo container),Nemotron_3_Super,,,,8192,512,1,DGX-B200,64,2,1,32,1,64,,,NVFP4,360448\n" +
+      b + "26.08 NeMo container),Nemotron_3_Super,,,,8192,512,1,DGX-GB300,64,1,1,64,1,64,,,MXFP8,630784\n" +
+      b + "26.04 NeMo container),Nemotron_3_Super,,,,8192,512,1,DGX-B300,64,1,1,64,1,8,,selective (recompute modules: "
+          "norm),NVFP4,451008\n";
+  auto csv = parse_csv(header + rows, "<test>");
+  ASSERT_TRUE(csv.ok()) << csv.status().to_string();
+  auto runs = load_published_runs(*csv, testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  ASSERT_EQ(runs->size(), 6u);
+  for (const PublishedRun& r : *runs) ASSERT_TRUE(r.skip_reason.empty()) << r.row << ": " << r.skip_reason;
+  const std::vector<bool> recomputed = {true, false, true, false, false, false};
+  for (size_t i = 0; i < recomputed.size(); ++i) {
+    const PublishedRun& r = (*runs)[i];
+    EXPECT_EQ(r.job.ep_dispatch, ExpertDispatch::kHybridEp) << i;
+    EXPECT_EQ(r.job.memory.recompute_moe_act, recomputed[i]) << i;
+    EXPECT_EQ(r.job.memory.recompute_norm, recomputed[i] || i == 5) << i;
+    EXPECT_FALSE(r.job.ep_overlap) << i;
+    EXPECT_FALSE(r.job.full_iteration_graph) << i;
+    EXPECT_FALSE(r.job.moe_cuda_graph) << i;
+  }
+  // HybridEP sends a token once per remote node and fuses the permutation into the dispatch: the B200 MXFP8 row
+  // (ep 64 over 8 nodes) is faster than the same row on the all-to-all dispatcher.
+  PublishedRun a2a = (*runs)[2];
+  a2a.job.ep_dispatch = ExpertDispatch::kAllToAll;
+  EXPECT_LT(predict_run((*runs)[2], {}).step.step_time_s, predict_run(a2a, {}).step.step_time_s);
+}
+
 // A recompute module the models do not know (Megatron-Core's moe: the whole MoE layer rerun in the backward) is
 // refused naming the column and the module, not predicted as if nothing were recomputed; known ones are read.
 TEST(PublishedRunsMoe, UnknownRecomputeModulesAreRefusedByName) {

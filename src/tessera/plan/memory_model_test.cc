@@ -216,16 +216,23 @@ TEST(MemoryModel, VerdictBandsLeaveHeadroomForWhatTheModelMisses) {
   EXPECT_EQ(m.verdict().rfind("OOM: needs 111.0 GiB of 100 GiB (111%", 0), 0u) << m.verdict();
 }
 
-// Megatron-Core's --recompute-modules layernorm / moe_act: each drops exactly what it rebuilds. Qwen3-235B, tp 1:
-// two norms per layer (before attention and before the MoE), each output 2·C bytes per token; the expert
-// activation's output 2·F_e bytes for each of the k routed copies.
-TEST(MemoryModel, RecomputedNormsAndExpertActivationsAreNotKept) {
+// Qwen3-235B-A22B on Megatron, bf16, tp 1, pp 8, dp 32, ep 32, micro-batch 1 (4096 tokens): the job the module
+// recompute tests below take apart.
+Job qwen3_235b_on_megatron() {
   Job job;
   job.model = *testing::load_test_catalog().model("qwen3-235b-a22b");
   job.plan.tp = 1, job.plan.pp = 8, job.plan.dp = 32, job.plan.micro_batch = 1, job.plan.global_batch = 256;
   job.plan.precision = Precision::kBf16;
   job.ep = 32;
   apply_framework(Framework::kMegatron, &job);
+  return job;
+}
+
+// Megatron-Core's --recompute-modules layernorm / moe_act: each drops exactly what it rebuilds. Qwen3-235B, tp 1:
+// two norms per layer (before attention and before the MoE), each output 2·C bytes per token; the expert
+// activation's output 2·F_e bytes for each of the k routed copies.
+TEST(MemoryModel, RecomputedNormsAndExpertActivationsAreNotKept) {
+  const Job job = qwen3_235b_on_megatron();
   const double tokens = 4096, C = 4096, Fe = 1536, k = 8;
   const double kept = activation_bytes_per_layer(job);
   Job norm = job;
@@ -241,12 +248,7 @@ TEST(MemoryModel, RecomputedNormsAndExpertActivationsAreNotKept) {
 // pre-MLP norm output) and the norm's input stay, 2·C + 2·C bytes per token, however many copies are routed; the
 // backward rebuilds one MoE layer's full set on top. Qwen3-235B (every layer MoE), tp 1, 4096 tokens.
 TEST(MemoryModel, RecomputedMoeLayerKeepsOnlyItsInput) {
-  Job job;
-  job.model = *testing::load_test_catalog().model("qwen3-235b-a22b");
-  job.plan.tp = 1, job.plan.pp = 8, job.plan.dp = 32, job.plan.micro_batch = 1, job.plan.global_batch = 256;
-  job.plan.precision = Precision::kBf16;
-  job.ep = 32;
-  apply_framework(Framework::kMegatron, &job);
+  const Job job = qwen3_235b_on_megatron();
   const double tokens = 4096, C = 4096, Fe = 1536, k = 8;
   Job moe = job;
   moe.memory.recompute_moe = true;

@@ -14,11 +14,18 @@ namespace tessera::attention_tiles {
 
 constexpr int64_t kBlock = 64;  // query rows and key columns per tile (a 16 KB fp32 tile stays in L1)
 
-// s[c] *= scale, rounded to float here, in its own loop: fused into the exponent's subtraction as a
-// multiply-add, s·scale - m would be computed exactly and could exceed 0 by half an ulp of s·scale, which
-// at scores ~1e13 is ~1e6 and overflows e^x. Rounded, forward and backward see the same scaled scores
-// (the same tile product, then this), so s - m ≤ 0 holds exactly.
+// Where the softmax scale 1/sqrt(HS) is applied. The fp32 kernel multiplies it into its copy of q (its
+// rounding is fp32's), so its scores arrive scaled, dK = dSᵀ·(q·scale) carries it, and it passes scale = 1 to
+// the functions below. The bf16 kernel keeps the scores exact products of bf16-rounded q and k (bf16(q·scale)
+// would round differently unless the scale is a power of two) and scales them here in fp32, as GPU
+// flash-attention kernels do.
+//
+// s[c] *= scale, rounded to float here, in its own loop (none for scale = 1): fused into the exponent's
+// subtraction as a multiply-add, s·scale - m would be computed exactly and could exceed 0 by half an ulp of
+// s·scale, which at scores ~1e13 is ~1e6 and overflows e^x. Rounded, forward and backward see the same scaled
+// scores (the same tile product, then this), so s - m ≤ 0 holds exactly.
 inline void scale_scores(float* s, int64_t n, float scale) {
+  if (scale == 1.0f) return;
 #pragma omp simd
   for (int64_t c = 0; c < n; ++c) s[c] *= scale;
 }
@@ -105,7 +112,7 @@ inline void probabilities_and_score_grads(float* p, float* ds, int64_t m, int64_
   }
 }
 
-// n key rows of dK (times scale) and dV from the [n, HSp] accumulators into dk_rows, dv_rows (row stride ld).
+// n key rows of dK (times scale: 1 where q was scaled) and dV from the [n, HSp] accumulators into dk_rows, dv_rows (row stride ld).
 inline void write_key_gradients(float* dk_rows, float* dv_rows, int64_t ld, const float* dk, const float* dv,
                                 int64_t HSp, int64_t n, int64_t HS, float scale) {
   for (int64_t r = 0; r < n; ++r) {

@@ -3,13 +3,17 @@
 // at columns h·HS of each third; out[B,T,C]; stats[B,NH,T,2] = (row max m, row sum l), kernel_backend.h.
 //
 // Work is split over the B·NH (batch, head) pairs across OpenMP threads. Each pair first transposes k
-// (and v for backward) into thread-local [HS, Tp = round16(T)] buffers; q, k, v and dout are read in
-// place when HS is a multiple of 16, else from zero-padded copies. Every tile product is then one
-// register-blocked pass (tile_gemm.h). With s_ij = (q_i·k_j)·scale, scale = 1/sqrt(HS) (applied inside
-// the exponent, and to dq and dk once at the end), and tiles of kBlock query rows × kBlock key columns:
+// (and v for backward) into thread-local [HS, Tp = round16(T)] buffers and copies the row operands (q·scale,
+// v in the forward; q·scale, k, dout in the backward) into contiguous thread-local [T, HSp = round16(HS)]
+// rows, zero-padded. In place, their rows lie 3C floats apart (9 KB at GPT-2's C = 768), so a tile's 64 rows
+// fall on a few L1 sets and evict each other; the copies made attention forward + backward at T = 1024 5%
+// faster (bench/RESULTS.md 2026-12-03). Every tile product is then one register-blocked pass (tile_gemm.h).
+// With s_ij = (q_i·scale)·k_j, scale = 1/sqrt(HS) (in the copy of q, so the tiles' functions get scale 1, dk
+// needs no scale and dq gets it once at the end; attention_tiles.h), and tiles of kBlock query rows × kBlock key
+// columns:
 //
 //   forward, per query block, online softmax over its key blocks j0 ≤ i (m running max, l running sum):
-//       S = Q·Kᵀ·scale;  m' = max(m, rowmax S);  P = e^{S - m'};  l = l·e^{m - m'} + rowsum P;
+//       S = (Q·scale)·Kᵀ;  m' = max(m, rowmax S);  P = e^{S - m'};  l = l·e^{m - m'} + rowsum P;
 //       O = O·e^{m - m'} + P·V;  finally out = O / l, and (m, l) saved.
 //   backward (FlashAttention-2), D_i = dout_i·out_i; per key block (dK, dV held in registers' reach),
 //   over the query blocks i0 ≥ j0:
@@ -45,18 +49,14 @@ using attention_tiles::probabilities_and_score_grads;
 using attention_tiles::write_key_gradients;
 using attention_tiles::write_query_gradients;
 
-// A [rows, HS] matrix with row stride ld as a row operand of tile::gemm (rows of HSp = round16(HS) floats,
-// zero padding): the matrix itself when HS is a multiple of 16 (GPT-2's 64), else a padded copy in
-// `scratch` (whose padding is zero and never written).
-struct RowOperand {
-  const float* data;
-  int64_t ld;
-};
-RowOperand row_operand(const float* src, int64_t ld, int64_t rows, int64_t HS, float* scratch) {
+// dst[j, d] = factor · src[j·ld + d]: a [rows, HS] strided matrix as contiguous rows of HSp = round16(HS)
+// floats, the row operand of tile::gemm (dst's padding columns are zero and never written).
+void copy_rows(float* dst, const float* src, int64_t ld, int64_t rows, int64_t HS, float factor) {
   const int64_t HSp = tile::round_up16(HS);
-  if (HSp == HS) return {src, ld};
-  for (int64_t j = 0; j < rows; ++j) std::copy(src + j * ld, src + j * ld + HS, scratch + j * HSp);
-  return {scratch, HSp};
+  for (int64_t j = 0; j < rows; ++j) {
+#pragma omp simd
+    for (int64_t d = 0; d < HS; ++d) dst[j * HSp + d] = factor * src[j * ld + d];
+  }
 }
 
 // dst[d, j] = src[j·ld + d]: rows of a [rows, HS] strided matrix become columns of dst [HS, ld_dst].
@@ -91,7 +91,7 @@ void FastBackend::attention_forward(float* out, float* stats, const float* qkv, 
 #pragma omp parallel
   {
     // Zero-filled once: the padding columns/rows are never written, so they stay 0.
-    AlignedBuffer<float> kt(HS * Tp), vp(HSp == HS ? 0 : T * HSp), s(kBlock * kBlock), o(kBlock * HSp);
+    AlignedBuffer<float> kt(HS * Tp), qs(T * HSp), vr(T * HSp), s(kBlock * kBlock), o(kBlock * HSp);
     float row_max[kBlock], row_sum[kBlock];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < B * NH; ++bh) {
@@ -100,7 +100,8 @@ void FastBackend::attention_forward(float* out, float* stats, const float* qkv, 
       const float* k = q + C;
       const float* v = q + 2 * C;
       pack_transposed(kt.data(), Tp, k, ld, T, HS);
-      const RowOperand vr = row_operand(v, ld, T, HS, vp.data());
+      copy_rows(qs.data(), q, ld, T, HS, scale);
+      copy_rows(vr.data(), v, ld, T, HS, 1.0f);
       for (int64_t i0 = 0; i0 < T; i0 += kBlock) {
         const int64_t m = std::min(kBlock, T - i0);
         std::fill(o.data(), o.data() + m * HSp, 0.0f);
@@ -110,10 +111,10 @@ void FastBackend::attention_forward(float* out, float* stats, const float* qkv, 
           const int64_t n = std::min(kBlock, i0 + m - j0);  // keys past the last query are all masked
           const int64_t np = tile::round_up16(n);
           const int64_t diagonal = i0 - j0;
-          tile::gemm(m, np, HS, q + i0 * ld, ld, 1, kt.data() + j0, Tp, s.data(), kBlock, false,
+          tile::gemm(m, np, HS, qs.data() + i0 * HSp, HSp, 1, kt.data() + j0, Tp, s.data(), kBlock, false,
                      {.col_end_offset = diagonal});
-          online_softmax_tile(s.data(), o.data(), HSp, row_max, row_sum, m, np, i0, j0, n, scale);
-          tile::gemm(m, HSp, n, s.data(), kBlock, 1, vr.data + j0 * vr.ld, vr.ld, o.data(), HSp, true,
+          online_softmax_tile(s.data(), o.data(), HSp, row_max, row_sum, m, np, i0, j0, n, /*scale=*/1.0f);
+          tile::gemm(m, HSp, n, s.data(), kBlock, 1, vr.data() + j0 * HSp, HSp, o.data(), HSp, true,
                      {.k_end_offset = diagonal});
         }
         finish_output_rows(out + (b * T + i0) * C + h * HS, C, stats + 2 * (bh * T + i0), o.data(), HSp, row_max,
@@ -132,9 +133,8 @@ void FastBackend::attention_backward(float* dqkv, const float* dout, const float
   const int64_t ld = 3 * C;
 #pragma omp parallel
   {
-    // Per pair: kᵀ and vᵀ as [HS, Tp]; dq accumulated as [T, HSp]; q, k, dout padded to HSp only if needed.
-    const int64_t padded = HSp == HS ? 0 : T * HSp;
-    AlignedBuffer<float> qp(padded), kp(padded), dop(padded), kt(HS * Tp), vt(HS * Tp), dq(T * HSp);
+    // Per pair: kᵀ and vᵀ as [HS, Tp]; dq accumulated as [T, HSp]; q·scale, k, dout as [T, HSp] rows.
+    AlignedBuffer<float> qs(T * HSp), kr(T * HSp), dor(T * HSp), kt(HS * Tp), vt(HS * Tp), dq(T * HSp);
     AlignedBuffer<float> dk(kBlock * HSp), dv(kBlock * HSp), p(kBlock * kBlock), ds(kBlock * kBlock), D(Tp);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t bh = 0; bh < B * NH; ++bh) {
@@ -145,8 +145,9 @@ void FastBackend::attention_backward(float* dqkv, const float* dout, const float
       const float* dy = dout + b * T * C + h * HS;
       const float* y = out + b * T * C + h * HS;
       const float* row_stats = stats + 2 * bh * T;
-      const RowOperand qr = row_operand(q, ld, T, HS, qp.data()), kr = row_operand(k, ld, T, HS, kp.data()),
-                       dor = row_operand(dy, C, T, HS, dop.data());
+      copy_rows(qs.data(), q, ld, T, HS, scale);
+      copy_rows(kr.data(), k, ld, T, HS, 1.0f);
+      copy_rows(dor.data(), dy, C, T, HS, 1.0f);
       pack_transposed(kt.data(), Tp, k, ld, T, HS);
       pack_transposed(vt.data(), Tp, v, ld, T, HS);
       output_gradient_dots(D.data(), dy, y, C, T, HS);
@@ -158,21 +159,22 @@ void FastBackend::attention_backward(float* dqkv, const float* dout, const float
         for (int64_t i0 = j0; i0 < T; i0 += kBlock) {
           const int64_t m = std::min(kBlock, T - i0);
           const int64_t diagonal = i0 - j0;
-          tile::gemm(m, np, HS, q + i0 * ld, ld, 1, kt.data() + j0, Tp, p.data(), kBlock, false,
+          tile::gemm(m, np, HS, qs.data() + i0 * HSp, HSp, 1, kt.data() + j0, Tp, p.data(), kBlock, false,
                      {.col_end_offset = diagonal});
-          tile::gemm(m, np, HS, dy + i0 * C, C, 1, vt.data() + j0, Tp, ds.data(), kBlock, false,
+          tile::gemm(m, np, HS, dor.data() + i0 * HSp, HSp, 1, vt.data() + j0, Tp, ds.data(), kBlock, false,
                      {.col_end_offset = diagonal});
-          probabilities_and_score_grads(p.data(), ds.data(), m, np, i0, j0, n, scale, row_stats + 2 * i0, D.data() + i0);
+          probabilities_and_score_grads(p.data(), ds.data(), m, np, i0, j0, n, /*scale=*/1.0f, row_stats + 2 * i0,
+                                        D.data() + i0);
           // Key row r gets queries i ≥ j0 + r, i.e. local k ≥ r - diagonal.
-          tile::gemm(n, HSp, m, p.data(), 1, kBlock, dor.data + i0 * dor.ld, dor.ld, dv.data(), HSp, true,
+          tile::gemm(n, HSp, m, p.data(), 1, kBlock, dor.data() + i0 * HSp, HSp, dv.data(), HSp, true,
                      {.k_begin_offset = -diagonal});
-          tile::gemm(n, HSp, m, ds.data(), 1, kBlock, qr.data + i0 * qr.ld, qr.ld, dk.data(), HSp, true,
+          tile::gemm(n, HSp, m, ds.data(), 1, kBlock, qs.data() + i0 * HSp, HSp, dk.data(), HSp, true,
                      {.k_begin_offset = -diagonal});
-          tile::gemm(m, HSp, n, ds.data(), kBlock, 1, kr.data + j0 * kr.ld, kr.ld, dq.data() + i0 * HSp, HSp, true,
+          tile::gemm(m, HSp, n, ds.data(), kBlock, 1, kr.data() + j0 * HSp, HSp, dq.data() + i0 * HSp, HSp, true,
                      {.k_end_offset = diagonal});
         }
         float* dk_rows = dqkv + (b * T + j0) * ld + C + h * HS;
-        write_key_gradients(dk_rows, dk_rows + C, ld, dk.data(), dv.data(), HSp, n, HS, scale);
+        write_key_gradients(dk_rows, dk_rows + C, ld, dk.data(), dv.data(), HSp, n, HS, /*scale=*/1.0f);
       }
       write_query_gradients(dqkv + b * T * ld + h * HS, ld, dq.data(), HSp, T, HS, scale);
     }

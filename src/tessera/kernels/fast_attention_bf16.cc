@@ -151,7 +151,8 @@ double FastBackend::attention_workspace_bytes(int64_t T, int64_t HS, MatmulPreci
     // the three 64×32 pair tiles.
     return 7 * 2.0 * t * hs + 4.0 * (t * hs + 2 * 64 * hs + 2 * tile + t) + 3 * 4.0 * tile / 2;
   }
-  return 4.0 * (3.0 * hs * t + 4.0 * tile);  // kᵀ, vᵀ [HS, T], dq [T, HS] and four 64×64 tiles
+  // kᵀ, vᵀ [HS, T]; q·scale, k, dout, dq [T, HS]; four 64×64 tiles.
+  return 4.0 * (6.0 * hs * t + 4.0 * tile);
 }
 
 void FastBackend::attention_forward_bf16(float* out, float* stats, const float* qkv, int64_t B, int64_t T, int64_t C,

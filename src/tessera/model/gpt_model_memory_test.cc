@@ -177,8 +177,8 @@ TEST(MemoryReport, KindsAddUpToTheAllocation) {
   EXPECT_EQ(r.parameters, 4 * P);
   EXPECT_EQ(r.gradients, 4 * P);
   EXPECT_EQ(r.optimizer, 8 * P);
-  // The model's buffers plus the fast attention's per-thread scratch: 2 threads × (3·HS·T + 4·64²) floats.
-  const double attention_scratch = 2 * 4.0 * (3 * 16 * 32 + 4 * 64 * 64);
+  // The model's buffers plus the fast attention's per-thread scratch: 2 threads × (6·HS·T + 4·64²) floats.
+  const double attention_scratch = 2 * 4.0 * (6 * 16 * 32 + 4 * 64 * 64);
   EXPECT_EQ(r.activations + r.workspace, static_cast<double>(model.activation_bytes()) + attention_scratch);
   const MemoryReport none = training_memory_report(spec, 2, 32, {}, MatmulPrecision::kFp32, 2);
   EXPECT_GT(none.activations, r.activations);

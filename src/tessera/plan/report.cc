@@ -192,7 +192,9 @@ std::string format_validation(const std::vector<RunPrediction>& predictions, con
                        p.step.step_time_s, pub_time, percent_or_dash(p.time_error), p.tflops_per_gpu, r.tflops_per_gpu,
                        p.mfu_percent, r.mfu_percent, percent_or_dash(p.tflops_error), p.step.memory.total_gib(),
                        memory_band_name(p.step.memory.band()),
-                       p.assumed_offload_layers > 0 ? fmt::format(" (offload {} layers assumed)", p.assumed_offload_layers) : "",
+                       p.assumed_offload_layers > 0 ? fmt::format(" (offload {} layers assumed)", p.assumed_offload_layers)
+                       : r.recipe_offload_layers > 0 ? fmt::format(" (offload {} layers, recipe)", r.recipe_offload_layers)
+                                                     : "",
                        r.peak_memory_gib > 0 ? fmt::format(" (measured {:.1f}, {:+.0f}%)", r.peak_memory_gib, 100 * p.memory_error) : "",
                        flop_convention_name(r.convention), r.fit_half ? ", fit" : ", held-out");
   }

@@ -93,6 +93,45 @@ double nemo_container(const std::string& source) {
   return open == std::string::npos ? 0 : number(source.substr(open + 1, at - open - 1));
 }
 
+// Layers per rank whose activations a Megatron-Bridge performance recipe offloads to host memory
+// (cpu_offloading_num_layers; Bridge's set_recompute_overrides turns it into Megatron-Core's cpu_offloading with
+// cpu_offloading_weights = False), for a row of the release it cites; 0 where the recipe sets none or was not read.
+// Only the Llama 3 70B and 3.1 405B recipes that run Megatron-FSDP (use_megatron_fsdp, tp 1 or 2, pp 1) set it:
+//   25.09 (scripts/performance/configs/llama3/llama3_70b_llm_pretrain.yaml and llama31/llama31_405b_llm_pretrain.yaml
+//     at a28844195, "Cherry pick perf 2509"): GB200 only — 70B bf16 20 and fp8_cs 40 layers, 405B fp8_cs/fp8_ds 95.
+//     (B200's 70B fp8_cs sets recompute_num_layers: 5, full recompute of 5 layers, instead: not read here.)
+//   25.11 to 26.06.01 (scripts/performance/configs/llama3/workload_base_configs.py and llama31/… at v0.2.0
+//     717c62de40; configs/llama/llama3_workload_base_configs.py and llama31_workload_base_configs.py at v0.3.0
+//     21b02e0cfb, v0.3.1 9c9dd84896, v0.4.0, v0.4.2, v0.5.0 and v0.5.1 5cb3444c43, the same values in each):
+//     70B GB300 bf16 30, fp8_cs 20; GB200 bf16 20, fp8_cs 40; B200 fp8_cs 5; 405B GB300 bf16 40, fp8_cs 10;
+//     GB200 fp8_cs 92.
+// The MXFP8 and NVFP4 recipes of these models use Bridge's distributed optimizer with a pipeline, no offload.
+// 26.08's perf_recipes (v0.6.0) were not read: rows of that container get none.
+int64_t recipe_offload_layers(const std::string& name_l, const std::string& prec_l, GemmFormat format,
+                              const std::string& gen, double container, int zero_stage) {
+  if (zero_stage < 3 || container < 25.09 || container >= 26.08 || !has(name_l, "llama")) return 0;
+  const bool b70 = has(name_l, "70b");
+  const bool b405 = has(name_l, "405b");
+  const bool bf16 = format == GemmFormat::kBf16;
+  // Per-tensor current scaling (Bridge's fp8_cs; the tables' "FP8", "FP8-CS"); 25.09's delayed scaling (fp8_ds)
+  // shares the 405B value. Block-scaled MXFP8 is another recipe.
+  const bool fp8_cs = format == GemmFormat::kFp8 && !has(prec_l, "mxfp8") && !has(prec_l, "block");
+  const bool gb200 = gen == "blackwell-gb200";
+  const bool gb300 = gen == "blackwell-ultra-gb300";
+  if (container < 25.11) {
+    if (!gb200) return 0;
+    if (b70) return bf16 ? 20 : fp8_cs ? 40 : 0;
+    if (b405) return fp8_cs ? 95 : 0;
+    return 0;
+  }
+  if (b70 && gb300) return bf16 ? 30 : fp8_cs ? 20 : 0;
+  if (b70 && gb200) return bf16 ? 20 : fp8_cs ? 40 : 0;
+  if (b70 && gen == "blackwell") return fp8_cs ? 5 : 0;
+  if (b405 && gb300) return bf16 ? 40 : fp8_cs ? 10 : 0;
+  if (b405 && gb200) return fp8_cs ? 92 : 0;
+  return 0;
+}
+
 }  // namespace
 
 std::string PublishedRun::efficiency_key() const {
@@ -426,6 +465,13 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       }
     }
     apply_framework(framework, &run.job);  // the memory traits of the framework it ran on
+    // The activation offload the row's Bridge recipe sets (recipe_offload_layers above), where the row is silent.
+    if (framework == Framework::kNemo && !run.recompute_stated) {
+      const int64_t offload = std::min<int64_t>(
+          recipe_offload_layers(name_l, prec_l, run.job.gemm_format, gen, container, p.zero_stage), m.n_layer - 1);
+      run.job.memory.offload_layers = offload;
+      run.recipe_offload_layers = offload;
+    }
     // Module recompute the Bridge recipe sets where the row is silent: GPT-OSS 120B recomputes its layer norms and
     // expert activations on GB200, B200 and H100 (recompute_modules = ["layernorm", "moe_act"] in
     // scripts/performance/configs/gpt_oss/workload_base_configs.py at v0.2.0, 25.11, and
@@ -506,8 +552,9 @@ RunPrediction predict_run(const PublishedRun& run, const EfficiencyTable& overri
   // Megatron's activation offload (cpu_offloading_num_layers), where the row does not say how it fit.
   const bool megatron = run.job.framework == Framework::kMegatron || run.job.framework == Framework::kNemo;
   if (megatron && !run.recompute_stated && acc.host_link_gb_per_s > 0) {
-    const int64_t layers = min_offload_layers_to_fit(run.job, acc.hbm_gib);  // 0: fits as stated
-    if (layers > 0) {
+    // 0 (or the recipe's offload): fits as stated; only layers beyond what the recipe offloads are assumed.
+    const int64_t layers = min_offload_layers_to_fit(run.job, acc.hbm_gib);
+    if (layers > run.job.memory.offload_layers) {
       out.run.job.memory.offload_layers = layers;
       out.assumed_offload_layers = layers;
     }

@@ -38,6 +38,9 @@ struct PublishedRun {
   // make them fit (RunPrediction::assumed_offload_layers, Megatron's cpu_offloading_num_layers): the run did
   // save that memory somehow, and offload costs no FLOPs.
   bool recompute_stated = false;
+  // Layers whose activations the row's Megatron-Bridge recipe offloads to host memory (cpu_offloading_num_layers,
+  // validate.cc recipe_offload_layers); 0 when the recipe sets none. Stated by the recipe, so not "assumed".
+  int64_t recipe_offload_layers = 0;
   // Published figures; <= 0 when not given.
   double step_time_s = 0;
   double tokens_per_s = 0;

@@ -304,6 +304,46 @@ TEST_F(PublishedRuns, RowsMapToTheRightConventionAndSkipsAreExplained) {
   EXPECT_TRUE(runs_[19].job.model.gated_mlp);
 }
 
+// The Megatron-FSDP Llama recipes state their activation offload (cpu_offloading_num_layers): 25.09's Llama 3.1 405B
+// on 128 GB200 offloads 95 of 126 layers (llama31_405b_llm_pretrain.yaml at a28844195), 25.11-26.06.01's 92
+// (v0.2.0 … v0.5.1), 70B on GB200 40 in every release, on GB300 20 from 25.11. Validation applies them where the
+// row is silent and assumes nothing beyond them; a row stating its recompute, a pipelined MXFP8 row and a
+// release not read (26.08) get none.
+TEST(PublishedRunsMemory, MegatronFsdpRowsOffloadWhatTheirBridgeRecipeSets) {
+  const std::string header =
+      "source,model,layers,hidden,heads,ffn_hidden,seq_len,vocab,global_batch_seqs,micro_batch,gpu_type,num_gpus,"
+      "tp,pp,dp,cp,zero_or_fsdp,recompute,precision,step_time_s,notes\n";
+  const std::string b405 = "Megatron-Bridge ({} NeMo container),LLAMA3.1_405B,126,16384,128,53248,8192,128000,64,1,"
+                           "DGX-GB200,128,2,1,64,1,Megatron-FSDP (64),{},FP8 per-tensor current scaling,5.6,\n";
+  const std::string b70 = "Megatron-Bridge ({} NeMo container),LLAMA3_70B,80,8192,64,28672,8192,128000,256,2,"
+                          "DGX-{},64,1,1,64,1,Megatron-FSDP (64),,{},7.5,\n";
+  const std::string mx = "Megatron-Bridge (25.09 NeMo container),LLAMA3_70B,80,8192,64,28672,8192,128000,128,1,"
+                         "DGX-GB200,64,2,4,8,1,FSDP=0,,MXFP8,4.6,\n";
+  auto csv = parse_csv(header + fmt::format(fmt::runtime(b405), "25.09", "") + fmt::format(fmt::runtime(b405), "25.11", "") +
+                           fmt::format(fmt::runtime(b405), "25.09", "none") + fmt::format(fmt::runtime(b70), "26.02.01", "GB200", "FP8") +
+                           fmt::format(fmt::runtime(b70), "25.11", "GB300", "FP8-CS") +
+                           fmt::format(fmt::runtime(b70), "26.08", "GB200", "FP8") + mx,
+                       "<test>");
+  ASSERT_TRUE(csv.ok()) << csv.status().to_string();
+  auto runs = load_published_runs(*csv, testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  ASSERT_EQ(runs->size(), 7u);
+  const int64_t expected[7] = {95, 92, 0, 40, 20, 0, 0};
+  for (size_t i = 0; i < 7; ++i) {
+    ASSERT_TRUE((*runs)[i].skip_reason.empty()) << i << ": " << (*runs)[i].skip_reason;
+    EXPECT_EQ((*runs)[i].recipe_offload_layers, expected[i]) << i;
+    EXPECT_EQ((*runs)[i].job.memory.offload_layers, expected[i]) << i;
+  }
+  const auto p = predict_runs(*runs, {});
+  // 405B with the recipe's 95 layers fits (was 51 layers assumed, tight); nothing is assumed on top.
+  EXPECT_EQ(p[0].assumed_offload_layers, 0);
+  EXPECT_TRUE(p[0].step.memory.fits()) << p[0].step.memory.verdict();
+  EXPECT_EQ(p[1].assumed_offload_layers, 0);
+  EXPECT_EQ(p[3].assumed_offload_layers, 0);
+  EXPECT_EQ(p[4].assumed_offload_layers, 0);
+  EXPECT_GT(p[5].assumed_offload_layers, 0);  // 26.08 not read: the old assumption stands
+}
+
 TEST(PublishedRunsMemory, OffloadIsAssumedOnlyWhereRecomputeIsUnstatedAndTheRowDoesNotFit) {
   // Llama 3 70B, Megatron-FSDP on 64 GB200, micro-batch 2, no recompute stated (a Megatron-Bridge table row):
   // it does not fit as stated, so validation assumes the fewest offloaded layers that fit. The same row
@@ -312,7 +352,8 @@ TEST(PublishedRunsMemory, OffloadIsAssumedOnlyWhereRecomputeIsUnstatedAndTheRowD
   const std::string header =
       "source,model,layers,hidden,heads,ffn_hidden,seq_len,vocab,global_batch_seqs,micro_batch,gpu_type,num_gpus,"
       "tp,pp,dp,cp,zero_or_fsdp,recompute,precision,tokens_per_sec,notes\n";
-  const std::string row = "Megatron-Bridge (25.11 NeMo container),LLAMA3_70B,80,8192,64,28672,8192,128256,256,2,"
+  // (No container in the source: a NeMo row whose recipe is not read, so no recipe offload applies.)
+  const std::string row = "NeMo performance table,LLAMA3_70B,80,8192,64,28672,8192,128256,256,2,"
                           "DGX-GB200,64,1,1,64,1,Megatron-FSDP (64),{},FP8,300000,\n";
   const std::string fits = "Megatron-Bridge (25.11 NeMo container),LLAMA3_70B,80,8192,64,28672,8192,128256,256,1,"
                            "DGX-GB200,64,4,4,4,1,FSDP=0,,FP8,300000,\n";

@@ -7,8 +7,11 @@
 
 #include <dnnl.h>
 
+#include <map>
 #include <tuple>
+#include <utility>
 
+#include "tessera/core/aligned_buffer.h"
 #include "tessera/core/check.h"
 #include "tessera/kernels/bf16.h"
 
@@ -17,6 +20,14 @@ namespace tessera {
 struct Bf16Gemm::Dnnl {
   dnnl_engine_t engine = nullptr;
   dnnl_stream_t stream = nullptr;
+  // A weight operand in oneDNN's blocked layout (gemm_reused_weights): `md` describes `buffer`; `version` is the
+  // caller's version of the weights it was packed from.
+  struct PackedWeight {
+    dnnl_memory_desc_t md{};
+    AlignedBuffer<uint8_t> buffer;
+    uint64_t version = 0;
+  };
+  std::map<std::pair<const void*, bool>, PackedWeight> packed;  // by (key, trans_b)
   ~Dnnl() {
     if (stream != nullptr) dnnl_stream_destroy(stream);
     if (engine != nullptr) dnnl_engine_destroy(engine);
@@ -33,11 +44,17 @@ struct CallHandles {
   dnnl_primitive_t primitive = nullptr;
   dnnl_memory_t src = nullptr, weights = nullptr, dst = nullptr;
   dnnl_stream_t stream = nullptr;  // a call's own stream (gemm_on_this_thread)
+  // Packing a reused weight (gemm_reused_weights): the reorder from the plain operand into the blocked layout.
+  dnnl_primitive_desc_t reorder_pd = nullptr;
+  dnnl_primitive_t reorder = nullptr;
+  dnnl_memory_t plain_weights = nullptr;
   ~CallHandles() {
     if (stream != nullptr) dnnl_stream_destroy(stream);
-    for (dnnl_memory_t m : {dst, weights, src}) {
+    for (dnnl_memory_t m : {dst, weights, src, plain_weights}) {
       if (m != nullptr) dnnl_memory_destroy(m);
     }
+    if (reorder != nullptr) dnnl_primitive_destroy(reorder);
+    if (reorder_pd != nullptr) dnnl_primitive_desc_destroy(reorder_pd);
     if (primitive != nullptr) dnnl_primitive_destroy(primitive);
     if (pd != nullptr) dnnl_primitive_desc_destroy(pd);
     if (post_ops != nullptr) dnnl_post_ops_destroy(post_ops);
@@ -142,6 +159,79 @@ Status Bf16Gemm::try_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
   dnnl_stream_t stream = own_stream ? h.stream : dnnl_->stream;
   TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_execute(h.primitive, stream, 3, args));
   TESSERA_DNNL_RETURN_IF_ERROR(dnnl_stream_wait(stream));
+  return Status();
+}
+
+void Bf16Gemm::gemm_reused_weights(const void* key, uint64_t version, bool trans_b, int64_t M, int64_t N, int64_t K,
+                                   const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
+                                   int64_t ldc) {
+  const Status status = try_gemm_reused_weights(key, version, trans_b, M, N, K, A, lda, B, ldb, beta, C, ldc);
+  TESSERA_CHECK(status.ok(), "bf16 gemm with reused weights (trans_b={} M={} N={} K={}): {}", trans_b, M, N, K,
+                status.message());
+}
+
+void Bf16Gemm::release_packed_weights() { dnnl_->packed.clear(); }
+
+int64_t Bf16Gemm::packed_weight_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& [key, packed] : dnnl_->packed) bytes += packed.buffer.size();
+  return bytes;
+}
+
+// The same mapping as try_gemm, except that the primitive is created with the weights' layout left to oneDNN
+// (format "any") and run on the packed copy.
+Status Bf16Gemm::try_gemm_reused_weights(const void* key, uint64_t version, bool trans_b, int64_t M, int64_t N,
+                                         int64_t K, const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb,
+                                         float beta, float* C, int64_t ldc) {
+  TESSERA_CHECK(beta == 0.0f || beta == 1.0f, "bf16 gemm: beta {} must be 0 or 1", beta);
+  const dnnl_dims_t src_dims = {M, K}, weights_dims = {K, N}, dst_dims = {M, N};
+  const dnnl_dims_t src_strides = {lda, 1}, dst_strides = {ldc, 1};
+  const dnnl_dims_t plain_strides = {trans_b ? 1 : ldb, trans_b ? ldb : 1};
+  dnnl_memory_desc_t src_md, any_weights_md, plain_weights_md, dst_md;
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_desc_init_by_strides(&src_md, 2, src_dims, dnnl_bf16, src_strides));
+  TESSERA_DNNL_RETURN_IF_ERROR(
+      dnnl_memory_desc_init_by_tag(&any_weights_md, 2, weights_dims, dnnl_bf16, dnnl_format_tag_any));
+  TESSERA_DNNL_RETURN_IF_ERROR(
+      dnnl_memory_desc_init_by_strides(&plain_weights_md, 2, weights_dims, dnnl_bf16, plain_strides));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_desc_init_by_strides(&dst_md, 2, dst_dims, dnnl_f32, dst_strides));
+  dnnl_matmul_desc_t desc;
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_matmul_desc_init(&desc, &src_md, &any_weights_md, nullptr, &dst_md));
+
+  CallHandles h;
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_attr_create(&h.attr));
+  if (beta == 1.0f) {
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_post_ops_create(&h.post_ops));
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_post_ops_append_sum(h.post_ops, 1.0f));
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_attr_set_post_ops(h.attr, h.post_ops));
+  }
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_desc_create(&h.pd, &desc, h.attr, dnnl_->engine, nullptr));
+  const dnnl_memory_desc_t* packed_md = dnnl_primitive_desc_query_md(h.pd, dnnl_query_weights_md, 0);
+  if (packed_md == nullptr) return failed_precondition_error("oneDNN: the matmul reports no weights layout");
+
+  auto [it, added] = dnnl_->packed.try_emplace({key, trans_b});
+  Dnnl::PackedWeight& packed = it->second;
+  if (added || packed.version != version || !dnnl_memory_desc_equal(&packed.md, packed_md)) {
+    const size_t bytes = dnnl_memory_desc_get_size(packed_md);
+    if (static_cast<size_t>(packed.buffer.size()) != bytes) packed.buffer = AlignedBuffer<uint8_t>(static_cast<int64_t>(bytes));
+    packed.md = *packed_md;
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_create(&h.plain_weights, &plain_weights_md, dnnl_->engine,
+                                                    const_cast<uint16_t*>(B)));
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_create(&h.weights, &packed.md, dnnl_->engine, packed.buffer.data()));
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_reorder_primitive_desc_create(&h.reorder_pd, &plain_weights_md, dnnl_->engine,
+                                                                    &packed.md, dnnl_->engine, nullptr));
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_create(&h.reorder, h.reorder_pd));
+    const dnnl_exec_arg_t reorder_args[] = {{DNNL_ARG_FROM, h.plain_weights}, {DNNL_ARG_TO, h.weights}};
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_execute(h.reorder, dnnl_->stream, 2, reorder_args));
+    packed.version = version;
+  } else {
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_create(&h.weights, &packed.md, dnnl_->engine, packed.buffer.data()));
+  }
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_create(&h.primitive, h.pd));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_create(&h.src, &src_md, dnnl_->engine, const_cast<uint16_t*>(A)));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_create(&h.dst, &dst_md, dnnl_->engine, C));
+  const dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, h.src}, {DNNL_ARG_WEIGHTS, h.weights}, {DNNL_ARG_DST, h.dst}};
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_execute(h.primitive, dnnl_->stream, 3, args));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_stream_wait(dnnl_->stream));
   return Status();
 }
 

@@ -7,9 +7,10 @@
 //          buffers this object owns; the products of two bf16 values are exact in fp32 and are summed in
 //          fp32, so the result equals an fp32 matmul of the rounded operands up to summation order.
 //
-// Ownership: the engine, the stream and the scratch buffers (grow-only: they keep the largest size seen,
-// e.g. 2·N·V bytes for the LM head's dlogits). Thread safety: none; one caller at a time, outside any
-// OpenMP parallel region (the conversion and oneDNN use the caller's OpenMP thread count).
+// Ownership: the engine, the stream, the scratch buffers (grow-only: they keep the largest size seen,
+// e.g. 2·N·V bytes for the LM head's dlogits) and the packed weights (gemm_reused_weights). Thread safety: none;
+// one caller at a time, outside any OpenMP parallel region (the conversion and oneDNN use the caller's OpenMP
+// thread count).
 #pragma once
 
 #include <cstdint>
@@ -49,6 +50,19 @@ class Bf16Gemm {
   void gemm_on_this_thread(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A,
                            int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc) const;
 
+  // gemm() (trans_a false) for a weight operand B multiplied many times between changes, i.e. a model weight between
+  // two optimizer updates: op(B) is kept in the blocked layout oneDNN's matmul asks for, in a buffer this object
+  // owns per (key, trans_b), and packed again from B only when `version` differs from the one it was packed at or
+  // the product's shape asks for another layout. The brgemm kernels then read B without copying it on every call.
+  // The result is the same bits as gemm()'s up to summation order (both are fp32 sums of exact bf16 products).
+  void gemm_reused_weights(const void* key, uint64_t version, bool trans_b, int64_t M, int64_t N, int64_t K,
+                           const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
+                           int64_t ldc);
+  // Frees every packed weight.
+  void release_packed_weights();
+  // Bytes the packed weights hold.
+  int64_t packed_weight_bytes() const;
+
  private:
   struct Dnnl;  // oneDNN handles; dnnl.h stays out of this header
   explicit Bf16Gemm(std::unique_ptr<Dnnl> dnnl);
@@ -56,6 +70,9 @@ class Bf16Gemm {
   // own_stream: on a stream made for this call (so that threads may call at once), else on the object's.
   Status try_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                   const uint16_t* B, int64_t ldb, float beta, float* C, int64_t ldc, bool own_stream = false) const;
+  Status try_gemm_reused_weights(const void* key, uint64_t version, bool trans_b, int64_t M, int64_t N, int64_t K,
+                                 const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
+                                 int64_t ldc);
 
   std::unique_ptr<Dnnl> dnnl_;
   std::vector<uint16_t> scratch_[kNumSlots];

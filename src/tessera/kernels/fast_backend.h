@@ -79,6 +79,10 @@ class FastBackend final : public KernelBackend {
   // kWideProductBlock output channels (fast_matmul.cc).
   static constexpr int64_t kWideOutputChannels = 8192;
   static constexpr int64_t kWideProductBlock = 8192;
+  // The bf16 forward and input-gradient products of narrower declared weights (the layers' qkv, proj, fc, fcproj)
+  // with at least kPackedWeightMinRows rows read the weights packed in oneDNN's blocked layout, packed once per
+  // set_matmul_weights (Bf16Gemm::gemm_reused_weights): two copies of 2 bytes per element (fast_matmul.cc).
+  static constexpr int64_t kPackedWeightMinRows = 256;
 
  private:
   // The bf16 copy of the weights if `weight[0, count)` lies inside the range set_matmul_weights declared,
@@ -100,6 +104,8 @@ class FastBackend final : public KernelBackend {
   const float* resident_begin_ = nullptr;
   int64_t resident_count_ = 0;
   std::vector<uint16_t> resident_bf16_;
+  // Counts set_matmul_weights calls: the version Bf16Gemm::gemm_reused_weights packs the weights at.
+  uint64_t resident_version_ = 0;
 };
 
 }  // namespace tessera

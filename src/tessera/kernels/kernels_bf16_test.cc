@@ -260,11 +260,14 @@ TEST_F(Bf16MatmulTest, RoundsOperandsToBf16) {
 // Resident weights (set_matmul_weights): the same bits as converting per call, for a weight inside the
 // declared range; the copy really is what the matmuls read (changing the fp32 values without declaring
 // them again leaves the result unchanged), declaring again picks the change up, and a weight that is not
-// wholly inside the range is converted per call. For wide outputs too (the LM head's blocked path).
+// wholly inside the range is converted per call. For wide outputs too (the LM head's blocked path), and at
+// kPackedWeightMinRows rows, where the forward and dinp read the weights packed in oneDNN's layout (packed again
+// only after a declaration).
 TEST_F(Bf16MatmulTest, ResidentWeightsAreTheRoundedWeightsAndFollowDeclarations) {
-  for (const int64_t OC : {int64_t{24}, FastBackend::kWideOutputChannels}) {
-    SCOPED_TRACE(OC);
-    const int64_t N = 5, C = 12, offset = 7;
+  for (const auto& [N, OC] : {std::pair{int64_t{5}, int64_t{24}}, std::pair{int64_t{5}, FastBackend::kWideOutputChannels},
+                              std::pair{FastBackend::kPackedWeightMinRows, int64_t{24}}}) {
+    SCOPED_TRACE(testing::Message() << "N=" << N << " OC=" << OC);
+    const int64_t C = 12, offset = 7;
     std::vector<float> params = random_floats(offset + OC * C + 3, 900);
     const float* weight = params.data() + offset;
     const std::vector<float> inp = random_floats(N * C, 901), dout = random_floats(N * OC, 902);

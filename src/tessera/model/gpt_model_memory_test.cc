@@ -193,6 +193,11 @@ TEST(MemoryReport, KindsAddUpToTheAllocation) {
   const double attention_change = 2 * (FastBackend::attention_workspace_bytes(32, 16, MatmulPrecision::kBf16) -
                                        FastBackend::attention_workspace_bytes(32, 16, MatmulPrecision::kFp32));
   EXPECT_DOUBLE_EQ(bf16.workspace, r.workspace + attention_change + 2.0 * (N * 4 * 64 + N * 4 * 64 + group * 9000));
+  // From FastBackend::kPackedWeightMinRows tokens on (here 8 × 32), bf16 also holds the layers' matmul weights
+  // packed twice (forward and dinp), 2 bytes per element: 4 layers × (qkv 3C² + proj C² + fc 4C² + fcproj 4C²).
+  const MemoryReport packed = training_memory_report(spec, 8, 32, full, MatmulPrecision::kBf16, 2);
+  EXPECT_EQ(8 * 32, FastBackend::kPackedWeightMinRows);
+  EXPECT_EQ(packed.parameters, 6 * P + 2.0 * 2.0 * 4 * 12 * 64 * 64);
   EXPECT_NE(r.summary(Recompute::kFull).find("activations"), std::string::npos);
   EXPECT_NE(r.summary(Recompute::kFull).find("(recompute full)"), std::string::npos);
 }

@@ -44,6 +44,12 @@ MemoryReport training_memory_report(const ModelSpec& spec, int64_t batch, int64_
   r.workspace = model.workspace + attention;
   if (precision == MatmulPrecision::kBf16) {
     r.parameters += 2.0 * P;  // the resident bf16 copy
+    // The layers' matmul weights packed for the forward and for dinp (FastBackend::kPackedWeightMinRows), 2 bytes
+    // per element each: qkv [3C, C], proj [C, C], fc [F, C], fcproj [C, F] per layer (oneDNN's block padding,
+    // none at multiples of 64, is not counted).
+    if (N >= static_cast<double>(FastBackend::kPackedWeightMinRows)) {
+      r.parameters += 2.0 * 2.0 * static_cast<double>(spec.n_layer) * (4.0 * C + 2.0 * F) * C;
+    }
     // Operand slots (grow-only, 2 bytes per element): A holds dout or inp, C inp, at their largest; the head slot
     // a group of head chunks' dlogits (FastBackend::head_loss_backward).
     const double slot_a = std::max(N * F, N * 3 * C);

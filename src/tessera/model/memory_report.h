@@ -3,7 +3,8 @@
 // planner's memory model, which uses the same five kinds).
 //
 //   parameters   fp32 master weights, plus the bf16 copy the bf16 matmuls read (KernelBackend::
-//                set_matmul_weights) when the precision is bf16
+//                set_matmul_weights) and the layer weights' two packed bf16 layouts (fast_matmul.cc) when the
+//                precision is bf16
 //   gradients    fp32, one per parameter
 //   optimizer    AdamW's two fp32 moments per parameter
 //   activations  what the blocks keep per layer for backward under the recompute mode, plus the one

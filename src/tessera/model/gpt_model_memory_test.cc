@@ -193,11 +193,22 @@ TEST(MemoryReport, KindsAddUpToTheAllocation) {
   const double attention_change = 2 * (FastBackend::attention_workspace_bytes(32, 16, MatmulPrecision::kBf16) -
                                        FastBackend::attention_workspace_bytes(32, 16, MatmulPrecision::kFp32));
   EXPECT_DOUBLE_EQ(bf16.workspace, r.workspace + attention_change + 2.0 * (N * 4 * 64 + N * 4 * 64 + group * 9000));
-  // From FastBackend::kPackedWeightMinRows tokens on (here 8 × 32), bf16 also holds the layers' matmul weights
-  // packed twice (forward and dinp), 2 bytes per element: 4 layers × (qkv 3C² + proj C² + fc 4C² + fcproj 4C²).
-  const MemoryReport packed = training_memory_report(spec, 8, 32, full, MatmulPrecision::kBf16, 2);
+  // From FastBackend::kPackedWeightMinRows tokens on (here 8 × 32), bf16 with resident weights also holds the layers'
+  // matmul weights packed twice (forward and dinp), 2 bytes per element: 4 layers × (qkv 3C² + proj C² + fc 4C² +
+  // fcproj 4C²); a pipeline stage its own layers only.
   EXPECT_EQ(8 * 32, FastBackend::kPackedWeightMinRows);
-  EXPECT_EQ(packed.parameters, 6 * P + 2.0 * 2.0 * 4 * 12 * 64 * 64);
+  ModelOptions not_resident = full;
+  not_resident.resident_weights = false;
+  const MemoryReport packed = training_memory_report(spec, 8, 32, full, MatmulPrecision::kBf16, 2);
+  const MemoryReport unpacked = training_memory_report(spec, 8, 32, not_resident, MatmulPrecision::kBf16, 2);
+  EXPECT_EQ(packed.workspace - unpacked.workspace, 2.0 * 2.0 * 4 * 12 * 64 * 64);
+  ModelOptions first_stage = full;
+  first_stage.stage = {.first_layer = 0, .end_layer = 1, .encoder = true, .head = false};
+  ModelOptions first_stage_unpacked = first_stage;
+  first_stage_unpacked.resident_weights = false;
+  EXPECT_EQ(training_memory_report(spec, 8, 32, first_stage, MatmulPrecision::kBf16, 2).workspace -
+                training_memory_report(spec, 8, 32, first_stage_unpacked, MatmulPrecision::kBf16, 2).workspace,
+            2.0 * 2.0 * 1 * 12 * 64 * 64);
   EXPECT_NE(r.summary(Recompute::kFull).find("activations"), std::string::npos);
   EXPECT_NE(r.summary(Recompute::kFull).find("(recompute full)"), std::string::npos);
 }

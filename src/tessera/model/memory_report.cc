@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "tessera/kernels/fast_backend.h"
+#include "tessera/model/parameter_layout.h"
 
 namespace tessera {
 namespace {
@@ -44,11 +45,18 @@ MemoryReport training_memory_report(const ModelSpec& spec, int64_t batch, int64_
   r.workspace = model.workspace + attention;
   if (precision == MatmulPrecision::kBf16) {
     r.parameters += 2.0 * P;  // the resident bf16 copy
-    // The layers' matmul weights packed for the forward and for dinp (FastBackend::kPackedWeightMinRows), 2 bytes
-    // per element each: qkv [3C, C], proj [C, C], fc [F, C], fcproj [C, F] per layer (oneDNN's block padding,
-    // none at multiples of 64, is not counted).
-    if (N >= static_cast<double>(FastBackend::kPackedWeightMinRows)) {
-      r.parameters += 2.0 * 2.0 * static_cast<double>(spec.n_layer) * (4.0 * C + 2.0 * F) * C;
+    // The resident layer weights packed for the forward and for dinp (fast_matmul.cc, from
+    // FastBackend::kPackedWeightMinRows rows on), 2 bytes per element each: this stage's blocks' 2-D tensors
+    // (qkv, proj, fc, fcproj; under tensor parallelism this rank's part). oneDNN's block padding (none at
+    // multiples of 64) is not counted.
+    if (options.resident_weights && N >= static_cast<double>(FastBackend::kPackedWeightMinRows)) {
+      const ParameterLayout layout(spec, 1, options.stage, options.tensor_parallel);
+      double block_matrices = 0;
+      for (const ParamTensor& t : layout.tensors()) {
+        const bool embedding_or_final = t.global_index < 2 || t.global_index >= 2 + 12 * spec.n_layer;
+        if (!embedding_or_final && t.shape.size() == 2) block_matrices += static_cast<double>(t.numel);
+      }
+      r.workspace += 2.0 * 2.0 * block_matrices;
     }
     // Operand slots (grow-only, 2 bytes per element): A holds dout or inp, C inp, at their largest; the head slot
     // a group of head chunks' dlogits (FastBackend::head_loss_backward).

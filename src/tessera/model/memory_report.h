@@ -3,14 +3,14 @@
 // planner's memory model, which uses the same five kinds).
 //
 //   parameters   fp32 master weights, plus the bf16 copy the bf16 matmuls read (KernelBackend::
-//                set_matmul_weights) and the layer weights' two packed bf16 layouts (fast_matmul.cc) when the
-//                precision is bf16
+//                set_matmul_weights) when the precision is bf16
 //   gradients    fp32, one per parameter
 //   optimizer    AdamW's two fp32 moments per parameter
 //   activations  what the blocks keep per layer for backward under the recompute mode, plus the one
 //                shared set of recomputed buffers (GptModel::allocation_bytes)
 //   workspace    the model's LM-head chunk, its wte gradient and the backward scratch; the fast kernels'
-//                per-thread attention scratch; the bf16 operand scratch
+//                per-thread attention scratch; the bf16 operand scratch and the layer weights' two packed bf16
+//                layouts (fast_matmul.cc)
 //
 // Not counted: the program, its libraries and oneDNN's internal buffers (tens of MiB), and the data
 // loader's windows.

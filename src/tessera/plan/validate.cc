@@ -511,6 +511,25 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
       run.job.memory.recompute_norm = recompute;
       run.job.memory.recompute_moe_act = recompute;
     }
+    // Nemotron 3 Super's NVFP4 recipes keep parts of the model out of NVFP4 (gemm_parts.h), the same in every release
+    // its rows cite: the last 14 of the 88 layers in bf16 (first_last_layers_bf16, num_layers_at_end_in_bf16 = 14: set
+    // inline in set_nemotron_3_super_common_configs, scripts/performance/configs/nemotronh/nemotron_3_llm_pretrain.py
+    // at v0.4.0 0fbfe7d3e9 (26.04; v0.4.1 the same), then the mixed-precision recipe nemotron_3_super_bf16_with_nvfp4_
+    // mixed, src/megatron/bridge/training/mixed_precision.py, which that file selects at v0.4.2 c810129341 (26.04.01),
+    // v0.5.0 fcbb603110 (26.06) and v0.5.1 5cb3444c43 (26.06.01), and perf_recipes/nemotronh/common.py
+    // _nemotron_3_super_nvfp4_precision for every GPU at v0.6.0 51885cf132 (26.08)), and the quantization recipe
+    // te_quant.cfg (cfg.model.quant_recipe; the same file in every release) keeping attention's linear_qkv and
+    // linear_proj, the fc1/fc2_latent_proj and every mtp.* module in bf16 and Mamba's mixer.out_proj in MXFP8.
+    // Their MXFP8 and bf16 recipes set none of it.
+    if (framework == Framework::kNemo && nemotron_super && container >= 26.04 &&
+        run.job.gemm_format == GemmFormat::kFp4) {
+      GemmParts& parts = run.job.gemm_parts;
+      parts.bf16_last_layers = 14;
+      parts.format[static_cast<size_t>(GemmPart::kAttention)] = GemmFormat::kBf16;
+      parts.format[static_cast<size_t>(GemmPart::kMoeLatent)] = GemmFormat::kBf16;
+      parts.format[static_cast<size_t>(GemmPart::kMtp)] = GemmFormat::kBf16;
+      parts.format[static_cast<size_t>(GemmPart::kMambaOutProj)] = GemmFormat::kFp8;
+    }
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"), read as recompute_modules.h does:
     // without core_attn the attention is not recomputed, so no recompute time is charged but the listed modules';
     // a module the planner does not model (Megatron-Core's mlp, shared_experts) refuses the row by name rather than

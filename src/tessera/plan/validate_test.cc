@@ -62,6 +62,18 @@ TEST(PublishedRunsCoverage, PredictsAtLeast95PercentOfTheExtendedCsv) {
   EXPECT_EQ(refused["batch"], 1);
   EXPECT_EQ(refused["layout"], 1);
   EXPECT_EQ(refused["unmodelled"], 5);  // DeepSeek-V4 Flash ×2, Nemotron 3 Ultra ×2, Qwen3-Next
+  // GEMM parts in another format (gemm_parts.h) only where a row's recipe sets them: the 15 Nemotron 3 Super NVFP4
+  // rows; the Llama 3 NVFP4 perf recipes run bf16_with_nvfp4_mixed whole (scripts/performance/utils/precision.py).
+  int with_parts = 0, llama_fp4 = 0;
+  for (const PublishedRun& run : *runs) {
+    if (run.job.model.n_layer == 80 || run.job.model.n_layer == 126) llama_fp4 += run.job.gemm_format == GemmFormat::kFp4;
+    if (run.job.gemm_parts.empty()) continue;
+    ++with_parts;
+    EXPECT_EQ(run.job.model.layer_pattern.size(), 88u) << run.row;
+    EXPECT_EQ(run.job.gemm_format, GemmFormat::kFp4) << run.row;
+  }
+  EXPECT_EQ(with_parts, 15);
+  EXPECT_GT(llama_fp4, 0);
   // The memory verdicts of rows that ran: at most 2% called out of memory (the bound).
   EXPECT_LE(static_cast<double>(s.memory_oom), 0.02 * static_cast<double>(s.predicted));
 }
@@ -500,6 +512,16 @@ TEST(PublishedRunsMoe, NemotronSuperRecipesOfEachRelease) {
     EXPECT_FALSE(r.job.full_iteration_graph) << i;
     EXPECT_FALSE(r.job.moe_cuda_graph) << i;
   }
+  // NVFP4 keeps the last 14 layers, attention, the latent projections and MTP in bf16 and Mamba's out_proj in MXFP8
+  // (nemotron_3_super_bf16_with_nvfp4_mixed + te_quant.cfg) in every release; MXFP8 keeps nothing apart.
+  const std::vector<std::string> parts = {"last=14,attention=bf16,mamba_out_proj=fp8,moe_latent=bf16,mtp=bf16", "", "",
+                                          "last=14,attention=bf16,mamba_out_proj=fp8,moe_latent=bf16,mtp=bf16", "",
+                                          "last=14,attention=bf16,mamba_out_proj=fp8,moe_latent=bf16,mtp=bf16"};
+  for (size_t i = 0; i < parts.size(); ++i) EXPECT_EQ(gemm_parts_string((*runs)[i].job.gemm_parts), parts[i]) << i;
+  // Those parts at the bf16 rate make the B200 NVFP4 row slower than all of it in NVFP4.
+  PublishedRun all_fp4 = (*runs)[3];
+  all_fp4.job.gemm_parts = GemmParts{};
+  EXPECT_GT(predict_run((*runs)[3], {}).step.step_time_s, 1.05 * predict_run(all_fp4, {}).step.step_time_s);
   // HybridEP sends a token once per remote node and fuses the permutation into the dispatch: the B200 MXFP8 row
   // (ep 64 over 8 nodes) is faster than the same row on the all-to-all dispatcher.
   PublishedRun a2a = (*runs)[2];

@@ -67,16 +67,16 @@ StatusOr<GemmParts> parse_gemm_parts(std::string_view text) {
     const std::string_view item = trim(text.substr(0, comma));
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
     const size_t eq = item.find('=');
-    if (eq == std::string_view::npos) return invalid_argument_error("gemm parts: expected {}, found '{}'", kSyntax, item);
+    if (eq == std::string_view::npos) return invalid_argument_error("expected {}, found '{}'", kSyntax, item);
     const std::string_view key = trim(item.substr(0, eq)), value = trim(item.substr(eq + 1));
     if (key == "first" || key == "last") {
       bool& seen = key == "first" ? first_seen : last_seen;
       int64_t n = -1;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
       if (ec != std::errc() || end != value.data() + value.size() || n < 0 || n > (int64_t{1} << 20)) {
-        return invalid_argument_error("gemm parts: expected {}=N with N a layer count >= 0, found '{}'", key, item);
+        return invalid_argument_error("expected {}=N with N a layer count >= 0, found '{}'", key, item);
       }
-      if (seen) return invalid_argument_error("gemm parts: '{}' given twice", key);
+      if (seen) return invalid_argument_error("'{}' given twice", key);
       seen = true;
       (key == "first" ? parts.bf16_first_layers : parts.bf16_last_layers) = n;
       continue;
@@ -89,8 +89,8 @@ StatusOr<GemmParts> parse_gemm_parts(std::string_view text) {
     if (value == "bf16") format = GemmFormat::kBf16;
     if (value == "fp8") format = GemmFormat::kFp8;
     if (value == "fp4") format = GemmFormat::kFp4;
-    if (part < 0 || !format) return invalid_argument_error("gemm parts: expected {}, found '{}'", kSyntax, item);
-    if (parts.format[static_cast<size_t>(part)]) return invalid_argument_error("gemm parts: '{}' given twice", key);
+    if (part < 0 || !format) return invalid_argument_error("expected {}, found '{}'", kSyntax, item);
+    if (parts.format[static_cast<size_t>(part)]) return invalid_argument_error("'{}' given twice", key);
     parts.format[static_cast<size_t>(part)] = format;
   }
   return parts;
@@ -112,8 +112,8 @@ std::string gemm_parts_string(const GemmParts& parts) {
 Status validate_gemm_parts(const GemmParts& parts, const ModelSpec& m) {
   if (parts.bf16_first_layers < 0 || parts.bf16_last_layers < 0 ||
       parts.bf16_first_layers + parts.bf16_last_layers > m.n_layer) {
-    return invalid_argument_error("gemm parts: expected first + last bf16 layers within the model's {} layers, found "
-                                  "first={} last={}",
+    return invalid_argument_error("expected first + last bf16 layers within the model's {} layers, found first={} "
+                                  "last={}",
                                   m.n_layer, parts.bf16_first_layers, parts.bf16_last_layers);
   }
   return Status();

@@ -50,7 +50,8 @@ struct GemmParts {
 
 // The `--gemm-parts` syntax: comma-separated items "first=N", "last=N" and "PART=FORMAT", PART one of attention,
 // mamba_in_proj, mamba_out_proj, moe_latent, mtp, lm_head and FORMAT one of bf16, fp8, fp4; e.g. Nemotron 3 Super's
-// NVFP4 recipe: "last=14,attention=bf16,moe_latent=bf16,mtp=bf16,mamba_out_proj=fp8". Errors name the item.
+// NVFP4 recipe: "last=14,attention=bf16,moe_latent=bf16,mtp=bf16,mamba_out_proj=fp8". Errors ("expected ..., found
+// 'ITEM'") name the item; callers prefix the flag or column.
 StatusOr<GemmParts> parse_gemm_parts(std::string_view text);
 // The same syntax back (parse_gemm_parts(gemm_parts_string(p)) == p); "" for empty parts.
 std::string gemm_parts_string(const GemmParts& parts);

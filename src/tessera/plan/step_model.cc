@@ -365,7 +365,9 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
 Status validate_job(const Job& job, int64_t world_size) {
   TESSERA_RETURN_IF_ERROR(job.model.validate());
   TESSERA_RETURN_IF_ERROR(validate_layer_mix(job.model));
-  TESSERA_RETURN_IF_ERROR(validate_gemm_parts(job.gemm_parts, job.model));
+  if (const Status parts = validate_gemm_parts(job.gemm_parts, job.model); !parts.ok()) {
+    return invalid_argument_error("gemm parts: {}", parts.message());
+  }
   // Uneven pipeline stages are allowed (Llama 3 405B: 126 layers over 16 stages; Qwen3-235B's 94 over 4 or
   // 8): the plan's other checks run against the layer count rounded up to whole stages; the step model
   // charges every stage the mean L/pp layers, the memory model bounds offload by the larger stages.

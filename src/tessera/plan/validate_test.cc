@@ -529,6 +529,27 @@ TEST(PublishedRunsMoe, NemotronSuperRecipesOfEachRelease) {
   EXPECT_LT(predict_run((*runs)[2], {}).step.step_time_s, predict_run(a2a, {}).step.step_time_s);
 }
 
+// Nemotron 3 Nano's Bridge configs set HybridEP on every GPU from 26.04 (BASE_NEMOTRON_3_NANO_CONFIG, v0.4.0 on; H100
+// included); the 26.02.01 rows (fit half) are read on the all-to-all dispatcher.
+TEST(PublishedRunsMoe, NemotronNanoRunsHybridEpFrom2604) {
+  const std::string header =
+      "source,model,layers,hidden,heads,seq_len,global_batch_seqs,micro_batch,gpu_type,num_gpus,tp,pp,dp,cp,ep,"
+      "virtual_pp,recompute,precision,tokens_per_sec\n";
+  const std::string b = "NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md (";
+  const std::string rows = b + "26.02.01 NeMo container),Nemotron_3_Nano,,,,8192,512,4,DGX-GB300,8,1,1,8,1,8,,,MXFP8,301312\n" +
+                           b + "26.04 NeMo container),Nemotron_3_Nano,,,,8192,512,4,DGX-GB300,8,1,1,8,1,8,,,MXFP8,301312\n" +
+                           b + "26.06 NeMo container),Nemotron_3_Nano,,,,8192,1024,1,DGX-H100,16,1,1,16,1,8,,,FP8,301312\n";
+  auto runs = load_published_runs(*parse_csv(header + rows, "<test>"), testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  ASSERT_EQ(runs->size(), 3u);
+  for (const PublishedRun& r : *runs) ASSERT_TRUE(r.skip_reason.empty()) << r.row << ": " << r.skip_reason;
+  EXPECT_EQ((*runs)[0].job.ep_dispatch, ExpertDispatch::kAllToAll);
+  EXPECT_EQ((*runs)[1].job.ep_dispatch, ExpertDispatch::kHybridEp);
+  EXPECT_EQ((*runs)[2].job.ep_dispatch, ExpertDispatch::kHybridEp);
+  // HybridEP fuses the permutations into the dispatch: the 26.04 row is predicted faster than the 26.02.01 one.
+  EXPECT_LT(predict_run((*runs)[1], {}).step.step_time_s, predict_run((*runs)[0], {}).step.step_time_s);
+}
+
 // A recompute module the models do not know (Megatron-Core's moe: the whole MoE layer rerun in the backward) is
 // refused naming the column and the module, not predicted as if nothing were recomputed; known ones are read.
 TEST(PublishedRunsMoe, UnknownRecomputeModulesAreRefusedByName) {

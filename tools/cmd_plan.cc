@@ -38,6 +38,7 @@ struct PlanArgs {
   int64_t gpus = 0;
   int64_t tp = 0, pp = 0, dp = 0, cp = 0, vpp = 0, micro_batch = 0, global_batch = 0, zero = -1, seq_len = 0;
   std::string recompute, precision, schedule;
+  std::string gemm_parts;            // parts in another GEMM format than --precision (plan/gemm_parts.h); "" = none
   std::string recompute_modules;     // Megatron-Core's --recompute-modules list (recompute_modules.h); "" = none
   std::string framework = "generic";
   int64_t offload_layers = 0;
@@ -122,6 +123,14 @@ StatusOr<Resolved> resolve(const PlanArgs& a, bool need_layout) {
       return invalid_argument_error("--precision: expected fp32, bf16, fp8 or fp4, found '{}'", precision);
     }
     r.job.gemm_format = gemm_format_for(p.precision);
+  }
+  if (!a.gemm_parts.empty()) {
+    auto parts = parse_gemm_parts(a.gemm_parts);
+    if (!parts.ok()) return invalid_argument_error("--gemm-parts: {}", parts.status().message());
+    if (const Status fits = validate_gemm_parts(*parts, r.job.model); !fits.ok()) {
+      return invalid_argument_error("--gemm-parts: {}", fits.message());
+    }
+    r.job.gemm_parts = *parts;
   }
   if (!a.schedule.empty() && !parse_pipeline_schedule(a.schedule, &p.schedule)) {
     return invalid_argument_error("--schedule: expected gpipe, 1f1b or interleaved, found '{}'", a.schedule);
@@ -271,6 +280,7 @@ int run_search(const PlanArgs& a, const SearchArgs& s) {
   space.gpus = a.gpus;
   space.global_batch = a.global_batch > 0 ? a.global_batch : 0;
   space.gemm_format = r.job.gemm_format;
+  space.gemm_parts = r.job.gemm_parts;
   space.precision = r.job.plan.precision;
   space.framework = r.job.framework;
   space.offload_layers = a.offload_layers;
@@ -498,6 +508,10 @@ void add_layout_options(CLI::App* app, PlanArgs& a) {
                   "Megatron-Core modules recomputed, e.g. layernorm,moe (norm, layernorm, act, moe_act, core_attn, "
                   "mla_up_proj, moe)");
   app->add_option("--precision", a.precision, "fp32 | bf16 | fp8 | fp4 (GEMMs)");
+  app->add_option("--gemm-parts", a.gemm_parts,
+                  "parts whose GEMMs run in another format than --precision: comma-separated first=N, last=N (layers "
+                  "in bf16) and PART=bf16|fp8|fp4, PART one of attention, mamba_in_proj, mamba_out_proj, moe_latent, "
+                  "mtp, lm_head (docs/planner.md)");
   app->add_option("--schedule", a.schedule, "gpipe | 1f1b | interleaved | zb-h1");
   app->add_option("--framework", a.framework, "generic | megatron | nemo | torchtitan: memory traits (docs/planner.md)")
       ->capture_default_str();

@@ -80,6 +80,25 @@ assert moe["step_time_s"] > norm["step_time_s"], (moe["step_time_s"], norm["step
 assert moe["memory_gib"]["activations"] < 0.5 * norm["memory_gib"]["activations"], (moe["memory_gib"], norm["memory_gib"])
 assert moe["layout"]["recompute"] == "none" and moe["layout"]["recompute_modules"] == "layernorm,moe", moe["layout"]
 PY
+# GEMM parts in another format (Nemotron 3 Super's NVFP4 recipe keeps these in bf16, Mamba's out_proj in MXFP8):
+# slower than all-NVFP4 and more activations (bf16 saved inputs); bad items and too many layers refused by name.
+super_fp4=(plan --model nemotron-3-super --cluster gb300-nvl72 --gpus 64 --ep 64 --global-batch 512 --precision fp4
+  --framework nemo --json)
+"$TESSERA" "${super_fp4[@]}" >"$WORK/super_fp4.json"
+"$TESSERA" "${super_fp4[@]}" --gemm-parts "last=14,attention=bf16,moe_latent=bf16,mtp=bf16,mamba_out_proj=fp8" \
+  >"$WORK/super_parts.json"
+/usr/bin/python3 - "$WORK/super_fp4.json" "$WORK/super_parts.json" <<'PY'
+import json, sys
+fp4, parts = (json.load(open(p)) for p in sys.argv[1:3])
+assert parts["step_time_s"] > 1.1 * fp4["step_time_s"], (parts["step_time_s"], fp4["step_time_s"])
+assert parts["memory_gib"]["activations"] > fp4["memory_gib"]["activations"], (parts["memory_gib"], fp4["memory_gib"])
+assert fp4["layout"]["gemm_parts"] == "", fp4["layout"]
+assert parts["layout"]["gemm_parts"] == "last=14,attention=bf16,mamba_out_proj=fp8,moe_latent=bf16,mtp=bf16", parts["layout"]
+PY
+expect_error "--gemm-parts: expected first=N, last=N or PART=FORMAT (PART: attention" \
+  "$TESSERA" plan --model nemotron-3-super --gpus 64 --ep 64 --precision fp4 --gemm-parts experts=bf16
+expect_error "--gemm-parts: expected first + last bf16 layers within the model's 88 layers, found first=0 last=90" \
+  "$TESSERA" plan --model nemotron-3-super --gpus 64 --ep 64 --precision fp4 --gemm-parts last=90
 expect_error "unknown cluster 'nope'" "$TESSERA" plan --model llama3-8b --cluster nope --gpus 8
 expect_error "tp*pp*cp=3 must divide the world size" "$TESSERA" plan --model llama3-8b --gpus 64 --tp 3
 expect_error "--gpus" "$TESSERA" plan --model llama3-8b --gpus 0

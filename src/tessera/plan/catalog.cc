@@ -93,6 +93,7 @@ StatusOr<CatalogModel> parse_model(const toml::table& t, const std::string& orig
   for (const auto& [key, field] : kinds) *field = t[key].value_or(int64_t{0});
   s.gated_silu = t["gated_silu"].value_or(true);
   s.mtp_shared_weights = t["mtp_shared_weights"].value_or(false);
+  s.layer_pattern = t["layer_pattern"].value_or(std::string());
   m.router_groups = t["router_groups"].value_or(int64_t{0});
   m.router_group_topk = t["router_group_topk"].value_or(int64_t{0});
   // A key the planner does not read is a typo or a feature it does not model: refuse it.
@@ -101,7 +102,7 @@ StatusOr<CatalogModel> parse_model(const toml::table& t, const std::string& orig
     bool known = k == "name" || k == "aliases" || k == "n_layer" || k == "n_head" || k == "n_kv_head" || k == "n_embd" ||
                  k == "ffn_hidden" || k == "seq_len" || k == "vocab_size" || k == "gated_mlp" ||
                  k == "tied_embeddings" || k == "learned_positions" || k == "head_dim" || k == "gated_silu" ||
-                 k == "mtp_shared_weights" ||
+                 k == "mtp_shared_weights" || k == "layer_pattern" ||
                  k == "router_groups" || k == "router_group_topk";
     for (const auto& kind : kinds) known = known || k == kind.first;
     if (!known) return invalid_argument_error("{} '{}': unknown key '{}'", origin, m.name, k);

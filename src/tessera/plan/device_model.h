@@ -4,6 +4,7 @@
 // `tessera bench` (calibrate.h) plug in the same way.
 #pragma once
 
+#include <array>
 #include <string>
 
 #include "tessera/plan/attention_kernel.h"
@@ -16,6 +17,12 @@ class DeviceModel {
   virtual ~DeviceModel() = default;
   // Seconds for C[m×n] = A[m×k]·B[k×n] (2·m·n·k FLOPs).
   virtual double gemm_seconds(double m, double n, double k) const = 0;
+  // The same GEMM in number format `format` (a part of the model in another format than the job's: gemm_parts.h).
+  // Devices with one GEMM rate (a CPU fitted from `tessera bench`) ignore the format.
+  virtual double gemm_seconds_in(GemmFormat format, double m, double n, double k) const {
+    (void)format;
+    return gemm_seconds(m, n, k);
+  }
   // Seconds for `flops` of attention core (QKᵀ, softmax, A·V) at sequence length t per head of size hs.
   virtual double attention_seconds(double flops, double t, double hs) const = 0;
   // Seconds for `flops` of flash-attention forward (the backward is 2.5× that work at the same rate) run by
@@ -43,6 +50,7 @@ class AcceleratorDevice final : public DeviceModel {
 
   AcceleratorDevice(const AcceleratorSpec& spec, GemmFormat format, bool fp32_activations = false);
   double gemm_seconds(double m, double n, double k) const override;
+  double gemm_seconds_in(GemmFormat format, double m, double n, double k) const override;
   double attention_seconds(double flops, double t, double hs) const override;
   double flash_attention_seconds(double flops, double seq, double hs, bool causal,
                                  AttentionKernel kernel) const override;
@@ -51,6 +59,7 @@ class AcceleratorDevice final : public DeviceModel {
 
  private:
   double gemm_flops_per_s_;
+  std::array<double, 4> format_flops_per_s_;  // peak × efficiency of each GemmFormat, by its enum value
   double attention_flops_per_s_;
   double bf16_peak_flops_per_s_;
   std::string generation_;

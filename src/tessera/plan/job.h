@@ -3,6 +3,7 @@
 // FSDP resharding). Shared by the step model, memory model, search, validation and calibration.
 #pragma once
 
+#include "tessera/plan/gemm_parts.h"
 #include "tessera/spec/cluster_spec.h"
 #include "tessera/spec/grid_order.h"
 #include "tessera/spec/model_spec.h"
@@ -103,6 +104,10 @@ struct Job {
   ModelSpec model;
   ParallelPlan plan;
   GemmFormat gemm_format = GemmFormat::kBf16;  // fp8/fp4: GEMMs only; attention and the rest stay bf16
+  // The parts whose GEMMs run in another format than gemm_format (gemm_parts.h): whole layers at the start and end
+  // of the stack in bf16, named GEMMs (attention, latent projections, MTP, ...) in a recipe's format. Empty: all
+  // GEMMs in gemm_format.
+  GemmParts gemm_parts;
   bool flash_attention = true;     // fused attention: causal blocks skipped, no t×t scores stored
   bool sequence_parallel = true;   // with tp > 1: LayerNorm/dropout activations split over tp
   ContextParallel cp_mode = ContextParallel::kRing;

@@ -36,6 +36,42 @@ LayerMix held_layer_mix(const ModelSpec& m) {
   return layer_mix(one);
 }
 
+LayerMix layer_mix_of_layers(const ModelSpec& m, int64_t first, int64_t count) {
+  LayerMix mix;
+  first = std::clamp<int64_t>(first, 0, m.n_layer);
+  const int64_t end = std::clamp<int64_t>(first + std::max<int64_t>(count, 0), first, m.n_layer);
+  if (end <= first) return mix;
+  ModelSpec stack = m;
+  stack.mtp_layers = 0;
+  const LayerMix whole = layer_mix(stack);
+  const double n = d(end - first), L = d(m.n_layer);
+  if (!m.layer_pattern.empty()) {
+    for (int64_t i = first; i < end; ++i) {
+      const char c = m.layer_pattern[static_cast<size_t>(i)];
+      mix.attention += c == '*' ? 1 : 0;
+      mix.mamba += c == 'M' ? 1 : 0;
+      mix.moe_ffn += c == 'E' ? 1 : 0;
+      mix.dense_ffn += c == '-' ? 1 : 0;
+    }
+    mix.window = whole.attention > 0 ? mix.attention * whole.window / whole.attention : 0;
+    return mix;
+  }
+  if (m.mamba_layers == 0 && m.attention_layers == 0 && m.ffn_layers == 0) {
+    mix.attention = n;
+    mix.window = whole.window * n / L;
+    const int64_t dense_end = is_moe(m) ? std::clamp<int64_t>(m.moe_dense_layers, first, end) : end;
+    mix.dense_ffn = d(dense_end - first);
+    mix.moe_ffn = is_moe(m) ? n - mix.dense_ffn : 0;
+    return mix;
+  }
+  mix.attention = whole.attention * n / L;
+  mix.window = whole.window * n / L;
+  mix.mamba = whole.mamba * n / L;
+  mix.dense_ffn = whole.dense_ffn * n / L;
+  mix.moe_ffn = whole.moe_ffn * n / L;
+  return mix;
+}
+
 int64_t value_head_dim(const ModelSpec& m) {
   return is_mla(m) && m.mla_v_head_dim > 0 ? m.mla_v_head_dim : m.head_size();
 }
@@ -165,6 +201,23 @@ Status validate_layer_mix(const ModelSpec& m) {
   }
   if (m.ffn_layers > m.n_layer) {
     return invalid_argument_error("model.ffn_layers: expected at most n_layer ({}), found {}", m.n_layer, m.ffn_layers);
+  }
+  if (!m.layer_pattern.empty()) {
+    int64_t n[4] = {0, 0, 0, 0};  // M, *, E, -
+    for (char c : m.layer_pattern) {
+      const size_t k = c == 'M' ? 0 : c == '*' ? 1 : c == 'E' ? 2 : c == '-' ? 3 : 4;
+      if (k == 4) return invalid_argument_error("model.layer_pattern: expected only M, *, E and -, found '{}'", c);
+      ++n[k];
+    }
+    const int64_t ffn = m.ffn_layers > 0 ? m.ffn_layers : m.n_layer;
+    const bool fits = static_cast<int64_t>(m.layer_pattern.size()) == m.n_layer && n[0] == m.mamba_layers &&
+                      n[1] == attention && n[2] + n[3] == ffn && (is_moe(m) ? n[3] == m.moe_dense_layers : n[2] == 0);
+    if (!fits) {
+      return invalid_argument_error("model.layer_pattern: expected n_layer ({}) layers with the model's counts (M {}, * "
+                                    "{}, E/- {}), found {} layers (M {}, * {}, E {}, - {})",
+                                    m.n_layer, m.mamba_layers, attention, ffn, m.layer_pattern.size(), n[0], n[1], n[2],
+                                    n[3]);
+    }
   }
   return Status();
 }

@@ -41,6 +41,13 @@ LayerMix layer_mix(const ModelSpec& m);
 // (ModelSpec::mtp_shared_weights). Parameters and weight memory use it; FLOPs, time and activations layer_mix.
 LayerMix held_layer_mix(const ModelSpec& m);
 
+// The layer kinds of the `count` layers of the stack from index `first` (0-based; MTP modules are not in the stack):
+// counted from ModelSpec::layer_pattern where the catalog gives one; else a transformer stack's layers are each one
+// attention mixer and one MLP, an MoE model's dense MLPs first (moe_dense_layers: DeepSeek's first_k_dense_replace),
+// and a hybrid stack without a pattern gives each layer its share of the stack's kinds. The range is clipped to the
+// stack.
+LayerMix layer_mix_of_layers(const ModelSpec& m, int64_t first, int64_t count);
+
 inline bool is_moe(const ModelSpec& m) { return m.moe_experts > 0; }
 inline bool is_mla(const ModelSpec& m) { return m.mla_kv_lora_rank > 0; }
 // Value head size: MLA's v_head_dim, else the head size.

@@ -69,28 +69,37 @@ TokenBytes layer_token_bytes(const Job& job) {
   const LayerMix mix = layer_mix(m);
   const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
   const double gate = m.gated_mlp ? 1.5 : 1.0;
-  // Bytes per element of a saved GEMM input: its quantized copy with fp8/fp4 under Transformer Engine, else bf16.
-  const double gemm_in = job.memory.fp8_saved_gemm_inputs ? 1 : 2;
+  // Bytes per element of a saved GEMM input, by the kind of GEMM it feeds: its quantized copy with fp8/fp4 under
+  // Transformer Engine (1 byte), bf16 (2) where the GEMM runs unquantized — everywhere without fp8 GEMM inputs, and
+  // for the share of the kind's instances that a recipe keeps in bf16 (gemm_parts.h).
+  auto gemm_in_of = [&](LayerGemm kind) {
+    if (!job.memory.fp8_saved_gemm_inputs) return 2.0;
+    return 2.0 - quantized_fraction(gemm_split(m, job.gemm_parts, job.gemm_format, kind));
+  };
   // Norm input + matmul input (+ mask); the matmul input is the norm's output, rebuilt when norms are recomputed.
-  const double per_input = (job.memory.recompute_norm ? 2 : 2 + gemm_in) * C + (job.memory.dropout ? C : 0);
+  auto per_input_of = [&](double gemm_in) {
+    return (job.memory.recompute_norm ? 2 : 2 + gemm_in) * C + (job.memory.dropout ? C : 0);
+  };
   TokenBytes b;
   // Attention: q, k, v and the attention output; MLA also keeps its two latents.
   const double NH = static_cast<double>(m.n_head), HS = static_cast<double>(m.head_size());
   const double dv = static_cast<double>(value_head_dim(m));
   const double kv = is_mla(m) ? NH * (HS + dv) : 2 * static_cast<double>(m.kv_heads()) * HS;
   const double latents = is_mla(m) ? 2.0 * static_cast<double>(m.mla_q_lora_rank + m.mla_kv_lora_rank + m.mla_rope_dim) : 0;
-  b.replicated += mix.attention * (per_input + latents);
+  const double attention_in = gemm_in_of(LayerGemm::kAttention);
+  b.replicated += mix.attention * (per_input_of(attention_in) + latents);
   // The attention output stays bf16 for flash attention's backward; an fp8 o projection keeps its own copy too.
-  const double attention_out = 2 + (job.memory.fp8_saved_gemm_inputs ? 1 : 0);
+  const double attention_out = 2 + (2 - attention_in);
   // MLA's up-projection recompute (mla_up_proj) drops q, k and v; the latents stay.
   const double qkv = is_mla(m) && job.memory.recompute_mla_up_proj ? 0 : 2 * (NH * HS + kv);
   b.split += mix.attention * (qkv + attention_out * NH * dv);
-  b.replicated += mix.dense_ffn * per_input;
+  const double dense_in = gemm_in_of(LayerGemm::kDenseMlp);
+  b.replicated += mix.dense_ffn * per_input_of(dense_in);
   // fc1 (gate and up) outputs in bf16 for the activation's backward, the activation output as fc2's input.
-  b.split += mix.dense_ffn * (4 * F * gate - (2 - gemm_in) * F);
+  b.split += mix.dense_ffn * (4 * F * gate - (2 - dense_in) * F);
   if (mix.mamba > 0) {
     const double d = mamba_inner_dim(m), state = static_cast<double>(m.mamba_groups * m.mamba_state);
-    b.replicated += mix.mamba * per_input;
+    b.replicated += mix.mamba * per_input_of(gemm_in_of(LayerGemm::kMambaInProj));
     b.split += mix.mamba * (2 * mamba_in_proj_width(m) + 2 * (d + 2 * state) + 6 * d);
   }
   if (mix.moe_ffn > 0 && job.memory.recompute_moe) {
@@ -102,17 +111,19 @@ TokenBytes layer_token_bytes(const Job& job) {
     // Per routed copy of a token: the permuted input and the expert output awaiting the combine (2·C each)
     // and the expert MLP's intermediates; the shared experts like a dense MLP.
     const double k = static_cast<double>(m.moe_top_k), etp = static_cast<double>(job.etp);
-    b.replicated += mix.moe_ffn * per_input;
+    // The pre-MLP norm output feeds the shared experts (and LatentMoE's down-projection, the router).
+    const double shared_in = gemm_in_of(LayerGemm::kSharedExperts), expert_in = gemm_in_of(LayerGemm::kExperts);
+    b.replicated += mix.moe_ffn * per_input_of(shared_in);
     // Recomputing the expert activation (moe_act) drops its output, 2·F_e bytes of each copy's intermediates.
     const double Fe = static_cast<double>(m.moe_ffn_hidden);
     // The activation output is the expert fc2's input (gemm_in bytes); the permuted input is fc1's.
-    const double expert_intermediates = 4 * Fe * gate - 2 * Fe + (job.memory.recompute_moe_act ? 0 : gemm_in * Fe);
+    const double expert_intermediates = 4 * Fe * gate - 2 * Fe + (job.memory.recompute_moe_act ? 0 : expert_in * Fe);
     const double Fs = static_cast<double>(m.moe_shared_ffn_hidden);
     // Copies are expert-wide: the latent width under LatentMoE, whose up-projection also keeps its input (the
     // combined latent output, gemm_in bytes per token; the down-projection's input is the norm output above).
     const double W = moe_expert_width(m), latent = static_cast<double>(m.moe_latent_size);
-    b.split += mix.moe_ffn * (k * ((2 + gemm_in) * W * etp + expert_intermediates) + 4 * Fs * gate -
-                              (2 - gemm_in) * Fs + gemm_in * latent);
+    b.split += mix.moe_ffn * (k * ((2 + expert_in) * W * etp + expert_intermediates) + 4 * Fs * gate -
+                              (2 - shared_in) * Fs + gemm_in_of(LayerGemm::kMoeLatent) * latent);
   }
   const double L = static_cast<double>(m.n_layer);
   b.replicated /= L;

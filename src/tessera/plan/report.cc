@@ -59,7 +59,10 @@ std::string format_plan_report(const PlanReport& r) {
                          ? ""
                          : fmt::format(" (modules {})", recompute_modules_name(r.job.memory)),
                      pipeline_schedule_name(p.schedule),
-                     gemm_format_name(r.job.gemm_format), framework_name(r.job.framework),
+                     gemm_format_name(r.job.gemm_format) +
+                         (r.job.gemm_parts.empty() ? std::string()
+                                                   : fmt::format(" (parts {})", gemm_parts_string(r.job.gemm_parts))),
+                     framework_name(r.job.framework),
                      r.job.memory.offload_layers > 0 ? fmt::format(" offload={} layers", r.job.memory.offload_layers) : "",
                      is_moe(mo) ? fmt::format(" ep={} etp={} expert_imbalance={:.2f} capacity_factor={}", r.job.ep,
                                               r.job.etp, r.job.expert_imbalance,
@@ -130,6 +133,7 @@ nlohmann::json plan_report_json(const PlanReport& r) {
                  {"recompute", recompute_name(p.recompute)}, {"recompute_modules", recompute_modules_name(r.job.memory)},
                  {"schedule", pipeline_schedule_name(p.schedule)},
                  {"gemm_format", gemm_format_name(r.job.gemm_format)},
+                 {"gemm_parts", gemm_parts_string(r.job.gemm_parts)},
                  {"framework", framework_name(r.job.framework)}, {"offload_layers", r.job.memory.offload_layers},
                  {"ep", r.job.ep}, {"etp", r.job.etp},
                  {"ep_dispatcher", r.job.ep_dispatch == ExpertDispatch::kDeduplicated ? "dedup"

@@ -52,6 +52,7 @@ StatusOr<SearchResult> search_layouts(const ModelSpec& model, const AcceleratorS
   Job job;
   job.model = model;
   job.gemm_format = space.gemm_format;
+  job.gemm_parts = space.gemm_parts;
   job.plan.precision = space.precision;
   job.plan.global_batch = result.global_batch;
   const int64_t tp_limit = std::max<int64_t>(1, cluster.scaleup_domain > 0 ? cluster.scaleup_domain : acc.scaleup_domain);

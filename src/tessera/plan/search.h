@@ -15,6 +15,7 @@ struct SearchSpace {
   int64_t gpus = 0;
   int64_t global_batch = 0;  // sequences; 0 = the power of two nearest 4M tokens
   GemmFormat gemm_format = GemmFormat::kBf16;
+  GemmParts gemm_parts;  // parts of every candidate in another format (gemm_parts.h)
   Precision precision = Precision::kBf16;
   Framework framework = Framework::kGeneric;  // memory traits of every candidate (framework.h)
   int64_t offload_layers = 0;  // layers per stage offloaded to host memory (capped at each candidate's stage)

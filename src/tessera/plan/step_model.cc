@@ -51,19 +51,47 @@ struct LayerTimes {
   double moe_recompute = 0, moe_recompute_tp = 0, moe_recompute_ep = 0;
 };
 
+// Seconds of one GEMM in `format`: the job's own format at the device's rate (DeviceModel::gemm_seconds), another
+// (a part of the model in another format: gemm_parts.h) at that format's peak × efficiency.
+double gemm_seconds_as(const DeviceModel& dev, GemmFormat job_format, GemmFormat format, double m, double n, double k) {
+  return format == job_format ? dev.gemm_seconds(m, n, k) : dev.gemm_seconds_in(format, m, n, k);
+}
+
 // Forward and backward GEMM seconds of Y[M×n] = X[M×k]·W[k×n] for each {n, k}: backward is dX = dY·Wᵀ and
 // dW = Xᵀ·dY.
 struct GemmTimes {
   double fwd = 0, bwd = 0;
 };
-GemmTimes gemm_times(const DeviceModel& dev, double M, std::initializer_list<std::array<double, 2>> shapes) {
-  GemmTimes g;
-  for (const auto& [n, k] : shapes) {
-    g.fwd += dev.gemm_seconds(M, n, k);
-    g.bwd += dev.gemm_seconds(M, k, n) + dev.gemm_seconds(k, n, M);
+
+// A job's GEMMs by kind, the kind's instances charged in the formats they run in, weighed by their shares
+// (gemm_split, gemm_parts.h); with no parts every share is the job's format, as before parts existed.
+struct JobGemms {
+  const DeviceModel& dev;
+  const Job& job;
+  GemmSplit split(LayerGemm kind) const { return gemm_split(job.model, job.gemm_parts, job.gemm_format, kind); }
+  double seconds(LayerGemm kind, double m, double n, double k) const {
+    double s = 0;
+    for (const FormatShare& f : split(kind)) {
+      if (f.fraction > 0) s += f.fraction * gemm_seconds_as(dev, job.gemm_format, f.format, m, n, k);
+    }
+    return s;
   }
-  return g;
-}
+  GemmTimes times(LayerGemm kind, double M, std::initializer_list<std::array<double, 2>> shapes) const {
+    GemmTimes total;
+    for (const FormatShare& f : split(kind)) {
+      if (f.fraction <= 0) continue;
+      GemmTimes g;
+      for (const auto& [n, k] : shapes) {
+        g.fwd += gemm_seconds_as(dev, job.gemm_format, f.format, M, n, k);
+        g.bwd += gemm_seconds_as(dev, job.gemm_format, f.format, M, k, n) +
+                 gemm_seconds_as(dev, job.gemm_format, f.format, k, n, M);
+      }
+      total.fwd += f.fraction * g.fwd;
+      total.bwd += f.fraction * g.bwd;
+    }
+    return total;
+  }
+};
 
 // The attention kernel a framework runs: Transformer Engine's cuDNN fused attention under Megatron and NeMo,
 // PyTorch SDPA's flash backend (FlashAttention-2) under torchtitan and plain PyTorch, flash-attn v2 in llm-foundry.
@@ -82,6 +110,7 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   const ModelSpec& m = job.model;
   const ParallelPlan& p = job.plan;
   const LayerMix mix = layer_mix(m);
+  const JobGemms gemms{dev, job};
   const double C = static_cast<double>(m.n_embd), F = static_cast<double>(m.ffn());
   const double KV = static_cast<double>(m.kv_heads() * m.head_size());
   const double tp = static_cast<double>(p.tp), cp = static_cast<double>(p.cp);
@@ -111,15 +140,18 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     if (is_mla(m)) {
       const double ql = static_cast<double>(m.mla_q_lora_rank), kvl = static_cast<double>(m.mla_kv_lora_rank);
       const double rope = static_cast<double>(m.mla_rope_dim);
-      g = ql > 0 ? gemm_times(dev, M, {{ql, C}, {NH * HS / tp, ql}}) : gemm_times(dev, M, {{NH * HS / tp, C}});
-      const GemmTimes kv = gemm_times(dev, M, {{kvl + rope, C}, {NH * (HS - rope + dv) / tp, kvl}, {C, NH * dv / tp}});
+      g = ql > 0 ? gemms.times(LayerGemm::kAttention, M, {{ql, C}, {NH * HS / tp, ql}})
+                 : gemms.times(LayerGemm::kAttention, M, {{NH * HS / tp, C}});
+      const GemmTimes kv =
+          gemms.times(LayerGemm::kAttention, M, {{kvl + rope, C}, {NH * (HS - rope + dv) / tp, kvl}, {C, NH * dv / tp}});
       g.fwd += kv.fwd, g.bwd += kv.bwd;
       // mla_up_proj recompute: the backward first re-runs the q and kv up-projections (MemoryTraits).
       if (job.memory.recompute_mla_up_proj) {
-        g.bwd += (ql > 0 ? dev.gemm_seconds(M, NH * HS / tp, ql) : 0) + dev.gemm_seconds(M, NH * (HS - rope + dv) / tp, kvl);
+        g.bwd += (ql > 0 ? gemms.seconds(LayerGemm::kAttention, M, NH * HS / tp, ql) : 0) +
+                 gemms.seconds(LayerGemm::kAttention, M, NH * (HS - rope + dv) / tp, kvl);
       }
     } else {
-      g = gemm_times(dev, M, {{(Q + 2 * KV) / tp, C}, {C, Q / tp}});
+      g = gemms.times(LayerGemm::kAttention, M, {{(Q + 2 * KV) / tp, C}, {C, Q / tp}});
     }
     // Seconds of one layer's attention core, forward, and of its first ring step (the causal call over the rank's
     // own chunk; the whole core without a ring).
@@ -162,7 +194,8 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     total.tp_comm_fwd += mix.attention * tp_all_reduce;
     if (job.memory.selective == SelectivePolicy::kEveryOtherMatmul) {
       // torchtitan's per-op policy re-runs the k and o projections and the memory-bound work.
-      selective += mix.attention * (dev.gemm_seconds(M, KV / tp, C) + dev.gemm_seconds(M, C, Q / tp) + dev.memory_seconds(elem_c));
+      selective += mix.attention * (gemms.seconds(LayerGemm::kAttention, M, KV / tp, C) +
+                                    gemms.seconds(LayerGemm::kAttention, M, C, Q / tp) + dev.memory_seconds(elem_c));
     } else {
       selective += attention;
     }
@@ -211,7 +244,9 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   // gating traffic over the inner width.
   if (mix.mamba > 0) {
     const double d = mamba_inner_dim(m);
-    const GemmTimes g = gemm_times(dev, M, {{mamba_in_proj_width(m) / tp, C}, {C, d / tp}});
+    const GemmTimes in = gemms.times(LayerGemm::kMambaInProj, M, {{mamba_in_proj_width(m) / tp, C}});
+    const GemmTimes out = gemms.times(LayerGemm::kMambaOutProj, M, {{C, d / tp}});
+    const GemmTimes g{in.fwd + out.fwd, in.bwd + out.bwd};
     const double scan = dev.attention_seconds(mamba_scan_flops_per_token(m) * M / tp, t,
                                               static_cast<double>(m.mamba_head_dim));
     const double elem = elem_c + M * act * 8 * d / tp;
@@ -222,14 +257,15 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   }
   // Dense MLPs.
   if (mix.dense_ffn > 0) {
-    const GemmTimes g = gemm_times(dev, M, {{up * F / tp, C}, {C, F / tp}});
+    const GemmTimes g = gemms.times(LayerGemm::kDenseMlp, M, {{up * F / tp, C}, {C, F / tp}});
     const double elem = elem_c + M * act * kElementwiseFPerToken * F / tp * gate;
     total.fwd_compute += mix.dense_ffn * (g.fwd + dev.memory_seconds(elem));
     total.bwd_compute += mix.dense_ffn * (g.bwd + 2 * dev.memory_seconds(elem));
     total.tp_comm_fwd += mix.dense_ffn * tp_all_reduce;
     if (job.memory.selective == SelectivePolicy::kEveryOtherMatmul) {
       // The up (gated) or fc2 projection and the memory-bound work.
-      selective += mix.dense_ffn * ((m.gated_mlp ? dev.gemm_seconds(M, F / tp, C) : dev.gemm_seconds(M, C, F / tp)) +
+      selective += mix.dense_ffn * ((m.gated_mlp ? gemms.seconds(LayerGemm::kDenseMlp, M, F / tp, C)
+                                                 : gemms.seconds(LayerGemm::kDenseMlp, M, C, F / tp)) +
                                     dev.memory_seconds(elem));
     }
   }
@@ -250,14 +286,14 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
     // back up from after the combine (two unsharded GEMMs on the rank's tokens; Megatron-Core's fc1_latent_proj and
     // fc2_latent_proj, parallel_mode "duplicated"): experts, permutations and all-to-alls all move ℓ-wide rows.
     const double W = moe_expert_width(m), latent = static_cast<double>(m.moe_latent_size);
-    const GemmTimes experts = gemm_times(dev, per_expert, {{up * Fe / etp, W}, {W, Fe / etp}});
-    GemmTimes router = gemm_times(dev, tokens, {{E, C}});
+    const GemmTimes experts = gemms.times(LayerGemm::kExperts, per_expert, {{up * Fe / etp, W}, {W, Fe / etp}});
+    GemmTimes router = gemms.times(LayerGemm::kRouter, tokens, {{E, C}});
     if (latent > 0) {
-      const GemmTimes projections = gemm_times(dev, tokens, {{latent, C}, {C, latent}});
+      const GemmTimes projections = gemms.times(LayerGemm::kMoeLatent, tokens, {{latent, C}, {C, latent}});
       router.fwd += projections.fwd, router.bwd += projections.bwd;
     }
     GemmTimes shared;
-    if (Fs > 0) shared = gemm_times(dev, M, {{up * Fs / tp, C}, {C, Fs / tp}});
+    if (Fs > 0) shared = gemms.times(LayerGemm::kSharedExperts, M, {{up * Fs / tp, C}, {C, Fs / tp}});
     const double copies = tokens * k * etp * load;
     const double elem = elem_c + M * act * kElementwiseFPerToken * Fs / tp * gate +
                         copies * act * kElementwiseFPerToken * Fe / etp * gate;
@@ -292,7 +328,7 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
   }
   // MTP modules' 2C×C projections.
   if (mix.mtp > 0) {
-    const GemmTimes g = gemm_times(dev, M, {{C / tp, 2 * C}});
+    const GemmTimes g = gemms.times(LayerGemm::kMtpProjection, M, {{C / tp, 2 * C}});
     total.fwd_compute += mix.mtp * g.fwd;
     total.bwd_compute += mix.mtp * g.bwd;
   }
@@ -329,6 +365,9 @@ LayerTimes layer_times(const Job& job, const DeviceModel& dev, const ClusterLink
 Status validate_job(const Job& job, int64_t world_size) {
   TESSERA_RETURN_IF_ERROR(job.model.validate());
   TESSERA_RETURN_IF_ERROR(validate_layer_mix(job.model));
+  if (const Status parts = validate_gemm_parts(job.gemm_parts, job.model); !parts.ok()) {
+    return invalid_argument_error("gemm parts: {}", parts.message());
+  }
   // Uneven pipeline stages are allowed (Llama 3 405B: 126 layers over 16 stages; Qwen3-235B's 94 over 4 or
   // 8): the plan's other checks run against the layer count rounded up to whole stages; the step model
   // charges every stage the mean L/pp layers, the memory model bounds offload by the larger stages.
@@ -428,8 +467,11 @@ StepPrediction predict_step(const Job& job, const AcceleratorSpec& acc, const Cl
   const double cp_bwd_exposed = lt.cp_bwd_exposed + (p.recompute == Recompute::kFull ? lt.cp_fwd_exposed : 0.0);
   // LM head + loss (memory-bound softmax over fp32 logits), spread over the stages; once more per MTP module.
   const double heads = 1 + static_cast<double>(m.mtp_layers);
-  const double head_fwd = heads * (dev.gemm_seconds(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2));
-  const double head_bwd = heads * (dev.gemm_seconds(M, C, V / tp) + dev.gemm_seconds(C, V / tp, M) +
+  // The LM head runs in the job's format unless a part sets it (gemm_parts.h).
+  const GemmFormat head = lm_head_format(job.gemm_parts, job.gemm_format);
+  auto head_gemm = [&](double a, double b, double c) { return gemm_seconds_as(dev, job.gemm_format, head, a, b, c); };
+  const double head_fwd = heads * (head_gemm(M, V / tp, C) + dev.memory_seconds(M * V / tp * 4 * 2));
+  const double head_bwd = heads * (head_gemm(M, C, V / tp) + head_gemm(C, V / tp, M) +
                                    dev.memory_seconds(M * V / tp * 4 * 2));
   // Tessera's runtime (docs/parallelism.md "Embedding and loss"), per micro-batch under tp: the embedding's g
   // region sums the looked-up [M, C] rows (an all-reduce; a reduce-scatter under sequence parallelism) on the

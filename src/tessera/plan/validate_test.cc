@@ -62,6 +62,18 @@ TEST(PublishedRunsCoverage, PredictsAtLeast95PercentOfTheExtendedCsv) {
   EXPECT_EQ(refused["batch"], 1);
   EXPECT_EQ(refused["layout"], 1);
   EXPECT_EQ(refused["unmodelled"], 5);  // DeepSeek-V4 Flash ×2, Nemotron 3 Ultra ×2, Qwen3-Next
+  // GEMM parts in another format (gemm_parts.h) only where a row's recipe sets them: the 15 Nemotron 3 Super NVFP4
+  // rows; the Llama 3 NVFP4 perf recipes run bf16_with_nvfp4_mixed whole (scripts/performance/utils/precision.py).
+  int with_parts = 0, llama_fp4 = 0;
+  for (const PublishedRun& run : *runs) {
+    if (run.job.model.n_layer == 80 || run.job.model.n_layer == 126) llama_fp4 += run.job.gemm_format == GemmFormat::kFp4;
+    if (run.job.gemm_parts.empty()) continue;
+    ++with_parts;
+    EXPECT_EQ(run.job.model.layer_pattern.size(), 88u) << run.row;
+    EXPECT_EQ(run.job.gemm_format, GemmFormat::kFp4) << run.row;
+  }
+  EXPECT_EQ(with_parts, 15);
+  EXPECT_GT(llama_fp4, 0);
   // The memory verdicts of rows that ran: at most 2% called out of memory (the bound).
   EXPECT_LE(static_cast<double>(s.memory_oom), 0.02 * static_cast<double>(s.predicted));
 }
@@ -500,11 +512,42 @@ TEST(PublishedRunsMoe, NemotronSuperRecipesOfEachRelease) {
     EXPECT_FALSE(r.job.full_iteration_graph) << i;
     EXPECT_FALSE(r.job.moe_cuda_graph) << i;
   }
+  // NVFP4 keeps the last 14 layers, attention, the latent projections and MTP in bf16 and Mamba's out_proj in MXFP8
+  // (nemotron_3_super_bf16_with_nvfp4_mixed + te_quant.cfg) in every release; MXFP8 keeps nothing apart.
+  const std::vector<std::string> parts = {"last=14,attention=bf16,mamba_out_proj=fp8,moe_latent=bf16,mtp=bf16", "", "",
+                                          "last=14,attention=bf16,mamba_out_proj=fp8,moe_latent=bf16,mtp=bf16", "",
+                                          "last=14,attention=bf16,mamba_out_proj=fp8,moe_latent=bf16,mtp=bf16"};
+  for (size_t i = 0; i < parts.size(); ++i) EXPECT_EQ(gemm_parts_string((*runs)[i].job.gemm_parts), parts[i]) << i;
+  // Those parts at the bf16 rate make the B200 NVFP4 row slower than all of it in NVFP4.
+  PublishedRun all_fp4 = (*runs)[3];
+  all_fp4.job.gemm_parts = GemmParts{};
+  EXPECT_GT(predict_run((*runs)[3], {}).step.step_time_s, 1.05 * predict_run(all_fp4, {}).step.step_time_s);
   // HybridEP sends a token once per remote node and fuses the permutation into the dispatch: the B200 MXFP8 row
   // (ep 64 over 8 nodes) is faster than the same row on the all-to-all dispatcher.
   PublishedRun a2a = (*runs)[2];
   a2a.job.ep_dispatch = ExpertDispatch::kAllToAll;
   EXPECT_LT(predict_run((*runs)[2], {}).step.step_time_s, predict_run(a2a, {}).step.step_time_s);
+}
+
+// Nemotron 3 Nano's Bridge configs set HybridEP on every GPU from 26.04 (BASE_NEMOTRON_3_NANO_CONFIG, v0.4.0 on; H100
+// included); the 26.02.01 rows (fit half) are read on the all-to-all dispatcher.
+TEST(PublishedRunsMoe, NemotronNanoRunsHybridEpFrom2604) {
+  const std::string header =
+      "source,model,layers,hidden,heads,seq_len,global_batch_seqs,micro_batch,gpu_type,num_gpus,tp,pp,dp,cp,ep,"
+      "virtual_pp,recompute,precision,tokens_per_sec\n";
+  const std::string b = "NVIDIA-NeMo/Megatron-Bridge docs/performance-summary-archive.md (";
+  const std::string rows = b + "26.02.01 NeMo container),Nemotron_3_Nano,,,,8192,512,4,DGX-GB300,8,1,1,8,1,8,,,MXFP8,301312\n" +
+                           b + "26.04 NeMo container),Nemotron_3_Nano,,,,8192,512,4,DGX-GB300,8,1,1,8,1,8,,,MXFP8,301312\n" +
+                           b + "26.06 NeMo container),Nemotron_3_Nano,,,,8192,1024,1,DGX-H100,16,1,1,16,1,8,,,FP8,301312\n";
+  auto runs = load_published_runs(*parse_csv(header + rows, "<test>"), testing::load_test_catalog());
+  ASSERT_TRUE(runs.ok()) << runs.status().to_string();
+  ASSERT_EQ(runs->size(), 3u);
+  for (const PublishedRun& r : *runs) ASSERT_TRUE(r.skip_reason.empty()) << r.row << ": " << r.skip_reason;
+  EXPECT_EQ((*runs)[0].job.ep_dispatch, ExpertDispatch::kAllToAll);
+  EXPECT_EQ((*runs)[1].job.ep_dispatch, ExpertDispatch::kHybridEp);
+  EXPECT_EQ((*runs)[2].job.ep_dispatch, ExpertDispatch::kHybridEp);
+  // HybridEP fuses the permutations into the dispatch: the 26.04 row is predicted faster than the 26.02.01 one.
+  EXPECT_LT(predict_run((*runs)[1], {}).step.step_time_s, predict_run((*runs)[0], {}).step.step_time_s);
 }
 
 // A recompute module the models do not know (Megatron-Core's moe: the whole MoE layer rerun in the backward) is

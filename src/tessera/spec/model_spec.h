@@ -79,6 +79,11 @@ struct ModelSpec {
   // The MTP passes share one module's weights (Megatron-Core's mtp_use_repeated_layer: Nemotron 3 Super's one
   // "*E" block run mtp_layers times): FLOPs and activations count every pass, weights one module.
   bool mtp_shared_weights = false;
+  // A hybrid stack's layer kinds in order, one character per layer (Megatron-Core's hybrid_layer_pattern: M Mamba-2,
+  // * attention, E MoE MLP, - dense MLP) where the catalog cites one; "" = not given. Planner-only: it says which
+  // kinds a range of layers holds (plan/gemm_parts.h: the last layers a recipe keeps in bf16); the counts above stay
+  // the model's.
+  std::string layer_pattern;
   // The gated MLP's activation is SiLU (SwiGLU). Megatron's FLOP formula (Megatron-LM/Bridge's
   // num_floating_point_operations) counts a gated MLP only under args.swiglu, so a model that gates another
   // activation (GPT-OSS: clamped quick-GELU) is counted there with two matrices. Planner-only.

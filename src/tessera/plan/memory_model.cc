@@ -72,8 +72,13 @@ TokenBytes layer_token_bytes(const Job& job) {
   // Bytes per element of a saved GEMM input, by the kind of GEMM it feeds: its quantized copy with fp8/fp4 under
   // Transformer Engine (1 byte), bf16 (2) where the GEMM runs unquantized — everywhere without fp8 GEMM inputs, and
   // for the share of the kind's instances that a recipe keeps in bf16 (gemm_parts.h).
+  // (Without parts, every kind at the job's format: one split for all, not one per kind — the search's hot path.)
+  const bool uniform = job.gemm_parts.empty();
+  const double uniform_gemm_in =
+      2.0 - quantized_fraction(gemm_split(m, job.gemm_parts, job.gemm_format, LayerGemm::kDenseMlp));
   auto gemm_in_of = [&](LayerGemm kind) {
     if (!job.memory.fp8_saved_gemm_inputs) return 2.0;
+    if (uniform) return uniform_gemm_in;
     return 2.0 - quantized_fraction(gemm_split(m, job.gemm_parts, job.gemm_format, kind));
   };
   // Norm input + matmul input (+ mask); the matmul input is the norm's output, rebuilt when norms are recomputed.

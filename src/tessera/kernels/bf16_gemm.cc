@@ -98,8 +98,8 @@ StatusOr<std::unique_ptr<Bf16Gemm>> Bf16Gemm::create() {
 }
 
 uint16_t* Bf16Gemm::buffer(Slot slot, int64_t n) {
-  std::vector<uint16_t>& scratch = scratch_[slot];
-  if (static_cast<int64_t>(scratch.size()) < n) scratch.resize(static_cast<size_t>(n));
+  AlignedBuffer<uint16_t>& scratch = scratch_[slot];
+  if (scratch.size() < n) scratch = AlignedBuffer<uint16_t>(n);  // contents are not kept: callers write, then read
   return scratch.data();
 }
 

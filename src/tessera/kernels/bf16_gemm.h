@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "tessera/core/aligned_buffer.h"
 #include "tessera/core/status.h"
 
 namespace tessera {
@@ -75,7 +76,7 @@ class Bf16Gemm {
                                  int64_t ldc);
 
   std::unique_ptr<Dnnl> dnnl_;
-  std::vector<uint16_t> scratch_[kNumSlots];
+  AlignedBuffer<uint16_t> scratch_[kNumSlots];  // grow-only; huge pages from 2 MiB (aligned_buffer.h)
 };
 
 }  // namespace tessera

@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "tessera/core/aligned_buffer.h"
 #include "tessera/kernels/bf16_gemm.h"
 #include "tessera/kernels/kernel_backend.h"
 
@@ -103,7 +104,7 @@ class FastBackend final : public KernelBackend {
   // set_matmul_weights (bf16 only): the declared fp32 range and its bf16 copy, converted once per call.
   const float* resident_begin_ = nullptr;
   int64_t resident_count_ = 0;
-  std::vector<uint16_t> resident_bf16_;
+  AlignedBuffer<uint16_t> resident_bf16_;
   // Counts set_matmul_weights calls: the version Bf16Gemm::gemm_reused_weights packs the weights at.
   uint64_t resident_version_ = 0;
 };

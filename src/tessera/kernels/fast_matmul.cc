@@ -87,7 +87,7 @@ void FastBackend::set_matmul_weights(const float* weights, int64_t n) {
   resident_begin_ = weights;
   resident_count_ = n;
   ++resident_version_;  // the packed copies (gemm_reused_weights) repack at their next use
-  if (static_cast<int64_t>(resident_bf16_.size()) != n) resident_bf16_.assign(static_cast<size_t>(n), 0);
+  if (resident_bf16_.size() != n) resident_bf16_ = AlignedBuffer<uint16_t>(n);
   uint16_t* out = resident_bf16_.data();
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) out[i] = bf16::from_float(weights[i]);

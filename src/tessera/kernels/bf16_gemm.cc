@@ -70,6 +70,22 @@ struct CallHandles {
     }                                                                                                   \
   } while (0)
 
+// The matmul primitive descriptor of dst = src · weights (+ dst when beta = 1, a sum post-op) into h.attr,
+// h.post_ops and h.pd.
+Status create_matmul_pd(CallHandles& h, dnnl_engine_t engine, const dnnl_memory_desc_t& src_md,
+                        const dnnl_memory_desc_t& weights_md, const dnnl_memory_desc_t& dst_md, float beta) {
+  dnnl_matmul_desc_t desc;
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_matmul_desc_init(&desc, &src_md, &weights_md, nullptr, &dst_md));
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_attr_create(&h.attr));
+  if (beta == 1.0f) {
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_post_ops_create(&h.post_ops));
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_post_ops_append_sum(h.post_ops, 1.0f));
+    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_attr_set_post_ops(h.attr, h.post_ops));
+  }
+  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_desc_create(&h.pd, &desc, h.attr, engine, nullptr));
+  return Status();
+}
+
 }  // namespace
 
 Bf16Gemm::Bf16Gemm(std::unique_ptr<Dnnl> dnnl) : dnnl_(std::move(dnnl)) {}
@@ -138,17 +154,8 @@ Status Bf16Gemm::try_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
   TESSERA_DNNL_RETURN_IF_ERROR(
       dnnl_memory_desc_init_by_strides(&weights_md, 2, weights_dims, dnnl_bf16, weights_strides));
   TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_desc_init_by_strides(&dst_md, 2, dst_dims, dnnl_f32, dst_strides));
-  dnnl_matmul_desc_t desc;
-  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_matmul_desc_init(&desc, &src_md, &weights_md, nullptr, &dst_md));
-
   CallHandles h;
-  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_attr_create(&h.attr));
-  if (beta == 1.0f) {
-    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_post_ops_create(&h.post_ops));
-    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_post_ops_append_sum(h.post_ops, 1.0f));
-    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_attr_set_post_ops(h.attr, h.post_ops));
-  }
-  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_desc_create(&h.pd, &desc, h.attr, dnnl_->engine, nullptr));
+  TESSERA_RETURN_IF_ERROR(create_matmul_pd(h, dnnl_->engine, src_md, weights_md, dst_md, beta));
   TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_create(&h.primitive, h.pd));
   TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_create(&h.src, &src_md, dnnl_->engine, const_cast<uint16_t*>(A)));
   TESSERA_DNNL_RETURN_IF_ERROR(
@@ -194,17 +201,8 @@ Status Bf16Gemm::try_gemm_reused_weights(const void* key, uint64_t version, bool
   TESSERA_DNNL_RETURN_IF_ERROR(
       dnnl_memory_desc_init_by_strides(&plain_weights_md, 2, weights_dims, dnnl_bf16, plain_strides));
   TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_desc_init_by_strides(&dst_md, 2, dst_dims, dnnl_f32, dst_strides));
-  dnnl_matmul_desc_t desc;
-  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_matmul_desc_init(&desc, &src_md, &any_weights_md, nullptr, &dst_md));
-
   CallHandles h;
-  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_attr_create(&h.attr));
-  if (beta == 1.0f) {
-    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_post_ops_create(&h.post_ops));
-    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_post_ops_append_sum(h.post_ops, 1.0f));
-    TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_attr_set_post_ops(h.attr, h.post_ops));
-  }
-  TESSERA_DNNL_RETURN_IF_ERROR(dnnl_primitive_desc_create(&h.pd, &desc, h.attr, dnnl_->engine, nullptr));
+  TESSERA_RETURN_IF_ERROR(create_matmul_pd(h, dnnl_->engine, src_md, any_weights_md, dst_md, beta));
   const dnnl_memory_desc_t* packed_md = dnnl_primitive_desc_query_md(h.pd, dnnl_query_weights_md, 0);
   if (packed_md == nullptr) return failed_precondition_error("oneDNN: the matmul reports no weights layout");
 

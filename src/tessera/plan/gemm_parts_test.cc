@@ -12,11 +12,7 @@
 namespace tessera::plan {
 namespace {
 
-ModelSpec catalog_model(const char* name) {
-  auto m = testing::load_test_catalog().model(name);
-  EXPECT_TRUE(m.ok()) << name;
-  return *m;
-}
+using testing::catalog_model;
 
 // Nemotron 3 Super's NVFP4 recipe (Megatron-Bridge nemotron_3_super_bf16_with_nvfp4_mixed + te_quant.cfg).
 constexpr const char* kSuperNvfp4 = "last=14,attention=bf16,moe_latent=bf16,mtp=bf16,mamba_out_proj=fp8";

@@ -13,11 +13,7 @@
 namespace tessera::plan {
 namespace {
 
-ModelSpec catalog_model(const char* name) {
-  auto m = testing::load_test_catalog().model(name);
-  EXPECT_TRUE(m.ok()) << name;
-  return *m;
-}
+using testing::catalog_model;
 
 // Total and active parameters of the catalog's MoE and hybrid entries against what their publishers state.
 TEST(LayerMix, ParameterCountsMatchThePublishedOnes) {

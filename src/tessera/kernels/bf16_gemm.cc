@@ -10,6 +10,7 @@
 #include <map>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "tessera/core/aligned_buffer.h"
 #include "tessera/core/check.h"
@@ -179,12 +180,6 @@ void Bf16Gemm::gemm_reused_weights(const void* key, uint64_t version, bool trans
 
 void Bf16Gemm::release_packed_weights() { dnnl_->packed.clear(); }
 
-int64_t Bf16Gemm::packed_weight_bytes() const {
-  int64_t bytes = 0;
-  for (const auto& [key, packed] : dnnl_->packed) bytes += packed.buffer.size();
-  return bytes;
-}
-
 // The same mapping as try_gemm, except that the primitive is created with the weights' layout left to oneDNN
 // (format "any") and run on the packed copy.
 Status Bf16Gemm::try_gemm_reused_weights(const void* key, uint64_t version, bool trans_b, int64_t M, int64_t N,
@@ -210,7 +205,9 @@ Status Bf16Gemm::try_gemm_reused_weights(const void* key, uint64_t version, bool
   Dnnl::PackedWeight& packed = it->second;
   if (added || packed.version != version || !dnnl_memory_desc_equal(&packed.md, packed_md)) {
     const size_t bytes = dnnl_memory_desc_get_size(packed_md);
-    if (static_cast<size_t>(packed.buffer.size()) != bytes) packed.buffer = AlignedBuffer<uint8_t>(static_cast<int64_t>(bytes));
+    if (static_cast<size_t>(packed.buffer.size()) != bytes) {
+      packed.buffer = AlignedBuffer<uint8_t>(static_cast<int64_t>(bytes));
+    }
     packed.md = *packed_md;
     TESSERA_DNNL_RETURN_IF_ERROR(dnnl_memory_create(&h.plain_weights, &plain_weights_md, dnnl_->engine,
                                                     const_cast<uint16_t*>(B)));

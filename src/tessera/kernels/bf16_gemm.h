@@ -15,7 +15,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "tessera/core/aligned_buffer.h"
 #include "tessera/core/status.h"
@@ -55,14 +54,13 @@ class Bf16Gemm {
   // two optimizer updates: op(B) is kept in the blocked layout oneDNN's matmul asks for, in a buffer this object
   // owns per (key, trans_b), and packed again from B only when `version` differs from the one it was packed at or
   // the product's shape asks for another layout. The brgemm kernels then read B without copying it on every call.
-  // The result is the same bits as gemm()'s up to summation order (both are fp32 sums of exact bf16 products).
+  // The result equals gemm()'s up to summation order (both are fp32 sums of exact bf16 products; bit for bit in
+  // kernels_bf16_test.cc).
   void gemm_reused_weights(const void* key, uint64_t version, bool trans_b, int64_t M, int64_t N, int64_t K,
                            const uint16_t* A, int64_t lda, const uint16_t* B, int64_t ldb, float beta, float* C,
                            int64_t ldc);
   // Frees every packed weight.
   void release_packed_weights();
-  // Bytes the packed weights hold.
-  int64_t packed_weight_bytes() const;
 
  private:
   struct Dnnl;  // oneDNN handles; dnnl.h stays out of this header

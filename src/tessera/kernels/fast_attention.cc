@@ -6,8 +6,8 @@
 // (and v for backward) into thread-local [HS, Tp = round16(T)] buffers and copies the row operands (q·scale,
 // v in the forward; q·scale, k, dout in the backward) into contiguous thread-local [T, HSp = round16(HS)]
 // rows, zero-padded. In place, their rows lie 3C floats apart (9 KB at GPT-2's C = 768), so a tile's 64 rows
-// fall on a few L1 sets and evict each other; the copies made attention forward + backward at T = 1024 5%
-// faster (bench/RESULTS.md 2026-12-03). Every tile product is then one register-blocked pass (tile_gemm.h).
+// fall on a few L1 sets and evict each other; the copies made attention forward + backward at T = 1024 6–14%
+// faster (two alternating runs, bench/RESULTS.md 2026-12-03 18:55). Every tile product is then one register-blocked pass (tile_gemm.h).
 // With s_ij = (q_i·scale)·k_j, scale = 1/sqrt(HS) (in the copy of q, so the tiles' functions get scale 1, dk
 // needs no scale and dq gets it once at the end; attention_tiles.h), and tiles of kBlock query rows × kBlock key
 // columns:
